@@ -1,0 +1,68 @@
+//! Process exit codes, and the error type that selects code 2. Scripts around prom2om rely on
+//! telling "your input or flags are wrong" (2) from "something failed while running" (1).
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    Success,
+    /// Runtime failure: I/O, network, a tool that failed.
+    Failure,
+    /// Bad usage or bad input: fix the command line or the data.
+    BadInput,
+}
+
+impl ExitCode {
+    pub fn code(self) -> i32 {
+        match self {
+            ExitCode::Success => 0,
+            ExitCode::Failure => 1,
+            ExitCode::BadInput => 2,
+        }
+    }
+
+    /// Code 2 when any error in the chain is a [`BadInput`], else 1.
+    pub fn of(err: &anyhow::Error) -> ExitCode {
+        if err.chain().any(|e| e.downcast_ref::<BadInput>().is_some()) {
+            ExitCode::BadInput
+        } else {
+            ExitCode::Failure
+        }
+    }
+}
+
+/// An error in what the user gave us (a flag value, an input line), as opposed to a failure of
+/// the machine. Wrap it in anyhow context freely: the exit code is found anywhere in the chain.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// `Err(BadInput(..))` from a format string, for early returns.
+#[macro_export]
+macro_rules! bad_input {
+    ($($arg:tt)*) => {
+        ::anyhow::Error::new($crate::exit_codes::BadInput(format!($($arg)*)))
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn bad_input_anywhere_in_chain_is_code_2() {
+        let e: anyhow::Result<()> = Err(bad_input!("line 3: junk"));
+        let e = e.context("reading dump.txt").unwrap_err();
+        assert_eq!(ExitCode::of(&e).code(), 2);
+        let io = anyhow::Error::new(std::io::Error::other("disk full"));
+        assert_eq!(ExitCode::of(&io).code(), 1);
+    }
+}

@@ -1,0 +1,78 @@
+//! `manifest.json`, the table of contents of a shard directory. It is written last, so its
+//! presence marks a finished run; `verify` and `import` trust nothing that it does not list.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// What one shard file holds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShardEntry {
+    /// File name, relative to the shard directory.
+    pub file: String,
+    /// The block window the shard covers: `[window_start_ms, window_end_ms)`.
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    /// Index of the shard within its window, `0..shards_in_window`.
+    pub shard: u32,
+    pub series: u64,
+    pub samples: u64,
+    pub min_ts_ms: i64,
+    pub max_ts_ms: i64,
+    /// Size of the file as written (compressed when `compressed`).
+    pub bytes: u64,
+    /// Size of the OpenMetrics text inside.
+    pub uncompressed_bytes: u64,
+    /// SHA-256 of the file as written, hex.
+    pub sha256: String,
+}
+
+/// The filters that selected the data, recorded so a shard directory explains itself.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Filters {
+    pub matchers: Vec<String>,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    pub drop_labels: Vec<String>,
+    pub add_labels: Vec<String>,
+    pub stale: String,
+}
+
+/// Counts over the whole run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub shards: u64,
+    pub series: u64,
+    pub samples: u64,
+    pub bytes: u64,
+    pub uncompressed_bytes: u64,
+    pub min_ts_ms: Option<i64>,
+    pub max_ts_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub prom2om_version: String,
+    /// `convert` or `fetch`.
+    pub source: String,
+    /// Input files, or the (credential-free) URL for `fetch`.
+    pub inputs: Vec<String>,
+    pub filters: Filters,
+    pub block_duration_ms: i64,
+    pub compressed: bool,
+    pub totals: Totals,
+    pub shards: Vec<ShardEntry>,
+}
+
+impl Manifest {
+    /// Reads `DIR/manifest.json`.
+    pub fn load(dir: &Path) -> anyhow::Result<Manifest> {
+        use anyhow::Context;
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read(&path)
+            .with_context(|| format!("{}: cannot read the manifest", path.display()))?;
+        serde_json::from_slice(&text)
+            .with_context(|| format!("{}: not a prom2om manifest", path.display()))
+    }
+}
