@@ -8,3 +8,5 @@ pub mod labels;
 pub mod manifest;
 pub mod selector;
 pub mod sink;
+pub mod cli;
+pub mod commands;

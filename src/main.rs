@@ -1,3 +1,3 @@
 fn main() {
-    println!("prom2om");
+    std::process::exit(prom2om::cli::run().code());
 }

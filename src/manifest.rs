@@ -76,3 +76,18 @@ impl Manifest {
             .with_context(|| format!("{}: not a prom2om manifest", path.display()))
     }
 }
+
+/// SHA-256 of everything `r` yields, lowercase hex: the checksum the manifest records.
+pub fn sha256_hex(mut r: impl std::io::Read) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -1,8 +1,6 @@
 //! PromQL series selectors (`metric{label=~"re", other!="x"}`) with Prometheus semantics: fully
 //! anchored RE2-style regexes, and an absent label matching as the empty string.
 
-use crate::labels::Labels;
-
 /// The four PromQL matcher operators.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatchOp {

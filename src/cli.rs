@@ -1,0 +1,40 @@
+//! The command line: the subcommands and the global behaviour (exit codes, error printing).
+
+use clap::{Parser, Subcommand};
+
+use crate::exit_codes::ExitCode;
+
+/// Export Prometheus data as sorted, sharded OpenMetrics that `promtool tsdb create-blocks-from
+/// openmetrics` imports bit-exact, and import it at home.
+#[derive(Parser, Debug)]
+#[command(name = "prom2om", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {}
+
+/// Parses the command line, runs it, prints any error, and returns the process exit code.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::BadInput
+            } else {
+                ExitCode::Success
+            };
+        }
+    };
+    let result: anyhow::Result<()> = match cli.command {};
+    match result {
+        Ok(()) => ExitCode::Success,
+        Err(e) => {
+            eprintln!("prom2om: error: {e:#}");
+            ExitCode::of(&e)
+        }
+    }
+}
