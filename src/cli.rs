@@ -14,7 +14,10 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Convert `promtool tsdb dump` output into sorted, sharded OpenMetrics.
+    Convert(crate::commands::convert::Args),
+}
 
 /// Parses the command line, runs it, prints any error, and returns the process exit code.
 pub fn run() -> ExitCode {
@@ -29,7 +32,9 @@ pub fn run() -> ExitCode {
             };
         }
     };
-    let result: anyhow::Result<()> = match cli.command {};
+    let result = match cli.command {
+        Command::Convert(a) => crate::commands::convert::run(a),
+    };
     match result {
         Ok(()) => ExitCode::Success,
         Err(e) => {
