@@ -17,6 +17,8 @@ pub struct Cli {
 pub enum Command {
     /// Convert `promtool tsdb dump` output into sorted, sharded OpenMetrics.
     Convert(crate::commands::convert::Args),
+    /// Show what a dump or shard directory holds and what the filters would keep.
+    Inspect(crate::commands::inspect::Args),
 }
 
 /// Parses the command line, runs it, prints any error, and returns the process exit code.
@@ -34,6 +36,7 @@ pub fn run() -> ExitCode {
     };
     let result = match cli.command {
         Command::Convert(a) => crate::commands::convert::run(a),
+        Command::Inspect(a) => crate::commands::inspect::run(a),
     };
     match result {
         Ok(()) => ExitCode::Success,

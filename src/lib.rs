@@ -18,3 +18,4 @@ pub mod progress;
 pub mod shard;
 pub mod sorter;
 pub mod spill;
+pub mod inspect;
