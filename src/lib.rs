@@ -19,3 +19,4 @@ pub mod shard;
 pub mod sorter;
 pub mod spill;
 pub mod inspect;
+pub mod corpus;
