@@ -13,7 +13,11 @@ use prom2om::sink::{Output, Sink, SinkOptions, StaleMode, DEFAULT_SHARD_BYTES};
 
 fn corpus(series: usize, hours: f64) -> Vec<u8> {
     let mut out = Vec::new();
-    let spec = CorpusSpec { series, hours, ..Default::default() };
+    let spec = CorpusSpec {
+        series,
+        hours,
+        ..Default::default()
+    };
     generate(&spec, &mut out).expect("in-memory write");
     out
 }
@@ -26,7 +30,11 @@ fn parse(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0i64;
             for line in data.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
-                n = n.wrapping_add(prom2om::dump::parse_line(black_box(line)).expect("valid").ts);
+                n = n.wrapping_add(
+                    prom2om::dump::parse_line(black_box(line))
+                        .expect("valid")
+                        .ts,
+                );
             }
             n
         })
@@ -78,31 +86,44 @@ fn pipeline(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Bytes(data.len() as u64));
     for (name, matcher) in [("all", None), ("filtered_out", Some("no_such_metric"))] {
-        g.bench_with_input(BenchmarkId::new("convert_gzip_shards", name), &matcher, |b, m| {
-            b.iter(|| {
-                let out = tempfile::tempdir_in(tmp.path()).expect("out dir");
-                let opts = SinkOptions {
-                    output: Output::Dir { path: out.path().join("o"), compress: true },
-                    block_duration_ms: 7_200_000,
-                    shards: None,
-                    target_shard_bytes: DEFAULT_SHARD_BYTES,
-                    memory_limit: 1 << 30,
-                    temp_dir: None,
-                    stale: StaleMode::Drop,
-                    compression_level: 1,
-                    force: false,
-                    progress: false,
-                };
-                let mut sink = Sink::create(opts).expect("sink");
-                let filter = Filter {
-                    selectors: m.iter().map(|s| Selector::parse(s).expect("selector")).collect(),
-                    ..Default::default()
-                };
-                let copts = ConvertOptions { filter, ..Default::default() };
-                convert(&[InputSpec::File(input.clone())], &copts, &mut sink).expect("convert");
-                sink.finish(Default::default()).expect("finish")
-            })
-        });
+        g.bench_with_input(
+            BenchmarkId::new("convert_gzip_shards", name),
+            &matcher,
+            |b, m| {
+                b.iter(|| {
+                    let out = tempfile::tempdir_in(tmp.path()).expect("out dir");
+                    let opts = SinkOptions {
+                        output: Output::Dir {
+                            path: out.path().join("o"),
+                            compress: true,
+                        },
+                        block_duration_ms: 7_200_000,
+                        shards: None,
+                        target_shard_bytes: DEFAULT_SHARD_BYTES,
+                        memory_limit: 1 << 30,
+                        temp_dir: None,
+                        stale: StaleMode::Drop,
+                        compression_level: 1,
+                        force: false,
+                        progress: false,
+                    };
+                    let mut sink = Sink::create(opts).expect("sink");
+                    let filter = Filter {
+                        selectors: m
+                            .iter()
+                            .map(|s| Selector::parse(s).expect("selector"))
+                            .collect(),
+                        ..Default::default()
+                    };
+                    let copts = ConvertOptions {
+                        filter,
+                        ..Default::default()
+                    };
+                    convert(&[InputSpec::File(input.clone())], &copts, &mut sink).expect("convert");
+                    sink.finish(Default::default()).expect("finish")
+                })
+            },
+        );
     }
     g.finish();
 }

@@ -16,7 +16,12 @@ fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
         let v = pair.get(1).map(String::as_str).unwrap_or_default();
-        let bad = || io::Error::new(io::ErrorKind::InvalidInput, format!("{}: bad value {v:?}", pair[0]));
+        let bad = || {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: bad value {v:?}", pair[0]),
+            )
+        };
         match pair[0].as_str() {
             "--series" => spec.series = v.parse().map_err(|_| bad())?,
             "--hours" => spec.hours = v.parse().map_err(|_| bad())?,
@@ -25,7 +30,10 @@ fn main() -> io::Result<()> {
             "--seed" => spec.seed = v.parse().map_err(|_| bad())?,
             "--format" => spec.openmetrics = v == "openmetrics",
             other => {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("unknown flag {other}")))
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("unknown flag {other}"),
+                ))
             }
         }
     }

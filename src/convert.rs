@@ -80,7 +80,11 @@ struct Parsed {
 }
 
 /// Runs the whole conversion of `inputs` into `sink`.
-pub fn convert(inputs: &[InputSpec], opts: &ConvertOptions, sink: &mut Sink) -> Result<ConvertStats> {
+pub fn convert(
+    inputs: &[InputSpec],
+    opts: &ConvertOptions,
+    sink: &mut Sink,
+) -> Result<ConvertStats> {
     let total: u64 = inputs.iter().filter_map(|i| i.size()).sum();
     let pb = if opts.progress {
         crate::progress::bar(total, "reading", true)
@@ -265,7 +269,11 @@ fn parse_chunk(chunk: &[u8], filter: &Filter, skip_invalid: bool) -> Parsed {
 }
 
 /// Decodes a new series' labels and applies the selectors and edits.
-fn decide(raw: &[u8], filter: &Filter, series: &mut Vec<Labels>) -> Result<Decision, dump::LineError> {
+fn decide(
+    raw: &[u8],
+    filter: &Filter,
+    series: &mut Vec<Labels>,
+) -> Result<Decision, dump::LineError> {
     let mut labels = dump::decode_labels(raw)?;
     if !filter.keeps_series(&labels) {
         return Ok(Decision::Drop);
@@ -279,7 +287,8 @@ fn decide(raw: &[u8], filter: &Filter, series: &mut Vec<Labels>) -> Result<Decis
 fn bad_line(p: &mut Parsed, i: usize, line: &[u8], msg: &str, skip_invalid: bool) -> bool {
     p.stats.invalid += 1;
     if p.bad.len() < MAX_REPORTED || !skip_invalid {
-        p.bad.push((i as u64 + 1, format!("{msg}: {}", excerpt(line))));
+        p.bad
+            .push((i as u64 + 1, format!("{msg}: {}", excerpt(line))));
     }
     if !skip_invalid {
         p.fatal = true;

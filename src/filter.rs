@@ -30,7 +30,9 @@ impl LabelEdits {
         let mut edits = LabelEdits::default();
         for name in drop {
             if name == METRIC_NAME || name.is_empty() {
-                return Err(crate::bad_input!("--drop-label {name:?}: cannot drop the metric name or an empty name"));
+                return Err(crate::bad_input!(
+                    "--drop-label {name:?}: cannot drop the metric name or an empty name"
+                ));
             }
             edits.drop.push(name.clone());
         }
@@ -74,7 +76,12 @@ impl Filter {
             start_ms: self.start,
             end_ms: self.end,
             drop_labels: self.edits.drop.clone(),
-            add_labels: self.edits.add.iter().map(|(n, v)| format!("{n}={v}")).collect(),
+            add_labels: self
+                .edits
+                .add
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect(),
             stale: stale.to_string(),
         }
     }
@@ -89,14 +96,21 @@ mod tests {
         let e = LabelEdits::parse(&["instance".into()], &["source=customer".into()]).unwrap();
         let mut l = Labels::from_pairs([("__name__", "up"), ("instance", "a:1"), ("job", "j")]);
         e.apply(&mut l);
-        assert_eq!(l.to_string(), r#"{__name__="up", job="j", source="customer"}"#);
+        assert_eq!(
+            l.to_string(),
+            r#"{__name__="up", job="j", source="customer"}"#
+        );
         assert!(LabelEdits::parse(&["__name__".into()], &[]).is_err());
         assert!(LabelEdits::parse(&[], &["novalue".into()]).is_err());
     }
 
     #[test]
     fn time_range_is_inclusive() {
-        let f = Filter { start: Some(10), end: Some(20), ..Default::default() };
+        let f = Filter {
+            start: Some(10),
+            end: Some(20),
+            ..Default::default()
+        };
         assert!(f.keeps_time(10) && f.keeps_time(20));
         assert!(!f.keeps_time(9) && !f.keeps_time(21));
     }

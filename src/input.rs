@@ -63,17 +63,27 @@ pub fn open(spec: &InputSpec, raw_read: Arc<AtomicU64>) -> Result<Box<dyn Read +
         InputSpec::Stdin => Box::new(io::stdin()),
         InputSpec::File(p) => {
             let f = File::open(p).map_err(|e| {
-                let err = anyhow::Error::new(e).context(format!("cannot open input {}", p.display()));
+                let err =
+                    anyhow::Error::new(e).context(format!("cannot open input {}", p.display()));
                 if p.exists() {
                     err
                 } else {
-                    err.context(crate::exit_codes::BadInput(format!("no such input file: {}", p.display())))
+                    err.context(crate::exit_codes::BadInput(format!(
+                        "no such input file: {}",
+                        p.display()
+                    )))
                 }
             })?;
             Box::new(f)
         }
     };
-    let mut r = BufReader::with_capacity(1 << 20, Counting { inner, count: raw_read });
+    let mut r = BufReader::with_capacity(
+        1 << 20,
+        Counting {
+            inner,
+            count: raw_read,
+        },
+    );
     let head = r
         .fill_buf()
         .with_context(|| format!("reading {}", spec.name()))?;
@@ -97,7 +107,12 @@ pub struct Chunker<R> {
 
 impl<R: Read> Chunker<R> {
     pub fn new(r: R, size: usize) -> Self {
-        Chunker { r, size, carry: Vec::new(), done: false }
+        Chunker {
+            r,
+            size,
+            carry: Vec::new(),
+            done: false,
+        }
     }
 
     /// The next chunk, ending at a newline unless it is the end of the input.
@@ -148,7 +163,9 @@ mod tests {
 
     #[test]
     fn chunks_end_on_newlines_and_keep_everything() {
-        let data: Vec<u8> = (0..1000).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+        let data: Vec<u8> = (0..1000)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
         let cs = chunks(&data, 100);
         assert!(cs.len() > 10);
         assert!(cs.iter().all(|c| c.ends_with(b"\n")));
@@ -171,7 +188,10 @@ mod tests {
         bytes.extend(gz2.finish().unwrap());
         std::fs::write(&p, bytes).unwrap();
         let mut s = String::new();
-        open(&InputSpec::File(p), Default::default()).unwrap().read_to_string(&mut s).unwrap();
+        open(&InputSpec::File(p), Default::default())
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
         assert_eq!(s, "hello\nworld\n");
     }
 }

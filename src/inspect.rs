@@ -67,7 +67,14 @@ struct Scan {
 }
 
 impl Scan {
-    fn sample(&mut self, labels: &Labels, kept_series: bool, ts: i64, value_len: usize, filter: &Filter) {
+    fn sample(
+        &mut self,
+        labels: &Labels,
+        kept_series: bool,
+        ts: i64,
+        value_len: usize,
+        filter: &Filter,
+    ) {
         self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
         self.max_ts = Some(self.max_ts.map_or(ts, |m| m.max(ts)));
         let acc = match self.series.get_mut(labels) {
@@ -113,17 +120,25 @@ impl Scan {
             r.kept_series += u64::from(acc.kept > 0);
             r.kept_samples += acc.kept;
             for (n, v) in labels.iter() {
-                values.entry(n.to_string()).or_default().insert(v.to_string());
+                values
+                    .entry(n.to_string())
+                    .or_default()
+                    .insert(v.to_string());
             }
         }
         let _ = filter;
         r.families = fams.into_values().collect();
-        r.families.sort_by(|a, b| b.samples.cmp(&a.samples).then_with(|| a.name.cmp(&b.name)));
+        r.families
+            .sort_by(|a, b| b.samples.cmp(&a.samples).then_with(|| a.name.cmp(&b.name)));
         r.labels = values
             .into_iter()
-            .map(|(name, v)| LabelCardinality { name, values: v.len() as u64 })
+            .map(|(name, v)| LabelCardinality {
+                name,
+                values: v.len() as u64,
+            })
             .collect();
-        r.labels.sort_by(|a, b| b.values.cmp(&a.values).then_with(|| a.name.cmp(&b.name)));
+        r.labels
+            .sort_by(|a, b| b.values.cmp(&a.values).then_with(|| a.name.cmp(&b.name)));
         if let Some(n) = top {
             r.families.truncate(n);
             r.labels.truncate(n);

@@ -123,8 +123,16 @@ impl<'a, I: SeriesInfo> Encoder<'a, I> {
         let mut written = 0u64;
         for i in 0..s.len() {
             if self.stale == StaleMode::Drop && is_nan(i) {
-                let prev = if i > 0 { is_nan(i - 1) } else { before.unwrap_or(false) };
-                let next = if i + 1 < s.len() { is_nan(i + 1) } else { after.unwrap_or(false) };
+                let prev = if i > 0 {
+                    is_nan(i - 1)
+                } else {
+                    before.unwrap_or(false)
+                };
+                let next = if i + 1 < s.len() {
+                    is_nan(i + 1)
+                } else {
+                    after.unwrap_or(false)
+                };
                 if !prev && !next {
                     self.stats.stale_dropped += 1;
                     continue;
@@ -237,7 +245,11 @@ pub fn write_shard<I: SeriesInfo>(
         Body::Gzip(w) => w.finish().with_context(ctx)?,
     };
     hw.flush().with_context(ctx)?;
-    let file = hw.inner.into_inner().map_err(|e| e.into_error()).with_context(ctx)?;
+    let file = hw
+        .inner
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(ctx)?;
     file.sync_all().with_context(ctx)?;
     if stats.samples == 0 {
         return Ok(None);
@@ -253,7 +265,12 @@ pub fn write_shard<I: SeriesInfo>(
         max_ts_ms: stats.max_ts.unwrap_or_default(),
         bytes: hw.bytes,
         uncompressed_bytes: stats.uncompressed_bytes,
-        sha256: hw.hash.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        sha256: hw
+            .hash
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
     };
     tmp.persist(&dest).with_context(ctx)?;
     Ok(Some((entry, stats)))
@@ -297,10 +314,18 @@ mod tests {
     }
 
     fn rec(series: u32, ts: i64, v: f64) -> Rec {
-        Rec { ts, val: v.to_bits(), series }
+        Rec {
+            ts,
+            val: v.to_bits(),
+            series,
+        }
     }
 
-    fn encode(recs: &[Rec], stale: StaleMode, nb: (Option<bool>, Option<bool>)) -> (String, WriteStats) {
+    fn encode(
+        recs: &[Rec],
+        stale: StaleMode,
+        nb: (Option<bool>, Option<bool>),
+    ) -> (String, WriteStats) {
         let info = Info(vec![b"a ".to_vec(), b"b{x=\"1\"} ".to_vec()], nb);
         let mut enc = Encoder::new(&info, stale);
         let mut out = Vec::new();
@@ -313,16 +338,32 @@ mod tests {
 
     #[test]
     fn dedup_keeps_later_value_and_counts() {
-        let recs = [rec(0, 1000, 1.0), rec(0, 1000, 1.0), rec(0, 2000, 2.0), rec(0, 2000, 3.0), rec(1, 1000, 5.0)];
+        let recs = [
+            rec(0, 1000, 1.0),
+            rec(0, 1000, 1.0),
+            rec(0, 2000, 2.0),
+            rec(0, 2000, 3.0),
+            rec(1, 1000, 5.0),
+        ];
         let (text, st) = encode(&recs, StaleMode::Keep, (None, None));
         assert_eq!(text, "a 1 1\na 3 2\nb{x=\"1\"} 5 1\n");
-        assert_eq!((st.duplicates, st.conflicts, st.series, st.samples), (1, 1, 2, 3));
+        assert_eq!(
+            (st.duplicates, st.conflicts, st.series, st.samples),
+            (1, 1, 2, 3)
+        );
     }
 
     #[test]
     fn lone_nan_dropped_runs_kept() {
         let n = f64::NAN;
-        let recs = [rec(0, 1000, 1.0), rec(0, 2000, n), rec(0, 3000, 2.0), rec(0, 4000, n), rec(0, 5000, n), rec(0, 6000, 3.0)];
+        let recs = [
+            rec(0, 1000, 1.0),
+            rec(0, 2000, n),
+            rec(0, 3000, 2.0),
+            rec(0, 4000, n),
+            rec(0, 5000, n),
+            rec(0, 6000, 3.0),
+        ];
         let (text, st) = encode(&recs, StaleMode::Drop, (None, None));
         assert_eq!(text, "a 1 1\na 2 3\na NaN 4\na NaN 5\na 3 6\n");
         assert_eq!(st.stale_dropped, 1);

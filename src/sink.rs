@@ -173,7 +173,11 @@ impl Sink {
         let w = self.window_for(ts);
         let val = value.to_bits();
         let win = &mut self.windows[w];
-        win.mem.push(Rec { ts, val, series: id });
+        win.mem.push(Rec {
+            ts,
+            val,
+            series: id,
+        });
         win.count += 1;
         // Prefix, value, timestamp and separators: close enough to size the shards.
         win.est_bytes += self.series.prefixes[id as usize].len() as u64 + 26;
@@ -221,7 +225,12 @@ impl Sink {
             let n = self.bounds.len();
             let idx = *self.bound_index.entry(key).or_insert(n);
             if idx == n {
-                self.bounds.push(Bound { min_ts: ts, min_nan: nan, max_ts: ts, max_nan: nan });
+                self.bounds.push(Bound {
+                    min_ts: ts,
+                    min_nan: nan,
+                    max_ts: ts,
+                    max_nan: nan,
+                });
             }
             self.last_bound = (key, idx);
             idx
@@ -259,7 +268,12 @@ impl Sink {
                 .with_context(|| format!("creating spill directory {}", dir.path().display()))?;
             self.spill_dir = Some(dir);
         }
-        let dir = self.spill_dir.as_ref().expect("created above").path().to_path_buf();
+        let dir = self
+            .spill_dir
+            .as_ref()
+            .expect("created above")
+            .path()
+            .to_path_buf();
         for (i, w) in self.windows.iter_mut().enumerate() {
             if w.mem.is_empty() {
                 continue;
@@ -269,7 +283,8 @@ impl Sink {
                 w.spill = Some(SpillWriter::create(p).context("creating a spill file")?);
             }
             let sw = w.spill.as_mut().expect("created above");
-            sw.append(&w.mem).context("writing a spill file (is the temp dir full?)")?;
+            sw.append(&w.mem)
+                .context("writing a spill file (is the temp dir full?)")?;
             self.spilled_bytes += w.mem.len() as u64 * REC_MEM;
             w.mem = Vec::new();
         }
@@ -351,7 +366,10 @@ impl SeriesInfo for WindowView<'_> {
 impl RankedTable {
     fn distinct_written(&self) -> u64 {
         use std::sync::atomic::Ordering;
-        self.written.iter().filter(|w| w.load(Ordering::Relaxed)).count() as u64
+        self.written
+            .iter()
+            .filter(|w| w.load(Ordering::Relaxed))
+            .count() as u64
     }
 }
 
@@ -419,8 +437,8 @@ fn totals(entries: &[ShardEntry], series: u64) -> Totals {
 fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
     let dest = dir.join(MANIFEST_FILE);
     let tmp = TempPath::new(dir.join(format!(".{MANIFEST_FILE}.tmp")));
-    let mut f = std::fs::File::create(tmp.path())
-        .with_context(|| format!("writing {}", dest.display()))?;
+    let mut f =
+        std::fs::File::create(tmp.path()).with_context(|| format!("writing {}", dest.display()))?;
     serde_json::to_writer_pretty(&mut f, m)?;
     f.write_all(b"\n")?;
     f.sync_all()?;
@@ -471,22 +489,41 @@ impl Sink {
         out
     }
 
-    fn write_stdout(mut self, plan: Vec<(usize, u32)>, ranks: &[u32], t: &RankedTable) -> Result<SinkSummary> {
-        let out = std::sync::Mutex::new(std::io::BufWriter::with_capacity(1 << 20, std::io::stdout()));
+    fn write_stdout(
+        mut self,
+        plan: Vec<(usize, u32)>,
+        ranks: &[u32],
+        t: &RankedTable,
+    ) -> Result<SinkSummary> {
+        let out = std::sync::Mutex::new(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::io::stdout(),
+        ));
         let mut written = WriteStats::default();
         let root = self.spill_root_for_sort();
         for (w, _) in plan {
             let part = self.take_partition(w)?;
             let view = WindowView { t, w };
             let enc = std::sync::Mutex::new(shard::Encoder::new(&view, self.opts.stale));
-            sorter::sorted(part, ranks, |_| 0, 1, self.budget, root.clone(), |_, recs| {
-                let (mut enc, mut out) = (enc.lock().expect("one shard"), out.lock().expect("one shard"));
-                for r in recs {
-                    enc.push(&r?, &mut *out)?;
-                }
-                enc.finish(&mut *out)?;
-                Ok(())
-            })?;
+            sorter::sorted(
+                part,
+                ranks,
+                |_| 0,
+                1,
+                self.budget,
+                root.clone(),
+                |_, recs| {
+                    let (mut enc, mut out) = (
+                        enc.lock().expect("one shard"),
+                        out.lock().expect("one shard"),
+                    );
+                    for r in recs {
+                        enc.push(&r?, &mut *out)?;
+                    }
+                    enc.finish(&mut *out)?;
+                    Ok(())
+                },
+            )?;
             written.add(&enc.into_inner().expect("not poisoned").stats);
         }
         let mut out = out.into_inner().expect("not poisoned");
@@ -543,12 +580,26 @@ impl Sink {
         let level = compress.then_some(self.opts.compression_level);
         let d = self.opts.block_duration_ms;
         let stale = self.opts.stale;
-        let width = plan.iter().map(|&(_, n)| n).max().unwrap_or(1).to_string().len().max(3);
+        let width = plan
+            .iter()
+            .map(|&(_, n)| n)
+            .max()
+            .unwrap_or(1)
+            .to_string()
+            .len()
+            .max(3);
         let process = |(w, n, start, part): (usize, u32, i64, Partition)| {
-                let view = WindowView { t, w };
-                let shard_of = |rank: u32| (hashes[rank as usize] % n as u64) as usize;
-                let out = std::sync::Mutex::new(Vec::new());
-                sorter::sorted(part, ranks, shard_of, n as usize, task_budget, sort_root.clone(), |s, recs| {
+            let view = WindowView { t, w };
+            let shard_of = |rank: u32| (hashes[rank as usize] % n as u64) as usize;
+            let out = std::sync::Mutex::new(Vec::new());
+            sorter::sorted(
+                part,
+                ranks,
+                shard_of,
+                n as usize,
+                task_budget,
+                sort_root.clone(),
+                |s, recs| {
                     let target = ShardTarget {
                         dir,
                         file: format!(
@@ -567,9 +618,10 @@ impl Sink {
                     }
                     pb.inc(1);
                     Ok(())
-                })?;
-                Ok(out.into_inner().expect("not poisoned"))
-            };
+                },
+            )?;
+            Ok(out.into_inner().expect("not poisoned"))
+        };
         // Spilled data is processed a window at a time so only one window is resident; data that
         // fit in memory is resident anyway, so windows go in parallel.
         let results: Vec<Vec<(ShardEntry, WriteStats)>> = if self.spilled_bytes > 0 {

@@ -48,11 +48,22 @@ where
             let shards = distribute(&f, ranks, &shard_of, n, &tmp)?;
             remove(&f);
             let per_shard = (budget / rayon::current_num_threads().max(1) as u64).max(1 << 20);
-            shards.into_par_iter().enumerate().try_for_each(|(s, file)| {
-                let Some(file) = file else { return Ok(()) };
-                let identity: Vec<u32> = Vec::new();
-                sorted(Partition::File(file), &identity, |_| 0, 1, per_shard, tmp.clone(), |_, it| emit(s, it))
-            })
+            shards
+                .into_par_iter()
+                .enumerate()
+                .try_for_each(|(s, file)| {
+                    let Some(file) = file else { return Ok(()) };
+                    let identity: Vec<u32> = Vec::new();
+                    sorted(
+                        Partition::File(file),
+                        &identity,
+                        |_| 0,
+                        1,
+                        per_shard,
+                        tmp.clone(),
+                        |_, it| emit(s, it),
+                    )
+                })
         }
         Partition::File(f) => external_sort(f, ranks, budget, &tmp, |it| emit(0, it)),
     }
@@ -67,7 +78,13 @@ fn rank_of(ranks: &[u32], series: u32) -> u32 {
     }
 }
 
-fn sort_in_memory<S, E>(mut v: Vec<Rec>, ranks: &[u32], shard_of: &S, n: usize, emit: &E) -> Result<()>
+fn sort_in_memory<S, E>(
+    mut v: Vec<Rec>,
+    ranks: &[u32],
+    shard_of: &S,
+    n: usize,
+    emit: &E,
+) -> Result<()>
 where
     S: Fn(u32) -> usize + Sync,
     E: Fn(usize, SortedRecs<'_>) -> Result<()> + Sync,
@@ -95,7 +112,11 @@ where
 fn read_all(f: &SpillFile) -> Result<Vec<Rec>> {
     let mut v = Vec::with_capacity(f.count as usize);
     let mut r = f.reader().context("reading a spill file")?;
-    while r.read_batch(1 << 16, &mut v).context("reading a spill file")? > 0 {}
+    while r
+        .read_batch(1 << 16, &mut v)
+        .context("reading a spill file")?
+        > 0
+    {}
     Ok(v)
 }
 
@@ -111,19 +132,29 @@ fn distribute<S: Fn(u32) -> usize>(
     n: usize,
     tmp: &Path,
 ) -> Result<Vec<Option<SpillFile>>> {
-    let stem = f.path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = f
+        .path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut outs: Vec<Option<SpillWriter>> = (0..n).map(|_| None).collect();
     let mut r = f.reader().context("reading a spill file")?;
     let mut batch = Vec::with_capacity(1 << 16);
     let mut per: Vec<Vec<Rec>> = vec![Vec::new(); n];
     loop {
         batch.clear();
-        if r.read_batch(1 << 16, &mut batch).context("reading a spill file")? == 0 {
+        if r.read_batch(1 << 16, &mut batch)
+            .context("reading a spill file")?
+            == 0
+        {
             break;
         }
         for rec in &batch {
             let rank = rank_of(ranks, rec.series);
-            per[shard_of(rank)].push(Rec { series: rank, ..*rec });
+            per[shard_of(rank)].push(Rec {
+                series: rank,
+                ..*rec
+            });
         }
         for (s, recs) in per.iter_mut().enumerate() {
             if recs.is_empty() {
@@ -133,12 +164,19 @@ fn distribute<S: Fn(u32) -> usize>(
                 let p = tmp.join(format!("{stem}.shard-{s}"));
                 outs[s] = Some(SpillWriter::create(p).context("creating a spill file")?);
             }
-            outs[s].as_mut().expect("created").append(recs).context("writing a spill file")?;
+            outs[s]
+                .as_mut()
+                .expect("created")
+                .append(recs)
+                .context("writing a spill file")?;
             recs.clear();
         }
     }
     outs.into_iter()
-        .map(|o| o.map(|w| w.finish().context("finishing a spill file")).transpose())
+        .map(|o| {
+            o.map(|w| w.finish().context("finishing a spill file"))
+                .transpose()
+        })
         .collect()
 }
 
@@ -156,7 +194,10 @@ fn external_sort(
     let mut v = Vec::with_capacity(chunk);
     loop {
         v.clear();
-        if r.read_batch(chunk, &mut v).context("reading a spill file")? == 0 {
+        if r.read_batch(chunk, &mut v)
+            .context("reading a spill file")?
+            == 0
+        {
             break;
         }
         for rec in v.iter_mut() {
@@ -187,9 +228,13 @@ struct Merge {
 
 impl Merge {
     fn new(runs: &[SpillFile]) -> Result<Merge> {
-        let mut m = Merge { readers: Vec::new(), heap: BinaryHeap::new() };
+        let mut m = Merge {
+            readers: Vec::new(),
+            heap: BinaryHeap::new(),
+        };
         for (i, run) in runs.iter().enumerate() {
-            m.readers.push((run.reader().context("reading a spill file")?, Vec::new(), 0));
+            m.readers
+                .push((run.reader().context("reading a spill file")?, Vec::new(), 0));
             if let Some(rec) = m.peek(i)? {
                 m.heap.push(Reverse((rec.series, rec.ts, i)));
             }
@@ -247,11 +292,19 @@ mod tests {
     fn collect(part: Partition, n: usize, budget: u64, tmp: &Path) -> Vec<Vec<Rec>> {
         let ranks: Vec<u32> = (0..13).rev().collect();
         let out = Mutex::new(vec![Vec::new(); n]);
-        sorted(part, &ranks, |r| r as usize % n, n, budget, tmp.to_path_buf(), |s, it| {
-            let v: Vec<Rec> = it.collect::<io::Result<_>>()?;
-            out.lock().unwrap()[s] = v;
-            Ok(())
-        })
+        sorted(
+            part,
+            &ranks,
+            |r| r as usize % n,
+            n,
+            budget,
+            tmp.to_path_buf(),
+            |s, it| {
+                let v: Vec<Rec> = it.collect::<io::Result<_>>()?;
+                out.lock().unwrap()[s] = v;
+                Ok(())
+            },
+        )
         .unwrap();
         out.into_inner().unwrap()
     }
@@ -268,7 +321,12 @@ mod tests {
         let v = recs(50_000);
         for n in [1, 3] {
             let mem = collect(Partition::Mem(v.clone()), n, u64::MAX, dir.path());
-            let small = collect(Partition::File(spill(&v, dir.path(), "a")), n, 1 << 16, dir.path());
+            let small = collect(
+                Partition::File(spill(&v, dir.path(), "a")),
+                n,
+                1 << 16,
+                dir.path(),
+            );
             assert_eq!(mem, small, "n={n}");
             for shard in &mem {
                 for w in shard.windows(2) {

@@ -15,7 +15,11 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
 #[test]
 fn bad_line_names_file_and_line_and_exits_2() {
     let tmp = tempfile::tempdir().unwrap();
-    let f = write(tmp.path(), "bad.dump", "{__name__=\"up\"} 1 1000\n{__name__=\"up\" 2 2000\n");
+    let f = write(
+        tmp.path(),
+        "bad.dump",
+        "{__name__=\"up\"} 1 1000\n{__name__=\"up\" 2 2000\n",
+    );
     assert_cmd::Command::cargo_bin("prom2om")
         .unwrap()
         .args(["convert", "-o", "-"])
@@ -29,7 +33,11 @@ fn bad_line_names_file_and_line_and_exits_2() {
 #[test]
 fn skip_invalid_counts_and_reports() {
     let tmp = tempfile::tempdir().unwrap();
-    let f = write(tmp.path(), "bad.dump", "{__name__=\"up\"} 1 1000\njunk\n{__name__=\"up\"} 2 2000\n");
+    let f = write(
+        tmp.path(),
+        "bad.dump",
+        "{__name__=\"up\"} 1 1000\njunk\n{__name__=\"up\"} 2 2000\n",
+    );
     assert_cmd::Command::cargo_bin("prom2om")
         .unwrap()
         .args(["convert", "--skip-invalid", "-o", "-"])
@@ -44,7 +52,11 @@ fn skip_invalid_counts_and_reports() {
 #[test]
 fn invalid_utf8_label_value_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let f = write(tmp.path(), "u.dump", "{__name__=\"up\", a=\"\\xff\"} 1 1000\n");
+    let f = write(
+        tmp.path(),
+        "u.dump",
+        "{__name__=\"up\", a=\"\\xff\"} 1 1000\n",
+    );
     assert_cmd::Command::cargo_bin("prom2om")
         .unwrap()
         .args(["convert", "-o", "-"])
@@ -71,7 +83,11 @@ fn empty_input_gives_valid_empty_file_and_warning() {
 #[test]
 fn crlf_comma_separators_and_missing_final_newline() {
     let tmp = tempfile::tempdir().unwrap();
-    let f = write(tmp.path(), "c.dump", "{__name__=\"m\",a=\"1\"} 1 1000\r\n{__name__=\"m\",a=\"1\"} 2 2500");
+    let f = write(
+        tmp.path(),
+        "c.dump",
+        "{__name__=\"m\",a=\"1\"} 1 1000\r\n{__name__=\"m\",a=\"1\"} 2 2500",
+    );
     assert_cmd::Command::cargo_bin("prom2om")
         .unwrap()
         .args(["convert", "-q", "-o", "-"])
@@ -108,12 +124,23 @@ fn time_filters_and_label_edits() {
     );
     assert_cmd::Command::cargo_bin("prom2om")
         .unwrap()
-        .args(["convert", "-q", "-o", "-", "--end", "2023-11-14T22:15:20Z", "--since", "1m"])
+        .args([
+            "convert",
+            "-q",
+            "-o",
+            "-",
+            "--end",
+            "2023-11-14T22:15:20Z",
+            "--since",
+            "1m",
+        ])
         .args(["--drop-label", "instance", "--add-label", "source=customer"])
         .arg(&f)
         .assert()
         .success()
-        .stdout("m{source=\"customer\"} 2 1700000060\nm{source=\"customer\"} 3 1700000120\n# EOF\n");
+        .stdout(
+            "m{source=\"customer\"} 2 1700000060\nm{source=\"customer\"} 3 1700000120\n# EOF\n",
+        );
 }
 
 #[test]
@@ -131,7 +158,9 @@ fn non_empty_output_dir_refused_without_force() {
         }
         c.assert()
     };
-    run(false).code(2).stderr(predicate::str::contains("not empty"));
+    run(false)
+        .code(2)
+        .stderr(predicate::str::contains("not empty"));
     run(true).success();
     assert!(out.join("manifest.json").exists());
 }
@@ -144,7 +173,11 @@ fn deterministic_across_memory_limits_and_threads() {
     let mut big = Vec::new();
     for i in 0..40 {
         // Forty copies with distinct labels: enough to spill at 16MiB without being slow.
-        big.extend(String::from_utf8_lossy(&source).replace("{__name__=", &format!("{{copy=\"{i}\", __name__=")).as_bytes());
+        big.extend(
+            String::from_utf8_lossy(&source)
+                .replace("{__name__=", &format!("{{copy=\"{i}\", __name__="))
+                .as_bytes(),
+        );
     }
     let f = tmp.path().join("big.dump");
     std::fs::write(&f, &big).unwrap();
@@ -158,13 +191,19 @@ fn deterministic_across_memory_limits_and_threads() {
                 .args(["-q", "--shards", "3", "--memory-limit", mem, "-o"])
                 .arg(&out),
         );
-        shard_files(&out).iter().map(|p| (p.file_name().unwrap().to_owned(), std::fs::read(p).unwrap())).collect::<Vec<_>>()
+        shard_files(&out)
+            .iter()
+            .map(|p| (p.file_name().unwrap().to_owned(), std::fs::read(p).unwrap()))
+            .collect::<Vec<_>>()
     };
     let a = run("a", "1GiB", "2");
     let b = run("b", "16MiB", "1");
     let c = run("c", "16MiB", "2");
     assert!(a.len() >= 6);
-    assert!(a == b && b == c, "shards differ between memory limits / thread counts");
+    assert!(
+        a == b && b == c,
+        "shards differ between memory limits / thread counts"
+    );
 }
 
 #[test]
@@ -191,18 +230,28 @@ fn disk_full_mid_run_leaves_nothing_finished() {
     let (_, source) = awkward_tsdb(tmp.path());
     let mut big = Vec::new();
     for i in 0..200 {
-        big.extend(String::from_utf8_lossy(&source).replace("{__name__=", &format!("{{copy=\"{i}\", __name__=")).as_bytes());
+        big.extend(
+            String::from_utf8_lossy(&source)
+                .replace("{__name__=", &format!("{{copy=\"{i}\", __name__="))
+                .as_bytes(),
+        );
     }
     let f = tmp.path().join("big.dump");
     std::fs::write(&f, &big).unwrap();
     let out = tmp.path().join("out");
     let mut cmd = prom2om();
-    cmd.arg("convert").arg(&f).args(["-q", "--no-compress", "--shards", "1", "-o"]).arg(&out);
+    cmd.arg("convert")
+        .arg(&f)
+        .args(["-q", "--no-compress", "--shards", "1", "-o"])
+        .arg(&out);
     unsafe {
         cmd.pre_exec(|| {
             // Writes past 64 KiB fail with EFBIG (the signal that would kill us is ignored).
             libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            let lim = libc::rlimit { rlim_cur: 64 << 10, rlim_max: 64 << 10 };
+            let lim = libc::rlimit {
+                rlim_cur: 64 << 10,
+                rlim_max: 64 << 10,
+            };
             if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -210,11 +259,19 @@ fn disk_full_mid_run_leaves_nothing_finished() {
         });
     }
     let o = cmd.output().unwrap();
-    assert_eq!(o.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("writing"), "{stderr}");
     let left: Vec<String> = std::fs::read_dir(&out)
-        .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     assert!(left.is_empty(), "left behind: {left:?}");
 }

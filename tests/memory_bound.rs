@@ -24,7 +24,20 @@ fn peak_rss_within_limit_and_output_identical() {
     // ~150 MB of realistic dump text: nine times the 16 MiB limit.
     let gen = run_ok(
         std::process::Command::new(env!("CARGO"))
-            .args(["run", "--quiet", "--release", "--example", "gencorpus", "--", "--series", "1200", "--hours", "6", "--interval-ms", "15000"])
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "--example",
+                "gencorpus",
+                "--",
+                "--series",
+                "1200",
+                "--hours",
+                "6",
+                "--interval-ms",
+                "15000",
+            ])
             .current_dir(env!("CARGO_MANIFEST_DIR")),
     );
     std::fs::write(&corpus, &gen).unwrap();
@@ -32,7 +45,15 @@ fn peak_rss_within_limit_and_output_identical() {
     drop(gen);
     let limit: u64 = 16 << 20;
     let args = |out: &str, mem: &str| -> Vec<std::ffi::OsString> {
-        vec!["convert".into(), corpus.clone().into(), "-q".into(), "--memory-limit".into(), mem.into(), "-o".into(), tmp.path().join(out).into()]
+        vec![
+            "convert".into(),
+            corpus.clone().into(),
+            "-q".into(),
+            "--memory-limit".into(),
+            mem.into(),
+            "-o".into(),
+            tmp.path().join(out).into(),
+        ]
     };
     let (rss_small, code) = run_measured(&args("small", "16MiB"));
     assert_eq!(code, 0);
@@ -41,9 +62,20 @@ fn peak_rss_within_limit_and_output_identical() {
     eprintln!("input {size} bytes; peak RSS {rss_small} with a 16 MiB limit, {rss_big} without");
     assert!(size > 8 * limit, "the input must be many times the limit");
     // The constant: code, thread stacks, read-ahead chunks and gzip state (~40 MiB measured).
-    assert!(rss_small < limit + (48 << 20), "peak RSS {rss_small} over the limit");
-    assert!(rss_small < rss_big, "the limit made no difference: {rss_small} vs {rss_big}");
-    let files = |d: &str| -> Vec<Vec<u8>> { shard_files(&tmp.path().join(d)).iter().map(|p| std::fs::read(p).unwrap()).collect() };
+    assert!(
+        rss_small < limit + (48 << 20),
+        "peak RSS {rss_small} over the limit"
+    );
+    assert!(
+        rss_small < rss_big,
+        "the limit made no difference: {rss_small} vs {rss_big}"
+    );
+    let files = |d: &str| -> Vec<Vec<u8>> {
+        shard_files(&tmp.path().join(d))
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect()
+    };
     assert_eq!(files("small"), files("big"));
     assert_eq!(
         std::fs::read(tmp.path().join("small/manifest.json")).unwrap(),

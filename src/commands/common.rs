@@ -50,7 +50,11 @@ impl FilterArgs {
             .map(|s| Selector::parse(s))
             .collect::<Result<Vec<_>>>()?;
         let end = self.end.as_deref().map(timeparse::parse_time).transpose()?;
-        let mut start = self.start.as_deref().map(timeparse::parse_time).transpose()?;
+        let mut start = self
+            .start
+            .as_deref()
+            .map(timeparse::parse_time)
+            .transpose()?;
         if let Some(since) = &self.since {
             let d = timeparse::parse_duration(since)?;
             let end = end.unwrap_or_else(now_ms);
@@ -58,7 +62,9 @@ impl FilterArgs {
         }
         if let (Some(s), Some(e)) = (start, end) {
             if s > e {
-                return Err(crate::bad_input!("the start of the time range is after its end"));
+                return Err(crate::bad_input!(
+                    "the start of the time range is after its end"
+                ));
             }
         }
         Ok(Filter {
@@ -136,7 +142,10 @@ impl OutputArgs {
         }
         let memory_limit = timeparse::parse_size(&self.memory_limit)?;
         if memory_limit < 16 << 20 {
-            return Err(crate::bad_input!("--memory-limit {}: at least 16MiB", self.memory_limit));
+            return Err(crate::bad_input!(
+                "--memory-limit {}: at least 16MiB",
+                self.memory_limit
+            ));
         }
         Ok(SinkOptions {
             output,

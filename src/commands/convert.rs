@@ -85,7 +85,12 @@ pub fn run(args: Args) -> Result<()> {
     };
     let summary = sink.finish(info)?;
     if !args.quiet {
-        print_summary(&stats, &summary, started.elapsed().as_secs_f64(), &args.output.output);
+        print_summary(
+            &stats,
+            &summary,
+            started.elapsed().as_secs_f64(),
+            &args.output.output,
+        );
     }
     Ok(())
 }

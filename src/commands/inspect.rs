@@ -55,7 +55,11 @@ fn print_text(r: &Report) {
             .unwrap_or_else(|| "-".into())
     };
     println!("series {}, samples {}", r.series, r.samples);
-    println!("time range {} .. {}", fmt_ts(r.min_ts_ms), fmt_ts(r.max_ts_ms));
+    println!(
+        "time range {} .. {}",
+        fmt_ts(r.min_ts_ms),
+        fmt_ts(r.max_ts_ms)
+    );
     println!(
         "kept by the filters: series {}, samples {}, about {} of OpenMetrics",
         r.kept_series,
@@ -66,7 +70,10 @@ fn print_text(r: &Report) {
         println!("invalid lines: {}", r.invalid_lines);
     }
     println!();
-    println!("{:>12} {:>8} {:>12} {:>8}  family", "samples", "series", "kept", "kept_s");
+    println!(
+        "{:>12} {:>8} {:>12} {:>8}  family",
+        "samples", "series", "kept", "kept_s"
+    );
     for f in &r.families {
         println!(
             "{:>12} {:>8} {:>12} {:>8}  {}",

@@ -18,7 +18,9 @@ pub fn promtool() -> PathBuf {
 }
 
 pub fn run_ok(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}\n{}",
@@ -70,7 +72,9 @@ pub fn series_set(dump: &[u8]) -> BTreeSet<Vec<u8>> {
 }
 
 pub fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name)
 }
 
 /// A TSDB built by promtool from `testdata/awkward.om`, and its full dump.
