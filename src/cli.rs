@@ -14,7 +14,10 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Check a shard directory: manifest, checksums, OpenMetrics validity, counts.
+    Verify(crate::commands::verify::Args),
+}
 
 /// Parses the command line, runs it, prints any error, and returns the process exit code.
 pub fn run() -> ExitCode {
@@ -29,7 +32,9 @@ pub fn run() -> ExitCode {
             };
         }
     };
-    let result: anyhow::Result<()> = match cli.command {};
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Verify(a) => crate::commands::verify::run(a),
+    };
     match result {
         Ok(()) => ExitCode::Success,
         Err(e) => {

@@ -2,11 +2,13 @@
 //! sorted, deduplicated, window-aligned OpenMetrics shards that `promtool tsdb create-blocks-from
 //! openmetrics` imports bit-exact.
 
+pub mod cli;
+pub mod commands;
 pub mod exit_codes;
 pub mod gofloat;
 pub mod labels;
 pub mod manifest;
+pub mod openmetrics;
 pub mod selector;
 pub mod sink;
-pub mod cli;
-pub mod commands;
+pub mod verify;
