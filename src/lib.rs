@@ -20,3 +20,5 @@ pub mod shard;
 pub mod sink;
 pub mod sorter;
 pub mod spill;
+pub mod openmetrics;
+pub mod verify;

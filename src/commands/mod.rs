@@ -4,3 +4,4 @@
 pub mod common;
 pub mod convert;
 pub mod inspect;
+pub mod verify;
