@@ -85,6 +85,8 @@ pub struct SinkSummary {
     pub bytes: u64,
     /// Bytes of samples that went through spill files (0 when everything fit in memory).
     pub spilled_bytes: u64,
+    /// Samples before 1970: promtool's backfill may skip some of them (see the README).
+    pub negative_ts: u64,
 }
 
 /// Interned series: labels and what the writer needs of them.
@@ -127,6 +129,7 @@ pub struct Sink {
     budget: u64,
     spill_dir: Option<TempPath>,
     spilled_bytes: u64,
+    negative_ts: u64,
 }
 
 impl Sink {
@@ -149,6 +152,7 @@ impl Sink {
             mem_records: 0,
             spill_dir: None,
             spilled_bytes: 0,
+            negative_ts: 0,
         })
     }
 
@@ -170,6 +174,14 @@ impl Sink {
 
     /// Adds one sample of series `id`.
     pub fn push(&mut self, id: SeriesId, ts: i64, value: f64) -> Result<()> {
+        if ts < 0 {
+            if !openmetrics::timestamp_supported(ts) {
+                return Err(unsupported_ts(ts));
+            }
+            self.negative_ts += 1;
+        } else if !openmetrics::timestamp_supported(ts) {
+            return Err(unsupported_ts(ts));
+        }
         let w = self.window_for(ts);
         let val = value.to_bits();
         let win = &mut self.windows[w];
@@ -328,6 +340,12 @@ impl Sink {
         }
         rank
     }
+}
+
+fn unsupported_ts(ts: i64) -> anyhow::Error {
+    crate::bad_input!(
+        "timestamp {ts} ms is beyond what an OpenMetrics timestamp can carry exactly (|t| < 8.8e15 ms, year 280000)"
+    )
 }
 
 /// What the writer needs, indexed by series rank.
@@ -536,6 +554,7 @@ impl Sink {
             shards: 1,
             bytes: 0,
             spilled_bytes: self.spilled_bytes,
+            negative_ts: self.negative_ts,
         })
     }
 
@@ -654,6 +673,7 @@ impl Sink {
             bytes: manifest.totals.bytes,
             written,
             spilled_bytes: self.spilled_bytes,
+            negative_ts: self.negative_ts,
         })
     }
 }

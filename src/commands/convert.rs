@@ -84,6 +84,12 @@ pub fn run(args: Args) -> Result<()> {
         filters: filter.describe(stale.as_str()),
     };
     let summary = sink.finish(info)?;
+    if summary.negative_ts > 0 {
+        eprintln!(
+            "prom2om: warning: {} samples are before 1970; promtool's backfill skips some of those (it aligns its first block by truncating division)",
+            summary.negative_ts
+        );
+    }
     if !args.quiet {
         print_summary(
             &stats,
