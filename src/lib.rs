@@ -10,3 +10,5 @@ pub mod selector;
 pub mod sink;
 pub mod cli;
 pub mod commands;
+pub mod dump;
+pub mod goquote;
