@@ -22,3 +22,5 @@ pub mod sorter;
 pub mod spill;
 pub mod openmetrics;
 pub mod verify;
+pub mod dump;
+pub mod goquote;
