@@ -8,5 +8,6 @@ pub mod labels;
 pub mod manifest;
 pub mod selector;
 pub mod sink;
+pub mod timeparse;
 pub mod cli;
 pub mod commands;
