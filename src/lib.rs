@@ -3,6 +3,13 @@
 //! openmetrics` imports bit-exact.
 
 pub mod atomic_file;
+pub mod exit_codes;
+pub mod gofloat;
+pub mod labels;
+pub mod manifest;
+pub mod selector;
+pub mod sink;
+pub mod timeparse;
 pub mod cli;
 pub mod commands;
 pub mod convert;
