@@ -205,7 +205,6 @@ fn check_totals(dir: &Path, m: &Manifest) -> Vec<String> {
         }
     };
     check("shards", t.shards, m.shards.len() as u64);
-    check("series", t.series, m.shards.iter().map(|e| e.series).sum());
     check(
         "samples",
         t.samples,
@@ -230,6 +229,15 @@ fn check_totals(dir: &Path, m: &Manifest) -> Vec<String> {
                 path.display()
             ));
         }
+    }
+    // A series spans windows, so the distinct total lies between the largest shard and the sum.
+    let (max, sum) = m.shards.iter().fold((0, 0), |(mx, sm), e| (mx.max(e.series), sm + e.series));
+    if t.series < max || t.series > sum {
+        problems.push(format!(
+            "{}: totals.series is {}, but the shards hold between {max} and {sum} distinct series",
+            path.display(),
+            t.series
+        ));
     }
     problems
 }

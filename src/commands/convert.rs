@@ -111,7 +111,7 @@ fn print_summary(c: &ConvertStats, s: &SinkSummary, secs: f64, out: &str) {
     );
     eprintln!(
         "prom2om: kept {} series, {} samples; dropped by --match {}, by time {}",
-        w.series, w.samples, c.dropped_by_match, c.dropped_by_time
+        s.series, w.samples, c.dropped_by_match, c.dropped_by_time
     );
     eprintln!(
         "prom2om: staleness markers dropped {}, duplicates dropped {}, conflicting duplicates {} (later input kept), histograms skipped {}, bad lines {}",
