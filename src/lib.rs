@@ -3,31 +3,25 @@
 //! openmetrics` imports bit-exact.
 
 pub mod atomic_file;
-pub mod exit_codes;
-pub mod gofloat;
-pub mod labels;
-pub mod manifest;
-pub mod selector;
-pub mod sink;
-pub mod timeparse;
 pub mod cli;
 pub mod commands;
 pub mod convert;
 pub mod corpus;
+pub mod dump;
 pub mod exit_codes;
 pub mod filter;
 pub mod gofloat;
+pub mod goquote;
 pub mod input;
 pub mod inspect;
 pub mod labels;
 pub mod manifest;
+pub mod openmetrics;
 pub mod progress;
 pub mod selector;
 pub mod shard;
 pub mod sink;
 pub mod sorter;
 pub mod spill;
-pub mod openmetrics;
+pub mod timeparse;
 pub mod verify;
-pub mod dump;
-pub mod goquote;
