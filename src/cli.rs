@@ -14,7 +14,14 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Convert `promtool tsdb dump` output into sorted, sharded OpenMetrics.
+    Convert(crate::commands::convert::Args),
+    /// Show what a dump or shard directory holds and what the filters would keep.
+    Inspect(crate::commands::inspect::Args),
+    /// Check a shard directory: manifest, checksums, OpenMetrics validity, counts.
+    Verify(crate::commands::verify::Args),
+}
 
 /// Parses the command line, runs it, prints any error, and returns the process exit code.
 pub fn run() -> ExitCode {
@@ -29,7 +36,11 @@ pub fn run() -> ExitCode {
             };
         }
     };
-    let result: anyhow::Result<()> = match cli.command {};
+    let result = match cli.command {
+        Command::Convert(a) => crate::commands::convert::run(a),
+        Command::Inspect(a) => crate::commands::inspect::run(a),
+        Command::Verify(a) => crate::commands::verify::run(a),
+    };
     match result {
         Ok(()) => ExitCode::Success,
         Err(e) => {
