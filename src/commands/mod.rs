@@ -5,3 +5,4 @@ pub mod common;
 pub mod convert;
 pub mod inspect;
 pub mod verify;
+pub mod fetch;
