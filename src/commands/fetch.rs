@@ -18,7 +18,7 @@ use crate::sink::{Output, RunInfo, Sink, SinkSummary, StaleMode};
 ///
 /// Example: prom2om fetch --url https://prom.example.com --user me --password-file pw -m '{__name__=~"elasticsearch_.*"}' --since 24h -o shards/
 #[derive(ClapArgs, Debug)]
-#[command(mut_arg("output", |a| a
+#[command(mut_arg("output", |a| a.required(false)
     .required_unless_present("list_metrics")
     .default_value_if("list_metrics", clap::builder::ArgPredicate::IsPresent, Some("-"))))]
 pub struct Args {

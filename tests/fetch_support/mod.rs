@@ -307,6 +307,8 @@ pub enum Fault {
     Stall(Duration),
     /// Forward only the first bytes of the answer.
     Truncate(usize),
+    /// Wait, then pass the request on.
+    Delay(Duration),
     /// Answer 401 unless the Authorization header is this.
     RequireAuth(&'static str),
 }
@@ -416,6 +418,7 @@ fn serve(
                     return Ok(());
                 }
             }
+            Fault::Delay(d) => std::thread::sleep(d),
             Fault::Pass | Fault::Truncate(_) => {}
         }
         let mut head_lines: Vec<&str> = head
