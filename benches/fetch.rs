@@ -22,7 +22,10 @@ const HOURS: i64 = 24;
 const METRICS: usize = 20;
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Blocks of `series` series (20 metrics) over 24 h, kept under target/ between runs.
@@ -117,8 +120,8 @@ fn run_query_range_pool(url: &str, interval_ms: i64) -> (f64, u64) {
                     break;
                 }
                 let q = format!("bench_metric_{m:02}");
-                let res = api::query_range(&client, &q, T0, T0 + HOURS * 3_600_000, interval_ms)
-                    .unwrap();
+                let res =
+                    api::query_range(&client, &q, T0, T0 + HOURS * 3_600_000, interval_ms).unwrap();
                 let mut out = Vec::with_capacity(1 << 20);
                 let mut n = 0;
                 for (labels, samples) in res {

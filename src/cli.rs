@@ -22,7 +22,7 @@ pub enum Command {
     /// Check a shard directory: manifest, checksums, OpenMetrics validity, counts.
     Verify(crate::commands::verify::Args),
     /// Export raw samples from a Prometheus HTTP API into shards (when no dump is possible).
-    Fetch(crate::commands::fetch::Args),
+    Fetch(Box<crate::commands::fetch::Args>),
 }
 
 /// Parses the command line, runs it, prints any error, and returns the process exit code.
@@ -42,7 +42,7 @@ pub fn run() -> ExitCode {
         Command::Convert(a) => crate::commands::convert::run(a),
         Command::Inspect(a) => crate::commands::inspect::run(a),
         Command::Verify(a) => crate::commands::verify::run(a),
-        Command::Fetch(a) => crate::commands::fetch::run(a),
+        Command::Fetch(a) => crate::commands::fetch::run(*a),
     };
     match result {
         Ok(()) => ExitCode::Success,

@@ -71,7 +71,12 @@ fn shard_checksums(out: &Path) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["file"].as_str().unwrap().into(), s["sha256"].as_str().unwrap().into()))
+        .map(|s| {
+            (
+                s["file"].as_str().unwrap().into(),
+                s["sha256"].as_str().unwrap().into(),
+            )
+        })
         .collect()
 }
 
@@ -85,10 +90,16 @@ fn fetch_cli_end_to_end() {
 
     // A plain fetch: its shards backfill into exactly the source samples.
     let out1 = tmp.path().join("out1");
-    let o = prom2om().args(base_args(&prom.url(), &out1)).output().unwrap();
+    let o = prom2om()
+        .args(base_args(&prom.url(), &out1))
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
-    assert!(stderr.contains("remote-read") && stderr.contains("samples/s"), "{stderr}");
+    assert!(
+        stderr.contains("remote-read") && stderr.contains("samples/s"),
+        "{stderr}"
+    );
     assert!(!out1.join(".prom2om-fetch").exists());
     let work = tmp.path().join("w1");
     std::fs::create_dir_all(&work).unwrap();
@@ -96,12 +107,24 @@ fn fetch_cli_end_to_end() {
 
     // --list-metrics needs no output directory.
     let o = prom2om()
-        .args(["fetch", "--url", &prom.url(), "-m", SEL, "--since", "100000d", "--list-metrics"])
+        .args([
+            "fetch",
+            "--url",
+            &prom.url(),
+            "-m",
+            SEL,
+            "--since",
+            "100000d",
+            "--list-metrics",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(stdout.contains("30  fx_gauge") && stdout.contains("120  series in 4 metrics"), "{stdout}");
+    assert!(
+        stdout.contains("30  fx_gauge") && stdout.contains("120  series in 4 metrics"),
+        "{stdout}"
+    );
 
     // Killed mid-way, then resumed: the same shards as the uninterrupted run.
     let slow = Proxy::start(prom.port, |_| Fault::Delay(Duration::from_millis(150)));
@@ -117,7 +140,10 @@ fn fetch_cli_end_to_end() {
             break;
         }
         assert!(Instant::now() < deadline, "the fetch made no progress");
-        assert!(child.try_wait().unwrap().is_none(), "the fetch ended before it was killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the fetch ended before it was killed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();
@@ -148,7 +174,10 @@ fn fetch_cli_end_to_end() {
     let o = prom2om().args(&a).output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("401") && stderr.contains("Unauthorized"), "{stderr}");
+    assert!(
+        stderr.contains("401") && stderr.contains("Unauthorized"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("hunter2"), "{stderr}");
 
     let bearer = Proxy::start(prom.port, |_| Fault::RequireAuth("Bearer t0ken"));
@@ -164,7 +193,10 @@ fn fetch_cli_end_to_end() {
     let o = prom2om().args(&a).output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("401") && !stderr.contains("wrong-t0ken"), "{stderr}");
+    assert!(
+        stderr.contains("401") && !stderr.contains("wrong-t0ken"),
+        "{stderr}"
+    );
 
     // Credentials in the URL work and stay out of the manifest and the messages.
     let out7 = tmp.path().join("out7");
@@ -174,6 +206,11 @@ fn fetch_cli_end_to_end() {
     assert!(o.status.success(), "{stderr}");
     assert!(!stderr.contains("s3cret"), "{stderr}");
     let manifest = std::fs::read_to_string(out7.join("manifest.json")).unwrap();
-    assert!(!manifest.contains("s3cret") && manifest.contains("***@127.0.0.1"), "{manifest}");
-    assert!(manifest.contains("\"source\": \"fetch\"") || manifest.contains("\"source\":\"fetch\""));
+    assert!(
+        !manifest.contains("s3cret") && manifest.contains("***@127.0.0.1"),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains("\"source\": \"fetch\"") || manifest.contains("\"source\":\"fetch\"")
+    );
 }

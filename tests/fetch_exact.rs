@@ -15,7 +15,11 @@ fn fetch_methods_match_dump_and_query_range() {
     let data = make_blocks(tmp.path(), 300, HOURS, 15_000);
     let all = dump(&data, r#"{__name__=~"fx_.*"}"#);
     let special = dump(&data, r#"{__name__="fx_special",Zeta=~"z0|z2"}"#);
-    assert!(samples(&all) > 300_000, "test data too small: {}", samples(&all));
+    assert!(
+        samples(&all) > 300_000,
+        "test data too small: {}",
+        samples(&all)
+    );
     let prom = Prom::start(&data);
     let url = prom.url();
     let (start, end) = (T0, T0 + HOURS * 3_600_000 - 1);

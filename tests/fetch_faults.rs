@@ -52,7 +52,12 @@ fn faults_resume_and_auth() {
     o2.client.url = prom.url();
     o2.resume = true;
     let (got, st) = run(&o2).unwrap();
-    assert!(st.units_resumed >= 2, "resumed {} of {} units", st.units_resumed, st.units);
+    assert!(
+        st.units_resumed >= 2,
+        "resumed {} of {} units",
+        st.units_resumed,
+        st.units
+    );
     assert!(st.units_resumed < st.units);
     assert!(st.samples_resumed > 0);
     assert_same(&got, &all, "resumed");

@@ -188,11 +188,16 @@ pub fn run(args: Args) -> Result<()> {
                 path.display()
             ));
         } else if args.resume {
-            eprintln!("prom2om: warning: nothing to resume in {}; starting a new fetch", path.display());
+            eprintln!(
+                "prom2om: warning: nothing to resume in {}; starting a new fetch",
+                path.display()
+            );
         }
         opts.state_dir = Some(state);
     } else if args.resume {
-        return Err(crate::bad_input!("--resume needs an output directory, not -o -"));
+        return Err(crate::bad_input!(
+            "--resume needs an output directory, not -o -"
+        ));
     }
     let mut sink = Sink::create(sink_opts)?;
     let edits = filter.edits.clone();
@@ -249,7 +254,10 @@ fn client_config(a: &Args) -> Result<ClientConfig> {
     let mut headers = Vec::new();
     for h in &a.headers {
         let Some((n, v)) = h.split_once(':') else {
-            return Err(crate::bad_input!("--header {:?}: expected 'Name: value'", n_only(h)));
+            return Err(crate::bad_input!(
+                "--header {:?}: expected 'Name: value'",
+                n_only(h)
+            ));
         };
         headers.push((n.trim().to_string(), v.trim().to_string()));
     }
@@ -280,7 +288,9 @@ fn n_only(h: &str) -> &str {
 fn parse_duration(s: &str) -> Result<i64> {
     match fetch::api::parse_duration(s) {
         Some(ms) if ms > 0 => Ok(ms),
-        _ => Err(crate::bad_input!("{s:?} is not a positive duration like 15s, 1m30s, 500ms")),
+        _ => Err(crate::bad_input!(
+            "{s:?} is not a positive duration like 15s, 1m30s, 500ms"
+        )),
     }
 }
 

@@ -35,7 +35,8 @@ fn parse<'a, T: Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T, Failur
     if env.status != "success" {
         return Err(Failure::Fatal(anyhow!(
             "{what}: {}",
-            env.error.unwrap_or_else(|| format!("status {}", env.status))
+            env.error
+                .unwrap_or_else(|| format!("status {}", env.status))
         )));
     }
     env.data
@@ -174,7 +175,12 @@ pub fn query_vector(c: &Client, query: &str, time_ms: i64) -> Result<Vec<(Labels
         }
         data.result
             .into_iter()
-            .map(|s| Ok((labels_of(s.metric), value_of(s.value.1).map_err(Failure::Fatal)?)))
+            .map(|s| {
+                Ok((
+                    labels_of(s.metric),
+                    value_of(s.value.1).map_err(Failure::Fatal)?,
+                ))
+            })
             .collect()
     })
     .with_context(|| what.clone())
@@ -322,9 +328,15 @@ mod tests {
         assert_eq!(m[0].0.get("path"), Some("a\"b\\c\n"));
         assert_eq!(m[0].1[0], (1500, 1.0));
         assert!(m[0].1[1].1.is_nan());
-        let err = matrix_of(br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#, "t");
+        let err = matrix_of(
+            br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+            "t",
+        );
         assert!(matches!(err, Err(Failure::Fatal(_))));
-        assert!(matches!(matrix_of(br#"{"status":"succ"#, "t"), Err(Failure::Transient(..))));
+        assert!(matches!(
+            matrix_of(br#"{"status":"succ"#, "t"),
+            Err(Failure::Transient(..))
+        ));
     }
 
     #[test]
@@ -335,7 +347,10 @@ mod tests {
         assert_eq!(c.min_interval_ms, Some(5_000));
         assert_eq!(
             c.external_labels,
-            vec![("cluster".into(), "eu-1".into()), ("replica".into(), "a".into())]
+            vec![
+                ("cluster".into(), "eu-1".into()),
+                ("replica".into(), "a".into())
+            ]
         );
         assert_eq!(parse_duration("1m30s"), Some(90_000));
         assert_eq!(parse_duration("500ms"), Some(500));

@@ -64,6 +64,9 @@ pub fn discover(c: &Client, selectors: &[Vec<Match>], start: i64, end: i64) -> R
     })
 }
 
+/// Splits a selector's time range into windows small enough for one query.
+pub type Windows<'a> = dyn Fn(&[Match]) -> Vec<(i64, i64)> + 'a;
+
 /// `--top-by LABEL=N`: for each selector, the N values of LABEL whose series reach the highest
 /// sample value in `[start, end]` (max over time, then max over the series sharing the value);
 /// the selector is narrowed to those values, series without LABEL being kept.
@@ -72,7 +75,7 @@ pub fn top_by(
     selectors: &[Vec<Match>],
     label: &str,
     n: usize,
-    windows: &dyn Fn(&[Match]) -> Vec<(i64, i64)>,
+    windows: &Windows,
 ) -> Result<Vec<Vec<Match>>> {
     let mut out = Vec::new();
     for sel in selectors {

@@ -108,7 +108,9 @@ impl Client {
         }
         let auth = match (&user, &cfg.bearer_token) {
             (Some(_), Some(_)) => {
-                return Err(crate::bad_input!("give basic auth or a bearer token, not both"))
+                return Err(crate::bad_input!(
+                    "give basic auth or a bearer token, not both"
+                ))
             }
             (Some(u), None) => {
                 let pw = password.unwrap_or_default();
@@ -131,14 +133,17 @@ impl Client {
             b = b.proxy(Some(proxy));
         }
         let limiter = match cfg.rate_limit {
-            Some(r) if r > 0.0 => Some((Duration::from_secs_f64(1.0 / r), Mutex::new(Instant::now()))),
+            Some(r) if r > 0.0 => {
+                Some((Duration::from_secs_f64(1.0 / r), Mutex::new(Instant::now())))
+            }
             _ => None,
         };
         for (n, v) in &cfg.headers {
             ureq::http::HeaderName::from_bytes(n.as_bytes())
                 .map_err(|_| crate::bad_input!("--header: {n:?} is not a header name"))?;
-            ureq::http::HeaderValue::from_str(v)
-                .map_err(|_| crate::bad_input!("--header {n}: the value is not a valid header value"))?;
+            ureq::http::HeaderValue::from_str(v).map_err(|_| {
+                crate::bad_input!("--header {n}: the value is not a valid header value")
+            })?;
         }
         Ok(Client {
             agent: b.build().new_agent(),
@@ -181,8 +186,11 @@ impl Client {
 
     /// `GET path?params` (or a form POST when the URL would be long); the whole body on 2xx.
     pub fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Vec<u8>, Failure> {
-        let mut all: Vec<(&str, &str)> =
-            self.base_query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut all: Vec<(&str, &str)> = self
+            .base_query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         all.extend(params.iter().map(|(k, v)| (*k, v.as_str())));
         let form = form_encode(&all);
         let resp = if form.len() > 4000 {
@@ -200,9 +208,9 @@ impl Client {
         };
         let resp = self.check(path, resp)?;
         let mut body = Vec::new();
-        self.reader(resp)
-            .read_to_end(&mut body)
-            .map_err(|e| Failure::transient(anyhow!(e).context(format!("reading the answer to {path}"))))?;
+        self.reader(resp).read_to_end(&mut body).map_err(|e| {
+            Failure::transient(anyhow!(e).context(format!("reading the answer to {path}")))
+        })?;
         Ok(body)
     }
 
@@ -215,8 +223,11 @@ impl Client {
     ) -> Result<Response, Failure> {
         let mut url = self.url(path);
         if !self.base_query.is_empty() {
-            let q: Vec<(&str, &str)> =
-                self.base_query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let q: Vec<(&str, &str)> = self
+                .base_query
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             url = format!("{url}?{}", form_encode(&q));
         }
         let mut req = self.with_headers(self.agent.post(url));
@@ -297,7 +308,9 @@ impl Client {
             counters: self.counters.clone(),
         };
         if gzip {
-            Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(counted)))
+            Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+                counted,
+            )))
         } else {
             Box::new(counted)
         }
@@ -403,7 +416,12 @@ fn split_url(url: &str) -> Result<SplitUrl> {
     let (scheme, rest) = url
         .split_once("://")
         .filter(|(s, _)| *s == "http" || *s == "https")
-        .ok_or_else(|| crate::bad_input!("--url {}: must start with http:// or https://", mask_url(url)))?;
+        .ok_or_else(|| {
+            crate::bad_input!(
+                "--url {}: must start with http:// or https://",
+                mask_url(url)
+            )
+        })?;
     let (rest, query) = match rest.split_once('?') {
         Some((r, q)) => (r, Some(q)),
         None => (rest, None),
@@ -460,7 +478,10 @@ pub fn mask_url(url: &str) -> String {
         Some((_, h)) => format!("***@{h}"),
         None => authority.to_string(),
     };
-    format!("{scheme}{authority}{path}{}", if has_query { "?***" } else { "" })
+    format!(
+        "{scheme}{authority}{path}{}",
+        if has_query { "?***" } else { "" }
+    )
 }
 
 fn percent_decode(s: &str) -> String {
@@ -510,11 +531,21 @@ fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         out.push(T[(n >> 18) as usize & 63] as char);
         out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if c.len() > 2 { T[n as usize & 63] as char } else { '=' });
+        out.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }
@@ -531,7 +562,10 @@ fn tls_config(cfg: &ClientConfig) -> Result<ureq::tls::TlsConfig> {
             })
             .collect();
         if certs.is_empty() {
-            return Err(crate::bad_input!("--ca-file {}: no PEM certificate in it", ca.display()));
+            return Err(crate::bad_input!(
+                "--ca-file {}: no PEM certificate in it",
+                ca.display()
+            ));
         }
         b = b.root_certs(RootCerts::new_with_certs(&certs));
     }
@@ -545,7 +579,10 @@ fn tls_config(cfg: &ClientConfig) -> Result<ureq::tls::TlsConfig> {
                 })
                 .collect();
             if chain.is_empty() {
-                return Err(crate::bad_input!("--cert-file {}: no PEM certificate in it", c.display()));
+                return Err(crate::bad_input!(
+                    "--cert-file {}: no PEM certificate in it",
+                    c.display()
+                ));
             }
             let kpem = std::fs::read(k).with_context(|| format!("--key-file {}", k.display()))?;
             let key = PrivateKey::from_pem(&kpem)
@@ -579,7 +616,10 @@ mod tests {
 
     #[test]
     fn basic_auth_encoding() {
-        assert_eq!(base64(b"Aladdin:open sesame"), "QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert_eq!(
+            base64(b"Aladdin:open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
         assert_eq!(base64(b"a"), "YQ==");
         assert_eq!(base64(b"ab"), "YWI=");
         assert_eq!(base64(b""), "");

@@ -108,7 +108,14 @@ pub fn fetch(
                 Some(d) => {
                     std::fs::create_dir_all(d)
                         .with_context(|| format!("creating {}", d.display()))?;
-                    Some(Checkpoint::create(d, &opts.fingerprint, method, &units, opts.start_ms, opts.end_ms)?)
+                    Some(Checkpoint::create(
+                        d,
+                        &opts.fingerprint,
+                        method,
+                        &units,
+                        opts.start_ms,
+                        opts.end_ms,
+                    )?)
                 }
                 None => None,
             };
@@ -141,36 +148,34 @@ pub fn fetch(
     };
     let bar = progress_bar(opts.progress, &units, stats.units_resumed);
     let mut warned_hist = false;
-    worker::run(&exec, &units, &pending, opts.concurrency, |msg| {
-        match msg {
-            worker::Msg::Series(sd) => {
-                stats.stale_dropped += sd.stale_dropped;
-                if sd.histogram_chunks > 0 && !warned_hist {
-                    warned_hist = true;
-                    bar.suspend(|| eprintln!("prom2om: warning: skipping native histogram chunks (series {}): OpenMetrics backfill cannot carry them", sd.labels));
-                }
-                stats.histogram_chunks += sd.histogram_chunks;
-                if sd.samples.is_empty() {
-                    return Ok(());
-                }
-                stats.series_batches += 1;
-                stats.samples += sd.samples.len() as u64;
-                bar.set_message(format!("{} samples", stats.samples));
-                if let Some(sp) = spool.as_mut() {
-                    sp.append(&sd.labels, &sd.samples)?;
-                }
-                out(sd.labels, sd.samples)
+    worker::run(&exec, &units, &pending, opts.concurrency, |msg| match msg {
+        worker::Msg::Series(sd) => {
+            stats.stale_dropped += sd.stale_dropped;
+            if sd.histogram_chunks > 0 && !warned_hist {
+                warned_hist = true;
+                bar.suspend(|| eprintln!("prom2om: warning: skipping native histogram chunks (series {}): OpenMetrics backfill cannot carry them", sd.labels));
             }
-            worker::Msg::Done(i) => {
-                if let (Some(sp), Some(cp)) = (spool.as_mut(), checkpoint.as_mut()) {
-                    let len = sp.commit()?;
-                    cp.done(i, len)?;
-                }
-                bar.inc(1);
-                Ok(())
+            stats.histogram_chunks += sd.histogram_chunks;
+            if sd.samples.is_empty() {
+                return Ok(());
             }
-            worker::Msg::Failed(e) => Err(e),
+            stats.series_batches += 1;
+            stats.samples += sd.samples.len() as u64;
+            bar.set_message(format!("{} samples", stats.samples));
+            if let Some(sp) = spool.as_mut() {
+                sp.append(&sd.labels, &sd.samples)?;
+            }
+            out(sd.labels, sd.samples)
         }
+        worker::Msg::Done(i) => {
+            if let (Some(sp), Some(cp)) = (spool.as_mut(), checkpoint.as_mut()) {
+                let len = sp.commit()?;
+                cp.done(i, len)?;
+            }
+            bar.inc(1);
+            Ok(())
+        }
+        worker::Msg::Failed(e) => Err(e),
     })?;
     bar.finish_and_clear();
     let c = &client.counters;
@@ -204,7 +209,10 @@ fn plan_fetch(
                 .filter(|g| g.matchers.ends_with(sel))
                 .map(|g| g.series)
                 .sum();
-            let g = plan::Group { matchers: sel.to_vec(), series };
+            let g = plan::Group {
+                matchers: sel.to_vec(),
+                series,
+            };
             plan::plan(Method::Raw, &[g], start, end, &sizing)
                 .into_iter()
                 .map(|u| (u.start_ms, u.end_ms))
@@ -229,7 +237,10 @@ fn plan_fetch(
     if method == Method::Range {
         sizing.step_ms = step_for(opts, config);
     }
-    Ok((method, plan::plan(method, &found.groups, start, end, &sizing)))
+    Ok((
+        method,
+        plan::plan(method, &found.groups, start, end, &sizing),
+    ))
 }
 
 fn sizing(opts: &FetchOptions, config: &api::ServerConfig) -> Sizing {

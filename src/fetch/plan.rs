@@ -270,8 +270,8 @@ impl Checkpoint {
     /// Reads an existing checkpoint; fails if it belongs to a fetch with other options.
     pub fn resume(dir: &Path, fingerprint: &str) -> Result<(Self, Resumed)> {
         let path = Self::path(dir);
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         // Only newline-terminated lines count: a line cut by a crash is ignored.
         let mut lines = text.split_inclusive('\n').filter(|l| l.ends_with('\n'));
         let first = lines

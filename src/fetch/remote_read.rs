@@ -138,7 +138,10 @@ pub fn encode_request(matchers: &[Match], start_ms: i64, end_ms: i64, streamed: 
             .collect(),
     };
     let types = if streamed {
-        vec![ResponseType::StreamedXorChunks as i32, ResponseType::Samples as i32]
+        vec![
+            ResponseType::StreamedXorChunks as i32,
+            ResponseType::Samples as i32,
+        ]
     } else {
         vec![ResponseType::Samples as i32]
     };

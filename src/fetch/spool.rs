@@ -68,11 +68,18 @@ impl SpoolWriter {
 }
 
 /// Calls `f` for every series record in the first `len` bytes of the spool in `dir`.
-pub fn replay(dir: &Path, len: u64, mut f: impl FnMut(Labels, Vec<(i64, f64)>) -> Result<()>) -> Result<()> {
+pub fn replay(
+    dir: &Path,
+    len: u64,
+    mut f: impl FnMut(Labels, Vec<(i64, f64)>) -> Result<()>,
+) -> Result<()> {
     let path = dir.join(SPOOL_FILE);
     let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
     if file.metadata()?.len() < len {
-        bail!("{} is shorter than its checkpoint says: cannot resume", path.display());
+        bail!(
+            "{} is shorter than its checkpoint says: cannot resume",
+            path.display()
+        );
     }
     let mut r = BufReader::with_capacity(1 << 20, file.take(len));
     let mut pos = 0u64;
@@ -85,7 +92,10 @@ pub fn replay(dir: &Path, len: u64, mut f: impl FnMut(Labels, Vec<(i64, f64)>) -
     Ok(())
 }
 
-fn read_record(r: &mut impl Read) -> Result<(Labels, Vec<(i64, f64)>, u64)> {
+/// A series, its samples, and the record's size in bytes.
+type Record = (Labels, Vec<(i64, f64)>, u64);
+
+fn read_record(r: &mut impl Read) -> Result<Record> {
     let mut n = 0u64;
     let u32_ = |r: &mut dyn Read, n: &mut u64| -> Result<u32> {
         let mut b = [0u8; 4];
@@ -133,7 +143,8 @@ mod tests {
         let a = Labels::from_pairs([("__name__", "a"), ("x", "ü\n\"")]);
         let b = Labels::from_pairs([("__name__", "b")]);
         let mut w = SpoolWriter::open(dir.path(), 0).unwrap();
-        w.append(&a, &[(1, 1.5), (2, f64::from_bits(0x7ff8_0000_0000_0001))]).unwrap();
+        w.append(&a, &[(1, 1.5), (2, f64::from_bits(0x7ff8_0000_0000_0001))])
+            .unwrap();
         let l1 = w.commit().unwrap();
         w.append(&b, &[(3, -0.0)]).unwrap();
         drop(w);

@@ -216,7 +216,10 @@ mod tests {
         let mut l = Labels::from_pairs([("__name__", "m"), ("cluster", "eu"), ("replica", "b")]);
         strip_external(
             &mut l,
-            &[("cluster".into(), "eu".into()), ("replica".into(), "a".into())],
+            &[
+                ("cluster".into(), "eu".into()),
+                ("replica".into(), "a".into()),
+            ],
         );
         assert_eq!(l.to_string(), r#"{__name__="m", replica="b"}"#);
     }

@@ -183,7 +183,10 @@ impl State {
                 sig = 64;
             }
             if self.leading + sig > 64 {
-                bail!("{} leading zeros and {sig} significant bits exceed 64", self.leading);
+                bail!(
+                    "{} leading zeros and {sig} significant bits exceed 64",
+                    self.leading
+                );
             }
             self.trailing = 64 - self.leading - sig;
         }
@@ -328,8 +331,21 @@ pub(crate) mod tests {
         let mut samples = vec![(1_000_000, 1.0f64.to_bits()), (1_015_000, 2.0f64.to_bits())];
         let mut td: i64 = 15_000;
         for dod in [
-            0, 8192, -8191, 8193, -8192, 65536, -65535, 65537, -65536, 524288, -524287, 524289,
-            -524288, 1 << 40, -(1 << 40),
+            0,
+            8192,
+            -8191,
+            8193,
+            -8192,
+            65536,
+            -65535,
+            65537,
+            -65536,
+            524288,
+            -524287,
+            524289,
+            -524288,
+            1 << 40,
+            -(1 << 40),
         ] {
             td += dod;
             let t = samples.last().unwrap().0 + td;

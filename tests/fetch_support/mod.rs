@@ -149,7 +149,11 @@ pub fn dump(data: &Path, selector: &str) -> Data {
         .arg(data)
         .output()
         .unwrap();
-    assert!(out.status.success(), "promtool tsdb dump: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "promtool tsdb dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut d = Data::new();
     for line in out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         let line = std::str::from_utf8(line).unwrap();
@@ -210,9 +214,21 @@ pub fn assert_same(got: &Data, want: &Data, what: &str) {
     let gk: Vec<_> = got.keys().collect();
     let wk: Vec<_> = want.keys().collect();
     if gk != wk {
-        let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).take(3).collect();
-        let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).take(3).collect();
-        panic!("{what}: series differ ({} vs {}); missing {missing:?}, extra {extra:?}", got.len(), want.len());
+        let missing: Vec<_> = want
+            .keys()
+            .filter(|k| !got.contains_key(*k))
+            .take(3)
+            .collect();
+        let extra: Vec<_> = got
+            .keys()
+            .filter(|k| !want.contains_key(*k))
+            .take(3)
+            .collect();
+        panic!(
+            "{what}: series differ ({} vs {}); missing {missing:?}, extra {extra:?}",
+            got.len(),
+            want.len()
+        );
     }
     for (l, ws) in want {
         let gs = &got[l];
@@ -233,7 +249,11 @@ pub fn samples(d: &Data) -> usize {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A Prometheus server on a data dir, killed on drop.
@@ -247,7 +267,11 @@ impl Prom {
     pub fn start(data: &Path) -> Prom {
         let cfg = tempfile::tempdir().unwrap();
         let file = cfg.path().join("prometheus.yml");
-        std::fs::write(&file, "global:\n  scrape_interval: 15s\nscrape_configs: []\n").unwrap();
+        std::fs::write(
+            &file,
+            "global:\n  scrape_interval: 15s\nscrape_configs: []\n",
+        )
+        .unwrap();
         let port = free_port();
         let child = Command::new(tool("prometheus"))
             .arg(format!("--config.file={}", file.display()))
@@ -289,7 +313,11 @@ impl Drop for Prom {
 pub fn http_get(port: u16, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
@@ -321,10 +349,7 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn start(
-        upstream: u16,
-        plan: impl Fn(usize) -> Fault + Send + Sync + 'static,
-    ) -> Proxy {
+    pub fn start(upstream: u16, plan: impl Fn(usize) -> Fault + Send + Sync + 'static) -> Proxy {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
@@ -376,7 +401,8 @@ fn read_request(c: &mut TcpStream) -> std::io::Result<Option<(String, Vec<u8>)>>
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
         })
         .unwrap_or(0);
     let mut body = vec![0u8; len];
@@ -390,8 +416,8 @@ fn serve(
     plan: &(dyn Fn(usize) -> Fault + Send + Sync),
     count: &AtomicUsize,
 ) -> std::io::Result<()> {
-    // Serve requests on this connection one by one, each to a fresh upstream connection.
-    while let Some((head, body)) = read_request(&mut c)? {
+    // One request per connection, each to a fresh upstream connection.
+    if let Some((head, body)) = read_request(&mut c)? {
         let n = count.fetch_add(1, Ordering::Relaxed);
         let fault = plan(n);
         match fault {
@@ -440,7 +466,6 @@ fn serve(
         // Close after each answer: the upstream answer may be close-delimited.
         c.write_all(&resp)?;
         let _ = c.shutdown(Shutdown::Both);
-        return Ok(());
     }
     Ok(())
 }
@@ -461,7 +486,13 @@ use prom2om::fetch::plan::{Match, Method, Op};
 use prom2om::fetch::{FetchOptions, MethodChoice};
 
 /// Options for a fetch of `{__name__=~"fx_.*"}` (or `selectors`) over `[start, end]`.
-pub fn options(url: &str, selectors: Vec<Vec<Match>>, start: i64, end: i64, method: Option<Method>) -> FetchOptions {
+pub fn options(
+    url: &str,
+    selectors: Vec<Vec<Match>>,
+    start: i64,
+    end: i64,
+    method: Option<Method>,
+) -> FetchOptions {
     FetchOptions {
         client: ClientConfig {
             url: url.to_string(),
@@ -500,7 +531,14 @@ pub fn run(o: &FetchOptions) -> anyhow::Result<(Data, prom2om::fetch::FetchStats
 /// `d` restricted to `[start, end]`.
 pub fn window(d: &Data, start: i64, end: i64) -> Data {
     d.iter()
-        .map(|(l, s)| (l.clone(), s.range(start..=end).map(|(t, v)| (*t, *v)).collect::<BTreeMap<_, _>>()))
+        .map(|(l, s)| {
+            (
+                l.clone(),
+                s.range(start..=end)
+                    .map(|(t, v)| (*t, *v))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+        })
         .filter(|(_, s)| !s.is_empty())
         .collect()
 }
