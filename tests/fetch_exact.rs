@@ -79,4 +79,39 @@ fn fetch_methods_match_dump_and_query_range() {
         want_d.insert(l, s.into_iter().map(|(t, v)| (t, v.to_bits())).collect());
     }
     assert_same(&got, &want_d, "range");
+
+    // --top-by path=3 on fx_gauge: the three path values whose series reach the highest value.
+    let gauge = dump(&data, r#"{__name__="fx_gauge"}"#);
+    let mut best: std::collections::BTreeMap<String, f64> = Default::default();
+    for (l, s) in &gauge {
+        let max = s
+            .values()
+            .map(|b| f64::from_bits(*b))
+            .filter(|v| !v.is_nan())
+            .fold(f64::NEG_INFINITY, f64::max);
+        let e = best
+            .entry(l.get("path").unwrap().to_string())
+            .or_insert(f64::NEG_INFINITY);
+        *e = e.max(max);
+    }
+    let mut ranked: Vec<_> = best.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let top: Vec<String> = ranked.iter().take(3).map(|r| r.0.clone()).collect();
+    let want: Data = gauge
+        .iter()
+        .filter(|(l, _)| top.iter().any(|t| Some(t.as_str()) == l.get("path")))
+        .map(|(l, s)| (l.clone(), s.clone()))
+        .collect();
+    let mut o = options(
+        &url,
+        vec![vec![Match::new("__name__", Op::Eq, "fx_gauge")]],
+        start,
+        end,
+        Some(Method::RemoteRead),
+    );
+    o.top_by = Some(("path".into(), 3));
+    o.samples_per_request = 50_000;
+    let (got, _) = run(&o).unwrap();
+    assert!(!want.is_empty() && want.len() < gauge.len());
+    assert_same(&got, &want, "top-by");
 }

@@ -93,4 +93,30 @@ fn faults_resume_and_auth() {
     o.client.bearer_token = Some("bad-t0ken".into());
     let err = format!("{:#}", run(&o).unwrap_err());
     assert!(err.contains("401") && !err.contains("bad-t0ken"), "{err}");
+
+    // Extra headers, a forward proxy, and the rate limit.
+    let hdr = Proxy::start(prom.port, |_| Fault::RequireAuth("Bearer from-header"));
+    let mut o = options(&hdr.url(), vec![], start, end, Some(Method::RemoteRead));
+    o.client.headers = vec![("Authorization".into(), "Bearer from-header".into())];
+    let (got, _) = run(&o).unwrap();
+    assert_same(&got, &all, "--header");
+    let forward = Proxy::start(prom.port, |_| Fault::Pass);
+    let mut o = options(&prom.url(), vec![], start, end, Some(Method::RemoteRead));
+    o.client.proxy = Some(forward.url());
+    let (got, _) = run(&o).unwrap();
+    assert!(forward.requests.load(Ordering::Relaxed) >= 1);
+    assert_same(&got, &all, "--proxy");
+    let mut o = options(&prom.url(), vec![], start, end, Some(Method::Raw));
+    o.client.rate_limit = Some(20.0);
+    o.samples_per_request = 20_000;
+    let (got, st) = run(&o).unwrap();
+    assert!(st.requests >= 10, "{} requests", st.requests);
+    let min = (st.requests - 1) as f64 / 20.0 * 0.9;
+    assert!(
+        st.elapsed.as_secs_f64() >= min,
+        "{} requests in {:?}",
+        st.requests,
+        st.elapsed
+    );
+    assert_same(&got, &all, "rate limited");
 }

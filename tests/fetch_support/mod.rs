@@ -265,6 +265,11 @@ pub struct Prom {
 
 impl Prom {
     pub fn start(data: &Path) -> Prom {
+        Self::start_with(data, &[])
+    }
+
+    /// Starts with extra command-line flags.
+    pub fn start_with(data: &Path, flags: &[&str]) -> Prom {
         let cfg = tempfile::tempdir().unwrap();
         let file = cfg.path().join("prometheus.yml");
         std::fs::write(
@@ -278,6 +283,7 @@ impl Prom {
             .arg(format!("--storage.tsdb.path={}", data.display()))
             .arg("--storage.tsdb.retention.time=100y")
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -419,6 +425,9 @@ fn serve(
     // One request per connection, each to a fresh upstream connection.
     if let Some((head, body)) = read_request(&mut c)? {
         let n = count.fetch_add(1, Ordering::Relaxed);
+        if head.starts_with("CONNECT ") {
+            return tunnel(c, upstream);
+        }
         let fault = plan(n);
         match fault {
             Fault::Drop => {
@@ -467,6 +476,21 @@ fn serve(
         c.write_all(&resp)?;
         let _ = c.shutdown(Shutdown::Both);
     }
+    Ok(())
+}
+
+/// A forward proxy's CONNECT: a byte tunnel to the upstream, both ways.
+fn tunnel(mut c: TcpStream, upstream: u16) -> std::io::Result<()> {
+    let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+    c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
+    let (mut c2, mut up2) = (c.try_clone()?, up.try_clone()?);
+    let t = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c2, &mut up2);
+        let _ = up2.shutdown(Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut up, &mut c);
+    let _ = c.shutdown(Shutdown::Both);
+    let _ = t.join();
     Ok(())
 }
 
