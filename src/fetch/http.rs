@@ -587,12 +587,34 @@ fn tls_config(cfg: &ClientConfig) -> Result<ureq::tls::TlsConfig> {
             let kpem = std::fs::read(k).with_context(|| format!("--key-file {}", k.display()))?;
             let key = PrivateKey::from_pem(&kpem)
                 .map_err(|e| crate::bad_input!("--key-file {}: {e}", k.display()))?;
+            check_client_cert(&chain, &key)
+                .map_err(|e| crate::bad_input!("--cert-file {}: {e}", c.display()))?;
             b = b.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
         }
         (None, None) => {}
         _ => return Err(crate::bad_input!("--cert-file and --key-file go together")),
     }
     Ok(b.build())
+}
+
+/// What rustls will say of the certificate and key when a connection is made: ureq panics on
+/// an error there, so it is asked first.
+fn check_client_cert(
+    chain: &[ureq::tls::Certificate<'static>],
+    key: &ureq::tls::PrivateKey<'static>,
+) -> Result<(), rustls::Error> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = chain
+        .iter()
+        .map(|c| CertificateDer::from(c.der().to_vec()))
+        .collect();
+    let key = PrivateKeyDer::try_from(key.der().to_vec()).map_err(|e| rustls::Error::General(e.to_string()))?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_client_auth_cert(certs, key)?;
+    Ok(())
 }
 
 #[cfg(test)]
