@@ -22,7 +22,10 @@ fn stale_markers_are_dropped_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let prom = Prom::start_with(&data, &["--web.enable-remote-write-receiver"]);
+    // External labels: remote read adds them to every series, PromQL does not; fetch takes them
+    // off so every method exports the same label sets.
+    let config = "global:\n  scrape_interval: 15s\n  external_labels:\n    cluster: eu-1\n    replica: \"a b\"\n";
+    let prom = Prom::start_config(&data, config, &["--web.enable-remote-write-receiver"]);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

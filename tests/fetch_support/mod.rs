@@ -270,13 +270,18 @@ impl Prom {
 
     /// Starts with extra command-line flags.
     pub fn start_with(data: &Path, flags: &[&str]) -> Prom {
+        Self::start_config(
+            data,
+            "global:\n  scrape_interval: 15s\nscrape_configs: []\n",
+            flags,
+        )
+    }
+
+    /// Starts with this configuration file and extra command-line flags.
+    pub fn start_config(data: &Path, config: &str, flags: &[&str]) -> Prom {
         let cfg = tempfile::tempdir().unwrap();
         let file = cfg.path().join("prometheus.yml");
-        std::fs::write(
-            &file,
-            "global:\n  scrape_interval: 15s\nscrape_configs: []\n",
-        )
-        .unwrap();
+        std::fs::write(&file, config).unwrap();
         let port = free_port();
         let child = Command::new(tool("prometheus"))
             .arg(format!("--config.file={}", file.display()))
