@@ -608,7 +608,8 @@ fn check_client_cert(
         .iter()
         .map(|c| CertificateDer::from(c.der().to_vec()))
         .collect();
-    let key = PrivateKeyDer::try_from(key.der().to_vec()).map_err(|e| rustls::Error::General(e.to_string()))?;
+    let key = PrivateKeyDer::try_from(key.der().to_vec())
+        .map_err(|e| rustls::Error::General(e.to_string()))?;
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
