@@ -248,7 +248,7 @@ fn client_config(a: &Args) -> Result<ClientConfig> {
         (None, Some(f)) => Some(read_secret(f, "--bearer-token-file")?),
         (None, None) => None,
     };
-    if password.is_some() && a.user.is_none() {
+    if password.is_some() && a.user.is_none() && !a.url.contains('@') {
         return Err(crate::bad_input!("--password needs --user"));
     }
     let mut headers = Vec::new();
