@@ -131,7 +131,8 @@ impl<R: Read> Chunker<R> {
                     return Ok(Some(buf));
                 }
             }
-            let want = (self.size.max(len + (1 << 16))) - len;
+            // Fill up to the chunk size; past it, grow until a newline turns up.
+            let want = if len < self.size { self.size - len } else { 1 << 16 };
             buf.resize(len + want, 0);
             let n = loop {
                 match self.r.read(&mut buf[len..]) {

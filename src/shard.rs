@@ -210,14 +210,32 @@ pub struct ShardTarget<'a> {
     pub shard: u32,
 }
 
-/// Writes one shard file from sorted records; returns its manifest entry, or `None` when nothing
-/// was left to write (every sample a dropped staleness marker), in which case no file exists.
+/// A shard written in full under its temporary name; [`FinishedShard::persist`] gives it its
+/// final name. Dropped unpersisted (another shard failed), it is deleted.
+pub struct FinishedShard {
+    pub entry: ShardEntry,
+    pub stats: WriteStats,
+    tmp: TempPath,
+    dest: std::path::PathBuf,
+}
+
+impl FinishedShard {
+    pub fn persist(self) -> Result<()> {
+        let dest = self.dest;
+        self.tmp
+            .persist(&dest)
+            .with_context(|| format!("renaming into {}", dest.display()))
+    }
+}
+
+/// Writes one shard file from sorted records under a temporary name; returns it with its manifest
+/// entry, or `None` when nothing was left to write (every sample a dropped staleness marker).
 pub fn write_shard<I: SeriesInfo>(
     target: &ShardTarget<'_>,
     info: &I,
     stale: StaleMode,
     recs: impl Iterator<Item = io::Result<Rec>>,
-) -> Result<Option<(ShardEntry, WriteStats)>> {
+) -> Result<Option<FinishedShard>> {
     let dest = target.dir.join(&target.file);
     let tmp = TempPath::new(target.dir.join(format!(".{}.tmp", target.file)));
     let ctx = || format!("writing {}", dest.display());
@@ -272,8 +290,7 @@ pub fn write_shard<I: SeriesInfo>(
             .map(|b| format!("{b:02x}"))
             .collect(),
     };
-    tmp.persist(&dest).with_context(ctx)?;
-    Ok(Some((entry, stats)))
+    Ok(Some(FinishedShard { entry, stats, tmp, dest }))
 }
 
 /// `YYYYMMDDTHHMMSSZ` for a Unix-ms instant: file names that sort by time.

@@ -81,10 +81,14 @@ pub struct RunInfo {
 #[derive(Clone, Debug, Default)]
 pub struct SinkSummary {
     pub written: WriteStats,
+    /// Distinct series written (`written.series` counts a series once per shard).
+    pub series: u64,
     pub shards: usize,
     pub bytes: u64,
     /// Bytes of samples that went through spill files (0 when everything fit in memory).
     pub spilled_bytes: u64,
+    /// Samples before 1970: promtool's backfill may skip some of them (see the README).
+    pub negative_ts: u64,
 }
 
 /// Interned series: labels and what the writer needs of them.
@@ -119,7 +123,7 @@ pub struct Sink {
     series: SeriesTable,
     windows: Vec<Window>,
     window_index: HashMap<i64, usize>,
-    last_window: (i64, usize),
+    last_window: Option<(i64, usize)>,
     bounds: Vec<Bound>,
     bound_index: HashMap<(SeriesId, usize), usize>,
     last_bound: ((SeriesId, usize), usize),
@@ -127,6 +131,7 @@ pub struct Sink {
     budget: u64,
     spill_dir: Option<TempPath>,
     spilled_bytes: u64,
+    negative_ts: u64,
 }
 
 impl Sink {
@@ -142,13 +147,14 @@ impl Sink {
             series: SeriesTable::default(),
             windows: Vec::new(),
             window_index: HashMap::new(),
-            last_window: (i64::MIN, usize::MAX),
+            last_window: None,
             bounds: Vec::new(),
             bound_index: HashMap::new(),
             last_bound: ((u32::MAX, usize::MAX), 0),
             mem_records: 0,
             spill_dir: None,
             spilled_bytes: 0,
+            negative_ts: 0,
         })
     }
 
@@ -170,6 +176,14 @@ impl Sink {
 
     /// Adds one sample of series `id`.
     pub fn push(&mut self, id: SeriesId, ts: i64, value: f64) -> Result<()> {
+        if ts < 0 {
+            if !openmetrics::timestamp_supported(ts) {
+                return Err(unsupported_ts(ts));
+            }
+            self.negative_ts += 1;
+        } else if !openmetrics::timestamp_supported(ts) {
+            return Err(unsupported_ts(ts));
+        }
         let w = self.window_for(ts);
         let val = value.to_bits();
         let win = &mut self.windows[w];
@@ -199,8 +213,10 @@ impl Sink {
                 ts.div_euclid(d) * d
             }
         };
-        if self.last_window.0 == start {
-            return self.last_window.1;
+        if let Some((s, idx)) = self.last_window {
+            if s == start {
+                return idx;
+            }
         }
         let n = self.windows.len();
         let idx = *self.window_index.entry(start).or_insert(n);
@@ -213,7 +229,7 @@ impl Sink {
                 est_bytes: 0,
             });
         }
-        self.last_window = (start, idx);
+        self.last_window = Some((start, idx));
         idx
     }
 
@@ -328,6 +344,12 @@ impl Sink {
         }
         rank
     }
+}
+
+fn unsupported_ts(ts: i64) -> anyhow::Error {
+    crate::bad_input!(
+        "timestamp {ts} ms is beyond what an OpenMetrics timestamp can carry exactly (|t| < 8.8e15 ms, year 280000)"
+    )
 }
 
 /// What the writer needs, indexed by series rank.
@@ -532,10 +554,12 @@ impl Sink {
             .context("writing to stdout")?;
         drop(self.spill_dir.take());
         Ok(SinkSummary {
+            series: t.distinct_written(),
             written,
             shards: 1,
             bytes: 0,
             spilled_bytes: self.spilled_bytes,
+            negative_ts: self.negative_ts,
         })
     }
 
@@ -624,19 +648,24 @@ impl Sink {
         };
         // Spilled data is processed a window at a time so only one window is resident; data that
         // fit in memory is resident anyway, so windows go in parallel.
-        let results: Vec<Vec<(ShardEntry, WriteStats)>> = if self.spilled_bytes > 0 {
+        let results: Vec<Vec<shard::FinishedShard>> = if self.spilled_bytes > 0 {
             tasks.into_iter().map(process).collect::<Result<_>>()?
         } else {
             tasks.into_par_iter().map(process).collect::<Result<_>>()?
         };
         pb.finish_and_clear();
-        let mut entries: Vec<(ShardEntry, WriteStats)> = results.into_iter().flatten().collect();
-        entries.sort_by(|a, b| a.0.file.cmp(&b.0.file));
+        // Every shard is complete: only now do they get their final names, the manifest last.
+        let mut finished: Vec<shard::FinishedShard> = results.into_iter().flatten().collect();
+        finished.sort_by(|a, b| a.entry.file.cmp(&b.entry.file));
         let mut written = WriteStats::default();
-        for (_, s) in &entries {
-            written.add(s);
+        let mut shards: Vec<ShardEntry> = Vec::with_capacity(finished.len());
+        for f in &finished {
+            written.add(&f.stats);
+            shards.push(f.entry.clone());
         }
-        let shards: Vec<ShardEntry> = entries.into_iter().map(|(e, _)| e).collect();
+        for f in finished {
+            f.persist()?;
+        }
         let manifest = Manifest {
             prom2om_version: env!("CARGO_PKG_VERSION").to_string(),
             source: info.source,
@@ -650,10 +679,12 @@ impl Sink {
         write_manifest(dir, &manifest)?;
         drop(self.spill_dir.take());
         Ok(SinkSummary {
+            series: manifest.totals.series,
             shards: manifest.shards.len(),
             bytes: manifest.totals.bytes,
             written,
             spilled_bytes: self.spilled_bytes,
+            negative_ts: self.negative_ts,
         })
     }
 }

@@ -48,25 +48,30 @@ where
             let shards = distribute(&f, ranks, &shard_of, n, &tmp)?;
             remove(&f);
             let per_shard = (budget / rayon::current_num_threads().max(1) as u64).max(1 << 20);
-            shards
-                .into_par_iter()
-                .enumerate()
-                .try_for_each(|(s, file)| {
-                    let Some(file) = file else { return Ok(()) };
-                    let identity: Vec<u32> = Vec::new();
-                    sorted(
-                        Partition::File(file),
-                        &identity,
-                        |_| 0,
-                        1,
-                        per_shard,
-                        tmp.clone(),
-                        |_, it| emit(s, it),
-                    )
-                })
+            shards.into_par_iter().enumerate().try_for_each(|(s, file)| match file {
+                // Distributed records already carry ranks.
+                Some(file) => sort_one(file, &[], per_shard, &tmp, &|it| emit(s, it)),
+                None => Ok(()),
+            })
         }
-        Partition::File(f) => external_sort(f, ranks, budget, &tmp, |it| emit(0, it)),
+        Partition::File(f) => sort_one(f, ranks, budget, &tmp, &|it| emit(0, it)),
     }
+}
+
+/// Sorts one shard's run file, in memory when it fits the budget, else externally.
+fn sort_one(
+    f: SpillFile,
+    ranks: &[u32],
+    budget: u64,
+    tmp: &Path,
+    emit: &(dyn Fn(SortedRecs<'_>) -> Result<()> + Sync),
+) -> Result<()> {
+    if f.count * REC_MEM * 3 / 2 <= budget {
+        let v = read_all(&f)?;
+        remove(&f);
+        return sort_in_memory(v, ranks, &|_| 0, 1, &|_, it| emit(it));
+    }
+    external_sort(f, ranks, budget, tmp, emit)
 }
 
 /// Maps series ids to ranks; an empty `ranks` means the ids already are ranks.
@@ -186,7 +191,7 @@ fn external_sort(
     ranks: &[u32],
     budget: u64,
     tmp: &Path,
-    emit: impl FnOnce(SortedRecs<'_>) -> Result<()>,
+    emit: &(dyn Fn(SortedRecs<'_>) -> Result<()> + Sync),
 ) -> Result<()> {
     let chunk = ((budget * 2 / 3) / REC_MEM).max(4096) as usize;
     let mut r = f.reader().context("reading a spill file")?;

@@ -92,7 +92,7 @@ fn check_shard(
         return None;
     }
     let ext = if compressed { ".om.gz" } else { ".om" };
-    if !e.file.ends_with(ext) || (!compressed && e.file.ends_with(".om.gz")) {
+    if !e.file.ends_with(ext) {
         problems.push(format!("name does not end in {ext}, as the manifest says"));
     }
     if e.window_end_ms <= e.window_start_ms {
@@ -205,7 +205,6 @@ fn check_totals(dir: &Path, m: &Manifest) -> Vec<String> {
         }
     };
     check("shards", t.shards, m.shards.len() as u64);
-    check("series", t.series, m.shards.iter().map(|e| e.series).sum());
     check(
         "samples",
         t.samples,
@@ -230,6 +229,15 @@ fn check_totals(dir: &Path, m: &Manifest) -> Vec<String> {
                 path.display()
             ));
         }
+    }
+    // A series spans windows, so the distinct total lies between the largest shard and the sum.
+    let (max, sum) = m.shards.iter().fold((0, 0), |(mx, sm), e| (mx.max(e.series), sm + e.series));
+    if t.series < max || t.series > sum {
+        problems.push(format!(
+            "{}: totals.series is {}, but the shards hold between {max} and {sum} distinct series",
+            path.display(),
+            t.series
+        ));
     }
     problems
 }
@@ -266,4 +274,52 @@ fn check_listing(dir: &Path, m: &Manifest) -> Vec<String> {
         ));
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_names_stay_inside_the_directory() {
+        assert!(is_plain_file_name("w0-1.om.gz"));
+        for bad in ["", ".", "..", "../x.om", "/etc/x.om", "a/b.om", "a\\b.om"] {
+            assert!(!is_plain_file_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn totals_must_be_the_sum_of_the_shards() {
+        let e = |samples, min, max| ShardEntry {
+            series: 1,
+            samples,
+            min_ts_ms: min,
+            max_ts_ms: max,
+            bytes: 10,
+            ..ShardEntry::default()
+        };
+        let mut m = Manifest {
+            shards: vec![e(2, 5, 9), e(0, 0, 0), e(1, 1, 3)],
+            totals: crate::manifest::Totals {
+                shards: 3,
+                series: 3,
+                samples: 3,
+                bytes: 30,
+                uncompressed_bytes: 0,
+                min_ts_ms: Some(1),
+                max_ts_ms: Some(9),
+            },
+            ..Manifest::default()
+        };
+        assert_eq!(check_totals(Path::new("d"), &m), Vec::<String>::new());
+        m.totals.bytes = 31;
+        m.totals.min_ts_ms = Some(0);
+        assert_eq!(
+            check_totals(Path::new("d"), &m),
+            [
+                "d/manifest.json: totals.bytes is 31, the shards add up to 30",
+                "d/manifest.json: totals.min_ts_ms is Some(0), the shards say Some(1)",
+            ]
+        );
+    }
 }

@@ -84,6 +84,12 @@ pub fn run(args: Args) -> Result<()> {
         filters: filter.describe(stale.as_str()),
     };
     let summary = sink.finish(info)?;
+    if summary.negative_ts > 0 {
+        eprintln!(
+            "prom2om: warning: {} samples are before 1970; promtool's backfill skips some of those (it aligns its first block by truncating division)",
+            summary.negative_ts
+        );
+    }
     if !args.quiet {
         print_summary(
             &stats,
@@ -105,7 +111,7 @@ fn print_summary(c: &ConvertStats, s: &SinkSummary, secs: f64, out: &str) {
     );
     eprintln!(
         "prom2om: kept {} series, {} samples; dropped by --match {}, by time {}",
-        w.series, w.samples, c.dropped_by_match, c.dropped_by_time
+        s.series, w.samples, c.dropped_by_match, c.dropped_by_time
     );
     eprintln!(
         "prom2om: staleness markers dropped {}, duplicates dropped {}, conflicting duplicates {} (later input kept), histograms skipped {}, bad lines {}",
