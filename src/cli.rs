@@ -21,6 +21,8 @@ pub enum Command {
     Inspect(crate::commands::inspect::Args),
     /// Check a shard directory: manifest, checksums, OpenMetrics validity, counts.
     Verify(crate::commands::verify::Args),
+    /// Export raw samples from a Prometheus HTTP API into shards (when no dump is possible).
+    Fetch(Box<crate::commands::fetch::Args>),
 }
 
 /// Parses the command line, runs it, prints any error, and returns the process exit code.
@@ -40,6 +42,7 @@ pub fn run() -> ExitCode {
         Command::Convert(a) => crate::commands::convert::run(a),
         Command::Inspect(a) => crate::commands::inspect::run(a),
         Command::Verify(a) => crate::commands::verify::run(a),
+        Command::Fetch(a) => crate::commands::fetch::run(*a),
     };
     match result {
         Ok(()) => ExitCode::Success,

@@ -3,5 +3,6 @@
 
 pub mod common;
 pub mod convert;
+pub mod fetch;
 pub mod inspect;
 pub mod verify;
