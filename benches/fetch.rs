@@ -5,7 +5,6 @@
 //! Run: cargo bench --bench fetch   (BENCH_SERIES, BENCH_INTERVAL_S change the data set)
 
 #[path = "../tests/fetch_support/mod.rs"]
-#[allow(dead_code)]
 mod fetch_support;
 
 use std::io::{BufWriter, Write};

@@ -48,11 +48,14 @@ where
             let shards = distribute(&f, ranks, &shard_of, n, &tmp)?;
             remove(&f);
             let per_shard = (budget / rayon::current_num_threads().max(1) as u64).max(1 << 20);
-            shards.into_par_iter().enumerate().try_for_each(|(s, file)| match file {
-                // Distributed records already carry ranks.
-                Some(file) => sort_one(file, &[], per_shard, &tmp, &|it| emit(s, it)),
-                None => Ok(()),
-            })
+            shards
+                .into_par_iter()
+                .enumerate()
+                .try_for_each(|(s, file)| match file {
+                    // Distributed records already carry ranks.
+                    Some(file) => sort_one(file, &[], per_shard, &tmp, &|it| emit(s, it)),
+                    None => Ok(()),
+                })
         }
         Partition::File(f) => sort_one(f, ranks, budget, &tmp, &|it| emit(0, it)),
     }

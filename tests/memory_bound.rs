@@ -23,7 +23,11 @@ fn peak_rss_within_limit_and_output_identical() {
     let corpus = tmp.path().join("corpus.dump");
     // Written straight to a file: Linux carries a parent's peak RSS into a spawned child's
     // ru_maxrss, so this process must never hold the corpus.
-    let spec = prom2om::corpus::CorpusSpec { series: 1000, hours: 4.0, ..Default::default() };
+    let spec = prom2om::corpus::CorpusSpec {
+        series: 1000,
+        hours: 4.0,
+        ..Default::default()
+    };
     let mut w = std::io::BufWriter::new(std::fs::File::create(&corpus).unwrap());
     prom2om::corpus::generate(&spec, &mut w).unwrap();
     std::io::Write::flush(&mut w).unwrap();
