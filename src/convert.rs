@@ -224,7 +224,12 @@ fn parse_chunk(chunk: &[u8], filter: &Filter, skip_invalid: bool) -> Parsed {
                 continue;
             }
         }
-        let parsed = match dump::parse_line(line) {
+        let parsed = if same {
+            dump::parse_after_labels(line, prev.0.len())
+        } else {
+            dump::parse_line(line)
+        };
+        let parsed = match parsed {
             Ok(l) => l,
             Err(e) => {
                 if bad_line(&mut p, i, line, &e.to_string(), skip_invalid) {
