@@ -14,7 +14,10 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Load a shard directory into a TSDB data dir with promtool, checked against the manifest.
+    Import(crate::commands::import::Args),
+}
 
 /// Parses the command line, runs it, prints any error, and returns the process exit code.
 pub fn run() -> ExitCode {
@@ -29,7 +32,9 @@ pub fn run() -> ExitCode {
             };
         }
     };
-    let result: anyhow::Result<()> = match cli.command {};
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Import(a) => crate::commands::import::run(a),
+    };
     match result {
         Ok(()) => ExitCode::Success,
         Err(e) => {

@@ -10,3 +10,4 @@ pub mod selector;
 pub mod sink;
 pub mod cli;
 pub mod commands;
+pub mod import;

@@ -1,2 +1,3 @@
 //! One module per subcommand: its clap `Args` (doc comments are the help text) and its `run`.
 //! Library logic lives in the crate's other modules; these only validate options and wire them.
+pub mod import;
