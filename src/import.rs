@@ -108,7 +108,7 @@ pub struct ShardResult {
 pub struct Summary {
     /// One result per manifest shard, in manifest order.
     pub results: Vec<ShardResult>,
-    pub promtool: Option<PathBuf>,
+    /// The staging area: import state, and the work dirs of running jobs.
     pub staging: PathBuf,
     pub elapsed: Duration,
 }
@@ -178,15 +178,7 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
     fs::create_dir_all(tsdb)
         .with_context(|| format!("{}: cannot create the data dir", tsdb.display()))?;
     if !opts.force {
-        if let Some(h) = lock::holder(tsdb)
-            .with_context(|| format!("{}: cannot check who uses it", tsdb.display()))?
-        {
-            bail!(
-                "{} is in use: {h}. Stop Prometheus first, or pass --force to add the blocks \
-                 anyway (a running server loads new blocks at its next reload, within a minute)",
-                tsdb.display()
-            );
-        }
+        refuse_if_in_use(tsdb)?;
     }
     let staging = tsdb.join(STAGING_DIR);
     fs::create_dir_all(&staging)
@@ -204,29 +196,12 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
     let recovered = recover_moves(&mut st, &staging, tsdb, &state_path)?;
     clean_staging(&staging)?;
 
-    let mut results: Vec<Option<ShardResult>> = vec![None; manifest.shards.len()];
-    let mut todo = Vec::new();
-    for (i, e) in manifest.shards.iter().enumerate() {
-        let key = state::key(&e.file, &e.sha256);
-        let outcome = match recovered.iter().find(|r| r.key() == key) {
-            Some(r) => Some(Outcome::Recovered {
-                blocks: r.blocks.clone(),
-            }),
-            None if st.is_done(&key) => Some(Outcome::Skipped),
-            None => None,
-        };
-        match outcome {
-            Some(outcome) => {
-                let r = result(i, e, outcome);
-                progress.finished(&r);
-                results[i] = Some(r);
-            }
-            None => todo.push(i),
-        }
+    let (mut results, todo) = plan(&manifest, &st, &recovered);
+    for r in results.iter().flatten() {
+        progress.finished(r);
     }
     let todo_samples = todo.iter().map(|&i| manifest.shards[i].samples).sum();
     progress.planned(todo.len() as u64, todo_samples);
-
     let job = Job {
         dir,
         tsdb,
@@ -236,24 +211,7 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
         state: Mutex::new(st),
         state_path: &state_path,
     };
-    let next = AtomicUsize::new(0);
-    let done = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..opts.jobs.clamp(1, todo.len().max(1)) {
-            s.spawn(|| {
-                while let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let e = &manifest.shards[i];
-                    let outcome = job
-                        .shard(i, e)
-                        .unwrap_or_else(|err| Outcome::Failed(format!("{err:#}")));
-                    let r = result(i, e, outcome);
-                    progress.finished(&r);
-                    done.lock().expect("no panics while held").push(r);
-                }
-            });
-        }
-    });
-    for r in done.into_inner().expect("threads joined") {
+    for r in job.run_all(&manifest.shards, &todo, opts.jobs, progress) {
         let i = r.index;
         results[i] = Some(r);
     }
@@ -262,10 +220,45 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
             .into_iter()
             .map(|r| r.expect("every shard has a result"))
             .collect(),
-        promtool: Some(promtool.path),
         staging,
         elapsed: started.elapsed(),
     })
+}
+
+fn refuse_if_in_use(tsdb: &Path) -> Result<()> {
+    let holder = lock::holder(tsdb)
+        .with_context(|| format!("{}: cannot check who uses it", tsdb.display()))?;
+    match holder {
+        None => Ok(()),
+        Some(h) => bail!(
+            "{} is in use: {h}. Stop Prometheus first, or pass --force to add the blocks anyway \
+             (a running server loads new blocks at its next reload, within a minute)",
+            tsdb.display()
+        ),
+    }
+}
+
+/// The results known before any job (shards imported by earlier runs) and the manifest indices
+/// still to import.
+fn plan(
+    manifest: &Manifest,
+    st: &State,
+    recovered: &[Record],
+) -> (Vec<Option<ShardResult>>, Vec<usize>) {
+    let mut results = vec![None; manifest.shards.len()];
+    let mut todo = Vec::new();
+    for (i, e) in manifest.shards.iter().enumerate() {
+        let key = state::key(&e.file, &e.sha256);
+        if let Some(r) = recovered.iter().find(|r| r.key() == key) {
+            let blocks = r.blocks.clone();
+            results[i] = Some(result(i, e, Outcome::Recovered { blocks }));
+        } else if st.is_done(&key) {
+            results[i] = Some(result(i, e, Outcome::Skipped));
+        } else {
+            todo.push(i);
+        }
+    }
+    (results, todo)
 }
 
 fn result(index: usize, e: &ShardEntry, outcome: Outcome) -> ShardResult {
@@ -398,8 +391,38 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
+    /// Runs the shards `todo` (manifest indices) on `jobs` threads, each running one promtool at
+    /// a time; a shard's failure is its result, never the others'.
+    fn run_all(
+        &self,
+        shards: &[ShardEntry],
+        todo: &[usize],
+        jobs: usize,
+        progress: &dyn Progress,
+    ) -> Vec<ShardResult> {
+        let next = AtomicUsize::new(0);
+        let done = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..jobs.clamp(1, todo.len().max(1)) {
+                s.spawn(|| {
+                    while let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let e = &shards[i];
+                        let outcome = self
+                            .shard(i, e)
+                            .unwrap_or_else(|err| Outcome::Failed(format!("{err:#}")));
+                        let r = result(i, e, outcome);
+                        progress.finished(&r);
+                        done.lock().expect("no panics while held").push(r);
+                    }
+                });
+            }
+        });
+        done.into_inner().expect("threads joined")
+    }
+
     /// Checks, backfills, counts and moves one shard. `Err` and `Failed` both leave the data dir
-    /// untouched by this shard.
+    /// untouched by this shard, except an error while moving: the state then says `Moving` and
+    /// the work dir stays, for the next run to finish the move.
     fn shard(&self, index: usize, e: &ShardEntry) -> Result<Outcome> {
         let work_name = format!("shard-{index}");
         let work = self.staging.join(&work_name);
@@ -407,14 +430,18 @@ impl Job<'_> {
         let out_dir = work.join("blocks");
         fs::create_dir_all(&out_dir)
             .with_context(|| format!("{}: cannot create", out_dir.display()))?;
+        let blocks = match self.backfill(e, &work, &out_dir) {
+            Ok(Ok(blocks)) => blocks,
+            other => {
+                remove_dir_if_exists(&work)?;
+                return other.map(|r| r.err().expect("blocks handled above"));
+            }
+        };
         let outcome = self
-            .backfill(e, &work, &out_dir)
-            .and_then(|blocks| match blocks {
-                Ok(blocks) => self.commit(e, &work_name, &out_dir, blocks),
-                Err(failed) => Ok(failed),
-            });
+            .commit(e, &work_name, &out_dir, blocks)
+            .context("moving the blocks into the data dir (the next run finishes the move)")?;
         remove_dir_if_exists(&work)?;
-        outcome
+        Ok(outcome)
     }
 
     /// Verifies the file, runs promtool and counts its blocks: `Ok(Err(Failed))` is a shard
@@ -438,9 +465,15 @@ impl Job<'_> {
                 go_duration(self.block_duration_ms)
             ));
         }
+        // promtool builds its head in TMPDIR: keep it on the data dir's filesystem, where the
+        // next run cleans up after a killed job.
+        let tmp = work.join("tmp");
+        fs::create_dir_all(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
+        die_with_parent(&mut cmd);
         let out = cmd
             .arg(&input)
             .arg(out_dir)
+            .env("TMPDIR", &tmp)
             .stdin(Stdio::null())
             .output()
             .with_context(|| format!("cannot run {}", self.promtool.path.display()))?;
@@ -502,6 +535,25 @@ impl Job<'_> {
         st.save(self.state_path)
     }
 }
+
+/// A promtool outliving a killed `import` would write into a staging dir the next run cleans:
+/// on Linux the kernel kills it with its parent.
+#[cfg(target_os = "linux")]
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}
 
 /// Checks size and checksum against the manifest and returns the plain OpenMetrics file for
 /// promtool: the shard itself, or (for `.gz`) its text decompressed into `work` while hashing.

@@ -345,6 +345,41 @@ fn interrupted_block_move_is_finished_by_the_next_run() {
 }
 
 #[test]
+fn killed_runs_then_a_rerun_import_each_shard_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("shards");
+    let shards = build_shards(8, 2);
+    write_shard_dir(&dir, &shards);
+    let data = tmp.path().join("data");
+    for delay_ms in [60, 150, 300] {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("prom2om"))
+            .arg("import")
+            .arg(&dir)
+            .arg("--tsdb")
+            .arg(&data)
+            .args(["--jobs", "2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL: no cleanup of any kind
+        child.wait().unwrap();
+    }
+    let (code, out, err) = run(import(&dir, &data));
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(blocks_in(&data), (16, 16 * 48), "every shard once: {out}");
+    assert_eq!(dump(&data), all_dump(&shards));
+    let left: Vec<_> = std::fs::read_dir(data.join(".prom2om-import"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let mut left = left;
+    left.sort();
+    assert_eq!(left, ["lock", "state.json"], "staging holds only the state");
+}
+
+#[test]
 fn missing_promtool_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("shards");
