@@ -432,9 +432,13 @@ impl Job<'_> {
             .with_context(|| format!("{}: cannot create", out_dir.display()))?;
         let blocks = match self.backfill(e, &work, &out_dir) {
             Ok(Ok(blocks)) => blocks,
-            other => {
+            Ok(Err(refused)) => {
                 remove_dir_if_exists(&work)?;
-                return other.map(|r| r.err().expect("blocks handled above"));
+                return Ok(refused);
+            }
+            Err(err) => {
+                remove_dir_if_exists(&work)?;
+                return Err(err);
             }
         };
         let outcome = self
