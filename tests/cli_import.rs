@@ -379,6 +379,58 @@ fn killed_runs_then_a_rerun_import_each_shard_exactly_once() {
     assert_eq!(left, ["lock", "state.json"], "staging holds only the state");
 }
 
+/// A promtool that has `--max-block-duration` (newer than 2.42): the real one behind a wrapper
+/// that adds the flag to its help, logs its arguments and drops the flag before running it.
+#[test]
+fn max_block_duration_is_passed_when_promtool_has_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("shards");
+    let shards = build_shards(2, 1);
+    write_shard_dir(&dir, &shards);
+    let log = tmp.path().join("args.log");
+    let wrapper = tmp.path().join("promtool-new");
+    std::fs::write(
+        &wrapper,
+        format!(
+            r#"#!/bin/bash
+if [[ " $* " == *" --help "* ]]; then
+  {real} "$@"; echo "      --max-block-duration=2h  Maximum duration created blocks may span."; exit 0
+fi
+echo "$*" >> {log}
+args=(); for a in "$@"; do [[ $a == --max-block-duration=* ]] || args+=("$a"); done
+exec {real} "${{args[@]}}"
+"#,
+            real = tool("promtool").display(),
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = tmp.path().join("data");
+    let mut c = import(&dir, &data);
+    c.arg("--promtool").arg(&wrapper);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(calls.lines().count(), 2, "{calls}");
+    for line in calls.lines() {
+        assert!(
+            line.starts_with(
+                "tsdb create-blocks-from openmetrics --quiet --max-block-duration=2h "
+            ),
+            "{line}"
+        );
+    }
+    assert_eq!(dump(&data), all_dump(&shards));
+
+    // The real 2.42 has no such flag and must not get it.
+    let data = tmp.path().join("data-2.42");
+    let mut c = import(&dir, &data);
+    c.arg("--promtool").arg(tool("promtool"));
+    assert_eq!(run(c).0, 0);
+}
+
 #[test]
 fn missing_promtool_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
