@@ -15,6 +15,12 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Convert `promtool tsdb dump` output into sorted, sharded OpenMetrics.
+    Convert(crate::commands::convert::Args),
+    /// Show what a dump or shard directory holds and what the filters would keep.
+    Inspect(crate::commands::inspect::Args),
+    /// Check a shard directory: manifest, checksums, OpenMetrics validity, counts.
+    Verify(crate::commands::verify::Args),
     /// Load a shard directory into a TSDB data dir with promtool, checked against the manifest.
     Import(crate::commands::import::Args),
 }
@@ -32,7 +38,10 @@ pub fn run() -> ExitCode {
             };
         }
     };
-    let result: anyhow::Result<()> = match cli.command {
+    let result = match cli.command {
+        Command::Convert(a) => crate::commands::convert::run(a),
+        Command::Inspect(a) => crate::commands::inspect::run(a),
+        Command::Verify(a) => crate::commands::verify::run(a),
         Command::Import(a) => crate::commands::import::run(a),
     };
     match result {

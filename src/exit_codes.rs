@@ -23,7 +23,9 @@ impl ExitCode {
 
     /// Code 2 when any error in the chain is a [`BadInput`], else 1.
     pub fn of(err: &anyhow::Error) -> ExitCode {
-        if err.chain().any(|e| e.downcast_ref::<BadInput>().is_some()) {
+        if err.downcast_ref::<BadInput>().is_some()
+            || err.chain().any(|e| e.downcast_ref::<BadInput>().is_some())
+        {
             ExitCode::BadInput
         } else {
             ExitCode::Failure

@@ -151,7 +151,12 @@ mod tests {
 
     #[test]
     fn reads_back_bit_exact() {
-        for bits in [1u64, 0x3ff0_0000_0000_0001, 0x7fef_ffff_ffff_ffff, 0x4197_d784_0000_0001] {
+        for bits in [
+            1u64,
+            0x3ff0_0000_0000_0001,
+            0x7fef_ffff_ffff_ffff,
+            0x4197_d784_0000_0001,
+        ] {
             let v = f64::from_bits(bits);
             assert_eq!(g(v).parse::<f64>().unwrap().to_bits(), bits);
         }

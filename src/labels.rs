@@ -21,8 +21,10 @@ impl Labels {
         N: Into<String>,
         V: Into<String>,
     {
-        let mut v: Vec<(String, String)> =
-            pairs.into_iter().map(|(n, v)| (n.into(), v.into())).collect();
+        let mut v: Vec<(String, String)> = pairs
+            .into_iter()
+            .map(|(n, v)| (n.into(), v.into()))
+            .collect();
         // Stable sort keeps input order among equal names, so "later wins" holds after dedup.
         v.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let mut out: Vec<(String, String)> = Vec::with_capacity(v.len());
@@ -112,7 +114,9 @@ pub fn is_classic_label_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-        && b[1..].iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
+        && b[1..]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 #[cfg(test)]

@@ -2,12 +2,27 @@
 //! sorted, deduplicated, window-aligned OpenMetrics shards that `promtool tsdb create-blocks-from
 //! openmetrics` imports bit-exact.
 
-pub mod exit_codes;
-pub mod gofloat;
-pub mod labels;
-pub mod manifest;
-pub mod selector;
-pub mod sink;
+pub mod atomic_file;
 pub mod cli;
 pub mod commands;
+pub mod convert;
+pub mod corpus;
+pub mod dump;
+pub mod exit_codes;
+pub mod filter;
+pub mod gofloat;
+pub mod goquote;
 pub mod import;
+pub mod input;
+pub mod inspect;
+pub mod labels;
+pub mod manifest;
+pub mod openmetrics;
+pub mod progress;
+pub mod selector;
+pub mod shard;
+pub mod sink;
+pub mod sorter;
+pub mod spill;
+pub mod timeparse;
+pub mod verify;

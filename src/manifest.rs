@@ -43,6 +43,7 @@ pub struct Filters {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
     pub shards: u64,
+    /// Distinct series: one that spans several windows counts once.
     pub series: u64,
     pub samples: u64,
     pub bytes: u64,

@@ -2,7 +2,20 @@
 //! each series, and writes window-aligned OpenMetrics shards (or one stream) in bounded memory.
 //! `convert` and `fetch` both end here, so their output is the same.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+
+use crate::atomic_file::TempPath;
+use crate::labels::Labels;
+use crate::manifest::{Filters, Manifest, ShardEntry, Totals, MANIFEST_FILE};
+use crate::openmetrics;
+use crate::shard::{self, SeriesInfo, ShardTarget, WriteStats};
+use crate::sorter::{self, Partition};
+use crate::spill::{Rec, SpillWriter, REC_MEM};
 
 /// Where the OpenMetrics goes.
 #[derive(Clone, Debug)]
@@ -22,5 +35,669 @@ pub enum StaleMode {
     Keep,
 }
 
+impl StaleMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaleMode::Drop => "drop",
+            StaleMode::Keep => "keep",
+        }
+    }
+}
+
 /// Index of an interned series in the sink.
 pub type SeriesId = u32;
+
+/// Default upper bound for the OpenMetrics text of one shard.
+pub const DEFAULT_SHARD_BYTES: u64 = 256 << 20;
+
+#[derive(Clone, Debug)]
+pub struct SinkOptions {
+    pub output: Output,
+    /// Block window, as backfill aligns it: `start = d * floor(t / d)`.
+    pub block_duration_ms: i64,
+    /// Shards per window; `None`: enough that each holds about `target_shard_bytes` at most.
+    pub shards: Option<u32>,
+    pub target_shard_bytes: u64,
+    /// Bound on the sink's memory; beyond it samples are spilled to `temp_dir`.
+    pub memory_limit: u64,
+    /// Where spill files go; default: the output directory (or the system temp dir for stdout).
+    pub temp_dir: Option<PathBuf>,
+    pub stale: StaleMode,
+    pub compression_level: u32,
+    /// Overwrite the shards and manifest of an earlier run in a non-empty output directory.
+    pub force: bool,
+    pub progress: bool,
+}
+
+/// What produced the samples, for the manifest.
+#[derive(Clone, Debug, Default)]
+pub struct RunInfo {
+    pub source: String,
+    pub inputs: Vec<String>,
+    pub filters: Filters,
+}
+
+/// What the sink did.
+#[derive(Clone, Debug, Default)]
+pub struct SinkSummary {
+    pub written: WriteStats,
+    /// Distinct series written (`written.series` counts a series once per shard).
+    pub series: u64,
+    pub shards: usize,
+    pub bytes: u64,
+    /// Bytes of samples that went through spill files (0 when everything fit in memory).
+    pub spilled_bytes: u64,
+    /// Samples before 1970: promtool's backfill may skip some of them (see the README).
+    pub negative_ts: u64,
+}
+
+/// Interned series: labels and what the writer needs of them.
+#[derive(Default)]
+struct SeriesTable {
+    labels: Vec<Labels>,
+    prefixes: Vec<Box<[u8]>>,
+    index: HashMap<Labels, SeriesId>,
+    mem: u64,
+}
+
+/// The first and last sample of one series in one window, for the staleness rule.
+#[derive(Clone, Copy)]
+struct Bound {
+    min_ts: i64,
+    min_nan: bool,
+    max_ts: i64,
+    max_nan: bool,
+}
+
+/// Samples of one block window, in input order.
+struct Window {
+    start: i64,
+    mem: Vec<Rec>,
+    spill: Option<SpillWriter>,
+    count: u64,
+    est_bytes: u64,
+}
+
+pub struct Sink {
+    opts: SinkOptions,
+    series: SeriesTable,
+    windows: Vec<Window>,
+    window_index: HashMap<i64, usize>,
+    last_window: Option<(i64, usize)>,
+    bounds: Vec<Bound>,
+    bound_index: HashMap<(SeriesId, usize), usize>,
+    last_bound: ((SeriesId, usize), usize),
+    mem_records: u64,
+    budget: u64,
+    spill_dir: Option<TempPath>,
+    spilled_bytes: u64,
+    negative_ts: u64,
+}
+
+impl Sink {
+    /// Prepares the output: refuses a non-empty directory unless `force` (then removes the
+    /// earlier manifest first, so the directory never looks finished, and the earlier shards).
+    pub fn create(opts: SinkOptions) -> Result<Sink> {
+        if let Output::Dir { path, .. } = &opts.output {
+            prepare_dir(path, opts.force)?;
+        }
+        Ok(Sink {
+            budget: (opts.memory_limit / 2).max(1 << 20),
+            opts,
+            series: SeriesTable::default(),
+            windows: Vec::new(),
+            window_index: HashMap::new(),
+            last_window: None,
+            bounds: Vec::new(),
+            bound_index: HashMap::new(),
+            last_bound: ((u32::MAX, usize::MAX), 0),
+            mem_records: 0,
+            spill_dir: None,
+            spilled_bytes: 0,
+            negative_ts: 0,
+        })
+    }
+
+    /// Interns a series (labels already edited by --drop-label/--add-label) and returns its id.
+    pub fn series(&mut self, labels: Labels) -> SeriesId {
+        if let Some(&id) = self.series.index.get(&labels) {
+            return id;
+        }
+        let id = self.series.labels.len() as SeriesId;
+        let mut prefix = Vec::new();
+        openmetrics::write_series_prefix(&labels, &mut prefix);
+        let label_bytes: usize = labels.iter().map(|(n, v)| n.len() + v.len() + 48).sum();
+        self.series.mem += (2 * label_bytes + prefix.len() + 96) as u64;
+        self.series.prefixes.push(prefix.into_boxed_slice());
+        self.series.index.insert(labels.clone(), id);
+        self.series.labels.push(labels);
+        id
+    }
+
+    /// Adds one sample of series `id`.
+    pub fn push(&mut self, id: SeriesId, ts: i64, value: f64) -> Result<()> {
+        if ts < 0 {
+            if !openmetrics::timestamp_supported(ts) {
+                return Err(unsupported_ts(ts));
+            }
+            self.negative_ts += 1;
+        } else if !openmetrics::timestamp_supported(ts) {
+            return Err(unsupported_ts(ts));
+        }
+        let w = self.window_for(ts);
+        let val = value.to_bits();
+        let win = &mut self.windows[w];
+        win.mem.push(Rec {
+            ts,
+            val,
+            series: id,
+        });
+        win.count += 1;
+        // Prefix, value, timestamp and separators: close enough to size the shards.
+        win.est_bytes += self.series.prefixes[id as usize].len() as u64 + 26;
+        if self.opts.stale == StaleMode::Drop {
+            self.track_bound(id, w, ts, value.is_nan());
+        }
+        self.mem_records += REC_MEM;
+        if self.mem_records + self.series.mem + self.bounds_mem() > self.budget {
+            self.spill_all()?;
+        }
+        Ok(())
+    }
+
+    fn window_for(&mut self, ts: i64) -> usize {
+        let start = match self.opts.output {
+            Output::Stdout => i64::MIN,
+            Output::Dir { .. } => {
+                let d = self.opts.block_duration_ms;
+                ts.div_euclid(d) * d
+            }
+        };
+        if let Some((s, idx)) = self.last_window {
+            if s == start {
+                return idx;
+            }
+        }
+        let n = self.windows.len();
+        let idx = *self.window_index.entry(start).or_insert(n);
+        if idx == n {
+            self.windows.push(Window {
+                start,
+                mem: Vec::new(),
+                spill: None,
+                count: 0,
+                est_bytes: 0,
+            });
+        }
+        self.last_window = Some((start, idx));
+        idx
+    }
+
+    fn track_bound(&mut self, id: SeriesId, w: usize, ts: i64, nan: bool) {
+        let key = (id, w);
+        let idx = if self.last_bound.0 == key {
+            self.last_bound.1
+        } else {
+            let n = self.bounds.len();
+            let idx = *self.bound_index.entry(key).or_insert(n);
+            if idx == n {
+                self.bounds.push(Bound {
+                    min_ts: ts,
+                    min_nan: nan,
+                    max_ts: ts,
+                    max_nan: nan,
+                });
+            }
+            self.last_bound = (key, idx);
+            idx
+        };
+        let b = &mut self.bounds[idx];
+        // On equal timestamps the later input wins, as in the dedup.
+        if ts <= b.min_ts {
+            (b.min_ts, b.min_nan) = (ts, nan);
+        }
+        if ts >= b.max_ts {
+            (b.max_ts, b.max_nan) = (ts, nan);
+        }
+    }
+
+    fn bounds_mem(&self) -> u64 {
+        self.bounds.len() as u64 * 56
+    }
+
+    fn spill_root(&self) -> PathBuf {
+        match (&self.opts.temp_dir, &self.opts.output) {
+            (Some(t), _) => t.clone(),
+            (None, Output::Dir { path, .. }) => path.clone(),
+            (None, Output::Stdout) => std::env::temp_dir(),
+        }
+    }
+
+    /// Moves every buffered sample to its window's run file.
+    fn spill_all(&mut self) -> Result<()> {
+        if self.spill_dir.is_none() {
+            let dir = TempPath::new(
+                self.spill_root()
+                    .join(format!(".prom2om-spill-{}", std::process::id())),
+            );
+            std::fs::create_dir_all(dir.path())
+                .with_context(|| format!("creating spill directory {}", dir.path().display()))?;
+            self.spill_dir = Some(dir);
+        }
+        let dir = self
+            .spill_dir
+            .as_ref()
+            .expect("created above")
+            .path()
+            .to_path_buf();
+        for (i, w) in self.windows.iter_mut().enumerate() {
+            if w.mem.is_empty() {
+                continue;
+            }
+            if w.spill.is_none() {
+                let p = dir.join(format!("window-{i}.run"));
+                w.spill = Some(SpillWriter::create(p).context("creating a spill file")?);
+            }
+            let sw = w.spill.as_mut().expect("created above");
+            sw.append(&w.mem)
+                .context("writing a spill file (is the temp dir full?)")?;
+            self.spilled_bytes += w.mem.len() as u64 * REC_MEM;
+            w.mem = Vec::new();
+        }
+        self.mem_records = 0;
+        Ok(())
+    }
+
+    /// Sorts, deduplicates and writes everything; for a directory, writes the manifest last.
+    pub fn finish(mut self, info: RunInfo) -> Result<SinkSummary> {
+        if self.spill_dir.is_some() {
+            self.spill_all()?;
+        }
+        let ranks = self.rank_series();
+        let plan = self.plan();
+        let neighbours = self.neighbours(&ranks);
+        let table = RankedTable {
+            written: (0..ranks.len()).map(|_| Default::default()).collect(),
+            prefixes: rank_order(&ranks, std::mem::take(&mut self.series.prefixes)),
+            neighbours,
+        };
+        match self.opts.output.clone() {
+            Output::Stdout => self.write_stdout(plan, &ranks, &table),
+            Output::Dir { path, compress } => {
+                self.write_dir(plan, &ranks, &table, &path, compress, info)
+            }
+        }
+    }
+
+    /// Rank of each series id: by metric name, then labels, so families are contiguous and the
+    /// output does not depend on input order.
+    fn rank_series(&self) -> Vec<u32> {
+        let l = &self.series.labels;
+        let mut order: Vec<u32> = (0..l.len() as u32).collect();
+        order.par_sort_unstable_by(|&a, &b| {
+            let (a, b) = (&l[a as usize], &l[b as usize]);
+            a.metric_name().cmp(b.metric_name()).then_with(|| a.cmp(b))
+        });
+        let mut rank = vec![0u32; l.len()];
+        for (r, &id) in order.iter().enumerate() {
+            rank[id as usize] = r as u32;
+        }
+        rank
+    }
+}
+
+fn unsupported_ts(ts: i64) -> anyhow::Error {
+    crate::bad_input!(
+        "timestamp {ts} ms is beyond what an OpenMetrics timestamp can carry exactly (|t| < 8.8e15 ms, year 280000)"
+    )
+}
+
+/// What the writer needs, indexed by series rank.
+struct RankedTable {
+    prefixes: Vec<Box<[u8]>>,
+    /// Set when a series had at least one sample written, for the distinct-series total.
+    written: Vec<std::sync::atomic::AtomicBool>,
+    /// Per window: rank -> is the sample just before / after the window NaN.
+    neighbours: Vec<HashMap<u32, (Option<bool>, Option<bool>)>>,
+}
+
+/// The table as seen while writing window `w`.
+struct WindowView<'a> {
+    t: &'a RankedTable,
+    w: usize,
+}
+
+impl SeriesInfo for WindowView<'_> {
+    fn prefix(&self, series: u32) -> &[u8] {
+        &self.t.prefixes[series as usize]
+    }
+
+    fn neighbours_nan(&self, series: u32) -> (Option<bool>, Option<bool>) {
+        self.t
+            .neighbours
+            .get(self.w)
+            .and_then(|m| m.get(&series).copied())
+            .unwrap_or((None, None))
+    }
+
+    fn mark_written(&self, series: u32) {
+        self.t.written[series as usize].store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl RankedTable {
+    fn distinct_written(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        self.written
+            .iter()
+            .filter(|w| w.load(Ordering::Relaxed))
+            .count() as u64
+    }
+}
+
+fn rank_order(ranks: &[u32], items: Vec<Box<[u8]>>) -> Vec<Box<[u8]>> {
+    let mut out: Vec<Box<[u8]>> = vec![Box::default(); items.len()];
+    for (id, item) in items.into_iter().enumerate() {
+        out[ranks[id] as usize] = item;
+    }
+    out
+}
+
+fn prepare_dir(path: &Path, force: bool) -> Result<()> {
+    if path.exists() {
+        let entries: Vec<_> = std::fs::read_dir(path)
+            .with_context(|| format!("reading output directory {}", path.display()))?
+            .collect::<std::io::Result<_>>()
+            .with_context(|| format!("reading output directory {}", path.display()))?;
+        if !entries.is_empty() {
+            if !force {
+                return Err(crate::bad_input!(
+                    "output directory {} is not empty (use --force to replace an earlier run's shards)",
+                    path.display()
+                ));
+            }
+            // The manifest goes first: from here on the directory does not look finished.
+            let manifest = path.join(MANIFEST_FILE);
+            if manifest.exists() {
+                std::fs::remove_file(&manifest)
+                    .with_context(|| format!("removing {}", manifest.display()))?;
+            }
+            for e in entries {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.ends_with(".om") || name.ends_with(".om.gz") {
+                    std::fs::remove_file(e.path())
+                        .with_context(|| format!("removing {}", e.path().display()))?;
+                }
+            }
+        }
+    } else {
+        std::fs::create_dir_all(path)
+            .with_context(|| format!("creating output directory {}", path.display()))?;
+    }
+    // Find an unwritable directory now, not after an hour of parsing.
+    let probe = TempPath::new(path.join(format!(".prom2om-probe-{}", std::process::id())));
+    std::fs::write(probe.path(), b"")
+        .with_context(|| format!("output directory {} is not writable", path.display()))?;
+    Ok(())
+}
+
+/// Orders the shard entries and computes the totals.
+fn totals(entries: &[ShardEntry], series: u64) -> Totals {
+    Totals {
+        shards: entries.len() as u64,
+        series,
+        samples: entries.iter().map(|e| e.samples).sum(),
+        bytes: entries.iter().map(|e| e.bytes).sum(),
+        uncompressed_bytes: entries.iter().map(|e| e.uncompressed_bytes).sum(),
+        min_ts_ms: entries.iter().map(|e| e.min_ts_ms).min(),
+        max_ts_ms: entries.iter().map(|e| e.max_ts_ms).max(),
+    }
+}
+
+/// Writes `manifest.json` under a temporary name and renames it into place.
+fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
+    let dest = dir.join(MANIFEST_FILE);
+    let tmp = TempPath::new(dir.join(format!(".{MANIFEST_FILE}.tmp")));
+    let mut f =
+        std::fs::File::create(tmp.path()).with_context(|| format!("writing {}", dest.display()))?;
+    serde_json::to_writer_pretty(&mut f, m)?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    tmp.persist(&dest)
+        .with_context(|| format!("writing {}", dest.display()))
+}
+
+impl Sink {
+    /// For each window: how many shards, and the shard of each series (by rank).
+    fn plan(&self) -> Vec<(usize, u32)> {
+        let target = self.opts.target_shard_bytes.max(1);
+        let mut plan: Vec<(usize, u32)> = self
+            .windows
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let n = match (&self.opts.output, self.opts.shards) {
+                    (Output::Stdout, _) => 1,
+                    (_, Some(n)) => n.max(1),
+                    (_, None) => w.est_bytes.div_ceil(target).clamp(1, 1 << 16) as u32,
+                };
+                (i, n)
+            })
+            .collect();
+        plan.sort_by_key(|&(i, _)| self.windows[i].start);
+        plan
+    }
+
+    /// Per window, for each series present in it, whether the neighbouring samples in the
+    /// nearest earlier and later windows that hold the series are NaN.
+    fn neighbours(&self, ranks: &[u32]) -> Vec<HashMap<u32, (Option<bool>, Option<bool>)>> {
+        let mut out = vec![HashMap::new(); self.windows.len()];
+        if self.opts.stale == StaleMode::Keep || self.windows.len() < 2 {
+            return out;
+        }
+        let mut keys: Vec<(&(SeriesId, usize), &usize)> = self.bound_index.iter().collect();
+        keys.sort_by_key(|((s, w), _)| (*s, self.windows[*w].start));
+        for pair in keys.windows(2) {
+            let ((s0, w0), &b0) = pair[0];
+            let ((s1, w1), &b1) = pair[1];
+            if s0 != s1 {
+                continue;
+            }
+            let rank = ranks[*s0 as usize];
+            out[*w0].entry(rank).or_insert((None, None)).1 = Some(self.bounds[b1].min_nan);
+            out[*w1].entry(rank).or_insert((None, None)).0 = Some(self.bounds[b0].max_nan);
+        }
+        out
+    }
+
+    fn write_stdout(
+        mut self,
+        plan: Vec<(usize, u32)>,
+        ranks: &[u32],
+        t: &RankedTable,
+    ) -> Result<SinkSummary> {
+        let out = std::sync::Mutex::new(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::io::stdout(),
+        ));
+        let mut written = WriteStats::default();
+        let root = self.spill_root_for_sort();
+        for (w, _) in plan {
+            let part = self.take_partition(w)?;
+            let view = WindowView { t, w };
+            let enc = std::sync::Mutex::new(shard::Encoder::new(&view, self.opts.stale));
+            sorter::sorted(
+                part,
+                ranks,
+                |_| 0,
+                1,
+                self.budget,
+                root.clone(),
+                |_, recs| {
+                    let (mut enc, mut out) = (
+                        enc.lock().expect("one shard"),
+                        out.lock().expect("one shard"),
+                    );
+                    for r in recs {
+                        enc.push(&r?, &mut *out)?;
+                    }
+                    enc.finish(&mut *out)?;
+                    Ok(())
+                },
+            )?;
+            written.add(&enc.into_inner().expect("not poisoned").stats);
+        }
+        let mut out = out.into_inner().expect("not poisoned");
+        out.write_all(openmetrics::EOF_LINE)
+            .and_then(|_| out.flush())
+            .context("writing to stdout")?;
+        drop(self.spill_dir.take());
+        Ok(SinkSummary {
+            series: t.distinct_written(),
+            written,
+            shards: 1,
+            bytes: 0,
+            spilled_bytes: self.spilled_bytes,
+            negative_ts: self.negative_ts,
+        })
+    }
+
+    fn spill_root_for_sort(&self) -> PathBuf {
+        match &self.spill_dir {
+            Some(d) => d.path().to_path_buf(),
+            None => self.spill_root(),
+        }
+    }
+
+    /// Takes a window's samples out of the sink: in memory, or its finished run file.
+    fn take_partition(&mut self, w: usize) -> Result<Partition> {
+        let win = &mut self.windows[w];
+        Ok(match win.spill.take() {
+            Some(sw) => Partition::File(sw.finish().context("finishing a spill file")?),
+            None => Partition::Mem(std::mem::take(&mut win.mem)),
+        })
+    }
+
+    fn write_dir(
+        mut self,
+        plan: Vec<(usize, u32)>,
+        ranks: &[u32],
+        t: &RankedTable,
+        dir: &Path,
+        compress: bool,
+        info: RunInfo,
+    ) -> Result<SinkSummary> {
+        let task_budget = self.budget;
+        let hashes = series_hashes(t);
+        let total_shards: u64 = plan.iter().map(|&(_, n)| n as u64).sum();
+        let pb = if self.opts.progress {
+            crate::progress::bar(total_shards, "writing shards", false)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let tasks: Vec<(usize, u32, i64, Partition)> = plan
+            .iter()
+            .map(|&(w, n)| Ok((w, n, self.windows[w].start, self.take_partition(w)?)))
+            .collect::<Result<_>>()?;
+        let sort_root = self.spill_root_for_sort();
+        let level = compress.then_some(self.opts.compression_level);
+        let d = self.opts.block_duration_ms;
+        let stale = self.opts.stale;
+        let width = plan
+            .iter()
+            .map(|&(_, n)| n)
+            .max()
+            .unwrap_or(1)
+            .to_string()
+            .len()
+            .max(3);
+        let process = |(w, n, start, part): (usize, u32, i64, Partition)| {
+            let view = WindowView { t, w };
+            let shard_of = |rank: u32| (hashes[rank as usize] % n as u64) as usize;
+            let out = std::sync::Mutex::new(Vec::new());
+            sorter::sorted(
+                part,
+                ranks,
+                shard_of,
+                n as usize,
+                task_budget,
+                sort_root.clone(),
+                |s, recs| {
+                    let target = ShardTarget {
+                        dir,
+                        file: format!(
+                            "{}-{:0width$}.om{}",
+                            shard::utc_stamp(start),
+                            s,
+                            if compress { ".gz" } else { "" }
+                        ),
+                        compress: level,
+                        window_start_ms: start,
+                        window_end_ms: start.saturating_add(d),
+                        shard: s as u32,
+                    };
+                    if let Some(r) = shard::write_shard(&target, &view, stale, recs)? {
+                        out.lock().expect("not poisoned").push(r);
+                    }
+                    pb.inc(1);
+                    Ok(())
+                },
+            )?;
+            Ok(out.into_inner().expect("not poisoned"))
+        };
+        // Spilled data is processed a window at a time so only one window is resident; data that
+        // fit in memory is resident anyway, so windows go in parallel.
+        let results: Vec<Vec<shard::FinishedShard>> = if self.spilled_bytes > 0 {
+            tasks.into_iter().map(process).collect::<Result<_>>()?
+        } else {
+            tasks.into_par_iter().map(process).collect::<Result<_>>()?
+        };
+        pb.finish_and_clear();
+        // Every shard is complete: only now do they get their final names, the manifest last.
+        let mut finished: Vec<shard::FinishedShard> = results.into_iter().flatten().collect();
+        finished.sort_by(|a, b| a.entry.file.cmp(&b.entry.file));
+        let mut written = WriteStats::default();
+        let mut shards: Vec<ShardEntry> = Vec::with_capacity(finished.len());
+        for f in &finished {
+            written.add(&f.stats);
+            shards.push(f.entry.clone());
+        }
+        for f in finished {
+            f.persist()?;
+        }
+        let manifest = Manifest {
+            prom2om_version: env!("CARGO_PKG_VERSION").to_string(),
+            source: info.source,
+            inputs: info.inputs,
+            filters: info.filters,
+            block_duration_ms: d,
+            compressed: compress,
+            totals: totals(&shards, t.distinct_written()),
+            shards,
+        };
+        write_manifest(dir, &manifest)?;
+        drop(self.spill_dir.take());
+        Ok(SinkSummary {
+            series: manifest.totals.series,
+            shards: manifest.shards.len(),
+            bytes: manifest.totals.bytes,
+            written,
+            spilled_bytes: self.spilled_bytes,
+            negative_ts: self.negative_ts,
+        })
+    }
+}
+
+/// A stable hash of each series (by rank), from its rendered labels: decides its shard.
+fn series_hashes(t: &RankedTable) -> Vec<u64> {
+    t.prefixes
+        .iter()
+        .map(|p| {
+            // FNV-1a: stable across runs, platforms and versions, unlike std's hasher.
+            p.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+                (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+            })
+        })
+        .collect()
+}

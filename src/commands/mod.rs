@@ -1,3 +1,8 @@
 //! One module per subcommand: its clap `Args` (doc comments are the help text) and its `run`.
 //! Library logic lives in the crate's other modules; these only validate options and wire them.
+
+pub mod common;
+pub mod convert;
 pub mod import;
+pub mod inspect;
+pub mod verify;

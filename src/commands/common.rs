@@ -1,0 +1,185 @@
+//! Option groups shared by `convert` and `fetch` (what to keep, where and how to write it), each
+//! turned into a validated configuration once, and the summary formatting they share.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::filter::{Filter, LabelEdits};
+use crate::selector::Selector;
+use crate::sink::{Output, SinkOptions, StaleMode, DEFAULT_SHARD_BYTES};
+use crate::timeparse;
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct FilterArgs {
+    /// Keep series matching this PromQL series selector, e.g. 'elasticsearch_.*' needs
+    /// '{__name__=~"elasticsearch_.*"}'. Repeatable: a series is kept if it matches any.
+    /// Prometheus semantics: regexes are fully anchored, l="" matches an absent label.
+    /// Default: every series.
+    #[arg(short = 'm', long = "match", value_name = "SELECTOR")]
+    pub matchers: Vec<String>,
+
+    /// Keep samples at or after this time: RFC 3339 (2024-05-01T12:00:00Z) or Unix seconds.
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<String>,
+
+    /// Keep samples at or before this time: RFC 3339 or Unix seconds.
+    #[arg(long, value_name = "TIME")]
+    pub end: Option<String>,
+
+    /// Keep the samples of this long before --end (or before now without --end): 24h, 90m, 2d.
+    #[arg(long, value_name = "DURATION", conflicts_with = "start")]
+    pub since: Option<String>,
+
+    /// Remove this label from every series (repeatable), e.g. to drop a noisy `pod` label.
+    #[arg(long = "drop-label", value_name = "NAME")]
+    pub drop_labels: Vec<String>,
+
+    /// Set this label on every series (repeatable), so imported data can be told apart from
+    /// local data, e.g. --add-label source=customer-a.
+    #[arg(long = "add-label", value_name = "NAME=VALUE")]
+    pub add_labels: Vec<String>,
+}
+
+impl FilterArgs {
+    pub fn resolve(&self) -> Result<Filter> {
+        let selectors = self
+            .matchers
+            .iter()
+            .map(|s| Selector::parse(s))
+            .collect::<Result<Vec<_>>>()?;
+        let end = self.end.as_deref().map(timeparse::parse_time).transpose()?;
+        let mut start = self
+            .start
+            .as_deref()
+            .map(timeparse::parse_time)
+            .transpose()?;
+        if let Some(since) = &self.since {
+            let d = timeparse::parse_duration(since)?;
+            let end = end.unwrap_or_else(now_ms);
+            start = Some(end.saturating_sub(d));
+        }
+        if let (Some(s), Some(e)) = (start, end) {
+            if s > e {
+                return Err(crate::bad_input!(
+                    "the start of the time range is after its end"
+                ));
+            }
+        }
+        Ok(Filter {
+            selectors,
+            start,
+            end,
+            edits: LabelEdits::parse(&self.drop_labels, &self.add_labels)?,
+        })
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Output directory for the shards and manifest.json, or - for one OpenMetrics stream on
+    /// stdout.
+    #[arg(short = 'o', long, value_name = "DIR|-")]
+    pub output: String,
+
+    /// Shards per block window [default: enough that each holds at most about 256 MiB of
+    /// OpenMetrics text]. A series is never split across the shards of a window.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub shards: Option<u32>,
+
+    /// Block window of each shard, aligned as backfill aligns blocks. Match the importing
+    /// promtool's block duration (2h unless it has --max-block-duration).
+    #[arg(long, value_name = "DURATION", default_value = "2h")]
+    pub block_duration: String,
+
+    /// Write plain .om files instead of .om.gz.
+    #[arg(long)]
+    pub no_compress: bool,
+
+    /// gzip level, 1 (fastest) to 9 (smallest); 0 stores uncompressed gzip.
+    #[arg(long, value_name = "0-9", default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub compression_level: u32,
+
+    /// Memory bound; samples beyond it are spilled to --temp-dir and merged back. Sizes like
+    /// 512MiB, 2GiB.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB")]
+    pub memory_limit: String,
+
+    /// Directory for spill files [default: inside the output directory; the system temp
+    /// directory for -o -].
+    #[arg(long, value_name = "DIR")]
+    pub temp_dir: Option<PathBuf>,
+
+    /// Replace the shards and manifest of an earlier run in a non-empty output directory.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl OutputArgs {
+    pub fn sink_options(&self, stale: StaleMode, progress: bool) -> Result<SinkOptions> {
+        let output = if self.output == "-" {
+            Output::Stdout
+        } else {
+            Output::Dir {
+                path: PathBuf::from(&self.output),
+                compress: !self.no_compress,
+            }
+        };
+        let block = timeparse::parse_duration(&self.block_duration)?;
+        if block < 60_000 || block % 1000 != 0 {
+            return Err(crate::bad_input!(
+                "--block-duration {}: must be whole seconds and at least 1m",
+                self.block_duration
+            ));
+        }
+        let memory_limit = timeparse::parse_size(&self.memory_limit)?;
+        if memory_limit < 16 << 20 {
+            return Err(crate::bad_input!(
+                "--memory-limit {}: at least 16MiB",
+                self.memory_limit
+            ));
+        }
+        Ok(SinkOptions {
+            output,
+            block_duration_ms: block,
+            shards: self.shards,
+            target_shard_bytes: DEFAULT_SHARD_BYTES,
+            memory_limit,
+            temp_dir: self.temp_dir.clone(),
+            stale,
+            compression_level: self.compression_level,
+            force: self.force,
+            progress,
+        })
+    }
+}
+
+/// `1.5 GiB`-style sizes for summaries.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Whether progress bars make sense: stderr is a terminal.
+pub fn stderr_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}

@@ -1,0 +1,136 @@
+//! `prom2om convert`: `promtool tsdb dump` output in, sorted OpenMetrics shards (or a stream) out.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Args as ClapArgs, ValueEnum};
+
+use super::common::{human_bytes, stderr_is_terminal, FilterArgs, OutputArgs};
+use crate::convert::{convert, ConvertOptions, ConvertStats};
+use crate::input::InputSpec;
+use crate::sink::{RunInfo, Sink, SinkSummary, StaleMode};
+
+/// Convert `promtool tsdb dump` output into OpenMetrics that `promtool tsdb create-blocks-from
+/// openmetrics` imports bit-exact.
+///
+/// Example: promtool tsdb dump /var/lib/prometheus | prom2om convert -m '{__name__=~"elasticsearch_.*"}' --since 24h -o shards/
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    /// Dump files (plain or gzip, detected by content); - or nothing reads stdin.
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    #[command(flatten)]
+    pub filter: FilterArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// What to do with NaN samples. The dump prints staleness markers as NaN: `drop` removes a
+    /// NaN whose neighbours in its series are not NaN (a marker; imported as a real NaN it breaks
+    /// aggregations for 5 minutes) and keeps runs of NaNs (real values); `keep` keeps every NaN.
+    #[arg(long, value_enum, default_value_t = Stale::Drop)]
+    pub stale: Stale,
+
+    /// Skip lines that are not valid dump output (counted, the first few reported) instead of
+    /// stopping with exit code 2.
+    #[arg(long)]
+    pub skip_invalid: bool,
+
+    /// No summary on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stale {
+    Drop,
+    Keep,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let started = Instant::now();
+    let filter = args.filter.resolve()?;
+    let stale = match args.stale {
+        Stale::Drop => StaleMode::Drop,
+        Stale::Keep => StaleMode::Keep,
+    };
+    let progress = stderr_is_terminal() && !args.quiet;
+    let sink_opts = args.output.sink_options(stale, progress)?;
+    let inputs: Vec<InputSpec> = if args.inputs.is_empty() {
+        vec![InputSpec::Stdin]
+    } else {
+        args.inputs.iter().map(|s| InputSpec::parse(s)).collect()
+    };
+    let mut sink = Sink::create(sink_opts)?;
+    let opts = ConvertOptions {
+        filter: filter.clone(),
+        skip_invalid: args.skip_invalid,
+        progress,
+    };
+    let stats = convert(&inputs, &opts, &mut sink)?;
+    if stats.lines == stats.empty_lines {
+        eprintln!("prom2om: warning: the input is empty; writing an empty OpenMetrics file");
+    }
+    if stats.histograms_skipped > 0 {
+        eprintln!(
+            "prom2om: warning: skipped {} native histogram samples: OpenMetrics backfill cannot carry them",
+            stats.histograms_skipped
+        );
+    }
+    let info = RunInfo {
+        source: "convert".to_string(),
+        inputs: inputs.iter().map(|i| i.name()).collect(),
+        filters: filter.describe(stale.as_str()),
+    };
+    let summary = sink.finish(info)?;
+    if summary.negative_ts > 0 {
+        eprintln!(
+            "prom2om: warning: {} samples are before 1970; promtool's backfill skips some of those (it aligns its first block by truncating division)",
+            summary.negative_ts
+        );
+    }
+    if !args.quiet {
+        print_summary(
+            &stats,
+            &summary,
+            started.elapsed().as_secs_f64(),
+            &args.output.output,
+        );
+    }
+    Ok(())
+}
+
+fn print_summary(c: &ConvertStats, s: &SinkSummary, secs: f64, out: &str) {
+    let w = &s.written;
+    let mbps = c.bytes as f64 / 1e6 / secs.max(1e-9);
+    eprintln!(
+        "prom2om: read {} lines ({}) in {secs:.2}s, {mbps:.0} MB/s",
+        c.lines,
+        human_bytes(c.bytes)
+    );
+    eprintln!(
+        "prom2om: kept {} series, {} samples; dropped by --match {}, by time {}",
+        s.series, w.samples, c.dropped_by_match, c.dropped_by_time
+    );
+    eprintln!(
+        "prom2om: staleness markers dropped {}, duplicates dropped {}, conflicting duplicates {} (later input kept), histograms skipped {}, bad lines {}",
+        w.stale_dropped, w.duplicates, w.conflicts, c.histograms_skipped, c.invalid_lines
+    );
+    for r in &c.invalid_reported {
+        eprintln!("prom2om:   skipped {r}");
+    }
+    if out != "-" {
+        eprintln!(
+            "prom2om: wrote {} shards, {} ({} of OpenMetrics) to {out}{}",
+            s.shards,
+            human_bytes(s.bytes),
+            human_bytes(w.uncompressed_bytes),
+            if s.spilled_bytes > 0 {
+                format!(", {} spilled to disk", human_bytes(s.spilled_bytes))
+            } else {
+                String::new()
+            }
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! `prom2om inspect`: look before a long run — families, label cardinality, time range, and what
+//! the filters would keep.
+
+use std::path::Path;
+
+use anyhow::Result;
+use clap::Args as ClapArgs;
+
+use super::common::{human_bytes, FilterArgs};
+use crate::input::InputSpec;
+use crate::inspect::{inspect_dir, inspect_dump, Report};
+
+/// Show what a dump or a shard directory holds: metric families with series and sample counts
+/// (largest first), label names with their number of distinct values, the time range, and the
+/// estimated size of the output for the given --match/--start/--end.
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    /// Dump files (plain or gzip), - for stdin, or one shard directory written by prom2om.
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    #[command(flatten)]
+    pub filter: FilterArgs,
+
+    /// Show only the N largest families and the N labels with the most values.
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+
+    /// Print the report as JSON (for scripts).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let filter = args.filter.resolve()?;
+    let report = match args.inputs.as_slice() {
+        [one] if Path::new(one).is_dir() => inspect_dir(Path::new(one), &filter, args.top)?,
+        [] => inspect_dump(&[InputSpec::Stdin], &filter, args.top)?,
+        many => {
+            let specs: Vec<InputSpec> = many.iter().map(|s| InputSpec::parse(s)).collect();
+            inspect_dump(&specs, &filter, args.top)?
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_text(&report);
+    }
+    Ok(())
+}
+
+fn print_text(r: &Report) {
+    let fmt_ts = |t: Option<i64>| {
+        t.map(|ms| format!("{} ({ms})", crate::shard::utc_stamp(ms)))
+            .unwrap_or_else(|| "-".into())
+    };
+    println!("series {}, samples {}", r.series, r.samples);
+    println!(
+        "time range {} .. {}",
+        fmt_ts(r.min_ts_ms),
+        fmt_ts(r.max_ts_ms)
+    );
+    println!(
+        "kept by the filters: series {}, samples {}, about {} of OpenMetrics",
+        r.kept_series,
+        r.kept_samples,
+        human_bytes(r.estimated_output_bytes)
+    );
+    if r.invalid_lines > 0 {
+        println!("invalid lines: {}", r.invalid_lines);
+    }
+    println!();
+    println!(
+        "{:>12} {:>8} {:>12} {:>8}  family",
+        "samples", "series", "kept", "kept_s"
+    );
+    for f in &r.families {
+        println!(
+            "{:>12} {:>8} {:>12} {:>8}  {}",
+            f.samples, f.series, f.kept_samples, f.kept_series, f.name
+        );
+    }
+    println!();
+    println!("{:>8}  label", "values");
+    for l in &r.labels {
+        println!("{:>8}  {}", l.values, l.name);
+    }
+}

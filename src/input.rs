@@ -1,0 +1,198 @@
+//! Opening inputs (files, or stdin for `-`), detecting gzip by its magic bytes, and reading them
+//! in large newline-aligned chunks that can be parsed independently and in parallel.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+/// One input as the user named it.
+#[derive(Clone, Debug)]
+pub enum InputSpec {
+    Stdin,
+    File(PathBuf),
+}
+
+impl InputSpec {
+    /// `-` is stdin; anything else a file path.
+    pub fn parse(s: &str) -> InputSpec {
+        if s == "-" {
+            InputSpec::Stdin
+        } else {
+            InputSpec::File(PathBuf::from(s))
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            InputSpec::Stdin => "<stdin>".to_string(),
+            InputSpec::File(p) => p.display().to_string(),
+        }
+    }
+
+    /// Size on disk, when known (for the progress bar).
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            InputSpec::Stdin => None,
+            InputSpec::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+        }
+    }
+}
+
+/// Counts bytes as they are read from the underlying file, before any decompression.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Opens an input; gzip (magic `1f 8b`) is decompressed transparently, concatenated members too.
+/// `raw_read` is increased by the bytes read from the file or pipe itself.
+pub fn open(spec: &InputSpec, raw_read: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>> {
+    let inner: Box<dyn Read + Send> = match spec {
+        InputSpec::Stdin => Box::new(io::stdin()),
+        InputSpec::File(p) => {
+            let f = File::open(p).map_err(|e| {
+                let err =
+                    anyhow::Error::new(e).context(format!("cannot open input {}", p.display()));
+                if p.exists() {
+                    err
+                } else {
+                    err.context(crate::exit_codes::BadInput(format!(
+                        "no such input file: {}",
+                        p.display()
+                    )))
+                }
+            })?;
+            Box::new(f)
+        }
+    };
+    let mut r = BufReader::with_capacity(
+        1 << 20,
+        Counting {
+            inner,
+            count: raw_read,
+        },
+    );
+    let head = r
+        .fill_buf()
+        .with_context(|| format!("reading {}", spec.name()))?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(r),
+        )))
+    } else {
+        Ok(Box::new(r))
+    }
+}
+
+/// Splits a stream into chunks of whole lines (the last may lack its newline).
+pub struct Chunker<R> {
+    r: R,
+    size: usize,
+    carry: Vec<u8>,
+    done: bool,
+}
+
+impl<R: Read> Chunker<R> {
+    pub fn new(r: R, size: usize) -> Self {
+        Chunker {
+            r,
+            size,
+            carry: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// The next chunk, ending at a newline unless it is the end of the input.
+    pub fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut buf = std::mem::take(&mut self.carry);
+        buf.reserve(self.size + (self.size >> 3));
+        loop {
+            let len = buf.len();
+            if len >= self.size {
+                if let Some(nl) = memchr::memrchr(b'\n', &buf) {
+                    self.carry = buf[nl + 1..].to_vec();
+                    buf.truncate(nl + 1);
+                    return Ok(Some(buf));
+                }
+            }
+            // Fill up to the chunk size; past it, grow until a newline turns up.
+            let want = if len < self.size { self.size - len } else { 1 << 16 };
+            buf.resize(len + want, 0);
+            let n = loop {
+                match self.r.read(&mut buf[len..]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other?,
+                }
+            };
+            buf.truncate(len + n);
+            if n == 0 {
+                self.done = true;
+                return Ok(if buf.is_empty() { None } else { Some(buf) });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(data: &[u8], size: usize) -> Vec<Vec<u8>> {
+        let mut c = Chunker::new(data, size);
+        let mut out = Vec::new();
+        while let Some(ch) = c.next_chunk().unwrap() {
+            out.push(ch);
+        }
+        out
+    }
+
+    #[test]
+    fn chunks_end_on_newlines_and_keep_everything() {
+        let data: Vec<u8> = (0..1000)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
+        let cs = chunks(&data, 100);
+        assert!(cs.len() > 10);
+        assert!(cs.iter().all(|c| c.ends_with(b"\n")));
+        assert_eq!(cs.concat(), data);
+        let cs = chunks(b"a\nb", 1);
+        assert_eq!(cs.concat(), b"a\nb");
+        assert!(chunks(b"", 10).is_empty());
+    }
+
+    #[test]
+    fn gzip_detected_by_magic() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.txt.whatever");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"hello\n").unwrap();
+        let mut bytes = gz.finish().unwrap();
+        let mut gz2 = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz2.write_all(b"world\n").unwrap();
+        bytes.extend(gz2.finish().unwrap());
+        std::fs::write(&p, bytes).unwrap();
+        let mut s = String::new();
+        open(&InputSpec::File(p), Default::default())
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        assert_eq!(s, "hello\nworld\n");
+    }
+}

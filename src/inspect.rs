@@ -1,0 +1,234 @@
+//! `inspect`: what a dump or a shard directory holds — metric families with their series and
+//! sample counts, label cardinality, time range — and how much the filters would keep, so a user
+//! can choose --match/--start/--end before a long run.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::dump::{self, Value};
+use crate::filter::Filter;
+use crate::input::{self, Chunker, InputSpec};
+use crate::labels::Labels;
+use crate::manifest::Manifest;
+
+/// One metric family.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Family {
+    pub name: String,
+    pub series: u64,
+    pub samples: u64,
+    /// Samples that pass the filters.
+    pub kept_samples: u64,
+    pub kept_series: u64,
+}
+
+/// One label name and how many distinct values it has.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct LabelCardinality {
+    pub name: String,
+    pub values: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Report {
+    pub families: Vec<Family>,
+    pub labels: Vec<LabelCardinality>,
+    pub series: u64,
+    pub samples: u64,
+    pub min_ts_ms: Option<i64>,
+    pub max_ts_ms: Option<i64>,
+    pub kept_series: u64,
+    pub kept_samples: u64,
+    /// OpenMetrics text the kept samples would make, estimated from their series and values.
+    pub estimated_output_bytes: u64,
+    pub invalid_lines: u64,
+}
+
+/// Per-series counts while scanning.
+#[derive(Default)]
+struct SeriesAcc {
+    samples: u64,
+    kept: u64,
+    prefix_len: u64,
+}
+
+/// Accumulates series and samples from any source.
+#[derive(Default)]
+struct Scan {
+    series: HashMap<Labels, SeriesAcc>,
+    min_ts: Option<i64>,
+    max_ts: Option<i64>,
+    invalid: u64,
+    out_bytes: u64,
+}
+
+impl Scan {
+    fn sample(
+        &mut self,
+        labels: &Labels,
+        kept_series: bool,
+        ts: i64,
+        value_len: usize,
+        filter: &Filter,
+    ) {
+        self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
+        self.max_ts = Some(self.max_ts.map_or(ts, |m| m.max(ts)));
+        let acc = match self.series.get_mut(labels) {
+            Some(a) => a,
+            None => {
+                let mut prefix = Vec::new();
+                let mut edited = labels.clone();
+                filter.edits.apply(&mut edited);
+                crate::openmetrics::write_series_prefix(&edited, &mut prefix);
+                self.series.entry(labels.clone()).or_insert(SeriesAcc {
+                    prefix_len: prefix.len() as u64,
+                    ..Default::default()
+                })
+            }
+        };
+        acc.samples += 1;
+        if kept_series && filter.keeps_time(ts) {
+            acc.kept += 1;
+            // prefix + value + ' ' + seconds (about 14 bytes) + '\n'
+            self.out_bytes += acc.prefix_len + value_len as u64 + 16;
+        }
+    }
+
+    fn report(self, filter: &Filter, top: Option<usize>) -> Report {
+        let mut fams: BTreeMap<String, Family> = BTreeMap::new();
+        let mut values: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+        let mut r = Report {
+            min_ts_ms: self.min_ts,
+            max_ts_ms: self.max_ts,
+            invalid_lines: self.invalid,
+            estimated_output_bytes: self.out_bytes,
+            ..Default::default()
+        };
+        for (labels, acc) in &self.series {
+            let f = fams.entry(labels.metric_name().to_string()).or_default();
+            f.name = labels.metric_name().to_string();
+            f.series += 1;
+            f.samples += acc.samples;
+            f.kept_samples += acc.kept;
+            f.kept_series += u64::from(acc.kept > 0);
+            r.series += 1;
+            r.samples += acc.samples;
+            r.kept_series += u64::from(acc.kept > 0);
+            r.kept_samples += acc.kept;
+            for (n, v) in labels.iter() {
+                values
+                    .entry(n.to_string())
+                    .or_default()
+                    .insert(v.to_string());
+            }
+        }
+        let _ = filter;
+        r.families = fams.into_values().collect();
+        r.families
+            .sort_by(|a, b| b.samples.cmp(&a.samples).then_with(|| a.name.cmp(&b.name)));
+        r.labels = values
+            .into_iter()
+            .map(|(name, v)| LabelCardinality {
+                name,
+                values: v.len() as u64,
+            })
+            .collect();
+        r.labels
+            .sort_by(|a, b| b.values.cmp(&a.values).then_with(|| a.name.cmp(&b.name)));
+        if let Some(n) = top {
+            r.families.truncate(n);
+            r.labels.truncate(n);
+        }
+        r
+    }
+}
+
+/// Inspects dump inputs (files or stdin, plain or gzip).
+pub fn inspect_dump(inputs: &[InputSpec], filter: &Filter, top: Option<usize>) -> Result<Report> {
+    let mut scan = Scan::default();
+    for spec in inputs {
+        let r = input::open(spec, Default::default())?;
+        scan_dump(r, filter, &mut scan).with_context(|| format!("reading {}", spec.name()))?;
+    }
+    Ok(scan.report(filter, top))
+}
+
+fn scan_dump(r: Box<dyn Read + Send>, filter: &Filter, scan: &mut Scan) -> Result<()> {
+    let mut ch = Chunker::new(r, 4 << 20);
+    let mut cache: HashMap<Vec<u8>, (Labels, bool)> = HashMap::new();
+    while let Some(chunk) = ch.next_chunk()? {
+        for line in chunk.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                continue;
+            }
+            let Ok(l) = dump::parse_line(line) else {
+                scan.invalid += 1;
+                continue;
+            };
+            if !cache.contains_key(l.labels) {
+                let Ok(labels) = dump::decode_labels(l.labels) else {
+                    scan.invalid += 1;
+                    continue;
+                };
+                let keep = filter.keeps_series(&labels);
+                cache.insert(l.labels.to_vec(), (labels, keep));
+            }
+            let (labels, keep) = &cache[l.labels];
+            if let Value::Float(_) = l.value {
+                let value_len = line.len() - l.labels.len() - 2 - ts_len(l.ts);
+                scan.sample(labels, *keep, l.ts, value_len, filter);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ts_len(ts: i64) -> usize {
+    let mut buf = itoa_len(ts.unsigned_abs());
+    if ts < 0 {
+        buf += 1;
+    }
+    buf
+}
+
+fn itoa_len(mut n: u64) -> usize {
+    let mut len = 1;
+    while n >= 10 {
+        n /= 10;
+        len += 1;
+    }
+    len
+}
+
+/// Inspects a shard directory through its manifest and the shards' OpenMetrics.
+pub fn inspect_dir(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Report> {
+    let manifest = Manifest::load(dir)?;
+    let mut scan = Scan::default();
+    for entry in &manifest.shards {
+        let path = dir.join(&entry.file);
+        let raw = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut text = Vec::new();
+        if manifest.compressed {
+            flate2::read::MultiGzDecoder::new(&raw[..])
+                .read_to_end(&mut text)
+                .with_context(|| format!("decompressing {}", path.display()))?;
+        } else {
+            text = raw;
+        }
+        let mut fmt = Vec::new();
+        crate::openmetrics::read(&text, |s| {
+            let keep = filter.keeps_series(&s.labels);
+            fmt.clear();
+            crate::gofloat::format_g(s.value, &mut fmt);
+            scan.sample(&s.labels, keep, s.ts_ms, fmt.len(), filter);
+            Ok(())
+        })
+        .with_context(|| format!("reading {}", path.display()))?;
+    }
+    Ok(scan.report(filter, top))
+}

@@ -1,0 +1,408 @@
+//! Writing one shard: the sorted samples of the series that hash to it, deduplicated, with
+//! staleness markers decided, encoded as OpenMetrics, optionally gzipped, checksummed, and renamed
+//! into place only when complete.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use flate2::write::GzEncoder;
+use sha2::{Digest, Sha256};
+
+use crate::atomic_file::TempPath;
+use crate::manifest::ShardEntry;
+use crate::openmetrics;
+use crate::sink::StaleMode;
+use crate::spill::Rec;
+
+/// What a series looks like to the writer: its rendered `name{labels} ` prefix, and whether the
+/// samples just before and after this window (in other windows) are NaN, for the staleness rule.
+pub trait SeriesInfo: Sync {
+    fn prefix(&self, series: u32) -> &[u8];
+    fn neighbours_nan(&self, series: u32) -> (Option<bool>, Option<bool>);
+    /// Told once per shard for each series that had samples written.
+    fn mark_written(&self, series: u32);
+}
+
+/// Counts gathered while writing.
+#[derive(Clone, Debug, Default)]
+pub struct WriteStats {
+    pub series: u64,
+    pub samples: u64,
+    pub min_ts: Option<i64>,
+    pub max_ts: Option<i64>,
+    /// Repeated timestamps with the same value, dropped silently.
+    pub duplicates: u64,
+    /// Repeated timestamps with another value; the later input's value was kept.
+    pub conflicts: u64,
+    pub stale_dropped: u64,
+    pub uncompressed_bytes: u64,
+}
+
+impl WriteStats {
+    pub fn add(&mut self, o: &WriteStats) {
+        self.series += o.series;
+        self.samples += o.samples;
+        self.min_ts = min_opt(self.min_ts, o.min_ts);
+        self.max_ts = self.max_ts.max(o.max_ts);
+        self.duplicates += o.duplicates;
+        self.conflicts += o.conflicts;
+        self.stale_dropped += o.stale_dropped;
+        self.uncompressed_bytes += o.uncompressed_bytes;
+    }
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// Encodes records sorted by (series rank, timestamp), input order kept among equal timestamps,
+/// into OpenMetrics on `out` (without the `# EOF` line).
+pub struct Encoder<'a, I: SeriesInfo> {
+    info: &'a I,
+    stale: StaleMode,
+    cur: Option<u32>,
+    samples: Vec<(i64, u64)>,
+    buf: Vec<u8>,
+    pub stats: WriteStats,
+}
+
+impl<'a, I: SeriesInfo> Encoder<'a, I> {
+    pub fn new(info: &'a I, stale: StaleMode) -> Self {
+        Encoder {
+            info,
+            stale,
+            cur: None,
+            samples: Vec::new(),
+            buf: Vec::with_capacity(1 << 18),
+            stats: WriteStats::default(),
+        }
+    }
+
+    pub fn push(&mut self, r: &Rec, out: &mut impl Write) -> io::Result<()> {
+        if self.cur != Some(r.series) {
+            self.flush_series(out)?;
+            self.cur = Some(r.series);
+        }
+        match self.samples.last_mut() {
+            Some(last) if last.0 == r.ts => {
+                if last.1 == r.val {
+                    self.stats.duplicates += 1;
+                } else {
+                    self.stats.conflicts += 1;
+                    last.1 = r.val;
+                }
+            }
+            _ => self.samples.push((r.ts, r.val)),
+        }
+        Ok(())
+    }
+
+    /// Writes the pending series and the buffer out; call once at the end.
+    pub fn finish(&mut self, out: &mut impl Write) -> io::Result<()> {
+        self.flush_series(out)?;
+        self.stats.uncompressed_bytes += self.buf.len() as u64;
+        out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn flush_series(&mut self, out: &mut impl Write) -> io::Result<()> {
+        let Some(series) = self.cur.take() else {
+            return Ok(());
+        };
+        let (before, after) = self.info.neighbours_nan(series);
+        let prefix = self.info.prefix(series);
+        let s = &self.samples;
+        let is_nan = |i: usize| f64::from_bits(s[i].1).is_nan();
+        let mut written = 0u64;
+        for i in 0..s.len() {
+            if self.stale == StaleMode::Drop && is_nan(i) {
+                let prev = if i > 0 {
+                    is_nan(i - 1)
+                } else {
+                    before.unwrap_or(false)
+                };
+                let next = if i + 1 < s.len() {
+                    is_nan(i + 1)
+                } else {
+                    after.unwrap_or(false)
+                };
+                if !prev && !next {
+                    self.stats.stale_dropped += 1;
+                    continue;
+                }
+            }
+            openmetrics::write_sample(prefix, f64::from_bits(s[i].1), s[i].0, &mut self.buf);
+            self.stats.min_ts = min_opt(self.stats.min_ts, Some(s[i].0));
+            self.stats.max_ts = self.stats.max_ts.max(Some(s[i].0));
+            written += 1;
+        }
+        if written > 0 {
+            self.info.mark_written(series);
+            self.stats.series += 1;
+            self.stats.samples += written;
+        }
+        self.samples.clear();
+        if self.buf.len() >= 1 << 18 {
+            self.stats.uncompressed_bytes += self.buf.len() as u64;
+            out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+/// Counts and hashes the bytes that reach the file.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Where one shard file is being written, compressed or not.
+enum Body {
+    Plain(HashingWriter<BufWriter<File>>),
+    Gzip(GzEncoder<HashingWriter<BufWriter<File>>>),
+}
+
+impl Write for Body {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Body::Plain(w) => w.write(buf),
+            Body::Gzip(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Body::Plain(w) => w.flush(),
+            Body::Gzip(w) => w.flush(),
+        }
+    }
+}
+
+/// Where and how to write one shard.
+pub struct ShardTarget<'a> {
+    pub dir: &'a Path,
+    pub file: String,
+    pub compress: Option<u32>,
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    pub shard: u32,
+}
+
+/// A shard written in full under its temporary name; [`FinishedShard::persist`] gives it its
+/// final name. Dropped unpersisted (another shard failed), it is deleted.
+pub struct FinishedShard {
+    pub entry: ShardEntry,
+    pub stats: WriteStats,
+    tmp: TempPath,
+    dest: std::path::PathBuf,
+}
+
+impl FinishedShard {
+    pub fn persist(self) -> Result<()> {
+        let dest = self.dest;
+        self.tmp
+            .persist(&dest)
+            .with_context(|| format!("renaming into {}", dest.display()))
+    }
+}
+
+/// Writes one shard file from sorted records under a temporary name; returns it with its manifest
+/// entry, or `None` when nothing was left to write (every sample a dropped staleness marker).
+pub fn write_shard<I: SeriesInfo>(
+    target: &ShardTarget<'_>,
+    info: &I,
+    stale: StaleMode,
+    recs: impl Iterator<Item = io::Result<Rec>>,
+) -> Result<Option<FinishedShard>> {
+    let dest = target.dir.join(&target.file);
+    let tmp = TempPath::new(target.dir.join(format!(".{}.tmp", target.file)));
+    let ctx = || format!("writing {}", dest.display());
+    let file = File::create(tmp.path()).with_context(ctx)?;
+    let hw = HashingWriter {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        hash: Sha256::new(),
+        bytes: 0,
+    };
+    let mut body = match target.compress {
+        Some(level) => Body::Gzip(GzEncoder::new(hw, flate2::Compression::new(level))),
+        None => Body::Plain(hw),
+    };
+    let mut enc = Encoder::new(info, stale);
+    for r in recs {
+        let r = r.context("reading spilled samples back")?;
+        enc.push(&r, &mut body).with_context(ctx)?;
+    }
+    enc.finish(&mut body).with_context(ctx)?;
+    body.write_all(openmetrics::EOF_LINE).with_context(ctx)?;
+    let mut stats = enc.stats;
+    stats.uncompressed_bytes += openmetrics::EOF_LINE.len() as u64;
+    let mut hw = match body {
+        Body::Plain(w) => w,
+        Body::Gzip(w) => w.finish().with_context(ctx)?,
+    };
+    hw.flush().with_context(ctx)?;
+    let file = hw
+        .inner
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(ctx)?;
+    file.sync_all().with_context(ctx)?;
+    if stats.samples == 0 {
+        return Ok(None);
+    }
+    let entry = ShardEntry {
+        file: target.file.clone(),
+        window_start_ms: target.window_start_ms,
+        window_end_ms: target.window_end_ms,
+        shard: target.shard,
+        series: stats.series,
+        samples: stats.samples,
+        min_ts_ms: stats.min_ts.unwrap_or_default(),
+        max_ts_ms: stats.max_ts.unwrap_or_default(),
+        bytes: hw.bytes,
+        uncompressed_bytes: stats.uncompressed_bytes,
+        sha256: hw
+            .hash
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    };
+    Ok(Some(FinishedShard { entry, stats, tmp, dest }))
+}
+
+/// `YYYYMMDDTHHMMSSZ` for a Unix-ms instant: file names that sort by time.
+pub fn utc_stamp(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (proleptic Gregorian), after H. Hinnant's public-domain algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Info(Vec<Vec<u8>>, (Option<bool>, Option<bool>));
+    impl SeriesInfo for Info {
+        fn prefix(&self, s: u32) -> &[u8] {
+            &self.0[s as usize]
+        }
+        fn neighbours_nan(&self, _: u32) -> (Option<bool>, Option<bool>) {
+            self.1
+        }
+        fn mark_written(&self, _: u32) {}
+    }
+
+    fn rec(series: u32, ts: i64, v: f64) -> Rec {
+        Rec {
+            ts,
+            val: v.to_bits(),
+            series,
+        }
+    }
+
+    fn encode(
+        recs: &[Rec],
+        stale: StaleMode,
+        nb: (Option<bool>, Option<bool>),
+    ) -> (String, WriteStats) {
+        let info = Info(vec![b"a ".to_vec(), b"b{x=\"1\"} ".to_vec()], nb);
+        let mut enc = Encoder::new(&info, stale);
+        let mut out = Vec::new();
+        for r in recs {
+            enc.push(r, &mut out).unwrap();
+        }
+        enc.finish(&mut out).unwrap();
+        (String::from_utf8(out).unwrap(), enc.stats)
+    }
+
+    #[test]
+    fn dedup_keeps_later_value_and_counts() {
+        let recs = [
+            rec(0, 1000, 1.0),
+            rec(0, 1000, 1.0),
+            rec(0, 2000, 2.0),
+            rec(0, 2000, 3.0),
+            rec(1, 1000, 5.0),
+        ];
+        let (text, st) = encode(&recs, StaleMode::Keep, (None, None));
+        assert_eq!(text, "a 1 1\na 3 2\nb{x=\"1\"} 5 1\n");
+        assert_eq!(
+            (st.duplicates, st.conflicts, st.series, st.samples),
+            (1, 1, 2, 3)
+        );
+    }
+
+    #[test]
+    fn lone_nan_dropped_runs_kept() {
+        let n = f64::NAN;
+        let recs = [
+            rec(0, 1000, 1.0),
+            rec(0, 2000, n),
+            rec(0, 3000, 2.0),
+            rec(0, 4000, n),
+            rec(0, 5000, n),
+            rec(0, 6000, 3.0),
+        ];
+        let (text, st) = encode(&recs, StaleMode::Drop, (None, None));
+        assert_eq!(text, "a 1 1\na 2 3\na NaN 4\na NaN 5\na 3 6\n");
+        assert_eq!(st.stale_dropped, 1);
+        let (text, st) = encode(&recs, StaleMode::Keep, (None, None));
+        assert_eq!(text.lines().count(), 6);
+        assert_eq!(st.stale_dropped, 0);
+    }
+
+    #[test]
+    fn staleness_looks_across_windows() {
+        let recs = [rec(0, 1000, f64::NAN), rec(0, 2000, 1.0)];
+        let (text, _) = encode(&recs, StaleMode::Drop, (Some(true), None));
+        assert_eq!(text, "a NaN 1\na 1 2\n");
+        let (text, st) = encode(&recs, StaleMode::Drop, (Some(false), None));
+        assert_eq!((text.as_str(), st.stale_dropped), ("a 1 2\n", 1));
+    }
+
+    #[test]
+    fn utc_stamps() {
+        assert_eq!(utc_stamp(0), "19700101T000000Z");
+        assert_eq!(utc_stamp(1_700_000_000_000), "20231114T221320Z");
+        assert_eq!(utc_stamp(-1), "19691231T235959Z");
+        assert_eq!(utc_stamp(951_782_400_000), "20000229T000000Z");
+    }
+}

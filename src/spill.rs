@@ -1,0 +1,165 @@
+//! Samples in transit through the sink, and the temporary binary files they are spilled to when
+//! the memory budget is used up. A run file is a plain sequence of fixed-size records, so it can be
+//! appended to, read back in batches, and merged without any framing.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// One sample of an interned series. `val` holds the f64 bits, so NaN payloads survive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rec {
+    pub ts: i64,
+    pub val: u64,
+    pub series: u32,
+}
+
+/// Bytes of one record in memory (`Vec<Rec>`), for the memory budget.
+pub const REC_MEM: u64 = std::mem::size_of::<Rec>() as u64;
+/// Bytes of one record on disk.
+const REC_DISK: usize = 20;
+
+fn encode(r: &Rec, out: &mut [u8]) {
+    out[..8].copy_from_slice(&r.ts.to_le_bytes());
+    out[8..16].copy_from_slice(&r.val.to_le_bytes());
+    out[16..20].copy_from_slice(&r.series.to_le_bytes());
+}
+
+fn decode(b: &[u8]) -> Rec {
+    Rec {
+        ts: i64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
+        val: u64::from_le_bytes(b[8..16].try_into().expect("8 bytes")),
+        series: u32::from_le_bytes(b[16..20].try_into().expect("4 bytes")),
+    }
+}
+
+/// An append-only run file.
+pub struct SpillWriter {
+    w: BufWriter<File>,
+    path: PathBuf,
+    count: u64,
+}
+
+impl SpillWriter {
+    pub fn create(path: PathBuf) -> io::Result<SpillWriter> {
+        let f = File::create(&path)?;
+        Ok(SpillWriter {
+            w: BufWriter::with_capacity(1 << 20, f),
+            path,
+            count: 0,
+        })
+    }
+
+    pub fn append(&mut self, recs: &[Rec]) -> io::Result<()> {
+        let mut buf = [0u8; REC_DISK * 256];
+        for chunk in recs.chunks(256) {
+            for (i, r) in chunk.iter().enumerate() {
+                encode(r, &mut buf[i * REC_DISK..]);
+            }
+            self.w.write_all(&buf[..chunk.len() * REC_DISK])?;
+        }
+        self.count += recs.len() as u64;
+        Ok(())
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Flushes and closes the file, returning what reads it back.
+    pub fn finish(mut self) -> io::Result<SpillFile> {
+        self.w.flush()?;
+        Ok(SpillFile {
+            path: self.path,
+            count: self.count,
+        })
+    }
+}
+
+/// A finished run file.
+#[derive(Debug)]
+pub struct SpillFile {
+    pub path: PathBuf,
+    pub count: u64,
+}
+
+impl SpillFile {
+    pub fn reader(&self) -> io::Result<SpillReader> {
+        SpillReader::open(&self.path)
+    }
+}
+
+/// Reads a run file back in batches, in the order it was written.
+pub struct SpillReader {
+    r: BufReader<File>,
+    buf: Vec<u8>,
+}
+
+impl SpillReader {
+    pub fn open(path: &Path) -> io::Result<SpillReader> {
+        Ok(SpillReader {
+            r: BufReader::with_capacity(1 << 20, File::open(path)?),
+            buf: vec![0u8; REC_DISK * 4096],
+        })
+    }
+
+    /// Appends up to `max` records to `out`; returns how many (0 at the end).
+    pub fn read_batch(&mut self, max: usize, out: &mut Vec<Rec>) -> io::Result<usize> {
+        let mut n = 0;
+        while n < max {
+            let want = (max - n).min(4096) * REC_DISK;
+            let got = read_full(&mut self.r, &mut self.buf[..want])?;
+            if got % REC_DISK != 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "spill file ends inside a record",
+                ));
+            }
+            out.extend(self.buf[..got].chunks_exact(REC_DISK).map(decode));
+            n += got / REC_DISK;
+            if got < want {
+                break;
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_in_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SpillWriter::create(dir.path().join("run")).unwrap();
+        let recs: Vec<Rec> = (0..10_000)
+            .map(|i| Rec {
+                ts: i * 15_000 - 7,
+                val: (i as f64).to_bits() ^ 0x7ff0_0000_0000_0002,
+                series: i as u32 % 17,
+            })
+            .collect();
+        w.append(&recs[..3000]).unwrap();
+        w.append(&recs[3000..]).unwrap();
+        let f = w.finish().unwrap();
+        assert_eq!(f.count, 10_000);
+        let mut r = f.reader().unwrap();
+        let mut got = Vec::new();
+        while r.read_batch(777, &mut got).unwrap() > 0 {}
+        assert_eq!(got, recs);
+    }
+}

@@ -1,0 +1,277 @@
+//! `prom2om convert` as a user meets it: exit codes, error messages, determinism, and what is left
+//! on disk when writing fails.
+
+mod common;
+
+use common::*;
+use predicates::prelude::*;
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn bad_line_names_file_and_line_and_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = write(
+        tmp.path(),
+        "bad.dump",
+        "{__name__=\"up\"} 1 1000\n{__name__=\"up\" 2 2000\n",
+    );
+    assert_cmd::Command::cargo_bin("prom2om")
+        .unwrap()
+        .args(["convert", "-o", "-"])
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.dump:2:"))
+        .stderr(predicate::str::contains("{__name__=\\\"up\\\" 2 2000"));
+}
+
+#[test]
+fn skip_invalid_counts_and_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = write(
+        tmp.path(),
+        "bad.dump",
+        "{__name__=\"up\"} 1 1000\njunk\n{__name__=\"up\"} 2 2000\n",
+    );
+    assert_cmd::Command::cargo_bin("prom2om")
+        .unwrap()
+        .args(["convert", "--skip-invalid", "-o", "-"])
+        .arg(&f)
+        .assert()
+        .success()
+        .stdout("up 1 1\nup 2 2\n# EOF\n")
+        .stderr(predicate::str::contains("bad lines 1"))
+        .stderr(predicate::str::contains("bad.dump:2:"));
+}
+
+#[test]
+fn invalid_utf8_label_value_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = write(
+        tmp.path(),
+        "u.dump",
+        "{__name__=\"up\", a=\"\\xff\"} 1 1000\n",
+    );
+    assert_cmd::Command::cargo_bin("prom2om")
+        .unwrap()
+        .args(["convert", "-o", "-"])
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("UTF-8"));
+}
+
+#[test]
+fn empty_input_gives_valid_empty_file_and_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = write(tmp.path(), "empty.dump", "");
+    assert_cmd::Command::cargo_bin("prom2om")
+        .unwrap()
+        .args(["convert", "-o", "-"])
+        .arg(&f)
+        .assert()
+        .success()
+        .stdout("# EOF\n")
+        .stderr(predicate::str::contains("empty"));
+}
+
+#[test]
+fn crlf_comma_separators_and_missing_final_newline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = write(
+        tmp.path(),
+        "c.dump",
+        "{__name__=\"m\",a=\"1\"} 1 1000\r\n{__name__=\"m\",a=\"1\"} 2 2500",
+    );
+    assert_cmd::Command::cargo_bin("prom2om")
+        .unwrap()
+        .args(["convert", "-q", "-o", "-"])
+        .arg(&f)
+        .assert()
+        .success()
+        .stdout("m{a=\"1\"} 1 1\nm{a=\"1\"} 2 2.5\n# EOF\n");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        vec!["convert", "-o", "-", "--since", "banana"],
+        vec!["convert", "-o", "-", "--match", "{a=~\"(\"}"],
+        vec!["convert", "-o", "-", "--memory-limit", "lots"],
+        vec!["convert", "-o", "-", "no-such-file.dump"],
+        vec!["convert"],
+    ] {
+        assert_cmd::Command::cargo_bin("prom2om")
+            .unwrap()
+            .args(&args)
+            .assert()
+            .code(2);
+    }
+}
+
+#[test]
+fn time_filters_and_label_edits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = write(
+        tmp.path(),
+        "t.dump",
+        "{__name__=\"m\", instance=\"a\"} 1 1700000000000\n{__name__=\"m\", instance=\"a\"} 2 1700000060000\n{__name__=\"m\", instance=\"a\"} 3 1700000120000\n",
+    );
+    assert_cmd::Command::cargo_bin("prom2om")
+        .unwrap()
+        .args([
+            "convert",
+            "-q",
+            "-o",
+            "-",
+            "--end",
+            "2023-11-14T22:15:20Z",
+            "--since",
+            "1m",
+        ])
+        .args(["--drop-label", "instance", "--add-label", "source=customer"])
+        .arg(&f)
+        .assert()
+        .success()
+        .stdout(
+            "m{source=\"customer\"} 2 1700000060\nm{source=\"customer\"} 3 1700000120\n# EOF\n",
+        );
+}
+
+#[test]
+fn non_empty_output_dir_refused_without_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = write(tmp.path(), "d.dump", "{__name__=\"m\"} 1 1700000000000\n");
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("something"), "x").unwrap();
+    let run = |force: bool| {
+        let mut c = assert_cmd::Command::cargo_bin("prom2om").unwrap();
+        c.args(["convert", "-q", "-o"]).arg(&out).arg(&f);
+        if force {
+            c.arg("--force");
+        }
+        c.assert()
+    };
+    run(false)
+        .code(2)
+        .stderr(predicate::str::contains("not empty"));
+    run(true).success();
+    assert!(out.join("manifest.json").exists());
+}
+
+/// Same input and options give byte-identical shards, whatever the memory limit or thread count.
+#[test]
+fn deterministic_across_memory_limits_and_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, source) = awkward_tsdb(tmp.path());
+    let mut big = Vec::new();
+    for i in 0..40 {
+        // Forty copies with distinct labels: enough to spill at 16MiB without being slow.
+        big.extend(
+            String::from_utf8_lossy(&source)
+                .replace("{__name__=", &format!("{{copy=\"{i}\", __name__="))
+                .as_bytes(),
+        );
+    }
+    let f = tmp.path().join("big.dump");
+    std::fs::write(&f, &big).unwrap();
+    let run = |name: &str, mem: &str, threads: &str| {
+        let out = tmp.path().join(name);
+        run_ok(
+            prom2om()
+                .env("RAYON_NUM_THREADS", threads)
+                .arg("convert")
+                .arg(&f)
+                .args(["-q", "--shards", "3", "--memory-limit", mem, "-o"])
+                .arg(&out),
+        );
+        shard_files(&out)
+            .iter()
+            .map(|p| (p.file_name().unwrap().to_owned(), std::fs::read(p).unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let a = run("a", "1GiB", "2");
+    let b = run("b", "16MiB", "1");
+    let c = run("c", "16MiB", "2");
+    assert!(a.len() >= 6);
+    assert!(
+        a == b && b == c,
+        "shards differ between memory limits / thread counts"
+    );
+}
+
+#[test]
+fn unwritable_output_is_a_clear_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = write(tmp.path(), "d.dump", "{__name__=\"m\"} 1 1700000000000\n");
+    let file = write(tmp.path(), "a-file", "");
+    assert_cmd::Command::cargo_bin("prom2om")
+        .unwrap()
+        .args(["convert", "-q", "-o"])
+        .arg(file.join("sub"))
+        .arg(&f)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("output directory"));
+}
+
+/// A file-size limit makes the disk "full" mid-run: exit 1, a clear error, and nothing left that
+/// looks finished (no manifest, no shard under its final name, no temp files).
+#[test]
+fn disk_full_mid_run_leaves_nothing_finished() {
+    use std::os::unix::process::CommandExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, source) = awkward_tsdb(tmp.path());
+    let mut big = Vec::new();
+    for i in 0..200 {
+        big.extend(
+            String::from_utf8_lossy(&source)
+                .replace("{__name__=", &format!("{{copy=\"{i}\", __name__="))
+                .as_bytes(),
+        );
+    }
+    let f = tmp.path().join("big.dump");
+    std::fs::write(&f, &big).unwrap();
+    let out = tmp.path().join("out");
+    let mut cmd = prom2om();
+    cmd.arg("convert")
+        .arg(&f)
+        .args(["-q", "--no-compress", "--shards", "1", "-o"])
+        .arg(&out);
+    unsafe {
+        cmd.pre_exec(|| {
+            // Writes past 64 KiB fail with EFBIG (the signal that would kill us is ignored).
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let lim = libc::rlimit {
+                rlim_cur: 64 << 10,
+                rlim_max: 64 << 10,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = cmd.output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("writing"), "{stderr}");
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
