@@ -108,6 +108,9 @@ pub struct ShardResult {
 pub struct Summary {
     /// One result per manifest shard, in manifest order.
     pub results: Vec<ShardResult>,
+    /// Problems `verify` found in the directory as a whole (totals, files the manifest does not
+    /// list): reported, but no reason to refuse the shards.
+    pub warnings: Vec<String>,
     /// The staging area: import state, and the work dirs of running jobs.
     pub staging: PathBuf,
     pub elapsed: Duration,
@@ -157,6 +160,8 @@ impl Summary {
 
 /// Told about the run as it goes, e.g. to draw a progress bar. Called from worker threads.
 pub trait Progress: Sync {
+    /// Before the shards are verified (read whole and parsed, before any promtool job).
+    fn verifying(&self, _shards: u64) {}
     /// Before the first job: how many shards and samples are to be imported.
     fn planned(&self, _shards: u64, _samples: u64) {}
     fn finished(&self, _result: &ShardResult) {}
@@ -196,7 +201,9 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
     let recovered = recover_moves(&mut st, &staging, tsdb, &state_path)?;
     clean_staging(&staging)?;
 
-    let (mut results, todo) = plan(&manifest, &st, &recovered);
+    progress.verifying(manifest.shards.len() as u64);
+    let report = crate::verify::verify_dir(dir)?;
+    let (mut results, todo) = plan(&manifest, &st, &recovered, &report);
     for r in results.iter().flatten() {
         progress.finished(r);
     }
@@ -220,6 +227,7 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
             .into_iter()
             .map(|r| r.expect("every shard has a result"))
             .collect(),
+        warnings: report.problems,
         staging,
         elapsed: started.elapsed(),
     })
@@ -238,22 +246,36 @@ fn refuse_if_in_use(tsdb: &Path) -> Result<()> {
     }
 }
 
-/// The results known before any job (shards imported by earlier runs) and the manifest indices
-/// still to import.
+/// The results known before any job (shards imported by earlier runs, shards `verify` refused)
+/// and the manifest indices still to import.
 fn plan(
     manifest: &Manifest,
     st: &State,
     recovered: &[Record],
+    report: &crate::verify::Report,
 ) -> (Vec<Option<ShardResult>>, Vec<usize>) {
+    let problems_of: std::collections::HashMap<&str, &[String]> = report
+        .files
+        .iter()
+        .map(|f| (f.file.as_str(), &f.problems[..]))
+        .collect();
     let mut results = vec![None; manifest.shards.len()];
     let mut todo = Vec::new();
     for (i, e) in manifest.shards.iter().enumerate() {
         let key = state::key(&e.file, &e.sha256);
+        let unverified = ["not in the manifest verify read (did it change?)".to_string()];
+        let problems = problems_of
+            .get(e.file.as_str())
+            .copied()
+            .unwrap_or(&unverified);
         if let Some(r) = recovered.iter().find(|r| r.key() == key) {
             let blocks = r.blocks.clone();
             results[i] = Some(result(i, e, Outcome::Recovered { blocks }));
         } else if st.is_done(&key) {
             results[i] = Some(result(i, e, Outcome::Skipped));
+        } else if !problems.is_empty() {
+            let why = format!("verify: {}", problems.join("; "));
+            results[i] = Some(result(i, e, Outcome::Failed(why)));
         } else {
             todo.push(i);
         }

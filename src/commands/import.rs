@@ -12,11 +12,13 @@ use crate::import::{import, Options, Outcome, Progress, ShardResult, Summary};
 
 /// The subcommand's one-line help is its variant's doc in `cli.rs`; the details are here.
 const DETAILS: &str = "\
-Each shard's size and sha256 are checked against the manifest, gzip shards are decompressed into \
-a staging dir inside DATA_DIR, `promtool tsdb create-blocks-from openmetrics` runs on --jobs \
-shards at once, and a shard's blocks are moved into DATA_DIR only when they hold exactly the \
-manifest's sample count. A failed shard stops nothing else; running the same command again \
-retries the failed shards and skips the imported ones (state in DATA_DIR/.prom2om-import).
+The shard directory is verified first (as `prom2om verify` does: sizes, sha256, OpenMetrics \
+validity, counts); a shard that fails is not imported. Gzip shards are decompressed into a \
+staging dir inside DATA_DIR (checksum checked again on the way), `promtool tsdb \
+create-blocks-from openmetrics` runs on --jobs shards at once, and a shard's blocks are moved \
+into DATA_DIR only when they hold exactly the manifest's sample count. A failed shard stops \
+nothing else; running the same command again retries the failed shards and skips the imported \
+ones (state in DATA_DIR/.prom2om-import).
 
 A running Prometheus loads new blocks at its next block reload (every minute). At that reload it \
 deletes blocks ending more than --storage.tsdb.retention.time (default 15d) before the newest \
@@ -122,7 +124,14 @@ impl Bars {
 }
 
 impl Progress for Bars {
+    fn verifying(&self, shards: u64) {
+        self.shards
+            .set_message(format!("verifying {shards} shards"));
+        self.shards.tick();
+    }
+
     fn planned(&self, shards: u64, samples: u64) {
+        self.shards.set_message("");
         self.shards.set_length(shards);
         self.samples.set_length(samples);
     }
@@ -160,6 +169,9 @@ fn shard_line(r: &ShardResult) -> String {
 }
 
 fn print_summary(s: &Summary, tsdb: &Path) {
+    for w in &s.warnings {
+        eprintln!("prom2om: warning: {w}");
+    }
     let (blocks, samples) = s.blocks_and_samples();
     println!(
         "imported {} shards, skipped {} (imported before), failed {}; {blocks} blocks, {samples} samples moved into {} in {:.1}s",
