@@ -2,23 +2,25 @@
 //! manifest, backfilled by the real `promtool` into its own staging dir (several at once), its
 //! blocks counted, and only then are the whole block dirs renamed into the data dir.
 
+pub mod blocks;
 pub mod lock;
+pub mod promtool;
 pub mod state;
 
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::bad_input;
 use crate::manifest::{Manifest, ShardEntry, MANIFEST_FILE};
+use blocks::{move_blocks, read_blocks, BlockMeta};
+pub use promtool::Promtool;
 use state::{Record, State, Status};
 
 /// The staging area inside the data dir: same filesystem, so moving a block is one rename.
@@ -33,48 +35,6 @@ pub struct Options {
     pub jobs: usize,
     /// Import even when another process uses the data dir.
     pub force: bool,
-}
-
-/// A promtool, and what its `create-blocks-from openmetrics` accepts.
-#[derive(Clone, Debug)]
-pub struct Promtool {
-    pub path: PathBuf,
-    /// `--max-block-duration` exists (not in 2.42).
-    pub max_block_duration: bool,
-}
-
-impl Promtool {
-    /// Runs `promtool tsdb create-blocks-from openmetrics --help` to find the tool and its flags.
-    pub fn detect(path: &Path) -> Result<Promtool> {
-        let out = Command::new(path)
-            .args(["tsdb", "create-blocks-from", "openmetrics", "--help"])
-            .stdin(Stdio::null())
-            .output();
-        let out = match out {
-            Ok(o) => o,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => bail!(
-                "promtool not found ({}): install Prometheus' promtool (Debian: the `prometheus` \
-                 package) or pass --promtool PATH",
-                path.display()
-            ),
-            Err(e) => return Err(e).with_context(|| format!("cannot run {}", path.display())),
-        };
-        let mut help = String::from_utf8_lossy(&out.stdout).into_owned();
-        help.push_str(&String::from_utf8_lossy(&out.stderr));
-        if !out.status.success() || !help.contains("create-blocks-from openmetrics") {
-            bail!(
-                "{} does not look like promtool: `tsdb create-blocks-from openmetrics --help` \
-                 failed ({}): {}",
-                path.display(),
-                out.status,
-                excerpt(&help)
-            );
-        }
-        Ok(Promtool {
-            path: path.to_path_buf(),
-            max_block_duration: help.contains("--max-block-duration"),
-        })
-    }
 }
 
 /// What became of one shard.
@@ -374,24 +334,6 @@ fn clean_staging(staging: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Renames each block dir from `from` into `tsdb`. A block already gone from `from` was moved
-/// before (rename is atomic), so it is passed over.
-fn move_blocks(from: &Path, tsdb: &Path, blocks: &[String]) -> Result<()> {
-    for b in blocks {
-        let src = from.join(b);
-        let dst = tsdb.join(b);
-        if !src.exists() {
-            continue;
-        }
-        if dst.exists() {
-            bail!("{}: a block of that name is already there", dst.display());
-        }
-        fs::rename(&src, &dst)
-            .with_context(|| format!("moving {} to {}", src.display(), dst.display()))?;
-    }
-    state::sync_dir(tsdb).with_context(|| format!("{}: fsync", tsdb.display()))
-}
-
 fn remove_dir_if_exists(p: &Path) -> Result<()> {
     match fs::remove_dir_all(p) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => {
@@ -483,34 +425,15 @@ impl Job<'_> {
             Ok(p) => p,
             Err(why) => return Ok(Err(Outcome::Failed(why))),
         };
-        let mut cmd = Command::new(&self.promtool.path);
-        cmd.args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"]);
-        if self.promtool.max_block_duration && self.block_duration_ms > 0 {
-            cmd.arg(format!(
-                "--max-block-duration={}",
-                go_duration(self.block_duration_ms)
-            ));
-        }
         // promtool builds its head in TMPDIR: keep it on the data dir's filesystem, where the
         // next run cleans up after a killed job.
         let tmp = work.join("tmp");
         fs::create_dir_all(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-        die_with_parent(&mut cmd);
-        let out = cmd
-            .arg(&input)
-            .arg(out_dir)
-            .env("TMPDIR", &tmp)
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("cannot run {}", self.promtool.path.display()))?;
-        if !out.status.success() {
-            let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
-            text.push_str(&String::from_utf8_lossy(&out.stdout));
-            return Ok(Err(Outcome::Failed(format!(
-                "promtool failed ({}): {}",
-                out.status,
-                excerpt(&text)
-            ))));
+        if let Err(why) =
+            self.promtool
+                .create_blocks(&input, out_dir, &tmp, self.block_duration_ms)?
+        {
+            return Ok(Err(Outcome::Failed(why)));
         }
         let blocks = read_blocks(out_dir)?;
         let samples: u64 = blocks.iter().map(|b| b.stats.num_samples).sum();
@@ -561,25 +484,6 @@ impl Job<'_> {
         st.save(self.state_path)
     }
 }
-
-/// A promtool outliving a killed `import` would write into a staging dir the next run cleans:
-/// on Linux the kernel kills it with its parent.
-#[cfg(target_os = "linux")]
-fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_cmd: &mut Command) {}
 
 /// Checks size and checksum against the manifest and returns the plain OpenMetrics file for
 /// promtool: the shard itself, or (for `.gz`) its text decompressed into `work` while hashing.
@@ -659,121 +563,18 @@ fn hex(bytes: impl AsRef<[u8]>) -> String {
     bytes.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The parts of a block's `meta.json` that `import` checks.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BlockMeta {
-    pub ulid: String,
-    pub min_time: i64,
-    pub max_time: i64,
-    pub stats: BlockStats,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BlockStats {
-    #[serde(default)]
-    pub num_samples: u64,
-}
-
-/// The blocks promtool left in `dir`: the directories named like a ULID, with their meta.json.
-pub fn read_blocks(dir: &Path) -> Result<Vec<BlockMeta>> {
-    let mut blocks = Vec::new();
-    for entry in fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str().filter(|n| is_ulid(n)) else {
-            continue;
-        };
-        let meta_path = entry.path().join("meta.json");
-        let text = fs::read(&meta_path)
-            .with_context(|| format!("{}: cannot read", meta_path.display()))?;
-        let meta: BlockMeta = serde_json::from_slice(&text)
-            .with_context(|| format!("{}: not a block meta.json", meta_path.display()))?;
-        if meta.ulid != name {
-            bail!("{}: names block {}", meta_path.display(), meta.ulid);
-        }
-        blocks.push(meta);
-    }
-    blocks.sort_by(|a, b| a.ulid.cmp(&b.ulid));
-    Ok(blocks)
-}
-
-/// A canonical ULID as Prometheus names block dirs: 26 Crockford base32 digits.
-fn is_ulid(s: &str) -> bool {
-    s.len() == 26
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b.is_ascii_uppercase() && !b"ILOU".contains(&b)))
-}
-
-/// A millisecond count as a Prometheus duration (`2h`, `1h30m`, `1500ms`).
-pub fn go_duration(ms: i64) -> String {
-    let mut s = String::new();
-    let mut rest = ms;
-    for (unit, len) in [
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-    ] {
-        if rest >= len {
-            s.push_str(&format!("{}{unit}", rest / len));
-            rest %= len;
-        }
-    }
-    if rest > 0 || s.is_empty() {
-        s.push_str(&format!("{rest}ms"));
-    }
-    s
-}
-
-/// The end of a tool's error output, on one line: enough to see why, short enough for a summary.
-pub fn excerpt(text: &str) -> String {
-    const MAX: usize = 400;
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.len() <= MAX {
-        return one_line;
-    }
-    let mut cut = one_line.len() - MAX;
-    while !one_line.is_char_boundary(cut) {
-        cut += 1;
-    }
-    format!("...{}", &one_line[cut..])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn durations_in_prometheus_syntax() {
-        assert_eq!(go_duration(7_200_000), "2h");
-        assert_eq!(go_duration(86_400_000), "1d");
-        assert_eq!(go_duration(5_400_000), "1h30m");
-        assert_eq!(go_duration(1500), "1s500ms");
-        assert_eq!(go_duration(0), "0ms");
-    }
-
-    #[test]
-    fn ulids_and_paths() {
-        assert!(is_ulid("01M7ZRVRBPE1GEGKRJM42FRQCD"));
-        assert!(!is_ulid("01M7ZRVRBPE1GEGKRJM42FRQC"));
-        assert!(!is_ulid("01M7ZRVRBPE1GEGKRJM42FRQCL"));
-        assert!(!is_ulid(".prom2om-import"));
+    fn plain_relative_paths() {
         assert!(is_plain_relative("a.om.gz"));
         assert!(is_plain_relative("sub/a.om"));
         assert!(!is_plain_relative("../a.om"));
         assert!(!is_plain_relative("/etc/passwd"));
         assert!(!is_plain_relative("./a.om"));
         assert!(!is_plain_relative(""));
-    }
-
-    #[test]
-    fn excerpt_keeps_the_end_on_one_line() {
-        assert_eq!(excerpt("a\n  b\n"), "a b");
-        let long = format!("{}tail", "x ".repeat(500));
-        let e = excerpt(&long);
-        assert!(e.starts_with("...") && e.ends_with("tail") && e.len() <= 403);
     }
 
     fn entry(file: &str, content: &[u8]) -> ShardEntry {
