@@ -13,6 +13,7 @@ pub mod fetch;
 pub mod filter;
 pub mod gofloat;
 pub mod goquote;
+pub mod import;
 pub mod input;
 pub mod inspect;
 pub mod labels;

@@ -4,5 +4,6 @@
 pub mod common;
 pub mod convert;
 pub mod fetch;
+pub mod import;
 pub mod inspect;
 pub mod verify;

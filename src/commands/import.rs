@@ -1,0 +1,216 @@
+//! `prom2om import`: a shard directory into a Prometheus data dir, with promtool, checked against
+//! the manifest; prints one line per shard, a summary, and how Prometheus will see the blocks.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use clap::Args as ClapArgs;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::import::{import, Options, Outcome, Progress, ShardResult, Summary};
+
+/// The subcommand's one-line help is its variant's doc in `cli.rs`; the details are here.
+const DETAILS: &str = "\
+The shard directory is verified first (as `prom2om verify` does: sizes, sha256, OpenMetrics \
+validity, counts); a shard that fails is not imported. Gzip shards are decompressed into a \
+staging dir inside DATA_DIR (checksum checked again on the way), `promtool tsdb \
+create-blocks-from openmetrics` runs on --jobs shards at once, and a shard's blocks are moved \
+into DATA_DIR only when they hold exactly the manifest's sample count. A failed shard stops \
+nothing else; running the same command again retries the failed shards and skips the imported \
+ones (state in DATA_DIR/.prom2om-import).
+
+A running Prometheus loads new blocks at its next block reload (every minute). At that reload it \
+deletes blocks ending more than --storage.tsdb.retention.time (default 15d) before the newest \
+block: import old data into a server started with a long enough retention.
+
+Exit codes: 0 every shard imported (now or before); 1 a shard failed, promtool missing, \
+DATA_DIR in use; 2 bad usage or no manifest in DIR.
+
+Example: prom2om import shards/ --tsdb /var/lib/prometheus/metrics2";
+
+#[derive(ClapArgs, Debug)]
+#[command(after_long_help = DETAILS)]
+pub struct Args {
+    /// Shard directory written by `prom2om convert -o` or `prom2om fetch -o` (holds
+    /// manifest.json).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Prometheus data directory (its --storage.tsdb.path) to add the blocks to; created when
+    /// missing.
+    #[arg(long, value_name = "DATA_DIR")]
+    pub tsdb: PathBuf,
+
+    /// How many promtool processes run at once. Default: the number of cores.
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+
+    /// The promtool binary to run: a path, or a name looked up on PATH.
+    #[arg(long, value_name = "PATH", default_value = "promtool")]
+    pub promtool: PathBuf,
+
+    /// Import even when another process (a running Prometheus) uses DATA_DIR: its lock file
+    /// is held, or it has files in DATA_DIR open. A running server loads the new blocks at its
+    /// next block reload, within about a minute.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let jobs = match args.jobs {
+        Some(n) => n as usize,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let opts = Options {
+        promtool: args.promtool.clone(),
+        jobs,
+        force: args.force,
+    };
+    let bars = Bars::new();
+    let summary = import(&args.dir, &args.tsdb, &opts, &bars)?;
+    bars.clear();
+    print_summary(&summary, &args.tsdb);
+    let failed = summary.failed();
+    if failed > 0 {
+        bail!(
+            "{failed} of {} shards failed (listed above); run the same command again to retry \
+             them, the imported ones are skipped",
+            summary.results.len()
+        );
+    }
+    Ok(())
+}
+
+/// The per-shard lines (printed as shards finish, above the bars) and the bars, on a terminal.
+struct Bars {
+    multi: Option<MultiProgress>,
+    shards: ProgressBar,
+    samples: ProgressBar,
+}
+
+impl Bars {
+    fn new() -> Bars {
+        if !std::io::stderr().is_terminal() {
+            return Bars {
+                multi: None,
+                shards: ProgressBar::hidden(),
+                samples: ProgressBar::hidden(),
+            };
+        }
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
+        let style = |t: &str| {
+            ProgressStyle::with_template(t)
+                .expect("static template")
+                .progress_chars("=> ")
+        };
+        let shards = multi.add(ProgressBar::new(0));
+        shards.set_style(style(
+            "shards  [{bar:30}] {pos}/{len} {elapsed} (eta {eta})",
+        ));
+        let samples = multi.add(ProgressBar::new(0));
+        samples.set_style(style("samples [{bar:30}] {human_pos}/{human_len}"));
+        Bars {
+            multi: Some(multi),
+            shards,
+            samples,
+        }
+    }
+
+    fn clear(&self) {
+        self.shards.finish_and_clear();
+        self.samples.finish_and_clear();
+    }
+}
+
+impl Progress for Bars {
+    fn verifying(&self, shards: u64) {
+        self.shards
+            .set_message(format!("verifying {shards} shards"));
+        self.shards.tick();
+    }
+
+    fn planned(&self, shards: u64, samples: u64) {
+        self.shards.set_message("");
+        self.shards.set_length(shards);
+        self.samples.set_length(samples);
+    }
+
+    fn finished(&self, r: &ShardResult) {
+        let line = shard_line(r);
+        match &self.multi {
+            Some(m) => m.suspend(|| println!("{line}")),
+            None => println!("{line}"),
+        }
+        if !matches!(r.outcome, Outcome::Skipped | Outcome::Recovered { .. }) {
+            self.shards.inc(1);
+            self.samples.inc(r.expected_samples);
+        }
+    }
+}
+
+fn shard_line(r: &ShardResult) -> String {
+    match &r.outcome {
+        Outcome::Imported {
+            blocks, samples, ..
+        } => format!(
+            "ok      {}: {samples} samples in {} block(s), as the manifest says",
+            r.file,
+            blocks.len()
+        ),
+        Outcome::Skipped => format!("skipped {}: imported by an earlier run", r.file),
+        Outcome::Recovered { blocks } => format!(
+            "skipped {}: an earlier run was interrupted moving its blocks; moved the rest of its {} block(s)",
+            r.file,
+            blocks.len()
+        ),
+        Outcome::Failed(why) => format!("FAILED  {}: {why}", r.file),
+    }
+}
+
+fn print_summary(s: &Summary, tsdb: &Path) {
+    for w in &s.warnings {
+        eprintln!("prom2om: warning: {w}");
+    }
+    let (blocks, samples) = s.blocks_and_samples();
+    println!(
+        "imported {} shards, skipped {} (imported before), failed {}; {blocks} blocks, {samples} samples moved into {} in {:.1}s",
+        s.imported(),
+        s.skipped(),
+        s.failed(),
+        tsdb.display(),
+        s.elapsed.as_secs_f64()
+    );
+    if s.imported() > 0 {
+        println!(
+            "verified: the blocks of the {} shards imported now hold exactly the manifest's sample counts ({samples} samples)",
+            s.imported()
+        );
+    }
+    if samples > 0 {
+        eprintln!("{}", pickup_hint(s.min_time_ms(), tsdb));
+    }
+}
+
+/// How Prometheus will see the new blocks; found with a real 2.42 server: it rescans its data
+/// dir every minute and then also applies time retention, counted back from the newest block.
+fn pickup_hint(min_time_ms: Option<i64>, tsdb: &Path) -> String {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let days = min_time_ms.map_or(0, |t| (now_ms - t).max(0) / 86_400_000 + 1);
+    let mut s = String::from(
+        "prom2om: a running Prometheus loads the new blocks at its next block reload (every \
+         minute, no restart needed); a stopped one loads them when it starts. At each reload it \
+         deletes the blocks that end more than --storage.tsdb.retention.time (default 15d) \
+         before the newest block in its data dir.",
+    );
+    if days > 15 {
+        s.push_str(&format!(
+            " The imported data starts {days} days ago: keep it with\n  prometheus \
+             --storage.tsdb.path={} --storage.tsdb.retention.time={days}d (or more)",
+            tsdb.display()
+        ));
+    }
+    s
+}

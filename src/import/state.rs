@@ -1,0 +1,143 @@
+//! What `import` has done to a data dir, kept in its staging area so a re-run skips the shards
+//! already imported and finishes a block move that an interrupted run left half done.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+pub const STATE_FILE: &str = "state.json";
+
+/// Where a shard's import stands. `Moving` is written before the first block is renamed into the
+/// data dir, so a crash between renames is seen and finished by the next run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Moving,
+    Done,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub file: String,
+    pub sha256: String,
+    pub status: Status,
+    /// Staging dir of the promtool run, relative to the staging area: where `Moving` blocks wait.
+    pub work_dir: String,
+    /// ULIDs of the blocks made from the shard.
+    pub blocks: Vec<String>,
+    pub samples: u64,
+    pub min_time_ms: Option<i64>,
+    pub max_time_ms: Option<i64>,
+}
+
+impl Record {
+    pub fn key(&self) -> String {
+        key(&self.file, &self.sha256)
+    }
+}
+
+/// A shard is the same shard only with the same name and the same content.
+pub fn key(file: &str, sha256: &str) -> String {
+    format!("{file}@{sha256}")
+}
+
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    pub shards: BTreeMap<String, Record>,
+}
+
+impl State {
+    /// Reads the state file, or an empty state when there is none yet.
+    pub fn load(path: &Path) -> Result<State> {
+        match fs::read(path) {
+            Ok(text) => serde_json::from_slice(&text).with_context(|| {
+                format!(
+                    "{}: unreadable import state (delete it to import every shard again)",
+                    path.display()
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State {
+                version: 1,
+                shards: BTreeMap::new(),
+            }),
+            Err(e) => Err(e).with_context(|| format!("{}: cannot read", path.display())),
+        }
+    }
+
+    /// Replaces the state file atomically (temp file, fsync, rename, fsync dir): a crash leaves
+    /// either the old or the new state, never a torn one.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let tmp: PathBuf = path.with_extension("json.tmp");
+        let ctx = || format!("{}: cannot write the import state", path.display());
+        let mut f = fs::File::create(&tmp).with_context(ctx)?;
+        f.write_all(&serde_json::to_vec_pretty(self)?)
+            .and_then(|_| f.sync_all())
+            .with_context(ctx)?;
+        drop(f);
+        fs::rename(&tmp, path).with_context(ctx)?;
+        if let Some(dir) = path.parent() {
+            sync_dir(dir).with_context(ctx)?;
+        }
+        Ok(())
+    }
+
+    pub fn is_done(&self, key: &str) -> bool {
+        self.shards
+            .get(key)
+            .is_some_and(|r| r.status == Status::Done)
+    }
+
+    pub fn put(&mut self, r: Record) {
+        self.shards.insert(r.key(), r);
+    }
+}
+
+/// Makes renames inside `dir` durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STATE_FILE);
+        let mut s = State::load(&path).unwrap();
+        assert!(s.shards.is_empty());
+        s.put(Record {
+            file: "a.om.gz".into(),
+            sha256: "ab".into(),
+            status: Status::Moving,
+            work_dir: "shard-0".into(),
+            blocks: vec!["01H0000000000000000000000A".into()],
+            samples: 3,
+            min_time_ms: Some(0),
+            max_time_ms: Some(10),
+        });
+        s.save(&path).unwrap();
+        let back = State::load(&path).unwrap();
+        assert_eq!(back, s);
+        assert!(!back.is_done(&key("a.om.gz", "ab")));
+        let mut r = back.shards[&key("a.om.gz", "ab")].clone();
+        r.status = Status::Done;
+        s.put(r);
+        assert!(s.is_done(&key("a.om.gz", "ab")));
+        assert!(!s.is_done(&key("a.om.gz", "cd")));
+    }
+
+    #[test]
+    fn garbage_state_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STATE_FILE);
+        fs::write(&path, b"{not json").unwrap();
+        assert!(State::load(&path).is_err());
+    }
+}
