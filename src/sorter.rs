@@ -39,10 +39,8 @@ where
 {
     match part {
         Partition::Mem(v) => sort_in_memory(v, ranks, &shard_of, n, &emit),
-        Partition::File(f) if f.count * REC_MEM * 3 / 2 <= budget => {
-            let v = read_all(&f)?;
-            remove(&f);
-            sort_in_memory(v, ranks, &shard_of, n, &emit)
+        Partition::File(f) if fits(&f, budget) => {
+            sort_in_memory(load(f)?, ranks, &shard_of, n, &emit)
         }
         Partition::File(f) if n > 1 => {
             let shards = distribute(&f, ranks, &shard_of, n, &tmp)?;
@@ -69,10 +67,8 @@ fn sort_one(
     tmp: &Path,
     emit: &(dyn Fn(SortedRecs<'_>) -> Result<()> + Sync),
 ) -> Result<()> {
-    if f.count * REC_MEM * 3 / 2 <= budget {
-        let v = read_all(&f)?;
-        remove(&f);
-        return sort_in_memory(v, ranks, &|_| 0, 1, &|_, it| emit(it));
+    if fits(&f, budget) {
+        return sort_in_memory(load(f)?, ranks, &|_| 0, 1, &|_, it| emit(it));
     }
     external_sort(f, ranks, budget, tmp, emit)
 }
