@@ -121,7 +121,13 @@ where
     })
 }
 
-fn read_all(f: &SpillFile) -> Result<Vec<Rec>> {
+/// Whether a run file can be sorted in memory: the records plus the stable sort's scratch.
+fn fits(f: &SpillFile, budget: u64) -> bool {
+    f.count * REC_MEM * 3 / 2 <= budget
+}
+
+/// Reads a whole run file into memory and deletes it.
+fn load(f: SpillFile) -> Result<Vec<Rec>> {
     let mut v = Vec::with_capacity(f.count as usize);
     let mut r = f.reader().context("reading a spill file")?;
     while r
@@ -129,6 +135,7 @@ fn read_all(f: &SpillFile) -> Result<Vec<Rec>> {
         .context("reading a spill file")?
         > 0
     {}
+    remove(&f);
     Ok(v)
 }
 
