@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 SERIES=${1:-3000}
 HOURS=${2:-24}
 W=${BENCH_DIR:-$(mktemp -d /tmp/prom2om-bench.XXXX)}
+mkdir -p "$W"
 trap 'rm -rf "$W"' EXIT
 cargo build --quiet --release --example gencorpus --bin prom2om
 BIN=target/release/prom2om

@@ -17,12 +17,14 @@ pub struct Cli {
 pub enum Command {
     /// Convert `promtool tsdb dump` output into sorted, sharded OpenMetrics.
     Convert(crate::commands::convert::Args),
-    /// Show what a dump or shard directory holds and what the filters would keep.
-    Inspect(crate::commands::inspect::Args),
+    /// Export raw samples from a Prometheus HTTP API into shards (when no dump is possible).
+    Fetch(Box<crate::commands::fetch::Args>),
     /// Check a shard directory: manifest, checksums, OpenMetrics validity, counts.
     Verify(crate::commands::verify::Args),
     /// Load a shard directory into a TSDB data dir with promtool, checked against the manifest.
     Import(crate::commands::import::Args),
+    /// Show what a dump or shard directory holds and what the filters would keep.
+    Inspect(crate::commands::inspect::Args),
 }
 
 /// Parses the command line, runs it, prints any error, and returns the process exit code.
@@ -42,6 +44,7 @@ pub fn run() -> ExitCode {
         Command::Convert(a) => crate::commands::convert::run(a),
         Command::Inspect(a) => crate::commands::inspect::run(a),
         Command::Verify(a) => crate::commands::verify::run(a),
+        Command::Fetch(a) => crate::commands::fetch::run(*a),
         Command::Import(a) => crate::commands::import::run(a),
     };
     match result {

@@ -17,7 +17,8 @@ use crate::input::{self, Chunker, InputSpec};
 use crate::labels::Labels;
 use crate::sink::{SeriesId, Sink};
 
-const CHUNK_BYTES: usize = 4 << 20;
+// 1 MiB: thousands of lines per parallel task, and little memory in flight.
+const CHUNK_BYTES: usize = 1 << 20;
 /// Bad lines reported in detail under --skip-invalid; the rest are only counted.
 const MAX_REPORTED: usize = 5;
 
@@ -113,7 +114,7 @@ fn convert_one(
     let reader = input::open(spec, read.clone())?;
     let batch = 2 * rayon::current_num_threads().max(1);
     // A reader thread keeps decompression and I/O off the parsing threads.
-    let (tx, rx) = mpsc::sync_channel::<std::io::Result<Vec<u8>>>(batch);
+    let (tx, rx) = mpsc::sync_channel::<std::io::Result<Vec<u8>>>(2);
     let reader_thread = std::thread::spawn(move || {
         let mut ch = Chunker::new(reader, CHUNK_BYTES);
         loop {
@@ -223,7 +224,12 @@ fn parse_chunk(chunk: &[u8], filter: &Filter, skip_invalid: bool) -> Parsed {
                 continue;
             }
         }
-        let parsed = match dump::parse_line(line) {
+        let parsed = if same {
+            dump::parse_after_labels(line, prev.0.len())
+        } else {
+            dump::parse_line(line)
+        };
+        let parsed = match parsed {
             Ok(l) => l,
             Err(e) => {
                 if bad_line(&mut p, i, line, &e.to_string(), skip_invalid) {

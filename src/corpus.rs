@@ -52,15 +52,24 @@ pub fn series_labels(i: usize) -> Labels {
     let mut pairs = vec![
         ("__name__".to_string(), metric.to_string()),
         ("cluster".to_string(), format!("es-prod-{}", node % 3)),
-        ("instance".to_string(), format!("10.1.{}.{}:9114", node / 250, node % 250)),
+        (
+            "instance".to_string(),
+            format!("10.1.{}.{}:9114", node / 250, node % 250),
+        ),
         ("job".to_string(), "elasticsearch".to_string()),
         ("name".to_string(), format!("es-data-{node:04}")),
     ];
     if metric.contains("thread_pool") {
-        pairs.push(("type".to_string(), ["search", "write", "get"][node % 3].to_string()));
+        pairs.push((
+            "type".to_string(),
+            ["search", "write", "get"][node % 3].to_string(),
+        ));
     }
     if metric.contains("index_stats") || metric.contains("indices_store") {
-        pairs.push(("index".to_string(), format!("logs-2023.11.{:02}", node % 28 + 1)));
+        pairs.push((
+            "index".to_string(),
+            format!("logs-2023.11.{:02}", node % 28 + 1),
+        ));
     }
     Labels::from_pairs(pairs)
 }

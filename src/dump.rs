@@ -64,6 +64,12 @@ impl std::error::Error for LineError {}
 pub fn parse_line(line: &[u8]) -> Result<Line<'_>, LineError> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let n = labels_len(line)?;
+    parse_after_labels(line, n)
+}
+
+/// [`parse_line`] for a line whose label block is known to be its first `n` bytes (the caller saw
+/// the same block on the line before), so the labels are not scanned again.
+pub fn parse_after_labels(line: &[u8], n: usize) -> Result<Line<'_>, LineError> {
     let rest = &line[n..];
     match rest.first() {
         Some(b' ') => {}

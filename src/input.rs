@@ -132,7 +132,11 @@ impl<R: Read> Chunker<R> {
                 }
             }
             // Fill up to the chunk size; past it, grow until a newline turns up.
-            let want = if len < self.size { self.size - len } else { 1 << 16 };
+            let want = if len < self.size {
+                self.size - len
+            } else {
+                1 << 16
+            };
             buf.resize(len + want, 0);
             let n = loop {
                 match self.r.read(&mut buf[len..]) {

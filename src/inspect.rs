@@ -222,10 +222,10 @@ pub fn inspect_dir(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Re
         }
         let mut fmt = Vec::new();
         crate::openmetrics::read(&text, |s| {
-            let keep = filter.keeps_series(&s.labels);
+            let keep = filter.keeps_series(s.labels);
             fmt.clear();
             crate::gofloat::format_g(s.value, &mut fmt);
-            scan.sample(&s.labels, keep, s.ts_ms, fmt.len(), filter);
+            scan.sample(s.labels, keep, s.ts_ms, fmt.len(), filter);
             Ok(())
         })
         .with_context(|| format!("reading {}", path.display()))?;

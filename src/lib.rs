@@ -9,6 +9,7 @@ pub mod convert;
 pub mod corpus;
 pub mod dump;
 pub mod exit_codes;
+pub mod fetch;
 pub mod filter;
 pub mod gofloat;
 pub mod goquote;

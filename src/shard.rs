@@ -181,7 +181,7 @@ impl<W: Write> Write for HashingWriter<W> {
 /// Where one shard file is being written, compressed or not.
 enum Body {
     Plain(HashingWriter<BufWriter<File>>),
-    Gzip(GzEncoder<HashingWriter<BufWriter<File>>>),
+    Gzip(Box<GzEncoder<HashingWriter<BufWriter<File>>>>),
 }
 
 impl Write for Body {
@@ -246,7 +246,10 @@ pub fn write_shard<I: SeriesInfo>(
         bytes: 0,
     };
     let mut body = match target.compress {
-        Some(level) => Body::Gzip(GzEncoder::new(hw, flate2::Compression::new(level))),
+        Some(level) => Body::Gzip(Box::new(GzEncoder::new(
+            hw,
+            flate2::Compression::new(level),
+        ))),
         None => Body::Plain(hw),
     };
     let mut enc = Encoder::new(info, stale);
@@ -290,7 +293,12 @@ pub fn write_shard<I: SeriesInfo>(
             .map(|b| format!("{b:02x}"))
             .collect(),
     };
-    Ok(Some(FinishedShard { entry, stats, tmp, dest }))
+    Ok(Some(FinishedShard {
+        entry,
+        stats,
+        tmp,
+        dest,
+    }))
 }
 
 /// `YYYYMMDDTHHMMSSZ` for a Unix-ms instant: file names that sort by time.

@@ -352,13 +352,16 @@ fn unsupported_ts(ts: i64) -> anyhow::Error {
     )
 }
 
+/// Per series rank: whether the samples just before and after a window are NaN.
+type Neighbours = HashMap<u32, (Option<bool>, Option<bool>)>;
+
 /// What the writer needs, indexed by series rank.
 struct RankedTable {
     prefixes: Vec<Box<[u8]>>,
     /// Set when a series had at least one sample written, for the distinct-series total.
     written: Vec<std::sync::atomic::AtomicBool>,
     /// Per window: rank -> is the sample just before / after the window NaN.
-    neighbours: Vec<HashMap<u32, (Option<bool>, Option<bool>)>>,
+    neighbours: Vec<Neighbours>,
 }
 
 /// The table as seen while writing window `w`.
@@ -491,7 +494,7 @@ impl Sink {
 
     /// Per window, for each series present in it, whether the neighbouring samples in the
     /// nearest earlier and later windows that hold the series are NaN.
-    fn neighbours(&self, ranks: &[u32]) -> Vec<HashMap<u32, (Option<bool>, Option<bool>)>> {
+    fn neighbours(&self, ranks: &[u32]) -> Vec<Neighbours> {
         let mut out = vec![HashMap::new(); self.windows.len()];
         if self.opts.stale == StaleMode::Keep || self.windows.len() < 2 {
             return out;

@@ -48,11 +48,14 @@ where
             let shards = distribute(&f, ranks, &shard_of, n, &tmp)?;
             remove(&f);
             let per_shard = (budget / rayon::current_num_threads().max(1) as u64).max(1 << 20);
-            shards.into_par_iter().enumerate().try_for_each(|(s, file)| match file {
-                // Distributed records already carry ranks.
-                Some(file) => sort_one(file, &[], per_shard, &tmp, &|it| emit(s, it)),
-                None => Ok(()),
-            })
+            shards
+                .into_par_iter()
+                .enumerate()
+                .try_for_each(|(s, file)| match file {
+                    // Distributed records already carry ranks.
+                    Some(file) => sort_one(file, &[], per_shard, &tmp, &|it| emit(s, it)),
+                    None => Ok(()),
+                })
         }
         Partition::File(f) => sort_one(f, ranks, budget, &tmp, &|it| emit(0, it)),
     }
@@ -97,9 +100,17 @@ where
     for r in v.iter_mut() {
         r.series = rank_of(ranks, r.series);
     }
-    // Stable: equal (shard, rank, ts) keep input order. Dump input is mostly sorted already,
-    // which the merge sort exploits.
-    v.par_sort_by_key(|r| (shard_of(r.series), r.series, r.ts));
+    // Stable: equal (shard, rank, ts) keep input order. A clean dump's window is usually sorted
+    // already; std's stable sort finds presorted runs in linear time, rayon's does not. Windows
+    // run in parallel, so only one big unsorted window needs a parallel sort.
+    let key = |r: &Rec| (shard_of(r.series), r.series, r.ts);
+    if !v.is_sorted_by_key(key) {
+        if v.len() > 1 << 22 {
+            v.par_sort_by_key(key);
+        } else {
+            v.sort_by_key(key);
+        }
+    }
     let mut bounds = Vec::with_capacity(n);
     let mut start = 0;
     while start < v.len() {

@@ -231,7 +231,10 @@ fn check_totals(dir: &Path, m: &Manifest) -> Vec<String> {
         }
     }
     // A series spans windows, so the distinct total lies between the largest shard and the sum.
-    let (max, sum) = m.shards.iter().fold((0, 0), |(mx, sm), e| (mx.max(e.series), sm + e.series));
+    let (max, sum) = m
+        .shards
+        .iter()
+        .fold((0, 0), |(mx, sm), e| (mx.max(e.series), sm + e.series));
     if t.series < max || t.series > sum {
         problems.push(format!(
             "{}: totals.series is {}, but the shards hold between {max} and {sum} distinct series",

@@ -1,0 +1,373 @@
+//! `prom2om fetch`: raw samples from a live Prometheus HTTP API in, the same sorted shards and
+//! manifest as `convert` out (through the same sink).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args as ClapArgs, ValueEnum};
+
+use super::common::{human_bytes, now_ms, stderr_is_terminal, FilterArgs, OutputArgs};
+use crate::fetch::http::{mask_url, ClientConfig};
+use crate::fetch::plan::{Match, Method};
+use crate::fetch::{self, FetchOptions, FetchStats, MethodChoice, STATE_DIR};
+use crate::sink::{Output, RunInfo, Sink, SinkSummary, StaleMode};
+
+/// Export raw samples from a Prometheus HTTP API into the same shards `convert` writes, when
+/// there is no shell on the Prometheus host for `promtool tsdb dump`.
+///
+/// Example: prom2om fetch --url https://prom.example.com --user me --password-file pw -m '{__name__=~"elasticsearch_.*"}' --since 24h -o shards/
+#[derive(ClapArgs, Debug)]
+#[command(mut_arg("output", |a| a.required(false)
+    .required_unless_present("list_metrics")
+    .default_value_if("list_metrics", clap::builder::ArgPredicate::IsPresent, Some("-"))))]
+pub struct Args {
+    /// Base URL of the server, e.g. https://prom.example.com or http://host:9090/prometheus.
+    /// `user:password@` in it is used as basic auth (and never printed).
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+
+    #[command(flatten)]
+    pub filter: FilterArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// How to read samples. remote-read: POST /api/v1/read, streamed XOR chunks, the raw samples
+    /// with their exact bits (Prometheus, Mimir, Cortex). raw: instant queries of {sel}[W], raw
+    /// samples through PromQL (also Thanos, VictoriaMetrics). range: query_range at --step,
+    /// resampled values, for servers that allow nothing else. auto tries them in that order.
+    #[arg(long, value_enum, default_value_t = MethodArg::Auto)]
+    pub method: MethodArg,
+
+    /// Step of the range method [default: the server's global scrape_interval, else 15s].
+    #[arg(long, value_name = "DURATION")]
+    pub step: Option<String>,
+
+    /// Requests in flight at once. Prometheus serves 10 remote reads at a time by default.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub concurrency: u32,
+
+    /// At most this many requests per second, over all threads.
+    #[arg(long, value_name = "REQ/S")]
+    pub rate_limit: Option<f64>,
+
+    /// Longest wait for a connection, or for any data on it, before retrying.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub timeout: String,
+
+    /// Retries of a request after timeouts, connection errors, 429 and 5xx answers, with
+    /// exponential backoff and jitter. Other 4xx answers fail at once.
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub retries: u32,
+
+    /// Size of one request, in estimated samples (at the smallest scrape interval in the
+    /// server's configuration). Keep it well under the server's query.max-samples (50M).
+    #[arg(long, value_name = "N", default_value_t = 2_000_000)]
+    pub samples_per_request: u64,
+
+    /// Continue an interrupted fetch into the same output directory: finished work units are
+    /// taken from its checkpoint, the rest is fetched. The options must be the same.
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Basic auth user.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Basic auth password (visible in the process list: prefer --password-file).
+    #[arg(long, value_name = "PASSWORD", conflicts_with = "password_file")]
+    pub password: Option<String>,
+
+    /// File holding the basic auth password.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Bearer token (visible in the process list: prefer --bearer-token-file).
+    #[arg(long, value_name = "TOKEN", conflicts_with_all = ["bearer_token_file", "user"])]
+    pub bearer_token: Option<String>,
+
+    /// File holding the bearer token.
+    #[arg(long, value_name = "FILE", conflicts_with = "user")]
+    pub bearer_token_file: Option<PathBuf>,
+
+    /// Extra request header, 'Name: value' (repeatable), e.g. 'X-Scope-OrgID: tenant-1'.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+
+    /// PEM file of the CA(s) that signed the server's certificate.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// PEM client certificate (with --key-file) for mutual TLS.
+    #[arg(long, value_name = "FILE", requires = "key_file")]
+    pub cert_file: Option<PathBuf>,
+
+    /// PEM private key of --cert-file.
+    #[arg(long, value_name = "FILE", requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
+
+    /// Do not verify the server's TLS certificate.
+    #[arg(long)]
+    pub insecure_skip_verify: bool,
+
+    /// HTTP(S) or SOCKS5 proxy, e.g. http://user:pass@proxy:3128 [default: from HTTPS_PROXY].
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Print the metric names and series counts the selectors would export, and stop.
+    #[arg(long)]
+    pub list_metrics: bool,
+
+    /// Narrow a high-cardinality label: keep only the N values of LABEL whose series reach the
+    /// largest sample value within the time range (max_over_time, then max over the series that
+    /// share the value), e.g. --top-by index=20. Series without LABEL are kept.
+    #[arg(long, value_name = "LABEL=N")]
+    pub top_by: Option<String>,
+
+    /// No summary on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MethodArg {
+    Auto,
+    RemoteRead,
+    Raw,
+    Range,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let filter = args.filter.resolve()?;
+    let end = filter.end.unwrap_or_else(now_ms);
+    let Some(start) = filter.start else {
+        return Err(crate::bad_input!("fetch needs --start or --since"));
+    };
+    let selectors: Vec<Vec<Match>> = filter
+        .selectors
+        .iter()
+        .map(|s| s.matchers.iter().map(Match::from).collect())
+        .collect();
+    let progress = stderr_is_terminal() && !args.quiet;
+    let mut opts = FetchOptions {
+        client: client_config(&args)?,
+        selectors,
+        start_ms: start,
+        end_ms: end,
+        method: match args.method {
+            MethodArg::Auto => MethodChoice::Auto,
+            MethodArg::RemoteRead => MethodChoice::Use(Method::RemoteRead),
+            MethodArg::Raw => MethodChoice::Use(Method::Raw),
+            MethodArg::Range => MethodChoice::Use(Method::Range),
+        },
+        step_ms: args.step.as_deref().map(parse_duration).transpose()?,
+        concurrency: args.concurrency as usize,
+        samples_per_request: args.samples_per_request,
+        top_by: args.top_by.as_deref().map(parse_top_by).transpose()?,
+        state_dir: None,
+        resume: args.resume,
+        fingerprint: fingerprint(&args),
+        progress,
+    };
+    if args.list_metrics {
+        return list_metrics(&opts);
+    }
+    let mut sink_opts = args.output.sink_options(StaleMode::Keep, progress)?;
+    if let Output::Dir { path, .. } = &sink_opts.output {
+        let state = path.join(STATE_DIR);
+        let interrupted = fetch::plan::Checkpoint::path(&state).exists();
+        if interrupted && args.resume {
+            // Only stray shards of the interrupted run go; the checkpoint and spool stay.
+            sink_opts.force = true;
+        } else if interrupted && args.output.force {
+            fetch::remove_state(&state)?;
+        } else if interrupted {
+            return Err(crate::bad_input!(
+                "{} holds an interrupted fetch: add --resume to continue it, or --force to start over",
+                path.display()
+            ));
+        } else if args.resume {
+            eprintln!(
+                "prom2om: warning: nothing to resume in {}; starting a new fetch",
+                path.display()
+            );
+        }
+        opts.state_dir = Some(state);
+    } else if args.resume {
+        return Err(crate::bad_input!(
+            "--resume needs an output directory, not -o -"
+        ));
+    }
+    let mut sink = Sink::create(sink_opts)?;
+    let edits = filter.edits.clone();
+    let stats = fetch::fetch(&opts, &mut |mut labels, samples| {
+        edits.apply(&mut labels);
+        let id = sink.series(labels);
+        for (t, v) in samples {
+            sink.push(id, t, v)?;
+        }
+        Ok(())
+    })
+    .map_err(|e| match &opts.state_dir {
+        Some(_) => e.context("fetch interrupted; rerun the same command with --resume to continue"),
+        None => e,
+    })?;
+    let mut f = filter.clone();
+    f.start = Some(stats.start_ms);
+    f.end = Some(stats.end_ms);
+    let info = RunInfo {
+        source: "fetch".to_string(),
+        inputs: vec![mask_url(&args.url)],
+        filters: f.describe("drop"),
+    };
+    let summary = sink.finish(info)?;
+    if let Some(state) = &opts.state_dir {
+        fetch::remove_state(state)?;
+    }
+    if !args.quiet {
+        print_summary(&stats, &summary, &mask_url(&args.url), &args.output.output);
+    }
+    Ok(())
+}
+
+fn client_config(a: &Args) -> Result<ClientConfig> {
+    let read_secret = |p: &PathBuf, what: &str| -> Result<String> {
+        let s = std::fs::read_to_string(p)
+            .with_context(|| format!("{what} {}", p.display()))
+            .map_err(|e| crate::bad_input!("{e:#}"))?;
+        Ok(s.trim_end_matches(['\r', '\n']).to_string())
+    };
+    let password = match (&a.password, &a.password_file) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(f)) => Some(read_secret(f, "--password-file")?),
+        (None, None) => None,
+    };
+    let bearer = match (&a.bearer_token, &a.bearer_token_file) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(f)) => Some(read_secret(f, "--bearer-token-file")?),
+        (None, None) => None,
+    };
+    if password.is_some() && a.user.is_none() && !a.url.contains('@') {
+        return Err(crate::bad_input!("--password needs --user"));
+    }
+    let mut headers = Vec::new();
+    for h in &a.headers {
+        let Some((n, v)) = h.split_once(':') else {
+            return Err(crate::bad_input!(
+                "--header {:?}: expected 'Name: value'",
+                n_only(h)
+            ));
+        };
+        headers.push((n.trim().to_string(), v.trim().to_string()));
+    }
+    Ok(ClientConfig {
+        url: a.url.clone(),
+        user: a.user.clone(),
+        password,
+        bearer_token: bearer,
+        headers,
+        ca_file: a.ca_file.clone(),
+        cert_file: a.cert_file.clone(),
+        key_file: a.key_file.clone(),
+        insecure_skip_verify: a.insecure_skip_verify,
+        proxy: a.proxy.clone(),
+        timeout: Duration::from_millis(parse_duration(&a.timeout)? as u64),
+        retries: a.retries,
+        backoff: Duration::from_millis(500),
+        max_backoff: Duration::from_secs(30),
+        rate_limit: a.rate_limit,
+    })
+}
+
+/// A header as far as its name: the value may be a secret.
+fn n_only(h: &str) -> &str {
+    h.split([' ', '=']).next().unwrap_or("")
+}
+
+fn parse_duration(s: &str) -> Result<i64> {
+    match fetch::api::parse_duration(s) {
+        Some(ms) if ms > 0 => Ok(ms),
+        _ => Err(crate::bad_input!(
+            "{s:?} is not a positive duration like 15s, 1m30s, 500ms"
+        )),
+    }
+}
+
+fn parse_top_by(s: &str) -> Result<(String, usize)> {
+    let bad = || crate::bad_input!("--top-by {s:?}: expected LABEL=N with N >= 1");
+    let (l, n) = s.split_once('=').ok_or_else(bad)?;
+    let n: usize = n.trim().parse().map_err(|_| bad())?;
+    if n == 0 || !crate::labels::is_classic_label_name(l) {
+        return Err(bad());
+    }
+    Ok((l.to_string(), n))
+}
+
+/// What must not change between a fetch and its `--resume`.
+fn fingerprint(a: &Args) -> String {
+    let f = &a.filter;
+    format!(
+        "url={} method={:?} match={:?} start={:?} end={:?} since={:?} step={:?} top_by={:?} spr={}",
+        mask_url(&a.url),
+        a.method,
+        f.matchers,
+        f.start,
+        f.end,
+        f.since,
+        a.step,
+        a.top_by,
+        a.samples_per_request
+    )
+}
+
+fn list_metrics(opts: &FetchOptions) -> Result<()> {
+    use std::io::Write;
+    let rows = fetch::list_metrics(opts)?;
+    let mut out = std::io::stdout().lock();
+    let total: u64 = rows.iter().map(|r| r.1).sum();
+    for (name, n) in &rows {
+        writeln!(out, "{n:>10}  {name}")?;
+    }
+    writeln!(out, "{total:>10}  series in {} metrics", rows.len())?;
+    Ok(())
+}
+
+fn print_summary(st: &FetchStats, s: &SinkSummary, url: &str, out: &str) {
+    let secs = st.elapsed.as_secs_f64().max(1e-9);
+    let method = st.method.map_or("-", |m| m.as_str());
+    for n in &st.method_notes {
+        eprintln!("prom2om: {n}");
+    }
+    eprintln!(
+        "prom2om: fetched {} series, {} samples from {url} with {method} in {secs:.2}s ({:.0} samples/s)",
+        s.written.series,
+        st.samples + st.samples_resumed,
+        st.samples as f64 / secs
+    );
+    eprintln!(
+        "prom2om: staleness markers dropped {}, histogram chunks skipped {}, duplicates dropped {}",
+        st.stale_dropped, st.histogram_chunks, s.written.duplicates
+    );
+    eprintln!(
+        "prom2om: {} requests, {} retries, {} received; {} work units{}",
+        st.requests,
+        st.retries,
+        human_bytes(st.bytes),
+        st.units,
+        if st.units_resumed > 0 {
+            format!(" ({} taken from the checkpoint)", st.units_resumed)
+        } else {
+            String::new()
+        }
+    );
+    if out != "-" {
+        eprintln!(
+            "prom2om: wrote {} shards, {} ({} of OpenMetrics), {} samples to {out}",
+            s.shards,
+            human_bytes(s.bytes),
+            human_bytes(s.written.uncompressed_bytes),
+            s.written.samples
+        );
+    }
+}

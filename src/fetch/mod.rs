@@ -1,0 +1,292 @@
+//! `fetch`: pulls raw samples out of a live Prometheus HTTP API (remote read, raw PromQL range
+//! selectors, or query_range) when no dump is possible, in planned, retried, resumable work
+//! units. Series come out through a callback; `commands::fetch` feeds them to the shard sink.
+
+pub mod api;
+pub mod discover;
+pub mod http;
+pub mod plan;
+pub mod remote_read;
+pub mod spool;
+pub mod worker;
+pub mod xor;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::labels::Labels;
+use http::{Client, ClientConfig};
+use plan::{Checkpoint, Match, Method, Sizing, Unit};
+
+/// Subdirectory of the output directory holding the checkpoint and the spool.
+pub const STATE_DIR: &str = ".prom2om-fetch";
+
+/// `--method`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MethodChoice {
+    Auto,
+    Use(Method),
+}
+
+#[derive(Clone, Debug)]
+pub struct FetchOptions {
+    pub client: ClientConfig,
+    /// Series selectors (a series matching any is fetched); empty: every series.
+    pub selectors: Vec<Vec<Match>>,
+    /// Inclusive time range, ms.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub method: MethodChoice,
+    /// `range` step; default: the server's global scrape interval, else 15s.
+    pub step_ms: Option<i64>,
+    pub concurrency: usize,
+    /// Estimated samples per request that work units are sized to.
+    pub samples_per_request: u64,
+    /// `--top-by LABEL=N`.
+    pub top_by: Option<(String, usize)>,
+    /// Where the checkpoint and spool live (`DIR/.prom2om-fetch`); `None`: not resumable.
+    pub state_dir: Option<PathBuf>,
+    /// Continue the fetch recorded in `state_dir`.
+    pub resume: bool,
+    /// Identifies the options that must match for `--resume` (URL, selectors, range, method).
+    pub fingerprint: String,
+    pub progress: bool,
+}
+
+/// What a fetch did.
+#[derive(Clone, Debug, Default)]
+pub struct FetchStats {
+    pub method: Option<Method>,
+    pub method_notes: Vec<String>,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub series_discovered: u64,
+    /// Series batches delivered (a series spanning several units counts once per unit).
+    pub series_batches: u64,
+    pub samples: u64,
+    pub stale_dropped: u64,
+    pub histogram_chunks: u64,
+    pub units: usize,
+    pub units_resumed: usize,
+    pub samples_resumed: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+}
+
+/// Runs the fetch, calling `out` for every batch of samples of one series (each batch sorted by
+/// time; batches of one series may come in any order and overlap at most in duplicates).
+pub fn fetch(
+    opts: &FetchOptions,
+    out: &mut dyn FnMut(Labels, Vec<(i64, f64)>) -> Result<()>,
+) -> Result<FetchStats> {
+    let started = Instant::now();
+    let client = Client::new(&opts.client)?;
+    let mut stats = FetchStats::default();
+    let resume_from = match &opts.state_dir {
+        Some(d) if opts.resume && Checkpoint::path(d).exists() => Some(d.clone()),
+        _ => None,
+    };
+    let config = api::server_config(&client).unwrap_or_else(|e| {
+        eprintln!("prom2om: warning: cannot read the server configuration ({e:#}); assuming a 15s scrape interval");
+        api::ServerConfig::default()
+    });
+    let (method, units, done, mut checkpoint, spool_len) = match resume_from {
+        Some(dir) => {
+            let (cp, r) = Checkpoint::resume(&dir, &opts.fingerprint)?;
+            stats.start_ms = r.start_ms;
+            stats.end_ms = r.end_ms;
+            (r.method, r.units, r.done, Some(cp), r.spool_len)
+        }
+        None => {
+            let (method, units) = plan_fetch(&client, opts, &config, &mut stats)?;
+            let cp = match &opts.state_dir {
+                Some(d) => {
+                    std::fs::create_dir_all(d)
+                        .with_context(|| format!("creating {}", d.display()))?;
+                    Some(Checkpoint::create(
+                        d,
+                        &opts.fingerprint,
+                        method,
+                        &units,
+                        opts.start_ms,
+                        opts.end_ms,
+                    )?)
+                }
+                None => None,
+            };
+            let n = units.len();
+            (method, units, vec![false; n], cp, 0)
+        }
+    };
+    stats.method = Some(method);
+    stats.units = units.len();
+    stats.units_resumed = done.iter().filter(|d| **d).count();
+    let mut spool = match &opts.state_dir {
+        Some(d) if checkpoint.is_some() => {
+            if spool_len > 0 {
+                spool::replay(d, spool_len, |l, s| {
+                    stats.samples_resumed += s.len() as u64;
+                    out(l, s)
+                })?;
+            }
+            Some(spool::SpoolWriter::open(d, spool_len)?)
+        }
+        _ => None,
+    };
+    let pending: Vec<usize> = (0..units.len()).filter(|&i| !done[i]).collect();
+    let step_ms = step_for(opts, &config);
+    let exec = worker::Exec {
+        client: &client,
+        method,
+        step_ms,
+        external_labels: &config.external_labels,
+    };
+    let bar = progress_bar(opts.progress, &units, stats.units_resumed);
+    let mut warned_hist = false;
+    worker::run(&exec, &units, &pending, opts.concurrency, |msg| match msg {
+        worker::Msg::Series(sd) => {
+            stats.stale_dropped += sd.stale_dropped;
+            if sd.histogram_chunks > 0 && !warned_hist {
+                warned_hist = true;
+                bar.suspend(|| eprintln!("prom2om: warning: skipping native histogram chunks (series {}): OpenMetrics backfill cannot carry them", sd.labels));
+            }
+            stats.histogram_chunks += sd.histogram_chunks;
+            if sd.samples.is_empty() {
+                return Ok(());
+            }
+            stats.series_batches += 1;
+            stats.samples += sd.samples.len() as u64;
+            bar.set_message(format!("{} samples", stats.samples));
+            if let Some(sp) = spool.as_mut() {
+                sp.append(&sd.labels, &sd.samples)?;
+            }
+            out(sd.labels, sd.samples)
+        }
+        worker::Msg::Done(i) => {
+            if let (Some(sp), Some(cp)) = (spool.as_mut(), checkpoint.as_mut()) {
+                let len = sp.commit()?;
+                cp.done(i, len)?;
+            }
+            bar.inc(1);
+            Ok(())
+        }
+        worker::Msg::Failed(e) => Err(e),
+    })?;
+    bar.finish_and_clear();
+    let c = &client.counters;
+    stats.requests = c.requests.load(Ordering::Relaxed);
+    stats.retries = c.retries.load(Ordering::Relaxed);
+    stats.bytes = c.bytes.load(Ordering::Relaxed);
+    stats.elapsed = started.elapsed();
+    if stats.start_ms == 0 && stats.end_ms == 0 {
+        stats.start_ms = opts.start_ms;
+        stats.end_ms = opts.end_ms;
+    }
+    Ok(stats)
+}
+
+/// Discovery, `--top-by`, method choice and the unit plan of a fresh fetch.
+fn plan_fetch(
+    client: &Client,
+    opts: &FetchOptions,
+    config: &api::ServerConfig,
+    stats: &mut FetchStats,
+) -> Result<(Method, Vec<Unit>)> {
+    let (start, end) = (opts.start_ms, opts.end_ms);
+    let mut selectors = discover::effective_selectors(&opts.selectors);
+    let sizing = sizing(opts, config);
+    if let Some((label, n)) = &opts.top_by {
+        let found = discover::discover(client, &selectors, start, end)?;
+        let windows = |sel: &[Match]| {
+            let series = found
+                .groups
+                .iter()
+                .filter(|g| g.matchers.ends_with(sel))
+                .map(|g| g.series)
+                .sum();
+            let g = plan::Group {
+                matchers: sel.to_vec(),
+                series,
+            };
+            plan::plan(Method::Raw, &[g], start, end, &sizing)
+                .into_iter()
+                .map(|u| (u.start_ms, u.end_ms))
+                .collect()
+        };
+        selectors = discover::top_by(client, &selectors, label, *n, &windows)?;
+    }
+    let found = discover::discover(client, &selectors, start, end)?;
+    stats.series_discovered = found.series;
+    let method = match opts.method {
+        MethodChoice::Use(m) => m,
+        MethodChoice::Auto => match found.groups.first() {
+            Some(g) => {
+                let (m, notes) = discover::choose_method(client, &g.matchers, end)?;
+                stats.method_notes = notes;
+                m
+            }
+            None => Method::RemoteRead,
+        },
+    };
+    let mut sizing = sizing;
+    if method == Method::Range {
+        sizing.step_ms = step_for(opts, config);
+    }
+    Ok((
+        method,
+        plan::plan(method, &found.groups, start, end, &sizing),
+    ))
+}
+
+fn sizing(opts: &FetchOptions, config: &api::ServerConfig) -> Sizing {
+    Sizing {
+        interval_ms: config.min_interval_ms.unwrap_or(15_000).max(1),
+        samples_per_request: opts.samples_per_request.max(1),
+        step_ms: step_for(opts, config),
+        max_points: 11_000,
+    }
+}
+
+fn step_for(opts: &FetchOptions, config: &api::ServerConfig) -> i64 {
+    opts.step_ms
+        .or(config.global_interval_ms)
+        .unwrap_or(15_000)
+        .max(1)
+}
+
+/// `--list-metrics`: metric names and the number of series each selector would export.
+pub fn list_metrics(opts: &FetchOptions) -> Result<Vec<(String, u64)>> {
+    let client = Client::new(&opts.client)?;
+    let selectors = discover::effective_selectors(&opts.selectors);
+    let found = discover::discover(&client, &selectors, opts.start_ms, opts.end_ms)?;
+    Ok(found.per_metric.into_iter().collect())
+}
+
+/// Removes the checkpoint and spool of a finished fetch.
+pub fn remove_state(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+fn progress_bar(on: bool, units: &[Unit], done: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !on || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(units.len() as u64);
+    pb.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(8));
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "fetch [{bar:30}] {pos}/{len} units, {msg} ({elapsed}, eta {eta})",
+    ) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_position(done as u64);
+    pb
+}

@@ -1,0 +1,237 @@
+//! Executes work units: `--concurrency` threads each take the next unit, fetch it with the chosen
+//! method and send complete series to the collecting thread, which feeds the sink and the spool
+//! and records each finished unit in the checkpoint.
+
+use std::collections::HashSet;
+use std::io::{BufReader, Read};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
+
+use anyhow::{anyhow, Result};
+
+use super::api;
+use super::discover::{content_type, remote_read_headers};
+use super::http::{Client, Failure, HttpStatus};
+use super::plan::{promql_selector, Method, Unit};
+use super::remote_read::{self, SeriesData};
+use crate::labels::Labels;
+
+/// What a worker sends to the collector.
+pub enum Msg {
+    Series(SeriesData),
+    /// Unit index: all its series were sent before this.
+    Done(usize),
+    Failed(anyhow::Error),
+}
+
+/// How the units are fetched.
+pub struct Exec<'a> {
+    pub client: &'a Client,
+    pub method: Method,
+    pub step_ms: i64,
+    /// Remote read adds these to every series; they are taken off again (PromQL has none).
+    pub external_labels: &'a [(String, String)],
+}
+
+/// Runs `pending` units (indices into `units`) on `concurrency` threads; `collect` sees every
+/// message on the calling thread. Stops at the first failure and returns it.
+pub fn run(
+    exec: &Exec,
+    units: &[Unit],
+    pending: &[usize],
+    concurrency: usize,
+    mut collect: impl FnMut(Msg) -> Result<()>,
+) -> Result<()> {
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = sync_channel::<Msg>(256);
+    std::thread::scope(|s| {
+        for _ in 0..concurrency.max(1).min(pending.len().max(1)) {
+            let tx = tx.clone();
+            let (next, stop) = (&next, &stop);
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = pending.get(k) else { break };
+                    let res = fetch_unit(exec, &units[i], &tx, stop);
+                    let msg = match res {
+                        Ok(()) => Msg::Done(i),
+                        Err(e) => Msg::Failed(e),
+                    };
+                    if tx.send(msg).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut first_err: Option<anyhow::Error> = None;
+        for msg in rx {
+            if first_err.is_some() {
+                continue; // drain so workers blocked on send can finish
+            }
+            let r = match msg {
+                Msg::Failed(e) => Err(e),
+                m => collect(m),
+            };
+            if let Err(e) = r {
+                stop.store(true, Ordering::Relaxed);
+                first_err = Some(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    })
+}
+
+fn send(tx: &SyncSender<Msg>, stop: &AtomicBool, sd: SeriesData) -> Result<()> {
+    if stop.load(Ordering::Relaxed) || tx.send(Msg::Series(sd)).is_err() {
+        return Err(anyhow!("stopped"));
+    }
+    Ok(())
+}
+
+fn fetch_unit(exec: &Exec, u: &Unit, tx: &SyncSender<Msg>, stop: &AtomicBool) -> Result<()> {
+    match exec.method {
+        Method::RemoteRead => remote_read_unit(exec, u, tx, stop),
+        Method::Raw => raw_unit(exec, u.start_ms, u.end_ms, u, tx, stop),
+        Method::Range => {
+            let q = promql_selector(&u.matchers);
+            let m = api::query_range(exec.client, &q, u.start_ms, u.end_ms, exec.step_ms)?;
+            send_matrix(m, tx, stop)
+        }
+    }
+}
+
+fn remote_read_unit(exec: &Exec, u: &Unit, tx: &SyncSender<Msg>, stop: &AtomicBool) -> Result<()> {
+    let c = exec.client;
+    let body = remote_read::encode_request(&u.matchers, u.start_ms, u.end_ms, true);
+    // Series already sent survive a broken stream: a retry skips them.
+    let mut sent: HashSet<Labels> = HashSet::new();
+    let mut halted = false;
+    let res = c.retry(|| {
+        let resp = c.post("/api/v1/read", &body, &remote_read_headers())?;
+        let streamed = content_type(&resp).starts_with(remote_read::STREAMED_CONTENT_TYPE);
+        let mut r = BufReader::with_capacity(256 << 10, c.reader(resp));
+        let mut emit = |mut sd: SeriesData| -> Result<()> {
+            strip_external(&mut sd.labels, exec.external_labels);
+            if sent.contains(&sd.labels) {
+                return Ok(());
+            }
+            sent.insert(sd.labels.clone());
+            send(tx, stop, sd).inspect_err(|_| halted = true)
+        };
+        let res = if streamed {
+            remote_read::read_streamed(&mut r, u.start_ms, u.end_ms, &mut emit)
+        } else {
+            let mut buf = Vec::new();
+            match r.read_to_end(&mut buf) {
+                Ok(_) => remote_read::read_samples(&buf, u.start_ms, u.end_ms, &mut emit),
+                Err(e) => Err(e.into()),
+            }
+        };
+        match res {
+            Ok(()) => Ok(()),
+            Err(e) if halted => Err(Failure::Fatal(e)),
+            // A cut or corrupted stream: ask again.
+            Err(e) => Err(Failure::transient(
+                e.context(format!("{}/api/v1/read", c.display_url())),
+            )),
+        }
+    });
+    res.map_err(|e| e.context(format!("remote read of {}", promql_selector(&u.matchers))))
+}
+
+/// Raw samples of `[a, b]` through `{sel}[W]` at time `b`. Prometheus 2 includes the sample at
+/// `b - W`, 3 does not; asking for `W = b - a + 1` and keeping `[a, b]` is right for both. A
+/// window the server finds too big is split in two.
+fn raw_unit(
+    exec: &Exec,
+    a: i64,
+    b: i64,
+    u: &Unit,
+    tx: &SyncSender<Msg>,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let q = format!(
+        "{}[{}]",
+        promql_selector(&u.matchers),
+        api::promql_duration(b - a + 1)
+    );
+    match api::query_matrix(exec.client, &q, b) {
+        Ok(mut m) => {
+            for (_, s) in &mut m {
+                s.retain(|&(t, _)| t >= a && t <= b);
+            }
+            send_matrix(m, tx, stop)
+        }
+        Err(e) if too_many_samples(&e) && b - a >= 2000 => {
+            let mid = a + (b - a) / 2;
+            raw_unit(exec, a, mid, u, tx, stop)?;
+            raw_unit(exec, mid + 1, b, u, tx, stop)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn too_many_samples(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|x| x.downcast_ref::<HttpStatus>())
+        .any(|s| s.status == 422 && s.message.contains("too many samples"))
+}
+
+fn send_matrix(m: api::Matrix, tx: &SyncSender<Msg>, stop: &AtomicBool) -> Result<()> {
+    for (labels, samples) in m {
+        if samples.is_empty() {
+            continue;
+        }
+        send(
+            tx,
+            stop,
+            SeriesData {
+                labels,
+                samples,
+                ..Default::default()
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Takes off the external labels remote read merged in (a series' own label of the same name
+/// and value is indistinguishable and goes too).
+fn strip_external(labels: &mut Labels, ext: &[(String, String)]) {
+    for (n, v) in ext {
+        if labels.get(n) == Some(v.as_str()) {
+            labels.remove(n);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_labels_come_off_only_with_their_value() {
+        let mut l = Labels::from_pairs([("__name__", "m"), ("cluster", "eu"), ("replica", "b")]);
+        strip_external(
+            &mut l,
+            &[
+                ("cluster".into(), "eu".into()),
+                ("replica".into(), "a".into()),
+            ],
+        );
+        assert_eq!(l.to_string(), r#"{__name__="m", replica="b"}"#);
+    }
+
+    #[test]
+    fn too_many_samples_is_recognised() {
+        let e = anyhow::Error::new(HttpStatus {
+            status: 422,
+            message: "execution: query processing would load too many samples into memory in query execution".into(),
+        })
+        .context("query");
+        assert!(too_many_samples(&e));
+        assert!(!too_many_samples(&anyhow!("x")));
+    }
+}

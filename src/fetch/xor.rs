@@ -1,0 +1,450 @@
+//! Decoder for Prometheus' Gorilla-style XOR chunks (`tsdb/chunkenc/xor.go`), the float chunks
+//! that streamed remote read sends. Values come out as raw bits so a staleness marker
+//! (0x7ff0000000000002) can be told from an ordinary NaN exactly.
+
+use anyhow::{bail, Result};
+
+/// The exact bit pattern Prometheus writes as a staleness marker.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// Reads bits most-significant first from a byte slice, the order `bstream` writes them.
+struct BitReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    /// Unread bits, left-aligned.
+    buf: u64,
+    avail: u32,
+}
+
+impl<'a> BitReader<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        BitReader {
+            data,
+            pos: 0,
+            buf: 0,
+            avail: 0,
+        }
+    }
+
+    fn refill(&mut self) {
+        // Whole-word load when at least 8 bytes remain and the buffer is empty: the common case.
+        if self.avail == 0 && self.pos + 8 <= self.data.len() {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&self.data[self.pos..self.pos + 8]);
+            self.buf = u64::from_be_bytes(w);
+            self.pos += 8;
+            self.avail = 64;
+            return;
+        }
+        while self.avail <= 56 && self.pos < self.data.len() {
+            self.buf |= (self.data[self.pos] as u64) << (56 - self.avail);
+            self.avail += 8;
+            self.pos += 1;
+        }
+    }
+
+    /// The next `n` bits (1..=64) as the low bits of the result.
+    #[inline]
+    fn bits(&mut self, n: u32) -> Result<u64> {
+        debug_assert!((1..=64).contains(&n));
+        if n > 32 {
+            // Two halves keep every shift below 64 and every request within one refill.
+            let hi = self.bits(n - 32)?;
+            let lo = self.bits(32)?;
+            return Ok((hi << 32) | lo);
+        }
+        if n > self.avail {
+            self.refill();
+            if n > self.avail {
+                bail!("chunk ends in the middle of a sample");
+            }
+        }
+        let v = self.buf >> (64 - n);
+        self.buf <<= n;
+        self.avail -= n;
+        Ok(v)
+    }
+
+    #[inline]
+    fn bit(&mut self) -> Result<bool> {
+        Ok(self.bits(1)? == 1)
+    }
+
+    fn byte(&mut self) -> Result<u8> {
+        Ok(self.bits(8)? as u8)
+    }
+
+    /// Go's `binary.ReadUvarint` over the bit stream.
+    fn uvarint(&mut self) -> Result<u64> {
+        let mut x = 0u64;
+        let mut shift = 0u32;
+        for i in 0..10 {
+            let b = self.byte()?;
+            if b < 0x80 {
+                if i == 9 && b > 1 {
+                    bail!("varint overflows 64 bits");
+                }
+                return Ok(x | (b as u64) << shift);
+            }
+            x |= ((b & 0x7f) as u64) << shift;
+            shift += 7;
+        }
+        bail!("varint overflows 64 bits")
+    }
+
+    /// Go's `binary.ReadVarint` (zig-zag).
+    fn varint(&mut self) -> Result<i64> {
+        let u = self.uvarint()?;
+        let x = (u >> 1) as i64;
+        Ok(if u & 1 != 0 { !x } else { x })
+    }
+}
+
+/// Decodes one XOR chunk, calling `f(timestamp_ms, value_bits)` for each sample in order.
+/// Returns the number of samples. Fails on a truncated or malformed chunk.
+pub fn decode(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> Result<usize> {
+    if chunk.len() < 2 {
+        bail!("XOR chunk of {} bytes has no header", chunk.len());
+    }
+    let total = u16::from_be_bytes([chunk[0], chunk[1]]) as usize;
+    let mut r = BitReader::new(&chunk[2..]);
+    let mut st = State::default();
+    for i in 0..total {
+        let res = match i {
+            0 => st.first(&mut r),
+            1 => st.second(&mut r),
+            _ => st.next(&mut r),
+        };
+        if let Err(e) = res {
+            bail!("corrupt XOR chunk at sample {} of {total}: {e}", i + 1);
+        }
+        f(st.t, st.v);
+    }
+    Ok(total)
+}
+
+#[derive(Default)]
+struct State {
+    t: i64,
+    v: u64,
+    t_delta: u64,
+    leading: u32,
+    trailing: u32,
+}
+
+impl State {
+    fn first(&mut self, r: &mut BitReader) -> Result<()> {
+        self.t = r.varint()?;
+        self.v = r.bits(64)?;
+        Ok(())
+    }
+
+    fn second(&mut self, r: &mut BitReader) -> Result<()> {
+        self.t_delta = r.uvarint()?;
+        self.t = self.t.wrapping_add(self.t_delta as i64);
+        self.value(r)
+    }
+
+    fn next(&mut self, r: &mut BitReader) -> Result<()> {
+        // Delta-of-delta prefix: 0, 10, 110, 1110 or 1111, at most four bits.
+        let mut ones = 0;
+        while ones < 4 && r.bit()? {
+            ones += 1;
+        }
+        let dod: i64 = match ones {
+            0 => 0,
+            4 => r.bits(64)? as i64,
+            _ => {
+                let sz = [14u32, 17, 20][ones - 1];
+                let raw = r.bits(sz)?;
+                // The writer's range is [-(2^(sz-1) - 1), 2^(sz-1)]: anything above 2^(sz-1)
+                // is a negative number in sz-bit two's complement.
+                if raw > 1 << (sz - 1) {
+                    raw as i64 - (1i64 << sz)
+                } else {
+                    raw as i64
+                }
+            }
+        };
+        self.t_delta = (self.t_delta as i64).wrapping_add(dod) as u64;
+        self.t = self.t.wrapping_add(self.t_delta as i64);
+        self.value(r)
+    }
+
+    fn value(&mut self, r: &mut BitReader) -> Result<()> {
+        if !r.bit()? {
+            return Ok(()); // same value as before
+        }
+        if r.bit()? {
+            self.leading = r.bits(5)? as u32;
+            let mut sig = r.bits(6)? as u32;
+            // 64 significant bits do not fit in six bits; the writer stores them as 0.
+            if sig == 0 {
+                sig = 64;
+            }
+            if self.leading + sig > 64 {
+                bail!(
+                    "{} leading zeros and {sig} significant bits exceed 64",
+                    self.leading
+                );
+            }
+            self.trailing = 64 - self.leading - sig;
+        }
+        // Otherwise the previous leading/trailing counts are reused (initially 0 and 0).
+        let sig = 64 - self.leading - self.trailing;
+        let bits = r.bits(sig)?;
+        self.v ^= bits << self.trailing;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A bit writer and XOR encoder written from the format description, to produce chunks the
+    /// decoder must read back.
+    #[derive(Default)]
+    pub(crate) struct Enc {
+        bytes: Vec<u8>,
+        nbits: usize,
+        n: u16,
+        t: i64,
+        v: u64,
+        t_delta: u64,
+        leading: u32,
+        trailing: u32,
+    }
+
+    impl Enc {
+        fn put(&mut self, v: u64, n: u32) {
+            for i in (0..n).rev() {
+                if self.nbits % 8 == 0 {
+                    self.bytes.push(0);
+                }
+                if (v >> i) & 1 == 1 {
+                    let last = self.bytes.len() - 1;
+                    self.bytes[last] |= 0x80 >> (self.nbits % 8);
+                }
+                self.nbits += 1;
+            }
+        }
+
+        fn put_uvarint(&mut self, mut x: u64) {
+            while x >= 0x80 {
+                self.put((x as u8 | 0x80) as u64, 8);
+                x >>= 7;
+            }
+            self.put(x, 8);
+        }
+
+        pub(crate) fn append(&mut self, t: i64, v: u64) {
+            match self.n {
+                0 => {
+                    self.put_uvarint(((t << 1) ^ (t >> 63)) as u64);
+                    self.put(v, 64);
+                    self.leading = 0xff;
+                }
+                1 => {
+                    self.t_delta = (t - self.t) as u64;
+                    self.put_uvarint(self.t_delta);
+                    self.put_value(v);
+                }
+                _ => {
+                    let td = (t - self.t) as u64;
+                    let dod = td.wrapping_sub(self.t_delta) as i64;
+                    let fits = |n: u32| -((1i64 << (n - 1)) - 1) <= dod && dod <= 1i64 << (n - 1);
+                    if dod == 0 {
+                        self.put(0, 1);
+                    } else if fits(14) {
+                        self.put(0b10, 2);
+                        self.put(dod as u64 & ((1 << 14) - 1), 14);
+                    } else if fits(17) {
+                        self.put(0b110, 3);
+                        self.put(dod as u64 & ((1 << 17) - 1), 17);
+                    } else if fits(20) {
+                        self.put(0b1110, 4);
+                        self.put(dod as u64 & ((1 << 20) - 1), 20);
+                    } else {
+                        self.put(0b1111, 4);
+                        self.put(dod as u64, 64);
+                    }
+                    self.t_delta = td;
+                    self.put_value(v);
+                }
+            }
+            self.t = t;
+            self.v = v;
+            self.n += 1;
+        }
+
+        fn put_value(&mut self, v: u64) {
+            let x = v ^ self.v;
+            if x == 0 {
+                self.put(0, 1);
+                return;
+            }
+            self.put(1, 1);
+            let leading = x.leading_zeros().min(31);
+            let trailing = x.trailing_zeros();
+            if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
+                self.put(0, 1);
+                self.put(x >> self.trailing, 64 - self.leading - self.trailing);
+            } else {
+                self.leading = leading;
+                self.trailing = trailing;
+                self.put(1, 1);
+                self.put(leading as u64, 5);
+                let sig = 64 - leading - trailing;
+                self.put((sig & 63) as u64, 6);
+                self.put(x >> trailing, sig);
+            }
+        }
+
+        pub(crate) fn finish(self) -> Vec<u8> {
+            let mut out = self.n.to_be_bytes().to_vec();
+            out.extend_from_slice(&self.bytes);
+            out
+        }
+    }
+
+    pub(crate) fn encode(samples: &[(i64, u64)]) -> Vec<u8> {
+        let mut e = Enc::default();
+        for &(t, v) in samples {
+            e.append(t, v);
+        }
+        e.finish()
+    }
+
+    fn roundtrip(samples: &[(i64, u64)]) {
+        let chunk = encode(samples);
+        let mut got = Vec::new();
+        let n = decode(&chunk, |t, v| got.push((t, v))).unwrap();
+        assert_eq!(n, samples.len());
+        assert_eq!(got, samples);
+    }
+
+    #[test]
+    fn dod_bucket_edges() {
+        // Each bucket's extreme values, both signs, and the first value past each bucket.
+        let mut samples = vec![(1_000_000, 1.0f64.to_bits()), (1_015_000, 2.0f64.to_bits())];
+        let mut td: i64 = 15_000;
+        for dod in [
+            0,
+            8192,
+            -8191,
+            8193,
+            -8192,
+            65536,
+            -65535,
+            65537,
+            -65536,
+            524288,
+            -524287,
+            524289,
+            -524288,
+            1 << 40,
+            -(1 << 40),
+        ] {
+            td += dod;
+            let t = samples.last().unwrap().0 + td;
+            samples.push((t, (t as f64).to_bits()));
+        }
+        roundtrip(&samples);
+    }
+
+    #[test]
+    fn special_values_and_64_significant_bits() {
+        let vals = [
+            0.0f64.to_bits(),
+            STALE_NAN_BITS,
+            f64::NAN.to_bits(),
+            0x7ff8_0000_0000_0001,
+            f64::INFINITY.to_bits(),
+            f64::NEG_INFINITY.to_bits(),
+            (-0.0f64).to_bits(),
+            // XOR with the previous value has no leading and no trailing zeros: 64 sig bits.
+            0x8000_0000_0000_0001 ^ f64::NEG_INFINITY.to_bits() ^ (-0.0f64).to_bits(),
+            u64::MAX,
+            1,
+            0x8000_0000_0000_0000,
+            1.5f64.to_bits(),
+            1.5f64.to_bits(),
+        ];
+        let samples: Vec<_> = vals
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (-5_000 + i as i64 * 7, v))
+            .collect();
+        roundtrip(&samples);
+        roundtrip(&samples[..1]);
+        roundtrip(&samples[..2]);
+        roundtrip(&[]);
+    }
+
+    #[test]
+    fn first_delta_reuses_zero_leading_trailing() {
+        // Second sample written with the "reuse" bit while leading = trailing = 0: 64 bits.
+        let mut e = Enc::default();
+        e.append(10, 3.0f64.to_bits());
+        e.leading = 0;
+        e.trailing = 0;
+        e.n = 1;
+        e.t = 10;
+        let x = 7.25f64.to_bits();
+        e.put_uvarint(5);
+        e.put(1, 1);
+        e.put(0, 1);
+        e.put(x ^ 3.0f64.to_bits(), 64);
+        e.n = 2;
+        let chunk = e.finish();
+        let mut got = Vec::new();
+        decode(&chunk, |t, v| got.push((t, v))).unwrap();
+        assert_eq!(got, vec![(10, 3.0f64.to_bits()), (15, x)]);
+    }
+
+    #[test]
+    fn truncated_and_malformed_chunks_fail() {
+        let chunk = encode(&[(1, 1), (2, 2), (3, 5), (100, 77)]);
+        for cut in 2..chunk.len() - 1 {
+            assert!(decode(&chunk[..cut], |_, _| {}).is_err(), "cut at {cut}");
+        }
+        assert!(decode(&[0], |_, _| {}).is_err());
+        // Header claims one sample with leading 31 + 63 significant bits: impossible.
+        let mut e = Enc::default();
+        e.append(0, 0);
+        e.put_uvarint(1);
+        e.put(0b11, 2);
+        e.put(31, 5);
+        e.put(63, 6);
+        e.put(0, 63);
+        e.n = 2;
+        assert!(decode(&e.finish(), |_, _| {}).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn random_series_roundtrip(
+            start in -1_000_000_000_000i64..4_000_000_000_000i64,
+            steps in proptest::collection::vec((0i64..3_000_000, any::<u64>(), 0u8..4), 0..300),
+        ) {
+            let mut t = start;
+            let mut prev = 0u64;
+            let mut samples = Vec::new();
+            for (dt, bits, kind) in steps {
+                t += dt;
+                // Mix repeated, nearby and arbitrary values so every value branch is taken.
+                let v = match kind {
+                    0 => prev,
+                    1 => (f64::from_bits(prev) + 1.0).to_bits(),
+                    2 => bits,
+                    _ => STALE_NAN_BITS,
+                };
+                prev = v;
+                samples.push((t, v));
+            }
+            roundtrip(&samples);
+        }
+    }
+}
