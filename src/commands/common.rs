@@ -13,8 +13,8 @@ use crate::timeparse;
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct FilterArgs {
-    /// Keep series matching this PromQL series selector, e.g. 'elasticsearch_.*' needs
-    /// '{__name__=~"elasticsearch_.*"}'. Repeatable: a series is kept if it matches any.
+    /// Keep series matching this PromQL series selector, e.g. '{__name__=~"elasticsearch_.*"}'
+    /// or 'up{job="node",instance!~"test.*"}'. Repeatable: a series is kept if it matches any.
     /// Prometheus semantics: regexes are fully anchored, l="" matches an absent label.
     /// Default: every series.
     #[arg(short = 'm', long = "match", value_name = "SELECTOR")]

@@ -12,9 +12,15 @@ use crate::sink::{RunInfo, Sink, SinkSummary, StaleMode};
 
 /// Convert `promtool tsdb dump` output into OpenMetrics that `promtool tsdb create-blocks-from
 /// openmetrics` imports bit-exact.
-///
-/// Example: promtool tsdb dump /var/lib/prometheus | prom2om convert -m '{__name__=~"elasticsearch_.*"}' --since 24h -o shards/
 #[derive(ClapArgs, Debug)]
+#[command(after_help = "Examples:
+  promtool tsdb dump /var/lib/prometheus/metrics2 | prom2om convert -m '{__name__=~\"elasticsearch_.*\"}' --since 24h -o shards/
+  prom2om convert dump.txt.gz --start 2024-05-01T00:00:00Z --end 2024-05-02T00:00:00Z -o shards/
+  prom2om convert dump.txt -o - > all.om
+
+Shards are named WINDOWSTART-SHARD.om.gz; manifest.json is written last. Import them with
+`prom2om import shards/ --tsdb DATA_DIR`, or by hand with gunzip and
+`promtool tsdb create-blocks-from openmetrics FILE DATA_DIR`.")]
 pub struct Args {
     /// Dump files (plain or gzip, detected by content); - or nothing reads stdin.
     #[arg(value_name = "INPUT")]
