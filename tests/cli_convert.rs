@@ -275,3 +275,36 @@ fn disk_full_mid_run_leaves_nothing_finished() {
         .unwrap_or_default();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// Native histograms (dumps of Prometheus 2.48+) cannot go through OpenMetrics backfill: skipped,
+/// counted, and warned about once, while the float samples around them convert.
+#[test]
+fn native_histograms_are_skipped_counted_and_warned_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = write(
+        tmp.path(),
+        "h.dump",
+        "{__name__=\"h\"} {count:5, sum:12.5, [-4,-2):1, [-2,-1):2, (0.5,1]:2} 1000\n\
+         {__name__=\"h\"} {count:6, sum:13.5, [-4,-2):1, [-2,-1):2, (0.5,1]:3} 2000\n\
+         {__name__=\"up\"} 1 1000\n",
+    );
+    let out = assert_cmd::Command::cargo_bin("prom2om")
+        .unwrap()
+        .args(["convert", "-o", "-"])
+        .arg(&f)
+        .assert()
+        .success()
+        .stdout("up 1 1\n# EOF\n")
+        .stderr(predicate::str::contains("histograms skipped 2"))
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8(out).unwrap();
+    assert_eq!(
+        stderr
+            .matches("warning: skipped 2 native histogram")
+            .count(),
+        1,
+        "{stderr}"
+    );
+}
