@@ -9,11 +9,11 @@ mod fetch_support;
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use fetch_support::{tool, Prom, Rng, T0};
+use fetch_support::{Prom, Rng, T0};
 use prom2om::fetch::api;
 use prom2om::fetch::http::{Client, ClientConfig};
 
@@ -67,16 +67,8 @@ fn data_dir(series: usize, interval_ms: i64) -> PathBuf {
         }
         writeln!(w, "# EOF").unwrap();
     }
-    let st = Command::new(tool("promtool"))
-        .args(["tsdb", "create-blocks-from", "openmetrics", "-q"])
-        .arg(&om)
-        .arg(&data)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
+    fetch_support::backfill(&om, &data);
     std::fs::remove_file(&om).unwrap();
-    std::fs::create_dir_all(data.join("wal")).unwrap();
     eprintln!("made the data set in {:.1}s", t.elapsed().as_secs_f64());
     data
 }

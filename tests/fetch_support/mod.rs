@@ -129,17 +129,23 @@ pub fn make_blocks(dir: &Path, series: usize, hours: i64, step_ms: i64) -> PathB
     let om = dir.join("input.om");
     std::fs::write(&om, openmetrics(series, hours, step_ms, 42)).unwrap();
     let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
+    backfill(&om, &data);
+    data
+}
+
+/// Backfills an OpenMetrics file into `data` with the real promtool, ready for `tsdb dump`
+/// (2.42 needs the wal dir).
+pub fn backfill(om: &Path, data: &Path) {
+    std::fs::create_dir_all(data).unwrap();
     let st = Command::new(tool("promtool"))
         .args(["tsdb", "create-blocks-from", "openmetrics", "-q"])
-        .arg(&om)
-        .arg(&data)
+        .arg(om)
+        .arg(data)
         .stdout(Stdio::null())
         .status()
         .unwrap();
     assert!(st.success(), "promtool create-blocks-from failed");
     std::fs::create_dir_all(data.join("wal")).unwrap();
-    data
 }
 
 /// `promtool tsdb dump --match SEL DIR`, parsed.
