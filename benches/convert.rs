@@ -106,6 +106,7 @@ fn pipeline(c: &mut Criterion) {
                         compression_level: 1,
                         force: false,
                         progress: false,
+                        stream: true,
                     };
                     let mut sink = Sink::create(opts).expect("sink");
                     let filter = Filter {

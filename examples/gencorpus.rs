@@ -5,7 +5,9 @@
 //!   cargo run --release --example gencorpus -- --series 3000 --hours 24 > corpus.dump
 //!   cargo run --release --example gencorpus -- --format openmetrics --hours 6 > corpus.om
 //!
-//! Flags: --series N, --hours H, --interval-ms MS, --start-ms MS, --seed N, --format dump|openmetrics.
+//! Flags: --series N, --hours H, --interval-ms MS, --start-ms MS, --seed N, --format dump|openmetrics,
+//! --order sorted|head (series sorted by labels as a dump of persisted blocks prints them, the
+//! default; or in creation order, as a dump of a head-only TSDB does).
 
 use std::io::{self, BufWriter, Write};
 
@@ -29,6 +31,7 @@ fn main() -> io::Result<()> {
             "--start-ms" => spec.start_ms = v.parse().map_err(|_| bad())?,
             "--seed" => spec.seed = v.parse().map_err(|_| bad())?,
             "--format" => spec.openmetrics = v == "openmetrics",
+            "--order" => spec.head_order = v == "head",
             other => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,

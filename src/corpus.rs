@@ -84,6 +84,9 @@ pub struct CorpusSpec {
     pub seed: u64,
     /// OpenMetrics (to build a TSDB with promtool) instead of dump text.
     pub openmetrics: bool,
+    /// Series in creation order, as a dump of a head-only TSDB prints them, instead of sorted by
+    /// labels, as a dump of persisted blocks does.
+    pub head_order: bool,
 }
 
 impl Default for CorpusSpec {
@@ -95,18 +98,23 @@ impl Default for CorpusSpec {
             start_ms: 1_700_000_000_000,
             seed: 1,
             openmetrics: false,
+            head_order: false,
         }
     }
 }
 
 /// Writes the corpus: series after series, each in time order, as a dump of blocks prints it.
 pub fn generate(spec: &CorpusSpec, out: &mut impl Write) -> io::Result<()> {
-    let mut rng = Rng(spec.seed);
     let steps = (spec.hours * 3_600_000.0 / spec.interval_ms as f64) as i64;
     let mut line = Vec::with_capacity(256);
     let mut prefix = Vec::new();
-    for i in 0..spec.series {
-        let labels = series_labels(i);
+    let mut all: Vec<(usize, Labels)> = (0..spec.series).map(|i| (i, series_labels(i))).collect();
+    if !spec.head_order {
+        all.sort_by(|(_, a), (_, b)| a.metric_name().cmp(b.metric_name()).then_with(|| a.cmp(b)));
+    }
+    for (i, labels) in all {
+        // Each series has its own stream, so its values do not depend on the order.
+        let mut rng = Rng(spec.seed ^ (i as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
         let name = labels.metric_name();
         let counter = name.ends_with("_total") || name.ends_with("_count");
         let offset = (rng.next() % spec.interval_ms as u64) as i64;

@@ -25,5 +25,6 @@ pub mod shard;
 pub mod sink;
 pub mod sorter;
 pub mod spill;
+pub mod stream;
 pub mod timeparse;
 pub mod verify;

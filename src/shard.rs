@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use flate2::write::GzEncoder;
@@ -61,64 +61,50 @@ fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     }
 }
 
-/// Encodes records sorted by (series rank, timestamp), input order kept among equal timestamps,
-/// into OpenMetrics on `out` (without the `# EOF` line).
-pub struct Encoder<'a, I: SeriesInfo> {
-    info: &'a I,
+/// Adds a sample to a series' time-sorted samples: a repeated timestamp keeps the later value,
+/// counted as a duplicate (same value) or a conflict (another value).
+pub fn push_dedup(samples: &mut Vec<(i64, u64)>, ts: i64, val: u64, stats: &mut WriteStats) {
+    match samples.last_mut() {
+        Some(last) if last.0 == ts => {
+            if last.1 == val {
+                stats.duplicates += 1;
+            } else {
+                stats.conflicts += 1;
+                last.1 = val;
+            }
+        }
+        _ => samples.push((ts, val)),
+    }
+}
+
+/// Renders whole series (time-sorted, deduplicated) as OpenMetrics text, applying the staleness
+/// rule, and hands the text to `out` in blocks of about 256 KiB. The sorted and the streamed write
+/// paths both end here, so they make the same bytes, down to the gzip stream.
+pub struct TextWriter<W: Write> {
+    out: W,
     stale: StaleMode,
-    cur: Option<u32>,
-    samples: Vec<(i64, u64)>,
     buf: Vec<u8>,
     pub stats: WriteStats,
 }
 
-impl<'a, I: SeriesInfo> Encoder<'a, I> {
-    pub fn new(info: &'a I, stale: StaleMode) -> Self {
-        Encoder {
-            info,
+impl<W: Write> TextWriter<W> {
+    pub fn new(out: W, stale: StaleMode) -> Self {
+        TextWriter {
+            out,
             stale,
-            cur: None,
-            samples: Vec::new(),
             buf: Vec::with_capacity(1 << 18),
             stats: WriteStats::default(),
         }
     }
 
-    pub fn push(&mut self, r: &Rec, out: &mut impl Write) -> io::Result<()> {
-        if self.cur != Some(r.series) {
-            self.flush_series(out)?;
-            self.cur = Some(r.series);
-        }
-        match self.samples.last_mut() {
-            Some(last) if last.0 == r.ts => {
-                if last.1 == r.val {
-                    self.stats.duplicates += 1;
-                } else {
-                    self.stats.conflicts += 1;
-                    last.1 = r.val;
-                }
-            }
-            _ => self.samples.push((r.ts, r.val)),
-        }
-        Ok(())
-    }
-
-    /// Writes the pending series and the buffer out; call once at the end.
-    pub fn finish(&mut self, out: &mut impl Write) -> io::Result<()> {
-        self.flush_series(out)?;
-        self.stats.uncompressed_bytes += self.buf.len() as u64;
-        out.write_all(&self.buf)?;
-        self.buf.clear();
-        Ok(())
-    }
-
-    fn flush_series(&mut self, out: &mut impl Write) -> io::Result<()> {
-        let Some(series) = self.cur.take() else {
-            return Ok(());
-        };
-        let (before, after) = self.info.neighbours_nan(series);
-        let prefix = self.info.prefix(series);
-        let s = &self.samples;
+    /// Writes one series; `nb` tells whether the samples just before and after these (in other
+    /// windows) are NaN. Returns whether any sample was written.
+    pub fn series(
+        &mut self,
+        prefix: &[u8],
+        s: &[(i64, u64)],
+        (before, after): (Option<bool>, Option<bool>),
+    ) -> io::Result<bool> {
         let is_nan = |i: usize| f64::from_bits(s[i].1).is_nan();
         let mut written = 0u64;
         for i in 0..s.len() {
@@ -144,16 +130,75 @@ impl<'a, I: SeriesInfo> Encoder<'a, I> {
             written += 1;
         }
         if written > 0 {
-            self.info.mark_written(series);
             self.stats.series += 1;
             self.stats.samples += written;
         }
-        self.samples.clear();
         if self.buf.len() >= 1 << 18 {
-            self.stats.uncompressed_bytes += self.buf.len() as u64;
-            out.write_all(&self.buf)?;
-            self.buf.clear();
+            self.flush_buf()?;
         }
+        Ok(written > 0)
+    }
+
+    fn flush_buf(&mut self) -> io::Result<()> {
+        self.stats.uncompressed_bytes += self.buf.len() as u64;
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes out what is buffered (not the `# EOF` line) and returns the writer and the counts.
+    pub fn finish(mut self) -> io::Result<(W, WriteStats)> {
+        self.flush_buf()?;
+        Ok((self.out, self.stats))
+    }
+}
+
+/// Encodes records sorted by (series rank, timestamp), input order kept among equal timestamps,
+/// into OpenMetrics on `out` (without the `# EOF` line).
+pub struct Encoder<'a, I: SeriesInfo, W: Write> {
+    info: &'a I,
+    cur: Option<u32>,
+    samples: Vec<(i64, u64)>,
+    text: TextWriter<W>,
+}
+
+impl<'a, I: SeriesInfo, W: Write> Encoder<'a, I, W> {
+    pub fn new(info: &'a I, stale: StaleMode, out: W) -> Self {
+        Encoder {
+            info,
+            cur: None,
+            samples: Vec::new(),
+            text: TextWriter::new(out, stale),
+        }
+    }
+
+    pub fn push(&mut self, r: &Rec) -> io::Result<()> {
+        if self.cur != Some(r.series) {
+            self.flush_series()?;
+            self.cur = Some(r.series);
+        }
+        push_dedup(&mut self.samples, r.ts, r.val, &mut self.text.stats);
+        Ok(())
+    }
+
+    /// Writes the pending series and the buffer out.
+    pub fn finish(mut self) -> io::Result<(W, WriteStats)> {
+        self.flush_series()?;
+        self.text.finish()
+    }
+
+    fn flush_series(&mut self) -> io::Result<()> {
+        let Some(series) = self.cur.take() else {
+            return Ok(());
+        };
+        let nb = self.info.neighbours_nan(series);
+        if self
+            .text
+            .series(self.info.prefix(series), &self.samples, nb)?
+        {
+            self.info.mark_written(series);
+        }
+        self.samples.clear();
         Ok(())
     }
 }
@@ -184,6 +229,42 @@ enum Body {
     Gzip(Box<GzEncoder<HashingWriter<BufWriter<File>>>>),
 }
 
+/// Where and how to write one shard.
+pub struct ShardTarget<'a> {
+    pub dir: &'a Path,
+    pub file: String,
+    pub compress: Option<u32>,
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    pub shard: u32,
+}
+
+/// A stable hash of a series from its rendered `name{labels} ` prefix: decides its shard.
+pub fn series_hash(prefix: &[u8]) -> u64 {
+    // FNV-1a: stable across runs, platforms and versions, unlike std's hasher.
+    prefix.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// `WINDOWSTART-SHARD.om[.gz]`, the shard number padded to `width` digits: names sort by window,
+/// then shard.
+pub fn file_name(window_start_ms: i64, shard: usize, width: usize, compress: bool) -> String {
+    format!(
+        "{}-{shard:0width$}.om{}",
+        utc_stamp(window_start_ms),
+        if compress { ".gz" } else { "" }
+    )
+}
+
+/// One shard file being written under its temporary name; `Write` takes the OpenMetrics text.
+pub struct ShardFile {
+    body: Body,
+    tmp: TempPath,
+    dest: PathBuf,
+    entry: ShardEntry,
+}
+
 impl Write for Body {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
@@ -200,14 +281,95 @@ impl Write for Body {
     }
 }
 
-/// Where and how to write one shard.
-pub struct ShardTarget<'a> {
-    pub dir: &'a Path,
-    pub file: String,
-    pub compress: Option<u32>,
-    pub window_start_ms: i64,
-    pub window_end_ms: i64,
-    pub shard: u32,
+impl Write for ShardFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.body.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.body.flush()
+    }
+}
+
+impl ShardFile {
+    /// Creates the temporary file; `buffer` is the size of the file's write buffer.
+    pub fn create(target: &ShardTarget<'_>, buffer: usize) -> Result<ShardFile> {
+        let dest = target.dir.join(&target.file);
+        let tmp = TempPath::new(target.dir.join(format!(".{}.tmp", target.file)));
+        let file =
+            File::create(tmp.path()).with_context(|| format!("writing {}", dest.display()))?;
+        let hw = HashingWriter {
+            inner: BufWriter::with_capacity(buffer, file),
+            hash: Sha256::new(),
+            bytes: 0,
+        };
+        let body = match target.compress {
+            Some(level) => Body::Gzip(Box::new(GzEncoder::new(
+                hw,
+                flate2::Compression::new(level),
+            ))),
+            None => Body::Plain(hw),
+        };
+        let entry = ShardEntry {
+            file: target.file.clone(),
+            window_start_ms: target.window_start_ms,
+            window_end_ms: target.window_end_ms,
+            shard: target.shard,
+            ..ShardEntry::default()
+        };
+        Ok(ShardFile {
+            body,
+            tmp,
+            dest,
+            entry,
+        })
+    }
+
+    /// Ends the file with `# EOF`, syncs it, and returns it with its manifest entry; `None`
+    /// (and the file removed) when nothing was written (every sample a dropped staleness marker).
+    pub fn finish(mut self, mut stats: WriteStats) -> Result<Option<FinishedShard>> {
+        let dest = self.dest;
+        let ctx = || format!("writing {}", dest.display());
+        self.body
+            .write_all(openmetrics::EOF_LINE)
+            .with_context(ctx)?;
+        stats.uncompressed_bytes += openmetrics::EOF_LINE.len() as u64;
+        let mut hw = match self.body {
+            Body::Plain(w) => w,
+            Body::Gzip(w) => w.finish().with_context(ctx)?,
+        };
+        hw.flush().with_context(ctx)?;
+        let file = hw
+            .inner
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(ctx)?;
+        file.sync_all().with_context(ctx)?;
+        if stats.samples == 0 {
+            return Ok(None);
+        }
+        let entry = ShardEntry {
+            series: stats.series,
+            samples: stats.samples,
+            min_ts_ms: stats.min_ts.unwrap_or_default(),
+            max_ts_ms: stats.max_ts.unwrap_or_default(),
+            bytes: hw.bytes,
+            uncompressed_bytes: stats.uncompressed_bytes,
+            sha256: hw
+                .hash
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+            ..self.entry
+        };
+        Ok(Some(FinishedShard {
+            entry,
+            stats,
+            tmp: self.tmp,
+            dest,
+        }))
+    }
 }
 
 /// A shard written in full under its temporary name; [`FinishedShard::persist`] gives it its
@@ -216,7 +378,7 @@ pub struct FinishedShard {
     pub entry: ShardEntry,
     pub stats: WriteStats,
     tmp: TempPath,
-    dest: std::path::PathBuf,
+    dest: PathBuf,
 }
 
 impl FinishedShard {
@@ -236,69 +398,15 @@ pub fn write_shard<I: SeriesInfo>(
     stale: StaleMode,
     recs: impl Iterator<Item = io::Result<Rec>>,
 ) -> Result<Option<FinishedShard>> {
-    let dest = target.dir.join(&target.file);
-    let tmp = TempPath::new(target.dir.join(format!(".{}.tmp", target.file)));
-    let ctx = || format!("writing {}", dest.display());
-    let file = File::create(tmp.path()).with_context(ctx)?;
-    let hw = HashingWriter {
-        inner: BufWriter::with_capacity(1 << 20, file),
-        hash: Sha256::new(),
-        bytes: 0,
-    };
-    let mut body = match target.compress {
-        Some(level) => Body::Gzip(Box::new(GzEncoder::new(
-            hw,
-            flate2::Compression::new(level),
-        ))),
-        None => Body::Plain(hw),
-    };
-    let mut enc = Encoder::new(info, stale);
+    let file = ShardFile::create(target, 1 << 20)?;
+    let ctx = || format!("writing {}", target.dir.join(&target.file).display());
+    let mut enc = Encoder::new(info, stale, file);
     for r in recs {
         let r = r.context("reading spilled samples back")?;
-        enc.push(&r, &mut body).with_context(ctx)?;
+        enc.push(&r).with_context(ctx)?;
     }
-    enc.finish(&mut body).with_context(ctx)?;
-    body.write_all(openmetrics::EOF_LINE).with_context(ctx)?;
-    let mut stats = enc.stats;
-    stats.uncompressed_bytes += openmetrics::EOF_LINE.len() as u64;
-    let mut hw = match body {
-        Body::Plain(w) => w,
-        Body::Gzip(w) => w.finish().with_context(ctx)?,
-    };
-    hw.flush().with_context(ctx)?;
-    let file = hw
-        .inner
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .with_context(ctx)?;
-    file.sync_all().with_context(ctx)?;
-    if stats.samples == 0 {
-        return Ok(None);
-    }
-    let entry = ShardEntry {
-        file: target.file.clone(),
-        window_start_ms: target.window_start_ms,
-        window_end_ms: target.window_end_ms,
-        shard: target.shard,
-        series: stats.series,
-        samples: stats.samples,
-        min_ts_ms: stats.min_ts.unwrap_or_default(),
-        max_ts_ms: stats.max_ts.unwrap_or_default(),
-        bytes: hw.bytes,
-        uncompressed_bytes: stats.uncompressed_bytes,
-        sha256: hw
-            .hash
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    };
-    Ok(Some(FinishedShard {
-        entry,
-        stats,
-        tmp,
-        dest,
-    }))
+    let (file, stats) = enc.finish().with_context(ctx)?;
+    file.finish(stats)
 }
 
 /// `YYYYMMDDTHHMMSSZ` for a Unix-ms instant: file names that sort by time.
@@ -352,13 +460,12 @@ mod tests {
         nb: (Option<bool>, Option<bool>),
     ) -> (String, WriteStats) {
         let info = Info(vec![b"a ".to_vec(), b"b{x=\"1\"} ".to_vec()], nb);
-        let mut enc = Encoder::new(&info, stale);
-        let mut out = Vec::new();
+        let mut enc = Encoder::new(&info, stale, Vec::new());
         for r in recs {
-            enc.push(r, &mut out).unwrap();
+            enc.push(r).unwrap();
         }
-        enc.finish(&mut out).unwrap();
-        (String::from_utf8(out).unwrap(), enc.stats)
+        let (out, stats) = enc.finish().unwrap();
+        (String::from_utf8(out).unwrap(), stats)
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::openmetrics;
 use crate::shard::{self, SeriesInfo, ShardTarget, WriteStats};
 use crate::sorter::{self, Partition};
 use crate::spill::{Rec, SpillWriter, REC_MEM};
+use crate::stream::{Layout, Streamed, Streamer};
 
 /// Where the OpenMetrics goes.
 #[derive(Clone, Debug)]
@@ -67,6 +68,8 @@ pub struct SinkOptions {
     /// Overwrite the shards and manifest of an earlier run in a non-empty output directory.
     pub force: bool,
     pub progress: bool,
+    /// Write shards while reading when the input comes in series order (see [`crate::stream`]).
+    pub stream: bool,
 }
 
 /// What produced the samples, for the manifest.
@@ -89,6 +92,20 @@ pub struct SinkSummary {
     pub spilled_bytes: u64,
     /// Samples before 1970: promtool's backfill may skip some of them (see the README).
     pub negative_ts: u64,
+    /// Shards written while reading (the input came in series order).
+    pub streamed_shards: usize,
+}
+
+/// Where [`Sink::write_dir`] writes.
+struct DirOut<'a> {
+    dir: &'a Path,
+    compress: bool,
+    info: RunInfo,
+}
+
+/// Digits of shard numbers in file names: at least 3, enough for `n` shards.
+fn shard_width(n: u32) -> usize {
+    n.to_string().len().max(3)
 }
 
 /// Interned series: labels and what the writer needs of them.
@@ -132,16 +149,31 @@ pub struct Sink {
     spill_dir: Option<TempPath>,
     spilled_bytes: u64,
     negative_ts: u64,
+    stream: Option<Streamer>,
 }
 
 impl Sink {
     /// Prepares the output: refuses a non-empty directory unless `force` (then removes the
     /// earlier manifest first, so the directory never looks finished, and the earlier shards).
     pub fn create(opts: SinkOptions) -> Result<Sink> {
-        if let Output::Dir { path, .. } = &opts.output {
+        let mut stream = None;
+        if let Output::Dir { path, compress } = &opts.output {
             prepare_dir(path, opts.force)?;
+            if opts.stream {
+                let shards = opts.shards.unwrap_or(1).max(1);
+                let layout = Layout {
+                    dir: path.clone(),
+                    compress: compress.then_some(opts.compression_level),
+                    block_duration_ms: opts.block_duration_ms,
+                    shards,
+                    width: shard_width(shards),
+                    stale: opts.stale,
+                };
+                stream = Some(Streamer::start(layout, opts.memory_limit));
+            }
         }
         Ok(Sink {
+            stream,
             budget: (opts.memory_limit / 2).max(1 << 20),
             opts,
             series: SeriesTable::default(),
@@ -195,6 +227,14 @@ impl Sink {
         win.count += 1;
         // Prefix, value, timestamp and separators: close enough to size the shards.
         win.est_bytes += self.series.prefixes[id as usize].len() as u64 + 26;
+        if let Some(st) = self.stream.as_mut() {
+            // Streamed windows have one shard unless --shards; more text than that means more.
+            let over = self.opts.shards.is_none() && win.est_bytes > self.opts.target_shard_bytes;
+            let at = (w, win.start, over);
+            if !st.push(id, ts, val, at, &self.series.labels, &self.series.prefixes)? {
+                self.stream = None;
+            }
+        }
         if self.opts.stale == StaleMode::Drop {
             self.track_bound(id, w, ts, value.is_nan());
         }
@@ -310,6 +350,10 @@ impl Sink {
 
     /// Sorts, deduplicates and writes everything; for a directory, writes the manifest last.
     pub fn finish(mut self, info: RunInfo) -> Result<SinkSummary> {
+        let streamed = match self.stream.take() {
+            Some(st) => Some(st.finish(&self.series.prefixes)?),
+            None => None,
+        };
         if self.spill_dir.is_some() {
             self.spill_all()?;
         }
@@ -324,7 +368,12 @@ impl Sink {
         match self.opts.output.clone() {
             Output::Stdout => self.write_stdout(plan, &ranks, &table),
             Output::Dir { path, compress } => {
-                self.write_dir(plan, &ranks, &table, &path, compress, info)
+                let out = DirOut {
+                    dir: &path,
+                    compress,
+                    info,
+                };
+                self.write_dir(plan, &ranks, &table, out, streamed)
             }
         }
     }
@@ -529,7 +578,7 @@ impl Sink {
         for (w, _) in plan {
             let part = self.take_partition(w)?;
             let view = WindowView { t, w };
-            let enc = std::sync::Mutex::new(shard::Encoder::new(&view, self.opts.stale));
+            let stats = std::sync::Mutex::new(WriteStats::default());
             sorter::sorted(
                 part,
                 ranks,
@@ -538,18 +587,17 @@ impl Sink {
                 self.budget,
                 root.clone(),
                 |_, recs| {
-                    let (mut enc, mut out) = (
-                        enc.lock().expect("one shard"),
-                        out.lock().expect("one shard"),
-                    );
+                    let mut out = out.lock().expect("one shard");
+                    let mut enc = shard::Encoder::new(&view, self.opts.stale, &mut *out);
                     for r in recs {
-                        enc.push(&r?, &mut *out)?;
+                        enc.push(&r?)?;
                     }
-                    enc.finish(&mut *out)?;
+                    let (_, st) = enc.finish()?;
+                    stats.lock().expect("one shard").add(&st);
                     Ok(())
                 },
             )?;
-            written.add(&enc.into_inner().expect("not poisoned").stats);
+            written.add(&stats.into_inner().expect("not poisoned"));
         }
         let mut out = out.into_inner().expect("not poisoned");
         out.write_all(openmetrics::EOF_LINE)
@@ -563,6 +611,7 @@ impl Sink {
             bytes: 0,
             spilled_bytes: self.spilled_bytes,
             negative_ts: self.negative_ts,
+            streamed_shards: 0,
         })
     }
 
@@ -587,12 +636,23 @@ impl Sink {
         plan: Vec<(usize, u32)>,
         ranks: &[u32],
         t: &RankedTable,
-        dir: &Path,
-        compress: bool,
-        info: RunInfo,
+        out: DirOut<'_>,
+        streamed: Option<Streamed>,
     ) -> Result<SinkSummary> {
+        let DirOut {
+            dir,
+            compress,
+            info,
+        } = out;
         let task_budget = self.budget;
         let hashes = series_hashes(t);
+        let width = shard_width(plan.iter().map(|&(_, n)| n).max().unwrap_or(1));
+        let pre = self.take_streamed(&plan, width, ranks, t, streamed);
+        let done: std::collections::HashSet<usize> = pre.iter().map(|&(w, _)| w).collect();
+        let plan: Vec<(usize, u32)> = plan
+            .into_iter()
+            .filter(|(w, _)| !done.contains(w))
+            .collect();
         let total_shards: u64 = plan.iter().map(|&(_, n)| n as u64).sum();
         let pb = if self.opts.progress {
             crate::progress::bar(total_shards, "writing shards", false)
@@ -607,14 +667,6 @@ impl Sink {
         let level = compress.then_some(self.opts.compression_level);
         let d = self.opts.block_duration_ms;
         let stale = self.opts.stale;
-        let width = plan
-            .iter()
-            .map(|&(_, n)| n)
-            .max()
-            .unwrap_or(1)
-            .to_string()
-            .len()
-            .max(3);
         let process = |(w, n, start, part): (usize, u32, i64, Partition)| {
             let view = WindowView { t, w };
             let shard_of = |rank: u32| (hashes[rank as usize] % n as u64) as usize;
@@ -629,12 +681,7 @@ impl Sink {
                 |s, recs| {
                     let target = ShardTarget {
                         dir,
-                        file: format!(
-                            "{}-{:0width$}.om{}",
-                            shard::utc_stamp(start),
-                            s,
-                            if compress { ".gz" } else { "" }
-                        ),
+                        file: shard::file_name(start, s, width, compress),
                         compress: level,
                         window_start_ms: start,
                         window_end_ms: start.saturating_add(d),
@@ -658,7 +705,9 @@ impl Sink {
         };
         pb.finish_and_clear();
         // Every shard is complete: only now do they get their final names, the manifest last.
+        let streamed_shards: usize = pre.iter().map(|(_, s)| s.len()).sum();
         let mut finished: Vec<shard::FinishedShard> = results.into_iter().flatten().collect();
+        finished.extend(pre.into_iter().flat_map(|(_, s)| s));
         finished.sort_by(|a, b| a.entry.file.cmp(&b.entry.file));
         let mut written = WriteStats::default();
         let mut shards: Vec<ShardEntry> = Vec::with_capacity(finished.len());
@@ -688,19 +737,47 @@ impl Sink {
             written,
             spilled_bytes: self.spilled_bytes,
             negative_ts: self.negative_ts,
+            streamed_shards,
         })
+    }
+
+    /// The streamed shards of the windows that need no sorted pass: streamed whole, and laid out
+    /// as the final plan says. The others are dropped (deleted) here, before the sorted path
+    /// writes those windows under the same temporary names.
+    fn take_streamed(
+        &self,
+        plan: &[(usize, u32)],
+        width: usize,
+        ranks: &[u32],
+        t: &RankedTable,
+        streamed: Option<Streamed>,
+    ) -> Vec<(usize, Vec<shard::FinishedShard>)> {
+        let Some(st) = streamed else {
+            return Vec::new();
+        };
+        let stream_n = self.opts.shards.unwrap_or(1).max(1);
+        let mut keep: HashMap<i64, (usize, Vec<shard::FinishedShard>)> = plan
+            .iter()
+            .filter(|&&(w, n)| {
+                st.windows.get(w) == Some(&true) && n == stream_n && width == shard_width(n)
+            })
+            .map(|&(w, _)| (self.windows[w].start, (w, Vec::new())))
+            .collect();
+        for f in st.shards {
+            if let Some((_, v)) = keep.get_mut(&f.entry.window_start_ms) {
+                v.push(f);
+            }
+        }
+        for (id, &w) in st.written.iter().enumerate() {
+            if w {
+                t.written[ranks[id] as usize].store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        keep.into_values().collect()
     }
 }
 
-/// A stable hash of each series (by rank), from its rendered labels: decides its shard.
+/// The shard hash of each series, by rank.
 fn series_hashes(t: &RankedTable) -> Vec<u64> {
-    t.prefixes
-        .iter()
-        .map(|p| {
-            // FNV-1a: stable across runs, platforms and versions, unlike std's hasher.
-            p.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-                (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-            })
-        })
-        .collect()
+    t.prefixes.iter().map(|p| shard::series_hash(p)).collect()
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use std::path::{Path, PathBuf};
 
 /// Runs prom2om and returns (peak RSS in bytes, exit status).
 fn run_measured(args: &[std::ffi::OsString]) -> (u64, i32) {
@@ -17,58 +18,78 @@ fn run_measured(args: &[std::ffi::OsString]) -> (u64, i32) {
     (usage.ru_maxrss as u64 * 1024, libc::WEXITSTATUS(status))
 }
 
-#[test]
-fn peak_rss_within_limit_and_output_identical() {
-    let tmp = tempfile::tempdir().unwrap();
-    let corpus = tmp.path().join("corpus.dump");
+/// Writes a corpus of 1000 series over 4 h; `head_order`: series unsorted, as a head's dump.
+fn corpus(dir: &Path, head_order: bool) -> PathBuf {
+    let path = dir.join(if head_order {
+        "head.dump"
+    } else {
+        "blocks.dump"
+    });
     // Written straight to a file: Linux carries a parent's peak RSS into a spawned child's
     // ru_maxrss, so this process must never hold the corpus.
     let spec = prom2om::corpus::CorpusSpec {
         series: 1000,
         hours: 4.0,
+        head_order,
         ..Default::default()
     };
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&corpus).unwrap());
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
     prom2om::corpus::generate(&spec, &mut w).unwrap();
     std::io::Write::flush(&mut w).unwrap();
-    drop(w);
-    let size = std::fs::metadata(&corpus).unwrap().len();
+    path
+}
+
+/// Both write paths: a dump in series order is written while reading (streamed), one in head
+/// order is sorted, spilled and merged. Both stay within the limit and give the same shards.
+#[test]
+fn peak_rss_within_limit_and_output_identical() {
+    let tmp = tempfile::tempdir().unwrap();
     let limit: u64 = 16 << 20;
-    let args = |out: &str, mem: &str| -> Vec<std::ffi::OsString> {
-        vec![
-            "convert".into(),
-            corpus.clone().into(),
-            "-q".into(),
-            "--memory-limit".into(),
-            mem.into(),
-            "-o".into(),
-            tmp.path().join(out).into(),
-        ]
-    };
-    let (rss_small, code) = run_measured(&args("small", "16MiB"));
-    assert_eq!(code, 0);
-    let (rss_big, code) = run_measured(&args("big", "4GiB"));
-    assert_eq!(code, 0);
-    eprintln!("input {size} bytes; peak RSS {rss_small} with a 16 MiB limit, {rss_big} without");
-    assert!(size > 8 * limit, "the input must be many times the limit");
-    // The constant: code, thread stacks, read-ahead chunks and gzip state (~40 MiB measured).
-    assert!(
-        rss_small < limit + (48 << 20),
-        "peak RSS {rss_small} over the limit"
-    );
-    assert!(
-        rss_small < rss_big,
-        "the limit made no difference: {rss_small} vs {rss_big}"
-    );
-    let files = |d: &str| -> Vec<Vec<u8>> {
-        shard_files(&tmp.path().join(d))
-            .iter()
-            .map(|p| std::fs::read(p).unwrap())
-            .collect()
-    };
-    assert_eq!(files("small"), files("big"));
-    assert_eq!(
-        std::fs::read(tmp.path().join("small/manifest.json")).unwrap(),
-        std::fs::read(tmp.path().join("big/manifest.json")).unwrap()
-    );
+    let mut outputs = Vec::new();
+    for head_order in [false, true] {
+        let corpus = corpus(tmp.path(), head_order);
+        let size = std::fs::metadata(&corpus).unwrap().len();
+        assert!(size > 8 * limit, "the input must be many times the limit");
+        let run = |mem: &str| {
+            let out = tmp.path().join(format!("{head_order}-{mem}"));
+            let args: Vec<std::ffi::OsString> = vec![
+                "convert".into(),
+                corpus.clone().into(),
+                "-q".into(),
+                "--memory-limit".into(),
+                mem.into(),
+                "-o".into(),
+                out.clone().into(),
+            ];
+            let (rss, code) = run_measured(&args);
+            assert_eq!(code, 0);
+            (rss, out)
+        };
+        let (rss_small, small) = run("16MiB");
+        let (rss_big, big) = run("4GiB");
+        eprintln!(
+            "head order {head_order}: input {size} bytes; peak RSS {rss_small} with a 16 MiB limit, {rss_big} without"
+        );
+        // The constant: code, thread stacks, read-ahead chunks and gzip state (~40 MiB measured).
+        assert!(
+            rss_small < limit + (48 << 20),
+            "peak RSS {rss_small} over the limit"
+        );
+        assert!(
+            rss_small < rss_big,
+            "the limit made no difference: {rss_small} vs {rss_big}"
+        );
+        let manifest = |d: &Path| std::fs::read(d.join("manifest.json")).unwrap();
+        assert_eq!(manifest(&small), manifest(&big));
+        outputs.push(files(&small));
+        outputs.push(files(&big));
+    }
+    assert!(outputs.len() == 4 && outputs.iter().all(|o| *o == outputs[0]));
+}
+
+fn files(dir: &Path) -> Vec<Vec<u8>> {
+    shard_files(dir)
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect()
 }

@@ -158,6 +158,7 @@ impl OutputArgs {
             compression_level: self.compression_level,
             force: self.force,
             progress,
+            stream: false,
         })
     }
 }

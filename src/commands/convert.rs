@@ -62,7 +62,9 @@ pub fn run(args: Args) -> Result<()> {
         Stale::Keep => StaleMode::Keep,
     };
     let progress = stderr_is_terminal() && !args.quiet;
-    let sink_opts = args.output.sink_options(stale, progress)?;
+    let mut sink_opts = args.output.sink_options(stale, progress)?;
+    // Dumps of persisted blocks come in series order: their shards can be written while reading.
+    sink_opts.stream = true;
     let inputs: Vec<InputSpec> = if args.inputs.is_empty() {
         vec![InputSpec::Stdin]
     } else {
@@ -128,10 +130,15 @@ fn print_summary(c: &ConvertStats, s: &SinkSummary, secs: f64, out: &str) {
     }
     if out != "-" {
         eprintln!(
-            "prom2om: wrote {} shards, {} ({} of OpenMetrics) to {out}{}",
+            "prom2om: wrote {} shards, {} ({} of OpenMetrics) to {out}{}{}",
             s.shards,
             human_bytes(s.bytes),
             human_bytes(w.uncompressed_bytes),
+            if s.streamed_shards > 0 {
+                format!(", {} of them while reading", s.streamed_shards)
+            } else {
+                String::new()
+            },
             if s.spilled_bytes > 0 {
                 format!(", {} spilled to disk", human_bytes(s.spilled_bytes))
             } else {

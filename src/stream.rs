@@ -1,0 +1,570 @@
+//! The streamed write path. When the input holds each series whole, time-sorted and in the
+//! output's (metric name, labels) order — as `promtool tsdb dump` prints persisted blocks — shards
+//! are written on worker threads while the input is still being read, not after a sort. The sink
+//! keeps every sample as well, so the first series out of order only ends streaming, and the
+//! sorted path then writes the same bytes.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::{anyhow, Context, Result};
+
+use crate::labels::Labels;
+use crate::shard::{self, FinishedShard, ShardFile, ShardTarget, TextWriter, WriteStats};
+use crate::sink::StaleMode;
+
+/// Whole series go to the workers in batches of about this many samples.
+const BATCH_SAMPLES: usize = 1 << 16;
+/// Rough memory of one open shard: text buffer, file buffer and deflate state.
+const WRITER_MEM: u64 = 5 << 18;
+const FILE_BUFFER: usize = 1 << 18;
+/// Open shard files at most, whatever the memory limit.
+const MAX_WRITERS: u64 = 256;
+
+/// How streamed shards are laid out: fixed before the first sample, so a window whose final plan
+/// differs (more shards) is left to the sorted path.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub dir: PathBuf,
+    pub compress: Option<u32>,
+    pub block_duration_ms: i64,
+    pub shards: u32,
+    pub width: usize,
+    pub stale: StaleMode,
+}
+
+/// One whole series, time-sorted; repeated timestamps are merged by the worker.
+struct Run {
+    id: u32,
+    hash: u64,
+    prefix: Box<[u8]>,
+    samples: Vec<(i64, u64)>,
+}
+
+enum Msg {
+    Runs(Arc<Vec<Run>>),
+    /// The window starting here goes to the sorted path: drop what was written of it.
+    Abandon(i64),
+    Finish,
+}
+
+/// What the workers wrote, for the windows still streamed at the end.
+#[derive(Default)]
+pub struct Streamed {
+    pub shards: Vec<FinishedShard>,
+    /// By series id: at least one sample written.
+    pub written: Vec<bool>,
+    /// By sink window index: written here (true) or left to the sorted path.
+    pub windows: Vec<bool>,
+}
+
+pub struct Streamer {
+    layout: Layout,
+    senders: Vec<SyncSender<Msg>>,
+    handles: Vec<JoinHandle<Result<Streamed>>>,
+    cur: Option<u32>,
+    samples: Vec<(i64, u64)>,
+    batch: Vec<Run>,
+    batch_samples: usize,
+    max_series_samples: usize,
+    /// By sink window index: still streamed.
+    open: Vec<bool>,
+    writers: u64,
+    max_writers: u64,
+}
+
+impl Streamer {
+    /// Starts one worker per thread; `memory_limit` bounds the open shards and a pending series.
+    pub fn start(layout: Layout, memory_limit: u64) -> Streamer {
+        let k = rayon::current_num_threads().max(1);
+        let (mut senders, mut handles) = (Vec::new(), Vec::new());
+        for me in 0..k {
+            let (tx, rx) = sync_channel(2);
+            let layout = layout.clone();
+            senders.push(tx);
+            handles.push(std::thread::spawn(move || work(me, k, &layout, rx)));
+        }
+        Streamer {
+            senders,
+            handles,
+            cur: None,
+            samples: Vec::new(),
+            batch: Vec::new(),
+            batch_samples: 0,
+            max_series_samples: (memory_limit / 16 / 16) as usize,
+            open: Vec::new(),
+            writers: 0,
+            max_writers: (memory_limit / 4 / WRITER_MEM).clamp(1, MAX_WRITERS),
+            layout,
+        }
+    }
+
+    /// Takes the next sample of the input. `w` is the sink's index of its window; `over` says the
+    /// window has outgrown the streamed layout. Returns false when the input turns out not to be
+    /// in series order: the caller then drops the streamer and sorts.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push(
+        &mut self,
+        id: u32,
+        ts: i64,
+        val: u64,
+        (w, start, over): (usize, i64, bool),
+        labels: &[Labels],
+        prefixes: &[Box<[u8]>],
+    ) -> Result<bool> {
+        self.track_window(w, start, over)?;
+        if self.cur == Some(id) {
+            if self.samples.last().is_some_and(|&(t, _)| ts < t)
+                || self.samples.len() >= self.max_series_samples
+            {
+                return Ok(false);
+            }
+            self.samples.push((ts, val));
+            return Ok(true);
+        }
+        if let Some(prev) = self.cur {
+            if rank_key(&labels[prev as usize]) >= rank_key(&labels[id as usize]) {
+                return Ok(false);
+            }
+            self.complete(prev, &prefixes[prev as usize])?;
+        }
+        self.cur = Some(id);
+        self.samples.push((ts, val));
+        Ok(true)
+    }
+
+    fn track_window(&mut self, w: usize, start: i64, over: bool) -> Result<()> {
+        if w == self.open.len() {
+            let n = u64::from(self.layout.shards);
+            let fits = self.writers + n <= self.max_writers;
+            if fits {
+                self.writers += n;
+            }
+            self.open.push(fits);
+            if !fits {
+                self.abandon(start)?;
+            }
+        } else if over && self.open[w] {
+            self.open[w] = false;
+            self.abandon(start)?;
+        }
+        Ok(())
+    }
+
+    fn abandon(&mut self, start: i64) -> Result<()> {
+        let k = owner(start, self.layout.block_duration_ms, self.senders.len());
+        self.send(k, Msg::Abandon(start))
+    }
+
+    fn complete(&mut self, id: u32, prefix: &[u8]) -> Result<()> {
+        self.batch_samples += self.samples.len();
+        self.batch.push(Run {
+            id,
+            hash: shard::series_hash(prefix),
+            prefix: prefix.into(),
+            samples: std::mem::take(&mut self.samples),
+        });
+        if self.batch_samples >= BATCH_SAMPLES {
+            self.send_batch()?;
+        }
+        Ok(())
+    }
+
+    fn send_batch(&mut self) -> Result<()> {
+        let runs = Arc::new(std::mem::take(&mut self.batch));
+        self.batch_samples = 0;
+        for k in 0..self.senders.len() {
+            self.send(k, Msg::Runs(runs.clone()))?;
+        }
+        Ok(())
+    }
+
+    /// Sends to worker `k`; a worker that stopped did so on an error, which is returned.
+    fn send(&mut self, k: usize, msg: Msg) -> Result<()> {
+        if self.senders[k].send(msg).is_ok() {
+            return Ok(());
+        }
+        self.senders.clear();
+        let h = self.handles.remove(k);
+        match h.join() {
+            Ok(Err(e)) => Err(e),
+            _ => Err(anyhow!("a shard writer thread stopped")),
+        }
+    }
+
+    /// Ends the input: writes the last series, finishes every streamed shard under its temporary
+    /// name, and returns them.
+    pub fn finish(mut self, prefixes: &[Box<[u8]>]) -> Result<Streamed> {
+        if let Some(prev) = self.cur.take() {
+            self.complete(prev, &prefixes[prev as usize])?;
+        }
+        self.send_batch()?;
+        for k in 0..self.senders.len() {
+            self.send(k, Msg::Finish)?;
+        }
+        self.senders.clear();
+        let mut out = Streamed {
+            windows: std::mem::take(&mut self.open),
+            ..Streamed::default()
+        };
+        for h in std::mem::take(&mut self.handles) {
+            let part = h
+                .join()
+                .map_err(|_| anyhow!("a shard writer thread panicked"))??;
+            out.shards.extend(part.shards);
+            if out.written.len() < part.written.len() {
+                out.written.resize(part.written.len(), false);
+            }
+            for (o, p) in out.written.iter_mut().zip(part.written) {
+                *o |= p;
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Streamer {
+    /// Dropped unfinished (input out of order, or an error): the workers delete their files.
+    fn drop(&mut self) {
+        self.senders.clear();
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The output order of series: by metric name, then all labels.
+fn rank_key(l: &Labels) -> (&str, &Labels) {
+    (l.metric_name(), l)
+}
+
+/// Which worker writes the window starting at `start`.
+fn owner(start: i64, d: i64, k: usize) -> usize {
+    start.div_euclid(d).rem_euclid(k as i64) as usize
+}
+
+/// The shards of one window on a worker; `None` once the window was abandoned.
+type WindowShards = Option<Vec<Option<TextWriter<ShardFile>>>>;
+
+struct Worker<'a> {
+    me: usize,
+    k: usize,
+    layout: &'a Layout,
+    windows: HashMap<i64, WindowShards>,
+    written: Vec<bool>,
+    scratch: Vec<(i64, u64)>,
+}
+
+/// A worker: writes the windows it owns from every batch, in order.
+fn work(me: usize, k: usize, layout: &Layout, rx: Receiver<Msg>) -> Result<Streamed> {
+    let mut w = Worker {
+        me,
+        k,
+        layout,
+        windows: HashMap::new(),
+        written: Vec::new(),
+        scratch: Vec::new(),
+    };
+    for msg in rx {
+        match msg {
+            Msg::Runs(runs) => {
+                for run in runs.iter() {
+                    w.run(run)?;
+                }
+            }
+            Msg::Abandon(start) => {
+                w.windows.insert(start, None);
+            }
+            Msg::Finish => return w.finish(),
+        }
+    }
+    // Cancelled: the unfinished shard files are deleted as the writers drop.
+    Ok(Streamed::default())
+}
+
+impl Worker<'_> {
+    /// Writes the segments of one series that fall in this worker's windows.
+    fn run(&mut self, run: &Run) -> Result<()> {
+        let (s, d) = (&run.samples, self.layout.block_duration_ms);
+        let nan = |i: usize| f64::from_bits(s[i].1).is_nan();
+        let mut i = 0;
+        while i < s.len() {
+            let start = s[i].0.div_euclid(d) * d;
+            let end = start.saturating_add(d);
+            let j = i + s[i..].partition_point(|&(t, _)| t < end);
+            if owner(start, d, self.k) == self.me {
+                // The staleness rule looks past the window: at the sample before, and at the one
+                // that wins the next timestamp (the last of its repeats).
+                let before = (i > 0).then(|| nan(i - 1));
+                let after = (j < s.len()).then(|| {
+                    let t = s[j].0;
+                    nan(j + s[j..].partition_point(|&(u, _)| u == t) - 1)
+                });
+                self.segment(run, start, &s[i..j], (before, after))?;
+            }
+            i = j;
+        }
+        Ok(())
+    }
+
+    fn segment(
+        &mut self,
+        run: &Run,
+        start: i64,
+        seg: &[(i64, u64)],
+        nb: (Option<bool>, Option<bool>),
+    ) -> Result<()> {
+        let n = self.layout.shards;
+        let Some(shards) = self
+            .windows
+            .entry(start)
+            .or_insert_with(|| Some((0..n).map(|_| None).collect()))
+        else {
+            return Ok(());
+        };
+        let s = (run.hash % u64::from(n)) as usize;
+        let text = match &mut shards[s] {
+            Some(t) => t,
+            slot => slot.insert(open_shard(self.layout, start, s)?),
+        };
+        self.scratch.clear();
+        for &(t, v) in seg {
+            shard::push_dedup(&mut self.scratch, t, v, &mut text.stats);
+        }
+        let wrote = text
+            .series(&run.prefix, &self.scratch, nb)
+            .with_context(|| format!("writing a shard of window {}", shard::utc_stamp(start)))?;
+        if wrote {
+            let id = run.id as usize;
+            if self.written.len() <= id {
+                self.written.resize(id + 1, false);
+            }
+            self.written[id] = true;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Streamed> {
+        let mut shards = Vec::new();
+        for texts in self.windows.into_values().flatten() {
+            for text in texts.into_iter().flatten() {
+                let (file, stats): (ShardFile, WriteStats) =
+                    text.finish().context("writing a shard")?;
+                shards.extend(file.finish(stats)?);
+            }
+        }
+        Ok(Streamed {
+            shards,
+            written: self.written,
+            windows: Vec::new(),
+        })
+    }
+}
+
+fn open_shard(layout: &Layout, start: i64, s: usize) -> Result<TextWriter<ShardFile>> {
+    let target = ShardTarget {
+        dir: &layout.dir,
+        file: shard::file_name(start, s, layout.width, layout.compress.is_some()),
+        compress: layout.compress,
+        window_start_ms: start,
+        window_end_ms: start.saturating_add(layout.block_duration_ms),
+        shard: s as u32,
+    };
+    Ok(TextWriter::new(
+        ShardFile::create(&target, FILE_BUFFER)?,
+        layout.stale,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use crate::labels::Labels;
+    use crate::sink::{Output, RunInfo, Sink, SinkOptions, SinkSummary, StaleMode};
+
+    type Input = Vec<(Labels, Vec<(i64, f64)>)>;
+
+    struct Opts {
+        stream: bool,
+        shards: Option<u32>,
+        target: u64,
+        memory: u64,
+        stale: StaleMode,
+        block: i64,
+    }
+
+    impl Opts {
+        fn new(stream: bool) -> Opts {
+            Opts {
+                stream,
+                shards: None,
+                target: 1 << 30,
+                memory: 1 << 30,
+                stale: StaleMode::Drop,
+                block: 10_000,
+            }
+        }
+    }
+
+    /// Pushes `input` series after series and returns every file of the output directory.
+    fn run(input: &Input, o: &Opts) -> (BTreeMap<String, Vec<u8>>, SinkSummary) {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("o");
+        let mut sink = Sink::create(SinkOptions {
+            output: Output::Dir {
+                path: out.clone(),
+                compress: true,
+            },
+            block_duration_ms: o.block,
+            shards: o.shards,
+            target_shard_bytes: o.target,
+            memory_limit: o.memory,
+            temp_dir: None,
+            stale: o.stale,
+            compression_level: 1,
+            force: false,
+            progress: false,
+            stream: o.stream,
+        })
+        .unwrap();
+        for (labels, samples) in input {
+            let id = sink.series(labels.clone());
+            for &(ts, v) in samples {
+                sink.push(id, ts, v).unwrap();
+            }
+        }
+        let summary = sink.finish(RunInfo::default()).unwrap();
+        let files = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, std::fs::read(e.path()).unwrap())
+            })
+            .collect();
+        (files, summary)
+    }
+
+    fn series(name: &str, inst: u32, samples: Vec<(i64, f64)>) -> (Labels, Vec<(i64, f64)>) {
+        let labels = Labels::from_pairs([("__name__", name.to_string()), ("i", inst.to_string())]);
+        (labels, samples)
+    }
+
+    fn sorted_input() -> Input {
+        let mut input = Vec::new();
+        for name in ["a", "b_total"] {
+            for inst in 0..5 {
+                let samples = (0..40)
+                    .map(|k| {
+                        let v = if k % 7 == 3 { f64::NAN } else { k as f64 };
+                        (k * 1000 + inst as i64, v)
+                    })
+                    .collect();
+                input.push(series(name, inst, samples));
+            }
+        }
+        input
+    }
+
+    fn same_as_sorted(input: &Input, o: Opts) -> SinkSummary {
+        let (got, summary) = run(input, &o);
+        let (want, _) = run(input, &Opts { stream: false, ..o });
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>()
+        );
+        assert!(got == want, "streamed files differ from sorted ones");
+        summary
+    }
+
+    #[test]
+    fn sorted_input_is_streamed_to_the_same_bytes() {
+        let s = same_as_sorted(&sorted_input(), Opts::new(true));
+        assert_eq!((s.shards, s.streamed_shards), (4, 4));
+        let s = same_as_sorted(
+            &sorted_input(),
+            Opts {
+                shards: Some(3),
+                stale: StaleMode::Keep,
+                ..Opts::new(true)
+            },
+        );
+        assert_eq!(s.streamed_shards, s.shards);
+    }
+
+    #[test]
+    fn out_of_order_input_falls_back_to_sorting() {
+        let mut input = sorted_input();
+        input.swap(2, 7);
+        assert_eq!(same_as_sorted(&input, Opts::new(true)).streamed_shards, 0);
+        let mut input = sorted_input();
+        input[4].1.swap(10, 11);
+        assert_eq!(same_as_sorted(&input, Opts::new(true)).streamed_shards, 0);
+        // A series seen again later (two dumps concatenated).
+        let mut input = sorted_input();
+        input.push(input[0].clone());
+        assert_eq!(same_as_sorted(&input, Opts::new(true)).streamed_shards, 0);
+    }
+
+    #[test]
+    fn windows_that_outgrow_the_layout_are_sorted() {
+        // About 130 bytes of text per sample: 2 KB is more than one shard for every window.
+        let o = Opts {
+            target: 2_000,
+            ..Opts::new(true)
+        };
+        let s = same_as_sorted(&sorted_input(), o);
+        assert!(s.shards > 4);
+        assert_eq!(s.streamed_shards, 0);
+        // 16 MiB: room for 3 open shards, so the fourth window is sorted.
+        let o = Opts {
+            memory: 16 << 20,
+            ..Opts::new(true)
+        };
+        assert_eq!(same_as_sorted(&sorted_input(), o).streamed_shards, 3);
+    }
+
+    fn arb_input() -> impl Strategy<Value = Input> {
+        let value = prop_oneof![
+            4 => (0i32..5).prop_map(f64::from),
+            1 => Just(f64::NAN),
+        ];
+        // Steps of 0 repeat a timestamp: a duplicate or a conflict, merged as the sort merges it.
+        let samples = prop::collection::vec((0i64..3000, value), 0..30).prop_map(|v| {
+            let mut ts = -5_000;
+            v.into_iter()
+                .map(|(step, val)| {
+                    ts += step;
+                    (ts, val)
+                })
+                .collect::<Vec<_>>()
+        });
+        prop::collection::vec(samples, 1..8).prop_map(|all| {
+            all.into_iter()
+                .enumerate()
+                .map(|(i, s)| series("m", i as u32, s))
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn streamed_equals_sorted(input in arb_input(), shards in 1u32..3, keep in any::<bool>()) {
+            let o = Opts {
+                shards: Some(shards),
+                stale: if keep { StaleMode::Keep } else { StaleMode::Drop },
+                block: 4_000,
+                ..Opts::new(true)
+            };
+            let s = same_as_sorted(&input, o);
+            prop_assert_eq!(s.streamed_shards, s.shards);
+        }
+    }
+}
