@@ -4,6 +4,8 @@
 //!
 //! Run: cargo bench --bench fetch   (BENCH_SERIES, BENCH_INTERVAL_S change the data set)
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 #[path = "../tests/fetch_support/mod.rs"]
 mod fetch_support;
 
@@ -13,7 +15,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use fetch_support::{Prom, Rng, T0};
+use common::Prom;
+use fetch_support::{Rng, T0};
 use prom2om::fetch::api;
 use prom2om::fetch::http::{Client, ClientConfig};
 
@@ -67,7 +70,7 @@ fn data_dir(series: usize, interval_ms: i64) -> PathBuf {
         }
         writeln!(w, "# EOF").unwrap();
     }
-    fetch_support::backfill(&om, &data);
+    common::backfill(&om, &data);
     std::fs::remove_file(&om).unwrap();
     eprintln!("made the data set in {:.1}s", t.elapsed().as_secs_f64());
     data

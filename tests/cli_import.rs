@@ -1,33 +1,21 @@
 //! `prom2om import` against the real promtool and prometheus: shard dirs built here (OpenMetrics,
 //! one 2h window per shard, gzip, manifest), imported, and read back with `promtool tsdb dump`.
+//! The end-to-end run (dump -> convert -> import -> a server serves it) is in `import_e2e.rs`.
+
+mod common;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use assert_cmd::Command as Cmd;
+use common::{dump_lines, gzip, prom2om, promtool, run, Prom};
 use prom2om::manifest::{sha256_hex, Manifest, ShardEntry, Totals, MANIFEST_FILE};
 
 const WINDOW_S: i64 = 7200;
 /// A 2h-aligned start, in seconds.
 const BASE_S: i64 = 1_700_000_000 / WINDOW_S * WINDOW_S;
-
-fn tool(name: &str) -> PathBuf {
-    let ok = Command::new(name)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "{name} not found: install Debian's `prometheus` package"
-    );
-    PathBuf::from(name)
-}
 
 /// One shard: its file name, OpenMetrics text, and the dump lines promtool gives back for it.
 struct Shard {
@@ -79,12 +67,6 @@ fn build_shards(windows: i64, per_window: u32) -> Vec<Shard> {
     shards
 }
 
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
-
 /// Writes the shards (gzip) and their manifest into `dir`.
 fn write_shard_dir(dir: &Path, shards: &[Shard]) -> Manifest {
     std::fs::create_dir_all(dir).unwrap();
@@ -131,25 +113,6 @@ fn save_manifest(dir: &Path, m: &Manifest) {
     .unwrap();
 }
 
-fn dump(data: &Path) -> BTreeSet<String> {
-    std::fs::create_dir_all(data.join("wal")).unwrap();
-    let out = Command::new(tool("promtool"))
-        .args(["tsdb", "dump"])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 fn all_dump(shards: &[Shard]) -> BTreeSet<String> {
     shards.iter().flat_map(|s| s.dump.iter().cloned()).collect()
 }
@@ -169,20 +132,12 @@ fn blocks_in(data: &Path) -> (usize, u64) {
     acc
 }
 
-fn import(shards: &Path, data: &Path) -> Cmd {
-    tool("promtool");
-    let mut c = Cmd::cargo_bin("prom2om").unwrap();
+/// `prom2om import SHARDS --tsdb DATA`, with the promtool on PATH (the test fails without one).
+fn import(shards: &Path, data: &Path) -> Command {
+    promtool();
+    let mut c = prom2om();
     c.arg("import").arg(shards).arg("--tsdb").arg(data);
     c
-}
-
-fn run(mut c: Cmd) -> (i32, String, String) {
-    let out = c.output().unwrap();
-    (
-        out.status.code().expect("exited"),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]
@@ -206,7 +161,7 @@ fn imports_every_window_and_dump_equals_the_samples_written() {
     );
     assert!(err.contains("next block reload"), "{err}");
     assert_eq!(blocks_in(&data), (6, 288));
-    assert_eq!(dump(&data), all_dump(&shards));
+    assert_eq!(dump_lines(&data), all_dump(&shards));
 }
 
 #[test]
@@ -238,7 +193,7 @@ fn corrupted_shard_is_refused_others_import_and_a_rerun_retries_only_it() {
         .iter()
         .flat_map(|s| s.dump.iter().cloned())
         .collect();
-    assert_eq!(dump(&data), without);
+    assert_eq!(dump_lines(&data), without);
 
     std::fs::write(&bad, &good).unwrap();
     let (code, out, err) = run(import(&dir, &data));
@@ -252,7 +207,7 @@ fn corrupted_shard_is_refused_others_import_and_a_rerun_retries_only_it() {
         "{out}"
     );
     assert_eq!(blocks_in(&data), (3, 288), "each shard exactly once");
-    assert_eq!(dump(&data), all_dump(&shards));
+    assert_eq!(dump_lines(&data), all_dump(&shards));
 }
 
 #[test]
@@ -305,7 +260,7 @@ fn promtool_errors_and_verify_problems_are_reported_per_shard() {
         out.contains("imported 1 shards, skipped 0 (imported before), failed 2"),
         "{out}"
     );
-    assert_eq!(dump(&data), shards[2].dump);
+    assert_eq!(dump_lines(&data), shards[2].dump);
     assert_eq!(blocks_in(&data), (1, 96));
 }
 
@@ -329,7 +284,7 @@ sed 1d "$input" > "$input.lossy"
 args[n-2]="$input.lossy"
 exec {real} "${{args[@]}}"
 "#,
-            real = tool("promtool").display(),
+            real = promtool().display(),
         ),
     )
     .unwrap();
@@ -382,7 +337,7 @@ fn interrupted_block_move_is_finished_by_the_next_run() {
         "{out}"
     );
     assert_eq!(blocks_in(&data), (1, 96));
-    assert_eq!(dump(&data), shards[0].dump);
+    assert_eq!(dump_lines(&data), shards[0].dump);
 }
 
 #[test]
@@ -393,7 +348,7 @@ fn killed_runs_then_a_rerun_import_each_shard_exactly_once() {
     write_shard_dir(&dir, &shards);
     let data = tmp.path().join("data");
     for delay_ms in [60, 150, 300] {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("prom2om"))
+        let mut child = prom2om()
             .arg("import")
             .arg(&dir)
             .arg("--tsdb")
@@ -410,7 +365,7 @@ fn killed_runs_then_a_rerun_import_each_shard_exactly_once() {
     let (code, out, err) = run(import(&dir, &data));
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert_eq!(blocks_in(&data), (16, 16 * 48), "every shard once: {out}");
-    assert_eq!(dump(&data), all_dump(&shards));
+    assert_eq!(dump_lines(&data), all_dump(&shards));
     let left: Vec<_> = std::fs::read_dir(data.join(".prom2om-import"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -442,7 +397,7 @@ echo "$*" >> {log}
 args=(); for a in "$@"; do [[ $a == --max-block-duration=* ]] || args+=("$a"); done
 exec {real} "${{args[@]}}"
 "#,
-            real = tool("promtool").display(),
+            real = promtool().display(),
             log = log.display()
         ),
     )
@@ -463,12 +418,12 @@ exec {real} "${{args[@]}}"
             "{line}"
         );
     }
-    assert_eq!(dump(&data), all_dump(&shards));
+    assert_eq!(dump_lines(&data), all_dump(&shards));
 
     // The real 2.42 has no such flag and must not get it.
     let data = tmp.path().join("data-2.42");
     let mut c = import(&dir, &data);
-    c.arg("--promtool").arg(tool("promtool"));
+    c.arg("--promtool").arg(promtool());
     assert_eq!(run(c).0, 0);
 }
 
@@ -505,60 +460,6 @@ fn missing_manifest_is_bad_input() {
     assert!(err.contains("manifest.json: no manifest"), "{err}");
 }
 
-/// A real prometheus on 127.0.0.1, killed when dropped.
-struct Prometheus {
-    child: Child,
-    port: u16,
-}
-
-impl Prometheus {
-    fn start(data: &Path, extra: &[&str]) -> Prometheus {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let conf = data.with_extension("yml");
-        std::fs::write(&conf, "global:\n  scrape_interval: 1m\n").unwrap();
-        let child = Command::new(tool("prometheus"))
-            .arg(format!("--config.file={}", conf.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus");
-        let p = Prometheus { child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !p.get("/-/ready").starts_with("HTTP/1.0 200") {
-            assert!(Instant::now() < deadline, "prometheus did not get ready");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        p
-    }
-
-    /// A plain HTTP/1.0 GET; the whole response, or "" when the server is not up yet.
-    fn get(&self, path: &str) -> String {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return String::new();
-        };
-        let req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-        let mut resp = String::new();
-        if s.write_all(req.as_bytes()).is_err() || s.read_to_string(&mut resp).is_err() {
-            return String::new();
-        }
-        resp
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn data_dir_of_a_running_prometheus_is_refused_unless_forced() {
     let tmp = tempfile::tempdir().unwrap();
@@ -567,7 +468,7 @@ fn data_dir_of_a_running_prometheus_is_refused_unless_forced() {
     write_shard_dir(&dir, &shards);
     // Upstream's default: DATA/lock held with flock.
     let data = tmp.path().join("data");
-    let server = Prometheus::start(&data, &["--storage.tsdb.use-lockfile"]);
+    let server = Prom::start_with(&data, &["--storage.tsdb.use-lockfile"]);
     let (code, out, err) = run(import(&dir, &data));
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
@@ -591,240 +492,10 @@ fn data_dir_of_a_prometheus_without_lock_file_is_refused_too() {
     write_shard_dir(&dir, &build_shards(1, 1));
     // Debian's default: no lock file, but the server keeps its WAL open.
     let data = tmp.path().join("data");
-    let _server = Prometheus::start(&data, &[]);
+    let _server = Prom::start(&data);
     assert!(!data.join("lock").exists());
     let (code, out, err) = run(import(&dir, &data));
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     assert!(err.contains("is in use: process"), "{err}");
     assert!(err.contains("(prometheus) has"), "{err}");
-}
-
-/// Source data for the end-to-end test: awkward labels (quotes, backslashes, newlines, UTF-8,
-/// uppercase names), values of every kind, millisecond timestamps, four 2h windows.
-fn source_openmetrics() -> Vec<u8> {
-    let label_sets = [
-        r#"job="api",instance="10.0.0.1:9100""#,
-        r#"job="api",instance="10.0.0.2:9100""#,
-        r#"path="C:\\temp\\x",quote="say \"hi\"""#,
-        r#"msg="line1\nline2",Zone="é-ü-😀""#,
-        "",
-    ];
-    let values = |i: i64, s: usize| -> String {
-        match (i + s as i64) % 9 {
-            0 => format!("{}", i * 1000 + s as i64),
-            1 => format!("-{}.25", i),
-            2 => "1.5e+300".to_string(),
-            3 => "1e-9".to_string(),
-            4 => format!("{}", 0.1 * i as f64),
-            5 => "+Inf".to_string(),
-            6 => "-Inf".to_string(),
-            7 => "0".to_string(),
-            _ => format!("{}.5", 123456789 + i),
-        }
-    };
-    let mut text = Vec::new();
-    for (m, metric) in ["e2e_gauge", "e2e_requests_total", "e2e_temp"]
-        .iter()
-        .enumerate()
-    {
-        for (s, labels) in label_sets.iter().enumerate() {
-            let sel = if labels.is_empty() {
-                metric.to_string()
-            } else {
-                format!("{metric}{{{labels}}}")
-            };
-            // Every 61 s over 8 h, starting at a window boundary, with a few ms of jitter.
-            for i in 0..(8 * 3600 / 61) {
-                let ms = (BASE_S + i * 61) * 1000 + ((i * 7 + m as i64 + s as i64) % 997);
-                writeln!(
-                    text,
-                    "{sel} {} {}.{:03}",
-                    values(i, s),
-                    ms / 1000,
-                    ms % 1000
-                )
-                .unwrap();
-            }
-        }
-    }
-    text.extend_from_slice(b"# EOF\n");
-    text
-}
-
-/// One sample: labels (name, raw value) sorted, timestamp in ms, value bits (NaN folded).
-type Sample = (Vec<(String, String)>, i64, u64);
-
-fn value_bits(v: f64) -> u64 {
-    if v.is_nan() {
-        f64::NAN.to_bits()
-    } else {
-        v.to_bits()
-    }
-}
-
-/// Undoes Go's strconv.Quote for what the source holds (`\\`, `\"`, `\n`; UTF-8 stays as is).
-fn go_unquote(s: &str) -> String {
-    let mut out = String::new();
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('\\') => out.push('\\'),
-            Some('"') => out.push('"'),
-            Some('n') => out.push('\n'),
-            other => panic!("unexpected escape \\{other:?} in {s:?}"),
-        }
-    }
-    out
-}
-
-/// Parses `promtool tsdb dump` lines: `{a="x", b="y"} VALUE TS`.
-fn dump_samples(dump: &BTreeSet<String>) -> BTreeSet<Sample> {
-    dump.iter()
-        .map(|line| {
-            let (labels, rest) = line.rsplit_once("} ").expect("dump line");
-            let (value, ts) = rest.split_once(' ').unwrap();
-            let mut pairs = Vec::new();
-            let mut body = &labels[1..];
-            while !body.is_empty() {
-                let (name, after) = body.split_once("=\"").unwrap();
-                // The value ends at the first `"` not escaped by a backslash.
-                let bytes = after.as_bytes();
-                let mut end = 0;
-                while bytes[end] != b'"' {
-                    end += if bytes[end] == b'\\' { 2 } else { 1 };
-                }
-                pairs.push((name.to_string(), go_unquote(&after[..end])));
-                body = after[end + 1..].trim_start_matches(", ");
-            }
-            pairs.sort();
-            (
-                pairs,
-                ts.parse().unwrap(),
-                value_bits(value.parse().unwrap()),
-            )
-        })
-        .collect()
-}
-
-/// Percent-encodes a query parameter.
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Samples a range selector query returns at `time_s`, via /api/v1/query.
-fn query_range_selector(server: &Prometheus, selector: &str, time_s: i64) -> BTreeSet<Sample> {
-    let path = format!("/api/v1/query?query={}&time={time_s}", url_encode(selector));
-    let resp = server.get(&path);
-    assert!(resp.starts_with("HTTP/1.0 200"), "{path}: {resp}");
-    let body = &resp[resp.find("\r\n\r\n").unwrap() + 4..];
-    let v: serde_json::Value = serde_json::from_str(body).unwrap();
-    assert_eq!(v["data"]["resultType"], "matrix", "{body}");
-    let mut out = BTreeSet::new();
-    for series in v["data"]["result"].as_array().unwrap() {
-        let mut labels: Vec<(String, String)> = series["metric"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-            .collect();
-        labels.sort();
-        for pair in series["values"].as_array().unwrap() {
-            let ts_ms = (pair[0].as_f64().unwrap() * 1000.0).round() as i64;
-            let value: f64 = pair[1].as_str().unwrap().parse().unwrap();
-            out.insert((labels.clone(), ts_ms, value_bits(value)));
-        }
-    }
-    out
-}
-
-#[test]
-fn end_to_end_dump_convert_import_then_prometheus_serves_every_sample() {
-    let tmp = tempfile::tempdir().unwrap();
-    let om = tmp.path().join("source.om");
-    std::fs::write(&om, source_openmetrics()).unwrap();
-    let source = tmp.path().join("source-tsdb");
-    let out = Command::new(tool("promtool"))
-        .args(["tsdb", "create-blocks-from", "openmetrics", "-q"])
-        .arg(&om)
-        .arg(&source)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let source_dump = dump(&source);
-    let expected = dump_samples(&source_dump);
-    assert_eq!(expected.len(), 15 * (8 * 3600 / 61) as usize);
-
-    let dump_file = tmp.path().join("source.dump");
-    std::fs::write(
-        &dump_file,
-        source_dump
-            .iter()
-            .fold(String::new(), |acc, l| acc + l + "\n"),
-    )
-    .unwrap();
-    let shards = tmp.path().join("shards");
-    let mut c = Cmd::cargo_bin("prom2om").unwrap();
-    c.arg("convert").arg(&dump_file).arg("-o").arg(&shards);
-    let (code, out, err) = run(c);
-    assert_eq!(code, 0, "convert: {out}\n{err}");
-    let m = Manifest::load(&shards).unwrap();
-    let windows: BTreeSet<i64> = m.shards.iter().map(|s| s.window_start_ms).collect();
-    assert_eq!(
-        windows.len(),
-        4,
-        "8 h from a window start: four 2 h windows"
-    );
-    assert_eq!(m.totals.samples, expected.len() as u64);
-
-    let data = tmp.path().join("data");
-    let (code, out, err) = run(import(&shards, &data));
-    assert_eq!(code, 0, "import: {out}\n{err}");
-    assert!(
-        out.contains(&format!(
-            "imported {} shards, skipped 0 (imported before), failed 0",
-            m.shards.len()
-        )),
-        "{out}"
-    );
-
-    let server = Prometheus::start(&data, &["--storage.tsdb.retention.time=100y"]);
-    let max_ms = expected.iter().map(|s| s.1).max().unwrap();
-    let at = max_ms / 1000 + 1;
-    let mut got = BTreeSet::new();
-    for metric in ["e2e_gauge", "e2e_requests_total", "e2e_temp"] {
-        got.extend(query_range_selector(&server, &format!("{metric}[1d]"), at));
-    }
-    assert_eq!(
-        got.len(),
-        expected.len(),
-        "sample count served by prometheus"
-    );
-    assert_eq!(got, expected);
-    // A narrower selector over the same server: only its series, every sample of them.
-    let one = query_range_selector(&server, r#"e2e_temp{quote="say \"hi\""}[1d]"#, at);
-    let want: BTreeSet<Sample> = expected
-        .iter()
-        .filter(|s| {
-            s.0.contains(&("__name__".into(), "e2e_temp".into()))
-                && s.0.contains(&("quote".into(), "say \"hi\"".into()))
-        })
-        .cloned()
-        .collect();
-    assert_eq!(one, want);
-    assert!(!one.is_empty());
 }

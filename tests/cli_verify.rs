@@ -2,10 +2,12 @@
 //! flate2, the manifest from the `Manifest` struct): exit 0 on a sound directory, exit 1 naming
 //! the file on each kind of damage, exit 2 on bad usage.
 
-use std::io::Write;
+mod common;
+
 use std::path::Path;
 
 use assert_cmd::Command;
+use common::gzip;
 use predicates::prelude::*;
 
 use prom2om::labels::Labels;
@@ -36,12 +38,6 @@ fn om_text(shard: &Shard) -> Vec<u8> {
     }
     out.extend_from_slice(EOF_LINE);
     out
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
 }
 
 /// The manifest entry for `text` stored as `stored` under `file`.

@@ -2,13 +2,10 @@
 //! from OpenMetrics, dump the block, and require `write_line` to print every line byte for byte
 //! as promtool did (and `parse_line` + `decode_labels` to read back what went in).
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
 use prom2om::dump::{decode_labels, parse_line, write_line, Value};
 use prom2om::labels::Labels;
-
-const PROMTOOL: &str = "/usr/bin/promtool";
 
 /// Series to backfill: a label value (raw, as Prometheus stores it) and a float written as the
 /// OpenMetrics text gives it.
@@ -35,24 +32,8 @@ fn om_escape(v: &str) -> String {
         .replace('\n', r"\n")
 }
 
-fn run(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 #[test]
 fn write_line_matches_promtool_dump_byte_for_byte() {
-    assert!(
-        Path::new(PROMTOOL).exists(),
-        "{PROMTOOL} is missing: install the Debian package `prometheus` to run this test"
-    );
     let dir = tempfile::tempdir().unwrap();
     let om = dir.path().join("in.om");
     let db = dir.path().join("db");
@@ -66,12 +47,8 @@ fn write_line_matches_promtool_dump_byte_for_byte() {
     }
     text.push_str("# EOF\n");
     std::fs::write(&om, text).unwrap();
-    run(Command::new(PROMTOOL)
-        .args(["tsdb", "create-blocks-from", "openmetrics", "-q"])
-        .arg(&om)
-        .arg(&db));
-    std::fs::create_dir_all(db.join("wal")).unwrap();
-    let dump = run(Command::new(PROMTOOL).args(["tsdb", "dump"]).arg(&db));
+    common::backfill(&om, &db);
+    let dump = common::dump(&db, None);
 
     let lines: Vec<&[u8]> = dump
         .split(|&b| b == b'\n')

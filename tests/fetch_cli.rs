@@ -2,17 +2,15 @@
 //! real promtool) into exactly the samples of the source blocks; a killed fetch resumes to the
 //! same shards; credentials are checked, never printed, and wrong ones exit 1.
 
+mod common;
 mod fetch_support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::{prom2om, restore_shards, Prom};
 use fetch_support::*;
-
-fn prom2om() -> Command {
-    Command::new(assert_cmd::cargo::cargo_bin("prom2om"))
-}
 
 const SEL: &str = r#"{__name__=~"fx_.*"}"#;
 
@@ -34,34 +32,7 @@ fn base_args(url: &str, out: &Path) -> Vec<String> {
 
 /// Backfills the shards of `out` with promtool and dumps the result.
 fn restore(out: &Path, work: &Path) -> Data {
-    let data = work.join("restored");
-    let mut n = 0;
-    for e in std::fs::read_dir(out).unwrap() {
-        let p = e.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        if !name.ends_with(".om.gz") {
-            continue;
-        }
-        let mut text = Vec::new();
-        use std::io::Read;
-        flate2::read::MultiGzDecoder::new(std::fs::File::open(&p).unwrap())
-            .read_to_end(&mut text)
-            .unwrap();
-        let plain = work.join(format!("{name}.om"));
-        std::fs::write(&plain, text).unwrap();
-        let st = Command::new(tool("promtool"))
-            .args(["tsdb", "create-blocks-from", "openmetrics", "-q"])
-            .arg(&plain)
-            .arg(&data)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success());
-        n += 1;
-    }
-    assert!(n > 0, "no shards in {}", out.display());
-    std::fs::create_dir_all(data.join("wal")).unwrap();
-    dump(&data, SEL)
+    dump(&restore_shards(out, work), SEL)
 }
 
 fn shard_checksums(out: &Path) -> Vec<(String, String)> {

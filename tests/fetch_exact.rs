@@ -2,8 +2,10 @@
 //! exactly what `promtool tsdb dump --match` prints of the same blocks; `range` gives the
 //! server's own `query_range` values.
 
+mod common;
 mod fetch_support;
 
+use common::Prom;
 use fetch_support::*;
 use prom2om::fetch::api;
 use prom2om::fetch::http::{Client, ClientConfig};

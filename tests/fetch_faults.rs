@@ -2,11 +2,13 @@
 //! cut answers are retried and the export is still exact; a fetch that dies half-way resumes
 //! from its checkpoint to the same result; credentials are checked and never printed.
 
+mod common;
 mod fetch_support;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use common::Prom;
 use fetch_support::*;
 use prom2om::fetch::plan::Method;
 

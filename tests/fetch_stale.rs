@@ -2,8 +2,10 @@
 //! exact bits in the TSDB; `fetch` drops exactly the marker (0x7ff0000000000002) and keeps a
 //! real NaN, with remote read (raw bits) and with raw PromQL (which skips markers itself).
 
+mod common;
 mod fetch_support;
 
+use common::Prom;
 use fetch_support::*;
 use prom2om::fetch::plan::{Match, Method, Op};
 use prom2om::fetch::remote_read::{Label, Sample, TimeSeries};

@@ -2,12 +2,14 @@
 //! certificate: --ca-file and --cert-file/--key-file work, an unknown CA fails at once unless
 //! --insecure-skip-verify, and a missing client certificate fails.
 
+mod common;
 mod fetch_support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::Prom;
 use fetch_support::*;
 use prom2om::fetch::http::{Client, ClientConfig};
 use prom2om::fetch::plan::Method;
@@ -86,15 +88,6 @@ fn make_pki(dir: &Path) {
     }
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn tls_with_client_certificates() {
     let tmp = tempfile::tempdir().unwrap();
@@ -112,22 +105,10 @@ fn tls_with_client_certificates() {
         ),
     )
     .unwrap();
-    let cfg = tmp.path().join("prometheus.yml");
-    std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n").unwrap();
-    let port = free_port();
-    let _server = Server(
-        Command::new(tool("prometheus"))
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg("--storage.tsdb.retention.time=100y")
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!("--web.config.file={}", web.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("https://127.0.0.1:{port}");
+    // Started without the plain-HTTP readiness probe: it only speaks TLS; probed below.
+    let web_flag = format!("--web.config.file={}", web.display());
+    let server = Prom::spawn(Some(&data), common::PROM_CONFIG, &[&web_flag]);
+    let url = format!("https://127.0.0.1:{}", server.port);
     let good = ClientConfig {
         url: url.clone(),
         ca_file: Some(pki.join("ca.crt")),

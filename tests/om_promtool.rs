@@ -5,27 +5,10 @@
 //! Only classic names: 2.42 cannot parse the quoted-name syntax (`{"my.metric"}`) of
 //! Prometheus 3, which the writer uses for other names.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
 use prom2om::labels::Labels;
 use prom2om::openmetrics::{timestamp_reads_back, write_sample, write_series_prefix, EOF_LINE};
-
-const PROMTOOL: &str = "promtool";
-
-fn promtool(args: &[&str]) -> String {
-    let out = Command::new(PROMTOOL)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {PROMTOOL} (Debian package prometheus): {e}"));
-    assert!(
-        out.status.success(),
-        "promtool {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("promtool prints UTF-8")
-}
 
 /// Backfills `om` into a fresh TSDB and returns `promtool tsdb dump`'s lines, sorted.
 fn backfill_and_dump(om: &[u8]) -> Vec<String> {
@@ -33,18 +16,8 @@ fn backfill_and_dump(om: &[u8]) -> Vec<String> {
     let file = tmp.path().join("in.om");
     std::fs::write(&file, om).unwrap();
     let db = tmp.path().join("db");
-    let path = |p: &Path| p.to_str().unwrap().to_string();
-    promtool(&[
-        "tsdb",
-        "create-blocks-from",
-        "openmetrics",
-        "-q",
-        &path(&file),
-        &path(&db),
-    ]);
-    // `tsdb dump` fails on a directory without a WAL.
-    std::fs::create_dir_all(db.join("wal")).unwrap();
-    let dump = promtool(&["tsdb", "dump", &path(&db)]);
+    common::backfill(&file, &db);
+    let dump = String::from_utf8(common::dump(&db, None)).expect("promtool prints UTF-8");
     let mut lines: Vec<String> = dump.lines().map(str::to_string).collect();
     lines.sort();
     lines

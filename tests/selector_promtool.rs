@@ -1,10 +1,14 @@
 //! Selector semantics against the real thing: builds a TSDB of awkward series with promtool, then
 //! for each selector compares the series `promtool tsdb dump --match SEL` prints with the series
-//! `Selector` picks from the full dump. Needs /usr/bin/promtool (Prometheus 2.42); fails without.
+//! `Selector` picks from the full dump. Needs promtool (2.42) on PATH; fails without.
+
+mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use common::{backfill, dump};
 
 use prom2om::labels::Labels;
 use prom2om::selector::{any_matches, Selector};
@@ -157,21 +161,13 @@ const INVALID: &[&str] = &[
     r#"a{x=~"[[:foo:]]"}"#,
 ];
 
-fn promtool_any(args: &[&str]) -> std::process::Output {
-    Command::new("promtool")
-        .args(args)
+/// `promtool tsdb dump --match SEL DB`, successful or not.
+fn promtool_dump_any(sel: &str, db: &Path) -> std::process::Output {
+    Command::new(common::promtool())
+        .args(["tsdb", "dump", "--match", sel])
+        .arg(db)
         .output()
-        .expect("promtool (Prometheus 2.42, Debian package `prometheus`) must be installed")
-}
-
-fn promtool(args: &[&str]) -> std::process::Output {
-    let out = promtool_any(args);
-    assert!(
-        out.status.success(),
-        "promtool {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+        .expect("running promtool")
 }
 
 /// The label part of each dump line (`{a="v", b="w"} VALUE TS`).
@@ -221,27 +217,19 @@ fn parse_dump_labels(s: &str) -> Labels {
     Labels::from_pairs(pairs)
 }
 
-fn build_tsdb(dir: &Path) -> String {
+fn build_tsdb(dir: &Path) -> PathBuf {
     let om = dir.join("series.om");
     std::fs::write(&om, SERIES).unwrap();
     let db = dir.join("db");
-    promtool(&[
-        "tsdb",
-        "create-blocks-from",
-        "openmetrics",
-        "-q",
-        om.to_str().unwrap(),
-        db.to_str().unwrap(),
-    ]);
-    std::fs::create_dir_all(db.join("wal")).unwrap();
-    db.to_str().unwrap().to_string()
+    backfill(&om, &db);
+    db
 }
 
 #[test]
 fn selectors_select_what_promtool_selects() {
     let tmp = tempfile::tempdir().unwrap();
     let db = build_tsdb(tmp.path());
-    let all: Vec<(String, Labels)> = dump_label_strings(&promtool(&["tsdb", "dump", &db]).stdout)
+    let all: Vec<(String, Labels)> = dump_label_strings(&dump(&db, None))
         .into_iter()
         .map(|s| {
             let l = parse_dump_labels(&s);
@@ -256,10 +244,9 @@ fn selectors_select_what_promtool_selects() {
     let mut failures = Vec::new();
     let mut proper_subsets = 0;
     for sel in SELECTORS {
-        let want: BTreeSet<String> =
-            dump_label_strings(&promtool(&["tsdb", "dump", "--match", sel, &db]).stdout)
-                .into_iter()
-                .collect();
+        let want: BTreeSet<String> = dump_label_strings(&dump(&db, Some(sel)))
+            .into_iter()
+            .collect();
         let s = Selector::parse(sel).unwrap_or_else(|e| panic!("{sel}: {e:#}"));
         let got: BTreeSet<String> = all
             .iter()
@@ -294,7 +281,7 @@ fn rejects_what_promtool_rejects() {
     let tmp = tempfile::tempdir().unwrap();
     let db = build_tsdb(tmp.path());
     for sel in INVALID {
-        let out = promtool_any(&["tsdb", "dump", "--match", sel, &db]);
+        let out = promtool_dump_any(sel, &db);
         assert!(!out.status.success(), "promtool accepted {sel:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("parse error"), "{sel:?}: {err}");
@@ -309,11 +296,9 @@ fn several_selectors_are_a_union() {
     let sels = [r#"{job="api"}"#, r#"weird{v=~"\\d+"}"#].map(|s| Selector::parse(s).unwrap());
     let mut want = BTreeSet::new();
     for s in &sels {
-        want.extend(dump_label_strings(
-            &promtool(&["tsdb", "dump", "--match", &s.text, &db]).stdout,
-        ));
+        want.extend(dump_label_strings(&dump(&db, Some(&s.text))));
     }
-    let got: BTreeSet<String> = dump_label_strings(&promtool(&["tsdb", "dump", &db]).stdout)
+    let got: BTreeSet<String> = dump_label_strings(&dump(&db, None))
         .into_iter()
         .filter(|r| any_matches(&sels, &parse_dump_labels(r)))
         .collect();

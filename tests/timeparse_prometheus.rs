@@ -1,12 +1,10 @@
 //! `parse_time` against the real Prometheus 2.42 HTTP API: for each input, the millisecond the
 //! server evaluates an instant query at (`time=INPUT`) must be ours, and what it refuses we refuse.
-//! Needs /usr/bin/prometheus; fails without. The server runs on 127.0.0.1 in a temp dir.
+//! Needs prometheus on PATH; fails without. The server runs on 127.0.0.1 in a temp dir.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use common::{url_encode, Prom};
 use prom2om::timeparse::parse_time;
 
 /// Accepted by both. The query engine truncates nanoseconds towards zero (the storage side
@@ -66,109 +64,38 @@ const REFUSED: &[&str] = &[
     " 1",
 ];
 
-/// A Prometheus server on a free loopback port, killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus (Prometheus 2.42, Debian package `prometheus`) must be installed");
-        let server = Server {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while get(port, "/-/ready").map(|(status, _)| status) != Some(200) {
-            assert!(Instant::now() < deadline, "prometheus did not become ready");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
+/// The millisecond an instant query at `time` is evaluated at, or None if refused.
+fn eval_ms(server: &Prom, time: &str) -> Option<i64> {
+    let path = format!(
+        "/api/v1/query?query={}&time={}",
+        url_encode("timestamp(vector(0))"),
+        url_encode(time)
+    );
+    let (_, body) = server.get(&path);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    if v["status"] == "error" {
+        assert_eq!(v["errorType"], "bad_data", "{time}: {body}");
+        return None;
     }
-
-    /// The millisecond an instant query at `time` is evaluated at, or None if refused.
-    fn eval_ms(&self, time: &str) -> Option<i64> {
-        let path = format!(
-            "/api/v1/query?query={}&time={}",
-            encode("timestamp(vector(0))"),
-            encode(time)
-        );
-        let (_, body) = get(self.port, &path).expect("query answered");
-        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-        if v["status"] == "error" {
-            assert_eq!(v["errorType"], "bad_data", "{time}: {body}");
-            return None;
-        }
-        let secs = v["data"]["result"][0]["value"][0]
-            .as_f64()
-            .expect("eval time");
-        Some((secs * 1000.0).round() as i64)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A plain HTTP/1.0 GET: (status, body).
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").ok()?;
-    let mut response = String::new();
-    s.read_to_string(&mut response).ok()?;
-    let status = response.split(' ').nth(1)?.parse().ok()?;
-    Some((status, response.split_once("\r\n\r\n")?.1.to_string()))
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    let secs = v["data"]["result"][0]["value"][0]
+        .as_f64()
+        .expect("eval time");
+    Some((secs * 1000.0).round() as i64)
 }
 
 #[test]
 fn parse_time_agrees_with_the_prometheus_api() {
-    let server = Server::start();
+    let server = Prom::start_empty();
     let mut diffs = Vec::new();
     for t in ACCEPTED {
-        let theirs = server.eval_ms(t);
+        let theirs = eval_ms(&server, t);
         let ours = parse_time(t).ok();
         if theirs.is_none() || theirs != ours {
             diffs.push(format!("{t:?}: prometheus {theirs:?}, prom2om {ours:?}"));
         }
     }
     for t in REFUSED {
-        let theirs = server.eval_ms(t);
+        let theirs = eval_ms(&server, t);
         let ours = parse_time(t).ok();
         if theirs.is_some() || ours.is_some() {
             diffs.push(format!(

@@ -1,22 +1,44 @@
-//! Test support shared by the integration tests: the real promtool (never a mock), TSDBs built
-//! from OpenMetrics in temp dirs, and sample sets compared as dump text.
+//! Test support shared by every integration test and the fetch bench: the real promtool and
+//! Prometheus server (found on PATH, never mocked; missing ones fail the test), free ports, TSDBs
+//! backfilled from OpenMetrics in temp dirs, dumps, and small HTTP and command helpers.
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-/// The real promtool; fails the test (never skips) when it is missing: `.ci/run` installs it.
-pub fn promtool() -> PathBuf {
-    let out = Command::new("promtool").arg("--version").output();
-    match out {
-        Ok(o) if o.status.success() || !o.stdout.is_empty() || !o.stderr.is_empty() => {
-            PathBuf::from("promtool")
-        }
-        _ => panic!("promtool not found: install Debian's `prometheus` package (.ci/run does)"),
-    }
+/// The real `name` (`promtool` or `prometheus`) on PATH. Fails the test (never skips) when it is
+/// missing: Debian's `prometheus` package has both, and `.ci/run` installs it.
+pub fn tool(name: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} not found on PATH: these tests need the real one and fail without it; \
+                 install Debian's `prometheus` package (.ci/run does)"
+            )
+        })
 }
 
+/// The real promtool; see [`tool`].
+pub fn promtool() -> PathBuf {
+    tool("promtool")
+}
+
+/// The real Prometheus server binary; see [`tool`].
+pub fn prometheus() -> PathBuf {
+    tool("prometheus")
+}
+
+/// Runs `cmd`, requires success, and returns its stdout.
 pub fn run_ok(cmd: &mut Command) -> Vec<u8> {
     let out = cmd
         .output()
@@ -30,14 +52,29 @@ pub fn run_ok(cmd: &mut Command) -> Vec<u8> {
     out.stdout
 }
 
-/// Backfills one OpenMetrics file into `data` with the real promtool.
+/// Runs `cmd` to its end: (exit code, stdout, stderr).
+pub fn run(mut cmd: Command) -> (i32, String, String) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    (
+        out.status.code().expect("exited"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Backfills one OpenMetrics file into `data` with the real promtool, and leaves `data` ready
+/// for `tsdb dump` and a server (2.42 needs a wal dir).
 pub fn backfill(om: &Path, data: &Path) {
+    std::fs::create_dir_all(data).unwrap();
     run_ok(
         Command::new(promtool())
             .args(["tsdb", "create-blocks-from", "openmetrics", "-q"])
             .arg(om)
             .arg(data),
     );
+    std::fs::create_dir_all(data.join("wal")).unwrap();
 }
 
 /// `promtool tsdb dump` of a data dir (2.42 needs a wal dir to exist), optionally `--match`.
@@ -49,6 +86,15 @@ pub fn dump(data: &Path, matcher: Option<&str>) -> Vec<u8> {
         cmd.arg(format!("--match={m}"));
     }
     run_ok(cmd.arg(data))
+}
+
+/// `promtool tsdb dump` of a data dir as a set of text lines.
+pub fn dump_lines(data: &Path) -> BTreeSet<String> {
+    String::from_utf8(dump(data, None))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// A dump's lines as a set: the sample set, independent of order.
@@ -107,7 +153,6 @@ pub fn shard_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Decompresses a shard to a plain `.om` file next to `tmp` (promtool cannot read gzip).
 pub fn gunzip_to(shard: &Path, tmp: &Path) -> PathBuf {
-    use std::io::Read;
     let bytes = std::fs::read(shard).unwrap();
     let mut text = Vec::new();
     if bytes.starts_with(&[0x1f, 0x8b]) {
@@ -125,13 +170,144 @@ pub fn gunzip_to(shard: &Path, tmp: &Path) -> PathBuf {
     out
 }
 
-/// Backfills every shard of `dir` into one new TSDB and dumps it.
-pub fn backfill_shards(dir: &Path, work: &Path) -> Vec<u8> {
+/// Gzip of `data`, as the shards are written.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Backfills every shard of `dir` into one new TSDB under `work`; returns its data dir.
+pub fn restore_shards(dir: &Path, work: &Path) -> PathBuf {
     let data = work.join("restored");
     let shards = shard_files(dir);
     assert!(!shards.is_empty(), "no shards in {}", dir.display());
     for s in shards {
         backfill(&gunzip_to(&s, work), &data);
     }
-    dump(&data, None)
+    data
+}
+
+/// Backfills every shard of `dir` into one new TSDB and dumps it.
+pub fn backfill_shards(dir: &Path, work: &Path) -> Vec<u8> {
+    dump(&restore_shards(dir, work), None)
+}
+
+/// A port nothing listens on at the moment, on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Percent-encodes a URL query parameter.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A plain HTTP/1.0 GET on 127.0.0.1 (so never a chunked body): (status, body), or None when
+/// nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    s.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    Some((status, response.split_once("\r\n\r\n")?.1.to_string()))
+}
+
+/// The configuration a [`Prom`] gets unless told otherwise: no scrapes.
+pub const PROM_CONFIG: &str = "global:\n  scrape_interval: 15s\nscrape_configs: []\n";
+
+/// A real Prometheus server on a free port of 127.0.0.1, its configuration in a temp dir, keeping
+/// every sample (100y retention); killed on drop.
+pub struct Prom {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Prom {
+    /// Serves the TSDB in `data`; returns once it is ready.
+    pub fn start(data: &Path) -> Prom {
+        Self::start_with(data, &[])
+    }
+
+    /// Starts with extra command-line flags.
+    pub fn start_with(data: &Path, flags: &[&str]) -> Prom {
+        Self::start_config(data, PROM_CONFIG, flags)
+    }
+
+    /// Starts with this configuration file and extra command-line flags.
+    pub fn start_config(data: &Path, config: &str, flags: &[&str]) -> Prom {
+        Self::spawn(Some(data), config, flags).ready()
+    }
+
+    /// A server on an empty TSDB of its own, in its temp dir.
+    pub fn start_empty() -> Prom {
+        Self::spawn(None, PROM_CONFIG, &[]).ready()
+    }
+
+    /// Starts the server and returns at once, not waiting for it to be ready: for a server the
+    /// plain HTTP probe cannot reach (TLS). Without `data`, an empty TSDB in the temp dir.
+    pub fn spawn(data: Option<&Path>, config: &str, flags: &[&str]) -> Prom {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("prometheus.yml");
+        std::fs::write(&file, config).unwrap();
+        let data = data.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
+        let port = free_port();
+        let child = Command::new(prometheus())
+            .arg(format!("--config.file={}", file.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg("--storage.tsdb.retention.time=100y")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(flags)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting prometheus");
+        Prom {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// Waits (up to a minute) until `/-/ready` answers 200.
+    fn ready(self) -> Prom {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if http_get(self.port, "/-/ready").is_some_and(|(status, _)| status == 200) {
+                return self;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("prometheus did not become ready on port {}", self.port);
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// [`http_get`] on this server: (status, body); fails the test when nothing answers.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.port, path).unwrap_or_else(|| panic!("GET {path}: no answer"))
+    }
+}
+
+impl Drop for Prom {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,16 +1,15 @@
-//! Shared by the fetch tests: test data made into TSDB blocks by the real promtool, a real
-//! Prometheus server on them, `promtool tsdb dump` as the ground truth, and small TCP proxies
-//! that inject faults or check credentials.
+//! Fetch-specific support, on top of `common` (which the including crate declares as `mod
+//! common`): generated test data made into TSDB blocks, dumps parsed for sample-exact comparison,
+//! small TCP proxies that inject faults or check credentials, and fetch options and runs.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prom2om::labels::Labels;
 
@@ -20,16 +19,6 @@ pub type Data = BTreeMap<Labels, BTreeMap<i64, u64>>;
 /// First sample time of the test data: a 2h boundary.
 pub const T0: i64 = 1_699_999_200_000;
 pub const HOURS: i64 = 6;
-
-pub fn tool(name: &str) -> PathBuf {
-    let p = PathBuf::from(format!("/usr/bin/{name}"));
-    assert!(
-        p.exists(),
-        "{name} is required for the fetch tests (Debian package `prometheus`): {} is missing",
-        p.display()
-    );
-    p
-}
 
 const AWKWARD: [&str; 9] = [
     "a\"quote",
@@ -129,39 +118,15 @@ pub fn make_blocks(dir: &Path, series: usize, hours: i64, step_ms: i64) -> PathB
     let om = dir.join("input.om");
     std::fs::write(&om, openmetrics(series, hours, step_ms, 42)).unwrap();
     let data = dir.join("data");
-    backfill(&om, &data);
+    crate::common::backfill(&om, &data);
     data
-}
-
-/// Backfills an OpenMetrics file into `data` with the real promtool, ready for `tsdb dump`
-/// (2.42 needs the wal dir).
-pub fn backfill(om: &Path, data: &Path) {
-    std::fs::create_dir_all(data).unwrap();
-    let st = Command::new(tool("promtool"))
-        .args(["tsdb", "create-blocks-from", "openmetrics", "-q"])
-        .arg(om)
-        .arg(data)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "promtool create-blocks-from failed");
-    std::fs::create_dir_all(data.join("wal")).unwrap();
 }
 
 /// `promtool tsdb dump --match SEL DIR`, parsed.
 pub fn dump(data: &Path, selector: &str) -> Data {
-    let out = Command::new(tool("promtool"))
-        .args(["tsdb", "dump", "--match", selector])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "promtool tsdb dump: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = crate::common::dump(data, Some(selector));
     let mut d = Data::new();
-    for line in out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+    for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         let line = std::str::from_utf8(line).unwrap();
         let (labels, rest) = parse_dump_labels(line);
         let mut it = rest.split(' ');
@@ -252,92 +217,6 @@ pub fn assert_same(got: &Data, want: &Data, what: &str) {
 
 pub fn samples(d: &Data) -> usize {
     d.values().map(|s| s.len()).sum()
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A Prometheus server on a data dir, killed on drop.
-pub struct Prom {
-    child: Child,
-    pub port: u16,
-    _cfg: tempfile::TempDir,
-}
-
-impl Prom {
-    pub fn start(data: &Path) -> Prom {
-        Self::start_with(data, &[])
-    }
-
-    /// Starts with extra command-line flags.
-    pub fn start_with(data: &Path, flags: &[&str]) -> Prom {
-        Self::start_config(
-            data,
-            "global:\n  scrape_interval: 15s\nscrape_configs: []\n",
-            flags,
-        )
-    }
-
-    /// Starts with this configuration file and extra command-line flags.
-    pub fn start_config(data: &Path, config: &str, flags: &[&str]) -> Prom {
-        let cfg = tempfile::tempdir().unwrap();
-        let file = cfg.path().join("prometheus.yml");
-        std::fs::write(&file, config).unwrap();
-        let port = free_port();
-        let child = Command::new(tool("prometheus"))
-            .arg(format!("--config.file={}", file.display()))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg("--storage.tsdb.retention.time=100y")
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .args(flags)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting prometheus");
-        let p = Prom {
-            child,
-            port,
-            _cfg: cfg,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if http_get(port, "/-/ready").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
-                return p;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("prometheus did not become ready on port {port}");
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Prom {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A plain GET, the whole answer as text (None when nothing answers).
-pub fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
 }
 
 /// What the proxy does with one request.
