@@ -281,8 +281,7 @@ impl Client {
             .headers()
             .get("Retry-After")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|s| Duration::from_secs(s.min(300)));
+            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
         let mut text = Vec::new();
         let _ = self.reader(resp).take(64 << 10).read_to_end(&mut text);
         let err = anyhow::Error::new(HttpStatus {
@@ -618,9 +617,37 @@ fn check_client_cert(
     Ok(())
 }
 
+/// A `Retry-After` value: delay seconds, or an HTTP date (RFC 9110: IMF-fixdate, which RFC 2822
+/// parsing covers). Capped at 5 minutes; a date in the past means now.
+fn parse_retry_after(v: &str, now: std::time::SystemTime) -> Option<Duration> {
+    const MAX: Duration = Duration::from_secs(300);
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs).min(MAX));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(at.timestamp()).ok()?);
+    Some(at.duration_since(now).unwrap_or_default().min(MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_seconds_or_http_date() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777); // 1994-11-06T08:49:37Z
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("86400", now),
+            Some(Duration::from_secs(300))
+        );
+        let date = "Sun, 06 Nov 1994 08:50:07 GMT";
+        assert_eq!(parse_retry_after(date, now), Some(Duration::from_secs(30)));
+        let past = "Sun, 06 Nov 1994 08:00:00 GMT";
+        assert_eq!(parse_retry_after(past, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
 
     #[test]
     fn urls_lose_their_credentials() {
