@@ -334,9 +334,13 @@ impl Worker<'_> {
         for &(t, v) in seg {
             shard::push_dedup(&mut self.scratch, t, v, &mut text.stats);
         }
+        let layout = self.layout;
         let wrote = text
             .series(&run.prefix, &self.scratch, nb)
-            .with_context(|| format!("writing a shard of window {}", shard::utc_stamp(start)))?;
+            .with_context(|| {
+                let name = shard::file_name(start, s, layout.width, layout.compress.is_some());
+                format!("writing {}", layout.dir.join(name).display())
+            })?;
         if wrote {
             let id = run.id as usize;
             if self.written.len() <= id {
@@ -351,8 +355,9 @@ impl Worker<'_> {
         let mut shards = Vec::new();
         for texts in self.windows.into_values().flatten() {
             for text in texts.into_iter().flatten() {
-                let (file, stats): (ShardFile, WriteStats) =
-                    text.finish().context("writing a shard")?;
+                let (file, stats): (ShardFile, WriteStats) = text
+                    .finish()
+                    .with_context(|| format!("writing a shard in {}", self.layout.dir.display()))?;
                 shards.extend(file.finish(stats)?);
             }
         }

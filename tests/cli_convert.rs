@@ -221,36 +221,84 @@ fn unwritable_output_is_a_clear_failure() {
         .stderr(predicate::str::contains("output directory"));
 }
 
-/// A file-size limit makes the disk "full" mid-run: exit 1, a clear error, and nothing left that
+/// The disk fills up mid-run, on the sorted path (input in head order) and on the streamed one
+/// (input in series order, written by worker threads while reading): exit 1, and nothing that
 /// looks finished (no manifest, no shard under its final name, no temp files).
 #[test]
 fn disk_full_mid_run_leaves_nothing_finished() {
-    use std::os::unix::process::CommandExt;
     let tmp = tempfile::tempdir().unwrap();
-    let (_, source) = awkward_tsdb(tmp.path());
-    let mut big = Vec::new();
-    for i in 0..200 {
-        big.extend(
-            String::from_utf8_lossy(&source)
-                .replace("{__name__=", &format!("{{copy=\"{i}\", __name__="))
-                .as_bytes(),
+    for head_order in [true, false] {
+        let f = tmp.path().join(format!("{head_order}.dump"));
+        let spec = prom2om::corpus::CorpusSpec {
+            series: 200,
+            hours: 4.0,
+            head_order,
+            ..Default::default()
+        };
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&f).unwrap());
+        prom2om::corpus::generate(&spec, &mut w).unwrap();
+        drop(w);
+        let out = tmp.path().join(format!("out-{head_order}"));
+        let o = run_with_file_limit(
+            prom2om()
+                .arg("convert")
+                .arg(&f)
+                .args(["-q", "--no-compress", "--shards", "1", "-o"])
+                .arg(&out),
+            64 << 10,
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "stderr: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains("writing"), "{stderr}");
+        assert_eq!(
+            left_in(&out),
+            Vec::<String>::new(),
+            "head order {head_order}"
         );
     }
-    let f = tmp.path().join("big.dump");
-    std::fs::write(&f, &big).unwrap();
+}
+
+/// A bad line late in input that was being streamed: exit 2, and the shards written so far are gone.
+#[test]
+fn bad_line_while_streaming_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("sorted.dump");
+    let spec = prom2om::corpus::CorpusSpec {
+        series: 200,
+        hours: 4.0,
+        ..Default::default()
+    };
+    let mut text = Vec::new();
+    prom2om::corpus::generate(&spec, &mut text).unwrap();
+    text.extend_from_slice(b"{__name__=\"zz\"} not-a-number 1000\n");
+    std::fs::write(&f, &text).unwrap();
     let out = tmp.path().join("out");
-    let mut cmd = prom2om();
-    cmd.arg("convert")
+    assert_cmd::Command::cargo_bin("prom2om")
+        .unwrap()
+        .arg("convert")
         .arg(&f)
-        .args(["-q", "--no-compress", "--shards", "1", "-o"])
-        .arg(&out);
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("sorted.dump:"));
+    assert_eq!(left_in(&out), Vec::<String>::new());
+}
+
+/// Runs `cmd` with writes past `bytes` failing with EFBIG (the signal that would kill it ignored).
+fn run_with_file_limit(cmd: &mut std::process::Command, bytes: u64) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
     unsafe {
-        cmd.pre_exec(|| {
-            // Writes past 64 KiB fail with EFBIG (the signal that would kill us is ignored).
+        cmd.pre_exec(move || {
             libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
             let lim = libc::rlimit {
-                rlim_cur: 64 << 10,
-                rlim_max: 64 << 10,
+                rlim_cur: bytes,
+                rlim_max: bytes,
             };
             if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
                 return Err(std::io::Error::last_os_error());
@@ -258,22 +306,16 @@ fn disk_full_mid_run_leaves_nothing_finished() {
             Ok(())
         });
     }
-    let o = cmd.output().unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("writing"), "{stderr}");
-    let left: Vec<String> = std::fs::read_dir(&out)
+    cmd.output().unwrap()
+}
+
+fn left_in(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
         .map(|d| {
             d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
                 .collect()
         })
-        .unwrap_or_default();
-    assert!(left.is_empty(), "left behind: {left:?}");
+        .unwrap_or_default()
 }
 
 /// Native histograms (dumps of Prometheus 2.48+) cannot go through OpenMetrics backfill: skipped,
