@@ -3,7 +3,7 @@
 //! appended to, read back in batches, and merged without any framing.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// One sample of an interned series. `val` holds the f64 bits, so NaN payloads survive.
@@ -33,30 +33,29 @@ fn decode(b: &[u8]) -> Rec {
     }
 }
 
-/// An append-only run file.
+/// An append-only run file. It holds no open file and no buffer between appends: a dump over
+/// months has thousands of windows, each with its own run file, and neither file descriptors nor
+/// a buffer per window would stay bounded.
 pub struct SpillWriter {
-    w: BufWriter<File>,
     path: PathBuf,
     count: u64,
 }
 
 impl SpillWriter {
     pub fn create(path: PathBuf) -> io::Result<SpillWriter> {
-        let f = File::create(&path)?;
-        Ok(SpillWriter {
-            w: BufWriter::with_capacity(1 << 20, f),
-            path,
-            count: 0,
-        })
+        File::create(&path)?;
+        Ok(SpillWriter { path, count: 0 })
     }
 
     pub fn append(&mut self, recs: &[Rec]) -> io::Result<()> {
-        let mut buf = [0u8; REC_DISK * 256];
-        for chunk in recs.chunks(256) {
+        const BATCH: usize = 4096;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&self.path)?;
+        let mut buf = vec![0u8; REC_DISK * BATCH.min(recs.len())];
+        for chunk in recs.chunks(BATCH) {
             for (i, r) in chunk.iter().enumerate() {
                 encode(r, &mut buf[i * REC_DISK..]);
             }
-            self.w.write_all(&buf[..chunk.len() * REC_DISK])?;
+            f.write_all(&buf[..chunk.len() * REC_DISK])?;
         }
         self.count += recs.len() as u64;
         Ok(())
@@ -66,9 +65,8 @@ impl SpillWriter {
         self.count
     }
 
-    /// Flushes and closes the file, returning what reads it back.
-    pub fn finish(mut self) -> io::Result<SpillFile> {
-        self.w.flush()?;
+    /// Ends the file, returning what reads it back.
+    pub fn finish(self) -> io::Result<SpillFile> {
         Ok(SpillFile {
             path: self.path,
             count: self.count,

@@ -97,7 +97,7 @@ impl Streamer {
             max_series_samples: (memory_limit / 16 / 16) as usize,
             open: Vec::new(),
             writers: 0,
-            max_writers: (memory_limit / 4 / WRITER_MEM).clamp(1, MAX_WRITERS),
+            max_writers: (memory_limit / 4 / WRITER_MEM).clamp(1, MAX_WRITERS.min(fd_room())),
             layout,
         }
     }
@@ -234,6 +234,20 @@ impl Drop for Streamer {
             let _ = h.join();
         }
     }
+}
+
+/// Shard files that may be open at once: half of what the open-file limit leaves after a margin
+/// for inputs, spill and run files, and the shards the sorted path writes.
+fn fd_room() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 1;
+    }
+    (lim.rlim_cur.saturating_sub(32) / 2).max(1)
 }
 
 /// The output order of series: by metric name, then all labels.

@@ -93,3 +93,54 @@ fn files(dir: &Path) -> Vec<Vec<u8>> {
         .map(|p| std::fs::read(p).unwrap())
         .collect()
 }
+
+/// A dump over many block windows (200 here, thousands for a quarter's data) spilled to disk
+/// keeps neither a file descriptor nor a buffer per window, and streaming opens no more shards
+/// than the open-file limit allows: both run with 64 open files.
+#[test]
+fn many_windows_spill_with_few_open_files() {
+    use std::os::unix::process::CommandExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("long.dump");
+    let spec = prom2om::corpus::CorpusSpec {
+        series: 20,
+        hours: 400.0,
+        interval_ms: 60_000,
+        ..Default::default()
+    };
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    prom2om::corpus::generate(&spec, &mut w).unwrap();
+    std::io::Write::flush(&mut w).unwrap();
+    drop(w);
+    for limit in ["16MiB", "1GiB"] {
+        let out = tmp.path().join(limit);
+        let mut cmd = prom2om();
+        cmd.arg("convert")
+            .arg(&path)
+            .args(["--memory-limit", limit, "-o"])
+            .arg(&out);
+        unsafe {
+            cmd.pre_exec(|| {
+                let lim = libc::rlimit {
+                    rlim_cur: 64,
+                    rlim_max: 64,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let o = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{stderr}");
+        // 16 MiB spills (no file per window); 1 GiB streams (no more shards open than files allowed).
+        let expect = if limit == "16MiB" {
+            "spilled to disk"
+        } else {
+            "while reading"
+        };
+        assert!(stderr.contains(expect), "{stderr}");
+        assert_eq!(shard_files(&out).len(), 201, "{stderr}");
+    }
+}

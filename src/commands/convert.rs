@@ -18,6 +18,10 @@ use crate::sink::{RunInfo, Sink, SinkSummary, StaleMode};
   prom2om convert dump.txt.gz --start 2024-05-01T00:00:00Z --end 2024-05-02T00:00:00Z -o shards/
   prom2om convert dump.txt -o - > all.om
 
+A dump of persisted blocks (series whole and in label order) is written while it is read; other
+input (a head-only TSDB, concatenated or shuffled dumps) is sorted first, spilling to --temp-dir
+beyond --memory-limit. Both give the same bytes.
+
 Shards are named WINDOWSTART-SHARD.om.gz; manifest.json is written last. Import them with
 `prom2om import shards/ --tsdb DATA_DIR`, or by hand with gunzip and
 `promtool tsdb create-blocks-from openmetrics FILE DATA_DIR`.")]
