@@ -105,7 +105,6 @@ impl Streamer {
     /// Takes the next sample of the input. `w` is the sink's index of its window; `over` says the
     /// window has outgrown the streamed layout. Returns false when the input turns out not to be
     /// in series order: the caller then drops the streamer and sorts.
-    #[allow(clippy::too_many_arguments)]
     pub fn push(
         &mut self,
         id: u32,
