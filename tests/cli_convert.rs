@@ -235,18 +235,15 @@ fn disk_full_mid_run_leaves_nothing_finished() {
             head_order,
             ..Default::default()
         };
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&f).unwrap());
-        prom2om::corpus::generate(&spec, &mut w).unwrap();
-        drop(w);
+        write_corpus(&f, &spec);
         let out = tmp.path().join(format!("out-{head_order}"));
-        let o = run_with_file_limit(
-            prom2om()
-                .arg("convert")
-                .arg(&f)
-                .args(["-q", "--no-compress", "--shards", "1", "-o"])
-                .arg(&out),
-            64 << 10,
-        );
+        let mut cmd = prom2om();
+        cmd.arg("convert")
+            .arg(&f)
+            .args(["-q", "--no-compress", "--shards", "1", "-o"])
+            .arg(&out);
+        set_rlimit(&mut cmd, libc::RLIMIT_FSIZE, 64 << 10);
+        let o = cmd.output().unwrap();
         assert_eq!(
             o.status.code(),
             Some(1),
@@ -288,25 +285,6 @@ fn bad_line_while_streaming_leaves_nothing() {
         .code(2)
         .stderr(predicate::str::contains("sorted.dump:"));
     assert_eq!(left_in(&out), Vec::<String>::new());
-}
-
-/// Runs `cmd` with writes past `bytes` failing with EFBIG (the signal that would kill it ignored).
-fn run_with_file_limit(cmd: &mut std::process::Command, bytes: u64) -> std::process::Output {
-    use std::os::unix::process::CommandExt;
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            let lim = libc::rlimit {
-                rlim_cur: bytes,
-                rlim_max: bytes,
-            };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    cmd.output().unwrap()
 }
 
 fn left_in(dir: &std::path::Path) -> Vec<String> {

@@ -25,17 +25,13 @@ fn corpus(dir: &Path, head_order: bool) -> PathBuf {
     } else {
         "blocks.dump"
     });
-    // Written straight to a file: Linux carries a parent's peak RSS into a spawned child's
-    // ru_maxrss, so this process must never hold the corpus.
     let spec = prom2om::corpus::CorpusSpec {
         series: 1000,
         hours: 4.0,
         head_order,
         ..Default::default()
     };
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    prom2om::corpus::generate(&spec, &mut w).unwrap();
-    std::io::Write::flush(&mut w).unwrap();
+    write_corpus(&path, &spec);
     path
 }
 
@@ -99,7 +95,6 @@ fn files(dir: &Path) -> Vec<Vec<u8>> {
 /// than the open-file limit allows: both run with 64 open files.
 #[test]
 fn many_windows_spill_with_few_open_files() {
-    use std::os::unix::process::CommandExt;
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("long.dump");
     let spec = prom2om::corpus::CorpusSpec {
@@ -108,10 +103,7 @@ fn many_windows_spill_with_few_open_files() {
         interval_ms: 60_000,
         ..Default::default()
     };
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    prom2om::corpus::generate(&spec, &mut w).unwrap();
-    std::io::Write::flush(&mut w).unwrap();
-    drop(w);
+    write_corpus(&path, &spec);
     for limit in ["16MiB", "1GiB"] {
         let out = tmp.path().join(limit);
         let mut cmd = prom2om();
@@ -119,18 +111,7 @@ fn many_windows_spill_with_few_open_files() {
             .arg(&path)
             .args(["--memory-limit", limit, "-o"])
             .arg(&out);
-        unsafe {
-            cmd.pre_exec(|| {
-                let lim = libc::rlimit {
-                    rlim_cur: 64,
-                    rlim_max: 64,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        set_rlimit(&mut cmd, libc::RLIMIT_NOFILE, 64);
         let o = cmd.output().unwrap();
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{stderr}");

@@ -133,6 +133,34 @@ pub fn awkward_tsdb(dir: &Path) -> (PathBuf, Vec<u8>) {
 }
 
 /// The prom2om binary under test.
+/// Writes the synthetic corpus of `spec` straight to `path`: a test process that held it would
+/// carry its peak RSS into the children it measures.
+pub fn write_corpus(path: &Path, spec: &prom2om::corpus::CorpusSpec) {
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    prom2om::corpus::generate(spec, &mut w).unwrap();
+    w.flush().unwrap();
+}
+
+/// Sets a resource limit in the child before it runs. A file-size limit makes writes past it fail
+/// with EFBIG: the signal that would kill the child is ignored.
+pub fn set_rlimit(cmd: &mut Command, resource: libc::__rlimit_resource_t, value: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec only async-signal-safe calls (signal, setrlimit) are made.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let lim = libc::rlimit {
+                rlim_cur: value,
+                rlim_max: value,
+            };
+            if libc::setrlimit(resource, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 pub fn prom2om() -> Command {
     Command::new(assert_cmd::cargo::cargo_bin("prom2om"))
 }
