@@ -4,12 +4,12 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use prom2om::convert::{convert, ConvertOptions};
 use prom2om::corpus::{generate, CorpusSpec};
-use prom2om::filter::Filter;
-use prom2om::input::InputSpec;
-use prom2om::selector::Selector;
-use prom2om::sink::{Output, Sink, SinkOptions, StaleMode, DEFAULT_SHARD_BYTES};
+use prom2om::pipeline::convert::{convert, ConvertOptions};
+use prom2om::pipeline::input::InputSpec;
+use prom2om::pipeline::sink::{Output, Sink, SinkOptions, StaleMode, DEFAULT_SHARD_BYTES};
+use prom2om::select::filter::Filter;
+use prom2om::select::selector::Selector;
 
 fn corpus(series: usize, hours: f64) -> Vec<u8> {
     let mut out = Vec::new();
@@ -31,7 +31,7 @@ fn parse(c: &mut Criterion) {
             let mut n = 0i64;
             for line in data.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
                 n = n.wrapping_add(
-                    prom2om::dump::parse_line(black_box(line))
+                    prom2om::format::dump::parse_line(black_box(line))
                         .expect("valid")
                         .ts,
                 );
@@ -43,7 +43,7 @@ fn parse(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0usize;
             for line in data.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
-                n += prom2om::dump::labels_len(black_box(line)).expect("valid");
+                n += prom2om::format::dump::labels_len(black_box(line)).expect("valid");
             }
             n
         })
@@ -54,14 +54,14 @@ fn parse(c: &mut Criterion) {
 fn encode(c: &mut Criterion) {
     let labels = prom2om::corpus::series_labels(7);
     let mut prefix = Vec::new();
-    prom2om::openmetrics::write_series_prefix(&labels, &mut prefix);
+    prom2om::format::openmetrics::write_series_prefix(&labels, &mut prefix);
     let samples: Vec<(i64, f64)> = (0..100_000)
         .map(|i| (1_700_000_000_000 + i * 15_003, 1.0e8 + i as f64 * 1234.5))
         .collect();
     let mut out = Vec::with_capacity(16 << 20);
     out.clear();
     for &(t, v) in &samples {
-        prom2om::openmetrics::write_sample(&prefix, v, t, &mut out);
+        prom2om::format::openmetrics::write_sample(&prefix, v, t, &mut out);
     }
     let mut g = c.benchmark_group("encode");
     g.throughput(Throughput::Bytes(out.len() as u64));
@@ -69,7 +69,12 @@ fn encode(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             for &(t, v) in &samples {
-                prom2om::openmetrics::write_sample(&prefix, black_box(v), black_box(t), &mut out);
+                prom2om::format::openmetrics::write_sample(
+                    &prefix,
+                    black_box(v),
+                    black_box(t),
+                    &mut out,
+                );
             }
             out.len()
         })

@@ -4,8 +4,8 @@
 
 use std::io::{self, Write};
 
+use crate::format::{dump, openmetrics};
 use crate::labels::Labels;
-use crate::{dump, openmetrics};
 
 const METRICS: &[&str] = &[
     "elasticsearch_jvm_memory_used_bytes",

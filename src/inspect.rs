@@ -9,11 +9,11 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::dump::{self, Value};
-use crate::filter::Filter;
-use crate::input::{self, Chunker, InputSpec};
+use crate::format::dump::{self, Value};
 use crate::labels::Labels;
-use crate::manifest::Manifest;
+use crate::pipeline::input::{self, Chunker, InputSpec};
+use crate::pipeline::manifest::Manifest;
+use crate::select::filter::Filter;
 
 /// One metric family.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -83,7 +83,7 @@ impl Scan {
                 let mut prefix = Vec::new();
                 let mut edited = labels.clone();
                 filter.edits.apply(&mut edited);
-                crate::openmetrics::write_series_prefix(&edited, &mut prefix);
+                crate::format::openmetrics::write_series_prefix(&edited, &mut prefix);
                 self.series.entry(labels.clone()).or_insert(SeriesAcc {
                     prefix_len: prefix.len() as u64,
                     ..Default::default()
@@ -221,10 +221,10 @@ pub fn inspect_dir(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Re
             text = raw;
         }
         let mut fmt = Vec::new();
-        crate::openmetrics::read(&text, |s| {
+        crate::format::openmetrics::read(&text, |s| {
             let keep = filter.keeps_series(s.labels);
             fmt.clear();
-            crate::gofloat::format_g(s.value, &mut fmt);
+            crate::format::gofloat::format_g(s.value, &mut fmt);
             scan.sample(s.labels, keep, s.ts_ms, fmt.len(), filter);
             Ok(())
         })

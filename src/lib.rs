@@ -1,30 +1,21 @@
 //! prom2om: turns `promtool tsdb dump` output, or samples pulled from a Prometheus HTTP API, into
 //! sorted, deduplicated, window-aligned OpenMetrics shards that `promtool tsdb create-blocks-from
 //! openmetrics` imports bit-exact.
+//!
+//! Wings, dependencies pointing down: `commands` → `import`/`fetch` → `pipeline` → `format` →
+//! `select` → the ground floor (`labels`, `timeparse`, `exit_codes`, `progress`).
 
-pub mod atomic_file;
 pub mod cli;
 pub mod commands;
-pub mod convert;
 pub mod corpus;
-pub mod dump;
 pub mod exit_codes;
 pub mod fetch;
-pub mod filter;
-pub mod gofloat;
-pub mod goquote;
+pub mod format;
 pub mod import;
-pub mod input;
 pub mod inspect;
 pub mod labels;
-pub mod manifest;
-pub mod openmetrics;
+pub mod pipeline;
 pub mod progress;
-pub mod selector;
-pub mod shard;
-pub mod sink;
-pub mod sorter;
-pub mod spill;
-pub mod stream;
+pub mod select;
 pub mod timeparse;
 pub mod verify;

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::bad_input;
-use crate::manifest::{sha256_hex, Manifest, ShardEntry};
-use crate::openmetrics::{self, ReadStats};
+use crate::format::openmetrics::{self, ReadStats};
+use crate::pipeline::manifest::{sha256_hex, Manifest, ShardEntry};
 
 /// The outcome for one shard the manifest lists.
 #[derive(Clone, Debug)]
@@ -34,7 +34,7 @@ pub struct Report {
     /// the file concerned.
     pub problems: Vec<String>,
     /// The manifest's totals, for the summary.
-    pub totals: crate::manifest::Totals,
+    pub totals: crate::pipeline::manifest::Totals,
 }
 
 impl Report {
@@ -195,7 +195,7 @@ fn is_plain_file_name(name: &str) -> bool {
 fn check_totals(dir: &Path, m: &Manifest) -> Vec<String> {
     let mut problems = Vec::new();
     let t = &m.totals;
-    let path = dir.join(crate::manifest::MANIFEST_FILE);
+    let path = dir.join(crate::pipeline::manifest::MANIFEST_FILE);
     let mut check = |what: &str, total: u64, sum: u64| {
         if total != sum {
             problems.push(format!(
@@ -303,7 +303,7 @@ mod tests {
         };
         let mut m = Manifest {
             shards: vec![e(2, 5, 9), e(0, 0, 0), e(1, 1, 3)],
-            totals: crate::manifest::Totals {
+            totals: crate::pipeline::manifest::Totals {
                 shards: 3,
                 series: 3,
                 samples: 3,

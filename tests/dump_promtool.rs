@@ -4,7 +4,7 @@
 
 mod common;
 
-use prom2om::dump::{decode_labels, parse_line, write_line, Value};
+use prom2om::format::dump::{decode_labels, parse_line, write_line, Value};
 use prom2om::labels::Labels;
 
 /// Series to backfill: a label value (raw, as Prometheus stores it) and a float written as the

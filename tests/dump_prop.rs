@@ -2,9 +2,11 @@
 //! `decode_labels` read back exactly; Go quoting round-trips; the fuzz target's function holds
 //! its invariants on random and mutated input.
 
-use prom2om::dump::{decode_labels, fuzz_check, parse_go_float, parse_line, write_line, Value};
-use prom2om::gofloat::format_g;
-use prom2om::goquote::{quote, unquote_into};
+use prom2om::format::dump::goquote::{quote, unquote_into};
+use prom2om::format::dump::{
+    decode_labels, fuzz_check, parse_go_float, parse_line, write_line, Value,
+};
+use prom2om::format::gofloat::format_g;
 use prom2om::labels::Labels;
 use proptest::prelude::*;
 

@@ -7,8 +7,10 @@
 
 mod common;
 
+use prom2om::format::openmetrics::{
+    timestamp_reads_back, write_sample, write_series_prefix, EOF_LINE,
+};
 use prom2om::labels::Labels;
-use prom2om::openmetrics::{timestamp_reads_back, write_sample, write_series_prefix, EOF_LINE};
 
 /// Backfills `om` into a fresh TSDB and returns `promtool tsdb dump`'s lines, sorted.
 fn backfill_and_dump(om: &[u8]) -> Vec<String> {
@@ -147,7 +149,7 @@ fn timestamps_that_need_a_longer_spelling_come_back_exact() {
     let mut line = Vec::new();
     for ms in 2_150_000_000_000i64.. {
         line.clear();
-        prom2om::openmetrics::write_timestamp(ms, &mut line);
+        prom2om::format::openmetrics::write_timestamp(ms, &mut line);
         let exact = format!("{}.{:03}", ms / 1000, ms % 1000);
         let exact = exact.trim_end_matches('0').trim_end_matches('.');
         if line != exact.as_bytes() {

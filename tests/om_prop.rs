@@ -4,11 +4,11 @@
 
 use proptest::prelude::*;
 
-use prom2om::labels::{Labels, METRIC_NAME};
-use prom2om::openmetrics::{
+use prom2om::format::openmetrics::{
     read, timestamp_reads_back, write_sample, write_series_prefix, write_timestamp, EOF_LINE,
     MAX_ABS_TIMESTAMP_MS,
 };
+use prom2om::labels::{Labels, METRIC_NAME};
 
 /// Names and values: classic names, awkward ASCII (quotes, backslashes, newlines, control
 /// characters, OpenMetrics punctuation) and arbitrary Unicode.

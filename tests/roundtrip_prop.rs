@@ -3,7 +3,7 @@
 //! OpenMetrics reader with Prometheus' semantics: the same labels, value bits and milliseconds.
 
 use prom2om::labels::Labels;
-use prom2om::{dump, openmetrics};
+use prom2om::format::{dump, openmetrics};
 use proptest::prelude::*;
 
 fn label_name() -> impl Strategy<Value = String> {

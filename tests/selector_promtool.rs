@@ -11,7 +11,7 @@ use std::process::Command;
 use common::{backfill, dump};
 
 use prom2om::labels::Labels;
-use prom2om::selector::{any_matches, Selector};
+use prom2om::select::selector::{any_matches, Selector};
 
 /// One sample per series. Values of `v` exercise newlines, escapes, dots, non-ASCII digits and
 /// letters; label names in capitals sort before `__name__` in the dump.

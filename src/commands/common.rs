@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::filter::{Filter, LabelEdits};
-use crate::selector::Selector;
-use crate::sink::{Output, SinkOptions, StaleMode, DEFAULT_SHARD_BYTES};
+use crate::pipeline::sink::{Output, SinkOptions, StaleMode, DEFAULT_SHARD_BYTES};
+use crate::select::filter::{Filter, LabelEdits};
+use crate::select::selector::Selector;
 use crate::timeparse;
 
 #[derive(Args, Debug, Clone, Default)]

@@ -6,9 +6,9 @@ use anyhow::Result;
 use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{human_bytes, stderr_is_terminal, FilterArgs, OutputArgs};
-use crate::convert::{convert, ConvertOptions, ConvertStats};
-use crate::input::InputSpec;
-use crate::sink::{RunInfo, Sink, SinkSummary, StaleMode};
+use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
+use crate::pipeline::input::InputSpec;
+use crate::pipeline::sink::{RunInfo, Sink, SinkSummary, StaleMode};
 
 /// Convert `promtool tsdb dump` output into OpenMetrics that `promtool tsdb create-blocks-from
 /// openmetrics` imports bit-exact.

@@ -11,7 +11,7 @@ use super::common::{human_bytes, now_ms, stderr_is_terminal, FilterArgs, OutputA
 use crate::fetch::http::{mask_url, ClientConfig};
 use crate::fetch::plan::{Match, Method};
 use crate::fetch::{self, FetchOptions, FetchStats, MethodChoice, STATE_DIR};
-use crate::sink::{Output, RunInfo, Sink, SinkSummary, StaleMode};
+use crate::pipeline::sink::{Output, RunInfo, Sink, SinkSummary, StaleMode};
 
 /// Export raw samples from a Prometheus HTTP API into the same shards `convert` writes, when
 /// there is no shell on the Prometheus host for `promtool tsdb dump`.

@@ -7,8 +7,8 @@ use anyhow::Result;
 use clap::Args as ClapArgs;
 
 use super::common::{human_bytes, FilterArgs};
-use crate::input::InputSpec;
 use crate::inspect::{inspect_dir, inspect_dump, Report};
+use crate::pipeline::input::InputSpec;
 
 /// Show what a dump or a shard directory holds: metric families with series and sample counts
 /// (largest first), label names with their number of distinct values, the time range, and the
@@ -51,7 +51,7 @@ pub fn run(args: Args) -> Result<()> {
 
 fn print_text(r: &Report) {
     let fmt_ts = |t: Option<i64>| {
-        t.map(|ms| format!("{} ({ms})", crate::shard::utc_stamp(ms)))
+        t.map(|ms| format!("{} ({ms})", crate::pipeline::shard::utc_stamp(ms)))
             .unwrap_or_else(|| "-".into())
     };
     println!("series {}, samples {}", r.series, r.samples);

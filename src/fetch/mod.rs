@@ -9,7 +9,6 @@ pub mod plan;
 pub mod remote_read;
 pub mod spool;
 pub mod worker;
-pub mod xor;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;

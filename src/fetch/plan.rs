@@ -35,9 +35,9 @@ impl Match {
     }
 }
 
-impl From<&crate::selector::Matcher> for Match {
-    fn from(m: &crate::selector::Matcher) -> Match {
-        use crate::selector::MatchOp;
+impl From<&crate::select::selector::Matcher> for Match {
+    fn from(m: &crate::select::selector::Matcher) -> Match {
+        use crate::select::selector::MatchOp;
         let op = match m.op {
             MatchOp::Equal => Op::Eq,
             MatchOp::NotEqual => Op::Ne,

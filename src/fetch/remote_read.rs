@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use prost::Message;
 
 use super::plan::{Match, Op};
-use super::xor;
+use crate::format::tsdb::xor;
 use crate::labels::Labels;
 
 #[derive(Clone, PartialEq, Message)]
@@ -331,7 +331,7 @@ fn to_labels(ls: &[Label]) -> Labels {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fetch::xor::tests::encode;
+    use crate::format::tsdb::xor::tests::encode;
 
     fn frame(msg: &impl Message) -> Vec<u8> {
         let data = msg.encode_to_vec();

@@ -5,7 +5,7 @@
 mod reader;
 pub use reader::{read, ReadStats, Sample};
 
-use crate::gofloat::format_g;
+use crate::format::gofloat::format_g;
 use crate::labels::{is_classic_label_name, is_classic_metric_name, Labels, METRIC_NAME};
 
 /// The last line of every OpenMetrics file.

@@ -409,7 +409,7 @@ fn parse_quoted(line: &[u8], start: usize) -> Result<(Vec<u8>, usize), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::openmetrics::{write_sample, write_series_prefix, EOF_LINE, GO_NAN_BITS};
+    use crate::format::openmetrics::{write_sample, write_series_prefix, EOF_LINE, GO_NAN_BITS};
 
     /// Labels, value bits, timestamp, first of its series.
     type Got = (Labels, u64, i64, bool);

@@ -13,8 +13,8 @@ use std::thread::JoinHandle;
 use anyhow::{anyhow, Context, Result};
 
 use crate::labels::Labels;
-use crate::shard::{self, FinishedShard, ShardFile, ShardTarget, TextWriter, WriteStats};
-use crate::sink::StaleMode;
+use crate::pipeline::shard::StaleMode;
+use crate::pipeline::shard::{self, FinishedShard, ShardFile, ShardTarget, TextWriter, WriteStats};
 
 /// Whole series go to the workers in batches of about this many samples.
 const BATCH_SAMPLES: usize = 1 << 16;
@@ -404,7 +404,7 @@ mod tests {
     use proptest::prelude::*;
 
     use crate::labels::Labels;
-    use crate::sink::{Output, RunInfo, Sink, SinkOptions, SinkSummary, StaleMode};
+    use crate::pipeline::sink::{Output, RunInfo, Sink, SinkOptions, SinkSummary, StaleMode};
 
     type Input = Vec<(Labels, Vec<(i64, f64)>)>;
 

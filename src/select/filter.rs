@@ -2,7 +2,7 @@
 //! `--drop-label` / `--add-label` edits that tell imported data apart from local data.
 
 use crate::labels::{Labels, METRIC_NAME};
-use crate::selector::{self, Selector};
+use crate::select::selector::{self, Selector};
 
 /// Label edits applied to every kept series, after selection.
 #[derive(Clone, Debug, Default)]
@@ -70,8 +70,8 @@ impl Filter {
     }
 
     /// The filters as the manifest records them.
-    pub fn describe(&self, stale: &str) -> crate::manifest::Filters {
-        crate::manifest::Filters {
+    pub fn describe(&self, stale: &str) -> crate::pipeline::manifest::Filters {
+        crate::pipeline::manifest::Filters {
             matchers: self.selectors.iter().map(|s| s.text.clone()).collect(),
             start_ms: self.start,
             end_ms: self.end,

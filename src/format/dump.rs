@@ -7,10 +7,10 @@ use std::ops::Range;
 
 use memchr::{memchr2, memrchr};
 
-use crate::gofloat::format_g;
-use crate::goquote;
+use crate::format::gofloat::format_g;
 use crate::labels::{is_classic_label_name, Labels};
 
+pub mod goquote;
 mod number;
 use number::parse_ts;
 pub use number::{parse_go_float, GO_NAN_BITS};

@@ -11,11 +11,11 @@ use anyhow::{Context, Result};
 use bstr::ByteSlice;
 use rayon::prelude::*;
 
-use crate::dump::{self, Value};
-use crate::filter::Filter;
-use crate::input::{self, Chunker, InputSpec};
+use crate::format::dump::{self, Value};
 use crate::labels::Labels;
-use crate::sink::{SeriesId, Sink};
+use crate::pipeline::input::{self, Chunker, InputSpec};
+use crate::pipeline::sink::{SeriesId, Sink};
+use crate::select::filter::Filter;
 
 // 1 MiB: thousands of lines per parallel task, and little memory in flight.
 const CHUNK_BYTES: usize = 1 << 20;

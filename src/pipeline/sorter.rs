@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 
-use crate::spill::{Rec, SpillFile, SpillReader, SpillWriter, REC_MEM};
+use crate::pipeline::spill::{Rec, SpillFile, SpillReader, SpillWriter, REC_MEM};
 
 /// A window's samples, in input order.
 pub enum Partition {

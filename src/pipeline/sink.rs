@@ -9,14 +9,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 
-use crate::atomic_file::TempPath;
+use crate::format::openmetrics;
 use crate::labels::Labels;
-use crate::manifest::{Filters, Manifest, ShardEntry, Totals, MANIFEST_FILE};
-use crate::openmetrics;
-use crate::shard::{self, SeriesInfo, ShardTarget, WriteStats};
-use crate::sorter::{self, Partition};
-use crate::spill::{Rec, SpillWriter, REC_MEM};
-use crate::stream::{Layout, Streamed, Streamer};
+use crate::pipeline::atomic_file::TempPath;
+use crate::pipeline::manifest::{Filters, Manifest, ShardEntry, Totals, MANIFEST_FILE};
+pub use crate::pipeline::shard::StaleMode;
+use crate::pipeline::shard::{self, SeriesInfo, ShardTarget, WriteStats};
+use crate::pipeline::sorter::{self, Partition};
+use crate::pipeline::spill::{Rec, SpillWriter, REC_MEM};
+use crate::pipeline::stream::{Layout, Streamed, Streamer};
 
 /// Where the OpenMetrics goes.
 #[derive(Clone, Debug)]
@@ -25,24 +26,6 @@ pub enum Output {
     Stdout,
     /// Shards and `manifest.json` in a directory.
     Dir { path: PathBuf, compress: bool },
-}
-
-/// What to do with a NaN that the dump cannot tell from a staleness marker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StaleMode {
-    /// A lone NaN (neighbours not NaN) is a staleness marker: drop it.
-    Drop,
-    /// Keep every NaN.
-    Keep,
-}
-
-impl StaleMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StaleMode::Drop => "drop",
-            StaleMode::Keep => "keep",
-        }
-    }
 }
 
 /// Index of an interned series in the sink.
@@ -68,7 +51,7 @@ pub struct SinkOptions {
     /// Overwrite the shards and manifest of an earlier run in a non-empty output directory.
     pub force: bool,
     pub progress: bool,
-    /// Write shards while reading when the input comes in series order (see [`crate::stream`]).
+    /// Write shards while reading when the input comes in series order (see [`crate::pipeline::stream`]).
     pub stream: bool,
 }
 

@@ -10,11 +10,28 @@ use anyhow::{Context, Result};
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 
-use crate::atomic_file::TempPath;
-use crate::manifest::ShardEntry;
-use crate::openmetrics;
-use crate::sink::StaleMode;
-use crate::spill::Rec;
+use crate::format::openmetrics;
+use crate::pipeline::atomic_file::TempPath;
+use crate::pipeline::manifest::ShardEntry;
+use crate::pipeline::spill::Rec;
+
+/// What to do with a NaN that the dump cannot tell from a staleness marker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaleMode {
+    /// A lone NaN (neighbours not NaN) is a staleness marker: drop it.
+    Drop,
+    /// Keep every NaN.
+    Keep,
+}
+
+impl StaleMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaleMode::Drop => "drop",
+            StaleMode::Keep => "keep",
+        }
+    }
+}
 
 /// What a series looks like to the writer: its rendered `name{labels} ` prefix, and whether the
 /// samples just before and after this window (in other windows) are NaN, for the staleness rule.
