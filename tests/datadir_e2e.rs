@@ -1,7 +1,9 @@
 //! `prom2om convert DIR` and `inspect DIR` on real Prometheus 2.42 data dirs (blocks, compacted
 //! blocks, tombstones, WAL with checkpoint, m-mapped head chunks, wbl): byte-identical to
 //! converting `promtool tsdb dump` of a copy, staleness dropped exactly as a serving 2.42 exports
-//! it over remote read, and the directory left untouched.
+//! it over remote read, and the directory left untouched. The dirs are built once per run
+//! (`tests/common/scenarios.rs`, about 90 s); `PROM2OM_FIXTURES_OUT=DIR cargo test --test
+//! datadir_e2e scenarios` also writes them, with promtool dumps and a README, to DIR.
 
 mod common;
 
@@ -89,6 +91,20 @@ fn cutting_range(l: &Layout) -> (i64, i64) {
     mins.sort();
     let last = l.blocks.iter().map(|b| b.max_time).max().unwrap();
     (mins[1] + 30_500, last + 20_000)
+}
+
+#[test]
+fn scenarios_build_real_data_dirs() {
+    let work = tempfile::tempdir().unwrap();
+    for f in fixtures() {
+        eprintln!("{}:\n{}", f.name, f.layout.describe());
+        let dump = std::fs::read(promtool_dump(f, work.path())).unwrap();
+        assert!(
+            series_set(&dump).len() > 300,
+            "{}: the dump holds few series",
+            f.name
+        );
+    }
 }
 
 #[test]

@@ -411,7 +411,11 @@ pub fn export(fixtures: &[Fixture], out: &Path) {
          another copy (2.42's dump writes into the dir it reads). Label values include quotes, \
          backslashes, newlines, tabs, UTF-8 and a 2000-byte value; values include real NaN \
          (0x7ff8000000000001) next to staleness markers (0x7ff0000000000002), ±Inf, -0, \
-         5e-324. Servers serving a copy need `serve.yml` (the out-of-order window).\n\n",
+         5e-324. Servers serving a copy need `serve.yml` (the out-of-order window).\n\n\
+         Checked on these dirs: 2.42's dump includes the out-of-order head (wbl and m-mapped \
+         out-of-order chunks) and applies tombstones; remote read from a 2.42 serving a copy \
+         returns exactly the dump's samples less the staleness markers. The fixture lists below \
+         give each block's [minTime, maxTime) in ms.\n\n",
     );
     for f in fixtures {
         let dir = out.join(f.name);
