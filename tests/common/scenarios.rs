@@ -30,8 +30,9 @@ const HISTORY_MINUTES: i64 = 10;
 pub fn fixtures() -> &'static [Fixture] {
     static F: OnceLock<Vec<Fixture>> = OnceLock::new();
     F.get_or_init(|| {
-        let root =
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("promdir-{}", std::process::id()));
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        remove_stale_roots(tmp);
+        let root = tmp.join(format!("promdir-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let built = build_all(&root);
         if let Some(out) = std::env::var_os("PROM2OM_FIXTURES_OUT") {
@@ -39,6 +40,18 @@ pub fn fixtures() -> &'static [Fixture] {
         }
         built
     })
+}
+
+/// Removes the fixtures of earlier test processes that have ended (a static is never dropped).
+fn remove_stale_roots(tmp: &Path) {
+    for e in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("promdir-") {
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
 }
 
 /// Builds every scenario under `root`, in parallel.
