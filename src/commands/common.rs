@@ -86,8 +86,9 @@ pub fn now_ms() -> i64 {
 #[derive(Args, Debug, Clone)]
 pub struct OutputArgs {
     /// Output directory for the shards and manifest.json, or - for one OpenMetrics stream on
-    /// stdout.
-    #[arg(short = 'o', long, value_name = "DIR|-")]
+    /// stdout. Required; an empty value (an unset shell variable) is refused.
+    #[arg(short = 'o', long, value_name = "DIR|-",
+          value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub output: String,
 
     /// Shards per block window [default: enough that each holds at most about 256 MiB of
@@ -108,8 +109,8 @@ pub struct OutputArgs {
     #[arg(long, value_name = "0-9", default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub compression_level: u32,
 
-    /// Memory bound; samples beyond it are spilled to --temp-dir and merged back. Sizes like
-    /// 512MiB, 2GiB.
+    /// Memory bound, at least 16MiB; samples beyond it are spilled to --temp-dir and merged
+    /// back. Sizes like 512MiB, 2GiB.
     #[arg(long, value_name = "SIZE", default_value = "1GiB")]
     pub memory_limit: String,
 

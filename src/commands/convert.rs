@@ -14,8 +14,10 @@ use crate::pipeline::sink::{RunInfo, Sink, SinkSummary, StaleMode};
 /// openmetrics` imports bit-exact.
 #[derive(ClapArgs, Debug)]
 #[command(after_help = "Examples:
-  promtool tsdb dump /var/lib/prometheus/metrics2 | prom2om convert -m '{__name__=~\"elasticsearch_.*\"}' --since 24h -o shards/
-  prom2om convert dump.txt.gz --start 2024-05-01T00:00:00Z --end 2024-05-02T00:00:00Z -o shards/
+  promtool tsdb dump /var/lib/prometheus/metrics2 \\
+    | prom2om convert -m '{__name__=~\"elasticsearch_.*\"}' --since 24h -o shards/
+  prom2om convert dump.txt.gz \\
+    --start 2024-05-01T00:00:00Z --end 2024-05-02T00:00:00Z -o shards/
   prom2om convert dump.txt -o - > all.om
 
 A dump of persisted blocks (series whole and in label order) is written while it is read; other

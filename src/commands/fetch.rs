@@ -18,6 +18,8 @@ use crate::pipeline::sink::{Output, RunInfo, Sink, SinkSummary, StaleMode};
 ///
 /// Example: prom2om fetch --url https://prom.example.com --user me --password-file pw -m '{__name__=~"elasticsearch_.*"}' --since 24h -o shards/
 #[derive(ClapArgs, Debug)]
+#[command(override_usage = "prom2om fetch --url <URL> --since <DURATION>|--start <TIME> -o <DIR|-> [OPTIONS]
+       prom2om fetch --url <URL> --list-metrics [OPTIONS]")]
 #[command(mut_arg("output", |a| a.required(false)
     .required_unless_present("list_metrics")
     .default_value_if("list_metrics", clap::builder::ArgPredicate::IsPresent, Some("-"))))]

@@ -12,6 +12,7 @@ use bstr::ByteSlice;
 use rayon::prelude::*;
 
 use crate::format::dump::{self, Value};
+use crate::format::openmetrics;
 use crate::labels::Labels;
 use crate::pipeline::input::{self, Chunker, InputSpec};
 use crate::pipeline::sink::{SeriesId, Sink};
@@ -265,6 +266,16 @@ fn parse_chunk(chunk: &[u8], filter: &Filter, skip_invalid: bool) -> Parsed {
         match parsed.value {
             Value::Histogram(_) => p.stats.histograms += 1,
             Value::Float(_) if !filter.keeps_time(parsed.ts) => p.stats.dropped_by_time += 1,
+            Value::Float(_) if !openmetrics::timestamp_supported(parsed.ts) => {
+                let msg = format!(
+                    "timestamp {} ms is out of range: OpenMetrics carries |t| <= {} ms (about year 280000) exactly",
+                    parsed.ts,
+                    openmetrics::MAX_ABS_TIMESTAMP_MS
+                );
+                if bad_line(&mut p, i, line, &msg, skip_invalid) {
+                    return p;
+                }
+            }
             Value::Float(v) => {
                 p.stats.kept += 1;
                 p.samples.push((local, parsed.ts, v));
@@ -280,7 +291,7 @@ fn decide(
     filter: &Filter,
     series: &mut Vec<Labels>,
 ) -> Result<Decision, dump::LineError> {
-    let mut labels = dump::decode_labels(raw)?;
+    let mut labels = dump::decode_series(raw)?;
     if !filter.keeps_series(&labels) {
         return Ok(Decision::Drop);
     }
