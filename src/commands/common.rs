@@ -49,12 +49,8 @@ impl FilterArgs {
             .iter()
             .map(|s| Selector::parse(s))
             .collect::<Result<Vec<_>>>()?;
-        let end = self.end.as_deref().map(timeparse::parse_time).transpose()?;
-        let mut start = self
-            .start
-            .as_deref()
-            .map(timeparse::parse_time)
-            .transpose()?;
+        let end = parse_time_flag("--end", self.end.as_deref())?;
+        let mut start = parse_time_flag("--start", self.start.as_deref())?;
         if let Some(since) = &self.since {
             let d = timeparse::parse_duration(since)?;
             let end = end.unwrap_or_else(now_ms);
@@ -74,6 +70,25 @@ impl FilterArgs {
             edits: LabelEdits::parse(&self.drop_labels, &self.add_labels)?,
         })
     }
+}
+
+/// A `--start`/`--end` value; 13 digits and more are milliseconds given by mistake.
+fn parse_time_flag(flag: &str, value: Option<&str>) -> Result<Option<i64>> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    if timeparse::looks_like_milliseconds(v) {
+        let secs = v.split('.').next().unwrap_or(v).replace('_', "");
+        let hint = secs.parse::<i64>().ok().map_or(String::new(), |ms| {
+            format!(" ({} or {})", ms.div_euclid(1000), timeparse::format_time(ms))
+        });
+        return Err(crate::bad_input!(
+            "{flag} {v}: looks like milliseconds; give Unix seconds or RFC 3339{hint}"
+        ));
+    }
+    timeparse::parse_time(v)
+        .map(Some)
+        .map_err(|e| e.context(format!("{flag} {v}")))
 }
 
 pub fn now_ms() -> i64 {
