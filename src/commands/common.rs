@@ -91,6 +91,37 @@ fn parse_time_flag(flag: &str, value: Option<&str>) -> Result<Option<i64>> {
         .map_err(|e| e.context(format!("{flag} {v}")))
 }
 
+/// The selectors, for messages: `--match '{...}' --match '...'`.
+pub fn describe_selectors(f: &Filter) -> String {
+    let parts: Vec<String> = f
+        .selectors
+        .iter()
+        .map(|s| format!("--match '{}'", s.text))
+        .collect();
+    parts.join(" ")
+}
+
+/// The time range asked, for messages: `--start T --end T` in RFC 3339.
+pub fn describe_window(f: &Filter) -> String {
+    let mut parts = Vec::new();
+    if let Some(t) = f.start {
+        parts.push(format!("--start {}", timeparse::format_time(t)));
+    }
+    if let Some(t) = f.end {
+        parts.push(format!("--end {}", timeparse::format_time(t)));
+    }
+    parts.join(" ")
+}
+
+/// `from A to B` in RFC 3339.
+pub fn describe_range((min, max): (i64, i64)) -> String {
+    format!(
+        "from {} to {}",
+        timeparse::format_time(min),
+        timeparse::format_time(max)
+    )
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -137,6 +168,20 @@ pub struct OutputArgs {
     /// Replace the shards and manifest of an earlier run in a non-empty output directory.
     #[arg(long)]
     pub force: bool,
+
+    /// Succeed (exit code 0) with an empty output (a manifest listing no shards, or only
+    /// `# EOF` on stdout) when no sample is kept. Without it such a run (empty input, a selector
+    /// that matches nothing, a time range outside the data) writes nothing and fails with exit
+    /// code 2, saying what the input held against what the filters asked.
+    #[arg(long)]
+    pub allow_empty: bool,
+
+    /// Let --drop-label/--add-label make two different series one. Without it that stops the
+    /// run (exit code 2) naming an example pair. With it the merged series interleaves the
+    /// samples of both (two counters make one that jumps back and forth); on equal timestamps
+    /// the later input wins and the conflict is counted.
+    #[arg(long)]
+    pub allow_merge: bool,
 }
 
 impl OutputArgs {

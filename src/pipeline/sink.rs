@@ -18,6 +18,7 @@ use crate::pipeline::shard::{self, SeriesInfo, ShardTarget, WriteStats};
 use crate::pipeline::sorter::{self, Partition};
 use crate::pipeline::spill::{Rec, SpillWriter, REC_MEM};
 use crate::pipeline::stream::{Layout, Streamed, Streamer};
+use crate::select::filter::LabelEdits;
 
 /// Where the OpenMetrics goes.
 #[derive(Clone, Debug)]
@@ -97,6 +98,9 @@ struct SeriesTable {
     labels: Vec<Labels>,
     prefixes: Vec<Box<[u8]>>,
     index: HashMap<Labels, SeriesId>,
+    /// Per series, what the label edits erased from its source ([`LabelEdits::apply_traced`]);
+    /// kept only while merges are refused.
+    origins: Vec<Box<[u8]>>,
     mem: u64,
 }
 
@@ -133,6 +137,10 @@ pub struct Sink {
     spilled_bytes: u64,
     negative_ts: u64,
     stream: Option<Streamer>,
+    /// The edits whose merges of two source series into one are refused; `None`: allowed.
+    merge_check: Option<LabelEdits>,
+    /// The output directory did not exist before this run.
+    created_dir: bool,
 }
 
 impl Sink {
@@ -140,8 +148,9 @@ impl Sink {
     /// earlier manifest first, so the directory never looks finished, and the earlier shards).
     pub fn create(opts: SinkOptions) -> Result<Sink> {
         let mut stream = None;
+        let mut created_dir = false;
         if let Output::Dir { path, compress } = &opts.output {
-            prepare_dir(path, opts.force)?;
+            created_dir = prepare_dir(path, opts.force)?;
             if opts.stream {
                 let shards = opts.shards.unwrap_or(1).max(1);
                 let layout = Layout {
@@ -170,7 +179,59 @@ impl Sink {
             spill_dir: None,
             spilled_bytes: 0,
             negative_ts: 0,
+            merge_check: None,
+            created_dir,
         })
+    }
+
+    /// Refuses label edits that make two source series one (see [`Sink::series_traced`]). Call
+    /// it before the first series.
+    pub fn refuse_merges(&mut self, edits: &LabelEdits) {
+        debug_assert!(self.series.labels.is_empty());
+        if !edits.is_empty() {
+            self.merge_check = Some(edits.clone());
+        }
+    }
+
+    /// Distinct series interned so far (those with no sample in the time range included).
+    pub fn series_count(&self) -> usize {
+        self.series.labels.len()
+    }
+
+    /// Interns a series whose labels `edits` changed, `origin` telling its source series apart
+    /// ([`LabelEdits::apply_traced`]). While merges are refused, a second source series with the
+    /// same edited labels is bad input naming both: their samples would interleave in one series.
+    pub fn series_traced(&mut self, labels: Labels, origin: &[u8]) -> Result<SeriesId> {
+        let Some(edits) = &self.merge_check else {
+            return Ok(self.series(labels));
+        };
+        if let Some(&id) = self.series.index.get(&labels) {
+            let earlier = &self.series.origins[id as usize];
+            if **earlier != *origin {
+                return Err(crate::bad_input!(
+                    "--drop-label/--add-label make two series one: {} and {} both become {}, and \
+                     their samples would interleave (two counters would make one that jumps back); \
+                     keep the label that tells them apart, or pass --allow-merge",
+                    edits.restore(&labels, earlier),
+                    edits.restore(&labels, origin),
+                    labels
+                ));
+            }
+            return Ok(id);
+        }
+        self.series.mem += origin.len() as u64 + 16;
+        self.series.origins.push(origin.into());
+        Ok(self.series(labels))
+    }
+
+    /// Gives up the run: nothing is written, and an output directory this run created (still
+    /// empty) is removed, so no finished-looking or half-made output stays behind.
+    pub fn abandon(mut self) {
+        drop(self.stream.take());
+        drop(self.spill_dir.take());
+        if let (true, Output::Dir { path, .. }) = (self.created_dir, &self.opts.output) {
+            let _ = std::fs::remove_dir(path);
+        }
     }
 
     /// Interns a series (labels already edited by --drop-label/--add-label) and returns its id.
@@ -438,8 +499,10 @@ fn rank_order(ranks: &[u32], items: Vec<Box<[u8]>>) -> Vec<Box<[u8]>> {
     out
 }
 
-fn prepare_dir(path: &Path, force: bool) -> Result<()> {
-    if path.exists() {
+/// Readies the output directory; true when this run created it.
+fn prepare_dir(path: &Path, force: bool) -> Result<bool> {
+    let created = !path.exists();
+    if !created {
         let entries: Vec<_> = std::fs::read_dir(path)
             .with_context(|| format!("reading output directory {}", path.display()))?
             .collect::<std::io::Result<_>>()
@@ -474,7 +537,7 @@ fn prepare_dir(path: &Path, force: bool) -> Result<()> {
     let probe = TempPath::new(path.join(format!(".prom2om-probe-{}", std::process::id())));
     std::fs::write(probe.path(), b"")
         .with_context(|| format!("output directory {} is not writable", path.display()))?;
-    Ok(())
+    Ok(created)
 }
 
 /// Orders the shard entries and computes the totals.
