@@ -43,7 +43,9 @@ fn nothing_finished(dir: &Path) {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(
-        names.iter().all(|n| !n.contains("manifest") && !n.contains(".om")),
+        names
+            .iter()
+            .all(|n| !n.contains("manifest") && !n.contains(".om")),
         "{}: {names:?}",
         dir.display()
     );
@@ -57,7 +59,10 @@ fn empty_input_is_refused_with_exit_2_and_no_manifest() {
     let (code, _, err) = convert(&[f.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
     let line = one_line(&err);
-    assert!(line.contains("empty") && line.contains("no samples"), "{line}");
+    assert!(
+        line.contains("empty") && line.contains("no samples"),
+        "{line}"
+    );
     nothing_finished(&out);
     // Piped, as `promtool tsdb dump` that failed leaves it.
     let (code, _, err) = {
@@ -140,7 +145,14 @@ fn allow_empty_keeps_the_old_behaviour() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.join("manifest.json").exists());
-    let (code, stdout, _) = convert(&[f.to_str().unwrap(), "-m", "nope", "--allow-empty", "-o", "-"]);
+    let (code, stdout, _) = convert(&[
+        f.to_str().unwrap(),
+        "-m",
+        "nope",
+        "--allow-empty",
+        "-o",
+        "-",
+    ]);
     assert_eq!((code, stdout.as_str()), (0, "# EOF\n"));
     let mut c = prom2om();
     let (_, help, _) = run({
@@ -161,7 +173,13 @@ fn millisecond_times_are_refused() {
         assert!(err.contains("milliseconds") && err.contains(flag), "{err}");
     }
     let mut c = prom2om();
-    c.args(["fetch", "--url", "http://127.0.0.1:1", "--start", "1700000000000"]);
+    c.args([
+        "fetch",
+        "--url",
+        "http://127.0.0.1:1",
+        "--start",
+        "1700000000000",
+    ]);
     c.args(["-o", tmp.path().join("f").to_str().unwrap()]);
     let (code, _, err) = run(c);
     assert_eq!(code, 2, "{err}");
@@ -178,10 +196,21 @@ fn empty_output_path_is_refused() {
     c.current_dir(&cwd).arg("convert").arg(&f).args(["-o", ""]);
     let (code, _, err) = run(c);
     assert_eq!(code, 2, "{err}");
-    assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0, "wrote into the cwd");
+    assert_eq!(
+        std::fs::read_dir(&cwd).unwrap().count(),
+        0,
+        "wrote into the cwd"
+    );
     let mut c = prom2om();
-    c.current_dir(&cwd)
-        .args(["fetch", "--url", "http://127.0.0.1:1", "--since", "1h", "-o", ""]);
+    c.current_dir(&cwd).args([
+        "fetch",
+        "--url",
+        "http://127.0.0.1:1",
+        "--since",
+        "1h",
+        "-o",
+        "",
+    ]);
     let (code, _, err) = run(c);
     assert_eq!(code, 2, "{err}");
     assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0);
@@ -191,14 +220,21 @@ fn empty_output_path_is_refused() {
 fn lines_without_a_metric_name_are_invalid() {
     let tmp = tempfile::tempdir().unwrap();
     let good = "{__name__=\"up\"} 1 1700000000000\n";
-    for (i, bad) in ["{a=\"1\"} 1 1700000000000", "{} 1 1700000000000", "{__name__=\"\", a=\"1\"} 1 1700000000000"]
-        .iter()
-        .enumerate()
+    for (i, bad) in [
+        "{a=\"1\"} 1 1700000000000",
+        "{} 1 1700000000000",
+        "{__name__=\"\", a=\"1\"} 1 1700000000000",
+    ]
+    .iter()
+    .enumerate()
     {
         let f = write(tmp.path(), &format!("n{i}.dump"), &format!("{good}{bad}\n"));
         let (code, _, err) = convert(&[f.to_str().unwrap(), "-o", "-"]);
         assert_eq!(code, 2, "{bad}: {err}");
-        assert!(err.contains(&format!("n{i}.dump:2:")) && err.contains("metric name"), "{err}");
+        assert!(
+            err.contains(&format!("n{i}.dump:2:")) && err.contains("metric name"),
+            "{err}"
+        );
         let (code, stdout, err) = convert(&[f.to_str().unwrap(), "--skip-invalid", "-o", "-"]);
         assert_eq!(code, 0, "{err}");
         assert_eq!(stdout, "up 1 1700000000\n# EOF\n");
@@ -213,11 +249,17 @@ fn timestamps_out_of_range_are_invalid_lines() {
     let f = write(tmp.path(), "big.dump", text);
     let (code, _, err) = convert(&[f.to_str().unwrap(), "-o", "-"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("big.dump:2:") && err.contains("9000000000000000"), "{err}");
+    assert!(
+        err.contains("big.dump:2:") && err.contains("9000000000000000"),
+        "{err}"
+    );
     let (code, stdout, err) = convert(&[f.to_str().unwrap(), "--skip-invalid", "-o", "-"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(stdout, "up 1 1700000000\n# EOF\n");
-    assert!(err.contains("bad lines 1") && err.contains("big.dump:2:"), "{err}");
+    assert!(
+        err.contains("bad lines 1") && err.contains("big.dump:2:"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -308,7 +350,10 @@ fn fetch_refuses_nothing_kept_and_merges() {
     let out = tmp.path().join("merged");
     let (code, _, err) = fetch(&["-m", "up", "--drop-label", "job"], &out);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("job=\"a\"") && err.contains("job=\"b\""), "{err}");
+    assert!(
+        err.contains("job=\"a\"") && err.contains("job=\"b\""),
+        "{err}"
+    );
     nothing_finished(&out);
     let out = tmp.path().join("merged-ok");
     let (code, _, err) = fetch(&["-m", "up", "--drop-label", "job", "--allow-merge"], &out);
@@ -325,7 +370,10 @@ fn missing_manifest_is_exit_2_in_verify_and_import() {
     let (code, _, err) = run(c);
     assert_eq!(code, 2, "{err}");
     let mut c = prom2om();
-    c.arg("import").arg(&dir).arg("--tsdb").arg(tmp.path().join("data"));
+    c.arg("import")
+        .arg(&dir)
+        .arg("--tsdb")
+        .arg(tmp.path().join("data"));
     let (code, _, err) = run(c);
     assert_eq!(code, 2, "{err}");
 }
@@ -338,7 +386,10 @@ fn damaged_gzip_input_is_bad_input_with_its_offset() {
     std::fs::write(&truncated, &gz[..gz.len() - 12]).unwrap();
     let (code, _, err) = convert(&[truncated.to_str().unwrap(), "-o", "-"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("truncated.gz") && err.contains("byte"), "{err}");
+    assert!(
+        err.contains("truncated.gz") && err.contains("byte"),
+        "{err}"
+    );
     let trailing = tmp.path().join("trailing.gz");
     let mut bytes = gz.clone();
     bytes.extend_from_slice(b"garbage\n");
@@ -360,9 +411,15 @@ fn help_shows_limits_whole_examples_and_required_output() {
     };
     let convert = help("convert");
     let mem = convert.split("--memory-limit").nth(1).unwrap_or("");
-    assert!(mem[..mem.find("\n\n").unwrap_or(mem.len())].contains("16MiB"), "{convert}");
+    assert!(
+        mem[..mem.find("\n\n").unwrap_or(mem.len())].contains("16MiB"),
+        "{convert}"
+    );
     // Each example, its continuation lines joined, is the whole command.
-    let examples = convert.split("Examples:").nth(1).expect("an Examples section");
+    let examples = convert
+        .split("Examples:")
+        .nth(1)
+        .expect("an Examples section");
     let joined = examples.replace("\\\n", " ");
     let joined: String = joined.split_whitespace().collect::<Vec<_>>().join(" ");
     for cmd in [
@@ -376,21 +433,33 @@ fn help_shows_limits_whole_examples_and_required_output() {
     }
     let fetch = help("fetch");
     let usage = fetch.lines().find(|l| l.starts_with("Usage:")).unwrap();
-    assert!(usage.contains("-o <DIR|->") && !usage.contains("[-o"), "{usage}");
+    assert!(
+        usage.contains("-o <DIR|->") && !usage.contains("[-o"),
+        "{usage}"
+    );
 }
 
 #[test]
 fn readme_lists_exit_codes_and_its_last_step_runs_as_written() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .unwrap();
-    let codes = readme.split("## Exit codes").nth(1).expect("an Exit codes section");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let codes = readme
+        .split("## Exit codes")
+        .nth(1)
+        .expect("an Exit codes section");
     for want in ["0", "1", "2", "--allow-empty", "--allow-merge"] {
         assert!(codes.contains(want), "{want} not in the exit codes section");
     }
     // The journey's "At home" block, run as written (but on a free port): the server it starts
     // must come up, with whatever configuration file the block itself provides.
     let home = readme.split("At home:").nth(1).unwrap();
-    let block = home.split("```sh\n").nth(1).unwrap().split("```").next().unwrap();
+    let block = home
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut script = String::new();
@@ -431,5 +500,8 @@ fn readme_lists_exit_codes_and_its_last_step_runs_as_written() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(ready, "the README's last step did not start Prometheus:\n{script}");
+    assert!(
+        ready,
+        "the README's last step did not start Prometheus:\n{script}"
+    );
 }

@@ -80,7 +80,11 @@ fn parse_time_flag(flag: &str, value: Option<&str>) -> Result<Option<i64>> {
     if timeparse::looks_like_milliseconds(v) {
         let secs = v.split('.').next().unwrap_or(v).replace('_', "");
         let hint = secs.parse::<i64>().ok().map_or(String::new(), |ms| {
-            format!(" ({} or {})", ms.div_euclid(1000), timeparse::format_time(ms))
+            format!(
+                " ({} or {})",
+                ms.div_euclid(1000),
+                timeparse::format_time(ms)
+            )
         });
         return Err(crate::bad_input!(
             "{flag} {v}: looks like milliseconds; give Unix seconds or RFC 3339{hint}"

@@ -6,12 +6,13 @@ use anyhow::Result;
 use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{
-    describe_range, describe_selectors, describe_window, human_bytes, stderr_is_terminal, FilterArgs, OutputArgs,
+    describe_range, describe_selectors, describe_window, human_bytes, stderr_is_terminal,
+    FilterArgs, OutputArgs,
 };
-use crate::select::filter::Filter;
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
 use crate::pipeline::input::InputSpec;
 use crate::pipeline::sink::{RunInfo, Sink, SinkSummary, StaleMode};
+use crate::select::filter::Filter;
 
 /// Convert `promtool tsdb dump` output into OpenMetrics that `promtool tsdb create-blocks-from
 /// openmetrics` imports bit-exact.
@@ -93,7 +94,9 @@ pub fn run(args: Args) -> Result<()> {
         if !args.output.allow_empty {
             let why = nothing_kept(&stats, sink.series_count(), &filter);
             sink.abandon();
-            return Err(crate::bad_input!("{why}; --allow-empty accepts an empty output"));
+            return Err(crate::bad_input!(
+                "{why}; --allow-empty accepts an empty output"
+            ));
         }
         eprintln!("prom2om: warning: no sample kept; writing an empty output (--allow-empty)");
     }

@@ -11,20 +11,22 @@ use super::common::{
     describe_selectors, human_bytes, now_ms, stderr_is_terminal, FilterArgs, OutputArgs,
 };
 use crate::exit_codes::ExitCode;
-use crate::labels::Labels;
-use crate::timeparse;
 use crate::fetch::http::{mask_url, ClientConfig};
 use crate::fetch::plan::{Match, Method};
 use crate::fetch::{self, FetchOptions, FetchStats, MethodChoice, STATE_DIR};
+use crate::labels::Labels;
 use crate::pipeline::sink::{Output, RunInfo, Sink, SinkSummary, StaleMode};
+use crate::timeparse;
 
 /// Export raw samples from a Prometheus HTTP API into the same shards `convert` writes, when
 /// there is no shell on the Prometheus host for `promtool tsdb dump`.
 ///
 /// Example: prom2om fetch --url https://prom.example.com --user me --password-file pw -m '{__name__=~"elasticsearch_.*"}' --since 24h -o shards/
 #[derive(ClapArgs, Debug)]
-#[command(override_usage = "prom2om fetch --url <URL> --since <DURATION>|--start <TIME> -o <DIR|-> [OPTIONS]
-       prom2om fetch --url <URL> --list-metrics [OPTIONS]")]
+#[command(
+    override_usage = "prom2om fetch --url <URL> --since <DURATION>|--start <TIME> -o <DIR|-> [OPTIONS]
+       prom2om fetch --url <URL> --list-metrics [OPTIONS]"
+)]
 #[command(mut_arg("output", |a| a.required(false)
     .required_unless_present("list_metrics")
     .default_value_if("list_metrics", clap::builder::ArgPredicate::IsPresent, Some("-"))))]
@@ -236,8 +238,9 @@ pub fn run(args: Args) -> Result<()> {
         }
         Err(e) => {
             return Err(match &opts.state_dir {
-                Some(_) => e
-                    .context("fetch interrupted; rerun the same command with --resume to continue"),
+                Some(_) => {
+                    e.context("fetch interrupted; rerun the same command with --resume to continue")
+                }
                 None => e,
             })
         }

@@ -484,7 +484,10 @@ mod tests {
             let e = decode_series(raw.as_bytes()).unwrap_err();
             assert!(e.message.contains("no metric name"), "{raw}: {e}");
         }
-        assert_eq!(decode_series(br#"{__name__="up"}"#).unwrap().metric_name(), "up");
+        assert_eq!(
+            decode_series(br#"{__name__="up"}"#).unwrap().metric_name(),
+            "up"
+        );
     }
 
     #[test]

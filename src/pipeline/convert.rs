@@ -78,10 +78,7 @@ impl ConvertStats {
     /// Distinct series in the input, and whether that is a lower bound (too many to count).
     pub fn input_series(&self, matched: usize) -> (u64, bool) {
         let dropped = self.dropped_series.len();
-        (
-            (dropped + matched) as u64,
-            dropped >= MAX_COUNTED_DROPPED,
-        )
+        ((dropped + matched) as u64, dropped >= MAX_COUNTED_DROPPED)
     }
 }
 

@@ -150,10 +150,7 @@ impl<R: BufRead> GzMembers<R> {
 
 /// An I/O error that carries [`BadInput`](crate::exit_codes::BadInput): exit code 2.
 fn bad_data(msg: String) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        crate::exit_codes::BadInput(msg),
-    )
+    io::Error::new(io::ErrorKind::InvalidData, crate::exit_codes::BadInput(msg))
 }
 
 impl<R: BufRead> Read for GzMembers<R> {
@@ -355,10 +352,19 @@ mod tests {
         };
         assert_eq!(read(good.clone()).unwrap(), "hello\n");
         let e = read(good[..good.len() - 3].to_vec()).unwrap_err();
-        assert!(e.to_string().contains("truncated or corrupt gzip data at byte"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("truncated or corrupt gzip data at byte"),
+            "{e}"
+        );
         let e = read([&good[..], b"junk"].concat()).unwrap_err();
-        assert!(e.to_string().contains(&format!("from byte {}", good.len())), "{e}");
+        assert!(
+            e.to_string().contains(&format!("from byte {}", good.len())),
+            "{e}"
+        );
         let inner = e.get_ref().unwrap();
-        assert!(inner.downcast_ref::<crate::exit_codes::BadInput>().is_some());
+        assert!(inner
+            .downcast_ref::<crate::exit_codes::BadInput>()
+            .is_some());
     }
 }

@@ -180,7 +180,10 @@ mod tests {
         let o = LabelEdits::parse(&[], &["job=x".into()]).unwrap();
         assert!(o.apply_traced(&mut a.clone()).overrides);
         assert!(!o.apply_traced(&mut b.clone()).overrides);
-        assert!(LabelEdits::default().apply_traced(&mut a.clone()).origin.is_empty());
+        assert!(LabelEdits::default()
+            .apply_traced(&mut a.clone())
+            .origin
+            .is_empty());
     }
 
     #[test]
