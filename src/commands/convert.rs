@@ -89,7 +89,13 @@ pub fn run(args: Args) -> Result<()> {
         skip_invalid: args.skip_invalid,
         progress,
     };
-    let stats = convert(&inputs, &opts, &mut sink)?;
+    let stats = match convert(&inputs, &opts, &mut sink) {
+        Ok(s) => s,
+        Err(e) => {
+            sink.abandon();
+            return Err(e);
+        }
+    };
     if stats.samples_kept == 0 {
         if !args.output.allow_empty {
             let why = nothing_kept(&stats, sink.series_count(), &filter);
