@@ -215,10 +215,9 @@ pub fn run(args: Args) -> Result<()> {
     let edits = filter.edits.clone();
     let mut overrode: Option<Labels> = None;
     let result = fetch::fetch(&opts, &mut |mut labels, samples| {
-        let source = labels.clone();
         let traced = edits.apply_traced(&mut labels);
         if traced.overrides && overrode.is_none() {
-            overrode = Some(source);
+            overrode = Some(edits.restore(&labels, &traced.origin));
         }
         let id = sink.series_traced(labels, &traced.origin)?;
         for (t, v) in samples {

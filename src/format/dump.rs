@@ -437,6 +437,9 @@ fn parse_value(v: &[u8], at: usize) -> Result<Value<'_>, LineError> {
 pub fn fuzz_check(data: &[u8]) {
     let _ = labels_len(data);
     let _ = decode_labels(data);
+    if let Ok(l) = decode_series(data) {
+        assert!(!l.metric_name().is_empty());
+    }
     let Ok(line) = parse_line(data) else {
         return;
     };
