@@ -13,6 +13,7 @@ use crate::format::openmetrics;
 use crate::labels::Labels;
 use crate::pipeline::atomic_file::TempPath;
 use crate::pipeline::manifest::{Filters, Manifest, ShardEntry, Totals, MANIFEST_FILE};
+use crate::pipeline::series::SeriesTable;
 pub use crate::pipeline::shard::StaleMode;
 use crate::pipeline::shard::{self, SeriesInfo, ShardTarget, WriteStats};
 use crate::pipeline::sorter::{self, Partition};
@@ -92,18 +93,6 @@ fn shard_width(n: u32) -> usize {
     n.to_string().len().max(3)
 }
 
-/// Interned series: labels and what the writer needs of them.
-#[derive(Default)]
-struct SeriesTable {
-    labels: Vec<Labels>,
-    prefixes: Vec<Box<[u8]>>,
-    index: HashMap<Labels, SeriesId>,
-    /// Per series, what the label edits erased from its source ([`LabelEdits::apply_traced`]);
-    /// kept only while merges are refused.
-    origins: Vec<Box<[u8]>>,
-    mem: u64,
-}
-
 /// The first and last sample of one series in one window, for the staleness rule.
 #[derive(Clone, Copy)]
 struct Bound {
@@ -137,8 +126,6 @@ pub struct Sink {
     spilled_bytes: u64,
     negative_ts: u64,
     stream: Option<Streamer>,
-    /// The edits whose merges of two source series into one are refused; `None`: allowed.
-    merge_check: Option<LabelEdits>,
     /// The output directory did not exist before this run.
     created_dir: bool,
 }
@@ -179,7 +166,6 @@ impl Sink {
             spill_dir: None,
             spilled_bytes: 0,
             negative_ts: 0,
-            merge_check: None,
             created_dir,
         })
     }
@@ -187,10 +173,7 @@ impl Sink {
     /// Refuses label edits that make two source series one (see [`Sink::series_traced`]). Call
     /// it before the first series.
     pub fn refuse_merges(&mut self, edits: &LabelEdits) {
-        debug_assert!(self.series.labels.is_empty());
-        if !edits.is_empty() {
-            self.merge_check = Some(edits.clone());
-        }
+        self.series.refuse_merges(edits);
     }
 
     /// Distinct series interned so far (those with no sample in the time range included).
@@ -202,26 +185,7 @@ impl Sink {
     /// ([`LabelEdits::apply_traced`]). While merges are refused, a second source series with the
     /// same edited labels is bad input naming both: their samples would interleave in one series.
     pub fn series_traced(&mut self, labels: Labels, origin: &[u8]) -> Result<SeriesId> {
-        let Some(edits) = &self.merge_check else {
-            return Ok(self.series(labels));
-        };
-        if let Some(&id) = self.series.index.get(&labels) {
-            let earlier = &self.series.origins[id as usize];
-            if **earlier != *origin {
-                return Err(crate::bad_input!(
-                    "--drop-label/--add-label make two series one: {} and {} both become {}, and \
-                     their samples would interleave (two counters would make one that jumps back); \
-                     keep the label that tells them apart, or pass --allow-merge",
-                    edits.restore(&labels, earlier),
-                    edits.restore(&labels, origin),
-                    labels
-                ));
-            }
-            return Ok(id);
-        }
-        self.series.mem += origin.len() as u64 + 16;
-        self.series.origins.push(origin.into());
-        Ok(self.series(labels))
+        self.series.intern_traced(labels, origin)
     }
 
     /// Gives up the run: nothing is written, and an output directory this run created (still
@@ -236,18 +200,7 @@ impl Sink {
 
     /// Interns a series (labels already edited by --drop-label/--add-label) and returns its id.
     pub fn series(&mut self, labels: Labels) -> SeriesId {
-        if let Some(&id) = self.series.index.get(&labels) {
-            return id;
-        }
-        let id = self.series.labels.len() as SeriesId;
-        let mut prefix = Vec::new();
-        openmetrics::write_series_prefix(&labels, &mut prefix);
-        let label_bytes: usize = labels.iter().map(|(n, v)| n.len() + v.len() + 48).sum();
-        self.series.mem += (2 * label_bytes + prefix.len() + 96) as u64;
-        self.series.prefixes.push(prefix.into_boxed_slice());
-        self.series.index.insert(labels.clone(), id);
-        self.series.labels.push(labels);
-        id
+        self.series.intern(labels)
     }
 
     /// Adds one sample of series `id`.
