@@ -1,6 +1,5 @@
-//! What every source flows through on its way to the shards: input reading and chunking, the
-//! dump converter, the sink (windows, staleness, spill, streaming) with its series table, and the
-//! shard writer.
+//! What every source flows through on its way to the shards: input chunking, the dump converter,
+//! the sink and its series table (windows, staleness, spill, streaming), and the shard writer.
 
 pub mod atomic_file;
 pub mod convert;
