@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::bad_input;
@@ -26,6 +26,8 @@ use state::{Record, State, Status};
 /// The staging area inside the data dir: same filesystem, so moving a block is one rename.
 /// Prometheus only opens directories named like a ULID, so it never looks in here.
 pub const STAGING_DIR: &str = ".prom2om-import";
+/// The lock of the staging area: one `import` at a time into a data dir.
+const STAGING_LOCK: &str = "lock";
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -148,14 +150,10 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
     let staging = tsdb.join(STAGING_DIR);
     fs::create_dir_all(&staging)
         .with_context(|| format!("{}: cannot create the staging dir", staging.display()))?;
-    let _guard = lock::try_lock(&staging.join("lock"))
-        .with_context(|| format!("{}: cannot lock", staging.display()))?
-        .ok_or_else(|| {
-            anyhow!(
-                "another `prom2om import` is running into {}",
-                tsdb.display()
-            )
-        })?;
+    let _guard = crate::pipeline::run_lock::acquire(
+        &staging.join(STAGING_LOCK),
+        &format!("the import staging dir {}", staging.display()),
+    )?;
     let state_path = staging.join(state::STATE_FILE);
     let mut st = State::load(&state_path)?;
     let recovered = recover_moves(&mut st, &staging, tsdb, &state_path)?;
@@ -321,7 +319,7 @@ fn clean_staging(staging: &Path) -> Result<()> {
     {
         let entry = entry?;
         let name = entry.file_name();
-        if name == "lock" || name == state::STATE_FILE {
+        if name == STAGING_LOCK || name == state::STATE_FILE {
             continue;
         }
         let p = entry.path();

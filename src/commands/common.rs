@@ -3,9 +3,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::pipeline::run_lock::{self, RunLock};
 use crate::pipeline::sink::{Output, SinkOptions, StaleMode, DEFAULT_SHARD_BYTES};
 use crate::select::filter::{Filter, LabelEdits};
 use crate::select::selector::Selector;
@@ -161,6 +162,21 @@ impl OutputArgs {
             stream: false,
         })
     }
+}
+
+/// Takes the run lock of the output directory (created when missing) for as long as the value
+/// lives; `None` for stdout. Taken before anything in the directory is looked at.
+pub fn lock_output(output: &Output) -> Result<Option<RunLock>> {
+    let Output::Dir { path, .. } = output else {
+        return Ok(None);
+    };
+    std::fs::create_dir_all(path)
+        .with_context(|| format!("creating output directory {}", path.display()))?;
+    let lock = run_lock::acquire(
+        &path.join(run_lock::LOCK_FILE),
+        &format!("output directory {}", path.display()),
+    )?;
+    Ok(Some(lock))
 }
 
 /// `1.5 GiB`-style sizes for summaries.

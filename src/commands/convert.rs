@@ -5,7 +5,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::{Args as ClapArgs, ValueEnum};
 
-use super::common::{human_bytes, stderr_is_terminal, FilterArgs, OutputArgs};
+use super::common::{human_bytes, lock_output, stderr_is_terminal, FilterArgs, OutputArgs};
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
 use crate::pipeline::input::InputSpec;
 use crate::pipeline::sink::{RunInfo, Sink, SinkSummary, StaleMode};
@@ -74,6 +74,7 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         args.inputs.iter().map(|s| InputSpec::parse(s)).collect()
     };
+    let _lock = lock_output(&sink_opts.output)?;
     let mut sink = Sink::create(sink_opts)?;
     let opts = ConvertOptions {
         filter: filter.clone(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args as ClapArgs, ValueEnum};
 
-use super::common::{human_bytes, now_ms, stderr_is_terminal, FilterArgs, OutputArgs};
+use super::common::{human_bytes, lock_output, now_ms, stderr_is_terminal, FilterArgs, OutputArgs};
 use crate::fetch::http::{mask_url, ClientConfig};
 use crate::fetch::plan::{Match, Method};
 use crate::fetch::{self, FetchOptions, FetchStats, MethodChoice, STATE_DIR};
@@ -174,6 +174,7 @@ pub fn run(args: Args) -> Result<()> {
         return list_metrics(&opts);
     }
     let mut sink_opts = args.output.sink_options(StaleMode::Keep, progress)?;
+    let _lock = lock_output(&sink_opts.output)?;
     if let Output::Dir { path, .. } = &sink_opts.output {
         let state = path.join(STATE_DIR);
         let interrupted = fetch::plan::Checkpoint::path(&state).exists();

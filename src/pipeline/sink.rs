@@ -11,8 +11,9 @@ use rayon::prelude::*;
 
 use crate::format::openmetrics;
 use crate::labels::Labels;
-use crate::pipeline::atomic_file::TempPath;
+use crate::pipeline::atomic_file::{self, TempPath};
 use crate::pipeline::manifest::{Filters, Manifest, ShardEntry, Totals, MANIFEST_FILE};
+use crate::pipeline::run_lock;
 pub use crate::pipeline::shard::StaleMode;
 use crate::pipeline::shard::{self, SeriesInfo, ShardTarget, WriteStats};
 use crate::pipeline::sorter::{self, Partition};
@@ -299,10 +300,12 @@ impl Sink {
     /// Moves every buffered sample to its window's run file.
     fn spill_all(&mut self) -> Result<()> {
         if self.spill_dir.is_none() {
-            let dir = TempPath::new(
-                self.spill_root()
-                    .join(format!(".prom2om-spill-{}", std::process::id())),
-            );
+            let root = self.spill_root();
+            // Under a shared temp dir this is the only place a killed run's spill is found.
+            atomic_file::remove_dead_leftovers(&root).with_context(|| {
+                format!("removing a killed run's spill from {}", root.display())
+            })?;
+            let dir = TempPath::in_dir(&root, "spill");
             std::fs::create_dir_all(dir.path())
                 .with_context(|| format!("creating spill directory {}", dir.path().display()))?;
             self.spill_dir = Some(dir);
@@ -440,8 +443,23 @@ fn rank_order(ranks: &[u32], items: Vec<Box<[u8]>>) -> Vec<Box<[u8]>> {
 
 fn prepare_dir(path: &Path, force: bool) -> Result<()> {
     if path.exists() {
+        let removed = atomic_file::remove_dead_leftovers(path).with_context(|| {
+            format!(
+                "removing a killed run's temporary files from {}",
+                path.display()
+            )
+        })?;
+        if !removed.is_empty() {
+            eprintln!(
+                "prom2om: removed {} temporary file(s) that a killed earlier run left in {} (e.g. {})",
+                removed.len(),
+                path.display(),
+                removed[0]
+            );
+        }
         let entries: Vec<_> = std::fs::read_dir(path)
             .with_context(|| format!("reading output directory {}", path.display()))?
+            .filter(|e| !matches!(e, Ok(e) if e.file_name() == run_lock::LOCK_FILE))
             .collect::<std::io::Result<_>>()
             .with_context(|| format!("reading output directory {}", path.display()))?;
         if !entries.is_empty() {
@@ -471,7 +489,7 @@ fn prepare_dir(path: &Path, force: bool) -> Result<()> {
             .with_context(|| format!("creating output directory {}", path.display()))?;
     }
     // Find an unwritable directory now, not after an hour of parsing.
-    let probe = TempPath::new(path.join(format!(".prom2om-probe-{}", std::process::id())));
+    let probe = TempPath::in_dir(path, "probe");
     std::fs::write(probe.path(), b"")
         .with_context(|| format!("output directory {} is not writable", path.display()))?;
     Ok(())
@@ -493,7 +511,7 @@ fn totals(entries: &[ShardEntry], series: u64) -> Totals {
 /// Writes `manifest.json` under a temporary name and renames it into place.
 fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
     let dest = dir.join(MANIFEST_FILE);
-    let tmp = TempPath::new(dir.join(format!(".{MANIFEST_FILE}.tmp")));
+    let tmp = TempPath::in_dir(dir, MANIFEST_FILE);
     let mut f =
         std::fs::File::create(tmp.path()).with_context(|| format!("writing {}", dest.display()))?;
     serde_json::to_writer_pretty(&mut f, m)?;
