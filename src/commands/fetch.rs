@@ -325,12 +325,13 @@ fn fingerprint(a: &Args) -> String {
 fn list_metrics(opts: &FetchOptions) -> Result<()> {
     use std::io::Write;
     let rows = fetch::list_metrics(opts)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(crate::exit_codes::stdout());
     let total: u64 = rows.iter().map(|r| r.1).sum();
     for (name, n) in &rows {
         writeln!(out, "{n:>10}  {name}")?;
     }
     writeln!(out, "{total:>10}  series in {} metrics", rows.len())?;
+    out.flush()?;
     Ok(())
 }
 

@@ -572,7 +572,7 @@ impl Sink {
     ) -> Result<SinkSummary> {
         let out = std::sync::Mutex::new(std::io::BufWriter::with_capacity(
             1 << 20,
-            std::io::stdout(),
+            crate::exit_codes::stdout(),
         ));
         let mut written = WriteStats::default();
         let root = self.spill_root_for_sort();
