@@ -142,6 +142,7 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
     let started = Instant::now();
     let manifest = load_manifest(dir)?;
     let promtool = Promtool::detect(&opts.promtool)?;
+    promtool.check_quoted_names(manifest.quoted_names.as_ref(), dir)?;
     fs::create_dir_all(tsdb)
         .with_context(|| format!("{}: cannot create the data dir", tsdb.display()))?;
     if !opts.force {

@@ -36,6 +36,8 @@ pub struct Report {
     pub problems: Vec<String>,
     /// The manifest's totals, for the summary.
     pub totals: crate::pipeline::manifest::Totals,
+    /// The manifest's count of series with quoted names (`None` from older versions).
+    pub quoted_names: Option<crate::pipeline::manifest::QuotedNames>,
 }
 
 impl Report {
@@ -68,6 +70,7 @@ pub fn verify_dir(dir: &Path) -> anyhow::Result<Report> {
         files,
         problems,
         totals: manifest.totals,
+        quoted_names: manifest.quoted_names,
     })
 }
 

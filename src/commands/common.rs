@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::format::openmetrics::QUOTED_NAMES_SINCE;
+use crate::pipeline::manifest::QuotedNames;
 use crate::pipeline::run_lock::{self, RunLock};
 use crate::pipeline::sink::{Output, SinkOptions, StaleMode, DEFAULT_SHARD_BYTES};
 use crate::select::filter::{Filter, LabelEdits};
@@ -177,6 +179,24 @@ pub fn lock_output(output: &Output) -> Result<Option<RunLock>> {
         &format!("output directory {}", path.display()),
     )?;
     Ok(Some(lock))
+}
+
+/// Warns when the output holds names that only a recent promtool imports, with examples, so the
+/// user learns it at convert time and not at the customer's import.
+pub fn warn_quoted_names(q: &QuotedNames) {
+    if q.series == 0 {
+        return;
+    }
+    let (major, minor) = QUOTED_NAMES_SINCE;
+    eprintln!(
+        "prom2om: warning: {} series have metric or label names outside [a-zA-Z_:][a-zA-Z0-9_:]* \
+         (e.g. {}); they are written in the quoted form {{\"name\", ...}} that only promtool \
+         {major}.{minor} or newer imports (Debian 12 ships 2.42). Leave them out with --match or \
+         --drop-label if the importing side has an older promtool; `prom2om import` and \
+         `prom2om verify --promtool PATH` check it",
+        q.series,
+        q.examples.join(", ")
+    );
 }
 
 /// `1.5 GiB`-style sizes for summaries.

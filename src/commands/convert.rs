@@ -5,7 +5,9 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::{Args as ClapArgs, ValueEnum};
 
-use super::common::{human_bytes, lock_output, stderr_is_terminal, FilterArgs, OutputArgs};
+use super::common::{
+    human_bytes, lock_output, stderr_is_terminal, warn_quoted_names, FilterArgs, OutputArgs,
+};
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
 use crate::pipeline::input::InputSpec;
 use crate::pipeline::sink::{RunInfo, Sink, SinkSummary, StaleMode};
@@ -97,6 +99,7 @@ pub fn run(args: Args) -> Result<()> {
         filters: filter.describe(stale.as_str()),
     };
     let summary = sink.finish(info)?;
+    warn_quoted_names(&summary.quoted_names);
     if summary.negative_ts > 0 {
         eprintln!(
             "prom2om: warning: {} samples are before 1970; promtool's backfill skips some of those (it aligns its first block by truncating division)",

@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args as ClapArgs, ValueEnum};
 
-use super::common::{human_bytes, lock_output, now_ms, stderr_is_terminal, FilterArgs, OutputArgs};
+use super::common::{
+    human_bytes, lock_output, now_ms, stderr_is_terminal, warn_quoted_names, FilterArgs, OutputArgs,
+};
 use crate::fetch::http::{mask_url, ClientConfig};
 use crate::fetch::plan::{Match, Method};
 use crate::fetch::{self, FetchOptions, FetchStats, MethodChoice, STATE_DIR};
@@ -223,6 +225,7 @@ pub fn run(args: Args) -> Result<()> {
         filters: f.describe("drop"),
     };
     let summary = sink.finish(info)?;
+    warn_quoted_names(&summary.quoted_names);
     if let Some(state) = &opts.state_dir {
         fetch::remove_state(state)?;
     }

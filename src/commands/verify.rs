@@ -11,12 +11,23 @@ use crate::verify::{verify_dir, Report};
 pub struct Args {
     /// The shard directory, the one that holds manifest.json.
     pub dir: PathBuf,
+
+    /// Also check that this promtool (a path, or a name on PATH) can import the shards: names
+    /// outside [a-zA-Z_:][a-zA-Z0-9_:]* need promtool 2.51 or newer.
+    #[arg(long, value_name = "PATH")]
+    pub promtool: Option<PathBuf>,
 }
 
 /// Exit 0 when everything holds; otherwise every problem goes to stderr, naming its file, and
 /// the command fails (exit 1).
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let report = verify_dir(&args.dir)?;
+    let mut report = verify_dir(&args.dir)?;
+    if let Some(p) = &args.promtool {
+        let promtool = crate::import::Promtool::detect(p)?;
+        if let Err(e) = promtool.check_quoted_names(report.quoted_names.as_ref(), &args.dir) {
+            report.problems.push(format!("{e:#}"));
+        }
+    }
     let mut out = std::io::BufWriter::new(crate::exit_codes::stdout());
     let written = print_report(&mut out, &report).and_then(|()| out.flush());
     // A closed stdout ends the run quietly only when nothing is wrong.

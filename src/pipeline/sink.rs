@@ -12,7 +12,9 @@ use rayon::prelude::*;
 use crate::format::openmetrics;
 use crate::labels::Labels;
 use crate::pipeline::atomic_file::{self, TempPath};
-use crate::pipeline::manifest::{Filters, Manifest, ShardEntry, Totals, MANIFEST_FILE};
+use crate::pipeline::manifest::{
+    Filters, Manifest, QuotedNames, ShardEntry, Totals, MANIFEST_FILE,
+};
 use crate::pipeline::run_lock;
 pub use crate::pipeline::shard::StaleMode;
 use crate::pipeline::shard::{self, SeriesInfo, ShardTarget, WriteStats};
@@ -78,6 +80,8 @@ pub struct SinkSummary {
     pub negative_ts: u64,
     /// Shards written while reading (the input came in series order).
     pub streamed_shards: usize,
+    /// Written series with a quoted name, which promtool before 2.51 cannot import.
+    pub quoted_names: QuotedNames,
 }
 
 /// Where [`Sink::write_dir`] writes.
@@ -99,6 +103,8 @@ struct SeriesTable {
     prefixes: Vec<Box<[u8]>>,
     index: HashMap<Labels, SeriesId>,
     mem: u64,
+    /// Series the writer quotes a name of (see [`openmetrics::quoted_name`]).
+    quoted: Vec<SeriesId>,
 }
 
 /// The first and last sample of one series in one window, for the staleness rule.
@@ -182,6 +188,9 @@ impl Sink {
         let id = self.series.labels.len() as SeriesId;
         let mut prefix = Vec::new();
         openmetrics::write_series_prefix(&labels, &mut prefix);
+        if openmetrics::quoted_name(&labels).is_some() {
+            self.series.quoted.push(id);
+        }
         let label_bytes: usize = labels.iter().map(|(n, v)| n.len() + v.len() + 48).sum();
         self.series.mem += (2 * label_bytes + prefix.len() + 96) as u64;
         self.series.prefixes.push(prefix.into_boxed_slice());
@@ -613,7 +622,35 @@ impl Sink {
             spilled_bytes: self.spilled_bytes,
             negative_ts: self.negative_ts,
             streamed_shards: 0,
+            quoted_names: self.quoted_names(ranks, t),
         })
+    }
+
+    /// The written series with a quoted name: how many, and the first few names in output order.
+    fn quoted_names(&self, ranks: &[u32], t: &RankedTable) -> QuotedNames {
+        let mut written: Vec<(u32, SeriesId)> = self
+            .series
+            .quoted
+            .iter()
+            .map(|&id| (ranks[id as usize], id))
+            .filter(|&(r, _)| t.written[r as usize].load(std::sync::atomic::Ordering::Relaxed))
+            .collect();
+        written.sort_unstable();
+        let mut examples: Vec<String> = Vec::new();
+        for &(_, id) in &written {
+            let labels = &self.series.labels[id as usize];
+            let name = openmetrics::quoted_name(labels).expect("quoted when interned");
+            if !examples.iter().any(|e| e == name) {
+                examples.push(name.to_string());
+                if examples.len() == 3 {
+                    break;
+                }
+            }
+        }
+        QuotedNames {
+            series: written.len() as u64,
+            examples,
+        }
     }
 
     fn spill_root_for_sort(&self) -> PathBuf {
@@ -728,6 +765,7 @@ impl Sink {
             compressed: compress,
             totals: totals(&shards, t.distinct_written()),
             shards,
+            quoted_names: Some(self.quoted_names(ranks, t)),
         };
         write_manifest(dir, &manifest)?;
         drop(self.spill_dir.take());
@@ -739,6 +777,7 @@ impl Sink {
             spilled_bytes: self.spilled_bytes,
             negative_ts: self.negative_ts,
             streamed_shards,
+            quoted_names: manifest.quoted_names.unwrap_or_default(),
         })
     }
 
