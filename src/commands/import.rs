@@ -72,6 +72,16 @@ pub fn run(args: Args) -> Result<()> {
     bars.clear();
     print_summary(&summary, &args.tsdb);
     let failed = summary.failed();
+    if failed > 0 && summary.no_space {
+        bail!(
+            "{failed} of {} shards failed (listed above): no space left in the staging dir {} \
+             (DATA_DIR's filesystem), where each gzip shard is decompressed for promtool and \
+             its blocks are built, --jobs at a time. Free space there (or use fewer --jobs), \
+             then run the same command again: the imported shards are skipped",
+            summary.results.len(),
+            summary.staging.display()
+        );
+    }
     if failed > 0 {
         bail!(
             "{failed} of {} shards failed (listed above); run the same command again to retry \
