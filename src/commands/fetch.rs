@@ -346,7 +346,7 @@ fn print_summary(st: &FetchStats, s: &SinkSummary, url: &str, out: &str) {
     }
     eprintln!(
         "prom2om: fetched {} series, {} samples from {url} with {method} in {secs:.2}s ({:.0} samples/s)",
-        s.written.series,
+        s.series,
         st.samples + st.samples_resumed,
         st.samples as f64 / secs
     );

@@ -204,7 +204,8 @@ fn print_summary(s: &Summary, tsdb: &Path) {
             s.imported()
         ));
     }
-    if samples > 0 {
+    // Only about blocks this run moved (imported now, or a killed run's finished moves).
+    if blocks > 0 {
         eprintln!("{}", pickup_hint(s.min_time_ms(), tsdb));
     }
 }

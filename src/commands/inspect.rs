@@ -73,7 +73,10 @@ fn print_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         human_bytes(r.estimated_output_bytes)
     )?;
     if r.invalid_lines > 0 {
-        writeln!(out, "invalid lines: {}", r.invalid_lines)?;
+        writeln!(out, "invalid lines: {}, the first:", r.invalid_lines)?;
+        for l in &r.first_invalid {
+            writeln!(out, "  {l}")?;
+        }
     }
     writeln!(out)?;
     writeln!(
