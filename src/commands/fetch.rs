@@ -213,8 +213,14 @@ pub fn run(args: Args) -> Result<()> {
         Ok(())
     })
     .map_err(|e| match &opts.state_dir {
-        Some(_) => e.context("fetch interrupted; rerun the same command with --resume to continue"),
-        None => e,
+        // Only a transfer cut short is worth resuming: a refusal (a bad URL, a 404, a login
+        // page, options that differ from the checkpoint) would meet the resumed run as well.
+        Some(state)
+            if crate::fetch::http::gave_up(&e) && fetch::plan::Checkpoint::path(state).exists() =>
+        {
+            e.context("fetch interrupted; rerun the same command with --resume to continue")
+        }
+        _ => e,
     })?;
     let mut f = filter.clone();
     f.start = Some(stats.start_ms);

@@ -90,10 +90,14 @@ pub fn fetch(
         Some(d) if opts.resume && Checkpoint::path(d).exists() => Some(d.clone()),
         _ => None,
     };
-    let config = api::server_config(&client).unwrap_or_else(|e| {
-        eprintln!("prom2om: warning: cannot read the server configuration ({e:#}); assuming a 15s scrape interval");
-        api::ServerConfig::default()
-    });
+    let config = match api::server_config(&client) {
+        Ok(c) => c,
+        Err(e) if http::unreachable(&e) => return Err(e),
+        Err(e) => {
+            eprintln!("prom2om: warning: {e:#}; assuming a 15s scrape interval");
+            api::ServerConfig::default()
+        }
+    };
     let (method, units, done, mut checkpoint, spool_len) = match resume_from {
         Some(dir) => {
             let (cp, r) = Checkpoint::resume(&dir, &opts.fingerprint)?;
