@@ -394,6 +394,7 @@ fn max_block_duration_is_passed_when_promtool_has_it() {
 if [[ " $* " == *" --help "* ]]; then
   {real} "$@"; echo "      --max-block-duration=2h  Maximum duration created blocks may span."; exit 0
 fi
+[[ $1 == --version ]] && exec {real} "$@"
 echo "$*" >> {log}
 args=(); for a in "$@"; do [[ $a == --max-block-duration=* ]] || args+=("$a"); done
 exec {real} "${{args[@]}}"
