@@ -11,8 +11,8 @@ use rayon::prelude::*;
 
 use crate::bad_input;
 use crate::format::openmetrics::{self, ReadStats};
+use crate::pipeline::atomic_file;
 use crate::pipeline::manifest::{sha256_hex, Manifest, ShardEntry};
-use crate::pipeline::{atomic_file, run_lock};
 
 /// The outcome for one shard the manifest lists.
 #[derive(Clone, Debug)]
@@ -287,24 +287,16 @@ fn check_listing(dir: &Path, m: &Manifest) -> Vec<String> {
     problems
 }
 
-/// Temporary files of prom2om runs, and a run that holds the directory's lock: either way what
-/// is there is not (yet) the finished output.
+/// Temporary files of prom2om runs: what is there is not (yet) the finished output.
 fn check_unfinished(dir: &Path, names: &[String]) -> Vec<String> {
     let mut problems = Vec::new();
-    if let Ok(Some(pid)) = run_lock::held_by(&dir.join(run_lock::LOCK_FILE)) {
-        let pid = pid.map_or(String::new(), |p| format!(" (PID {p})"));
-        problems.push(format!(
-            "{}: a prom2om run{pid} is still writing into this directory",
-            dir.display()
-        ));
-    }
     let mut temps: Vec<(&String, u32)> = names
         .iter()
         .filter_map(|n| atomic_file::temp_name_pid(n).map(|pid| (n, pid)))
         .collect();
     temps.sort();
     for (n, pid) in temps {
-        let whose = if atomic_file::is_running_prom2om(pid) {
+        let whose = if atomic_file::is_alive(pid) {
             format!("of the prom2om run {pid}, still running")
         } else {
             format!("left by a prom2om run (PID {pid}) that was killed; the next run into the directory removes it")

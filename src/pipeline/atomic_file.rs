@@ -72,28 +72,15 @@ pub fn temp_name_pid(name: &str) -> Option<u32> {
     pid.parse().ok()
 }
 
-/// Whether `pid` is a running prom2om. A PID the kernel reused for another program counts as
-/// dead: its files are a dead run's leftovers all the same.
-pub fn is_running_prom2om(pid: u32) -> bool {
-    if pid == std::process::id() {
-        return true;
-    }
-    #[cfg(target_os = "linux")]
-    {
-        match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
-            Ok(comm) => comm.trim_end().starts_with("prom2om"),
-            Err(_) => false,
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let Ok(pid) = libc::pid_t::try_from(pid) else {
-            return false;
-        };
-        // SAFETY: signal 0 only checks that the process exists; nothing is sent.
-        let rc = unsafe { libc::kill(pid, 0) };
-        rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-    }
+/// Whether a process `pid` exists. A PID the kernel reused keeps a dead run's leftovers a while
+/// longer, which is harmless; taking a live run for dead would delete its files.
+pub fn is_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Removes the temporary files and directories that runs no longer alive left directly in `dir`
@@ -111,7 +98,7 @@ pub fn remove_dead_leftovers(dir: &Path) -> std::io::Result<Vec<String>> {
         let Some(pid) = temp_name_pid(&name) else {
             continue;
         };
-        if is_running_prom2om(pid) {
+        if is_alive(pid) {
             continue;
         }
         let p = entry.path();
