@@ -5,6 +5,7 @@ pub mod atomic_file;
 pub mod convert;
 pub mod input;
 pub mod manifest;
+pub mod out_dir;
 pub mod run_lock;
 pub mod shard;
 pub mod sink;
