@@ -278,7 +278,7 @@ fn blocks_short_of_the_manifest_count_are_not_moved() {
         &wrapper,
         format!(
             r#"#!/bin/bash
-if [[ " $* " == *" --help "* ]]; then exec {real} "$@"; fi
+if [[ " $* " == *" --help "* || $1 == --version ]]; then exec {real} "$@"; fi
 args=("$@"); n=${{#args[@]}}; input=${{args[n-2]}}
 sed 1d "$input" > "$input.lossy"
 args[n-2]="$input.lossy"
