@@ -5,6 +5,8 @@ pub mod atomic_file;
 pub mod convert;
 pub mod input;
 pub mod manifest;
+pub mod out_dir;
+pub mod run_lock;
 mod series;
 pub mod shard;
 pub mod sink;
