@@ -9,6 +9,7 @@
 # Both sides use --stale keep: a dump prints markers and real NaN alike, so only keeping every NaN
 # gives the same shards from both. promtool writes into the dir it dumps: it gets a fresh copy
 # each run (made outside the timing). Medians of RUNS (default 3) runs, page cache warm.
+# With BENCH_DIR set, the two dirs are kept there and reused by the next run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERIES=${1:-3000}
@@ -22,7 +23,7 @@ mkdir -p "$W"
 PROM_PID=""
 cleanup() {
   if [ -n "$PROM_PID" ]; then kill "$PROM_PID" 2>/dev/null || true; wait "$PROM_PID" 2>/dev/null || true; fi
-  rm -rf "$W"
+  if [ -z "${BENCH_DIR:-}" ]; then rm -rf "$W"; else rm -rf "$W/out.dir" "$W/out.pipe" "$W/copy"; fi
 }
 trap cleanup EXIT
 cargo build --quiet --release --example gencorpus --example pushcorpus --bin prom2om
@@ -34,25 +35,31 @@ TIME=/usr/bin/time
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(promtool --version 2>&1 | head -1)"
 
 # blocks: the corpus backfilled.
-$GEN --series "$SERIES" --hours "$HOURS" --interval-ms 30000 --format openmetrics > "$W/corpus.om"
-promtool tsdb create-blocks-from openmetrics -q "$W/corpus.om" "$W/blocks" > /dev/null
-mkdir -p "$W/blocks/wal"
-rm -f "$W/corpus.om"
+if [ ! -d "$W/blocks" ]; then
+  $GEN --series "$SERIES" --hours "$HOURS" --interval-ms 30000 --format openmetrics > "$W/corpus.om"
+  promtool tsdb create-blocks-from openmetrics -q "$W/corpus.om" "$W/blocks.tmp" > /dev/null
+  mkdir -p "$W/blocks.tmp/wal"
+  mv "$W/blocks.tmp" "$W/blocks"
+  rm -f "$W/corpus.om"
+fi
 
 # live: a real server fed by remote write, then stopped with SIGTERM as an operator would.
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-printf 'global:\n  scrape_interval: 15s\nscrape_configs: []\n' > "$W/prometheus.yml"
-prometheus --config.file="$W/prometheus.yml" --storage.tsdb.path="$W/live" \
-  --storage.tsdb.retention.time=100y --web.enable-remote-write-receiver \
-  --web.listen-address="127.0.0.1:$PORT" > "$W/prometheus.log" 2>&1 &
-PROM_PID=$!
-for _ in $(seq 300); do
-  curl -sf "http://127.0.0.1:$PORT/-/ready" > /dev/null && break
-  sleep 0.2
-done
-$PUSH --url "http://127.0.0.1:$PORT" --series "$LSERIES" --hours "$LHOURS" --interval-ms 15000
-sleep 2  # let a compaction the last push triggered finish
-kill -TERM "$PROM_PID"; wait "$PROM_PID" || true; PROM_PID=""
+if [ ! -d "$W/live" ]; then
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  printf 'global:\n  scrape_interval: 15s\nscrape_configs: []\n' > "$W/prometheus.yml"
+  prometheus --config.file="$W/prometheus.yml" --storage.tsdb.path="$W/live.tmp" \
+    --storage.tsdb.retention.time=100y --web.enable-remote-write-receiver \
+    --web.listen-address="127.0.0.1:$PORT" > "$W/prometheus.log" 2>&1 &
+  PROM_PID=$!
+  for _ in $(seq 300); do
+    curl -sf "http://127.0.0.1:$PORT/-/ready" > /dev/null && break
+    sleep 0.2
+  done
+  $PUSH --url "http://127.0.0.1:$PORT" --series "$LSERIES" --hours "$LHOURS" --interval-ms 15000
+  sleep 2  # let a compaction the last push triggered finish
+  kill -TERM "$PROM_PID"; wait "$PROM_PID" || true; PROM_PID=""
+  mv "$W/live.tmp" "$W/live"
+fi
 
 describe() {
   local d=$1
