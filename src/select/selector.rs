@@ -242,6 +242,38 @@ impl Selector {
     }
 }
 
+impl Selector {
+    /// A selector of matchers built elsewhere (from a parsed PromQL expression); its text is
+    /// the PromQL form, which [`Selector::parse`] and Prometheus read back to the same matchers.
+    pub fn from_matchers(matchers: Vec<Matcher>) -> Selector {
+        let quote = |s: &str| serde_json::to_string(s).expect("strings serialize");
+        let bare_name = matchers.iter().position(|m| {
+            m.name == METRIC_NAME
+                && m.op == MatchOp::Equal
+                && crate::labels::is_classic_metric_name(&m.value)
+                && check_metric_ident(&m.value).is_ok()
+        });
+        let mut text = bare_name.map_or_else(String::new, |i| matchers[i].value.clone());
+        let rest: Vec<String> = matchers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != bare_name)
+            .map(|(_, m)| {
+                let name = if crate::labels::is_classic_label_name(&m.name) {
+                    m.name.clone()
+                } else {
+                    quote(&m.name)
+                };
+                format!("{name}{}{}", m.op.as_str(), quote(&m.value))
+            })
+            .collect();
+        if !rest.is_empty() || bare_name.is_none() {
+            text.push_str(&format!("{{{}}}", rest.join(", ")));
+        }
+        Selector { matchers, text }
+    }
+}
+
 impl fmt::Display for Selector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)

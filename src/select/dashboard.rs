@@ -1,0 +1,348 @@
+//! What to export for a set of Grafana dashboards: every series their panels, annotations and
+//! variables query over the export window, and how far before the window those queries reach.
+
+pub mod json;
+pub mod promql;
+pub mod vars;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use self::json::{Dashboard, Datasource, Panel, VarKind};
+use self::promql::VarQuery;
+use self::vars::{Builtins, Value, Var};
+use crate::select::selector::Selector;
+
+/// Grafana's Prometheus datasource default scrape interval, the floor of `$__interval`.
+pub const SCRAPE_INTERVAL_MS: i64 = 15_000;
+
+/// Points per panel when the dashboard does not set `maxDataPoints` (Grafana uses the panel's
+/// width in pixels): a narrow panel's, so `$__interval` and the reach back err on the long side.
+pub const DEFAULT_MAX_DATA_POINTS: i64 = 300;
+
+/// The export window the dashboards are looked at over, and the `--var` values.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub vars: BTreeMap<String, Vec<String>>,
+}
+
+/// Parses `--var NAME=VALUE` arguments; a name given several times is multi-valued.
+pub fn parse_vars(args: &[String]) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for a in args {
+        let Some((n, v)) = a.split_once('=') else {
+            return Err(crate::bad_input!("--var {a:?}: expected NAME=VALUE"));
+        };
+        let n = n.trim().trim_start_matches('$');
+        if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(crate::bad_input!(
+                "--var {a:?}: {n:?} is not a variable name"
+            ));
+        }
+        out.entry(n.to_string()).or_default().push(v.to_string());
+    }
+    Ok(out)
+}
+
+/// One query of a panel, as used.
+#[derive(Clone, Debug)]
+pub struct QueryReport {
+    pub ref_id: String,
+    /// The expression with the variables replaced, as it runs at home.
+    pub expr: String,
+    pub selectors: Vec<String>,
+    pub reach_ms: i64,
+    pub notes: Vec<String>,
+    /// The parser's message when the expression does not parse.
+    pub error: Option<String>,
+}
+
+/// A panel (or annotation, or variable query): what was used and what could not be.
+#[derive(Clone, Debug, Default)]
+pub struct PanelReport {
+    pub title: String,
+    pub queries: Vec<QueryReport>,
+    pub skipped: Vec<String>,
+}
+
+/// A variable: its value and where it came from.
+#[derive(Clone, Debug)]
+pub struct VarReport {
+    pub name: String,
+    pub value: String,
+    pub source: &'static str,
+    pub used: bool,
+}
+
+/// What one dashboard selects.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// The file, as the user named it.
+    pub name: String,
+    pub title: String,
+    pub panels: Vec<PanelReport>,
+    pub variables: Vec<VarReport>,
+    /// Every selector the dashboard uses, without duplicates, in order of appearance.
+    pub selectors: Vec<Selector>,
+    /// The longest reach before the window, and the expression that needs it.
+    pub reach_ms: i64,
+    pub reach_expr: String,
+    pub warnings: Vec<String>,
+    /// Expressions that do not parse: `panel: ref: message`.
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    /// Panels with at least one query used.
+    pub fn panels_used(&self) -> usize {
+        self.panels
+            .iter()
+            .filter(|p| !p.title.starts_with("variable ") && !p.queries.is_empty())
+            .count()
+    }
+
+    pub fn variables_used(&self) -> Vec<&VarReport> {
+        self.variables.iter().filter(|v| v.used).collect()
+    }
+}
+
+/// Reads one dashboard file's bytes.
+pub fn load(bytes: &[u8]) -> Result<Dashboard, String> {
+    json::parse(bytes)
+}
+
+/// The union of what the dashboards select, deduplicated by text.
+pub fn union(reports: &[Report]) -> Vec<Selector> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for s in reports.iter().flat_map(|r| &r.selectors) {
+        if seen.insert(s.text.clone()) {
+            out.push(s.clone());
+        }
+    }
+    out
+}
+
+/// Works out what `d` selects over the window of `opts`.
+pub fn analyze(name: &str, d: &Dashboard, opts: &Options) -> Report {
+    let window = (opts.end_ms - opts.start_ms).max(1);
+    let (vars, unset) = vars::resolve(&d.variables, &opts.vars, window);
+    let mut r = Report {
+        name: name.to_string(),
+        title: d.title.clone(),
+        ..Report::default()
+    };
+    if !unset.is_empty() {
+        r.warnings.push(format!(
+            "variables without a saved value match any value: {} (set them with --var NAME=VALUE)",
+            unset.join(", ")
+        ));
+    }
+    let mut used = BTreeSet::new();
+    for p in &d.panels {
+        let pr = panel(p, &vars, opts, &mut used, &mut r);
+        r.panels.push(pr);
+    }
+    for v in &d.variables {
+        if v.kind == VarKind::Query {
+            let pr = variable(v, &vars, opts, &mut used, &mut r);
+            r.panels.push(pr);
+        }
+    }
+    let mut names: Vec<&String> = vars.keys().collect();
+    names.sort();
+    r.variables = names
+        .into_iter()
+        .map(|n| VarReport {
+            name: n.clone(),
+            value: describe_value(&vars[n].value),
+            source: vars[n].source,
+            used: used.contains(n),
+        })
+        .collect();
+    r
+}
+
+fn describe_value(v: &Value) -> String {
+    match v {
+        Value::List(l) => l.join("|"),
+        Value::Raw(s) => s.clone(),
+        Value::Any => "*".into(),
+    }
+}
+
+/// The built-ins of a panel: `$__interval` as Grafana works it out for the window, not below
+/// the panel's or the target's minimum interval.
+fn builtins(opts: &Options, p: &Panel, target_interval: Option<&str>) -> Builtins {
+    let window = (opts.end_ms - opts.start_ms).max(1);
+    let points = p
+        .max_data_points
+        .map_or(DEFAULT_MAX_DATA_POINTS, |n| n.max(1) as i64);
+    let min = [p.min_interval.as_deref(), target_interval]
+        .into_iter()
+        .flatten()
+        .filter_map(vars::parse_interval)
+        .max()
+        .unwrap_or(SCRAPE_INTERVAL_MS);
+    let interval = vars::round_interval(window / points).max(min);
+    Builtins {
+        from_ms: opts.start_ms,
+        to_ms: opts.end_ms,
+        interval_ms: interval,
+        rate_interval_ms: (interval + SCRAPE_INTERVAL_MS).max(4 * SCRAPE_INTERVAL_MS),
+    }
+}
+
+/// The variable values a panel is drawn with: once, or once per value of its repeat variable.
+fn repeats(p: &Panel, vars: &HashMap<String, Var>) -> Vec<HashMap<String, Var>> {
+    let rep = p.repeat.as_ref().and_then(|n| vars.get(n).map(|v| (n, v)));
+    match rep {
+        Some((name, var)) if matches!(&var.value, Value::List(l) if l.len() > 1) => {
+            let Value::List(values) = &var.value else {
+                unreachable!("matched a list")
+            };
+            values
+                .iter()
+                .map(|one| {
+                    let mut m = vars.clone();
+                    let mut single = var.clone();
+                    single.value = Value::List(vec![one.clone()]);
+                    m.insert(name.clone(), single);
+                    m
+                })
+                .collect()
+        }
+        _ => vec![vars.clone()],
+    }
+}
+
+fn panel(
+    p: &Panel,
+    vars: &HashMap<String, Var>,
+    opts: &Options,
+    used: &mut BTreeSet<String>,
+    r: &mut Report,
+) -> PanelReport {
+    let mut pr = PanelReport {
+        title: format!("panel {:?}", p.title),
+        ..PanelReport::default()
+    };
+    if let Some(lib) = &p.library {
+        pr.skipped.push(format!(
+            "library panel {lib:?}: its queries are not in the dashboard JSON (export the \
+             dashboard with \"Export for sharing externally\" to include them)"
+        ));
+        return pr;
+    }
+    for t in &p.targets {
+        let why = match &t.datasource {
+            _ if t.expr.trim().is_empty() => continue,
+            _ if t.hidden => Some("hidden".to_string()),
+            Datasource::Prometheus => None,
+            Datasource::Other(kind) => Some(format!("{kind} datasource, not Prometheus")),
+            Datasource::Dashboard => Some("reuses another panel's results".to_string()),
+        };
+        if let Some(why) = why {
+            pr.skipped.push(format!("{}: {why}", t.ref_id));
+            continue;
+        }
+        let b = builtins(opts, p, t.interval.as_deref());
+        for scope in repeats(p, vars) {
+            let expr = vars::interpolate(&t.expr, &scope, &b, used);
+            let q = query(&t.ref_id, expr, opts, &p.title, r);
+            // Grafana aligns the start of a range query down to its step.
+            let reach = q.reach_ms + b.interval_ms;
+            if q.error.is_none() && reach > r.reach_ms {
+                r.reach_ms = reach;
+                r.reach_expr = q.expr.clone();
+            }
+            pr.queries.push(QueryReport { reach_ms: reach, ..q });
+        }
+    }
+    pr
+}
+
+fn query(
+    ref_id: &str,
+    expr: String,
+    opts: &Options,
+    title: &str,
+    r: &mut Report,
+) -> QueryReport {
+    let mut q = QueryReport {
+        ref_id: ref_id.to_string(),
+        expr,
+        selectors: Vec::new(),
+        reach_ms: 0,
+        notes: Vec::new(),
+        error: None,
+    };
+    match promql::extract(&q.expr, opts.start_ms, opts.end_ms) {
+        Ok(ex) => {
+            add_selectors(r, &ex.selectors, &mut q.selectors);
+            q.reach_ms = ex.reach_ms;
+            q.notes = ex.notes;
+        }
+        Err(e) => {
+            r.errors.push(format!("panel {title:?}: {ref_id}: {e}: {}", q.expr));
+            q.error = Some(e);
+        }
+    }
+    q
+}
+
+fn add_selectors(r: &mut Report, sels: &[Selector], texts: &mut Vec<String>) {
+    for s in sels {
+        texts.push(s.text.clone());
+        if !r.selectors.iter().any(|x| x.text == s.text) {
+            r.selectors.push(s.clone());
+        }
+    }
+}
+
+/// A query variable: what its dropdown needs at home.
+fn variable(
+    v: &json::Variable,
+    vars: &HashMap<String, Var>,
+    opts: &Options,
+    used: &mut BTreeSet<String>,
+    r: &mut Report,
+) -> PanelReport {
+    let mut pr = PanelReport {
+        title: format!("variable {:?}", v.name),
+        ..PanelReport::default()
+    };
+    if let Datasource::Other(kind) = &v.datasource {
+        pr.skipped.push(format!("{kind} datasource, not Prometheus"));
+        return pr;
+    }
+    let b = builtins(opts, &Panel::default(), None);
+    let q = vars::interpolate(&v.query, vars, &b, used);
+    let mut qr = QueryReport {
+        ref_id: "query".into(),
+        expr: q.clone(),
+        selectors: Vec::new(),
+        reach_ms: 0,
+        notes: Vec::new(),
+        error: None,
+    };
+    match promql::variable_query(&q, opts.start_ms, opts.end_ms) {
+        Ok(VarQuery::Selectors(sels, notes)) => {
+            add_selectors(r, &sels, &mut qr.selectors);
+            qr.notes = notes;
+            pr.queries.push(qr);
+        }
+        Ok(VarQuery::Nothing(why)) => pr.skipped.push(format!("{q}: {why}")),
+        Err(e) => {
+            r.errors
+                .push(format!("variable {:?}: {e}: {q}", v.name));
+            qr.error = Some(e);
+            pr.queries.push(qr);
+        }
+    }
+    pr
+}
+
+#[cfg(test)]
+mod tests;
