@@ -133,12 +133,6 @@ pub fn analyze(name: &str, d: &Dashboard, opts: &Options) -> Report {
         title: d.title.clone(),
         ..Report::default()
     };
-    if !unset.is_empty() {
-        r.warnings.push(format!(
-            "variables without a saved value match any value: {} (set them with --var NAME=VALUE)",
-            unset.join(", ")
-        ));
-    }
     let mut used = BTreeSet::new();
     for p in &d.panels {
         let pr = panel(p, &vars, opts, &mut used, &mut r);
@@ -149,6 +143,17 @@ pub fn analyze(name: &str, d: &Dashboard, opts: &Options) -> Report {
             let pr = variable(v, &vars, opts, &mut used, &mut r);
             r.panels.push(pr);
         }
+    }
+    let unset: Vec<&str> = unset
+        .iter()
+        .filter(|n| used.contains(*n))
+        .map(String::as_str)
+        .collect();
+    if !unset.is_empty() {
+        r.warnings.push(format!(
+            "variables without a saved value match any value: {} (set them with --var NAME=VALUE)",
+            unset.join(", ")
+        ));
     }
     let mut names: Vec<&String> = vars.keys().collect();
     names.sort();
@@ -224,8 +229,9 @@ fn panel(
     used: &mut BTreeSet<String>,
     r: &mut Report,
 ) -> PanelReport {
+    let kind = if p.annotation { "annotation" } else { "panel" };
     let mut pr = PanelReport {
-        title: format!("panel {:?}", p.title),
+        title: format!("{kind} {:?}", p.title),
         ..PanelReport::default()
     };
     if let Some(lib) = &p.library {

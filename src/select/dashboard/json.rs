@@ -13,7 +13,7 @@ pub struct Dashboard {
     pub variables: Vec<Variable>,
 }
 
-/// A panel with queries (annotations are read as panels titled `annotation "NAME"`).
+/// A panel with queries, or an annotation query.
 #[derive(Clone, Debug, Default)]
 pub struct Panel {
     /// `Row / Panel` for panels inside a row.
@@ -26,6 +26,8 @@ pub struct Panel {
     /// The panel's minimum interval (`1m`, `>1m`), raw.
     pub min_interval: Option<String>,
     pub max_data_points: Option<u64>,
+    /// An annotation query rather than a panel.
+    pub annotation: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -297,6 +299,7 @@ impl<'a> Context<'a> {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string),
             max_data_points: p.get("maxDataPoints").and_then(Value::as_u64),
+            annotation: false,
         });
     }
 }
@@ -416,7 +419,8 @@ fn read_annotations(d: &Value, ctx: &Context, out: &mut Vec<Panel>) {
         };
         let name = str_of(a, "name").unwrap_or("");
         out.push(Panel {
-            title: format!("annotation {name:?}"),
+            title: name.to_string(),
+            annotation: true,
             targets: vec![Target {
                 ref_id: "Anno".into(),
                 expr: expr.to_string(),
@@ -552,7 +556,8 @@ mod v2 {
                 continue;
             };
             out.push(Panel {
-                title: format!("annotation {:?}", str_of(spec, "name").unwrap_or("")),
+                title: str_of(spec, "name").unwrap_or("").to_string(),
+                annotation: true,
                 targets: vec![Target {
                     ref_id: "Anno".into(),
                     expr,

@@ -42,7 +42,7 @@ struct Walk {
 /// Parses `expr` and collects every vector and matrix selector in it, anywhere (functions,
 /// aggregations, binary operations, subqueries, `offset`, `@`). Err: the parser's message.
 pub fn extract(expr: &str, start_ms: i64, end_ms: i64) -> Result<Extracted, String> {
-    let ast = parser::parse(expr)?;
+    let ast = parser::parse(&raw_strings_quoted(expr))?;
     let mut out = Extracted::default();
     let w = Walk {
         anchor: Anchor::Step,
@@ -52,6 +52,54 @@ pub fn extract(expr: &str, start_ms: i64, end_ms: i64) -> Result<Extracted, Stri
     };
     walk(&ast, w, &mut out);
     Ok(out)
+}
+
+/// The expression with each `raw` string written as a "quoted" one. promql-parser (0.11) reads
+/// backslashes in raw strings as escapes and refuses `\.`, which Prometheus takes as two
+/// characters: Grafana's `${var:regex}` in backquotes needs it.
+fn raw_strings_quoted(expr: &str) -> std::borrow::Cow<'_, str> {
+    if !expr.contains('`') {
+        return expr.into();
+    }
+    let mut out = String::with_capacity(expr.len() + 16);
+    let mut chars = expr.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '\'' => {
+                out.push(c);
+                while let Some(d) = chars.next() {
+                    out.push(d);
+                    if d == '\\' {
+                        out.extend(chars.next());
+                    } else if d == c || d == '\n' {
+                        break;
+                    }
+                }
+            }
+            '#' => {
+                out.push(c);
+                for d in chars.by_ref() {
+                    out.push(d);
+                    if d == '\n' {
+                        break;
+                    }
+                }
+            }
+            '`' => {
+                let rest = chars.as_str();
+                let Some(end) = rest.find('`') else {
+                    // Unterminated: left for the parser to report.
+                    out.push(c);
+                    out.push_str(rest);
+                    break;
+                };
+                out.push_str(&serde_json::to_string(&rest[..end]).expect("strings serialize"));
+                chars = rest[end + 1..].chars();
+            }
+            c => out.push(c),
+        }
+    }
+    out.into()
 }
 
 fn walk(e: &Expr, w: Walk, out: &mut Extracted) {
@@ -156,6 +204,9 @@ pub fn convert(vs: &VectorSelector) -> Result<Vec<Selector>, String> {
     } else {
         vs.matchers.or_matchers.iter().map(Vec::as_slice).collect()
     };
+    if vs.name.as_deref() == Some(ANY) {
+        return Err("the metric name comes from a variable without a value: give it with --var".into());
+    }
     let mut out = Vec::new();
     for group in groups {
         let mut ms = Vec::new();
@@ -169,26 +220,22 @@ pub fn convert(vs: &VectorSelector) -> Result<Vec<Selector>, String> {
                 PMatchOp::Re(_) => MatchOp::RegexMatch,
                 PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
             };
-            if m.name.contains(ANY) {
-                continue;
+            if m.name.contains(ANY) || (m.name == METRIC_NAME && m.value == ANY) {
+                return Err(
+                    "a label name or the metric name comes from a variable without a value: \
+                     give it with --var"
+                        .into(),
+                );
             }
             ms.extend(matcher(&m.name, op, &m.value)?);
         }
-        // A selector that every series matches would export everything.
-        if ms.iter().all(|m| m.matches("")) && !ms.iter().any(|m| m.name == METRIC_NAME) {
+        // Prometheus refuses a selector every series matches; one can only arise here when
+        // variables without a value were widened, and it would export everything.
+        if ms.iter().all(|m| m.matches("")) {
             return Err(
                 "selects every series once the variables without a value match anything: \
                  give them with --var"
                     .into(),
-            );
-        }
-        if ms
-            .iter()
-            .any(|m| m.name == METRIC_NAME && m.value == ".*" && m.op == MatchOp::RegexMatch)
-            && ms.iter().all(|m| m.name == METRIC_NAME || m.matches(""))
-        {
-            return Err(
-                "the metric name comes from a variable without a value: give it with --var".into(),
             );
         }
         out.push(Selector::from_matchers(ms));
@@ -197,20 +244,25 @@ pub fn convert(vs: &VectorSelector) -> Result<Vec<Selector>, String> {
 }
 
 /// One matcher; [`ANY`] in its value widens it: `.*` in a regex, an equality turned into a
-/// regex, a negative matcher dropped (the selection can only grow).
+/// regex, a negative matcher or one left matching anything dropped (the selection only grows).
 fn matcher(name: &str, op: MatchOp, value: &str) -> Result<Option<Matcher>, String> {
     let make = |op, v: &str| Matcher::new(name, op, v).map_err(|e| format!("{e:#}"));
     if !value.contains(ANY) {
         return make(op, value).map(Some);
     }
-    match op {
-        MatchOp::NotEqual | MatchOp::RegexNoMatch => Ok(None),
-        MatchOp::RegexMatch => make(op, &value.replace(ANY, ".*")).map(Some),
+    let widened = match op {
+        MatchOp::NotEqual | MatchOp::RegexNoMatch => return Ok(None),
+        MatchOp::RegexMatch => value.replace(ANY, ".*"),
         MatchOp::Equal => {
             let parts: Vec<String> = value.split(ANY).map(regex::escape).collect();
-            make(MatchOp::RegexMatch, &parts.join(".*")).map(Some)
+            parts.join(".*")
         }
+    };
+    // Matches every value, an absent label too: no constraint at all.
+    if widened == ".*" {
+        return Ok(None);
     }
+    make(MatchOp::RegexMatch, &widened).map(Some)
 }
 
 /// What a Grafana Prometheus variable query needs at home so the dropdown lists the same values.
