@@ -25,6 +25,8 @@ pub enum Command {
     Import(crate::commands::import::Args),
     /// Show what a dump or shard directory holds and what the filters would keep.
     Inspect(crate::commands::inspect::Args),
+    /// Show the series selectors Grafana dashboards need, per panel, for --match or --dashboard.
+    Dashboard(crate::commands::dashboard::Args),
 }
 
 /// Parses the command line, runs it, prints any error, and returns the process exit code.
@@ -46,6 +48,7 @@ pub fn run() -> ExitCode {
         Command::Verify(a) => crate::commands::verify::run(a),
         Command::Fetch(a) => crate::commands::fetch::run(*a),
         Command::Import(a) => crate::commands::import::run(a),
+        Command::Dashboard(a) => crate::commands::dashboard::run(a),
     };
     match result {
         Ok(()) => ExitCode::Success,

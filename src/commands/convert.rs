@@ -5,7 +5,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::{Args as ClapArgs, ValueEnum};
 
-use super::common::{human_bytes, stderr_is_terminal, FilterArgs, OutputArgs};
+use super::common::{human_bytes, stderr_is_terminal, DashboardArgs, FilterArgs, OutputArgs};
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
 use crate::pipeline::input::InputSpec;
 use crate::pipeline::sink::{RunInfo, Sink, SinkSummary, StaleMode};
@@ -34,6 +34,9 @@ pub struct Args {
     pub filter: FilterArgs,
 
     #[command(flatten)]
+    pub dashboard: DashboardArgs,
+
+    #[command(flatten)]
     pub output: OutputArgs,
 
     /// What to do with NaN samples. The dump prints staleness markers as NaN: `drop` removes a
@@ -60,7 +63,8 @@ pub enum Stale {
 
 pub fn run(args: Args) -> Result<()> {
     let started = Instant::now();
-    let filter = args.filter.resolve()?;
+    let mut filter = args.filter.resolve()?;
+    let dashboards = args.dashboard.apply(&mut filter, args.quiet)?;
     let stale = match args.stale {
         Stale::Drop => StaleMode::Drop,
         Stale::Keep => StaleMode::Keep,
@@ -75,6 +79,9 @@ pub fn run(args: Args) -> Result<()> {
         args.inputs.iter().map(|s| InputSpec::parse(s)).collect()
     };
     let mut sink = Sink::create(sink_opts)?;
+    if let Some(d) = &dashboards {
+        sink.tally_by(d.tally());
+    }
     let opts = ConvertOptions {
         filter: filter.clone(),
         skip_invalid: args.skip_invalid,
@@ -95,6 +102,7 @@ pub fn run(args: Args) -> Result<()> {
         inputs: inputs.iter().map(|i| i.name()).collect(),
         filters: filter.describe(stale.as_str()),
     };
+    let tally = sink.take_tally();
     let summary = sink.finish(info)?;
     if summary.negative_ts > 0 {
         eprintln!(
@@ -109,6 +117,9 @@ pub fn run(args: Args) -> Result<()> {
             started.elapsed().as_secs_f64(),
             &args.output.output,
         );
+        if let Some(d) = &dashboards {
+            d.print_summary(tally.as_ref());
+        }
     }
     Ok(())
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args as ClapArgs, ValueEnum};
 
-use super::common::{human_bytes, now_ms, stderr_is_terminal, FilterArgs, OutputArgs};
+use super::common::{
+    human_bytes, now_ms, stderr_is_terminal, DashboardArgs, FilterArgs, OutputArgs,
+};
 use crate::fetch::http::{mask_url, ClientConfig};
 use crate::fetch::plan::{Match, Method};
 use crate::fetch::{self, FetchOptions, FetchStats, MethodChoice, STATE_DIR};
@@ -29,6 +31,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub filter: FilterArgs,
+
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -139,7 +144,8 @@ pub enum MethodArg {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let filter = args.filter.resolve()?;
+    let mut filter = args.filter.resolve()?;
+    let dashboards = args.dashboard.apply(&mut filter, args.quiet)?;
     let end = filter.end.unwrap_or_else(now_ms);
     let Some(start) = filter.start else {
         return Err(crate::bad_input!("fetch needs --start or --since"));
@@ -200,6 +206,9 @@ pub fn run(args: Args) -> Result<()> {
         ));
     }
     let mut sink = Sink::create(sink_opts)?;
+    if let Some(d) = &dashboards {
+        sink.tally_by(d.tally());
+    }
     let edits = filter.edits.clone();
     let stats = fetch::fetch(&opts, &mut |mut labels, samples| {
         edits.apply(&mut labels);
@@ -221,12 +230,16 @@ pub fn run(args: Args) -> Result<()> {
         inputs: vec![mask_url(&args.url)],
         filters: f.describe("drop"),
     };
+    let tally = sink.take_tally();
     let summary = sink.finish(info)?;
     if let Some(state) = &opts.state_dir {
         fetch::remove_state(state)?;
     }
     if !args.quiet {
         print_summary(&stats, &summary, &mask_url(&args.url), &args.output.output);
+        if let Some(d) = &dashboards {
+            d.print_summary(tally.as_ref());
+        }
     }
     Ok(())
 }
@@ -308,7 +321,7 @@ fn parse_top_by(s: &str) -> Result<(String, usize)> {
 fn fingerprint(a: &Args) -> String {
     let f = &a.filter;
     format!(
-        "url={} method={:?} match={:?} start={:?} end={:?} since={:?} step={:?} top_by={:?} spr={}",
+        "url={} method={:?} match={:?} start={:?} end={:?} since={:?} step={:?} top_by={:?} spr={} dashboards={:?}",
         mask_url(&a.url),
         a.method,
         f.matchers,
@@ -317,7 +330,8 @@ fn fingerprint(a: &Args) -> String {
         f.since,
         a.step,
         a.top_by,
-        a.samples_per_request
+        a.samples_per_request,
+        a.dashboard
     )
 }
 

@@ -3,6 +3,7 @@
 
 pub mod common;
 pub mod convert;
+pub mod dashboard;
 pub mod fetch;
 pub mod import;
 pub mod inspect;

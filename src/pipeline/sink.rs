@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use crate::format::openmetrics;
 use crate::labels::Labels;
+use crate::select::tally::Tally;
 use crate::pipeline::atomic_file::TempPath;
 use crate::pipeline::manifest::{Filters, Manifest, ShardEntry, Totals, MANIFEST_FILE};
 pub use crate::pipeline::shard::StaleMode;
@@ -133,6 +134,8 @@ pub struct Sink {
     spilled_bytes: u64,
     negative_ts: u64,
     stream: Option<Streamer>,
+    /// Per-dashboard counts, when asked for with [`Sink::tally_by`].
+    tally: Option<Tally>,
 }
 
 impl Sink {
@@ -170,7 +173,19 @@ impl Sink {
             spill_dir: None,
             spilled_bytes: 0,
             negative_ts: 0,
+            tally: None,
         })
+    }
+
+    /// Counts the series and samples each group of selectors selects, as they arrive (labels
+    /// after the edits; samples before duplicates and staleness markers are dropped).
+    pub fn tally_by(&mut self, tally: Tally) {
+        self.tally = Some(tally);
+    }
+
+    /// The counts of [`Sink::tally_by`], taken before [`Sink::finish`].
+    pub fn take_tally(&mut self) -> Option<Tally> {
+        self.tally.take()
     }
 
     /// Interns a series (labels already edited by --drop-label/--add-label) and returns its id.
@@ -185,6 +200,9 @@ impl Sink {
         self.series.mem += (2 * label_bytes + prefix.len() + 96) as u64;
         self.series.prefixes.push(prefix.into_boxed_slice());
         self.series.index.insert(labels.clone(), id);
+        if let Some(t) = self.tally.as_mut() {
+            t.series(&labels);
+        }
         self.series.labels.push(labels);
         id
     }
@@ -198,6 +216,9 @@ impl Sink {
             self.negative_ts += 1;
         } else if !openmetrics::timestamp_supported(ts) {
             return Err(unsupported_ts(ts));
+        }
+        if let Some(t) = self.tally.as_mut() {
+            t.sample(id);
         }
         let w = self.window_for(ts);
         let val = value.to_bits();

@@ -7,6 +7,8 @@ pub mod vars;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use serde::Serialize;
+
 use self::json::{Dashboard, Datasource, Panel, VarKind};
 use self::promql::VarQuery;
 use self::vars::{Builtins, Value, Var};
@@ -46,7 +48,7 @@ pub fn parse_vars(args: &[String]) -> anyhow::Result<BTreeMap<String, Vec<String
 }
 
 /// One query of a panel, as used.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct QueryReport {
     pub ref_id: String,
     /// The expression with the variables replaced, as it runs at home.
@@ -59,7 +61,7 @@ pub struct QueryReport {
 }
 
 /// A panel (or annotation, or variable query): what was used and what could not be.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct PanelReport {
     pub title: String,
     pub queries: Vec<QueryReport>,
@@ -67,7 +69,7 @@ pub struct PanelReport {
 }
 
 /// A variable: its value and where it came from.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct VarReport {
     pub name: String,
     pub value: String,
@@ -76,7 +78,7 @@ pub struct VarReport {
 }
 
 /// What one dashboard selects.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
     /// The file, as the user named it.
     pub name: String,
@@ -84,6 +86,7 @@ pub struct Report {
     pub panels: Vec<PanelReport>,
     pub variables: Vec<VarReport>,
     /// Every selector the dashboard uses, without duplicates, in order of appearance.
+    #[serde(serialize_with = "selector_texts")]
     pub selectors: Vec<Selector>,
     /// The longest reach before the window, and the expression that needs it.
     pub reach_ms: i64,
@@ -105,6 +108,10 @@ impl Report {
     pub fn variables_used(&self) -> Vec<&VarReport> {
         self.variables.iter().filter(|v| v.used).collect()
     }
+}
+
+fn selector_texts<S: serde::Serializer>(sels: &[Selector], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(sels.iter().map(|x| x.text.as_str()))
 }
 
 /// Reads one dashboard file's bytes.

@@ -4,3 +4,4 @@
 pub mod dashboard;
 pub mod filter;
 pub mod selector;
+pub mod tally;
