@@ -205,9 +205,7 @@ impl Selection {
         for (i, r) in self.reports.iter().enumerate() {
             let counts = tally
                 .and_then(|t| t.counts.get(i))
-                .map(|(series, samples)| {
-                    format!("; exported {series} series, {samples} samples")
-                })
+                .map(|(series, samples)| format!("; exported {series} series, {samples} samples"))
                 .unwrap_or_default();
             eprintln!(
                 "prom2om: dashboard {:?} ({}): {} panels, {} selectors, variables {}{counts}",
@@ -241,7 +239,11 @@ impl DashboardArgs {
                 eprintln!("prom2om: warning: {}: {w}", r.name);
             }
             for e in &r.errors {
-                eprintln!("prom2om: warning: {}: does not parse: {}", r.name, one_line(e));
+                eprintln!(
+                    "prom2om: warning: {}: does not parse: {}",
+                    r.name,
+                    one_line(e)
+                );
             }
         }
         check_strict(&reports, self.strict)?;

@@ -11,7 +11,6 @@ use rayon::prelude::*;
 
 use crate::format::openmetrics;
 use crate::labels::Labels;
-use crate::select::tally::Tally;
 use crate::pipeline::atomic_file::TempPath;
 use crate::pipeline::manifest::{Filters, Manifest, ShardEntry, Totals, MANIFEST_FILE};
 pub use crate::pipeline::shard::StaleMode;
@@ -19,6 +18,7 @@ use crate::pipeline::shard::{self, SeriesInfo, ShardTarget, WriteStats};
 use crate::pipeline::sorter::{self, Partition};
 use crate::pipeline::spill::{Rec, SpillWriter, REC_MEM};
 use crate::pipeline::stream::{Layout, Streamed, Streamer};
+use crate::select::tally::Tally;
 
 /// Where the OpenMetrics goes.
 #[derive(Clone, Debug)]

@@ -101,7 +101,7 @@ impl Report {
     pub fn panels_used(&self) -> usize {
         self.panels
             .iter()
-            .filter(|p| !p.title.starts_with("variable ") && !p.queries.is_empty())
+            .filter(|p| p.title.starts_with("panel ") && !p.queries.is_empty())
             .count()
     }
 
@@ -270,19 +270,16 @@ fn panel(
                 r.reach_ms = reach;
                 r.reach_expr = q.expr.clone();
             }
-            pr.queries.push(QueryReport { reach_ms: reach, ..q });
+            pr.queries.push(QueryReport {
+                reach_ms: reach,
+                ..q
+            });
         }
     }
     pr
 }
 
-fn query(
-    ref_id: &str,
-    expr: String,
-    opts: &Options,
-    title: &str,
-    r: &mut Report,
-) -> QueryReport {
+fn query(ref_id: &str, expr: String, opts: &Options, title: &str, r: &mut Report) -> QueryReport {
     let mut q = QueryReport {
         ref_id: ref_id.to_string(),
         expr,
@@ -298,16 +295,22 @@ fn query(
             q.notes = ex.notes;
         }
         Err(e) => {
-            r.errors.push(format!("panel {title:?}: {ref_id}: {e}: {}", q.expr));
+            r.errors
+                .push(format!("panel {title:?}: {ref_id}: {e}: {}", q.expr));
             q.error = Some(e);
         }
     }
+    // As it runs at home when the variable is All or unset (in a regex, where Grafana's All
+    // goes): matching anything.
+    q.expr = q.expr.replace(vars::ANY, ".*");
     q
 }
 
 fn add_selectors(r: &mut Report, sels: &[Selector], texts: &mut Vec<String>) {
     for s in sels {
-        texts.push(s.text.clone());
+        if !texts.contains(&s.text) {
+            texts.push(s.text.clone());
+        }
         if !r.selectors.iter().any(|x| x.text == s.text) {
             r.selectors.push(s.clone());
         }
@@ -327,7 +330,8 @@ fn variable(
         ..PanelReport::default()
     };
     if let Datasource::Other(kind) = &v.datasource {
-        pr.skipped.push(format!("{kind} datasource, not Prometheus"));
+        pr.skipped
+            .push(format!("{kind} datasource, not Prometheus"));
         return pr;
     }
     let b = builtins(opts, &Panel::default(), None);
@@ -348,8 +352,7 @@ fn variable(
         }
         Ok(VarQuery::Nothing(why)) => pr.skipped.push(format!("{q}: {why}")),
         Err(e) => {
-            r.errors
-                .push(format!("variable {:?}: {e}: {q}", v.name));
+            r.errors.push(format!("variable {:?}: {e}: {q}", v.name));
             qr.error = Some(e);
             pr.queries.push(qr);
         }

@@ -518,7 +518,11 @@ mod v2 {
                 };
                 let query = match spec.get("query") {
                     Some(q @ Value::Object(_)) => expr_of(spec)
-                        .or_else(|| q.get("spec").and_then(|s| str_of(s, "query")).map(Into::into))
+                        .or_else(|| {
+                            q.get("spec")
+                                .and_then(|s| str_of(s, "query"))
+                                .map(Into::into)
+                        })
                         .unwrap_or_default(),
                     Some(q) => text(q).unwrap_or_default(),
                     None => String::new(),

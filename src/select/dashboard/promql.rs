@@ -205,7 +205,9 @@ pub fn convert(vs: &VectorSelector) -> Result<Vec<Selector>, String> {
         vs.matchers.or_matchers.iter().map(Vec::as_slice).collect()
     };
     if vs.name.as_deref() == Some(ANY) {
-        return Err("the metric name comes from a variable without a value: give it with --var".into());
+        return Err(
+            "the metric name comes from a variable without a value: give it with --var".into(),
+        );
     }
     let mut out = Vec::new();
     for group in groups {
@@ -293,10 +295,8 @@ pub fn variable_query(q: &str, start_ms: i64, end_ms: i64) -> Result<VarQuery, S
             Some((s, l)) => (Some(s.trim()), l.trim()),
             None => (None, args),
         };
-        let label_ok = !label.is_empty()
-            && label
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let label_ok =
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !label_ok {
             return Err(format!("label_values: {label:?} is not a label name"));
         }

@@ -66,7 +66,7 @@ fn rows_collapsed_rows_hidden_loki_and_library_panels() {
         sels(&r, "annotation \"Node changes\"", "Anno"),
         [r#"es_nodes{cluster="prod-a"}"#]
     );
-    assert_eq!(r.panels_used(), 7);
+    assert_eq!(r.panels_used(), 6);
 }
 
 #[test]
@@ -76,13 +76,13 @@ fn variable_syntaxes_and_formats() {
     // ${node} is All without options: any value, so no matcher on name.
     assert_eq!(
         idx.expr,
-        r#"sum by (name) (rate(es_index_total{cluster="prod-a", name=~"__prom2om_any__"}[5m15s]))"#
+        r#"sum by (name) (rate(es_index_total{cluster="prod-a", name=~".*"}[5m15s]))"#
     );
     assert_eq!(idx.selectors, [r#"es_index_total{cluster="prod-a"}"#]);
     let b = q(&r, "panel \"Indexing / Index rate\"", "B");
     assert_eq!(
         b.expr,
-        r#"rate(es_index_total{cluster="prod-a", name=~"__prom2om_any__"}[10m])"#
+        r#"rate(es_index_total{cluster="prod-a", name=~".*"}[10m])"#
     );
     let f = q(&r, "panel \"Formats\"", "A");
     assert_eq!(
@@ -103,7 +103,17 @@ fn variable_syntaxes_and_formats() {
     let used: Vec<&str> = r.variables_used().iter().map(|v| v.name.as_str()).collect();
     assert_eq!(
         used,
-        ["cluster", "color", "index", "interval", "job", "metric", "node", "pool", "threshold"]
+        [
+            "cluster",
+            "color",
+            "index",
+            "interval",
+            "job",
+            "metric",
+            "node",
+            "pool",
+            "threshold"
+        ]
     );
     assert_eq!(
         r.warnings,
@@ -115,7 +125,13 @@ fn variable_syntaxes_and_formats() {
 fn var_overrides_multi_value_and_all() {
     let r = report(
         "features.json",
-        &["cluster=prod-b", "node=n1", "node=n.2", "index=*", "color=red"],
+        &[
+            "cluster=prod-b",
+            "node=n1",
+            "node=n.2",
+            "index=*",
+            "color=red",
+        ],
     );
     assert_eq!(
         sels(&r, "panel \"Indexing / Index rate\"", "A"),
@@ -128,11 +144,20 @@ fn var_overrides_multi_value_and_all() {
     );
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     let sel = Selector::parse(&sels(&r, "panel \"Indexing / Index rate\"", "A")[0]).unwrap();
-    let s = |name| labels(&[("__name__", "es_index_total"), ("cluster", "prod-b"), ("name", name)]);
+    let s = |name| {
+        labels(&[
+            ("__name__", "es_index_total"),
+            ("cluster", "prod-b"),
+            ("name", name),
+        ])
+    };
     assert!(sel.matches(&s("n.2")) && sel.matches(&s("n1")));
     assert!(!sel.matches(&s("nx2")) && !sel.matches(&s("n1x")));
     let cluster = r.variables.iter().find(|v| v.name == "cluster").unwrap();
-    assert_eq!((cluster.value.as_str(), cluster.source), ("prod-b", "--var"));
+    assert_eq!(
+        (cluster.value.as_str(), cluster.source),
+        ("prod-b", "--var")
+    );
 }
 
 #[test]
@@ -189,12 +214,19 @@ fn or_unless_absent_and_a_syntax_error() {
     let d = q(&r, t, "D");
     assert!(d.error.is_some() && d.selectors.is_empty());
     assert_eq!(r.errors.len(), 1);
-    assert!(r.errors[0].starts_with("panel \"Logic\": D: "), "{}", r.errors[0]);
+    assert!(
+        r.errors[0].starts_with("panel \"Logic\": D: "),
+        "{}",
+        r.errors[0]
+    );
     // The rest still works, and the union has every selector once.
     let all = union(std::slice::from_ref(&r));
     let texts: Vec<&str> = all.iter().map(|s| s.text.as_str()).collect();
     assert_eq!(
-        texts.iter().filter(|t| **t == r#"es_up{cluster="prod-a"}"#).count(),
+        texts
+            .iter()
+            .filter(|t| **t == r#"es_up{cluster="prod-a"}"#)
+            .count(),
         1
     );
     assert!(texts.contains(&r#"{index!=""}"#));
@@ -213,7 +245,10 @@ fn old_rows_export_wrapper_inputs_repeats_and_library_elements() {
         .iter()
         .map(|q| q.expr.as_str())
         .collect();
-    assert_eq!(per_host, [r#"es_os_load{host="h1"}"#, r#"es_os_load{host="h2"}"#]);
+    assert_eq!(
+        per_host,
+        [r#"es_os_load{host="h1"}"#, r#"es_os_load{host="h2"}"#]
+    );
     assert_eq!(
         panel(&r, "panel \"CPU / Logs\"").skipped,
         ["A: loki datasource, not Prometheus"]
@@ -235,16 +270,16 @@ fn schema_v2_elements() {
     assert_eq!(r.title, "Schema v2");
     let heap = panel(&r, "panel \"Heap\"");
     assert_eq!(heap.queries.len(), 1);
-    assert_eq!(heap.queries[0].selectors, [r#"es_heap_bytes{cluster="prod-c"}"#]);
+    assert_eq!(
+        heap.queries[0].selectors,
+        [r#"es_heap_bytes{cluster="prod-c"}"#]
+    );
     assert_eq!(
         heap.skipped,
         ["B: hidden", "C: loki datasource, not Prometheus"]
     );
     assert!(panel(&r, "panel \"Shared\"").skipped[0].contains("\"Shared panel\""));
-    assert_eq!(
-        sels(&r, "annotation \"Restarts\"", "Anno"),
-        ["es_uptime"]
-    );
+    assert_eq!(sels(&r, "annotation \"Restarts\"", "Anno"), ["es_uptime"]);
     assert_eq!(
         sels(&r, "variable \"cluster\"", "query"),
         [r#"es_heap_bytes{cluster!=""}"#]

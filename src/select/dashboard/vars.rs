@@ -89,11 +89,9 @@ fn builtin(name: &str, fmt: Option<&str>, b: &Builtins) -> Option<String> {
             let mut parts = fmt.unwrap_or("").split(':');
             match (parts.next(), parts.next()) {
                 (Some("date"), Some("seconds")) => ((ms + 500).div_euclid(1000)).to_string(),
-                (Some("date"), None | Some("iso")) => {
-                    chrono::DateTime::from_timestamp_millis(ms)?
-                        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                        .to_string()
-                }
+                (Some("date"), None | Some("iso")) => chrono::DateTime::from_timestamp_millis(ms)?
+                    .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                    .to_string(),
                 _ => ms.to_string(),
             }
         }
@@ -358,7 +356,11 @@ fn interval_value(v: &Variable, window_ms: i64) -> String {
     let auto = current == "auto" || current.starts_with("$__auto_interval");
     if auto {
         let count = v.auto_count.unwrap_or(30).max(1) as i64;
-        let min = v.auto_min.as_deref().and_then(parse_interval).unwrap_or(10_000);
+        let min = v
+            .auto_min
+            .as_deref()
+            .and_then(parse_interval)
+            .unwrap_or(10_000);
         return format_duration(round_interval(window_ms / count).max(min));
     }
     if parse_interval(current).is_some() {

@@ -378,11 +378,17 @@ fn from_matchers_reads_back_the_same() {
     let m = |n: &str, op, v: &str| Matcher::new(n, op, v).unwrap();
     let cases = [
         (
-            vec![m("__name__", MatchOp::Equal, "up"), m("job", MatchOp::Equal, "a\"b\\c\n")],
+            vec![
+                m("__name__", MatchOp::Equal, "up"),
+                m("job", MatchOp::Equal, "a\"b\\c\n"),
+            ],
             r#"up{job="a\"b\\c\n"}"#,
         ),
         (vec![m("__name__", MatchOp::Equal, "up")], "up"),
-        (vec![m("__name__", MatchOp::Equal, "nan")], r#"{__name__="nan"}"#),
+        (
+            vec![m("__name__", MatchOp::Equal, "nan")],
+            r#"{__name__="nan"}"#,
+        ),
         (
             vec![m("service.name", MatchOp::RegexMatch, "a|b\u{1}")],
             r#"{"service.name"=~"a|b\u0001"}"#,
@@ -395,7 +401,11 @@ fn from_matchers_reads_back_the_same() {
         let back = sel(&s.text);
         assert_eq!(back.matchers.len(), ms.len(), "{text}");
         for (a, b) in back.matchers.iter().zip(&ms) {
-            assert_eq!((&a.name, a.op, &a.value), (&b.name, b.op, &b.value), "{text}");
+            assert_eq!(
+                (&a.name, a.op, &a.value),
+                (&b.name, b.op, &b.value),
+                "{text}"
+            );
         }
     }
 }
