@@ -256,7 +256,7 @@ impl DashboardArgs {
         filter.selectors.extend(selectors);
         let reach = reports.iter().map(|r| r.reach_ms).max().unwrap_or(0);
         if let (Some(s), false) = (filter.start, self.no_reach_back) {
-            filter.start = Some(s - reach);
+            filter.start = Some(s.saturating_sub(reach));
             if !quiet {
                 let longest = reports.iter().max_by_key(|r| r.reach_ms).expect("some");
                 eprintln!(

@@ -265,7 +265,7 @@ fn panel(
             let expr = vars::interpolate(&t.expr, &scope, &b, used);
             let q = query(&t.ref_id, expr, opts, &p.title, r);
             // Grafana aligns the start of a range query down to its step.
-            let reach = q.reach_ms + b.interval_ms;
+            let reach = q.reach_ms.saturating_add(b.interval_ms);
             if q.error.is_none() && reach > r.reach_ms {
                 r.reach_ms = reach;
                 r.reach_expr = q.expr.clone();
@@ -358,6 +358,44 @@ fn variable(
         }
     }
     pr
+}
+
+/// Fuzz entry: dashboard JSON (and the same bytes as one PromQL expression and as a variable
+/// query) must never panic, and every derived selector must read back to itself.
+pub fn fuzz_dashboard(data: &[u8]) {
+    let opts = Options {
+        start_ms: 1_700_000_000_000,
+        end_ms: 1_700_086_400_000,
+        vars: BTreeMap::from([("cluster".to_string(), vec!["a.b".to_string(), "c".to_string()])]),
+    };
+    let mut sels = Vec::new();
+    if let Ok(d) = load(data) {
+        sels.extend(analyze("fuzz", &d, &opts).selectors);
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(ex) = promql::extract(text, opts.start_ms, opts.end_ms) {
+            sels.extend(ex.selectors);
+        }
+        if let Ok(VarQuery::Selectors(s, _)) =
+            promql::variable_query(text, opts.start_ms, opts.end_ms)
+        {
+            sels.extend(s);
+        }
+    }
+    for s in sels {
+        let back = Selector::parse(&s.text)
+            .unwrap_or_else(|e| panic!("derived selector {:?} does not read back: {e:#}", s.text));
+        let ops = |x: &Selector| -> Vec<(String, &'static str, String)> {
+            x.matchers
+                .iter()
+                .map(|m| (m.name.clone(), m.op.as_str(), m.value.clone()))
+                .collect()
+        };
+        let (mut a, mut b) = (ops(&s), ops(&back));
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "{}", s.text);
+    }
 }
 
 #[cfg(test)]

@@ -150,7 +150,7 @@ fn shifted(w: Walk, at: Option<&AtModifier>, offset: Option<&Offset>, range_ms: 
     };
     Walk {
         anchor,
-        back_ms: back + off + range_ms,
+        back_ms: back.saturating_add(off).saturating_add(range_ms),
         ..w
     }
 }
@@ -166,19 +166,20 @@ fn selector(vs: &VectorSelector, w: Walk, range_ms: i64, out: &mut Extracted) {
     let w = shifted(w, vs.at.as_ref(), vs.offset.as_ref(), range_ms);
     let reach = match w.anchor {
         Anchor::Step => w.back_ms,
-        Anchor::At(t) => w.start_ms - (t - w.back_ms),
+        Anchor::At(t) => w.start_ms.saturating_sub(t).saturating_add(w.back_ms),
     };
     out.reach_ms = out.reach_ms.max(reach);
     // Data after the window: a negative offset, or `@` past its end.
+    let before = w.back_ms.saturating_sub(range_ms);
     let latest = match w.anchor {
-        Anchor::Step => w.end_ms - (w.back_ms - range_ms),
-        Anchor::At(t) => t - (w.back_ms - range_ms),
+        Anchor::Step => w.end_ms.saturating_sub(before),
+        Anchor::At(t) => t.saturating_sub(before),
     };
     if latest > w.end_ms {
         out.notes.push(format!(
-            "{}: needs data up to {} ms after the end of the window (negative offset or @), which is not exported",
+            "{}: needs data up to {} after the end of the window (negative offset or @), which is not exported",
             render(vs),
-            latest - w.end_ms
+            super::vars::format_duration(latest.saturating_sub(w.end_ms))
         ));
     }
     match convert(vs) {

@@ -352,3 +352,46 @@ fn raw_strings_keep_backslashes() {
     assert_eq!(ex.selectors[0].text, r#"up{a=~"x\\.y", b="`"}"#);
     assert!(promql::extract("up{a=~`x", START, END).is_err());
 }
+
+/// PromQL-ish text from tokens the parser and the conversion care about.
+fn promqlish() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let tokens = prop::sample::select(vec![
+        "up", "es_x", "{", "}", "(", ")", "[5m]", "[1h:1m]", " offset 1d", " offset -5m",
+        " @ start()", " @ 100", " @ 1e300", "a=\"b\"", "a=~\"$cluster\"", "a!~\"x|y\"",
+        ",", " or ", " unless ", " and ", "rate(", "sum by (a) (", "absent(", "vector(1)",
+        "1", " + ", "`x\\.y`", "\"", "'q'", "#c\n", "$cluster", "${cluster:regex}",
+        "[[cluster]]", "__prom2om_any__", "label_values(", "metrics(", "query_result(",
+        "label_names(", "\"service.name\"", "{\"m.n\"}", "a=\"\\u00e9\"", "[$__range]",
+    ]);
+    prop::collection::vec(tokens, 0..12).prop_map(|t| t.concat())
+}
+
+proptest::proptest! {
+    #[test]
+    fn fuzz_random_bytes(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+        fuzz_dashboard(&data);
+    }
+
+    #[test]
+    fn fuzz_promql_like_text(expr in promqlish()) {
+        fuzz_dashboard(expr.as_bytes());
+        let dash = serde_json::json!({
+            "templating": {"list": [{"name": "cluster", "type": "custom", "query": "x,y"}]},
+            "panels": [{"title": "p", "targets": [{"refId": "A", "expr": expr}]}],
+        });
+        fuzz_dashboard(dash.to_string().as_bytes());
+    }
+}
+
+#[test]
+fn data_after_the_window_is_noted() {
+    let ex = promql::extract("up offset -10m", START, END).unwrap();
+    assert_eq!(ex.reach_ms, 0);
+    assert!(ex.notes[0].contains("needs data up to 10m after the end"), "{:?}", ex.notes);
+    let ex = promql::extract(&format!("up @ {}", END / 1000 + 60), START, END).unwrap();
+    assert!(ex.notes[0].contains("up to 1m after"), "{:?}", ex.notes);
+    // `@` long before the window reaches back to it.
+    let ex = promql::extract(&format!("up @ {}", START / 1000 - 3600), START, END).unwrap();
+    assert_eq!(ex.reach_ms, 3_600_000 + promql::LOOKBACK_MS);
+}
