@@ -366,7 +366,10 @@ pub fn fuzz_dashboard(data: &[u8]) {
     let opts = Options {
         start_ms: 1_700_000_000_000,
         end_ms: 1_700_086_400_000,
-        vars: BTreeMap::from([("cluster".to_string(), vec!["a.b".to_string(), "c".to_string()])]),
+        vars: BTreeMap::from([(
+            "cluster".to_string(),
+            vec!["a.b".to_string(), "c".to_string()],
+        )]),
     };
     let mut sels = Vec::new();
     if let Ok(d) = load(data) {

@@ -357,12 +357,48 @@ fn raw_strings_keep_backslashes() {
 fn promqlish() -> impl proptest::strategy::Strategy<Value = String> {
     use proptest::prelude::*;
     let tokens = prop::sample::select(vec![
-        "up", "es_x", "{", "}", "(", ")", "[5m]", "[1h:1m]", " offset 1d", " offset -5m",
-        " @ start()", " @ 100", " @ 1e300", "a=\"b\"", "a=~\"$cluster\"", "a!~\"x|y\"",
-        ",", " or ", " unless ", " and ", "rate(", "sum by (a) (", "absent(", "vector(1)",
-        "1", " + ", "`x\\.y`", "\"", "'q'", "#c\n", "$cluster", "${cluster:regex}",
-        "[[cluster]]", "__prom2om_any__", "label_values(", "metrics(", "query_result(",
-        "label_names(", "\"service.name\"", "{\"m.n\"}", "a=\"\\u00e9\"", "[$__range]",
+        "up",
+        "es_x",
+        "{",
+        "}",
+        "(",
+        ")",
+        "[5m]",
+        "[1h:1m]",
+        " offset 1d",
+        " offset -5m",
+        " @ start()",
+        " @ 100",
+        " @ 1e300",
+        "a=\"b\"",
+        "a=~\"$cluster\"",
+        "a!~\"x|y\"",
+        ",",
+        " or ",
+        " unless ",
+        " and ",
+        "rate(",
+        "sum by (a) (",
+        "absent(",
+        "vector(1)",
+        "1",
+        " + ",
+        "`x\\.y`",
+        "\"",
+        "'q'",
+        "#c\n",
+        "$cluster",
+        "${cluster:regex}",
+        "[[cluster]]",
+        "__prom2om_any__",
+        "label_values(",
+        "metrics(",
+        "query_result(",
+        "label_names(",
+        "\"service.name\"",
+        "{\"m.n\"}",
+        "a=\"\\u00e9\"",
+        "[$__range]",
     ]);
     prop::collection::vec(tokens, 0..12).prop_map(|t| t.concat())
 }
@@ -388,7 +424,11 @@ proptest::proptest! {
 fn data_after_the_window_is_noted() {
     let ex = promql::extract("up offset -10m", START, END).unwrap();
     assert_eq!(ex.reach_ms, 0);
-    assert!(ex.notes[0].contains("needs data up to 10m after the end"), "{:?}", ex.notes);
+    assert!(
+        ex.notes[0].contains("needs data up to 10m after the end"),
+        "{:?}",
+        ex.notes
+    );
     let ex = promql::extract(&format!("up @ {}", END / 1000 + 60), START, END).unwrap();
     assert!(ex.notes[0].contains("up to 1m after"), "{:?}", ex.notes);
     // `@` long before the window reaches back to it.
