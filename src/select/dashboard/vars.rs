@@ -262,7 +262,7 @@ pub fn resolve(
             continue;
         }
         let var = match user.get(&v.name) {
-            Some(vals) => from_user(v, vals),
+            Some(vals) => from_user(v, vals, window_ms),
             None => from_saved(v, window_ms),
         };
         if var.value == Value::Any && var.source == "unset" {
@@ -285,17 +285,24 @@ pub fn resolve(
                 auto_count: None,
                 auto_min: None,
             };
-            out.insert(name.clone(), from_user(&plain, vals));
+            out.insert(name.clone(), from_user(&plain, vals, window_ms));
         }
     }
     (out, unset)
 }
 
-fn from_user(v: &Variable, vals: &[String]) -> Var {
+fn from_user(v: &Variable, vals: &[String], window_ms: i64) -> Var {
     let mut var = all_of(v);
     var.source = "--var";
     if !vals.iter().any(|s| s == "*") {
         var.value = Value::List(vals.to_vec());
+    } else if v.kind == VarKind::Interval {
+        // Any interval: the longest, which reaches back the most.
+        let longest = Variable {
+            current: Vec::new(),
+            ..v.clone()
+        };
+        var.value = Value::List(vec![interval_value(&longest, window_ms)]);
     }
     var
 }
