@@ -44,6 +44,10 @@ pub struct Args {
     #[arg(long, value_name = "TIME")]
     pub end: Option<String>,
 
+    /// The window is this long before --end: 24h, 90m, 2d.
+    #[arg(long, value_name = "DURATION", conflicts_with = "start")]
+    pub since: Option<String>,
+
     /// Print the reports as JSON.
     #[arg(long)]
     pub json: bool,
@@ -60,9 +64,10 @@ pub fn run(args: Args) -> Result<()> {
         .map(timeparse::parse_time)
         .transpose()?
         .unwrap_or_else(now_ms);
-    let start = match &args.start {
-        Some(s) => timeparse::parse_time(s)?,
-        None => end - DEFAULT_WINDOW_MS,
+    let start = match (&args.start, &args.since) {
+        (Some(s), _) => timeparse::parse_time(s)?,
+        (None, Some(d)) => end.saturating_sub(timeparse::parse_duration(d)?),
+        (None, None) => end - DEFAULT_WINDOW_MS,
     };
     if start > end {
         return Err(crate::bad_input!(

@@ -208,25 +208,30 @@ fn builtins(opts: &Options, p: &Panel, target_interval: Option<&str>) -> Builtin
 
 /// The variable values a panel is drawn with: once, or once per value of its repeat variable.
 fn repeats(p: &Panel, vars: &HashMap<String, Var>) -> Vec<HashMap<String, Var>> {
-    let rep = p.repeat.as_ref().and_then(|n| vars.get(n).map(|v| (n, v)));
-    match rep {
-        Some((name, var)) if matches!(&var.value, Value::List(l) if l.len() > 1) => {
-            let Value::List(values) = &var.value else {
-                unreachable!("matched a list")
+    let repeated = p.repeat.as_ref().and_then(|n| match vars.get(n) {
+        Some(
+            var @ Var {
+                value: Value::List(values),
+                ..
+            },
+        ) if values.len() > 1 => Some((n, var, values)),
+        _ => None,
+    });
+    let Some((name, var, values)) = repeated else {
+        return vec![vars.clone()];
+    };
+    values
+        .iter()
+        .map(|one| {
+            let mut m = vars.clone();
+            let single = Var {
+                value: Value::List(vec![one.clone()]),
+                ..var.clone()
             };
-            values
-                .iter()
-                .map(|one| {
-                    let mut m = vars.clone();
-                    let mut single = var.clone();
-                    single.value = Value::List(vec![one.clone()]);
-                    m.insert(name.clone(), single);
-                    m
-                })
-                .collect()
-        }
-        _ => vec![vars.clone()],
-    }
+            m.insert(name.clone(), single);
+            m
+        })
+        .collect()
 }
 
 fn panel(
