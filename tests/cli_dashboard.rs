@@ -65,7 +65,7 @@ fn report_then_selectors_one_per_line() {
         assert!(out.contains(want), "missing {want:?} in\n{out}");
     }
     let selectors: Vec<&str> = out.lines().filter(|l| !l.starts_with('#')).collect();
-    assert_eq!(selectors.len(), 19, "{selectors:#?}");
+    assert_eq!(selectors.len(), 14, "{selectors:#?}");
     assert!(selectors.contains(&r#"{index!=""}"#));
     assert!(err.is_empty(), "{err}");
 }

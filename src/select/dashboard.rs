@@ -119,16 +119,26 @@ pub fn load(bytes: &[u8]) -> Result<Dashboard, String> {
     json::parse(bytes)
 }
 
-/// The union of what the dashboards select, deduplicated by text.
+/// The union of what the dashboards select: without duplicates, and without a selector whose
+/// series another one selects anyway (so fetch asks for each series once).
 pub fn union(reports: &[Report]) -> Vec<Selector> {
     let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    for s in reports.iter().flat_map(|r| &r.selectors) {
-        if seen.insert(s.text.clone()) {
-            out.push(s.clone());
-        }
-    }
-    out
+    let all: Vec<&Selector> = reports
+        .iter()
+        .flat_map(|r| &r.selectors)
+        .filter(|s| seen.insert(s.text.clone()))
+        .collect();
+    let kept = |i: usize| {
+        let s = all[i];
+        !all.iter().enumerate().any(|(j, o)| {
+            // Of two that cover each other, the first stays.
+            j != i && s.covered_by(o) && (j < i || !o.covered_by(s))
+        })
+    };
+    (0..all.len())
+        .filter(|&i| kept(i))
+        .map(|i| all[i].clone())
+        .collect()
 }
 
 /// Works out what `d` selects over the window of `opts`.

@@ -102,6 +102,18 @@ impl Matcher {
         }
     }
 
+    /// Whether every value this matcher accepts, `other` accepts too (false when unsure).
+    pub fn implies(&self, other: &Matcher) -> bool {
+        if self.name != other.name {
+            return false;
+        }
+        if self.op == other.op && self.value == other.value {
+            return true;
+        }
+        self.pinned_values()
+            .is_some_and(|vals| vals.iter().all(|v| other.matches(v)))
+    }
+
     /// The only values this matcher accepts, when it names them: `=` or a literal alternation.
     fn pinned_values(&self) -> Option<Vec<String>> {
         match self.op {
@@ -227,6 +239,15 @@ impl Selector {
         self.matchers
             .iter()
             .all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
+    }
+
+    /// Whether every series this selector selects, `other` selects too (false when unsure):
+    /// each of `other`'s matchers is implied by one of ours.
+    pub fn covered_by(&self, other: &Selector) -> bool {
+        other
+            .matchers
+            .iter()
+            .all(|o| self.matchers.iter().any(|m| m.implies(o)))
     }
 
     /// The metric names this selector can select, sorted, when a `__name__` matcher pins them

@@ -409,3 +409,51 @@ fn from_matchers_reads_back_the_same() {
         }
     }
 }
+
+#[test]
+fn covered_by() {
+    let c = |a: &str, b: &str| sel(a).covered_by(&sel(b));
+    assert!(c(r#"up{a="x"}"#, r#"up{a!=""}"#));
+    assert!(c(r#"up{a="x", b="y"}"#, r#"up{a="x"}"#));
+    assert!(c(r#"up{a=~"x|y"}"#, r#"{__name__=~"u.*", a=~"[xy]"}"#));
+    assert!(c(r#"up{a=~"x.*"}"#, r#"up{a=~"x.*"}"#));
+    assert!(!c(r#"up{a!=""}"#, r#"up{a="x"}"#));
+    assert!(
+        !c(r#"up"#, r#"up{a=""}"#),
+        "a label absent from the first is unknown"
+    );
+    assert!(
+        !c(r#"up{a=~"x.*"}"#, r#"up{a=~"x.+"}"#),
+        "unsure: regexes are not compared"
+    );
+    assert!(!c(r#"up{a=""}"#, r#"up{a!=""}"#));
+}
+
+proptest::proptest! {
+    /// `covered_by` is sound: whatever the first selects, the second selects.
+    #[test]
+    fn covered_by_never_loses_a_series(
+        a in proptest::collection::vec(0usize..12, 1..4),
+        b in proptest::collection::vec(0usize..12, 1..4),
+        values in proptest::collection::vec(0usize..5, 3),
+    ) {
+        const MATCHERS: [&str; 12] = [
+            r#"a="x""#, r#"a!="""#, r#"a=~"x|y""#, r#"a=~"x.*""#, r#"a!~"y""#, r#"a="""#,
+            r#"b="x""#, r#"b=~"y|""#, r#"b!="x""#, r#"__name__="up""#, r#"__name__=~"u.*|x""#,
+            r#"__name__!="x""#,
+        ];
+        const VALUES: [&str; 5] = ["", "x", "y", "xy", "up"];
+        let mk = |ix: &[usize]| {
+            let body: Vec<&str> = ix.iter().map(|&i| MATCHERS[i]).collect();
+            Selector::parse(&format!("{{{}}}", body.join(", ")))
+        };
+        let (Ok(sa), Ok(sb)) = (mk(&a), mk(&b)) else { return Ok(()) };
+        if sa.covered_by(&sb) {
+            let mut pairs = vec![("__name__", VALUES[values[0]])];
+            pairs.push(("a", VALUES[values[1]]));
+            pairs.push(("b", VALUES[values[2]]));
+            let l = lbl(&pairs);
+            proptest::prop_assert!(!sa.matches(&l) || sb.matches(&l), "{} {} {l:?}", sa, sb);
+        }
+    }
+}
