@@ -52,7 +52,7 @@ fn report_then_selectors_one_per_line() {
         "#   variables: cluster=prod-a (saved), color=green|yellow|red (all),",
         "#   reach back: 1d10m (es_store_bytes offset 1d)",
         "#   warning: variables without a saved value match any value: index",
-        "#   panel \"Health\"",
+        "#   panel \"Overview / Health\"",
         "#     not used: B: hidden",
         "#     not used: A: loki datasource, not Prometheus",
         "#     not used: library panel \"JVM GC\"",
@@ -79,7 +79,7 @@ fn strict_fails_on_an_expression_that_does_not_parse() {
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("--strict: 1 dashboard expressions do not parse")
-            && err.contains("panel \"Logic\": D: unclosed left parenthesis"),
+            && err.contains("panel \"Queries / Logic\": D: unclosed left parenthesis"),
         "{err}"
     );
     let mut cmd = prom2om();

@@ -122,8 +122,20 @@ pub fn parse(bytes: &[u8]) -> Result<Dashboard, String> {
         });
     }
     let variables = read_variables(d, &ctx);
+    // An expanded row holds no panels: those below it, up to the next row, are its own.
+    let mut row: (String, Option<&str>) = (String::new(), None);
     for p in arr(d, "panels") {
-        ctx.read_panel(p, "", None, &mut panels);
+        if str_of(p, "type") == Some("row") {
+            row = (
+                str_of(p, "title").unwrap_or("").to_string(),
+                str_of(p, "repeat").filter(|s| !s.is_empty()),
+            );
+        }
+        let (prefix, repeat) = match str_of(p, "type") {
+            Some("row") => ("", None),
+            _ => (row.0.as_str(), row.1),
+        };
+        ctx.read_panel(p, prefix, repeat, &mut panels);
     }
     for row in arr(d, "rows") {
         let prefix = str_of(row, "title").unwrap_or("");

@@ -45,10 +45,10 @@ fn rows_collapsed_rows_hidden_loki_and_library_panels() {
     let r = report("features.json", &[]);
     assert_eq!(r.title, "Features");
     assert_eq!(
-        sels(&r, "panel \"Health\"", "A"),
+        sels(&r, "panel \"Overview / Health\"", "A"),
         [r#"es_health{cluster="prod-a", color=~"(green|yellow|red)"}"#]
     );
-    let health = panel(&r, "panel \"Health\"");
+    let health = panel(&r, "panel \"Overview / Health\"");
     assert_eq!(health.skipped, ["B: hidden"]);
     // A collapsed row keeps its panels inside it; they are titled with the row.
     let mixed = panel(&r, "panel \"Indexing / Mixed\"");
@@ -84,7 +84,7 @@ fn variable_syntaxes_and_formats() {
         b.expr,
         r#"rate(es_index_total{cluster="prod-a", name=~".*"}[10m])"#
     );
-    let f = q(&r, "panel \"Formats\"", "A");
+    let f = q(&r, "panel \"Queries / Formats\"", "A");
     assert_eq!(
         f.expr,
         r#"es_docs{job=~"es|es.backup", a="es,es.backup", b="es,es.backup", c="{es,es.backup}", d=~`(es|es\.backup)`}"#
@@ -96,10 +96,10 @@ fn variable_syntaxes_and_formats() {
         ]
     );
     assert_eq!(
-        q(&r, "panel \"Formats\"", "B").expr,
+        q(&r, "panel \"Queries / Formats\"", "B").expr,
         r#"es_jvm_heap_bytes{cluster="prod-a"} > 0.9"#
     );
-    assert_eq!(sels(&r, "panel \"Formats\"", "C"), ["es_docs"]);
+    assert_eq!(sels(&r, "panel \"Queries / Formats\"", "C"), ["es_docs"]);
     let used: Vec<&str> = r.variables_used().iter().map(|v| v.name.as_str()).collect();
     assert_eq!(
         used,
@@ -139,7 +139,7 @@ fn var_overrides_multi_value_and_all() {
     );
     // The multi-valued custom variable keeps its regex form for one value too.
     assert_eq!(
-        sels(&r, "panel \"Health\"", "A"),
+        sels(&r, "panel \"Overview / Health\"", "A"),
         [r#"es_health{cluster="prod-b", color=~"red"}"#]
     );
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
@@ -189,7 +189,7 @@ fn label_values_and_other_variable_queries() {
 #[test]
 fn offset_at_subquery_range_and_reach_back() {
     let r = report("features.json", &[]);
-    let t = "panel \"Time\"";
+    let t = "panel \"Queries / Time\"";
     // Each reach adds the panel's step (5m): Grafana aligns the start down to it.
     let reach = |id| q(&r, t, id).reach_ms / 60_000;
     assert_eq!(reach("A"), 60 + 5 + 5, "subquery 1h over rate 5m");
@@ -207,7 +207,7 @@ fn offset_at_subquery_range_and_reach_back() {
 #[test]
 fn or_unless_absent_and_a_syntax_error() {
     let r = report("features.json", &[]);
-    let t = "panel \"Logic\"";
+    let t = "panel \"Queries / Logic\"";
     assert_eq!(sels(&r, t, "A"), [r#"es_up{cluster="prod-a"}"#]);
     assert_eq!(sels(&r, t, "B"), ["es_breakers", "es_breakers_ignored"]);
     assert_eq!(sels(&r, t, "C"), [r#"es_up{cluster="prod-a"}"#]);
@@ -215,7 +215,7 @@ fn or_unless_absent_and_a_syntax_error() {
     assert!(d.error.is_some() && d.selectors.is_empty());
     assert_eq!(r.errors.len(), 1);
     assert!(
-        r.errors[0].starts_with("panel \"Logic\": D: "),
+        r.errors[0].starts_with("panel \"Queries / Logic\": D: "),
         "{}",
         r.errors[0]
     );
