@@ -79,9 +79,6 @@ pub fn run(args: Args) -> Result<()> {
         args.inputs.iter().map(|s| InputSpec::parse(s)).collect()
     };
     let mut sink = Sink::create(sink_opts)?;
-    if let Some(d) = &dashboards {
-        sink.tally_by(d.tally());
-    }
     let opts = ConvertOptions {
         filter: filter.clone(),
         skip_invalid: args.skip_invalid,
@@ -102,7 +99,6 @@ pub fn run(args: Args) -> Result<()> {
         inputs: inputs.iter().map(|i| i.name()).collect(),
         filters: filter.describe(stale.as_str()),
     };
-    let tally = sink.take_tally();
     let summary = sink.finish(info)?;
     if summary.negative_ts > 0 {
         eprintln!(
@@ -118,7 +114,7 @@ pub fn run(args: Args) -> Result<()> {
             &args.output.output,
         );
         if let Some(d) = &dashboards {
-            d.print_summary(tally.as_ref());
+            d.print_summary(Some(&args.output.output));
         }
     }
     Ok(())

@@ -10,7 +10,7 @@ use clap::Args as ClapArgs;
 use super::common::{now_ms, DashboardArgs};
 use crate::select::dashboard::{self, vars::format_duration, Options, Report};
 use crate::select::filter::Filter;
-use crate::select::tally::Tally;
+use crate::select::tally;
 use crate::timeparse;
 
 /// The window the dashboards are looked at over when the command gives none.
@@ -200,16 +200,30 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// Counts per dashboard, for the sink to fill in.
-    pub fn tally(&self) -> Tally {
-        Tally::new(self.reports.iter().map(|r| r.selectors.clone()).collect())
+    /// (series, samples) each dashboard selects of the shards written to `output` (read back:
+    /// exact after deduplication and staleness handling; labels after the label edits).
+    fn counts(&self, output: &str) -> Result<Vec<(u64, u64)>> {
+        let census = crate::pipeline::census::samples_per_series(Path::new(output))?;
+        let groups: Vec<_> = self.reports.iter().map(|r| r.selectors.clone()).collect();
+        Ok(tally::per_group(
+            &groups,
+            census.iter().map(|(l, n)| (l, *n)),
+        ))
     }
 
-    /// One summary line per dashboard, with what the export holds of it.
-    pub fn print_summary(&self, tally: Option<&Tally>) {
+    /// One summary line per dashboard; with the output directory, what the export holds of it.
+    pub fn print_summary(&self, output: Option<&str>) {
+        let counts = match output.filter(|o| *o != "-").map(|o| self.counts(o)) {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => {
+                eprintln!("prom2om: warning: cannot count the export per dashboard: {e:#}");
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
         for (i, r) in self.reports.iter().enumerate() {
-            let counts = tally
-                .and_then(|t| t.counts.get(i))
+            let counts = counts
+                .get(i)
                 .map(|(series, samples)| format!("; exported {series} series, {samples} samples"))
                 .unwrap_or_default();
             eprintln!(

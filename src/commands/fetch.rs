@@ -206,9 +206,6 @@ pub fn run(args: Args) -> Result<()> {
         ));
     }
     let mut sink = Sink::create(sink_opts)?;
-    if let Some(d) = &dashboards {
-        sink.tally_by(d.tally());
-    }
     let edits = filter.edits.clone();
     let stats = fetch::fetch(&opts, &mut |mut labels, samples| {
         edits.apply(&mut labels);
@@ -230,7 +227,6 @@ pub fn run(args: Args) -> Result<()> {
         inputs: vec![mask_url(&args.url)],
         filters: f.describe("drop"),
     };
-    let tally = sink.take_tally();
     let summary = sink.finish(info)?;
     if let Some(state) = &opts.state_dir {
         fetch::remove_state(state)?;
@@ -238,7 +234,7 @@ pub fn run(args: Args) -> Result<()> {
     if !args.quiet {
         print_summary(&stats, &summary, &mask_url(&args.url), &args.output.output);
         if let Some(d) = &dashboards {
-            d.print_summary(tally.as_ref());
+            d.print_summary(Some(&args.output.output));
         }
     }
     Ok(())

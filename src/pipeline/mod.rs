@@ -2,6 +2,7 @@
 //! dump converter, the sink (interning, windows, staleness, spill, streaming) and the shard writer.
 
 pub mod atomic_file;
+pub mod census;
 pub mod convert;
 pub mod input;
 pub mod manifest;

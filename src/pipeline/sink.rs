@@ -18,7 +18,6 @@ use crate::pipeline::shard::{self, SeriesInfo, ShardTarget, WriteStats};
 use crate::pipeline::sorter::{self, Partition};
 use crate::pipeline::spill::{Rec, SpillWriter, REC_MEM};
 use crate::pipeline::stream::{Layout, Streamed, Streamer};
-use crate::select::tally::Tally;
 
 /// Where the OpenMetrics goes.
 #[derive(Clone, Debug)]
@@ -134,8 +133,6 @@ pub struct Sink {
     spilled_bytes: u64,
     negative_ts: u64,
     stream: Option<Streamer>,
-    /// Per-dashboard counts, when asked for with [`Sink::tally_by`].
-    tally: Option<Tally>,
 }
 
 impl Sink {
@@ -173,19 +170,7 @@ impl Sink {
             spill_dir: None,
             spilled_bytes: 0,
             negative_ts: 0,
-            tally: None,
         })
-    }
-
-    /// Counts the series and samples each group of selectors selects, as they arrive (labels
-    /// after the edits; samples before duplicates and staleness markers are dropped).
-    pub fn tally_by(&mut self, tally: Tally) {
-        self.tally = Some(tally);
-    }
-
-    /// The counts of [`Sink::tally_by`], taken before [`Sink::finish`].
-    pub fn take_tally(&mut self) -> Option<Tally> {
-        self.tally.take()
     }
 
     /// Interns a series (labels already edited by --drop-label/--add-label) and returns its id.
@@ -200,9 +185,6 @@ impl Sink {
         self.series.mem += (2 * label_bytes + prefix.len() + 96) as u64;
         self.series.prefixes.push(prefix.into_boxed_slice());
         self.series.index.insert(labels.clone(), id);
-        if let Some(t) = self.tally.as_mut() {
-            t.series(&labels);
-        }
         self.series.labels.push(labels);
         id
     }
@@ -216,9 +198,6 @@ impl Sink {
             self.negative_ts += 1;
         } else if !openmetrics::timestamp_supported(ts) {
             return Err(unsupported_ts(ts));
-        }
-        if let Some(t) = self.tally.as_mut() {
-            t.sample(id);
         }
         let w = self.window_for(ts);
         let val = value.to_bits();
