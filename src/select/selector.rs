@@ -114,11 +114,15 @@ impl Matcher {
             .is_some_and(|vals| vals.iter().all(|v| other.matches(v)))
     }
 
-    /// The only values this matcher accepts, when it names them: `=` or a literal alternation.
+    /// The only values this matcher accepts, when it names them: `=` or a literal alternation,
+    /// also in the form Grafana writes multi-valued variables, `(a\.b|c)`.
     fn pinned_values(&self) -> Option<Vec<String>> {
         match self.op {
             MatchOp::Equal => Some(vec![self.value.clone()]),
-            MatchOp::RegexMatch => self.set.as_ref().map(|s| s.to_vec()),
+            MatchOp::RegexMatch => match &self.set {
+                Some(s) => Some(s.to_vec()),
+                None => escaped_alternatives(&self.value),
+            },
             _ => None,
         }
     }
@@ -147,6 +151,29 @@ fn literal_alternatives(value: &str) -> Option<Vec<String>> {
     let mut lits: Vec<String> = value.split('|').map(str::to_string).collect();
     lits.sort_unstable();
     lits.dedup();
+    Some(lits)
+}
+
+/// `(a\.b|c)` or `a\.b|c`: literals with escaped punctuation, one optional group around them.
+/// `None` for anything else (a class, a repetition, a flag, an escape that is not punctuation).
+fn escaped_alternatives(value: &str) -> Option<Vec<String>> {
+    let inner = match value.strip_prefix('(').and_then(|v| v.strip_suffix(')')) {
+        Some(inner) if !inner.starts_with('?') => inner,
+        _ => value,
+    };
+    let mut lits = vec![String::new()];
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e) if e.is_ascii_punctuation() => lits.last_mut()?.push(e),
+                _ => return None,
+            },
+            '|' => lits.push(String::new()),
+            '.' | '+' | '*' | '?' | '(' | ')' | '[' | ']' | '{' | '}' | '^' | '$' => return None,
+            c => lits.last_mut()?.push(c),
+        }
+    }
     Some(lits)
 }
 

@@ -427,22 +427,30 @@ fn covered_by() {
         "unsure: regexes are not compared"
     );
     assert!(!c(r#"up{a=""}"#, r#"up{a!=""}"#));
+    // Grafana's multi-valued variables: escaped literals in a group.
+    assert!(c(r#"up{a=~"(x\\.1|y)"}"#, r#"up{a!=""}"#));
+    assert!(c(r#"up{a=~"(x\\.1|y)"}"#, r#"up{a=~"x.1|y"}"#));
+    assert!(!c(r#"up{a=~"(x\\.1|y)"}"#, r#"up{a="x.1"}"#));
+    assert!(!c(r#"up{a=~"(x\\d|y)"}"#, r#"up{a!=""}"#), "\\d is a class");
+    assert!(!c(r#"up{a=~"(?i)x"}"#, r#"up{a="x"}"#));
+    assert!(!c(r#"up{a=~"(x)(y)"}"#, r#"up{a="x)(y"}"#));
 }
 
 proptest::proptest! {
     /// `covered_by` is sound: whatever the first selects, the second selects.
     #[test]
     fn covered_by_never_loses_a_series(
-        a in proptest::collection::vec(0usize..12, 1..4),
-        b in proptest::collection::vec(0usize..12, 1..4),
-        values in proptest::collection::vec(0usize..5, 3),
+        a in proptest::collection::vec(0usize..14, 1..4),
+        b in proptest::collection::vec(0usize..14, 1..4),
+        values in proptest::collection::vec(0usize..6, 3),
     ) {
-        const MATCHERS: [&str; 12] = [
+        const MATCHERS: [&str; 14] = [
             r#"a="x""#, r#"a!="""#, r#"a=~"x|y""#, r#"a=~"x.*""#, r#"a!~"y""#, r#"a="""#,
+            r#"a=~"(x\\.y|y)""#, r#"a=~"(|x)""#,
             r#"b="x""#, r#"b=~"y|""#, r#"b!="x""#, r#"__name__="up""#, r#"__name__=~"u.*|x""#,
             r#"__name__!="x""#,
         ];
-        const VALUES: [&str; 5] = ["", "x", "y", "xy", "up"];
+        const VALUES: [&str; 6] = ["", "x", "y", "xy", "up", "x.y"];
         let mk = |ix: &[usize]| {
             let body: Vec<&str> = ix.iter().map(|&i| MATCHERS[i]).collect();
             Selector::parse(&format!("{{{}}}", body.join(", ")))
