@@ -263,6 +263,7 @@ fn panel(
         ));
         return pr;
     }
+    let popts = panel_window(p, opts, &mut pr);
     for t in &p.targets {
         let why = match &t.datasource {
             _ if t.expr.trim().is_empty() => continue,
@@ -275,12 +276,16 @@ fn panel(
             pr.skipped.push(format!("{}: {why}", t.ref_id));
             continue;
         }
-        let b = builtins(opts, p, t.interval.as_deref());
+        let b = builtins(&popts, p, t.interval.as_deref());
         for scope in repeats(p, vars) {
             let expr = vars::interpolate(&t.expr, &scope, &b, used);
-            let q = query(&t.ref_id, expr, opts, &p.title, r);
-            // Grafana aligns the start of a range query down to its step.
-            let reach = q.reach_ms.saturating_add(b.interval_ms);
+            let q = query(&t.ref_id, expr, &popts, &p.title, r);
+            // Grafana aligns the start of a range query down to its step; a panel's own time
+            // range may start before the dashboard's.
+            let reach = q
+                .reach_ms
+                .saturating_add(b.interval_ms)
+                .saturating_add(opts.start_ms.saturating_sub(popts.start_ms));
             if q.error.is_none() && reach > r.reach_ms {
                 r.reach_ms = reach;
                 r.reach_expr = q.expr.clone();
@@ -292,6 +297,35 @@ fn panel(
         }
     }
     pr
+}
+
+/// The time range a panel queries: the dashboard's, or its own relative time (`timeFrom`, the
+/// last N before the end), moved back by its time shift.
+fn panel_window(p: &Panel, opts: &Options, pr: &mut PanelReport) -> Options {
+    let mut parse = |what: &str, raw: &Option<String>| -> i64 {
+        let Some(raw) = raw else { return 0 };
+        match vars::parse_interval(raw.trim().trim_start_matches("now-")) {
+            Some(ms) => ms,
+            None => {
+                pr.skipped.push(format!(
+                    "{what} {raw:?} is not a duration: the reach back ignores it"
+                ));
+                0
+            }
+        }
+    };
+    let from = parse("relative time", &p.time_from);
+    let shift = parse("time shift", &p.time_shift);
+    let start = if from > 0 {
+        opts.end_ms.saturating_sub(from)
+    } else {
+        opts.start_ms
+    };
+    Options {
+        start_ms: start.saturating_sub(shift),
+        end_ms: opts.end_ms.saturating_sub(shift),
+        vars: BTreeMap::new(),
+    }
 }
 
 fn query(ref_id: &str, expr: String, opts: &Options, title: &str, r: &mut Report) -> QueryReport {

@@ -26,6 +26,9 @@ pub struct Panel {
     /// The panel's minimum interval (`1m`, `>1m`), raw.
     pub min_interval: Option<String>,
     pub max_data_points: Option<u64>,
+    /// Grafana's per-panel "relative time" (`timeFrom`) and "time shift" (`timeShift`), raw.
+    pub time_from: Option<String>,
+    pub time_shift: Option<String>,
     /// An annotation query rather than a panel.
     pub annotation: bool,
 }
@@ -311,6 +314,12 @@ impl<'a> Context<'a> {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string),
             max_data_points: p.get("maxDataPoints").and_then(Value::as_u64),
+            time_from: str_of(p, "timeFrom")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            time_shift: str_of(p, "timeShift")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
             annotation: false,
         });
     }
@@ -509,6 +518,12 @@ mod v2 {
                 max_data_points: options
                     .and_then(|o| o.get("maxDataPoints"))
                     .and_then(Value::as_u64),
+                time_from: options
+                    .and_then(|o| str_of(o, "timeFrom"))
+                    .map(str::to_string),
+                time_shift: options
+                    .and_then(|o| str_of(o, "timeShift"))
+                    .map(str::to_string),
                 ..Panel::default()
             });
         }

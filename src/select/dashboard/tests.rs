@@ -247,8 +247,20 @@ fn old_rows_export_wrapper_inputs_repeats_and_library_elements() {
     );
     assert_eq!(
         panel(&r, "panel \"CPU / Logs\"").skipped,
-        ["A: loki datasource, not Prometheus"]
+        [
+            "time shift \"now/d\" is not a duration: the reach back ignores it",
+            "A: loki datasource, not Prometheus"
+        ]
     );
+    // Time shift 1h: an hour more, on the 5m lookback and step.
+    assert_eq!(
+        q(&r, "panel \"CPU / CPU [[cluster]]\"", "A").reach_ms,
+        70 * 60_000
+    );
+    // Relative time 2d on a 1d window: a day more, and a 10m step.
+    let per_host = &panel(&r, "panel \"CPU / Per host\"").queries[0];
+    assert_eq!(per_host.reach_ms, (24 * 60 + 15) * 60_000);
+    assert_eq!(r.reach_ms, per_host.reach_ms);
     assert_eq!(
         sels(&r, "panel \"JVM / JVM GC\"", "A"),
         [r#"es_gc_total{cluster="prod-b"}"#]
@@ -280,8 +292,8 @@ fn schema_v2_elements() {
         sels(&r, "variable \"cluster\"", "query"),
         [r#"es_heap_bytes{cluster!=""}"#]
     );
-    // The panel's 2m minimum interval is below the window's 5m.
-    assert_eq!(q(&r, "panel \"Heap\"", "A").reach_ms, 10 * 60_000);
+    // The panel's 2m minimum interval is below the window's 5m; its time shift adds 30m.
+    assert_eq!(q(&r, "panel \"Heap\"", "A").reach_ms, 40 * 60_000);
 }
 
 #[test]
