@@ -105,7 +105,7 @@ fn analyze_files(files: &[PathBuf], opts: &Options) -> Result<Vec<Report>> {
                 .map_err(|e| crate::bad_input!("{e:#}"))?;
             let d = dashboard::load(&bytes)
                 .map_err(|e| crate::bad_input!("dashboard {}: {e}", f.display()))?;
-            Ok(dashboard::analyze(&display(f), &d, opts))
+            Ok(dashboard::analyze(&f.display().to_string(), &d, opts))
         })
         .collect::<Result<Vec<_>>>()?;
     for name in opts.vars.keys() {
@@ -117,10 +117,6 @@ fn analyze_files(files: &[PathBuf], opts: &Options) -> Result<Vec<Report>> {
         }
     }
     Ok(reports)
-}
-
-fn display(p: &Path) -> String {
-    p.display().to_string()
 }
 
 fn check_strict(reports: &[Report], strict: bool) -> Result<()> {
