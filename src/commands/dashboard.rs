@@ -80,10 +80,10 @@ pub fn run(args: Args) -> Result<()> {
         vars: dashboard::parse_vars(&args.vars)?,
     };
     let reports = analyze_files(&args.files, &opts)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(crate::exit_codes::stdout());
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &reports)?;
-        writeln!(out)?;
+        // Through a String: serde_json's error would hide the closed stdout in its chain.
+        writeln!(out, "{}", serde_json::to_string_pretty(&reports)?)?;
     } else {
         for r in &reports {
             write_report(&mut out, r)?;

@@ -6,6 +6,8 @@ pub mod census;
 pub mod convert;
 pub mod input;
 pub mod manifest;
+pub mod out_dir;
+pub mod run_lock;
 mod series;
 pub mod shard;
 pub mod sink;
