@@ -4,6 +4,7 @@
 pub mod atomic_file;
 pub mod convert;
 pub mod input;
+pub mod head;
 pub mod manifest;
 pub mod shard;
 pub mod sink;

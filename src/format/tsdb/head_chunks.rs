@@ -209,7 +209,7 @@ pub fn fuzz_head_chunks(data: &[u8]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A one-sample XOR chunk: count, varint timestamp, value bits.

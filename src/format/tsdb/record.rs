@@ -404,4 +404,4 @@ pub fn fuzz_record(data: &[u8]) {
 
 #[cfg(test)]
 #[path = "record_tests.rs"]
-mod tests;
+pub(crate) mod tests;

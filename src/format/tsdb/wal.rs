@@ -147,7 +147,7 @@ impl<'a> Records<'a> {
     }
 
     fn in_last_segment(&self) -> bool {
-        self.seg + 1 == self.segs.len()
+        self.seg + 1 >= self.segs.len()
     }
 
     /// A tear only where a write may be in progress: the newest segment, nothing after it.
@@ -241,7 +241,9 @@ impl<'a> Records<'a> {
 
     /// Reads one fragment header (or padding) at the current position.
     fn step(&mut self) -> Result<Step<'a>, WalError> {
-        let seg = self.segs[self.seg];
+        let Some(&seg) = self.segs.get(self.seg) else {
+            return Ok(Step::SegmentEnd);
+        };
         let at = self.pos;
         if at >= seg.len() {
             return Ok(Step::SegmentEnd);

@@ -169,6 +169,12 @@ fn bad_fragment_sequences_and_types_are_damage() {
 }
 
 #[test]
+fn no_segments_no_records() {
+    assert!(read_all(&[], true).unwrap().is_empty());
+    assert!(read_all(&[&[][..]], true).unwrap().is_empty());
+}
+
+#[test]
 fn padding_to_the_end_of_a_short_segment_is_fine() {
     let segs = write(&[rec(10, 1)], PAGE_SIZE * 2, Compression::None);
     let mut s = segs[0].clone();
