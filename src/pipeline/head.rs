@@ -61,7 +61,8 @@ const OOO_CAP: usize = 32;
 
 /// Replays the head of the data directory `dir` into `v`.
 pub fn read_head(dir: &Path, opts: &HeadOptions, v: &mut dyn HeadVisitor) -> Result<HeadStats> {
-    let files = files::open(dir).with_context(|| format!("reading the head of {}", dir.display()))?;
+    let files =
+        files::open(dir).with_context(|| format!("reading the head of {}", dir.display()))?;
     let mut r = Replay::new(opts, v);
     r.run(&files)
         .with_context(|| format!("reading the head of {}", dir.display()))?;
@@ -136,6 +137,17 @@ struct Replay<'o> {
     last_chunk_ref: u64,
 }
 
+/// What a walk over the log does with each record.
+#[derive(Clone, Copy)]
+enum Pass {
+    /// Series records and tombstones.
+    Index,
+    /// WAL samples and histograms.
+    Samples,
+    /// Out-of-order samples and m-map markers.
+    Wbl,
+}
+
 /// Where a record came from, for messages.
 #[derive(Clone, Copy)]
 struct Loc<'a> {
@@ -161,15 +173,15 @@ impl<'o> Replay<'o> {
         let streams = [(&files.checkpoint[..], false), (&files.wal[..], true)];
         let mut seq = 0;
         for (segs, live) in streams {
-            seq = self.walk(segs, live, seq, true, &mut |r, seq, rec, loc| r.index(seq, rec, loc))?;
+            seq = self.walk(segs, live, seq, true, Pass::Index)?;
         }
         self.by_labels = HashMap::new();
         self.chunks(&files.chunks)?;
         let mut seq = 0;
         for (segs, live) in streams {
-            seq = self.walk(segs, live, seq, false, &mut |r, seq, rec, loc| r.samples(seq, rec, loc))?;
+            seq = self.walk(segs, live, seq, false, Pass::Samples)?;
         }
-        self.walk(&files.wbl, true, 0, true, &mut |r, _, rec, loc| r.wbl(rec, loc))?;
+        self.walk(&files.wbl, true, 0, true, Pass::Wbl)?;
         for i in 0..self.series.len() {
             self.flush_ooo(i)?;
         }
@@ -188,7 +200,7 @@ impl<'o> Replay<'o> {
         Ok(())
     }
 
-    /// Reads the records of `segs` (one stream) and calls `f(self, position, record, loc)`.
+    /// Reads the records of `segs` (one stream) through `pass`, numbering them from `seq`.
     /// Fragment damage is reported when `report` (the second pass meets the same damage).
     fn walk(
         &mut self,
@@ -196,7 +208,7 @@ impl<'o> Replay<'o> {
         live: bool,
         mut seq: u64,
         report: bool,
-        f: &mut dyn FnMut(&mut Self, u64, &[u8], Loc<'_>) -> Result<()>,
+        pass: Pass,
     ) -> Result<u64> {
         let mut rd = wal::Records::new(segs.iter().map(Mapped::bytes).collect(), live);
         while let Some(res) = rd.next() {
@@ -207,7 +219,11 @@ impl<'o> Replay<'o> {
                         file: &segs[rec.segment].rel,
                         offset: rec.offset,
                     };
-                    f(self, seq, rec.data, loc)?;
+                    match pass {
+                        Pass::Index => self.index(seq, rec.data, loc)?,
+                        Pass::Samples => self.samples(seq, rec.data, loc)?,
+                        Pass::Wbl => self.wbl(rec.data, loc)?,
+                    }
                 }
                 Err(e) if report => self.damage(format!("{}: {e}", segs[e.segment].rel))?,
                 Err(_) => {}
@@ -217,7 +233,10 @@ impl<'o> Replay<'o> {
     }
 
     fn bad_record(&mut self, loc: Loc<'_>, what: &str, e: impl std::fmt::Display) -> Result<()> {
-        self.damage(format!("{}: byte {}: {what} record: {e}", loc.file, loc.offset))
+        self.damage(format!(
+            "{}: byte {}: {what} record: {e}",
+            loc.file, loc.offset
+        ))
     }
 
     /// First pass: series records and tombstones.
@@ -398,7 +417,8 @@ impl<'o> Replay<'o> {
             _ => return Ok(()),
         };
         let decoded: Result<Vec<(u64, i64, u64)>, _> = if hist {
-            record::histogram_refs(rec).and_then(|it| it.map(|x| x.map(|(r, t)| (r, t, 0))).collect())
+            record::histogram_refs(rec)
+                .and_then(|it| it.map(|x| x.map(|(r, t)| (r, t, 0))).collect())
         } else {
             record::samples(rec)
                 .and_then(|it| it.map(|x| x.map(|s| (s.series_ref, s.t, s.bits))).collect())
@@ -451,7 +471,8 @@ impl<'o> Replay<'o> {
                 }
             }
             Ok(Some(RecordType::MmapMarkers)) => {
-                let markers: Result<Vec<_>, _> = record::mmap_markers(rec).and_then(|it| it.collect());
+                let markers: Result<Vec<_>, _> =
+                    record::mmap_markers(rec).and_then(|it| it.collect());
                 match markers {
                     Ok(markers) => {
                         for m in markers {

@@ -3,8 +3,8 @@
 
 pub mod atomic_file;
 pub mod convert;
-pub mod input;
 pub mod head;
+pub mod input;
 pub mod manifest;
 pub mod shard;
 pub mod sink;

@@ -74,7 +74,10 @@ pub fn check_header(file: &[u8]) -> Result<(), ChunkError> {
         skippable: false,
     };
     if file.len() < HEADER_SIZE {
-        return Err(bad(format!("{} bytes is too short for a header", file.len())));
+        return Err(bad(format!(
+            "{} bytes is too short for a header",
+            file.len()
+        )));
     }
     let magic = u32::from_be_bytes([file[0], file[1], file[2], file[3]]);
     if magic != MAGIC {
@@ -102,7 +105,12 @@ impl<'a> HeadChunks<'a> {
         }
     }
 
-    fn fail(&mut self, offset: usize, msg: String, skippable: bool) -> Option<Result<HeadChunk<'a>, ChunkError>> {
+    fn fail(
+        &mut self,
+        offset: usize,
+        msg: String,
+        skippable: bool,
+    ) -> Option<Result<HeadChunk<'a>, ChunkError>> {
         self.done = !skippable;
         Some(Err(ChunkError {
             offset,
@@ -136,16 +144,26 @@ impl<'a> Iterator for HeadChunks<'a> {
             return None;
         }
         let encoding = f[at + 24];
-        let mut d = super::record::Dec { b: &f[at + 25..at + 30] };
+        let mut d = super::record::Dec {
+            b: &f[at + 25..at + 30],
+        };
         let Ok(len) = d.uvarint() else {
             return self.fail(at, "bad chunk length".into(), false);
         };
         let start = at + 25 + (5 - d.b.len());
         let Some(end) = usize::try_from(len).ok().and_then(|l| start.checked_add(l)) else {
-            return self.fail(at, format!("chunk length {len} is past the file end"), false);
+            return self.fail(
+                at,
+                format!("chunk length {len} is past the file end"),
+                false,
+            );
         };
         if end.saturating_add(4) > f.len() {
-            return self.fail(at, format!("chunk length {len} is past the file end"), false);
+            return self.fail(
+                at,
+                format!("chunk length {len} is past the file end"),
+                false,
+            );
         }
         self.pos = end + 4;
         let stored = u32::from_be_bytes(f[end..end + 4].try_into().expect("4 bytes"));
@@ -233,13 +251,17 @@ pub(crate) mod tests {
         check_header(&file).unwrap();
         let got: Vec<_> = HeadChunks::new(&file).map(Result::unwrap).collect();
         assert_eq!(got.len(), 2);
-        assert_eq!((got[0].series_ref, got[0].mint, got[0].maxt), (1, 1000, 2000));
+        assert_eq!(
+            (got[0].series_ref, got[0].mint, got[0].maxt),
+            (1, 1000, 2000)
+        );
         assert_eq!(got[0].offset, HEADER_SIZE);
         assert_eq!(got[0].num_samples(), 1);
         assert!(!got[0].is_ooo() && got[1].is_ooo());
         assert_eq!(got[1].base_encoding(), 1);
         let mut s = Vec::new();
-        crate::format::tsdb::xor::decode(got[0].data, |t, v| s.push((t, f64::from_bits(v)))).unwrap();
+        crate::format::tsdb::xor::decode(got[0].data, |t, v| s.push((t, f64::from_bits(v))))
+            .unwrap();
         assert_eq!(s, vec![(1000, 1.5)]);
         // Zero tail shorter than a chunk header, and no tail at all.
         let short = write_file(&[(1, 1000, 2000, 1, &a)], 10);
@@ -264,7 +286,10 @@ pub(crate) mod tests {
         file[HEADER_SIZE + 30] ^= 1;
         let got: Vec<_> = HeadChunks::new(&file).collect();
         let e = got[0].clone().unwrap_err();
-        assert!(e.skippable && e.msg.contains("CRC32C") && e.offset == HEADER_SIZE, "{e}");
+        assert!(
+            e.skippable && e.msg.contains("CRC32C") && e.offset == HEADER_SIZE,
+            "{e}"
+        );
         assert_eq!(got[1].clone().unwrap().series_ref, 2);
         // Cut inside the second chunk: not skippable, named at its offset.
         let file = write_file(&[(1, 1000, 1000, 1, &a), (2, 1000, 1000, 1, &a)], 0);

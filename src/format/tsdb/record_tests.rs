@@ -273,7 +273,10 @@ fn truncated_and_wrong_records_are_errors() {
     let got: Vec<_> = samples(&rec[..rec.len() - 3]).unwrap().collect();
     assert!(got[0].is_ok() && got[1].is_err());
     assert!(samples(&rec[..1]).unwrap().next().is_none());
-    assert!(series(&enc_samples(&[])).is_err(), "samples record as series");
+    assert!(
+        series(&enc_samples(&[])).is_err(),
+        "samples record as series"
+    );
     // A label count bigger than the record cannot allocate.
     let mut bad = vec![1];
     bad.extend_from_slice(&1u64.to_be_bytes());

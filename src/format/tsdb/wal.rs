@@ -76,6 +76,10 @@ pub struct Records<'a> {
     done: bool,
 }
 
+/// A complete record: segment, offset, and its bytes when borrowed from the segment (else in
+/// the reader's buffer).
+type Found<'a> = Option<(usize, usize, Option<&'a [u8]>)>;
+
 enum Step<'a> {
     Frag(Kind, Compression, &'a [u8], usize),
     Padding,
@@ -163,8 +167,7 @@ impl<'a> Records<'a> {
         }
     }
 
-    #[allow(clippy::type_complexity)]
-    fn advance(&mut self) -> Result<Option<(usize, usize, Option<&'a [u8]>)>, WalError> {
+    fn advance(&mut self) -> Result<Found<'a>, WalError> {
         loop {
             if self.done {
                 return Ok(None);
@@ -197,14 +200,13 @@ impl<'a> Records<'a> {
         }
     }
 
-    #[allow(clippy::type_complexity)]
     fn fragment(
         &mut self,
         kind: Kind,
         comp: Compression,
         data: &'a [u8],
         at: usize,
-    ) -> Result<Option<(usize, usize, Option<&'a [u8]>)>, WalError> {
+    ) -> Result<Found<'a>, WalError> {
         let starts = matches!(kind, Kind::Full | Kind::First);
         if self.resync {
             if !starts {

@@ -55,7 +55,11 @@ fn page_padding_when_less_than_a_header_is_left() {
 fn records_that_do_not_fit_start_a_new_segment() {
     let recs: Vec<Vec<u8>> = (0..6).map(|i| rec(20_000, i)).collect();
     let segs = write(&recs, PAGE_SIZE * 2, Compression::None);
-    assert_eq!(segs.len(), 2, "three records of 20000 bytes fill a two-page segment");
+    assert_eq!(
+        segs.len(),
+        2,
+        "three records of 20000 bytes fill a two-page segment"
+    );
     for s in &segs[..segs.len() - 1] {
         assert_eq!(s.len() % PAGE_SIZE, 0, "closed segments end on a page");
     }
@@ -74,9 +78,18 @@ fn record_spanning_segments_is_reassembled() {
 #[test]
 fn snappy_and_zstd_records() {
     for c in [Compression::Snappy, Compression::Zstd] {
-        let recs = vec![vec![7u8; 50_000], rec(3, 1), vec![0u8; 10], b"abc".repeat(999)];
+        let recs = vec![
+            vec![7u8; 50_000],
+            rec(3, 1),
+            vec![0u8; 10],
+            b"abc".repeat(999),
+        ];
         let segs = write(&recs, PAGE_SIZE * 4, c);
-        let flag = if c == Compression::Snappy { SNAPPY } else { ZSTD };
+        let flag = if c == Compression::Snappy {
+            SNAPPY
+        } else {
+            ZSTD
+        };
         assert_eq!(segs[0][0], 1 | flag, "{c:?}");
         assert_eq!(read_all(&slices(&segs), false).unwrap(), recs, "{c:?}");
     }
@@ -157,7 +170,10 @@ fn bad_fragment_sequences_and_types_are_damage() {
         (mk(4, b"x"), "unexpected Last"),
         ([mk(2, b"x"), mk(1, b"y")].concat(), "unexpected Full"),
         (mk(5, b"x"), "unknown fragment type 5"),
-        ([vec![0u8, 0, 1], vec![0; 10]].concat(), "non-zero byte in page padding"),
+        (
+            [vec![0u8, 0, 1], vec![0; 10]].concat(),
+            "non-zero byte in page padding",
+        ),
     ] {
         let e = read_all(&[&bytes], false).unwrap_err();
         assert!(e.msg.contains(want), "{e} / {want}");
@@ -165,7 +181,10 @@ fn bad_fragment_sequences_and_types_are_damage() {
     let mut big = mk(1, b"x");
     big[1] = 0xff;
     big[2] = 0xff;
-    assert!(read_all(&[&big], false).unwrap_err().msg.contains("exceeds a page"));
+    assert!(read_all(&[&big], false)
+        .unwrap_err()
+        .msg
+        .contains("exceeds a page"));
 }
 
 #[test]
@@ -184,7 +203,11 @@ fn padding_to_the_end_of_a_short_segment_is_fine() {
 
 #[test]
 fn fuzz_wal_on_written_logs() {
-    let segs = write(&[rec(100, 1), rec(PAGE_SIZE * 2, 2)], PAGE_SIZE * 4, Compression::Snappy);
+    let segs = write(
+        &[rec(100, 1), rec(PAGE_SIZE * 2, 2)],
+        PAGE_SIZE * 4,
+        Compression::Snappy,
+    );
     fuzz_wal(&segs[0]);
     let mut s = segs[0].clone();
     for i in (0..s.len()).step_by(997) {

@@ -66,7 +66,8 @@ fn vanished(e: &anyhow::Error) -> bool {
 }
 
 fn try_open(dir: &Path) -> Result<HeadFiles> {
-    let map = |rel: String| Mapped::open(dir, rel.clone()).with_context(|| format!("opening {rel}"));
+    let map =
+        |rel: String| Mapped::open(dir, rel.clone()).with_context(|| format!("opening {rel}"));
     let mut chunks = Vec::new();
     let chunk_files = numbered(&dir.join("chunks_head"), "chunks_head")?;
     let last = chunk_files.last().map(|(n, _)| *n);
@@ -155,7 +156,9 @@ fn last_checkpoint(wal: &Path) -> Result<Option<(u64, String)>> {
         let Some(num) = name.strip_prefix("checkpoint.") else {
             continue;
         };
-        let Ok(idx) = num.parse::<u64>() else { continue };
+        let Ok(idx) = num.parse::<u64>() else {
+            continue;
+        };
         if !e.path().is_dir() {
             return Err(crate::bad_input!("wal/{name} is not a directory"));
         }
