@@ -25,7 +25,12 @@ impl HeadVisitor for Lines {
     }
     fn sample(&mut self, id: u32, ts: i64, bits: u64) -> anyhow::Result<()> {
         let mut line = Vec::new();
-        write_line(&self.labels[id as usize], f64::from_bits(bits), ts, &mut line);
+        write_line(
+            &self.labels[id as usize],
+            f64::from_bits(bits),
+            ts,
+            &mut line,
+        );
         line.pop();
         self.lines.insert(line);
         Ok(())
@@ -61,7 +66,10 @@ impl Server {
         );
         std::fs::write(conf.path().join("p.yml"), yml).unwrap();
         let child = Command::new(common::prometheus())
-            .arg(format!("--config.file={}", conf.path().join("p.yml").display()))
+            .arg(format!(
+                "--config.file={}",
+                conf.path().join("p.yml").display()
+            ))
             .arg(format!("--storage.tsdb.path={}", data.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--web.enable-admin-api")
@@ -126,17 +134,30 @@ fn compare(data: &Path) -> HeadStats {
         "dump has {} lines, read_head {}; missing {:?}; extra {:?}",
         want.len(),
         got.lines.len(),
-        missing.iter().map(|l| String::from_utf8_lossy(l)).collect::<Vec<_>>(),
-        extra.iter().map(|l| String::from_utf8_lossy(l)).collect::<Vec<_>>(),
+        missing
+            .iter()
+            .map(|l| String::from_utf8_lossy(l))
+            .collect::<Vec<_>>(),
+        extra
+            .iter()
+            .map(|l| String::from_utf8_lossy(l))
+            .collect::<Vec<_>>(),
     );
-    assert_eq!(stats.samples as usize, got.lines.len(), "no sample visited twice");
+    assert_eq!(
+        stats.samples as usize,
+        got.lines.len(),
+        "no sample visited twice"
+    );
     eprintln!("{}: {} dump lines, {stats:?}", data.display(), want.len());
     stats
 }
 
 fn has_mmapped_chunks(data: &Path) -> bool {
     std::fs::read_dir(data.join("chunks_head"))
-        .map(|rd| rd.flatten().any(|e| e.metadata().is_ok_and(|m| m.len() > 8)))
+        .map(|rd| {
+            rd.flatten()
+                .any(|e| e.metadata().is_ok_and(|m| m.len() > 8))
+        })
         .unwrap_or(false)
 }
 

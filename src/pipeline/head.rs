@@ -331,18 +331,22 @@ impl<'o> Replay<'o> {
     fn chunks(&mut self, chunk_files: &[(u32, Mapped)]) -> Result<()> {
         let mut last_maxt: HashMap<u64, i64> = HashMap::new();
         let mut buf = Vec::new();
-        for (seq, m) in chunk_files {
+        for (i, (seq, m)) in chunk_files.iter().enumerate() {
             if let Err(e) = head_chunks::check_header(m.bytes()) {
                 self.damage(format!("{}: {e}", m.rel))?;
                 continue;
             }
+            let newest = i + 1 == chunk_files.len();
             for c in HeadChunks::new(m.bytes()) {
                 let c = match c {
-                    Ok(c) => c,
+                    // A chunk being written: its samples are still in the WAL, which the
+                    // replay reads from after the last complete chunk (as 2.42 would).
+                    Err(e) if newest && e.at_tail => break,
                     Err(e) => {
                         self.damage(format!("{}: {e}", m.rel))?;
                         continue;
                     }
+                    Ok(c) => c,
                 };
                 self.last_chunk_ref = head_chunks::chunk_ref(*seq, c.offset);
                 let ooo = c.is_ooo();

@@ -396,6 +396,43 @@ fn a_torn_tail_of_the_newest_segment_is_a_write_in_progress() {
 }
 
 #[test]
+fn a_chunk_being_written_at_the_end_of_the_newest_file_is_left_to_the_wal() {
+    let d = Dir::new();
+    d.log(
+        "wal",
+        0,
+        &[
+            enc_series(&[(1, &sx("a"))]),
+            enc_samples(&[(1, 10, f(1.0)), (1, 20, f(2.0))]),
+        ],
+    );
+    d.chunks(
+        1,
+        &[
+            (1, 10, 10, 1, xor_chunk(10, 1.0)),
+            (1, 20, 20, 1, xor_chunk(20, 2.0)),
+        ],
+    );
+    let path = d.path().join("chunks_head/000001");
+    let b = std::fs::read(&path).unwrap();
+    // The second chunk half written (its tail still the preallocated zeros).
+    let second = 8 + 26 + 11 + 4;
+    let mut torn = b.clone();
+    torn[second + 30..].fill(0);
+    std::fs::write(&path, &torn).unwrap();
+    let (got, st) = read(&d, &opts(i64::MIN)).unwrap();
+    assert_eq!(got, vec![s("a", 10, 1.0), s("a", 20, 2.0)]);
+    assert_eq!(st.skipped_invalid, 0);
+    // Cut short instead of zero-filled: the same.
+    std::fs::write(&path, &b[..second + 20]).unwrap();
+    assert_eq!(read(&d, &opts(i64::MIN)).unwrap().0.len(), 2);
+    // In a file that is not the newest, it is damage.
+    std::fs::write(d.path().join("chunks_head/000002"), write_file(&[], 100)).unwrap();
+    let msg = format!("{:#}", read(&d, &opts(i64::MIN)).unwrap_err());
+    assert!(msg.contains("chunks_head/000001: byte 49"), "{msg}");
+}
+
+#[test]
 fn head_series_gives_labels_and_range() {
     let d = Dir::new();
     d.log(

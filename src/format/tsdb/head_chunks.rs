@@ -21,6 +21,9 @@ pub struct ChunkError {
     pub msg: String,
     /// Whether reading can go on after this chunk (its extent is known).
     pub skippable: bool,
+    /// Whether the damage reaches the end of the file with nothing but zeros after it: what a
+    /// chunk being written looks like in the newest file of a running server.
+    pub at_tail: bool,
 }
 
 impl fmt::Display for ChunkError {
@@ -72,6 +75,7 @@ pub fn check_header(file: &[u8]) -> Result<(), ChunkError> {
         offset: 0,
         msg,
         skippable: false,
+        at_tail: false,
     };
     if file.len() < HEADER_SIZE {
         return Err(bad(format!(
@@ -110,12 +114,14 @@ impl<'a> HeadChunks<'a> {
         offset: usize,
         msg: String,
         skippable: bool,
+        at_tail: bool,
     ) -> Option<Result<HeadChunk<'a>, ChunkError>> {
         self.done = !skippable;
         Some(Err(ChunkError {
             offset,
             msg,
             skippable,
+            at_tail,
         }))
     }
 }
@@ -135,7 +141,7 @@ impl<'a> Iterator for HeadChunks<'a> {
                 return None;
             }
             let msg = format!("{} bytes left, too few for a chunk header", f.len() - at);
-            return self.fail(at, msg, false);
+            return self.fail(at, msg, false, true);
         }
         let be = |i: usize| u64::from_be_bytes(f[i..i + 8].try_into().expect("8 bytes"));
         let (series_ref, mint, maxt) = (be(at), be(at + 8) as i64, be(at + 16) as i64);
@@ -148,29 +154,24 @@ impl<'a> Iterator for HeadChunks<'a> {
             b: &f[at + 25..at + 30],
         };
         let Ok(len) = d.uvarint() else {
-            return self.fail(at, "bad chunk length".into(), false);
+            return self.fail(at, "bad chunk length".into(), false, false);
         };
         let start = at + 25 + (5 - d.b.len());
-        let Some(end) = usize::try_from(len).ok().and_then(|l| start.checked_add(l)) else {
-            return self.fail(
-                at,
-                format!("chunk length {len} is past the file end"),
-                false,
-            );
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| start.checked_add(l))
+            .filter(|e| e.saturating_add(4) <= f.len());
+        let Some(end) = end else {
+            let msg = format!("chunk length {len} is past the file end");
+            return self.fail(at, msg, false, true);
         };
-        if end.saturating_add(4) > f.len() {
-            return self.fail(
-                at,
-                format!("chunk length {len} is past the file end"),
-                false,
-            );
-        }
         self.pos = end + 4;
         let stored = u32::from_be_bytes(f[end..end + 4].try_into().expect("4 bytes"));
         let actual = crc32c::crc32c(&f[at..end]);
         if stored != actual {
             let msg = format!("CRC32C mismatch: stored {stored:08x}, computed {actual:08x} (series ref {series_ref})");
-            return self.fail(at, msg, true);
+            let at_tail = f[end + 4..].iter().all(|&b| b == 0);
+            return self.fail(at, msg, true, at_tail);
         }
         Some(Ok(HeadChunk {
             series_ref,
@@ -297,7 +298,7 @@ pub(crate) mod tests {
         let got: Vec<_> = HeadChunks::new(cut).collect();
         assert!(got[0].is_ok());
         let e = got[1].clone().unwrap_err();
-        assert!(!e.skippable, "{e}");
+        assert!(!e.skippable && e.at_tail, "{e}");
         // Junk shorter than a header after the chunks.
         let mut junk = write_file(&[(1, 1000, 1000, 1, &a)], 0);
         junk.extend_from_slice(&[0, 0, 7]);
