@@ -207,3 +207,26 @@ fn restarts_deletions_and_plain_wal_match_promtool_dump() {
     let stats = compare(&data);
     assert!(stats.samples > 5_000, "{stats:?}");
 }
+
+#[test]
+fn reading_a_running_server_sees_only_complete_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let s = Server::start(&data, &[]);
+    let mut last = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut reads = 0;
+    while Instant::now() < deadline {
+        let mut got = Lines::default();
+        // The WAL page and the chunks_head file being written are read as far as complete.
+        let stats = read_head(&data, &opts(), &mut got).expect("read_head of a live head");
+        assert_eq!(stats.skipped_invalid, 0);
+        assert!(stats.samples >= last, "{} then {}", last, stats.samples);
+        last = stats.samples;
+        reads += 1;
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    s.stop();
+    assert!(reads > 20 && last > 5_000, "{reads} reads, {last} samples");
+    assert!(has_mmapped_chunks(&data));
+}
