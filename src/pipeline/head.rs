@@ -22,6 +22,7 @@ use crate::format::tsdb::{wal, xor};
 use crate::labels::Labels;
 use anyhow::{Context, Result};
 use files::{HeadFiles, Mapped};
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -132,9 +133,11 @@ struct Replay<'o> {
     series: Vec<Series>,
     by_labels: HashMap<Labels, u32>,
     /// Every ref seen in a series record: (series index, position of that record).
-    refs: HashMap<u64, (u32, u64)>,
+    refs: FxHashMap<u64, (u32, u64)>,
     /// The last chunk in chunks_head: WBL m-map markers past it are ignored.
     last_chunk_ref: u64,
+    /// Decoded (ref, t, value bits) of the record at hand, reused.
+    scratch: Vec<(u64, i64, u64)>,
 }
 
 /// What a walk over the log does with each record.
@@ -146,6 +149,19 @@ enum Pass {
     Samples,
     /// Out-of-order samples and m-map markers.
     Wbl,
+}
+
+impl Pass {
+    /// Whether records of type `t` matter to this pass. Unknown types go to the passes that
+    /// report them (the first over the WAL, and the wbl's).
+    fn wants(self, t: u8) -> bool {
+        let known = (1..=13).contains(&t);
+        match self {
+            Pass::Index => matches!(t, 1 | 3) || !known,
+            Pass::Samples => matches!(t, 2 | 7..=13),
+            Pass::Wbl => matches!(t, 2 | 5 | 11) || !known,
+        }
+    }
 }
 
 /// Where a record came from, for messages.
@@ -164,8 +180,9 @@ impl<'o> Replay<'o> {
             labels: Vec::new(),
             series: Vec::new(),
             by_labels: HashMap::new(),
-            refs: HashMap::new(),
+            refs: FxHashMap::default(),
             last_chunk_ref: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -211,22 +228,39 @@ impl<'o> Replay<'o> {
         pass: Pass,
     ) -> Result<u64> {
         let mut rd = wal::Records::new(segs.iter().map(Mapped::bytes).collect(), live);
-        while let Some(res) = rd.next() {
-            match res {
-                Ok(rec) => {
-                    seq += 1;
-                    let loc = Loc {
-                        file: &segs[rec.segment].rel,
-                        offset: rec.offset,
-                    };
-                    match pass {
-                        Pass::Index => self.index(seq, rec.data, loc)?,
-                        Pass::Samples => self.samples(seq, rec.data, loc)?,
-                        Pass::Wbl => self.wbl(rec.data, loc)?,
-                    }
+        while let Some(res) = rd.next_raw() {
+            let raw = match res {
+                Ok(raw) => raw,
+                Err(e) if report => {
+                    self.damage(format!("{}: {e}", segs[e.segment].rel))?;
+                    continue;
                 }
-                Err(e) if report => self.damage(format!("{}: {e}", segs[e.segment].rel))?,
-                Err(_) => {}
+                Err(_) => continue,
+            };
+            seq += 1;
+            let loc = Loc {
+                file: &segs[raw.segment].rel,
+                offset: raw.offset,
+            };
+            // Skip records of other types without decompressing them when possible.
+            let hint = raw.type_hint();
+            if hint.is_some_and(|t| !pass.wants(t)) {
+                continue;
+            }
+            let data = match raw.data() {
+                Ok(d) => d,
+                // A record of unknown type (zstd) is decompressed by every pass: report once.
+                Err(e) => {
+                    if report || hint.is_some() {
+                        self.damage(format!("{}: {e}", loc.file))?;
+                    }
+                    continue;
+                }
+            };
+            match pass {
+                Pass::Index => self.index(seq, data, loc)?,
+                Pass::Samples => self.samples(seq, data, loc)?,
+                Pass::Wbl => self.wbl(data, loc)?,
             }
         }
         Ok(seq)
@@ -329,7 +363,7 @@ impl<'o> Replay<'o> {
 
     /// The m-mapped chunks: emitted, and the in-order ones set where WAL replay resumes.
     fn chunks(&mut self, chunk_files: &[(u32, Mapped)]) -> Result<()> {
-        let mut last_maxt: HashMap<u64, i64> = HashMap::new();
+        let mut last_maxt: FxHashMap<u64, i64> = FxHashMap::default();
         let mut buf = Vec::new();
         for (i, (seq, m)) in chunk_files.iter().enumerate() {
             if let Err(e) = head_chunks::check_header(m.bytes()) {
@@ -420,18 +454,20 @@ impl<'o> Replay<'o> {
             | Ok(Some(RecordType::FloatHistogramsV2)) => true,
             _ => return Ok(()),
         };
-        let decoded: Result<Vec<(u64, i64, u64)>, _> = if hist {
-            record::histogram_refs(rec)
-                .and_then(|it| it.map(|x| x.map(|(r, t)| (r, t, 0))).collect())
-        } else {
-            record::samples(rec)
-                .and_then(|it| it.map(|x| x.map(|s| (s.series_ref, s.t, s.bits))).collect())
+        let mut decoded = std::mem::take(&mut self.scratch);
+        decoded.clear();
+        let res = decode_into(rec, hist, &mut decoded);
+        let res = match res {
+            Ok(()) => self.replay_in_order(seq, hist, &decoded),
+            Err(e) => self.bad_record(loc, if hist { "histogram" } else { "samples" }, e),
         };
-        let decoded = match decoded {
-            Ok(d) => d,
-            Err(e) => return self.bad_record(loc, if hist { "histogram" } else { "samples" }, e),
-        };
-        for (r, t, bits) in decoded {
+        self.scratch = decoded;
+        res
+    }
+
+    /// WAL samples (or histograms) of the record at position `seq` through the in-order rules.
+    fn replay_in_order(&mut self, seq: u64, hist: bool, decoded: &[(u64, i64, u64)]) -> Result<()> {
+        for &(r, t, bits) in decoded {
             if t < self.opts.min_valid_time {
                 continue;
             }
@@ -455,7 +491,29 @@ impl<'o> Replay<'o> {
         }
         Ok(())
     }
+}
 
+/// Appends the (ref, t, value bits) of a samples record, or (ref, t, 0) of a histogram record.
+fn decode_into(
+    rec: &[u8],
+    hist: bool,
+    out: &mut Vec<(u64, i64, u64)>,
+) -> Result<(), record::DecodeError> {
+    if hist {
+        for x in record::histogram_refs(rec)? {
+            let (r, t) = x?;
+            out.push((r, t, 0));
+        }
+    } else {
+        for x in record::samples(rec)? {
+            let s = x?;
+            out.push((s.series_ref, s.t, s.bits));
+        }
+    }
+    Ok(())
+}
+
+impl Replay<'_> {
     /// The wbl: out-of-order samples through the OOO head chunk, and m-map markers.
     fn wbl(&mut self, rec: &[u8], loc: Loc<'_>) -> Result<()> {
         match record::record_type(rec) {

@@ -2,49 +2,11 @@
 use super::*;
 use proptest::prelude::*;
 
-fn uvarint(b: &mut Vec<u8>, mut x: u64) {
-    while x >= 0x80 {
-        b.push(x as u8 | 0x80);
-        x >>= 7;
-    }
-    b.push(x as u8);
-}
-
-fn varint(b: &mut Vec<u8>, x: i64) {
-    uvarint(b, ((x << 1) ^ (x >> 63)) as u64);
-}
-
-fn str_(b: &mut Vec<u8>, s: &str) {
-    uvarint(b, s.len() as u64);
-    b.extend_from_slice(s.as_bytes());
-}
-
-pub(crate) fn enc_series(series: &[(u64, &[(&str, &str)])]) -> Vec<u8> {
-    let mut b = vec![1];
-    for (r, ls) in series {
-        b.extend_from_slice(&r.to_be_bytes());
-        uvarint(&mut b, ls.len() as u64);
-        for (n, v) in *ls {
-            str_(&mut b, n);
-            str_(&mut b, v);
-        }
-    }
-    b
-}
-
-pub(crate) fn enc_samples(s: &[(u64, i64, u64)]) -> Vec<u8> {
-    let mut b = vec![2];
-    if let Some(&(r0, t0, _)) = s.first() {
-        b.extend_from_slice(&r0.to_be_bytes());
-        b.extend_from_slice(&t0.to_be_bytes());
-        for &(r, t, v) in s {
-            varint(&mut b, r as i64 - r0 as i64);
-            varint(&mut b, t - t0);
-            b.extend_from_slice(&v.to_be_bytes());
-        }
-    }
-    b
-}
+pub(crate) use super::{
+    encode_markers as enc_markers, encode_samples as enc_samples, encode_series as enc_series,
+    encode_tombstones as enc_tombstones,
+};
+use super::{put_uvarint as uvarint, put_varint as varint};
 
 /// `samplesV2` with start times `st` (0 = none).
 fn enc_samples_v2(s: &[(u64, i64, i64, u64)]) -> Vec<u8> {
@@ -74,25 +36,6 @@ fn st_marker(b: &mut Vec<u8>, st: i64, first: i64, prev: i64) {
         b.push(2);
         varint(b, st - first);
     }
-}
-
-pub(crate) fn enc_tombstones(s: &[(u64, i64, i64)]) -> Vec<u8> {
-    let mut b = vec![3];
-    for &(r, a, z) in s {
-        b.extend_from_slice(&r.to_be_bytes());
-        varint(&mut b, a);
-        varint(&mut b, z);
-    }
-    b
-}
-
-pub(crate) fn enc_markers(s: &[(u64, u64)]) -> Vec<u8> {
-    let mut b = vec![5];
-    for &(r, c) in s {
-        b.extend_from_slice(&r.to_be_bytes());
-        b.extend_from_slice(&c.to_be_bytes());
-    }
-    b
 }
 
 /// `EncodeHistogram` / `EncodeFloatHistogram` of a small histogram with `schema`.

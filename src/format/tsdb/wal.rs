@@ -57,6 +57,68 @@ pub struct Record<'r> {
     pub offset: usize,
 }
 
+/// One record before decompression: its type can often be told without decompressing it, so
+/// that a reader interested in a few types skips the others cheaply.
+pub struct RawRecord<'r> {
+    raw: &'r [u8],
+    comp: Compression,
+    out: &'r mut Vec<u8>,
+    pub segment: usize,
+    pub offset: usize,
+}
+
+impl<'r> RawRecord<'r> {
+    /// The record's first byte (its type) when known without decompressing: uncompressed and
+    /// snappy records; `None` for zstd, and for an empty record.
+    pub fn type_hint(&self) -> Option<u8> {
+        match self.comp {
+            Compression::None => self.raw.first().copied(),
+            Compression::Snappy => snappy_first_byte(self.raw),
+            Compression::Zstd => None,
+        }
+    }
+
+    /// The record's bytes, decompressed when needed.
+    pub fn data(self) -> Result<&'r [u8], WalError> {
+        if self.comp == Compression::None {
+            return Ok(self.raw);
+        }
+        let out = self.out;
+        match decompress(self.comp, self.raw, out) {
+            Ok(()) => Ok(&out[..]),
+            Err(msg) => Err(WalError {
+                segment: self.segment,
+                offset: self.offset,
+                msg,
+            }),
+        }
+    }
+}
+
+/// The first decompressed byte of a snappy block: it opens with a literal (nothing precedes it
+/// to copy from) after the varint length.
+fn snappy_first_byte(b: &[u8]) -> Option<u8> {
+    let mut i = 0;
+    let mut len = 0u64;
+    loop {
+        let x = *b.get(i)?;
+        len |= ((x & 0x7f) as u64) << (7 * i);
+        i += 1;
+        if x < 0x80 {
+            break;
+        }
+        if i == 5 {
+            return None;
+        }
+    }
+    let tag = *b.get(i)?;
+    if len == 0 || tag & 3 != 0 {
+        return None;
+    }
+    let extra = ((tag >> 2) as usize).saturating_sub(59);
+    b.get(i + 1 + extra).copied()
+}
+
 /// Reads records from consecutive segments. `next` lends each record until the following call;
 /// after an error, calling `next` again resumes at the next page (for skipping damage).
 pub struct Records<'a> {
@@ -76,9 +138,9 @@ pub struct Records<'a> {
     done: bool,
 }
 
-/// A complete record: segment, offset, and its bytes when borrowed from the segment (else in
-/// the reader's buffer).
-type Found<'a> = Option<(usize, usize, Option<&'a [u8]>)>;
+/// A complete record: segment, offset, compression, and its bytes when borrowed from the
+/// segment (else in the reader's buffer).
+type Found<'a> = Option<(usize, usize, Compression, Option<&'a [u8]>)>;
 
 enum Step<'a> {
     Frag(Kind, Compression, &'a [u8], usize),
@@ -111,19 +173,29 @@ impl<'a> Records<'a> {
     /// The next record, `None` at the end, or the damage found (then call again to go on).
     #[allow(clippy::should_implement_trait)] // lends from self: not an Iterator
     pub fn next(&mut self) -> Option<Result<Record<'_>, WalError>> {
+        let raw = match self.next_raw()? {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
+        };
+        let (segment, offset) = (raw.segment, raw.offset);
+        Some(raw.data().map(|data| Record {
+            data,
+            segment,
+            offset,
+        }))
+    }
+
+    /// Like [`Records::next`], leaving decompression to [`RawRecord::data`].
+    pub fn next_raw(&mut self) -> Option<Result<RawRecord<'_>, WalError>> {
         match self.advance() {
             Ok(None) => None,
-            Ok(Some((seg, offset, borrowed))) => {
-                let data = match borrowed {
-                    Some(d) => d,
-                    None => &self.out[..],
-                };
-                Some(Ok(Record {
-                    data,
-                    segment: seg,
-                    offset,
-                }))
-            }
+            Ok(Some((segment, offset, comp, borrowed))) => Some(Ok(RawRecord {
+                raw: borrowed.unwrap_or(&self.buf[..]),
+                comp,
+                out: &mut self.out,
+                segment,
+                offset,
+            })),
             Err(e) => {
                 self.skip_damage(&e);
                 Some(Err(e))
@@ -217,28 +289,22 @@ impl<'a> Records<'a> {
         match (starts, self.pending) {
             (true, Some(_)) => return Err(self.err(at, format!("unexpected {kind:?} fragment"))),
             (false, None) => return Err(self.err(at, format!("unexpected {kind:?} fragment"))),
-            (true, None) => self.pending = Some((self.seg, at)),
+            (true, None) => {
+                self.pending = Some((self.seg, at));
+                self.buf.clear();
+            }
             (false, Some(_)) => {}
         }
-        if kind == Kind::Full && comp == Compression::None {
+        if kind == Kind::Full {
             self.pending = None;
-            return Ok(Some((self.seg, at, Some(data))));
+            return Ok(Some((self.seg, at, comp, Some(data))));
         }
         self.buf.extend_from_slice(data);
-        if matches!(kind, Kind::First | Kind::Middle) {
-            return Ok(None);
+        if kind == Kind::Last {
+            let (seg, off) = self.pending.take().expect("record start");
+            return Ok(Some((seg, off, comp, None)));
         }
-        let (seg, off) = self.pending.take().expect("record start");
-        let res = decompress(comp, &self.buf, &mut self.out);
-        self.buf.clear();
-        match res {
-            Ok(()) => Ok(Some((seg, off, None))),
-            Err(msg) => Err(WalError {
-                segment: seg,
-                offset: off,
-                msg,
-            }),
-        }
+        Ok(None)
     }
 
     /// Reads one fragment header (or padding) at the current position.

@@ -264,3 +264,38 @@ proptest! {
         fuzz_wal(&s);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The type hint is the record's first byte whenever it is given.
+    #[test]
+    fn type_hint_is_the_first_byte(recs in records(), c in compression()) {
+        let segs = write(&recs, PAGE_SIZE * 4, c);
+        let mut r = Records::new(slices(&segs), false);
+        let mut i = 0;
+        while let Some(raw) = r.next_raw() {
+            let raw = raw.unwrap();
+            let hint = raw.type_hint();
+            let data = raw.data().unwrap();
+            prop_assert_eq!(data, &recs[i][..]);
+            if c != Compression::Zstd && !data.is_empty() {
+                prop_assert_eq!(hint, Some(data[0]));
+            }
+            i += 1;
+        }
+        prop_assert_eq!(i, recs.len());
+    }
+}
+
+#[test]
+fn type_hint_of_snappy_long_literals() {
+    for n in [1usize, 59, 60, 61, 255, 256, 70_000] {
+        let mut rec: Vec<u8> = (0..n).map(|i| (i * 7 + 3) as u8).collect();
+        rec[0] = 42;
+        let c = snap::raw::Encoder::new().compress_vec(&rec).unwrap();
+        assert_eq!(snappy_first_byte(&c), Some(42), "{n}");
+    }
+    assert_eq!(snappy_first_byte(&[0]), None, "empty");
+    assert_eq!(snappy_first_byte(&[0x80]), None, "cut varint");
+}
