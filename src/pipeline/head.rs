@@ -23,11 +23,11 @@ use crate::labels::Labels;
 use anyhow::{Context, Result};
 use files::{HeadFiles, Mapped};
 use rustc_hash::FxHashMap;
-use std::collections::HashMap;
 use std::path::Path;
 
 pub struct HeadOptions {
-    /// The newest block's maxTime; `i64::MIN` when the directory has no block.
+    /// The newest block's maxTime; `i64::MIN` when the directory has no block. As 2.42's
+    /// `OpenDBReadOnly`: the maxTime of the last block in minTime order.
     pub min_valid_time: i64,
     pub mint: i64,
     pub maxt: i64,
@@ -131,7 +131,7 @@ struct Replay<'o> {
     stats: HeadStats,
     labels: Vec<Labels>,
     series: Vec<Series>,
-    by_labels: HashMap<Labels, u32>,
+    by_labels: FxHashMap<Labels, u32>,
     /// Every ref seen in a series record: (series index, position of that record).
     refs: FxHashMap<u64, (u32, u64)>,
     /// The last chunk in chunks_head: WBL m-map markers past it are ignored.
@@ -179,7 +179,7 @@ impl<'o> Replay<'o> {
             stats: HeadStats::default(),
             labels: Vec::new(),
             series: Vec::new(),
-            by_labels: HashMap::new(),
+            by_labels: FxHashMap::default(),
             refs: FxHashMap::default(),
             last_chunk_ref: 0,
             scratch: Vec::new(),
@@ -192,7 +192,7 @@ impl<'o> Replay<'o> {
         for (segs, live) in streams {
             seq = self.walk(segs, live, seq, true, Pass::Index)?;
         }
-        self.by_labels = HashMap::new();
+        self.by_labels = FxHashMap::default();
         self.chunks(&files.chunks)?;
         let mut seq = 0;
         for (segs, live) in streams {
