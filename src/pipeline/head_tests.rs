@@ -474,3 +474,42 @@ fn histograms_are_counted_and_keep_the_order() {
     assert_eq!(got, vec![s("a", 250, 2.0)]);
     assert_eq!(st.histograms, 2);
 }
+
+#[test]
+fn checkpoints_replaced_while_reading_are_listed_again() {
+    // A live server writes checkpoint.N+1 and deletes checkpoint.N at any moment.
+    let d = Dir::new();
+    let recs = [
+        enc_series(&[(1, &sx("a"))]),
+        enc_samples(&[(1, 100, f(1.0))]),
+    ];
+    d.log("wal/checkpoint.00000001", 0, &recs);
+    // The WAL after every checkpoint of the test; without a checkpoint, segment 0 is missing.
+    for i in 2..300 {
+        std::fs::write(d.path().join(format!("wal/{i:08}")), b"").unwrap();
+    }
+    d.log("wal", 300, &[enc_samples(&[(1, 200, f(2.0))])]);
+    let root = d.path();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            for k in 1..250u32 {
+                let tmp = root.join(format!("wal/checkpoint.{:08}.tmp", k + 1));
+                std::fs::create_dir(&tmp).unwrap();
+                let mut w = Writer::new(PAGE_SIZE, Compression::None);
+                recs.iter().for_each(|r| w.log(r));
+                std::fs::write(tmp.join("00000000"), &w.segments()[0]).unwrap();
+                std::fs::rename(&tmp, root.join(format!("wal/checkpoint.{:08}", k + 1))).unwrap();
+                std::fs::remove_dir_all(root.join(format!("wal/checkpoint.{k:08}"))).unwrap();
+            }
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut reads = 0;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let (got, _) = read(&d, &opts(i64::MIN)).expect("read during checkpoint swaps");
+            assert_eq!(got, vec![s("a", 100, 1.0), s("a", 200, 2.0)]);
+            reads += 1;
+        }
+        assert!(reads > 0);
+    });
+}

@@ -49,27 +49,47 @@ pub struct HeadFiles {
 
 /// Lists and maps the head's files, retrying when a live server removed one meanwhile.
 pub fn open(dir: &Path) -> Result<HeadFiles> {
-    let mut attempt = 0;
+    const ATTEMPTS: u32 = 8;
+    let mut attempt = 1;
     loop {
-        match try_open(dir) {
-            Err(e) if vanished(&e) && attempt < 5 => attempt += 1,
+        match try_open(dir, attempt == ATTEMPTS) {
+            Err(e) if changed(&e) && attempt < ATTEMPTS => {
+                // Give the server time to finish its rename or delete.
+                std::thread::sleep(std::time::Duration::from_millis(5 << attempt));
+                attempt += 1;
+            }
             r => return r,
         }
     }
 }
 
-fn vanished(e: &anyhow::Error) -> bool {
+/// The listing did not match the files: a checkpoint or segment went away meanwhile, or a
+/// directory listing raced a rename (neither checkpoint seen, segments missing).
+#[derive(Debug)]
+struct Changed(String);
+
+impl std::fmt::Display for Changed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Changed {}
+
+fn changed(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == ErrorKind::NotFound)
+        c.is::<Changed>()
+            || c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == ErrorKind::NotFound)
     })
 }
 
-fn try_open(dir: &Path) -> Result<HeadFiles> {
+/// Lists and maps once; on the final attempt an inconsistency is reported, not retried.
+fn try_open(dir: &Path, final_attempt: bool) -> Result<HeadFiles> {
     let map =
         |rel: String| Mapped::open(dir, rel.clone()).with_context(|| format!("opening {rel}"));
     let mut chunks = Vec::new();
-    let chunk_files = numbered(&dir.join("chunks_head"), "chunks_head")?;
+    let chunk_files = numbered(&dir.join("chunks_head"), "chunks_head", true)?;
     let last = chunk_files.last().map(|(n, _)| *n);
     for (seq, name) in chunk_files {
         let m = map(format!("chunks_head/{name}"))?;
@@ -81,12 +101,17 @@ fn try_open(dir: &Path) -> Result<HeadFiles> {
         chunks.push((u32::try_from(seq).context("chunks_head file number")?, m));
     }
     let wal_dir = dir.join("wal");
-    let segs = numbered(&wal_dir, "wal")?;
+    let segs = numbered(&wal_dir, "wal", true)?;
     let mut checkpoint = Vec::new();
     let mut first = 0;
     if let Some((idx, name)) = last_checkpoint(&wal_dir)? {
-        for (_, seg) in numbered(&wal_dir.join(&name), &format!("wal/{name}"))? {
+        for (_, seg) in numbered(&wal_dir.join(&name), &format!("wal/{name}"), false)? {
             checkpoint.push(map(format!("wal/{name}/{seg}"))?);
+        }
+        // Prometheus writes at least one segment before renaming a checkpoint into place: an
+        // empty one is being deleted (read as empty if it stays so).
+        if checkpoint.is_empty() && !final_attempt {
+            return Err(Changed(format!("wal/{name} is empty")).into());
         }
         first = idx + 1;
     }
@@ -94,6 +119,9 @@ fn try_open(dir: &Path) -> Result<HeadFiles> {
     if let Some(&(last, _)) = segs.last() {
         for i in first..=last {
             let Some((_, name)) = segs.iter().find(|(n, _)| *n == i) else {
+                if !final_attempt {
+                    return Err(Changed(format!("wal: segment {i:08} missing")).into());
+                }
                 return Err(crate::bad_input!(
                     "wal: segment {i:08} is missing (segments {:08}..{last:08}, replay starts at {first:08})",
                     segs[0].0
@@ -103,7 +131,7 @@ fn try_open(dir: &Path) -> Result<HeadFiles> {
         }
     }
     let mut wbl = Vec::new();
-    for (_, name) in numbered(&dir.join("wbl"), "wbl")? {
+    for (_, name) in numbered(&dir.join("wbl"), "wbl", true)? {
         wbl.push(map(format!("wbl/{name}"))?);
     }
     Ok(HeadFiles {
@@ -114,11 +142,12 @@ fn try_open(dir: &Path) -> Result<HeadFiles> {
     })
 }
 
-/// Files named by a number, ascending; the numbers must have no gap. A missing dir is empty.
-fn numbered(dir: &Path, rel: &str) -> Result<Vec<(u64, String)>> {
+/// Files named by a number, ascending; the numbers must have no gap. A missing dir is empty
+/// when `may_miss` (else an error, retried: a checkpoint replaced meanwhile).
+fn numbered(dir: &Path, rel: &str, may_miss: bool) -> Result<Vec<(u64, String)>> {
     let mut out = Vec::new();
     let rd = match std::fs::read_dir(dir) {
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(out),
+        Err(e) if may_miss && e.kind() == ErrorKind::NotFound => return Ok(out),
         r => r.with_context(|| format!("listing {rel}"))?,
     };
     for e in rd {
@@ -159,7 +188,10 @@ fn last_checkpoint(wal: &Path) -> Result<Option<(u64, String)>> {
         let Ok(idx) = num.parse::<u64>() else {
             continue;
         };
-        if !e.path().is_dir() {
+        let ft = e
+            .file_type()
+            .with_context(|| format!("listing wal/{name}"))?;
+        if !ft.is_dir() {
             return Err(crate::bad_input!("wal/{name} is not a directory"));
         }
         if best.as_ref().is_none_or(|b| idx > b.0) {
