@@ -21,11 +21,16 @@ impl ExitCode {
         }
     }
 
-    /// Code 2 when any error in the chain is a [`BadInput`], else 1.
+    /// Code 2 when any error in the chain is a [`BadInput`] (also one carried inside an
+    /// `io::Error`, as readers report bad data), else 1.
     pub fn of(err: &anyhow::Error) -> ExitCode {
-        if err.downcast_ref::<BadInput>().is_some()
-            || err.chain().any(|e| e.downcast_ref::<BadInput>().is_some())
-        {
+        let carries = |e: &(dyn std::error::Error + 'static)| {
+            e.downcast_ref::<BadInput>().is_some()
+                || e.downcast_ref::<std::io::Error>()
+                    .and_then(|io| io.get_ref())
+                    .is_some_and(|inner| inner.downcast_ref::<BadInput>().is_some())
+        };
+        if err.downcast_ref::<BadInput>().is_some() || err.chain().any(carries) {
             ExitCode::BadInput
         } else {
             ExitCode::Failure
@@ -66,5 +71,8 @@ mod tests {
         assert_eq!(ExitCode::of(&e).code(), 2);
         let io = anyhow::Error::new(std::io::Error::other("disk full"));
         assert_eq!(ExitCode::of(&io).code(), 1);
+        let bad = std::io::Error::other(BadInput("truncated gzip".into()));
+        let bad = anyhow::Error::new(bad).context("reading d.gz");
+        assert_eq!(ExitCode::of(&bad).code(), 2);
     }
 }

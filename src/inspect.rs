@@ -171,7 +171,7 @@ fn scan_dump(r: Box<dyn Read + Send>, filter: &Filter, scan: &mut Scan) -> Resul
                 continue;
             };
             if !cache.contains_key(l.labels) {
-                let Ok(labels) = dump::decode_labels(l.labels) else {
+                let Ok(labels) = dump::decode_series(l.labels) else {
                     scan.invalid += 1;
                     continue;
                 };

@@ -48,11 +48,19 @@ impl Report {
 }
 
 /// Verifies the shard directory `dir`. Fails only when there is nothing to verify (not a
-/// directory: bad input; no readable manifest: an error naming it); every other problem goes
-/// into the report. Shards are checked in parallel, each read whole into memory.
+/// directory, or no manifest: bad input, as in `import`; an unreadable manifest: an error
+/// naming it); every other problem goes into the report. Shards are checked in parallel, each read whole into memory.
 pub fn verify_dir(dir: &Path) -> anyhow::Result<Report> {
     if !dir.is_dir() {
         return Err(bad_input!("{}: not a directory", dir.display()));
+    }
+    let path = dir.join(crate::pipeline::manifest::MANIFEST_FILE);
+    if !path.is_file() {
+        return Err(bad_input!(
+            "{}: no manifest: DIR must be a shard directory written by `prom2om convert -o` or \
+             `prom2om fetch -o` (a directory without it is an unfinished run)",
+            path.display()
+        ));
     }
     let manifest = Manifest::load(dir)?;
     let files: Vec<FileReport> = manifest

@@ -5,17 +5,23 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::{Args as ClapArgs, ValueEnum};
 
-use super::common::{human_bytes, stderr_is_terminal, FilterArgs, OutputArgs};
+use super::common::{
+    describe_range, describe_selectors, describe_window, human_bytes, stderr_is_terminal,
+    FilterArgs, OutputArgs,
+};
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
 use crate::pipeline::input::InputSpec;
 use crate::pipeline::sink::{RunInfo, Sink, SinkSummary, StaleMode};
+use crate::select::filter::Filter;
 
 /// Convert `promtool tsdb dump` output into OpenMetrics that `promtool tsdb create-blocks-from
 /// openmetrics` imports bit-exact.
 #[derive(ClapArgs, Debug)]
 #[command(after_help = "Examples:
-  promtool tsdb dump /var/lib/prometheus/metrics2 | prom2om convert -m '{__name__=~\"elasticsearch_.*\"}' --since 24h -o shards/
-  prom2om convert dump.txt.gz --start 2024-05-01T00:00:00Z --end 2024-05-02T00:00:00Z -o shards/
+  promtool tsdb dump /var/lib/prometheus/metrics2 \\
+    | prom2om convert -m '{__name__=~\"elasticsearch_.*\"}' --since 24h -o shards/
+  prom2om convert dump.txt.gz \\
+    --start 2024-05-01T00:00:00Z --end 2024-05-02T00:00:00Z -o shards/
   prom2om convert dump.txt -o - > all.om
 
 A dump of persisted blocks (series whole and in label order) is written while it is read; other
@@ -75,14 +81,35 @@ pub fn run(args: Args) -> Result<()> {
         args.inputs.iter().map(|s| InputSpec::parse(s)).collect()
     };
     let mut sink = Sink::create(sink_opts)?;
+    if !args.output.allow_merge {
+        sink.refuse_merges(&filter.edits);
+    }
     let opts = ConvertOptions {
         filter: filter.clone(),
         skip_invalid: args.skip_invalid,
         progress,
     };
-    let stats = convert(&inputs, &opts, &mut sink)?;
-    if stats.lines == stats.empty_lines {
-        eprintln!("prom2om: warning: the input is empty; writing an empty OpenMetrics file");
+    let stats = match convert(&inputs, &opts, &mut sink) {
+        Ok(s) => s,
+        Err(e) => {
+            sink.abandon();
+            return Err(e);
+        }
+    };
+    if stats.samples_kept == 0 {
+        if !args.output.allow_empty {
+            let why = nothing_kept(&stats, sink.series_count(), &filter);
+            sink.abandon();
+            return Err(crate::bad_input!(
+                "{why}; --allow-empty accepts an empty output"
+            ));
+        }
+        eprintln!("prom2om: warning: no sample kept; writing an empty output (--allow-empty)");
+    }
+    if let Some(l) = &stats.add_label_override {
+        eprintln!(
+            "prom2om: warning: --add-label overrides labels the series already have, e.g. of {l}"
+        );
     }
     if stats.histograms_skipped > 0 {
         eprintln!(
@@ -111,6 +138,54 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Why a run kept no sample, in one line: what the input held against what the filters asked.
+fn nothing_kept(st: &ConvertStats, matched: usize, filter: &Filter) -> String {
+    let (series, more) = st.input_series(matched);
+    let held = match st.input_range {
+        Some(r) => format!(
+            "{}{series} series {}",
+            if more { "more than " } else { "" },
+            describe_range(r)
+        ),
+        None if st.invalid_lines > 0 => {
+            return format!(
+                "nothing kept: the input held no valid sample ({} bad lines skipped)",
+                st.invalid_lines
+            )
+        }
+        None => {
+            return "nothing kept: the input is empty: no samples (did `promtool tsdb dump` \
+                    fail? 2.42 refuses a data dir without wal/)"
+                .into()
+        }
+    };
+    let (selectors, window) = (describe_selectors(filter), describe_window(filter));
+    if matched == 0 {
+        return format!("nothing kept: the input held {held}, none matching {selectors}");
+    }
+    if st.dropped_by_time == 0 {
+        return match st.histograms_skipped {
+            0 => format!(
+                "nothing kept: the input held {held}; the {matched} series kept hold no valid \
+                 sample ({} bad lines skipped)",
+                st.invalid_lines
+            ),
+            _ => format!(
+                "nothing kept: the input held {held}; the {matched} series kept hold only native \
+                 histogram samples, which OpenMetrics backfill cannot carry"
+            ),
+        };
+    }
+    if filter.selectors.is_empty() {
+        return format!("nothing kept: the input held {held}, none within {window}");
+    }
+    let range = st.matched_range.map(describe_range).unwrap_or_default();
+    format!(
+        "nothing kept: the input held {held}; the {matched} matching {selectors} hold samples \
+         {range}, none within {window}"
+    )
 }
 
 fn print_summary(c: &ConvertStats, s: &SinkSummary, secs: f64, out: &str) {

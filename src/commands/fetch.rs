@@ -7,17 +7,26 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args as ClapArgs, ValueEnum};
 
-use super::common::{human_bytes, now_ms, stderr_is_terminal, FilterArgs, OutputArgs};
+use super::common::{
+    describe_selectors, human_bytes, now_ms, stderr_is_terminal, FilterArgs, OutputArgs,
+};
+use crate::exit_codes::ExitCode;
 use crate::fetch::http::{mask_url, ClientConfig};
 use crate::fetch::plan::{Match, Method};
 use crate::fetch::{self, FetchOptions, FetchStats, MethodChoice, STATE_DIR};
+use crate::labels::Labels;
 use crate::pipeline::sink::{Output, RunInfo, Sink, SinkSummary, StaleMode};
+use crate::timeparse;
 
 /// Export raw samples from a Prometheus HTTP API into the same shards `convert` writes, when
 /// there is no shell on the Prometheus host for `promtool tsdb dump`.
 ///
 /// Example: prom2om fetch --url https://prom.example.com --user me --password-file pw -m '{__name__=~"elasticsearch_.*"}' --since 24h -o shards/
 #[derive(ClapArgs, Debug)]
+#[command(
+    override_usage = "prom2om fetch --url <URL> --since <DURATION>|--start <TIME> -o <DIR|-> [OPTIONS]
+       prom2om fetch --url <URL> --list-metrics [OPTIONS]"
+)]
 #[command(mut_arg("output", |a| a.required(false)
     .required_unless_present("list_metrics")
     .default_value_if("list_metrics", clap::builder::ArgPredicate::IsPresent, Some("-"))))]
@@ -200,19 +209,70 @@ pub fn run(args: Args) -> Result<()> {
         ));
     }
     let mut sink = Sink::create(sink_opts)?;
+    if !args.output.allow_merge {
+        sink.refuse_merges(&filter.edits);
+    }
     let edits = filter.edits.clone();
-    let stats = fetch::fetch(&opts, &mut |mut labels, samples| {
-        edits.apply(&mut labels);
-        let id = sink.series(labels);
+    let mut overrode: Option<Labels> = None;
+    let result = fetch::fetch(&opts, &mut |mut labels, samples| {
+        let traced = edits.apply_traced(&mut labels);
+        if traced.overrides && overrode.is_none() {
+            overrode = Some(edits.restore(&labels, &traced.origin));
+        }
+        let id = sink.series_traced(labels, &traced.origin)?;
         for (t, v) in samples {
             sink.push(id, t, v)?;
         }
         Ok(())
-    })
-    .map_err(|e| match &opts.state_dir {
-        Some(_) => e.context("fetch interrupted; rerun the same command with --resume to continue"),
-        None => e,
-    })?;
+    });
+    let stats = match result {
+        Ok(s) => s,
+        // Label edits that merge series are bad input: nothing to resume.
+        Err(e) if ExitCode::of(&e) == ExitCode::BadInput => {
+            if let Some(state) = &opts.state_dir {
+                fetch::remove_state(state)?;
+            }
+            sink.abandon();
+            return Err(e);
+        }
+        Err(e) => {
+            return Err(match &opts.state_dir {
+                Some(_) => {
+                    e.context("fetch interrupted; rerun the same command with --resume to continue")
+                }
+                None => e,
+            })
+        }
+    };
+    if stats.samples + stats.samples_resumed == 0 && !args.output.allow_empty {
+        if let Some(state) = &opts.state_dir {
+            fetch::remove_state(state)?;
+        }
+        sink.abandon();
+        let selectors = match describe_selectors(&filter) {
+            s if s.is_empty() => "any selector".to_string(),
+            s => s,
+        };
+        let (from, to) = (
+            timeparse::format_time(stats.start_ms),
+            timeparse::format_time(stats.end_ms),
+        );
+        let held = match stats.series_discovered {
+            0 => format!("has no series matching {selectors} from {from} to {to}"),
+            n => format!(
+                "has {n} series matching {selectors}, with no float sample from {from} to {to}"
+            ),
+        };
+        return Err(crate::bad_input!(
+            "nothing kept: {} {held}; --allow-empty accepts an empty output",
+            mask_url(&args.url)
+        ));
+    }
+    if let Some(l) = &overrode {
+        eprintln!(
+            "prom2om: warning: --add-label overrides labels the series already have, e.g. of {l}"
+        );
+    }
     let mut f = filter.clone();
     f.start = Some(stats.start_ms);
     f.end = Some(stats.end_ms);

@@ -13,11 +13,13 @@ use crate::format::openmetrics;
 use crate::labels::Labels;
 use crate::pipeline::atomic_file::TempPath;
 use crate::pipeline::manifest::{Filters, Manifest, ShardEntry, Totals, MANIFEST_FILE};
+use crate::pipeline::series::SeriesTable;
 pub use crate::pipeline::shard::StaleMode;
 use crate::pipeline::shard::{self, SeriesInfo, ShardTarget, WriteStats};
 use crate::pipeline::sorter::{self, Partition};
 use crate::pipeline::spill::{Rec, SpillWriter, REC_MEM};
 use crate::pipeline::stream::{Layout, Streamed, Streamer};
+use crate::select::filter::LabelEdits;
 
 /// Where the OpenMetrics goes.
 #[derive(Clone, Debug)]
@@ -91,15 +93,6 @@ fn shard_width(n: u32) -> usize {
     n.to_string().len().max(3)
 }
 
-/// Interned series: labels and what the writer needs of them.
-#[derive(Default)]
-struct SeriesTable {
-    labels: Vec<Labels>,
-    prefixes: Vec<Box<[u8]>>,
-    index: HashMap<Labels, SeriesId>,
-    mem: u64,
-}
-
 /// The first and last sample of one series in one window, for the staleness rule.
 #[derive(Clone, Copy)]
 struct Bound {
@@ -133,6 +126,8 @@ pub struct Sink {
     spilled_bytes: u64,
     negative_ts: u64,
     stream: Option<Streamer>,
+    /// The output directory did not exist before this run.
+    created_dir: bool,
 }
 
 impl Sink {
@@ -140,8 +135,9 @@ impl Sink {
     /// earlier manifest first, so the directory never looks finished, and the earlier shards).
     pub fn create(opts: SinkOptions) -> Result<Sink> {
         let mut stream = None;
+        let mut created_dir = false;
         if let Output::Dir { path, compress } = &opts.output {
-            prepare_dir(path, opts.force)?;
+            created_dir = prepare_dir(path, opts.force)?;
             if opts.stream {
                 let shards = opts.shards.unwrap_or(1).max(1);
                 let layout = Layout {
@@ -170,23 +166,41 @@ impl Sink {
             spill_dir: None,
             spilled_bytes: 0,
             negative_ts: 0,
+            created_dir,
         })
+    }
+
+    /// Refuses label edits that make two source series one (see [`Sink::series_traced`]). Call
+    /// it before the first series.
+    pub fn refuse_merges(&mut self, edits: &LabelEdits) {
+        self.series.refuse_merges(edits);
+    }
+
+    /// Distinct series interned so far (those with no sample in the time range included).
+    pub fn series_count(&self) -> usize {
+        self.series.labels.len()
+    }
+
+    /// Interns a series whose labels `edits` changed, `origin` telling its source series apart
+    /// ([`LabelEdits::apply_traced`]). While merges are refused, a second source series with the
+    /// same edited labels is bad input naming both: their samples would interleave in one series.
+    pub fn series_traced(&mut self, labels: Labels, origin: &[u8]) -> Result<SeriesId> {
+        self.series.intern_traced(labels, origin)
+    }
+
+    /// Gives up the run: nothing is written, and an output directory this run created (still
+    /// empty) is removed, so no finished-looking or half-made output stays behind.
+    pub fn abandon(mut self) {
+        drop(self.stream.take());
+        drop(self.spill_dir.take());
+        if let (true, Output::Dir { path, .. }) = (self.created_dir, &self.opts.output) {
+            let _ = std::fs::remove_dir(path);
+        }
     }
 
     /// Interns a series (labels already edited by --drop-label/--add-label) and returns its id.
     pub fn series(&mut self, labels: Labels) -> SeriesId {
-        if let Some(&id) = self.series.index.get(&labels) {
-            return id;
-        }
-        let id = self.series.labels.len() as SeriesId;
-        let mut prefix = Vec::new();
-        openmetrics::write_series_prefix(&labels, &mut prefix);
-        let label_bytes: usize = labels.iter().map(|(n, v)| n.len() + v.len() + 48).sum();
-        self.series.mem += (2 * label_bytes + prefix.len() + 96) as u64;
-        self.series.prefixes.push(prefix.into_boxed_slice());
-        self.series.index.insert(labels.clone(), id);
-        self.series.labels.push(labels);
-        id
+        self.series.intern(labels)
     }
 
     /// Adds one sample of series `id`.
@@ -438,8 +452,10 @@ fn rank_order(ranks: &[u32], items: Vec<Box<[u8]>>) -> Vec<Box<[u8]>> {
     out
 }
 
-fn prepare_dir(path: &Path, force: bool) -> Result<()> {
-    if path.exists() {
+/// Readies the output directory; true when this run created it.
+fn prepare_dir(path: &Path, force: bool) -> Result<bool> {
+    let created = !path.exists();
+    if !created {
         let entries: Vec<_> = std::fs::read_dir(path)
             .with_context(|| format!("reading output directory {}", path.display()))?
             .collect::<std::io::Result<_>>()
@@ -474,7 +490,7 @@ fn prepare_dir(path: &Path, force: bool) -> Result<()> {
     let probe = TempPath::new(path.join(format!(".prom2om-probe-{}", std::process::id())));
     std::fs::write(probe.path(), b"")
         .with_context(|| format!("output directory {} is not writable", path.display()))?;
-    Ok(())
+    Ok(created)
 }
 
 /// Orders the shard entries and computes the totals.
