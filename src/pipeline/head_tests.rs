@@ -28,7 +28,11 @@ impl Dir {
 
     /// Writes `recs` as one or more segments starting at number `first` under `sub`.
     fn log(&self, sub: &str, first: u32, recs: &[Vec<u8>]) {
-        let mut w = Writer::new(PAGE_SIZE * 4, Compression::Snappy);
+        self.log_with(sub, first, recs, Compression::Snappy);
+    }
+
+    fn log_with(&self, sub: &str, first: u32, recs: &[Vec<u8>], c: Compression) {
+        let mut w = Writer::new(PAGE_SIZE * 4, c);
         for r in recs {
             w.log(r);
         }
@@ -512,4 +516,34 @@ fn checkpoints_replaced_while_reading_are_listed_again() {
         }
         assert!(reads > 0);
     });
+}
+
+#[test]
+fn a_wal_as_3_x_writes_it_zstd_and_samples_v2() {
+    let d = Dir::new();
+    let big: Vec<_> = (0..3000)
+        .map(|i| (1 + i % 2, 1000 + i as i64, 0, f(i as f64)))
+        .collect();
+    d.log_with(
+        "wal",
+        0,
+        &[
+            enc_series(&[(1, &sx("a")), (2, &sx("b"))]),
+            enc_samples_v2(&big),
+            enc_histograms(12, &[(1, 5000)]),
+            enc_histograms(13, &[(2, 5000)]),
+        ],
+        Compression::Zstd,
+    );
+    let seg = std::fs::read(d.path().join("wal/00000000")).unwrap();
+    let mut r = crate::format::tsdb::wal::Records::new(vec![&seg], false);
+    let mut zstd = 0;
+    while let Some(raw) = r.next_raw() {
+        zstd += raw.unwrap().type_hint().is_none() as usize;
+    }
+    assert!(zstd >= 1, "the samples record is zstd-compressed");
+    let (got, st) = read(&d, &opts(i64::MIN)).unwrap();
+    assert_eq!(got.len(), 3000);
+    assert_eq!(got[0], s("a", 1000, 0.0));
+    assert_eq!(st.histograms, 2);
 }

@@ -9,7 +9,7 @@ pub(crate) use super::{
 use super::{put_uvarint as uvarint, put_varint as varint};
 
 /// `samplesV2` with start times `st` (0 = none).
-fn enc_samples_v2(s: &[(u64, i64, i64, u64)]) -> Vec<u8> {
+pub(crate) fn enc_samples_v2(s: &[(u64, i64, i64, u64)]) -> Vec<u8> {
     let mut b = vec![11];
     for (i, &(r, t, st, v)) in s.iter().enumerate() {
         if i == 0 {
