@@ -3,9 +3,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::format::openmetrics::QUOTED_NAMES_SINCE;
+use crate::pipeline::manifest::QuotedNames;
+use crate::pipeline::run_lock::{self, RunLock};
 use crate::pipeline::sink::{Output, SinkOptions, StaleMode, DEFAULT_SHARD_BYTES};
 use crate::select::filter::{Filter, LabelEdits};
 use crate::select::selector::Selector;
@@ -226,6 +229,44 @@ impl OutputArgs {
             stream: false,
         })
     }
+}
+
+/// Takes the run lock of the output directory (created when missing) for as long as the value
+/// lives; `None` for stdout. Taken before anything in the directory is looked at.
+pub fn lock_output(output: &Output) -> Result<Option<RunLock>> {
+    let Output::Dir { path, .. } = output else {
+        return Ok(None);
+    };
+    let created = !path.exists();
+    std::fs::create_dir_all(path)
+        .with_context(|| format!("creating output directory {}", path.display()))?;
+    let lock = run_lock::acquire(
+        &path.join(run_lock::LOCK_FILE),
+        &format!("output directory {}", path.display()),
+    )?;
+    Ok(Some(if created {
+        lock.remove_if_empty(path.clone())
+    } else {
+        lock
+    }))
+}
+
+/// Warns when the output holds names that only a recent promtool imports, with examples, so the
+/// user learns it at convert time and not at the customer's import.
+pub fn warn_quoted_names(q: &QuotedNames) {
+    if q.series == 0 {
+        return;
+    }
+    let (major, minor) = QUOTED_NAMES_SINCE;
+    eprintln!(
+        "prom2om: warning: {} series have metric or label names outside [a-zA-Z_:][a-zA-Z0-9_:]* \
+         (e.g. {}); they are written in the quoted form {{\"name\", ...}} that only promtool \
+         {major}.{minor} or newer imports (Debian 12 ships 2.42). Leave them out with --match or \
+         --drop-label if the importing side has an older promtool; `prom2om import` and \
+         `prom2om verify --promtool PATH` check it",
+        q.series,
+        q.examples.join(", ")
+    );
 }
 
 /// `1.5 GiB`-style sizes for summaries.

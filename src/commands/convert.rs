@@ -6,8 +6,8 @@ use anyhow::Result;
 use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{
-    describe_range, describe_selectors, describe_window, human_bytes, stderr_is_terminal,
-    FilterArgs, OutputArgs,
+    describe_range, describe_selectors, describe_window, human_bytes, lock_output,
+    stderr_is_terminal, warn_quoted_names, FilterArgs, OutputArgs,
 };
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
 use crate::pipeline::input::InputSpec;
@@ -80,6 +80,7 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         args.inputs.iter().map(|s| InputSpec::parse(s)).collect()
     };
+    let _lock = lock_output(&sink_opts.output)?;
     let mut sink = Sink::create(sink_opts)?;
     if !args.output.allow_merge {
         sink.refuse_merges(&filter.edits);
@@ -123,6 +124,7 @@ pub fn run(args: Args) -> Result<()> {
         filters: filter.describe(stale.as_str()),
     };
     let summary = sink.finish(info)?;
+    warn_quoted_names(&summary.quoted_names);
     if summary.negative_ts > 0 {
         eprintln!(
             "prom2om: warning: {} samples are before 1970; promtool's backfill skips some of those (it aligns its first block by truncating division)",

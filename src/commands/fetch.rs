@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{
-    describe_selectors, human_bytes, now_ms, stderr_is_terminal, FilterArgs, OutputArgs,
+    describe_selectors, human_bytes, lock_output, now_ms, stderr_is_terminal, warn_quoted_names,
+    FilterArgs, OutputArgs,
 };
 use crate::exit_codes::ExitCode;
 use crate::fetch::http::{mask_url, ClientConfig};
@@ -183,6 +184,7 @@ pub fn run(args: Args) -> Result<()> {
         return list_metrics(&opts);
     }
     let mut sink_opts = args.output.sink_options(StaleMode::Keep, progress)?;
+    let _lock = lock_output(&sink_opts.output)?;
     if let Output::Dir { path, .. } = &sink_opts.output {
         let state = path.join(STATE_DIR);
         let interrupted = fetch::plan::Checkpoint::path(&state).exists();
@@ -237,11 +239,17 @@ pub fn run(args: Args) -> Result<()> {
         }
         Err(e) => {
             return Err(match &opts.state_dir {
-                Some(_) => {
+                // Only a transfer cut short is worth resuming: a refusal (a bad URL, a 404, a
+                // login page, options that differ from the checkpoint) would meet the resumed
+                // run as well.
+                Some(state)
+                    if crate::fetch::http::gave_up(&e)
+                        && fetch::plan::Checkpoint::path(state).exists() =>
+                {
                     e.context("fetch interrupted; rerun the same command with --resume to continue")
                 }
-                None => e,
-            })
+                _ => e,
+            });
         }
     };
     if stats.samples + stats.samples_resumed == 0 && !args.output.allow_empty {
@@ -282,6 +290,7 @@ pub fn run(args: Args) -> Result<()> {
         filters: f.describe("drop"),
     };
     let summary = sink.finish(info)?;
+    warn_quoted_names(&summary.quoted_names);
     if let Some(state) = &opts.state_dir {
         fetch::remove_state(state)?;
     }
@@ -384,12 +393,13 @@ fn fingerprint(a: &Args) -> String {
 fn list_metrics(opts: &FetchOptions) -> Result<()> {
     use std::io::Write;
     let rows = fetch::list_metrics(opts)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(crate::exit_codes::stdout());
     let total: u64 = rows.iter().map(|r| r.1).sum();
     for (name, n) in &rows {
         writeln!(out, "{n:>10}  {name}")?;
     }
     writeln!(out, "{total:>10}  series in {} metrics", rows.len())?;
+    out.flush()?;
     Ok(())
 }
 
@@ -401,7 +411,7 @@ fn print_summary(st: &FetchStats, s: &SinkSummary, url: &str, out: &str) {
     }
     eprintln!(
         "prom2om: fetched {} series, {} samples from {url} with {method} in {secs:.2}s ({:.0} samples/s)",
-        s.written.series,
+        s.series,
         st.samples + st.samples_resumed,
         st.samples as f64 / secs
     );

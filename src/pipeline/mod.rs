@@ -6,6 +6,8 @@ pub mod convert;
 pub mod head;
 pub mod input;
 pub mod manifest;
+pub mod out_dir;
+pub mod run_lock;
 mod series;
 pub mod shard;
 pub mod sink;

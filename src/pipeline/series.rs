@@ -23,6 +23,8 @@ pub(crate) struct SeriesTable {
     origins: Vec<Box<[u8]>>,
     /// The edits whose merges of two source series into one are refused; `None`: allowed.
     merge_check: Option<LabelEdits>,
+    /// Series the writer quotes a name of (see [`openmetrics::quoted_name`]).
+    pub quoted: Vec<SeriesId>,
 }
 
 impl SeriesTable {
@@ -42,6 +44,9 @@ impl SeriesTable {
         let id = self.labels.len() as SeriesId;
         let mut prefix = Vec::new();
         openmetrics::write_series_prefix(&labels, &mut prefix);
+        if openmetrics::quoted_name(&labels).is_some() {
+            self.quoted.push(id);
+        }
         let label_bytes: usize = labels.iter().map(|(n, v)| n.len() + v.len() + 48).sum();
         self.mem += (2 * label_bytes + prefix.len() + 96) as u64;
         self.prefixes.push(prefix.into_boxed_slice());
