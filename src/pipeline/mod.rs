@@ -3,6 +3,7 @@
 
 pub mod atomic_file;
 pub mod convert;
+pub mod head;
 pub mod input;
 pub mod manifest;
 pub mod out_dir;
