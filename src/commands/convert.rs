@@ -7,7 +7,7 @@ use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{
     describe_range, describe_selectors, describe_window, human_bytes, lock_output,
-    stderr_is_terminal, warn_quoted_names, FilterArgs, OutputArgs,
+    stderr_is_terminal, warn_quoted_names, DashboardArgs, FilterArgs, OutputArgs,
 };
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
 use crate::pipeline::input::InputSpec;
@@ -40,6 +40,9 @@ pub struct Args {
     pub filter: FilterArgs,
 
     #[command(flatten)]
+    pub dashboard: DashboardArgs,
+
+    #[command(flatten)]
     pub output: OutputArgs,
 
     /// What to do with NaN samples. The dump prints staleness markers as NaN: `drop` removes a
@@ -66,7 +69,8 @@ pub enum Stale {
 
 pub fn run(args: Args) -> Result<()> {
     let started = Instant::now();
-    let filter = args.filter.resolve()?;
+    let mut filter = args.filter.resolve()?;
+    let dashboards = args.dashboard.apply(&mut filter, args.quiet)?;
     let stale = match args.stale {
         Stale::Drop => StaleMode::Drop,
         Stale::Keep => StaleMode::Keep,
@@ -138,6 +142,9 @@ pub fn run(args: Args) -> Result<()> {
             started.elapsed().as_secs_f64(),
             &args.output.output,
         );
+        if let Some(d) = &dashboards {
+            d.print_summary(Some(&args.output.output));
+        }
     }
     Ok(())
 }
