@@ -103,7 +103,7 @@ impl Matcher {
     }
 
     /// The only values this matcher accepts, when it names them: `=` or a literal alternation.
-    fn pinned_values(&self) -> Option<Vec<String>> {
+    pub fn pinned_values(&self) -> Option<Vec<String>> {
         match self.op {
             MatchOp::Equal => Some(vec![self.value.clone()]),
             MatchOp::RegexMatch => self.set.as_ref().map(|s| s.to_vec()),
