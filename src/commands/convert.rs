@@ -7,16 +7,19 @@ use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{human_bytes, stderr_is_terminal, FilterArgs, OutputArgs};
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
+use crate::pipeline::datadir::{self, DirStats, ReadOptions};
 use crate::pipeline::input::InputSpec;
 use crate::pipeline::sink::{RunInfo, Sink, SinkSummary, StaleMode};
+use crate::select::filter::Filter;
 
-/// Convert `promtool tsdb dump` output into OpenMetrics that `promtool tsdb create-blocks-from
-/// openmetrics` imports bit-exact.
+/// Convert a Prometheus data directory, or `promtool tsdb dump` output, into OpenMetrics that
+/// `promtool tsdb create-blocks-from openmetrics` imports bit-exact.
 #[derive(ClapArgs, Debug)]
 #[command(after_help = "Examples:
   promtool tsdb dump /var/lib/prometheus/metrics2 | prom2om convert -m '{__name__=~\"elasticsearch_.*\"}' --since 24h -o shards/
   prom2om convert dump.txt.gz --start 2024-05-01T00:00:00Z --end 2024-05-02T00:00:00Z -o shards/
   prom2om convert dump.txt -o - > all.om
+  prom2om convert /var/lib/prometheus/metrics2 --since 7d -o shards/   (read-only, no promtool)
 
 A dump of persisted blocks (series whole and in label order) is written while it is read; other
 input (a head-only TSDB, concatenated or shuffled dumps) is sorted first, spilling to --temp-dir
@@ -26,7 +29,8 @@ Shards are named WINDOWSTART-SHARD.om.gz; manifest.json is written last. Import 
 `prom2om import shards/ --tsdb DATA_DIR`, or by hand with gunzip and
 `promtool tsdb create-blocks-from openmetrics FILE DATA_DIR`.")]
 pub struct Args {
-    /// Dump files (plain or gzip, detected by content); - or nothing reads stdin.
+    /// Prometheus data directories or block directories (read directly, read-only), dump files
+    /// (plain or gzip, detected by content); - or nothing reads stdin.
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<String>,
 
@@ -36,9 +40,11 @@ pub struct Args {
     #[command(flatten)]
     pub output: OutputArgs,
 
-    /// What to do with NaN samples. The dump prints staleness markers as NaN: `drop` removes a
-    /// NaN whose neighbours in its series are not NaN (a marker; imported as a real NaN it breaks
-    /// aggregations for 5 minutes) and keeps runs of NaNs (real values); `keep` keeps every NaN.
+    /// What to do with staleness markers (imported as a real NaN, a marker breaks aggregations
+    /// for 5 minutes). From a data directory they are known exactly: `drop` removes exactly them,
+    /// `keep` keeps them as NaN. The dump prints them as NaN: `drop` removes a NaN whose
+    /// neighbours in its series are not NaN and keeps runs of NaNs (real values); `keep` keeps
+    /// every NaN.
     #[arg(long, value_enum, default_value_t = Stale::Drop)]
     pub stale: Stale,
 
@@ -58,6 +64,31 @@ pub enum Stale {
     Keep,
 }
 
+/// One input: a TSDB directory, or a run of dump inputs read together.
+enum Source {
+    Tsdb(std::path::PathBuf),
+    Dumps(Vec<InputSpec>),
+}
+
+fn sources(args: &[String]) -> Vec<Source> {
+    let mut out: Vec<Source> = Vec::new();
+    if args.is_empty() {
+        return vec![Source::Dumps(vec![InputSpec::Stdin])];
+    }
+    for a in args {
+        let p = std::path::Path::new(a);
+        if a != "-" && p.is_dir() {
+            out.push(Source::Tsdb(p.to_path_buf()));
+            continue;
+        }
+        match out.last_mut() {
+            Some(Source::Dumps(v)) => v.push(InputSpec::parse(a)),
+            _ => out.push(Source::Dumps(vec![InputSpec::parse(a)])),
+        }
+    }
+    out
+}
+
 pub fn run(args: Args) -> Result<()> {
     let started = Instant::now();
     let filter = args.filter.resolve()?;
@@ -66,33 +97,50 @@ pub fn run(args: Args) -> Result<()> {
         Stale::Keep => StaleMode::Keep,
     };
     let progress = stderr_is_terminal() && !args.quiet;
-    let mut sink_opts = args.output.sink_options(stale, progress)?;
-    // Dumps of persisted blocks come in series order: their shards can be written while reading.
+    let sources = sources(&args.inputs);
+    let any_dump = sources.iter().any(|s| matches!(s, Source::Dumps(_)));
+    // A data directory's staleness markers are dropped exactly while reading: the sink's NaN
+    // heuristic is only for dump text, which cannot tell a marker from a NaN.
+    let sink_stale = if any_dump { stale } else { StaleMode::Keep };
+    let mut sink_opts = args.output.sink_options(sink_stale, progress)?;
+    // Dumps of persisted blocks and data directories come in series order: their shards can be
+    // written while reading.
     sink_opts.stream = true;
-    let inputs: Vec<InputSpec> = if args.inputs.is_empty() {
-        vec![InputSpec::Stdin]
-    } else {
-        args.inputs.iter().map(|s| InputSpec::parse(s)).collect()
-    };
     let mut sink = Sink::create(sink_opts)?;
     let opts = ConvertOptions {
         filter: filter.clone(),
         skip_invalid: args.skip_invalid,
         progress,
     };
-    let stats = convert(&inputs, &opts, &mut sink)?;
-    if stats.lines == stats.empty_lines {
+    let mut stats = ConvertStats::default();
+    let mut dir_stats: Option<DirStats> = None;
+    let mut names = Vec::new();
+    for src in &sources {
+        match src {
+            Source::Dumps(inputs) => {
+                let s = convert(inputs, &opts, &mut sink)?;
+                add_stats(&mut stats, &s);
+                names.extend(inputs.iter().map(|i| i.name()));
+            }
+            Source::Tsdb(dir) => {
+                let s = read_tsdb(dir, &filter, stale, args.skip_invalid, progress, &mut sink)?;
+                dir_stats.get_or_insert_with(Default::default).add(&s);
+                names.push(dir.display().to_string());
+            }
+        }
+    }
+    if any_dump && stats.lines == stats.empty_lines && dir_stats.is_none() {
         eprintln!("prom2om: warning: the input is empty; writing an empty OpenMetrics file");
     }
-    if stats.histograms_skipped > 0 {
+    let histograms = stats.histograms_skipped + dir_stats.as_ref().map_or(0, |d| d.histograms_skipped);
+    if histograms > 0 {
         eprintln!(
-            "prom2om: warning: skipped {} native histogram samples: OpenMetrics backfill cannot carry them",
-            stats.histograms_skipped
+            "prom2om: warning: skipped {histograms} native histogram samples: OpenMetrics backfill cannot carry them"
         );
     }
     let info = RunInfo {
         source: "convert".to_string(),
-        inputs: inputs.iter().map(|i| i.name()).collect(),
+        inputs: names,
         filters: filter.describe(stale.as_str()),
     };
     let summary = sink.finish(info)?;
@@ -103,14 +151,89 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     if !args.quiet {
-        print_summary(
-            &stats,
-            &summary,
-            started.elapsed().as_secs_f64(),
-            &args.output.output,
-        );
+        let secs = started.elapsed().as_secs_f64();
+        if any_dump {
+            print_summary(&stats, &summary, secs, &args.output.output);
+        }
+        if let Some(d) = &dir_stats {
+            print_dir_summary(d, &summary, secs, &args.output.output, !any_dump);
+        }
     }
     Ok(())
+}
+
+/// Reads one data directory or block directory into the sink.
+fn read_tsdb(
+    dir: &std::path::Path,
+    filter: &Filter,
+    stale: StaleMode,
+    skip_invalid: bool,
+    progress: bool,
+    sink: &mut Sink,
+) -> Result<DirStats> {
+    let opened = datadir::open(dir)?;
+    for why in &opened.skipped {
+        eprintln!("prom2om: warning: skipped a block as Prometheus does: {why}");
+    }
+    if let Some(head) = &opened.head_dir {
+        if datadir::head_has_data(head)? {
+            return Err(datadir::head_unsupported(head));
+        }
+    }
+    let opts = ReadOptions {
+        filter: filter.clone(),
+        keep_stale: stale == StaleMode::Keep,
+        skip_invalid,
+    };
+    let pb = if progress {
+        crate::progress::bar(0, "reading blocks", false)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let stats = datadir::read_blocks(&opened.blocks, &opts, sink, &pb)?;
+    pb.finish_and_clear();
+    Ok(stats)
+}
+
+fn add_stats(a: &mut ConvertStats, b: &ConvertStats) {
+    a.bytes += b.bytes;
+    a.lines += b.lines;
+    a.samples_kept += b.samples_kept;
+    a.dropped_by_match += b.dropped_by_match;
+    a.dropped_by_time += b.dropped_by_time;
+    a.histograms_skipped += b.histograms_skipped;
+    a.invalid_lines += b.invalid_lines;
+    a.empty_lines += b.empty_lines;
+    a.invalid_reported.extend(b.invalid_reported.iter().cloned());
+}
+
+fn print_dir_summary(d: &DirStats, s: &SinkSummary, secs: f64, out: &str, only: bool) {
+    eprintln!(
+        "prom2om: read {} blocks: {} series, {} chunks ({} outside the time range or deleted, not read) in {secs:.2}s",
+        d.blocks, d.series, d.chunks_read, d.chunks_skipped
+    );
+    eprintln!(
+        "prom2om: staleness markers dropped {}, kept {}; histograms skipped {}; samples dropped by time {}, deleted by tombstones {}; damaged chunks or series skipped {}",
+        d.stale_dropped, d.stale_kept, d.histograms_skipped, d.dropped_by_time, d.deleted, d.invalid_skipped
+    );
+    for r in &d.reported {
+        eprintln!("prom2om:   skipped {r}");
+    }
+    if only {
+        let w = &s.written;
+        eprintln!(
+            "prom2om: kept {} series, {} samples; duplicates dropped {}, conflicting duplicates {} (later block kept)",
+            s.series, w.samples, w.duplicates, w.conflicts
+        );
+        if out != "-" {
+            eprintln!(
+                "prom2om: wrote {} shards, {} ({} of OpenMetrics) to {out}",
+                s.shards,
+                human_bytes(s.bytes),
+                human_bytes(w.uncompressed_bytes)
+            );
+        }
+    }
 }
 
 fn print_summary(c: &ConvertStats, s: &SinkSummary, secs: f64, out: &str) {

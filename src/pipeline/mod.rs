@@ -10,3 +10,4 @@ pub mod sink;
 pub mod sorter;
 pub mod spill;
 pub mod stream;
+pub mod datadir;
