@@ -205,6 +205,84 @@ fn itoa_len(mut n: u64) -> usize {
     len
 }
 
+/// Inspects a Prometheus data directory or block from its indexes and chunk headers: distinct
+/// series across blocks, sample counts from the chunk headers, the time range from the chunk
+/// metas. Only chunks cut by --start/--end are decoded, to count what they keep.
+pub fn inspect_tsdb(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Report> {
+    use crate::format::tsdb::{chunkenc, chunks};
+    use crate::pipeline::datadir;
+    let opened = datadir::open(dir)?;
+    if let Some(head) = &opened.head_dir {
+        if datadir::head_has_data(head)? {
+            return Err(datadir::head_unsupported(head));
+        }
+    }
+    let (start, end) = (
+        filter.start.unwrap_or(i64::MIN),
+        filter.end.unwrap_or(i64::MAX),
+    );
+    let mut scan = Scan::default();
+    let mut metas = Vec::new();
+    for block in &opened.blocks {
+        let ix = block.index()?;
+        let name = block.name();
+        let bad = |e: crate::format::tsdb::Error, file: &str| {
+            crate::bad_input!("block {name}: {file}: {e}")
+        };
+        for id in ix.all_postings().map_err(|e| bad(e, "index"))? {
+            let labels = ix.series(id, &mut metas).map_err(|e| bad(e, "index"))?;
+            let keep = filter.keeps_series(&labels);
+            let mut samples = 0u64;
+            let mut kept = 0u64;
+            for m in &metas {
+                let (seg, off) = chunks::unpack_ref(m.chunk_ref);
+                let file = format!("chunks/{:06}", seg + 1);
+                let bytes = block
+                    .segments
+                    .get(seg)
+                    .ok_or_else(|| crate::bad_input!("block {name}: {file} is missing"))?;
+                let (enc, n) = chunks::header_at(bytes, off).map_err(|e| bad(e, &file))?;
+                if !matches!(enc, chunkenc::ENC_XOR | chunkenc::ENC_XOR2) {
+                    continue;
+                }
+                samples += n as u64;
+                scan.min_ts = Some(scan.min_ts.map_or(m.min_time, |t| t.min(m.min_time)));
+                scan.max_ts = Some(scan.max_ts.map_or(m.max_time, |t| t.max(m.max_time)));
+                if !keep || m.max_time < start || m.min_time > end {
+                    continue;
+                }
+                if start <= m.min_time && m.max_time <= end {
+                    kept += n as u64;
+                    continue;
+                }
+                let c = chunks::chunk_at(bytes, off).map_err(|e| bad(e, &file))?;
+                chunkenc::decode(c.encoding, c.data, |t, _| {
+                    kept += u64::from(start <= t && t <= end);
+                })
+                .map_err(|e| bad(e, &file))?;
+            }
+            let acc = match scan.series.get_mut(&labels) {
+                Some(a) => a,
+                None => {
+                    let mut prefix = Vec::new();
+                    let mut edited = labels.clone();
+                    filter.edits.apply(&mut edited);
+                    crate::format::openmetrics::write_series_prefix(&edited, &mut prefix);
+                    scan.series.entry(labels).or_insert(SeriesAcc {
+                        prefix_len: prefix.len() as u64,
+                        ..Default::default()
+                    })
+                }
+            };
+            acc.samples += samples;
+            acc.kept += kept;
+            // prefix + a value of about 10 characters + timestamp and separators
+            scan.out_bytes += kept * (acc.prefix_len + 26);
+        }
+    }
+    Ok(scan.report(filter, top))
+}
+
 /// Inspects a shard directory through its manifest and the shards' OpenMetrics.
 pub fn inspect_dir(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Report> {
     let manifest = Manifest::load(dir)?;

@@ -2,8 +2,8 @@
 //! them (Go quoting, `%g`), parsed by the dump parser, written as OpenMetrics, and read back by the
 //! OpenMetrics reader with Prometheus' semantics: the same labels, value bits and milliseconds.
 
-use prom2om::labels::Labels;
 use prom2om::format::{dump, openmetrics};
+use prom2om::labels::Labels;
 use proptest::prelude::*;
 
 fn label_name() -> impl Strategy<Value = String> {

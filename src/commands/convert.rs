@@ -132,7 +132,8 @@ pub fn run(args: Args) -> Result<()> {
     if any_dump && stats.lines == stats.empty_lines && dir_stats.is_none() {
         eprintln!("prom2om: warning: the input is empty; writing an empty OpenMetrics file");
     }
-    let histograms = stats.histograms_skipped + dir_stats.as_ref().map_or(0, |d| d.histograms_skipped);
+    let histograms =
+        stats.histograms_skipped + dir_stats.as_ref().map_or(0, |d| d.histograms_skipped);
     if histograms > 0 {
         eprintln!(
             "prom2om: warning: skipped {histograms} native histogram samples: OpenMetrics backfill cannot carry them"
@@ -204,7 +205,8 @@ fn add_stats(a: &mut ConvertStats, b: &ConvertStats) {
     a.histograms_skipped += b.histograms_skipped;
     a.invalid_lines += b.invalid_lines;
     a.empty_lines += b.empty_lines;
-    a.invalid_reported.extend(b.invalid_reported.iter().cloned());
+    a.invalid_reported
+        .extend(b.invalid_reported.iter().cloned());
 }
 
 fn print_dir_summary(d: &DirStats, s: &SinkSummary, secs: f64, out: &str, only: bool) {

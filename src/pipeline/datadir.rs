@@ -2,6 +2,7 @@
 //! nothing created, no lock), merges their series in label order and feeds the sink; the head
 //! (WAL) comes after the blocks. A block that vanishes while opening (compaction) is re-listed.
 
+mod gomerge;
 mod merge;
 
 pub use merge::{read_blocks, DirStats, ReadOptions};

@@ -3,6 +3,7 @@
 
 pub mod atomic_file;
 pub mod convert;
+pub mod datadir;
 pub mod input;
 pub mod manifest;
 pub mod shard;
@@ -10,4 +11,3 @@ pub mod sink;
 pub mod sorter;
 pub mod spill;
 pub mod stream;
-pub mod datadir;

@@ -55,9 +55,7 @@ pub fn decode(enc: u8, data: &[u8], f: impl FnMut(i64, u64)) -> Result<Decoded> 
         n => Err(Error::new(
             ErrorKind::UnknownEncoding(n),
             0,
-            format!(
-                "chunk encoding {n} is unknown to this prom2om (a newer Prometheus feature?)"
-            ),
+            format!("chunk encoding {n} is unknown to this prom2om (a newer Prometheus feature?)"),
         )),
     }
 }

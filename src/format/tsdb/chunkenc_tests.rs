@@ -32,7 +32,10 @@ fn golden_chunks_decode_to_promtool_dump() {
             crate::format::dump::write_line(&labels, f64::from_bits(v), t, &mut text);
         }
     }
-    assert_eq!(String::from_utf8(text).unwrap(), String::from_utf8_lossy(DUMP));
+    assert_eq!(
+        String::from_utf8(text).unwrap(),
+        String::from_utf8_lossy(DUMP)
+    );
 }
 
 #[test]
@@ -56,7 +59,9 @@ fn histograms_counted_unknown_named() {
         Decoded::Histograms(256)
     );
     assert_eq!(
-        decode(ENC_FLOAT_HISTOGRAM, &[1], |_, _| {}).unwrap_err().kind,
+        decode(ENC_FLOAT_HISTOGRAM, &[1], |_, _| {})
+            .unwrap_err()
+            .kind,
         ErrorKind::Truncated
     );
     let e = decode(9, &[0, 1], |_, _| {}).unwrap_err();

@@ -31,7 +31,10 @@ pub fn check_segment(data: &[u8]) -> Result<()> {
 
 /// The segment index and byte offset packed into a block chunk reference.
 pub fn unpack_ref(chunk_ref: u64) -> (usize, usize) {
-    ((chunk_ref >> 32) as usize, (chunk_ref & 0xffff_ffff) as usize)
+    (
+        (chunk_ref >> 32) as usize,
+        (chunk_ref & 0xffff_ffff) as usize,
+    )
 }
 
 /// One chunk, borrowed from its segment.
@@ -65,6 +68,23 @@ pub fn chunk_at(segment: &[u8], offset: usize) -> Result<Chunk<'_>> {
         encoding: body[0],
         data: &body[1..],
     })
+}
+
+/// The encoding and sample count of the chunk at `offset`, from its header alone (no checksum):
+/// enough for counting without reading whole chunks.
+pub fn header_at(segment: &[u8], offset: usize) -> Result<(u8, u16)> {
+    if offset < HEADER_LEN || offset >= segment.len() {
+        return Err(Error::new(
+            ErrorKind::Truncated,
+            offset,
+            "chunk reference outside the segment",
+        ));
+    }
+    let mut b = Buf::new(&segment[offset..], offset);
+    b.uvarint("chunk length")?;
+    let enc = b.byte("chunk encoding")?;
+    let n = b.bytes(2, "chunk sample count")?;
+    Ok((enc, u16::from_be_bytes([n[0], n[1]])))
 }
 
 /// Walks every chunk of a segment in file order (the segment's chunks are back to back).
@@ -165,7 +185,10 @@ mod tests {
         assert!(e.to_string().contains("at byte"), "{e}");
         assert_eq!(chunk_at(&seg, 4).unwrap_err().kind, ErrorKind::Truncated);
         assert_eq!(chunk_at(&seg, 1 << 20).unwrap_err().offset, 1 << 20);
-        assert_eq!(check_segment(&seg[..6]).unwrap_err().kind, ErrorKind::Truncated);
+        assert_eq!(
+            check_segment(&seg[..6]).unwrap_err().kind,
+            ErrorKind::Truncated
+        );
         let mut bad = seg.clone();
         bad[0] = 0;
         assert_eq!(check_segment(&bad).unwrap_err().kind, ErrorKind::Header);

@@ -152,7 +152,8 @@ impl<'a> Index<'a> {
         }
         let mut b = Buf::new(&self.data[off..], off);
         let s = b.uvarint_bytes("symbol")?;
-        std::str::from_utf8(s).map_err(|_| Error::new(ErrorKind::Malformed, off, "symbol is not UTF-8"))
+        std::str::from_utf8(s)
+            .map_err(|_| Error::new(ErrorKind::Malformed, off, "symbol is not UTF-8"))
     }
 
     /// Label names with postings, the all-postings key (`""`) left out.
@@ -182,7 +183,11 @@ impl<'a> Index<'a> {
             let at = d.offset();
             let id = d.be32("posting")?;
             if out.last().is_some_and(|&l| l >= id) {
-                return Err(Error::new(ErrorKind::Malformed, at, "postings list not ascending"));
+                return Err(Error::new(
+                    ErrorKind::Malformed,
+                    at,
+                    "postings list not ascending",
+                ));
             }
             out.push(id);
         }

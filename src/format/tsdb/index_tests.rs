@@ -67,7 +67,10 @@ fn v1_file(path: &str) -> Vec<u8> {
         ])
         .output()
         .expect("git runs");
-    assert!(out.status.success(), "the Prometheus source mirror is needed");
+    assert!(
+        out.status.success(),
+        "the Prometheus source mirror is needed"
+    );
     out.stdout
 }
 
@@ -155,7 +158,10 @@ fn bad_crc_in_symbols_and_postings() {
     let mut data = INDEX.to_vec();
     data[toc.postings_table as usize + 9] ^= 0x20;
     let e = Index::parse(&data).err().unwrap();
-    assert_eq!((e.kind, e.offset), (ErrorKind::Checksum, toc.postings_table));
+    assert_eq!(
+        (e.kind, e.offset),
+        (ErrorKind::Checksum, toc.postings_table)
+    );
 }
 
 #[test]

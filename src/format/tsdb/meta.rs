@@ -67,10 +67,7 @@ pub fn parse(data: &[u8]) -> anyhow::Result<Meta> {
 pub fn is_ulid(name: &str) -> bool {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     let b = name.as_bytes();
-    b.len() == 26
-        && b[0] <= b'7'
-        && b.iter()
-            .all(|c| ALPHABET.contains(&c.to_ascii_uppercase()))
+    b.len() == 26 && b[0] <= b'7' && b.iter().all(|c| ALPHABET.contains(&c.to_ascii_uppercase()))
 }
 
 #[cfg(test)]
@@ -79,7 +76,10 @@ mod tests {
 
     #[test]
     fn parses_promtool_meta() {
-        let m = parse(include_bytes!("../../../testdata/tsdb/golden-block/meta.json")).unwrap();
+        let m = parse(include_bytes!(
+            "../../../testdata/tsdb/golden-block/meta.json"
+        ))
+        .unwrap();
         assert_eq!(m.ulid, "01M8MX6V563YAV666ATQ07V9E4");
         assert_eq!(m.stats.num_series, 3);
         assert_eq!(m.compaction.level, 1);

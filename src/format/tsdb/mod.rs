@@ -151,8 +151,13 @@ impl<'a> Buf<'a> {
     pub fn uvarint32(&mut self, what: &str) -> Result<u32> {
         let at = self.offset();
         let v = self.uvarint(what)?;
-        u32::try_from(v)
-            .map_err(|_| Error::new(ErrorKind::Malformed, at, format!("{what} {v} exceeds 32 bits")))
+        u32::try_from(v).map_err(|_| {
+            Error::new(
+                ErrorKind::Malformed,
+                at,
+                format!("{what} {v} exceeds 32 bits"),
+            )
+        })
     }
 
     /// A uvarint length followed by that many bytes.
@@ -185,7 +190,10 @@ pub fn section<'a>(file: &'a [u8], off: usize, crc: bool, what: &str) -> Result<
         return Err(Error::new(
             ErrorKind::Truncated,
             off,
-            format!("{what} starts past the end of the file ({} bytes)", file.len()),
+            format!(
+                "{what} starts past the end of the file ({} bytes)",
+                file.len()
+            ),
         ));
     }
     head.pos = off;

@@ -199,14 +199,14 @@ fn every_control_case() {
     let two = 2.5f64.to_bits();
     check(&[
         (0, 1000, one),
-        (0, 2000, two),              // second: new window
-        (0, 3000, two),              // dod 0, unchanged
-        (0, 4000, one),              // dod 0, changed
-        (0, 5000, STALE_NAN_BITS),   // dod 0, stale
-        (0, 6000, one),              // dod 0, back to the baseline
-        (0, 7100, two),              // 13-bit dod
+        (0, 2000, two),                  // second: new window
+        (0, 3000, two),                  // dod 0, unchanged
+        (0, 4000, one),                  // dod 0, changed
+        (0, 5000, STALE_NAN_BITS),       // dod 0, stale
+        (0, 6000, one),                  // dod 0, back to the baseline
+        (0, 7100, two),                  // 13-bit dod
         (0, 7100 + 1100 + 300_000, one), // 20-bit dod
-        (0, 1 << 40, STALE_NAN_BITS), // 64-bit dod, stale
+        (0, 1 << 40, STALE_NAN_BITS),    // 64-bit dod, stale
         (0, (1 << 40) + 7, f64::NAN.to_bits()),
     ]);
 }
@@ -214,7 +214,13 @@ fn every_control_case() {
 #[test]
 fn start_timestamps_are_read_past() {
     let s: Vec<_> = (0..200)
-        .map(|i| (if i < 50 { 500 } else { 900 + i * 3 }, 1000 + i * 15_000, (i as f64).to_bits()))
+        .map(|i| {
+            (
+                if i < 50 { 500 } else { 900 + i * 3 },
+                1000 + i * 15_000,
+                (i as f64).to_bits(),
+            )
+        })
         .collect();
     check(&s);
     let s: Vec<_> = (0..5).map(|i| (7 + i, 100 + i, 3)).collect();

@@ -2,12 +2,10 @@
 //! each series whole: its chunks inside the time range decoded in parallel batches, tombstones
 //! applied, staleness markers told apart by their exact bits, then pushed to the sink.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use anyhow::Result;
 use rayon::prelude::*;
 
+use super::gomerge::{self, GoHeap};
 use super::Block;
 use crate::format::tsdb::chunkenc::{self, Decoded};
 use crate::format::tsdb::index::{ChunkMeta, Index};
@@ -84,7 +82,7 @@ struct Part {
     chunks: Vec<ChunkMeta>,
 }
 
-/// A series whole: its labels (unedited) and its parts, in block order.
+/// A series whole: its labels (unedited) and its parts, in Prometheus's merge order.
 struct Work {
     labels: Labels,
     parts: Vec<Part>,
@@ -128,6 +126,21 @@ impl Cursor<'_> {
             if !opts.filter.keeps_series(&labels) {
                 continue;
             }
+            // As Prometheus's blockBaseSeriesSet: only chunks in range and not wholly deleted;
+            // a series left without chunks is not part of the merge at all.
+            let f = &opts.filter;
+            let (start, end) = (f.start.unwrap_or(i64::MIN), f.end.unwrap_or(i64::MAX));
+            let deleted = blocks[self.block].tombstones.intervals(id as u64);
+            let before = chunks.len();
+            chunks.retain(|c| {
+                !(c.max_time < start
+                    || c.min_time > end
+                    || Tombstones::covers(deleted, c.min_time, c.max_time))
+            });
+            stats.chunks_skipped += (before - chunks.len()) as u64;
+            if chunks.is_empty() {
+                continue;
+            }
             let part = Part {
                 block: self.block,
                 series_ref: id,
@@ -146,16 +159,22 @@ pub fn read_blocks(
     sink: &mut Sink,
     progress: &indicatif::ProgressBar,
 ) -> Result<DirStats> {
-    let mut stats = DirStats {
-        blocks: blocks.len() as u64,
-        ..Default::default()
-    };
+    let mut stats = DirStats::default();
+    let (start, end) = (
+        opts.filter.start.unwrap_or(i64::MIN),
+        opts.filter.end.unwrap_or(i64::MAX),
+    );
     let indexes = blocks
         .iter()
         .map(Block::index)
         .collect::<Result<Vec<_>>>()?;
     let mut cursors = Vec::with_capacity(blocks.len());
     for (i, ix) in indexes.iter().enumerate() {
+        // Blocks outside the time range take no part, as in Prometheus's querier.
+        let m = &blocks[i].meta;
+        if !(m.min_time <= end && start < m.max_time) {
+            continue;
+        }
         let ids = ix
             .select(&opts.filter.selectors)
             .map_err(|e| crate::bad_input!("block {}: index: {e}", blocks[i].name()))?;
@@ -166,41 +185,47 @@ pub fn read_blocks(
             pos: 0,
         });
     }
+    stats.blocks = cursors.len() as u64;
     let total: u64 = cursors.iter().map(|c| c.ids.len() as u64).sum();
     progress.set_length(total);
-    let mut heap = BinaryHeap::new();
-    let mut pending: Vec<Option<Part>> = (0..cursors.len()).map(|_| None).collect();
-    for c in cursors.iter_mut() {
-        if let Some((l, p)) = c.next(blocks, opts, &mut stats)? {
-            pending[c.block] = Some(p);
-            heap.push(Reverse((l, c.block)));
-        }
-    }
+    // The series sets are merged as Prometheus's genericMergeSeriesSet merges them, so that
+    // blocks with the same series come out in the same order as there (see gomerge).
+    let mut current: Vec<Option<(Labels, Part)>> = (0..cursors.len()).map(|_| None).collect();
+    let less = |a: &usize, b: &usize, cur: &[Option<(Labels, Part)>]| {
+        let la = &cur[*a].as_ref().expect("in heap").0;
+        let lb = &cur[*b].as_ref().expect("in heap").0;
+        la < lb
+    };
+    let mut heap: GoHeap<usize> = GoHeap::new();
+    let mut advance: Vec<usize> = (0..cursors.len()).collect();
     let mut batch: Vec<Work> = Vec::new();
     let mut batch_chunks = 0;
     let mut done = 0u64;
-    while let Some(Reverse((labels, first))) = heap.pop() {
-        let mut work = Work {
-            labels,
-            parts: Vec::new(),
-        };
-        let mut from = vec![first];
-        while heap.peek().is_some_and(|Reverse((l, _))| *l == work.labels) {
-            let Reverse((_, b)) = heap.pop().expect("peeked");
-            from.push(b);
-        }
-        // Blocks are sorted by minTime: parts in block order are in time order.
-        from.sort_unstable();
-        for b in from {
-            work.parts.push(pending[b].take().expect("a pending part per heap entry"));
-            if let Some((l, p)) = cursors[b].next(blocks, opts, &mut stats)? {
-                pending[b] = Some(p);
-                heap.push(Reverse((l, b)));
+    loop {
+        for &b in &advance {
+            current[b] = cursors[b].next(blocks, opts, &mut stats)?;
+            if current[b].is_some() {
+                heap.push(b, &|x, y| less(x, y, &current));
             }
+        }
+        advance.clear();
+        let Some(&top) = heap.items.first() else {
+            break;
+        };
+        let labels = current[top].as_ref().expect("in heap").0.clone();
+        let mut parts = Vec::new();
+        while heap
+            .items
+            .first()
+            .is_some_and(|&b| current[b].as_ref().is_some_and(|c| c.0 == labels))
+        {
+            let b = heap.pop(&|x, y| less(x, y, &current)).expect("not empty");
+            parts.push(current[b].take().expect("in heap").1);
+            advance.push(b);
             done += 1;
         }
-        batch_chunks += work.parts.iter().map(|p| p.chunks.len()).sum::<usize>();
-        batch.push(work);
+        batch_chunks += parts.iter().map(|p| p.chunks.len()).sum::<usize>();
+        batch.push(Work { labels, parts });
         if batch_chunks >= BATCH_CHUNKS {
             flush(&mut batch, blocks, opts, sink, &mut stats)?;
             batch_chunks = 0;
@@ -254,15 +279,11 @@ fn decode_series(w: &Work, blocks: &[Block], opts: &ReadOptions) -> DecodedSerie
     let mut out = DecodedSeries::default();
     let f = &opts.filter;
     let (start, end) = (f.start.unwrap_or(i64::MIN), f.end.unwrap_or(i64::MAX));
+    let mut inputs: Vec<Vec<(i64, u64)>> = Vec::with_capacity(w.parts.len());
     for part in &w.parts {
         let block = &blocks[part.block];
         let deleted = block.tombstones.intervals(part.series_ref as u64);
         for c in &part.chunks {
-            if c.max_time < start || c.min_time > end || Tombstones::covers(deleted, c.min_time, c.max_time)
-            {
-                out.stats.chunks_skipped += 1;
-                continue;
-            }
             let before = out.samples.len();
             if let Err(msg) = decode_chunk(block, c, deleted, opts, &mut out) {
                 out.samples.truncate(before);
@@ -275,10 +296,20 @@ fn decode_series(w: &Work, blocks: &[Block], opts: &ReadOptions) -> DecodedSerie
                 out.stats.report(msg);
             }
         }
+        inputs.push(std::mem::take(&mut out.samples));
     }
-    if w.parts.len() > 1 {
-        // Overlapping blocks: time order, the sink merges repeated timestamps.
-        out.samples.sort_by_key(|s| s.0);
+    // Overlapping blocks: one value per timestamp, the one Prometheus would return.
+    let merged = gomerge::chain(&inputs);
+    let st = &mut out.stats;
+    out.samples = Vec::with_capacity(merged.len());
+    for (t, v) in merged {
+        if v == STALE_NAN_BITS && !opts.keep_stale {
+            st.stale_dropped += 1;
+        } else {
+            st.stale_kept += u64::from(v == STALE_NAN_BITS);
+            st.samples_kept += 1;
+            out.samples.push((t, v));
+        }
     }
     out
 }
@@ -306,17 +337,12 @@ fn decode_chunk(
     let (start, end) = (f.start.unwrap_or(i64::MIN), f.end.unwrap_or(i64::MAX));
     let st = &mut out.stats;
     let samples = &mut out.samples;
-    let keep_stale = opts.keep_stale;
     let res = chunkenc::decode(chunk.encoding, chunk.data, |t, v| {
         if t < start || t > end {
             st.dropped_by_time += 1;
         } else if !deleted.is_empty() && Tombstones::deleted(deleted, t) {
             st.deleted += 1;
-        } else if v == STALE_NAN_BITS && !keep_stale {
-            st.stale_dropped += 1;
         } else {
-            st.stale_kept += u64::from(v == STALE_NAN_BITS);
-            st.samples_kept += 1;
             samples.push((t, v));
         }
     });
