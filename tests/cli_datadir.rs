@@ -380,7 +380,12 @@ fn real_prometheus_blocks_equal_the_promtool_dump() {
             "{name}"
         );
         // Default: exactly the staleness markers go, every real NaN stays.
-        let out = prom2om().arg("convert").arg(&data).args(["-o", "-"]).output().unwrap();
+        let out = prom2om()
+            .arg("convert")
+            .arg(&data)
+            .args(["-o", "-"])
+            .output()
+            .unwrap();
         assert!(out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         let dropped: u64 = err

@@ -223,10 +223,9 @@ fn print_dir_summary(d: &DirStats, s: &SinkSummary, secs: f64, out: &str, only: 
     }
     if only {
         let w = &s.written;
-        eprintln!(
-            "prom2om: kept {} series, {} samples; duplicates dropped {}, conflicting duplicates {} (later block kept)",
-            s.series, w.samples, w.duplicates, w.conflicts
-        );
+        // Overlapping blocks are merged while reading, as Prometheus merges them: no
+        // duplicates reach the sink.
+        eprintln!("prom2om: kept {} series, {} samples", s.series, w.samples);
         if out != "-" {
             eprintln!(
                 "prom2om: wrote {} shards, {} ({} of OpenMetrics) to {out}",

@@ -277,8 +277,6 @@ fn flush(
 
 fn decode_series(w: &Work, blocks: &[Block], opts: &ReadOptions) -> DecodedSeries {
     let mut out = DecodedSeries::default();
-    let f = &opts.filter;
-    let (start, end) = (f.start.unwrap_or(i64::MIN), f.end.unwrap_or(i64::MAX));
     let mut inputs: Vec<Vec<(i64, u64)>> = Vec::with_capacity(w.parts.len());
     for part in &w.parts {
         let block = &blocks[part.block];
