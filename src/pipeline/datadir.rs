@@ -3,8 +3,10 @@
 //! (WAL) comes after the blocks. A block that vanishes while opening (compaction) is re-listed.
 
 mod gomerge;
+mod headfeed;
 mod merge;
 
+pub use headfeed::HeadFeed;
 pub use merge::{read_blocks, DirStats, ReadOptions};
 
 use std::fs::File;
@@ -103,11 +105,24 @@ fn map_file(path: &Path) -> std::result::Result<Bytes, OpenError> {
     Ok(Bytes::Map(m))
 }
 
+/// A file that is not found is a block being deleted (compaction) when its block directory is
+/// gone too: re-list. A file missing from a block that is still there is damage.
 fn classify(e: io::Error, path: &Path) -> OpenError {
-    if e.kind() == io::ErrorKind::NotFound {
+    if e.kind() != io::ErrorKind::NotFound {
+        return OpenError::Other(io_error(e, path));
+    }
+    let block_gone = path
+        .ancestors()
+        .skip(1)
+        .find(|a| a.join("meta.json").exists() || !a.exists())
+        .is_none_or(|a| !a.exists());
+    if block_gone {
         OpenError::Vanished(path.to_path_buf())
     } else {
-        OpenError::Other(io_error(e, path))
+        OpenError::Other(crate::bad_input!(
+            "{}: missing from its block (a damaged block?)",
+            path.display()
+        ))
     }
 }
 
@@ -154,7 +169,9 @@ impl Block {
             Ok(b) => tombstones::parse(&b)
                 .map_err(|e| crate::bad_input!("{}: {e}", ts_path.display()))?,
             // Prometheus reads a missing tombstones file as none.
-            Err(e) if e.kind() == io::ErrorKind::NotFound && dir.exists() => Default::default(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && dir.join("meta.json").exists() => {
+                Default::default()
+            }
             Err(e) => return Err(classify(e, &ts_path)),
         };
         Ok(Block {
@@ -288,4 +305,50 @@ pub fn head_unsupported(dir: &Path) -> anyhow::Error {
         dir.display(),
         dir.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_errors_say_read_access_is_enough() {
+        let e = io::Error::from(io::ErrorKind::PermissionDenied);
+        let msg = io_error(e, Path::new("/data/01ABC/index")).to_string();
+        assert!(msg.contains("/data/01ABC/index"), "{msg}");
+        assert!(msg.contains("only needs read access"), "{msg}");
+        assert_eq!(
+            crate::exit_codes::ExitCode::of(&io_error(
+                io::Error::from(io::ErrorKind::PermissionDenied),
+                Path::new("x")
+            )),
+            crate::exit_codes::ExitCode::Failure
+        );
+    }
+
+    #[test]
+    fn missing_file_in_a_present_block_is_damage_in_a_vanished_one_a_retry() {
+        let tmp = tempfile::tempdir().unwrap();
+        let block = tmp.path().join("01M8MX6V563YAV666ATQ07V9E4");
+        std::fs::create_dir_all(block.join("chunks")).unwrap();
+        std::fs::write(block.join("meta.json"), b"{}").unwrap();
+        let nf = || io::Error::from(io::ErrorKind::NotFound);
+        assert!(matches!(
+            classify(nf(), &block.join("index")),
+            OpenError::Other(_)
+        ));
+        assert!(matches!(
+            classify(nf(), &block.join("chunks/000001")),
+            OpenError::Other(_)
+        ));
+        std::fs::remove_dir_all(&block).unwrap();
+        assert!(matches!(
+            classify(nf(), &block.join("chunks/000001")),
+            OpenError::Vanished(_)
+        ));
+        assert!(matches!(
+            classify(nf(), &block.join("meta.json")),
+            OpenError::Vanished(_)
+        ));
+    }
 }

@@ -7,14 +7,16 @@ use anyhow::{bail, Result};
 /// The exact bit pattern Prometheus writes as a staleness marker.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 
-/// Reads bits most-significant first from a byte slice, the order `bstream` writes them. Every
-/// read is one unaligned 8-byte load at the bit position: no refill state to keep.
+/// Reads bits most-significant first from a byte slice, the order `bstream` writes them. A
+/// 64-bit buffer is refilled with one unaligned 8-byte load: the bits below the counted ones are
+/// the stream's next bits too, so or-ing the next load over them changes nothing.
 pub(super) struct BitReader<'a> {
     data: &'a [u8],
-    /// Next bit to read.
+    /// Next byte to load.
     pos: usize,
-    /// Bits in `data`.
-    end: usize,
+    /// Unread bits, left-aligned; `avail` of them are counted.
+    buf: u64,
+    avail: u32,
 }
 
 impl<'a> BitReader<'a> {
@@ -22,38 +24,33 @@ impl<'a> BitReader<'a> {
         BitReader {
             data,
             pos: 0,
-            end: data.len().saturating_mul(8),
+            buf: 0,
+            avail: 0,
         }
     }
 
-    /// The next 57 or more bits, left-aligned, zeros past the end.
+    /// Tops the buffer up to at least 57 counted bits, or to the end of the data.
     #[inline(always)]
-    fn peek(&self) -> u64 {
-        let i = self.pos >> 3;
-        let w = match self.data.get(i..i + 8) {
-            Some(b) => u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
-            None => self.tail_word(i),
-        };
-        w << (self.pos & 7)
+    fn refill(&mut self) {
+        match self.data.get(self.pos..self.pos + 8) {
+            Some(b) => {
+                let w = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                self.buf |= w >> self.avail;
+                let bytes = (63 - self.avail) >> 3;
+                self.pos += bytes as usize;
+                self.avail += bytes << 3;
+            }
+            None => self.refill_tail(),
+        }
     }
 
     #[cold]
-    fn tail_word(&self, i: usize) -> u64 {
-        let mut b = [0u8; 8];
-        if i < self.data.len() {
-            let n = (self.data.len() - i).min(8);
-            b[..n].copy_from_slice(&self.data[i..i + n]);
+    fn refill_tail(&mut self) {
+        while self.avail <= 56 && self.pos < self.data.len() {
+            self.buf |= (self.data[self.pos] as u64) << (56 - self.avail);
+            self.avail += 8;
+            self.pos += 1;
         }
-        u64::from_be_bytes(b)
-    }
-
-    #[inline(always)]
-    fn consume(&mut self, n: u32) -> Result<()> {
-        if self.pos + n as usize > self.end {
-            return Err(short());
-        }
-        self.pos += n as usize;
-        Ok(())
     }
 
     /// The next `n` bits (1..=64) as the low bits of the result.
@@ -61,13 +58,26 @@ impl<'a> BitReader<'a> {
     pub(super) fn bits(&mut self, n: u32) -> Result<u64> {
         debug_assert!((1..=64).contains(&n));
         if n > 56 {
-            let hi = self.bits(n - 32)?;
-            let lo = self.bits(32)?;
-            return Ok((hi << 32) | lo);
+            return self.bits_wide(n);
         }
-        let v = self.peek() >> (64 - n);
-        self.consume(n)?;
+        if n > self.avail {
+            self.refill();
+            if n > self.avail {
+                return Err(short());
+            }
+        }
+        let v = self.buf >> (64 - n);
+        self.buf <<= n;
+        self.avail -= n;
         Ok(v)
+    }
+
+    /// More than 56 bits: two reads, so every shift stays below 64.
+    #[inline(never)]
+    fn bits_wide(&mut self, n: u32) -> Result<u64> {
+        let hi = self.bits(n - 32)?;
+        let lo = self.bits(32)?;
+        Ok((hi << 32) | lo)
     }
 
     #[inline(always)]
@@ -78,8 +88,17 @@ impl<'a> BitReader<'a> {
     /// Leading one bits, at most `max` (< 57), consuming them and the zero that ends them.
     #[inline(always)]
     fn ones(&mut self, max: u32) -> Result<u32> {
-        let n = self.peek().leading_ones().min(max);
-        self.consume(n + u32::from(n < max))?;
+        if self.avail <= max {
+            self.refill();
+        }
+        // Past the end of the data the buffer holds zeros: the count stops there.
+        let n = self.buf.leading_ones().min(max);
+        let used = n + u32::from(n < max);
+        if used > self.avail {
+            return Err(short());
+        }
+        self.buf <<= used;
+        self.avail -= used;
         Ok(n)
     }
 
@@ -127,15 +146,21 @@ pub fn decode(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> Result<usize> {
     let total = u16::from_be_bytes([chunk[0], chunk[1]]) as usize;
     let mut r = BitReader::new(&chunk[2..]);
     let mut st = State::default();
-    for i in 0..total {
-        let res = match i {
-            0 => st.first(&mut r),
-            1 => st.second(&mut r),
-            _ => st.next(&mut r),
+    let fail = |i: usize, e: anyhow::Error| {
+        anyhow::anyhow!("corrupt XOR chunk at sample {} of {total}: {e}", i + 1)
+    };
+    for i in 0..total.min(2) {
+        let res = if i == 0 {
+            st.first(&mut r)
+        } else {
+            st.second(&mut r)
         };
-        if let Err(e) = res {
-            bail!("corrupt XOR chunk at sample {} of {total}: {e}", i + 1);
-        }
+        res.map_err(|e| fail(i, e))?;
+        f(st.t, st.v);
+    }
+    // The hot loop: every later sample has the same shape.
+    for i in 2..total {
+        st.next(&mut r).map_err(|e| fail(i, e))?;
         f(st.t, st.v);
     }
     Ok(total)
