@@ -81,7 +81,7 @@ impl State {
                     self.reuse_window(r)?;
                 }
             }
-            2 | 3 | 4 => {
+            2..=4 => {
                 let w = [13u32, 20, 64][ones - 2];
                 let raw = r.bits(w)?;
                 let dod = if w < 64 && raw >= 1 << (w - 1) {
