@@ -209,58 +209,28 @@ fn itoa_len(mut n: u64) -> usize {
 /// series across blocks, sample counts from the chunk headers, the time range from the chunk
 /// metas. Only chunks cut by --start/--end are decoded, to count what they keep.
 pub fn inspect_tsdb(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Report> {
-    use crate::format::tsdb::{chunkenc, chunks};
     use crate::pipeline::datadir;
+    use rayon::prelude::*;
     let opened = datadir::open(dir)?;
     if let Some(head) = &opened.head_dir {
         if datadir::head_has_data(head)? {
             return Err(datadir::head_unsupported(head));
         }
     }
-    let (start, end) = (
-        filter.start.unwrap_or(i64::MIN),
-        filter.end.unwrap_or(i64::MAX),
-    );
+    // Blocks are scanned in parallel, then their series merged: a series in several blocks is
+    // one series.
+    let per_block = opened
+        .blocks
+        .par_iter()
+        .map(|b| scan_block(b, filter))
+        .collect::<Result<Vec<_>>>()?;
     let mut scan = Scan::default();
-    let mut metas = Vec::new();
-    for block in &opened.blocks {
-        let ix = block.index()?;
-        let name = block.name();
-        let bad = |e: crate::format::tsdb::Error, file: &str| {
-            crate::bad_input!("block {name}: {file}: {e}")
-        };
-        for id in ix.all_postings().map_err(|e| bad(e, "index"))? {
-            let labels = ix.series(id, &mut metas).map_err(|e| bad(e, "index"))?;
-            let keep = filter.keeps_series(&labels);
-            let mut samples = 0u64;
-            let mut kept = 0u64;
-            for m in &metas {
-                let (seg, off) = chunks::unpack_ref(m.chunk_ref);
-                let file = format!("chunks/{:06}", seg + 1);
-                let bytes = block
-                    .segments
-                    .get(seg)
-                    .ok_or_else(|| crate::bad_input!("block {name}: {file} is missing"))?;
-                let (enc, n) = chunks::header_at(bytes, off).map_err(|e| bad(e, &file))?;
-                if !matches!(enc, chunkenc::ENC_XOR | chunkenc::ENC_XOR2) {
-                    continue;
-                }
-                samples += n as u64;
-                scan.min_ts = Some(scan.min_ts.map_or(m.min_time, |t| t.min(m.min_time)));
-                scan.max_ts = Some(scan.max_ts.map_or(m.max_time, |t| t.max(m.max_time)));
-                if !keep || m.max_time < start || m.min_time > end {
-                    continue;
-                }
-                if start <= m.min_time && m.max_time <= end {
-                    kept += n as u64;
-                    continue;
-                }
-                let c = chunks::chunk_at(bytes, off).map_err(|e| bad(e, &file))?;
-                chunkenc::decode(c.encoding, c.data, |t, _| {
-                    kept += u64::from(start <= t && t <= end);
-                })
-                .map_err(|e| bad(e, &file))?;
-            }
+    for (series, range) in per_block {
+        if let Some((a, b)) = range {
+            scan.min_ts = Some(scan.min_ts.map_or(a, |t| t.min(a)));
+            scan.max_ts = Some(scan.max_ts.map_or(b, |t| t.max(b)));
+        }
+        for (labels, samples, kept) in series {
             let acc = match scan.series.get_mut(&labels) {
                 Some(a) => a,
                 None => {
@@ -281,6 +251,59 @@ pub fn inspect_tsdb(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<R
         }
     }
     Ok(scan.report(filter, top))
+}
+
+/// Per series of one block: labels, float samples, samples the filters keep; and the block's
+/// time range from its chunk metas.
+type BlockScan = (Vec<(Labels, u64, u64)>, Option<(i64, i64)>);
+
+fn scan_block(block: &crate::pipeline::datadir::Block, filter: &Filter) -> Result<BlockScan> {
+    use crate::format::tsdb::{chunkenc, chunks};
+    let (start, end) = (
+        filter.start.unwrap_or(i64::MIN),
+        filter.end.unwrap_or(i64::MAX),
+    );
+    let ix = block.index()?;
+    let name = block.name();
+    let bad =
+        |e: crate::format::tsdb::Error, file: &str| crate::bad_input!("block {name}: {file}: {e}");
+    let mut metas = Vec::new();
+    let mut out = Vec::new();
+    let mut range: Option<(i64, i64)> = None;
+    for id in ix.all_postings().map_err(|e| bad(e, "index"))? {
+        let labels = ix.series(id, &mut metas).map_err(|e| bad(e, "index"))?;
+        let keep = filter.keeps_series(&labels);
+        let (mut samples, mut kept) = (0u64, 0u64);
+        for m in &metas {
+            let (seg, off) = chunks::unpack_ref(m.chunk_ref);
+            let file = format!("chunks/{:06}", seg + 1);
+            let bytes = block
+                .segments
+                .get(seg)
+                .ok_or_else(|| crate::bad_input!("block {name}: {file} is missing"))?;
+            let (enc, n) = chunks::header_at(bytes, off).map_err(|e| bad(e, &file))?;
+            if !matches!(enc, chunkenc::ENC_XOR | chunkenc::ENC_XOR2) {
+                continue;
+            }
+            samples += n as u64;
+            let (a, b) = range.unwrap_or((m.min_time, m.max_time));
+            range = Some((a.min(m.min_time), b.max(m.max_time)));
+            if !keep || m.max_time < start || m.min_time > end {
+                continue;
+            }
+            if start <= m.min_time && m.max_time <= end {
+                kept += n as u64;
+                continue;
+            }
+            let c = chunks::chunk_at(bytes, off).map_err(|e| bad(e, &file))?;
+            chunkenc::decode(c.encoding, c.data, |t, _| {
+                kept += u64::from(start <= t && t <= end);
+            })
+            .map_err(|e| bad(e, &file))?;
+        }
+        out.push((labels, samples, kept));
+    }
+    Ok((out, range))
 }
 
 /// Inspects a shard directory through its manifest and the shards' OpenMetrics.
