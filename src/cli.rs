@@ -4,10 +4,18 @@ use clap::{Parser, Subcommand};
 
 use crate::exit_codes::ExitCode;
 
+/// `prom2om --version`: the package version and the git commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("PROM2OM_GIT_COMMIT"),
+    ")"
+);
+
 /// Export Prometheus data as sorted, sharded OpenMetrics that `promtool tsdb create-blocks-from
 /// openmetrics` imports bit-exact, and import it at home.
 #[derive(Parser, Debug)]
-#[command(name = "prom2om", version, about, long_about = None, propagate_version = true)]
+#[command(name = "prom2om", version = VERSION, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -25,6 +33,8 @@ pub enum Command {
     Import(crate::commands::import::Args),
     /// Show what a dump or shard directory holds and what the filters would keep.
     Inspect(crate::commands::inspect::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(crate::commands::completions::Args),
 }
 
 /// Parses the command line, runs it, prints any error, and returns the process exit code.
@@ -46,6 +56,7 @@ pub fn run() -> ExitCode {
         Command::Verify(a) => crate::commands::verify::run(a),
         Command::Fetch(a) => crate::commands::fetch::run(*a),
         Command::Import(a) => crate::commands::import::run(a),
+        Command::Completions(a) => crate::commands::completions::run(a),
     };
     match result {
         Ok(()) => ExitCode::Success,

@@ -2,6 +2,7 @@
 //! Library logic lives in the crate's other modules; these only validate options and wire them.
 
 pub mod common;
+pub mod completions;
 pub mod convert;
 pub mod fetch;
 pub mod import;

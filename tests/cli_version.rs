@@ -1,0 +1,41 @@
+//! `prom2om --version` names the commit it was built from, and `completions` prints scripts for
+//! the shells the release tarball ships.
+
+use assert_cmd::Command;
+
+#[test]
+fn version_names_the_commit() {
+    let out = Command::cargo_bin("prom2om")
+        .unwrap()
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let re =
+        regex::Regex::new(r"^prom2om \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}|unknown)\)\n$").unwrap();
+    assert!(re.is_match(&text), "unexpected --version: {text:?}");
+}
+
+#[test]
+fn completions_for_each_shipped_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef prom2om"),
+        ("fish", "complete -c prom2om"),
+    ] {
+        let out = Command::cargo_bin("prom2om")
+            .unwrap()
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains(marker), "{shell} script lacks {marker:?}");
+    }
+    Command::cargo_bin("prom2om")
+        .unwrap()
+        .args(["completions", "tcsh"])
+        .assert()
+        .code(2);
+}
