@@ -35,7 +35,7 @@ t=$(secs $BIN convert -q "$W/corpus.dump" -o "$W/shards6" --compression-level 6)
 echo "convert -o DIR (gzip level 6): $(printf %.2f "$t") s, $(mbps "$SIZE" "$t") MB/s, output $(du -sm "$W/shards6" | cut -f1) MB"
 t=$(secs $BIN convert -q "$W/corpus.dump" -o - )
 echo "convert -o - (one sorted stream): $(printf %.2f "$t") s, $(mbps "$SIZE" "$t") MB/s"
-t=$(secs $BIN convert -q "$W/corpus.dump" -m 'no_such_metric' -o -)
+t=$(secs $BIN convert -q "$W/corpus.dump" -m 'no_such_metric' --allow-empty -o -)
 echo "convert, every line filtered out: $(printf %.2f "$t") s, $(mbps "$SIZE" "$t") MB/s"
 t=$(secs sh -c "python3 benches/baseline_convert.py < '$W/corpus.dump' | gzip -1 > '$W/py.om.gz'")
 echo "python line-by-line + gzip -1: $(printf %.2f "$t") s, $(mbps "$SIZE" "$t") MB/s"
@@ -56,7 +56,7 @@ for _ in $(seq "$RUNS"); do
   secs promtool tsdb dump "$W/tsdb" >> "$W/null"
   secs sh -c "promtool tsdb dump '$W/tsdb' > '$W/dump.txt'" >> "$W/file"
   rm -f "$W/dump.txt"
-  secs sh -c "promtool tsdb dump '$W/tsdb' | $BIN convert -q -m no_such_metric -o -" >> "$W/read"
+  secs sh -c "promtool tsdb dump '$W/tsdb' | $BIN convert -q -m no_such_metric --allow-empty -o -" >> "$W/read"
   secs sh -c "promtool tsdb dump '$W/tsdb' | $BIN convert -q -o '$W/piped' --force" >> "$W/pipe"
 done
 t_null=$(median < "$W/null"); t_file=$(median < "$W/file")

@@ -60,6 +60,7 @@ pub fn run() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::Success,
+        Err(e) if crate::exit_codes::is_stdout_closed(&e) => ExitCode::Success,
         Err(e) => {
             eprintln!("prom2om: error: {e:#}");
             ExitCode::of(&e)

@@ -21,11 +21,16 @@ impl ExitCode {
         }
     }
 
-    /// Code 2 when any error in the chain is a [`BadInput`], else 1.
+    /// Code 2 when any error in the chain is a [`BadInput`] (also one carried inside an
+    /// `io::Error`, as readers report bad data), else 1.
     pub fn of(err: &anyhow::Error) -> ExitCode {
-        if err.downcast_ref::<BadInput>().is_some()
-            || err.chain().any(|e| e.downcast_ref::<BadInput>().is_some())
-        {
+        let carries = |e: &(dyn std::error::Error + 'static)| {
+            e.downcast_ref::<BadInput>().is_some()
+                || e.downcast_ref::<std::io::Error>()
+                    .and_then(|io| io.get_ref())
+                    .is_some_and(|inner| inner.downcast_ref::<BadInput>().is_some())
+        };
+        if err.downcast_ref::<BadInput>().is_some() || err.chain().any(carries) {
             ExitCode::BadInput
         } else {
             ExitCode::Failure
@@ -45,6 +50,56 @@ impl fmt::Display for BadInput {
 }
 
 impl std::error::Error for BadInput {}
+
+/// The reader of stdout went away (`prom2om inspect d | head`). The run then ends quietly with
+/// exit 0, as ripgrep and the classic Unix tools do: the reader has what it wanted.
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+impl fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("stdout was closed")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+/// A writer to stdout whose broken-pipe errors carry [`StdoutClosed`]. Only stdout is wrapped,
+/// so a broken socket or a failed child pipe is never taken for a satisfied reader.
+pub struct MarkClosed<W>(pub W);
+
+/// Stdout for a command's output, see [`MarkClosed`].
+pub fn stdout() -> MarkClosed<std::io::Stdout> {
+    MarkClosed(std::io::stdout())
+}
+
+impl<W: std::io::Write> std::io::Write for MarkClosed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(mark_closed)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(mark_closed)
+    }
+}
+
+fn mark_closed(e: std::io::Error) -> std::io::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::io::Error::new(std::io::ErrorKind::BrokenPipe, StdoutClosed)
+    } else {
+        e
+    }
+}
+
+/// Whether the error is stdout's reader going away, anywhere in the chain.
+pub fn is_stdout_closed(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.is::<StdoutClosed>()
+            || e.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .is_some_and(|inner| inner.is::<StdoutClosed>())
+    })
+}
 
 /// `Err(BadInput(..))` from a format string, for early returns.
 #[macro_export]
@@ -66,5 +121,20 @@ mod tests {
         assert_eq!(ExitCode::of(&e).code(), 2);
         let io = anyhow::Error::new(std::io::Error::other("disk full"));
         assert_eq!(ExitCode::of(&io).code(), 1);
+        let bad = std::io::Error::other(BadInput("truncated gzip".into()));
+        let bad = anyhow::Error::new(bad).context("reading d.gz");
+        assert_eq!(ExitCode::of(&bad).code(), 2);
+    }
+
+    #[test]
+    fn only_a_broken_pipe_on_stdout_is_a_closed_stdout() {
+        let pipe = || std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        let socket = anyhow::Error::new(pipe()).context("sending a request");
+        assert!(!is_stdout_closed(&socket));
+        let out = anyhow::Error::new(mark_closed(pipe())).context("writing to stdout");
+        assert!(is_stdout_closed(&out));
+        assert!(!is_stdout_closed(&anyhow::Error::new(mark_closed(
+            std::io::Error::other("disk full")
+        ))));
     }
 }

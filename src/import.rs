@@ -10,11 +10,11 @@ pub mod state;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::bad_input;
@@ -26,6 +26,8 @@ use state::{Record, State, Status};
 /// The staging area inside the data dir: same filesystem, so moving a block is one rename.
 /// Prometheus only opens directories named like a ULID, so it never looks in here.
 pub const STAGING_DIR: &str = ".prom2om-import";
+/// The lock of the staging area: one `import` at a time into a data dir.
+const STAGING_LOCK: &str = "lock";
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -73,6 +75,8 @@ pub struct Summary {
     pub warnings: Vec<String>,
     /// The staging area: import state, and the work dirs of running jobs.
     pub staging: PathBuf,
+    /// A shard failed because the disk (or quota) of the data dir was full.
+    pub no_space: bool,
     pub elapsed: Duration,
 }
 
@@ -140,6 +144,7 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
     let started = Instant::now();
     let manifest = load_manifest(dir)?;
     let promtool = Promtool::detect(&opts.promtool)?;
+    promtool.check_quoted_names(manifest.quoted_names.as_ref(), dir)?;
     fs::create_dir_all(tsdb)
         .with_context(|| format!("{}: cannot create the data dir", tsdb.display()))?;
     if !opts.force {
@@ -148,14 +153,10 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
     let staging = tsdb.join(STAGING_DIR);
     fs::create_dir_all(&staging)
         .with_context(|| format!("{}: cannot create the staging dir", staging.display()))?;
-    let _guard = lock::try_lock(&staging.join("lock"))
-        .with_context(|| format!("{}: cannot lock", staging.display()))?
-        .ok_or_else(|| {
-            anyhow!(
-                "another `prom2om import` is running into {}",
-                tsdb.display()
-            )
-        })?;
+    let _guard = crate::pipeline::run_lock::acquire(
+        &staging.join(STAGING_LOCK),
+        &format!("the import staging dir {}", staging.display()),
+    )?;
     let state_path = staging.join(state::STATE_FILE);
     let mut st = State::load(&state_path)?;
     let recovered = recover_moves(&mut st, &staging, tsdb, &state_path)?;
@@ -177,11 +178,14 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
         block_duration_ms: manifest.block_duration_ms,
         state: Mutex::new(st),
         state_path: &state_path,
+        no_space: AtomicBool::new(false),
     };
     for r in job.run_all(&manifest.shards, &todo, opts.jobs, progress) {
         let i = r.index;
         results[i] = Some(r);
     }
+    let no_space = job.no_space.load(Ordering::Relaxed);
+    drop(job);
     Ok(Summary {
         results: results
             .into_iter()
@@ -189,6 +193,7 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
             .collect(),
         warnings: report.problems,
         staging,
+        no_space,
         elapsed: started.elapsed(),
     })
 }
@@ -321,7 +326,7 @@ fn clean_staging(staging: &Path) -> Result<()> {
     {
         let entry = entry?;
         let name = entry.file_name();
-        if name == "lock" || name == state::STATE_FILE {
+        if name == STAGING_LOCK || name == state::STATE_FILE {
             continue;
         }
         let p = entry.path();
@@ -352,6 +357,8 @@ struct Job<'a> {
     block_duration_ms: i64,
     state: Mutex<State>,
     state_path: &'a Path,
+    /// Set when a shard failed for want of disk space.
+    no_space: AtomicBool,
 }
 
 impl Job<'_> {
@@ -366,14 +373,23 @@ impl Job<'_> {
     ) -> Vec<ShardResult> {
         let next = AtomicUsize::new(0);
         let done = Mutex::new(Vec::new());
+        let no_space = &self.no_space;
         std::thread::scope(|s| {
             for _ in 0..jobs.clamp(1, todo.len().max(1)) {
                 s.spawn(|| {
                     while let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let e = &shards[i];
-                        let outcome = self
-                            .shard(i, e)
-                            .unwrap_or_else(|err| Outcome::Failed(format!("{err:#}")));
+                        let outcome = self.shard(i, e).unwrap_or_else(|err| {
+                            if is_no_space(&err) {
+                                no_space.store(true, Ordering::Relaxed);
+                            }
+                            Outcome::Failed(format!("{err:#}"))
+                        });
+                        // promtool says so in Go's words when its blocks do not fit.
+                        if matches!(&outcome, Outcome::Failed(why) if why.contains("no space left on device"))
+                        {
+                            no_space.store(true, Ordering::Relaxed);
+                        }
                         let r = result(i, e, outcome);
                         progress.finished(&r);
                         done.lock().expect("no panics while held").push(r);
@@ -512,7 +528,7 @@ fn verify_and_open(src: &Path, e: &ShardEntry, work: &Path) -> Result<Result<Pat
             fs::File::create(&target).with_context(|| format!("{}", target.display()))?,
         );
         let mut dec = flate2::read::MultiGzDecoder::new(&mut hashed);
-        let copied = io::copy(&mut dec, &mut out);
+        let copied = copy_apart(&mut dec, &mut out);
         drop(dec);
         // Hash what the decoder left unread, so the checksum covers the whole file.
         io::copy(&mut hashed, &mut io::sink())?;
@@ -520,11 +536,18 @@ fn verify_and_open(src: &Path, e: &ShardEntry, work: &Path) -> Result<Result<Pat
         if sum != e.sha256 {
             return Ok(Err(checksum_mismatch(&sum, &e.sha256)));
         }
+        let staging_write = |err: io::Error| {
+            anyhow::Error::new(err).context(format!(
+                "cannot write the decompressed shard into the staging dir ({})",
+                target.display()
+            ))
+        };
         let n = match copied {
             Ok(n) => n,
-            Err(err) => return Ok(Err(format!("not valid gzip: {err}"))),
+            Err(Copy::Read(err)) => return Ok(Err(format!("not valid gzip: {err}"))),
+            Err(Copy::Write(err)) => return Err(staging_write(err)),
         };
-        io::Write::flush(&mut out).with_context(|| format!("{}", target.display()))?;
+        io::Write::flush(&mut out).map_err(staging_write)?;
         if n != e.uncompressed_bytes {
             return Ok(Err(format!(
                 "{n} bytes of OpenMetrics inside, the manifest says {}",
@@ -540,6 +563,37 @@ fn verify_and_open(src: &Path, e: &ShardEntry, work: &Path) -> Result<Result<Pat
         }
     }
     Ok(Ok(target))
+}
+
+/// Which side of a copy failed: a bad gzip stream is the shard's fault, a failed write (a full
+/// disk) is the machine's.
+enum Copy {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+fn copy_apart(r: &mut impl Read, w: &mut impl io::Write) -> Result<u64, Copy> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n = 0u64;
+    loop {
+        let got = match r.read(&mut buf) {
+            Ok(0) => return Ok(n),
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Copy::Read(e)),
+        };
+        w.write_all(&buf[..got]).map_err(Copy::Write)?;
+        n += got as u64;
+    }
+}
+
+/// Whether the error is a full disk or an exhausted quota somewhere in its chain.
+pub fn is_no_space(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .and_then(|io| io.raw_os_error())
+            .is_some_and(|code| code == libc::ENOSPC || code == libc::EDQUOT)
+    })
 }
 
 fn checksum_mismatch(got: &str, want: &str) -> String {

@@ -46,6 +46,8 @@ pub struct Report {
     /// OpenMetrics text the kept samples would make, estimated from their series and values.
     pub estimated_output_bytes: u64,
     pub invalid_lines: u64,
+    /// Where the first invalid lines are: `file:line: what is wrong: excerpt`.
+    pub first_invalid: Vec<String>,
 }
 
 /// Per-series counts while scanning.
@@ -63,10 +65,22 @@ struct Scan {
     min_ts: Option<i64>,
     max_ts: Option<i64>,
     invalid: u64,
+    first_invalid: Vec<String>,
     out_bytes: u64,
 }
 
 impl Scan {
+    /// Counts a bad line and keeps where the first few are, as `convert` reports them.
+    fn invalid_line(&mut self, name: &str, line_no: u64, e: &impl std::fmt::Display, line: &[u8]) {
+        self.invalid += 1;
+        if self.first_invalid.len() < 5 {
+            self.first_invalid.push(format!(
+                "{name}:{line_no}: {e}: {}",
+                crate::pipeline::convert::excerpt(line)
+            ));
+        }
+    }
+
     fn sample(
         &mut self,
         labels: &Labels,
@@ -98,13 +112,14 @@ impl Scan {
         }
     }
 
-    fn report(self, filter: &Filter, top: Option<usize>) -> Report {
+    fn report(mut self, filter: &Filter, top: Option<usize>) -> Report {
         let mut fams: BTreeMap<String, Family> = BTreeMap::new();
         let mut values: BTreeMap<String, HashSet<String>> = BTreeMap::new();
         let mut r = Report {
             min_ts_ms: self.min_ts,
             max_ts_ms: self.max_ts,
             invalid_lines: self.invalid,
+            first_invalid: std::mem::take(&mut self.first_invalid),
             estimated_output_bytes: self.out_bytes,
             ..Default::default()
         };
@@ -152,28 +167,37 @@ pub fn inspect_dump(inputs: &[InputSpec], filter: &Filter, top: Option<usize>) -
     let mut scan = Scan::default();
     for spec in inputs {
         let r = input::open(spec, Default::default())?;
-        scan_dump(r, filter, &mut scan).with_context(|| format!("reading {}", spec.name()))?;
+        scan_dump(r, &spec.name(), filter, &mut scan)
+            .with_context(|| format!("reading {}", spec.name()))?;
     }
     Ok(scan.report(filter, top))
 }
 
-fn scan_dump(r: Box<dyn Read + Send>, filter: &Filter, scan: &mut Scan) -> Result<()> {
+fn scan_dump(r: Box<dyn Read + Send>, name: &str, filter: &Filter, scan: &mut Scan) -> Result<()> {
     let mut ch = Chunker::new(r, 4 << 20);
     let mut cache: HashMap<Vec<u8>, (Labels, bool)> = HashMap::new();
+    let mut line_no = 0u64;
     while let Some(chunk) = ch.next_chunk()? {
         for line in chunk.split(|&b| b == b'\n') {
+            line_no += 1;
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.is_empty() {
                 continue;
             }
-            let Ok(l) = dump::parse_line(line) else {
-                scan.invalid += 1;
-                continue;
+            let l = match dump::parse_line(line) {
+                Ok(l) => l,
+                Err(e) => {
+                    scan.invalid_line(name, line_no, &e, line);
+                    continue;
+                }
             };
             if !cache.contains_key(l.labels) {
-                let Ok(labels) = dump::decode_labels(l.labels) else {
-                    scan.invalid += 1;
-                    continue;
+                let labels = match dump::decode_series(l.labels) {
+                    Ok(labels) => labels,
+                    Err(e) => {
+                        scan.invalid_line(name, line_no, &e, line);
+                        continue;
+                    }
                 };
                 let keep = filter.keeps_series(&labels);
                 cache.insert(l.labels.to_vec(), (labels, keep));
@@ -184,6 +208,8 @@ fn scan_dump(r: Box<dyn Read + Send>, filter: &Filter, scan: &mut Scan) -> Resul
                 scan.sample(labels, *keep, l.ts, value_len, filter);
             }
         }
+        // A chunk holds whole lines: its split yields one empty piece after the last newline.
+        line_no -= u64::from(chunk.ends_with(b"\n"));
     }
     Ok(())
 }

@@ -5,6 +5,15 @@
 //! Wings, dependencies pointing down: `commands` → `import`/`fetch` → `pipeline` → `format` →
 //! `select` → the ground floor (`labels`, `timeparse`, `exit_codes`, `progress`).
 
+/// Every `eprintln!` in this crate is this one. Std's panics when stderr is a closed pipe
+/// (`prom2om verify d 2>&1 | head -1`); a diagnostic nobody can read any more is dropped instead.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod cli;
 pub mod commands;
 pub mod corpus;

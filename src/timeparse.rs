@@ -32,6 +32,37 @@ pub fn parse_time(s: &str) -> anyhow::Result<i64> {
     }
 }
 
+/// Unix milliseconds as RFC 3339 in UTC, for messages: `2023-11-14T22:13:20Z`, with `.250` when
+/// the time has milliseconds; beyond chrono's range (about ±262000 years) the plain number.
+pub fn format_time(ms: i64) -> String {
+    use chrono::{Datelike, Timelike};
+    let Some(t) = chrono::DateTime::from_timestamp_millis(ms) else {
+        return format!("{ms} ms");
+    };
+    let frac = match ms.rem_euclid(1000) {
+        0 => String::new(),
+        f => format!(".{f:03}"),
+    };
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{frac}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Whether a time given as Unix seconds has 13 or more integer digits: a millisecond timestamp
+/// by mistake (as seconds, the year 33658 or later), which `--start`/`--end` refuse.
+pub fn looks_like_milliseconds(s: &str) -> bool {
+    let int = s.strip_prefix('-').unwrap_or(s);
+    let int = int.split('.').next().unwrap_or("");
+    let digits = int.bytes().filter(u8::is_ascii_digit).count();
+    digits >= 13 && int.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+}
+
 /// `s` without its digit-separating underscores when it has Go's `strconv.ParseFloat` decimal
 /// syntax (hex floats, `inf` and `nan` left out: they make no sensible time).
 fn decimal_float(s: &str) -> Option<String> {
@@ -455,5 +486,15 @@ mod tests {
             assert!(e.contains(why) && e.contains(&format!("{s:?}")), "{s}: {e}");
             assert!(e.contains("KiB") && e.contains("KB"), "{e}");
         }
+    }
+
+    #[test]
+    fn formats_times_and_spots_milliseconds() {
+        assert_eq!(format_time(1_700_000_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(format_time(-250), "1969-12-31T23:59:59.750Z");
+        assert!(looks_like_milliseconds("1700000000000"));
+        assert!(looks_like_milliseconds("-1700000000000.5"));
+        assert!(!looks_like_milliseconds("1700000000"));
+        assert!(!looks_like_milliseconds("2024-05-01T00:00:00Z"));
     }
 }

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use crate::bad_input;
 use crate::format::openmetrics::{self, ReadStats};
+use crate::pipeline::atomic_file;
 use crate::pipeline::manifest::{sha256_hex, Manifest, ShardEntry};
 
 /// The outcome for one shard the manifest lists.
@@ -35,6 +36,8 @@ pub struct Report {
     pub problems: Vec<String>,
     /// The manifest's totals, for the summary.
     pub totals: crate::pipeline::manifest::Totals,
+    /// The manifest's count of series with quoted names (`None` from older versions).
+    pub quoted_names: Option<crate::pipeline::manifest::QuotedNames>,
 }
 
 impl Report {
@@ -48,11 +51,19 @@ impl Report {
 }
 
 /// Verifies the shard directory `dir`. Fails only when there is nothing to verify (not a
-/// directory: bad input; no readable manifest: an error naming it); every other problem goes
-/// into the report. Shards are checked in parallel, each read whole into memory.
+/// directory, or no manifest: bad input, as in `import`; an unreadable manifest: an error
+/// naming it); every other problem goes into the report. Shards are checked in parallel, each read whole into memory.
 pub fn verify_dir(dir: &Path) -> anyhow::Result<Report> {
     if !dir.is_dir() {
         return Err(bad_input!("{}: not a directory", dir.display()));
+    }
+    let path = dir.join(crate::pipeline::manifest::MANIFEST_FILE);
+    if !path.is_file() {
+        return Err(bad_input!(
+            "{}: no manifest: DIR must be a shard directory written by `prom2om convert -o` or \
+             `prom2om fetch -o` (a directory without it is an unfinished run)",
+            path.display()
+        ));
     }
     let manifest = Manifest::load(dir)?;
     let files: Vec<FileReport> = manifest
@@ -67,6 +78,7 @@ pub fn verify_dir(dir: &Path) -> anyhow::Result<Report> {
         files,
         problems,
         totals: manifest.totals,
+        quoted_names: manifest.quoted_names,
     })
 }
 
@@ -264,15 +276,41 @@ fn check_listing(dir: &Path, m: &Manifest) -> Vec<String> {
             return problems;
         }
     };
-    let mut unlisted: Vec<String> = entries
+    let names: Vec<String> = entries
         .filter_map(|d| d.ok())
         .map(|d| d.file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut unlisted: Vec<&String> = names
+        .iter()
         .filter(|n| (n.ends_with(".om") || n.ends_with(".om.gz")) && !listed.contains(n.as_str()))
         .collect();
     unlisted.sort();
     for n in unlisted {
         problems.push(format!(
             "{}: shard file not listed in the manifest",
+            dir.join(n).display()
+        ));
+    }
+    problems.extend(check_unfinished(dir, &names));
+    problems
+}
+
+/// Temporary files of prom2om runs: what is there is not (yet) the finished output.
+fn check_unfinished(dir: &Path, names: &[String]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut temps: Vec<(&String, u32)> = names
+        .iter()
+        .filter_map(|n| atomic_file::temp_name_pid(n).map(|pid| (n, pid)))
+        .collect();
+    temps.sort();
+    for (n, pid) in temps {
+        let whose = if atomic_file::is_alive(pid) {
+            format!("of the prom2om run {pid}, still running")
+        } else {
+            format!("left by a prom2om run (PID {pid}) that was killed; the next run into the directory removes it")
+        };
+        problems.push(format!(
+            "{}: temporary file {whose}, not part of the output",
             dir.join(n).display()
         ));
     }

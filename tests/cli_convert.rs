@@ -67,12 +67,12 @@ fn invalid_utf8_label_value_is_an_error() {
 }
 
 #[test]
-fn empty_input_gives_valid_empty_file_and_warning() {
+fn empty_input_with_allow_empty_gives_valid_empty_file_and_warning() {
     let tmp = tempfile::tempdir().unwrap();
     let f = write(tmp.path(), "empty.dump", "");
     assert_cmd::Command::cargo_bin("prom2om")
         .unwrap()
-        .args(["convert", "-o", "-"])
+        .args(["convert", "--allow-empty", "-o", "-"])
         .arg(&f)
         .assert()
         .success()

@@ -1,6 +1,6 @@
 //! `prom2om verify DIR` on shard directories built here (OpenMetrics from the writer, gzip from
 //! flate2, the manifest from the `Manifest` struct): exit 0 on a sound directory, exit 1 naming
-//! the file on each kind of damage, exit 2 on bad usage.
+//! the file on each kind of damage, exit 2 on bad usage or a directory without a manifest.
 
 mod common;
 
@@ -195,11 +195,11 @@ fn a_changed_byte_fails() {
 }
 
 #[test]
-fn a_missing_manifest_fails_naming_it() {
+fn a_missing_manifest_is_bad_input_naming_it() {
     let (dir, _) = make_dir(true);
     std::fs::remove_file(dir.path().join(MANIFEST_FILE)).unwrap();
     verify(dir.path())
-        .code(1)
+        .code(2)
         .stderr(predicate::str::contains(MANIFEST_FILE));
 }
 

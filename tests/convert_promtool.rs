@@ -223,7 +223,7 @@ fn match_selects_what_promtool_selects() {
         let om = tmp.path().join("sel.om");
         std::fs::write(
             &om,
-            convert_stream(&dump_file, &["--stale", "keep", "-m", sel]),
+            convert_stream(&dump_file, &["--stale", "keep", "--allow-empty", "-m", sel]),
         )
         .unwrap();
         let restored = tmp.path().join(format!("sel-{}", theirs.len()));

@@ -3,9 +3,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::format::openmetrics::QUOTED_NAMES_SINCE;
+use crate::pipeline::manifest::QuotedNames;
+use crate::pipeline::run_lock::{self, RunLock};
 use crate::pipeline::sink::{Output, SinkOptions, StaleMode, DEFAULT_SHARD_BYTES};
 use crate::select::filter::{Filter, LabelEdits};
 use crate::select::selector::Selector;
@@ -49,12 +52,8 @@ impl FilterArgs {
             .iter()
             .map(|s| Selector::parse(s))
             .collect::<Result<Vec<_>>>()?;
-        let end = self.end.as_deref().map(timeparse::parse_time).transpose()?;
-        let mut start = self
-            .start
-            .as_deref()
-            .map(timeparse::parse_time)
-            .transpose()?;
+        let end = parse_time_flag("--end", self.end.as_deref())?;
+        let mut start = parse_time_flag("--start", self.start.as_deref())?;
         if let Some(since) = &self.since {
             let d = timeparse::parse_duration(since)?;
             let end = end.unwrap_or_else(now_ms);
@@ -76,6 +75,60 @@ impl FilterArgs {
     }
 }
 
+/// A `--start`/`--end` value; 13 digits and more are milliseconds given by mistake.
+fn parse_time_flag(flag: &str, value: Option<&str>) -> Result<Option<i64>> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    if timeparse::looks_like_milliseconds(v) {
+        let secs = v.split('.').next().unwrap_or(v).replace('_', "");
+        let hint = secs.parse::<i64>().ok().map_or(String::new(), |ms| {
+            format!(
+                " ({} or {})",
+                ms.div_euclid(1000),
+                timeparse::format_time(ms)
+            )
+        });
+        return Err(crate::bad_input!(
+            "{flag} {v}: looks like milliseconds; give Unix seconds or RFC 3339{hint}"
+        ));
+    }
+    timeparse::parse_time(v)
+        .map(Some)
+        .map_err(|e| e.context(format!("{flag} {v}")))
+}
+
+/// The selectors, for messages: `--match '{...}' --match '...'`.
+pub fn describe_selectors(f: &Filter) -> String {
+    let parts: Vec<String> = f
+        .selectors
+        .iter()
+        .map(|s| format!("--match '{}'", s.text))
+        .collect();
+    parts.join(" ")
+}
+
+/// The time range asked, for messages: `--start T --end T` in RFC 3339.
+pub fn describe_window(f: &Filter) -> String {
+    let mut parts = Vec::new();
+    if let Some(t) = f.start {
+        parts.push(format!("--start {}", timeparse::format_time(t)));
+    }
+    if let Some(t) = f.end {
+        parts.push(format!("--end {}", timeparse::format_time(t)));
+    }
+    parts.join(" ")
+}
+
+/// `from A to B` in RFC 3339.
+pub fn describe_range((min, max): (i64, i64)) -> String {
+    format!(
+        "from {} to {}",
+        timeparse::format_time(min),
+        timeparse::format_time(max)
+    )
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -86,8 +139,9 @@ pub fn now_ms() -> i64 {
 #[derive(Args, Debug, Clone)]
 pub struct OutputArgs {
     /// Output directory for the shards and manifest.json, or - for one OpenMetrics stream on
-    /// stdout.
-    #[arg(short = 'o', long, value_name = "DIR|-")]
+    /// stdout. Required; an empty value (an unset shell variable) is refused.
+    #[arg(short = 'o', long, value_name = "DIR|-",
+          value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub output: String,
 
     /// Shards per block window [default: enough that each holds at most about 256 MiB of
@@ -108,8 +162,8 @@ pub struct OutputArgs {
     #[arg(long, value_name = "0-9", default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub compression_level: u32,
 
-    /// Memory bound; samples beyond it are spilled to --temp-dir and merged back. Sizes like
-    /// 512MiB, 2GiB.
+    /// Memory bound, at least 16MiB; samples beyond it are spilled to --temp-dir and merged
+    /// back. Sizes like 512MiB, 2GiB.
     #[arg(long, value_name = "SIZE", default_value = "1GiB")]
     pub memory_limit: String,
 
@@ -121,6 +175,20 @@ pub struct OutputArgs {
     /// Replace the shards and manifest of an earlier run in a non-empty output directory.
     #[arg(long)]
     pub force: bool,
+
+    /// Succeed (exit code 0) with an empty output (a manifest listing no shards, or only
+    /// `# EOF` on stdout) when no sample is kept. Without it such a run (empty input, a selector
+    /// that matches nothing, a time range outside the data) writes nothing and fails with exit
+    /// code 2, saying what the input held against what the filters asked.
+    #[arg(long)]
+    pub allow_empty: bool,
+
+    /// Let --drop-label/--add-label make two different series one. Without it that stops the
+    /// run (exit code 2) naming an example pair. With it the merged series interleaves the
+    /// samples of both (two counters make one that jumps back and forth); on equal timestamps
+    /// the later input wins and the conflict is counted.
+    #[arg(long)]
+    pub allow_merge: bool,
 }
 
 impl OutputArgs {
@@ -161,6 +229,44 @@ impl OutputArgs {
             stream: false,
         })
     }
+}
+
+/// Takes the run lock of the output directory (created when missing) for as long as the value
+/// lives; `None` for stdout. Taken before anything in the directory is looked at.
+pub fn lock_output(output: &Output) -> Result<Option<RunLock>> {
+    let Output::Dir { path, .. } = output else {
+        return Ok(None);
+    };
+    let created = !path.exists();
+    std::fs::create_dir_all(path)
+        .with_context(|| format!("creating output directory {}", path.display()))?;
+    let lock = run_lock::acquire(
+        &path.join(run_lock::LOCK_FILE),
+        &format!("output directory {}", path.display()),
+    )?;
+    Ok(Some(if created {
+        lock.remove_if_empty(path.clone())
+    } else {
+        lock
+    }))
+}
+
+/// Warns when the output holds names that only a recent promtool imports, with examples, so the
+/// user learns it at convert time and not at the customer's import.
+pub fn warn_quoted_names(q: &QuotedNames) {
+    if q.series == 0 {
+        return;
+    }
+    let (major, minor) = QUOTED_NAMES_SINCE;
+    eprintln!(
+        "prom2om: warning: {} series have metric or label names outside [a-zA-Z_:][a-zA-Z0-9_:]* \
+         (e.g. {}); they are written in the quoted form {{\"name\", ...}} that only promtool \
+         {major}.{minor} or newer imports (Debian 12 ships 2.42). Leave them out with --match or \
+         --drop-label if the importing side has an older promtool; `prom2om import` and \
+         `prom2om verify --promtool PATH` check it",
+        q.series,
+        q.examples.join(", ")
+    );
 }
 
 /// `1.5 GiB`-style sizes for summaries.

@@ -5,7 +5,10 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::{Args as ClapArgs, ValueEnum};
 
-use super::common::{human_bytes, stderr_is_terminal, FilterArgs, OutputArgs};
+use super::common::{
+    describe_range, describe_selectors, describe_window, human_bytes, lock_output,
+    stderr_is_terminal, warn_quoted_names, FilterArgs, OutputArgs,
+};
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
 use crate::pipeline::datadir::{self, DirStats, ReadOptions};
 use crate::pipeline::input::InputSpec;
@@ -16,8 +19,10 @@ use crate::select::filter::Filter;
 /// `promtool tsdb create-blocks-from openmetrics` imports bit-exact.
 #[derive(ClapArgs, Debug)]
 #[command(after_help = "Examples:
-  promtool tsdb dump /var/lib/prometheus/metrics2 | prom2om convert -m '{__name__=~\"elasticsearch_.*\"}' --since 24h -o shards/
-  prom2om convert dump.txt.gz --start 2024-05-01T00:00:00Z --end 2024-05-02T00:00:00Z -o shards/
+  promtool tsdb dump /var/lib/prometheus/metrics2 \\
+    | prom2om convert -m '{__name__=~\"elasticsearch_.*\"}' --since 24h -o shards/
+  prom2om convert dump.txt.gz \\
+    --start 2024-05-01T00:00:00Z --end 2024-05-02T00:00:00Z -o shards/
   prom2om convert dump.txt -o - > all.om
   prom2om convert /var/lib/prometheus/metrics2 --since 7d -o shards/   (read-only, no promtool)
 
@@ -106,7 +111,11 @@ pub fn run(args: Args) -> Result<()> {
     // Dumps of persisted blocks and data directories come in series order: their shards can be
     // written while reading.
     sink_opts.stream = true;
+    let _lock = lock_output(&sink_opts.output)?;
     let mut sink = Sink::create(sink_opts)?;
+    if !args.output.allow_merge {
+        sink.refuse_merges(&filter.edits);
+    }
     let opts = ConvertOptions {
         filter: filter.clone(),
         skip_invalid: args.skip_invalid,
@@ -116,21 +125,41 @@ pub fn run(args: Args) -> Result<()> {
     let mut dir_stats: Option<DirStats> = None;
     let mut names = Vec::new();
     for src in &sources {
-        match src {
-            Source::Dumps(inputs) => {
-                let s = convert(inputs, &opts, &mut sink)?;
-                add_stats(&mut stats, &s);
+        let res = match src {
+            Source::Dumps(inputs) => convert(inputs, &opts, &mut sink).map(|s| {
+                add_stats(&mut stats, s);
                 names.extend(inputs.iter().map(|i| i.name()));
-            }
+            }),
             Source::Tsdb(dir) => {
-                let s = read_tsdb(dir, &filter, stale, args.skip_invalid, progress, &mut sink)?;
-                dir_stats.get_or_insert_with(Default::default).add(&s);
-                names.push(dir.display().to_string());
+                read_tsdb(dir, &filter, stale, args.skip_invalid, progress, &mut sink).map(|s| {
+                    dir_stats.get_or_insert_with(Default::default).add(&s);
+                    names.push(dir.display().to_string());
+                })
             }
+        };
+        if let Err(e) = res {
+            sink.abandon();
+            return Err(e);
         }
     }
-    if any_dump && stats.lines == stats.empty_lines && dir_stats.is_none() {
-        eprintln!("prom2om: warning: the input is empty; writing an empty OpenMetrics file");
+    let dir_kept = dir_stats.as_ref().map_or(0, |d| d.samples_kept);
+    if stats.samples_kept + dir_kept == 0 {
+        if !args.output.allow_empty {
+            let why = match &dir_stats {
+                Some(d) if !any_dump => nothing_kept_dir(d, &filter),
+                _ => nothing_kept(&stats, sink.series_count(), &filter),
+            };
+            sink.abandon();
+            return Err(crate::bad_input!(
+                "{why}; --allow-empty accepts an empty output"
+            ));
+        }
+        eprintln!("prom2om: warning: no sample kept; writing an empty output (--allow-empty)");
+    }
+    if let Some(l) = &stats.add_label_override {
+        eprintln!(
+            "prom2om: warning: --add-label overrides labels the series already have, e.g. of {l}"
+        );
     }
     let histograms =
         stats.histograms_skipped + dir_stats.as_ref().map_or(0, |d| d.histograms_skipped);
@@ -145,6 +174,7 @@ pub fn run(args: Args) -> Result<()> {
         filters: filter.describe(stale.as_str()),
     };
     let summary = sink.finish(info)?;
+    warn_quoted_names(&summary.quoted_names);
     if summary.negative_ts > 0 {
         eprintln!(
             "prom2om: warning: {} samples are before 1970; promtool's backfill skips some of those (it aligns its first block by truncating division)",
@@ -196,7 +226,12 @@ fn read_tsdb(
     Ok(stats)
 }
 
-fn add_stats(a: &mut ConvertStats, b: &ConvertStats) {
+fn add_stats(a: &mut ConvertStats, b: ConvertStats) {
+    let widen = |x: Option<(i64, i64)>, y: Option<(i64, i64)>| match (x, y) {
+        (Some((a0, a1)), Some((b0, b1))) => Some((a0.min(b0), a1.max(b1))),
+        (x, None) => x,
+        (None, y) => y,
+    };
     a.bytes += b.bytes;
     a.lines += b.lines;
     a.samples_kept += b.samples_kept;
@@ -205,8 +240,28 @@ fn add_stats(a: &mut ConvertStats, b: &ConvertStats) {
     a.histograms_skipped += b.histograms_skipped;
     a.invalid_lines += b.invalid_lines;
     a.empty_lines += b.empty_lines;
-    a.invalid_reported
-        .extend(b.invalid_reported.iter().cloned());
+    a.invalid_reported.extend(b.invalid_reported);
+    a.input_range = widen(a.input_range, b.input_range);
+    a.matched_range = widen(a.matched_range, b.matched_range);
+    a.dropped_series.extend(b.dropped_series);
+    if a.add_label_override.is_none() {
+        a.add_label_override = b.add_label_override;
+    }
+}
+
+/// Why reading data directories kept no sample, in one line.
+fn nothing_kept_dir(d: &DirStats, filter: &Filter) -> String {
+    let (selectors, window) = (describe_selectors(filter), describe_window(filter));
+    if d.stale_dropped > 0 || d.histograms_skipped > 0 {
+        return format!(
+            "nothing kept: the {} series read ({selectors}, {window}) hold only staleness markers ({}) and native histogram samples ({})",
+            d.series, d.stale_dropped, d.histograms_skipped
+        );
+    }
+    format!(
+        "nothing kept: of the {} blocks read, no series matching {selectors} has samples within {window}",
+        d.blocks
+    )
 }
 
 fn print_dir_summary(d: &DirStats, s: &SinkSummary, secs: f64, out: &str, only: bool) {
@@ -235,6 +290,54 @@ fn print_dir_summary(d: &DirStats, s: &SinkSummary, secs: f64, out: &str, only: 
             );
         }
     }
+}
+
+/// Why a run kept no sample, in one line: what the input held against what the filters asked.
+fn nothing_kept(st: &ConvertStats, matched: usize, filter: &Filter) -> String {
+    let (series, more) = st.input_series(matched);
+    let held = match st.input_range {
+        Some(r) => format!(
+            "{}{series} series {}",
+            if more { "more than " } else { "" },
+            describe_range(r)
+        ),
+        None if st.invalid_lines > 0 => {
+            return format!(
+                "nothing kept: the input held no valid sample ({} bad lines skipped)",
+                st.invalid_lines
+            )
+        }
+        None => {
+            return "nothing kept: the input is empty: no samples (did `promtool tsdb dump` \
+                    fail? 2.42 refuses a data dir without wal/)"
+                .into()
+        }
+    };
+    let (selectors, window) = (describe_selectors(filter), describe_window(filter));
+    if matched == 0 {
+        return format!("nothing kept: the input held {held}, none matching {selectors}");
+    }
+    if st.dropped_by_time == 0 {
+        return match st.histograms_skipped {
+            0 => format!(
+                "nothing kept: the input held {held}; the {matched} series kept hold no valid \
+                 sample ({} bad lines skipped)",
+                st.invalid_lines
+            ),
+            _ => format!(
+                "nothing kept: the input held {held}; the {matched} series kept hold only native \
+                 histogram samples, which OpenMetrics backfill cannot carry"
+            ),
+        };
+    }
+    if filter.selectors.is_empty() {
+        return format!("nothing kept: the input held {held}, none within {window}");
+    }
+    let range = st.matched_range.map(describe_range).unwrap_or_default();
+    format!(
+        "nothing kept: the input held {held}; the {matched} matching {selectors} hold samples \
+         {range}, none within {window}"
+    )
 }
 
 fn print_summary(c: &ConvertStats, s: &SinkSummary, secs: f64, out: &str) {

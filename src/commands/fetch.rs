@@ -7,17 +7,27 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args as ClapArgs, ValueEnum};
 
-use super::common::{human_bytes, now_ms, stderr_is_terminal, FilterArgs, OutputArgs};
+use super::common::{
+    describe_selectors, human_bytes, lock_output, now_ms, stderr_is_terminal, warn_quoted_names,
+    FilterArgs, OutputArgs,
+};
+use crate::exit_codes::ExitCode;
 use crate::fetch::http::{mask_url, ClientConfig};
 use crate::fetch::plan::{Match, Method};
 use crate::fetch::{self, FetchOptions, FetchStats, MethodChoice, STATE_DIR};
+use crate::labels::Labels;
 use crate::pipeline::sink::{Output, RunInfo, Sink, SinkSummary, StaleMode};
+use crate::timeparse;
 
 /// Export raw samples from a Prometheus HTTP API into the same shards `convert` writes, when
 /// there is no shell on the Prometheus host for `promtool tsdb dump`.
 ///
 /// Example: prom2om fetch --url https://prom.example.com --user me --password-file pw -m '{__name__=~"elasticsearch_.*"}' --since 24h -o shards/
 #[derive(ClapArgs, Debug)]
+#[command(
+    override_usage = "prom2om fetch --url <URL> --since <DURATION>|--start <TIME> -o <DIR|-> [OPTIONS]
+       prom2om fetch --url <URL> --list-metrics [OPTIONS]"
+)]
 #[command(mut_arg("output", |a| a.required(false)
     .required_unless_present("list_metrics")
     .default_value_if("list_metrics", clap::builder::ArgPredicate::IsPresent, Some("-"))))]
@@ -174,6 +184,7 @@ pub fn run(args: Args) -> Result<()> {
         return list_metrics(&opts);
     }
     let mut sink_opts = args.output.sink_options(StaleMode::Keep, progress)?;
+    let _lock = lock_output(&sink_opts.output)?;
     if let Output::Dir { path, .. } = &sink_opts.output {
         let state = path.join(STATE_DIR);
         let interrupted = fetch::plan::Checkpoint::path(&state).exists();
@@ -200,19 +211,76 @@ pub fn run(args: Args) -> Result<()> {
         ));
     }
     let mut sink = Sink::create(sink_opts)?;
+    if !args.output.allow_merge {
+        sink.refuse_merges(&filter.edits);
+    }
     let edits = filter.edits.clone();
-    let stats = fetch::fetch(&opts, &mut |mut labels, samples| {
-        edits.apply(&mut labels);
-        let id = sink.series(labels);
+    let mut overrode: Option<Labels> = None;
+    let result = fetch::fetch(&opts, &mut |mut labels, samples| {
+        let traced = edits.apply_traced(&mut labels);
+        if traced.overrides && overrode.is_none() {
+            overrode = Some(edits.restore(&labels, &traced.origin));
+        }
+        let id = sink.series_traced(labels, &traced.origin)?;
         for (t, v) in samples {
             sink.push(id, t, v)?;
         }
         Ok(())
-    })
-    .map_err(|e| match &opts.state_dir {
-        Some(_) => e.context("fetch interrupted; rerun the same command with --resume to continue"),
-        None => e,
-    })?;
+    });
+    let stats = match result {
+        Ok(s) => s,
+        // Label edits that merge series are bad input: nothing to resume.
+        Err(e) if ExitCode::of(&e) == ExitCode::BadInput => {
+            if let Some(state) = &opts.state_dir {
+                fetch::remove_state(state)?;
+            }
+            sink.abandon();
+            return Err(e);
+        }
+        Err(e) => {
+            return Err(match &opts.state_dir {
+                // Only a transfer cut short is worth resuming: a refusal (a bad URL, a 404, a
+                // login page, options that differ from the checkpoint) would meet the resumed
+                // run as well.
+                Some(state)
+                    if crate::fetch::http::gave_up(&e)
+                        && fetch::plan::Checkpoint::path(state).exists() =>
+                {
+                    e.context("fetch interrupted; rerun the same command with --resume to continue")
+                }
+                _ => e,
+            });
+        }
+    };
+    if stats.samples + stats.samples_resumed == 0 && !args.output.allow_empty {
+        if let Some(state) = &opts.state_dir {
+            fetch::remove_state(state)?;
+        }
+        sink.abandon();
+        let selectors = match describe_selectors(&filter) {
+            s if s.is_empty() => "any selector".to_string(),
+            s => s,
+        };
+        let (from, to) = (
+            timeparse::format_time(stats.start_ms),
+            timeparse::format_time(stats.end_ms),
+        );
+        let held = match stats.series_discovered {
+            0 => format!("has no series matching {selectors} from {from} to {to}"),
+            n => format!(
+                "has {n} series matching {selectors}, with no float sample from {from} to {to}"
+            ),
+        };
+        return Err(crate::bad_input!(
+            "nothing kept: {} {held}; --allow-empty accepts an empty output",
+            mask_url(&args.url)
+        ));
+    }
+    if let Some(l) = &overrode {
+        eprintln!(
+            "prom2om: warning: --add-label overrides labels the series already have, e.g. of {l}"
+        );
+    }
     let mut f = filter.clone();
     f.start = Some(stats.start_ms);
     f.end = Some(stats.end_ms);
@@ -222,6 +290,7 @@ pub fn run(args: Args) -> Result<()> {
         filters: f.describe("drop"),
     };
     let summary = sink.finish(info)?;
+    warn_quoted_names(&summary.quoted_names);
     if let Some(state) = &opts.state_dir {
         fetch::remove_state(state)?;
     }
@@ -324,12 +393,13 @@ fn fingerprint(a: &Args) -> String {
 fn list_metrics(opts: &FetchOptions) -> Result<()> {
     use std::io::Write;
     let rows = fetch::list_metrics(opts)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(crate::exit_codes::stdout());
     let total: u64 = rows.iter().map(|r| r.1).sum();
     for (name, n) in &rows {
         writeln!(out, "{n:>10}  {name}")?;
     }
     writeln!(out, "{total:>10}  series in {} metrics", rows.len())?;
+    out.flush()?;
     Ok(())
 }
 
@@ -341,7 +411,7 @@ fn print_summary(st: &FetchStats, s: &SinkSummary, url: &str, out: &str) {
     }
     eprintln!(
         "prom2om: fetched {} series, {} samples from {url} with {method} in {secs:.2}s ({:.0} samples/s)",
-        s.written.series,
+        s.series,
         st.samples + st.samples_resumed,
         st.samples as f64 / secs
     );

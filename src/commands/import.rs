@@ -72,6 +72,16 @@ pub fn run(args: Args) -> Result<()> {
     bars.clear();
     print_summary(&summary, &args.tsdb);
     let failed = summary.failed();
+    if failed > 0 && summary.no_space {
+        bail!(
+            "{failed} of {} shards failed (listed above): no space left in the staging dir {} \
+             (DATA_DIR's filesystem), where each gzip shard is decompressed for promtool and \
+             its blocks are built, --jobs at a time. Free space there (or use fewer --jobs), \
+             then run the same command again: the imported shards are skipped",
+            summary.results.len(),
+            summary.staging.display()
+        );
+    }
     if failed > 0 {
         bail!(
             "{failed} of {} shards failed (listed above); run the same command again to retry \
@@ -139,8 +149,8 @@ impl Progress for Bars {
     fn finished(&self, r: &ShardResult) {
         let line = shard_line(r);
         match &self.multi {
-            Some(m) => m.suspend(|| println!("{line}")),
-            None => println!("{line}"),
+            Some(m) => m.suspend(|| out_line(&line)),
+            None => out_line(&line),
         }
         if !matches!(r.outcome, Outcome::Skipped | Outcome::Recovered { .. }) {
             self.shards.inc(1);
@@ -168,26 +178,34 @@ fn shard_line(r: &ShardResult) -> String {
     }
 }
 
+/// A line of the report on stdout. An import goes on whatever becomes of its stdout (`| head`):
+/// stopping halfway would help nobody, and the exit code still tells how it went.
+fn out_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
 fn print_summary(s: &Summary, tsdb: &Path) {
     for w in &s.warnings {
         eprintln!("prom2om: warning: {w}");
     }
     let (blocks, samples) = s.blocks_and_samples();
-    println!(
+    out_line(&format!(
         "imported {} shards, skipped {} (imported before), failed {}; {blocks} blocks, {samples} samples moved into {} in {:.1}s",
         s.imported(),
         s.skipped(),
         s.failed(),
         tsdb.display(),
         s.elapsed.as_secs_f64()
-    );
+    ));
     if s.imported() > 0 {
-        println!(
+        out_line(&format!(
             "verified: the blocks of the {} shards imported now hold exactly the manifest's sample counts ({samples} samples)",
             s.imported()
-        );
+        ));
     }
-    if samples > 0 {
+    // Only about blocks this run moved (imported now, or a killed run's finished moves).
+    if blocks > 0 {
         eprintln!("{}", pickup_hint(s.min_time_ms(), tsdb));
     }
 }

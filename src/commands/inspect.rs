@@ -1,6 +1,7 @@
 //! `prom2om inspect`: look before a long run — families, label cardinality, time range, and what
 //! the filters would keep.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Result;
@@ -49,48 +50,59 @@ pub fn run(args: Args) -> Result<()> {
             inspect_dump(&specs, &filter, args.top)?
         }
     };
+    let mut out = std::io::BufWriter::new(crate::exit_codes::stdout());
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        // Through a String: serde_json's error would hide the closed stdout in its chain.
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print_text(&report);
+        print_text(&mut out, &report)?;
     }
+    out.flush()?;
     Ok(())
 }
 
-fn print_text(r: &Report) {
+fn print_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
     let fmt_ts = |t: Option<i64>| {
         t.map(|ms| format!("{} ({ms})", crate::pipeline::shard::utc_stamp(ms)))
             .unwrap_or_else(|| "-".into())
     };
-    println!("series {}, samples {}", r.series, r.samples);
-    println!(
+    writeln!(out, "series {}, samples {}", r.series, r.samples)?;
+    writeln!(
+        out,
         "time range {} .. {}",
         fmt_ts(r.min_ts_ms),
         fmt_ts(r.max_ts_ms)
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "kept by the filters: series {}, samples {}, about {} of OpenMetrics",
         r.kept_series,
         r.kept_samples,
         human_bytes(r.estimated_output_bytes)
-    );
+    )?;
     if r.invalid_lines > 0 {
-        println!("invalid lines: {}", r.invalid_lines);
+        writeln!(out, "invalid lines: {}, the first:", r.invalid_lines)?;
+        for l in &r.first_invalid {
+            writeln!(out, "  {l}")?;
+        }
     }
-    println!();
-    println!(
+    writeln!(out)?;
+    writeln!(
+        out,
         "{:>12} {:>8} {:>12} {:>8}  family",
         "samples", "series", "kept", "kept_s"
-    );
+    )?;
     for f in &r.families {
-        println!(
+        writeln!(
+            out,
             "{:>12} {:>8} {:>12} {:>8}  {}",
             f.samples, f.series, f.kept_samples, f.kept_series, f.name
-        );
+        )?;
     }
-    println!();
-    println!("{:>8}  label", "values");
+    writeln!(out)?;
+    writeln!(out, "{:>8}  label", "values")?;
     for l in &r.labels {
-        println!("{:>8}  {}", l.values, l.name);
+        writeln!(out, "{:>8}  {}", l.values, l.name)?;
     }
+    Ok(())
 }

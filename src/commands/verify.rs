@@ -1,6 +1,7 @@
 //! `prom2om verify DIR`: checks a shard directory (manifest, checksums, OpenMetrics validity,
 //! counts, windows) without importing it, and prints one line per shard and a summary.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use crate::verify::{verify_dir, Report};
@@ -10,13 +11,26 @@ use crate::verify::{verify_dir, Report};
 pub struct Args {
     /// The shard directory, the one that holds manifest.json.
     pub dir: PathBuf,
+
+    /// Also check that this promtool (a path, or a name on PATH) can import the shards: names
+    /// outside [a-zA-Z_:][a-zA-Z0-9_:]* need promtool 2.51 or newer.
+    #[arg(long, value_name = "PATH")]
+    pub promtool: Option<PathBuf>,
 }
 
 /// Exit 0 when everything holds; otherwise every problem goes to stderr, naming its file, and
 /// the command fails (exit 1).
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let report = verify_dir(&args.dir)?;
-    print_report(&report);
+    let mut report = verify_dir(&args.dir)?;
+    if let Some(p) = &args.promtool {
+        let promtool = crate::import::Promtool::detect(p)?;
+        if let Err(e) = promtool.check_quoted_names(report.quoted_names.as_ref(), &args.dir) {
+            report.problems.push(format!("{e:#}"));
+        }
+    }
+    let mut out = std::io::BufWriter::new(crate::exit_codes::stdout());
+    let written = print_report(&mut out, &report).and_then(|()| out.flush());
+    // A closed stdout ends the run quietly only when nothing is wrong.
     let n = report.problem_count();
     if n > 0 {
         anyhow::bail!(
@@ -25,18 +39,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if n == 1 { "" } else { "s" }
         );
     }
+    written?;
     let t = &report.totals;
-    println!(
+    writeln!(
+        out,
         "OK {}: {} shards, {} series, {} samples",
         args.dir.display(),
         report.files.len(),
         t.series,
         t.samples
-    );
+    )?;
+    out.flush()?;
     Ok(())
 }
 
-fn print_report(report: &Report) {
+/// The OK lines on `out`, the problems on stderr; every problem is printed even when `out` fails,
+/// whose first error is returned.
+fn print_report(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
+    let mut written = Ok(());
     for f in &report.files {
         let path = report.dir.join(&f.file);
         match (&f.stats, f.problems.is_empty()) {
@@ -45,12 +65,15 @@ fn print_report(report: &Report) {
                     (Some(min), Some(max)) => format!(", ts {min}..{max} ms"),
                     _ => String::new(),
                 };
-                println!(
-                    "OK {}: {} series, {} samples{range}",
-                    path.display(),
-                    st.series,
-                    st.samples
-                );
+                if written.is_ok() {
+                    written = writeln!(
+                        out,
+                        "OK {}: {} series, {} samples{range}",
+                        path.display(),
+                        st.series,
+                        st.samples
+                    );
+                }
             }
             _ => {
                 for p in &f.problems {
@@ -62,4 +85,5 @@ fn print_report(report: &Report) {
     for p in &report.problems {
         eprintln!("prom2om: verify: {p}");
     }
+    written
 }

@@ -22,10 +22,18 @@ struct Envelope<'a, T> {
     error: Option<String>,
 }
 
-fn parse<'a, T: Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T, Failure> {
+/// The `data` of an API answer. Errors do not name the request: the caller's context does.
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Failure> {
     let env: Envelope<'a, T> = serde_json::from_slice(body).map_err(|e| {
+        if looks_like_html(body) {
+            return Failure::Fatal(anyhow!(
+                "the server answered with an HTML page, not the Prometheus API (a login page or \
+                 a proxy?): check that --url is the base URL of Prometheus (e.g. \
+                 https://host/prometheus) and the credentials"
+            ));
+        }
         // A cut-off body is a network problem; anything else will not get better.
-        let err = anyhow!("{what}: the server's answer is not Prometheus API JSON: {e}");
+        let err = anyhow!("the server's answer is not Prometheus API JSON: {e}");
         if e.is_eof() {
             Failure::transient(err)
         } else {
@@ -34,13 +42,18 @@ fn parse<'a, T: Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T, Failur
     })?;
     if env.status != "success" {
         return Err(Failure::Fatal(anyhow!(
-            "{what}: {}",
+            "{}",
             env.error
                 .unwrap_or_else(|| format!("status {}", env.status))
         )));
     }
     env.data
-        .ok_or_else(|| Failure::Fatal(anyhow!("{what}: answer without data")))
+        .ok_or_else(|| Failure::Fatal(anyhow!("answer without data")))
+}
+
+fn looks_like_html(body: &[u8]) -> bool {
+    let start = body.trim_ascii_start();
+    start.first() == Some(&b'<')
 }
 
 /// Seconds with millisecond precision, as the API takes times.
@@ -82,7 +95,7 @@ pub fn series(c: &Client, selector: &str, start: i64, end: i64) -> Result<Vec<La
     let what = format!("listing series {selector}");
     c.retry(|| {
         let body = c.get("/api/v1/series", &params)?;
-        let data: Vec<BTreeMap<Cow<str>, Cow<str>>> = parse(&body, &what)?;
+        let data: Vec<BTreeMap<Cow<str>, Cow<str>>> = parse(&body)?;
         Ok(data.into_iter().map(labels_of).collect())
     })
     .with_context(|| what.clone())
@@ -104,11 +117,11 @@ struct MatrixData<'a> {
     result: Vec<MatrixSeries<'a>>,
 }
 
-fn matrix_of(body: &[u8], what: &str) -> Result<Matrix, Failure> {
-    let data: MatrixData = parse(body, what)?;
+fn matrix_of(body: &[u8]) -> Result<Matrix, Failure> {
+    let data: MatrixData = parse(body)?;
     if data.result_type != "matrix" {
         return Err(Failure::Fatal(anyhow!(
-            "{what}: expected a matrix, got a {}",
+            "expected a matrix, got a {}",
             data.result_type
         )));
     }
@@ -127,7 +140,7 @@ fn matrix_of(body: &[u8], what: &str) -> Result<Matrix, Failure> {
 pub fn query_matrix(c: &Client, query: &str, time_ms: i64) -> Result<Matrix> {
     let params = [("query", query.to_string()), ("time", api_time(time_ms))];
     let what = format!("query {query} at {}", api_time(time_ms));
-    c.retry(|| matrix_of(&c.get("/api/v1/query", &params)?, &what))
+    c.retry(|| matrix_of(&c.get("/api/v1/query", &params)?))
         .with_context(|| what.clone())
 }
 
@@ -140,7 +153,7 @@ pub fn query_range(c: &Client, query: &str, start: i64, end: i64, step_ms: i64) 
         ("step", format!("{}", step_ms as f64 / 1000.0)),
     ];
     let what = format!("query_range {query}");
-    c.retry(|| matrix_of(&c.get("/api/v1/query_range", &params)?, &what))
+    c.retry(|| matrix_of(&c.get("/api/v1/query_range", &params)?))
         .with_context(|| what.clone())
 }
 
@@ -166,10 +179,10 @@ pub fn query_vector(c: &Client, query: &str, time_ms: i64) -> Result<Vec<(Labels
     let what = format!("query {query}");
     c.retry(|| {
         let body = c.get("/api/v1/query", &params)?;
-        let data: VectorData = parse(&body, &what)?;
+        let data: VectorData = parse(&body)?;
         if data.result_type != "vector" {
             return Err(Failure::Fatal(anyhow!(
-                "{what}: expected a vector, got a {}",
+                "expected a vector, got a {}",
                 data.result_type
             )));
         }
@@ -203,10 +216,10 @@ pub fn server_config(c: &Client) -> Result<ServerConfig> {
     struct Cfg {
         yaml: String,
     }
-    let what = "reading /api/v1/status/config";
+    let what = "reading the server configuration";
     c.retry(|| {
         let body = c.get("/api/v1/status/config", &[])?;
-        let cfg: Cfg = parse(&body, what)?;
+        let cfg: Cfg = parse(&body)?;
         Ok(parse_config_yaml(&cfg.yaml))
     })
     .context(what)
@@ -324,19 +337,21 @@ mod tests {
     fn matrix_json() {
         let body = br#"{"status":"success","data":{"resultType":"matrix","result":[
             {"metric":{"__name__":"m","path":"a\"b\\c\n"},"values":[[1.5,"1"],[2,"NaN"]]}]}}"#;
-        let m = matrix_of(body, "t").unwrap();
+        let m = matrix_of(body).unwrap();
         assert_eq!(m[0].0.get("path"), Some("a\"b\\c\n"));
         assert_eq!(m[0].1[0], (1500, 1.0));
         assert!(m[0].1[1].1.is_nan());
-        let err = matrix_of(
-            br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
-            "t",
-        );
+        let err = matrix_of(br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#);
         assert!(matches!(err, Err(Failure::Fatal(_))));
         assert!(matches!(
-            matrix_of(br#"{"status":"succ"#, "t"),
+            matrix_of(br#"{"status":"succ"#),
             Err(Failure::Transient(..))
         ));
+        let login = matrix_of(b"\n  <!DOCTYPE html><html><form action=/login>");
+        match login {
+            Err(Failure::Fatal(e)) => assert!(e.to_string().contains("HTML page"), "{e}"),
+            _ => panic!("an HTML page is a fatal answer"),
+        }
     }
 
     #[test]

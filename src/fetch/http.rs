@@ -59,6 +59,43 @@ impl Failure {
     }
 }
 
+/// Context of an error that outlasted every retry: a transfer cut by trouble that may pass, the
+/// kind of failure a `--resume` can continue after (a refusal of the server cannot).
+#[derive(Debug)]
+pub struct GaveUp {
+    pub attempts: u32,
+}
+
+impl std::fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "giving up after {} attempts", self.attempts)
+    }
+}
+
+/// Whether `err` is a transfer that gave up after its retries (see [`GaveUp`]).
+pub fn gave_up(err: &anyhow::Error) -> bool {
+    // anyhow finds a context value at any depth of the context chain.
+    err.downcast_ref::<GaveUp>().is_some()
+}
+
+/// The server cannot be talked to at all (nothing listens at its address on the first request,
+/// or it speaks plain HTTP to an https:// URL): retrying would only make the user wait.
+#[derive(Debug)]
+pub struct Unreachable(pub String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+/// Whether `err` says the server cannot be reached at all.
+pub fn unreachable(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.is::<Unreachable>())
+}
+
 /// A non-2xx answer, kept as an error type so callers can look at the status.
 #[derive(Debug)]
 pub struct HttpStatus {
@@ -71,6 +108,12 @@ impl std::fmt::Display for HttpStatus {
         write!(f, "HTTP {}: {}", self.status, self.message)?;
         if self.status == 401 || self.status == 403 {
             f.write_str(" (check --user/--password or --bearer-token)")?;
+        }
+        if self.status == 404 {
+            f.write_str(
+                " (check --url: the base URL of Prometheus, e.g. https://host or \
+                 https://host/prometheus, without /api/v1)",
+            )?;
         }
         Ok(())
     }
@@ -90,6 +133,8 @@ pub struct Client {
     backoff: Duration,
     max_backoff: Duration,
     limiter: Option<(Duration, Mutex<Instant>)>,
+    /// Some request got an HTTP answer: from then on a refused connection is a restart, retried.
+    reached: std::sync::atomic::AtomicBool,
     pub counters: Arc<Counters>,
 }
 
@@ -156,6 +201,7 @@ impl Client {
             backoff: cfg.backoff,
             max_backoff: cfg.max_backoff.max(cfg.backoff),
             limiter,
+            reached: Default::default(),
             counters: Arc::new(Counters::default()),
         })
     }
@@ -256,23 +302,9 @@ impl Client {
         let what = format!("{}{path}", self.display);
         let resp = match r {
             Ok(resp) => resp,
-            Err(e) => {
-                let fatal = matches!(
-                    e,
-                    ureq::Error::BadUri(_)
-                        | ureq::Error::Tls(_)
-                        | ureq::Error::Rustls(_)
-                        | ureq::Error::InvalidProxyUrl
-                        | ureq::Error::Http(_)
-                );
-                let err = anyhow!("{what}: {e}");
-                return Err(if fatal {
-                    Failure::Fatal(err)
-                } else {
-                    Failure::transient(err)
-                });
-            }
+            Err(e) => return Err(self.connection_failure(&what, e)),
         };
+        self.reached.store(true, Ordering::Relaxed);
         let status = resp.status().as_u16();
         if (200..300).contains(&status) {
             return Ok(resp);
@@ -293,6 +325,38 @@ impl Client {
             Err(Failure::Transient(err, retry_after))
         } else {
             Err(Failure::Fatal(err))
+        }
+    }
+
+    /// Sorts a failure to get any HTTP answer: what retrying cannot change is fatal, and says what
+    /// would help.
+    fn connection_failure(&self, what: &str, e: ureq::Error) -> Failure {
+        let first = !self.reached.load(Ordering::Relaxed);
+        let refused =
+            matches!(&e, ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused);
+        if first && (refused || matches!(e, ureq::Error::HostNotFound)) {
+            return Failure::Fatal(anyhow::Error::new(Unreachable(format!(
+                "{what}: {e}: nothing answers at {}; is the server running there, and are the \
+                 host and port of --url right?",
+                self.display
+            ))));
+        }
+        let tls = matches!(e, ureq::Error::Tls(_) | ureq::Error::Rustls(_));
+        if self.display.starts_with("https://") && plain_http_answer(&e) {
+            return Failure::Fatal(anyhow::Error::new(Unreachable(format!(
+                "{what}: {e}: the server answers in plain HTTP, not TLS: use http:// in --url"
+            ))));
+        }
+        let fatal = tls
+            || matches!(
+                e,
+                ureq::Error::BadUri(_) | ureq::Error::InvalidProxyUrl | ureq::Error::Http(_)
+            );
+        let err = anyhow!("{what}: {e}");
+        if fatal {
+            Failure::Fatal(err)
+        } else {
+            Failure::transient(err)
         }
     }
 
@@ -325,7 +389,9 @@ impl Client {
                 Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Transient(e, after)) => {
                     if tries >= self.retries {
-                        return Err(e.context(format!("giving up after {} attempts", tries + 1)));
+                        return Err(e.context(GaveUp {
+                            attempts: tries + 1,
+                        }));
                     }
                     let exp = self.backoff.saturating_mul(1u32 << tries.min(20));
                     let cap = exp.min(self.max_backoff);
@@ -352,6 +418,13 @@ impl<R: Read> Read for Counted<R> {
         self.counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
+}
+
+/// Whether a failure is rustls meeting a plain HTTP answer (`HTTP/1.1 400 ...` is not a TLS
+/// record); ureq passes rustls' complaint on as an I/O error, so only its words tell.
+fn plain_http_answer(e: &ureq::Error) -> bool {
+    let text = e.to_string();
+    text.contains("InvalidContentType") || text.contains("corrupt message")
 }
 
 /// A uniform number in [0, 1) from a shared xorshift generator seeded by the clock.
@@ -393,6 +466,18 @@ fn server_message(body: &[u8]) -> String {
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
+    if text.starts_with('<') {
+        // An error page of a web server or proxy: its title says enough, on one line.
+        let title = text
+            .find("<title>")
+            .and_then(|i| text[i + 7..].split("</title>").next())
+            .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "));
+        return match title {
+            Some(t) if !t.is_empty() => format!("an HTML page ({t:?})"),
+            _ => "an HTML page".to_string(),
+        };
+    }
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut s: String = text.chars().take(300).collect();
     if s.len() < text.len() {
         s.push_str("...");

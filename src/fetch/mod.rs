@@ -90,10 +90,14 @@ pub fn fetch(
         Some(d) if opts.resume && Checkpoint::path(d).exists() => Some(d.clone()),
         _ => None,
     };
-    let config = api::server_config(&client).unwrap_or_else(|e| {
-        eprintln!("prom2om: warning: cannot read the server configuration ({e:#}); assuming a 15s scrape interval");
-        api::ServerConfig::default()
-    });
+    let config = match api::server_config(&client) {
+        Ok(c) => c,
+        Err(e) if http::unreachable(&e) => return Err(e),
+        Err(e) => {
+            eprintln!("prom2om: warning: {e:#}; assuming a 15s scrape interval");
+            api::ServerConfig::default()
+        }
+    };
     let (method, units, done, mut checkpoint, spool_len) = match resume_from {
         Some(dir) => {
             let (cp, r) = Checkpoint::resume(&dir, &opts.fingerprint)?;
@@ -197,28 +201,8 @@ fn plan_fetch(
     stats: &mut FetchStats,
 ) -> Result<(Method, Vec<Unit>)> {
     let (start, end) = (opts.start_ms, opts.end_ms);
-    let mut selectors = discover::effective_selectors(&opts.selectors);
     let sizing = sizing(opts, config);
-    if let Some((label, n)) = &opts.top_by {
-        let found = discover::discover(client, &selectors, start, end)?;
-        let windows = |sel: &[Match]| {
-            let series = found
-                .groups
-                .iter()
-                .filter(|g| g.matchers.ends_with(sel))
-                .map(|g| g.series)
-                .sum();
-            let g = plan::Group {
-                matchers: sel.to_vec(),
-                series,
-            };
-            plan::plan(Method::Raw, &[g], start, end, &sizing)
-                .into_iter()
-                .map(|u| (u.start_ms, u.end_ms))
-                .collect()
-        };
-        selectors = discover::top_by(client, &selectors, label, *n, &windows)?;
-    }
+    let selectors = selectors_to_fetch(client, opts, &sizing)?;
     let found = discover::discover(client, &selectors, start, end)?;
     stats.series_discovered = found.series;
     let method = match opts.method {
@@ -242,6 +226,37 @@ fn plan_fetch(
     ))
 }
 
+/// The selectors, narrowed by `--top-by` when given.
+fn selectors_to_fetch(
+    client: &Client,
+    opts: &FetchOptions,
+    sizing: &Sizing,
+) -> Result<Vec<Vec<Match>>> {
+    let (start, end) = (opts.start_ms, opts.end_ms);
+    let selectors = discover::effective_selectors(&opts.selectors);
+    let Some((label, n)) = &opts.top_by else {
+        return Ok(selectors);
+    };
+    let found = discover::discover(client, &selectors, start, end)?;
+    let windows = |sel: &[Match]| {
+        let series = found
+            .groups
+            .iter()
+            .filter(|g| g.matchers.ends_with(sel))
+            .map(|g| g.series)
+            .sum();
+        let g = plan::Group {
+            matchers: sel.to_vec(),
+            series,
+        };
+        plan::plan(Method::Raw, &[g], start, end, sizing)
+            .into_iter()
+            .map(|u| (u.start_ms, u.end_ms))
+            .collect()
+    };
+    discover::top_by(client, &selectors, label, *n, &windows)
+}
+
 fn sizing(opts: &FetchOptions, config: &api::ServerConfig) -> Sizing {
     Sizing {
         interval_ms: config.min_interval_ms.unwrap_or(15_000).max(1),
@@ -258,10 +273,17 @@ fn step_for(opts: &FetchOptions, config: &api::ServerConfig) -> i64 {
         .max(1)
 }
 
-/// `--list-metrics`: metric names and the number of series each selector would export.
+/// `--list-metrics`: metric names and the number of series the fetch would export (after
+/// `--top-by`).
 pub fn list_metrics(opts: &FetchOptions) -> Result<Vec<(String, u64)>> {
     let client = Client::new(&opts.client)?;
-    let selectors = discover::effective_selectors(&opts.selectors);
+    let selectors = if opts.top_by.is_some() {
+        // --top-by sizes its queries by the server's scrape interval, as the fetch does.
+        let config = api::server_config(&client).unwrap_or_default();
+        selectors_to_fetch(&client, opts, &sizing(opts, &config))?
+    } else {
+        discover::effective_selectors(&opts.selectors)
+    };
     let found = discover::discover(&client, &selectors, opts.start_ms, opts.end_ms)?;
     Ok(found.per_metric.into_iter().collect())
 }

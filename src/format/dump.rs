@@ -138,6 +138,20 @@ pub fn decode_labels(raw: &[u8]) -> Result<Labels, LineError> {
     ))
 }
 
+/// [`decode_labels`] for the series of a sample line: Prometheus stores no series without a
+/// metric name, and OpenMetrics cannot write one, so a block without a non-empty `__name__` is
+/// refused here.
+pub fn decode_series(raw: &[u8]) -> Result<Labels, LineError> {
+    let labels = decode_labels(raw)?;
+    if labels.metric_name().is_empty() {
+        return Err(LineError::new(
+            0,
+            "no metric name: a series needs a non-empty __name__",
+        ));
+    }
+    Ok(labels)
+}
+
 /// Prints one line exactly as promtool 2.42+ does (`fmt.Printf("%s %g %d\n", lbs, val, ts)`).
 pub fn write_line(labels: &Labels, value: f64, ts: i64, out: &mut Vec<u8>) {
     write_labels(labels, out);
@@ -423,6 +437,9 @@ fn parse_value(v: &[u8], at: usize) -> Result<Value<'_>, LineError> {
 pub fn fuzz_check(data: &[u8]) {
     let _ = labels_len(data);
     let _ = decode_labels(data);
+    if let Ok(l) = decode_series(data) {
+        assert!(!l.metric_name().is_empty());
+    }
     let Ok(line) = parse_line(data) else {
         return;
     };
@@ -462,6 +479,18 @@ mod tests {
         let mut out = Vec::new();
         write_line(l, v, ts, &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_series_needs_a_metric_name() {
+        for raw in [r#"{a="1"}"#, "{}", r#"{__name__="", a="1"}"#] {
+            let e = decode_series(raw.as_bytes()).unwrap_err();
+            assert!(e.message.contains("no metric name"), "{raw}: {e}");
+        }
+        assert_eq!(
+            decode_series(br#"{__name__="up"}"#).unwrap().metric_name(),
+            "up"
+        );
     }
 
     #[test]

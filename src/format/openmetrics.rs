@@ -25,7 +25,7 @@ const GO_NAN_BITS: u64 = 0x7ff8_0000_0000_0001;
 ///
 /// Labels come in `labels` order (byte-wise by name), `__name__` left out, and no `{}` when no
 /// other label is left. A name that is not classic is quoted (`{"my.metric",a="b"}`,
-/// `x{"label.name"="v"}`), the syntax of Prometheus 3; 2.x cannot parse it. The caller must see
+/// `x{"label.name"="v"}`), a syntax promtool reads from 2.51 on, not before. The caller must see
 /// that the series has a metric name: OpenMetrics cannot express a series without one.
 pub fn write_series_prefix(labels: &Labels, out: &mut Vec<u8>) {
     let name = labels.metric_name();
@@ -56,6 +56,23 @@ pub fn write_series_prefix(labels: &Labels, out: &mut Vec<u8>) {
     }
     out.push(b' ');
 }
+
+/// The first name of the series that [`write_series_prefix`] writes quoted, if any: such a line
+/// only parses in promtool 2.51 and newer ([`QUOTED_NAMES_SINCE`]).
+pub fn quoted_name(labels: &Labels) -> Option<&str> {
+    let name = labels.metric_name();
+    if !is_classic_metric_name(name) {
+        return Some(name);
+    }
+    labels
+        .iter()
+        .map(|(n, _)| n)
+        .find(|&n| n != METRIC_NAME && !is_classic_label_name(n))
+}
+
+/// The first promtool whose `create-blocks-from openmetrics` reads quoted names: the lexer
+/// learnt `{"name", ...}` in Prometheus 2.51.0 (model/textparse, a28d7865ad).
+pub const QUOTED_NAMES_SINCE: (u32, u32) = (2, 51);
 
 /// Appends one sample line: `prefix` (from [`write_series_prefix`]), the value as Go's `%g`
 /// prints it (shortest round-trip digits, so the parser gets the same bits back), the timestamp.

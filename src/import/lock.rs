@@ -4,8 +4,9 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+
+use crate::pipeline::run_lock::try_flock;
 
 /// Who holds the data dir.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,38 +52,6 @@ fn lock_file_held(lock: &Path) -> io::Result<bool> {
     match try_flock(&f) {
         Ok(()) => Ok(false), // released when `f` closes
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),
-        Err(e) => Err(e),
-    }
-}
-
-fn try_flock(f: &File) -> io::Result<()> {
-    // SAFETY: flock on a file descriptor we own; no memory is passed.
-    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// An exclusive lock held for as long as the value lives (closing the file releases it).
-#[derive(Debug)]
-pub struct ExclusiveLock {
-    _file: File,
-}
-
-/// Takes an exclusive, non-blocking flock on `path` (created if missing); `Ok(None)` when another
-/// process holds it.
-pub fn try_lock(path: &Path) -> io::Result<Option<ExclusiveLock>> {
-    let f = File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
-    match try_flock(&f) {
-        Ok(()) => Ok(Some(ExclusiveLock { _file: f })),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -149,13 +118,12 @@ mod tests {
     fn held_flock_is_seen_and_released_lock_is_not() {
         let dir = tempfile::tempdir().unwrap();
         let lock_path = dir.path().join("lock");
-        let held = try_lock(&lock_path).unwrap().expect("free lock");
+        let held = File::create(&lock_path).unwrap();
+        try_flock(&held).unwrap();
         // flock conflicts between open file descriptions, even within one process.
         assert!(lock_file_held(&lock_path).unwrap());
-        assert!(try_lock(&lock_path).unwrap().is_none());
         drop(held);
         assert!(!lock_file_held(&lock_path).unwrap());
-        assert!(try_lock(&lock_path).unwrap().is_some());
     }
 
     #[cfg(target_os = "linux")]

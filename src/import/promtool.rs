@@ -7,12 +7,17 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
+use crate::format::openmetrics::QUOTED_NAMES_SINCE;
+use crate::pipeline::manifest::QuotedNames;
+
 /// A promtool, and what its `create-blocks-from openmetrics` accepts.
 #[derive(Clone, Debug)]
 pub struct Promtool {
     pub path: PathBuf,
     /// `--max-block-duration` exists (not in 2.42).
     pub max_block_duration: bool,
+    /// `promtool --version`, when it says one: (major, minor, patch).
+    pub version: Option<(u32, u32, u32)>,
 }
 
 impl Promtool {
@@ -45,8 +50,55 @@ impl Promtool {
         Ok(Promtool {
             path: path.to_path_buf(),
             max_block_duration: help.contains("--max-block-duration"),
+            version: version_of(path),
         })
     }
+
+    /// Refuses shards with quoted names when this promtool is older than the first that reads
+    /// them; `shards` names the directory in the message. A promtool that does not say its
+    /// version is given the benefit of the doubt.
+    pub fn check_quoted_names(&self, q: Option<&QuotedNames>, shards: &Path) -> Result<()> {
+        let (Some(q), Some(v)) = (q, self.version) else {
+            return Ok(());
+        };
+        let (major, minor) = QUOTED_NAMES_SINCE;
+        if q.series == 0 || (v.0, v.1) >= (major, minor) {
+            return Ok(());
+        }
+        bail!(
+            "{}: {} series have metric or label names outside [a-zA-Z_:][a-zA-Z0-9_:]* (e.g. \
+             {}), written in the quoted form {{\"name\", ...}} that only promtool {major}.{minor} \
+             or newer imports; {} is version {}.{}.{}. Import with a newer promtool \
+             (--promtool PATH), or convert again leaving those series or labels out (--match, \
+             --drop-label)",
+            shards.display(),
+            q.series,
+            q.examples.join(", "),
+            self.path.display(),
+            v.0,
+            v.1,
+            v.2
+        )
+    }
+}
+
+/// The version `promtool --version` prints on its first line: `promtool, version 2.42.0+ds (...)`.
+fn version_of(path: &Path) -> Option<(u32, u32, u32)> {
+    let out = Command::new(path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    parse_version(&text)
+}
+
+fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
+    let rest = &text[text.find("version ")? + "version ".len()..];
+    let mut parts = rest.split(|c: char| !c.is_ascii_digit());
+    let mut next = || parts.next()?.parse::<u32>().ok();
+    Some((next()?, next()?, next()?))
 }
 
 impl Promtool {
@@ -145,6 +197,17 @@ pub fn excerpt(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_as_promtool_prints_them() {
+        let debian = "promtool, version 2.42.0+ds (branch: debian/sid, revision: 2.42.0+ds-5)\n";
+        assert_eq!(parse_version(debian), Some((2, 42, 0)));
+        assert_eq!(
+            parse_version("promtool, version 3.5.0 (branch: HEAD)"),
+            Some((3, 5, 0))
+        );
+        assert_eq!(parse_version("usage: promtool"), None);
+    }
 
     #[test]
     fn durations_in_prometheus_syntax() {

@@ -3,7 +3,8 @@
 //! each series it met, so a line of a series the filters drop costs little more than finding its
 //! end. Chunks are merged in input order, which keeps "the later input wins" deterministic.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::Hasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 
@@ -12,15 +13,19 @@ use bstr::ByteSlice;
 use rayon::prelude::*;
 
 use crate::format::dump::{self, Value};
+use crate::format::openmetrics;
 use crate::labels::Labels;
 use crate::pipeline::input::{self, Chunker, InputSpec};
 use crate::pipeline::sink::{SeriesId, Sink};
-use crate::select::filter::Filter;
+use crate::select::filter::{Filter, LabelEdits};
 
 // 1 MiB: thousands of lines per parallel task, and little memory in flight.
 const CHUNK_BYTES: usize = 1 << 20;
 /// Bad lines reported in detail under --skip-invalid; the rest are only counted.
 const MAX_REPORTED: usize = 5;
+/// Distinct series the selectors dropped that are counted, for the message of a run that keeps
+/// nothing (about 4 MiB of hashes); beyond it the count is a lower bound.
+const MAX_COUNTED_DROPPED: usize = 1 << 18;
 
 #[derive(Clone, Debug, Default)]
 pub struct ConvertOptions {
@@ -44,6 +49,17 @@ pub struct ConvertStats {
     pub empty_lines: u64,
     /// `file:line: message: excerpt` of the first few bad lines.
     pub invalid_reported: Vec<String>,
+    /// Earliest and latest timestamp of the input's samples (for a series the selectors drop,
+    /// those of the first and last line of each run of its lines).
+    pub input_range: Option<(i64, i64)>,
+    /// Earliest and latest timestamp of the samples of the series the selectors keep, before
+    /// --start/--end.
+    pub matched_range: Option<(i64, i64)>,
+    /// Distinct series the selectors dropped, counted (up to [`MAX_COUNTED_DROPPED`]) only while
+    /// no sample has been kept: they only matter to say why a run kept nothing.
+    pub dropped_series: HashSet<u64>,
+    /// The source labels of a series whose value an `--add-label` replaced (the first one).
+    pub add_label_override: Option<Labels>,
 }
 
 impl ConvertStats {
@@ -55,7 +71,28 @@ impl ConvertStats {
         self.histograms_skipped += o.histograms;
         self.invalid_lines += o.invalid;
         self.empty_lines += o.empty;
+        self.input_range = widen(self.input_range, o.input_range);
+        self.matched_range = widen(self.matched_range, o.matched_range);
     }
+
+    /// Distinct series in the input, and whether that is a lower bound (too many to count).
+    pub fn input_series(&self, matched: usize) -> (u64, bool) {
+        let dropped = self.dropped_series.len();
+        ((dropped + matched) as u64, dropped >= MAX_COUNTED_DROPPED)
+    }
+}
+
+/// The smallest range holding both.
+fn widen(a: Option<(i64, i64)>, b: Option<(i64, i64)>) -> Option<(i64, i64)> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+fn widen_ts(r: &mut Option<(i64, i64)>, ts: i64) {
+    *r = widen(*r, Some((ts, ts)));
 }
 
 #[derive(Default)]
@@ -67,12 +104,20 @@ struct ChunkStats {
     histograms: u64,
     invalid: u64,
     empty: u64,
+    input_range: Option<(i64, i64)>,
+    matched_range: Option<(i64, i64)>,
 }
 
 /// A parsed chunk: its series (kept ones with their edited labels), its kept samples, and the
 /// bad lines it met (line numbers within the chunk, from 1).
 struct Parsed {
     series: Vec<Labels>,
+    /// Per kept series, what the label edits erased (empty without edits).
+    origins: Vec<Box<[u8]>>,
+    /// A kept series (local index) whose value an `--add-label` replaced.
+    overrode: Option<u32>,
+    /// Hashes of the label blocks of the series the selectors dropped.
+    dropped: Vec<u64>,
     samples: Vec<(u32, i64, f64)>,
     stats: ChunkStats,
     bad: Vec<(u64, String)>,
@@ -150,7 +195,7 @@ fn convert_one(
             .map(|c| parse_chunk(c, &opts.filter, opts.skip_invalid))
             .collect();
         for (chunk, p) in chunks.iter().zip(parsed) {
-            merge(p, chunk, &name, line_base, sink, stats)?;
+            merge(p, &opts.filter.edits, chunk, &name, line_base, sink, stats)?;
             line_base += chunk.iter().filter(|&&b| b == b'\n').count() as u64
                 + u64::from(!chunk.ends_with(b"\n"));
         }
@@ -163,6 +208,7 @@ fn convert_one(
 /// Adds a parsed chunk to the sink, turning its bad lines into `file:line` reports.
 fn merge(
     p: Parsed,
+    edits: &LabelEdits,
     chunk: &[u8],
     name: &str,
     line_base: u64,
@@ -181,7 +227,24 @@ fn merge(
     }
     let _ = chunk;
     stats.add(&p.stats);
-    let ids: Vec<SeriesId> = p.series.into_iter().map(|l| sink.series(l)).collect();
+    if stats.samples_kept == 0 {
+        for h in p.dropped {
+            if stats.dropped_series.len() < MAX_COUNTED_DROPPED {
+                stats.dropped_series.insert(h);
+            }
+        }
+    } else if !stats.dropped_series.is_empty() {
+        stats.dropped_series = HashSet::new();
+    }
+    if let (None, Some(i)) = (&stats.add_label_override, p.overrode) {
+        let i = i as usize;
+        stats.add_label_override = Some(edits.restore(&p.series[i], &p.origins[i]));
+    }
+    let mut ids: Vec<SeriesId> = Vec::with_capacity(p.series.len());
+    for (i, l) in p.series.into_iter().enumerate() {
+        let origin = p.origins.get(i).map_or(&[][..], |o| &o[..]);
+        ids.push(sink.series_traced(l, origin)?);
+    }
     for (local, ts, v) in p.samples {
         sink.push(ids[local as usize], ts, v)?;
     }
@@ -198,6 +261,9 @@ enum Decision {
 fn parse_chunk(chunk: &[u8], filter: &Filter, skip_invalid: bool) -> Parsed {
     let mut p = Parsed {
         series: Vec::new(),
+        origins: Vec::new(),
+        overrode: None,
+        dropped: Vec::new(),
         samples: Vec::with_capacity(chunk.len() / 64),
         stats: ChunkStats::default(),
         bad: Vec::new(),
@@ -205,6 +271,9 @@ fn parse_chunk(chunk: &[u8], filter: &Filter, skip_invalid: bool) -> Parsed {
     };
     let mut seen: HashMap<&[u8], Decision> = HashMap::new();
     let mut prev: (&[u8], Decision) = (b"", Decision::Drop);
+    // The last line of the current run of a dropped series: its timestamp is read when the run
+    // ends, so that the input's time range costs one parse per run, not per line.
+    let mut run_tail: Option<&[u8]> = None;
     for (i, line) in chunk.lines_with_terminator().enumerate() {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -221,8 +290,12 @@ fn parse_chunk(chunk: &[u8], filter: &Filter, skip_invalid: bool) -> Parsed {
         if same {
             if let Decision::Drop = prev.1 {
                 p.stats.dropped_by_match += 1;
+                run_tail = Some(line);
                 continue;
             }
+        }
+        if let Some(tail) = run_tail.take() {
+            end_dropped_run(&mut p.stats, tail, prev.0.len());
         }
         let parsed = if same {
             dump::parse_after_labels(line, prev.0.len())
@@ -243,7 +316,7 @@ fn parse_chunk(chunk: &[u8], filter: &Filter, skip_invalid: bool) -> Parsed {
         } else {
             match seen.get(parsed.labels) {
                 Some(&d) => d,
-                None => match decide(parsed.labels, filter, &mut p.series) {
+                None => match decide(parsed.labels, filter, &mut p) {
                     Ok(d) => {
                         seen.insert(parsed.labels, d);
                         d
@@ -258,35 +331,65 @@ fn parse_chunk(chunk: &[u8], filter: &Filter, skip_invalid: bool) -> Parsed {
             }
         };
         prev = (parsed.labels, decision);
+        widen_ts(&mut p.stats.input_range, parsed.ts);
         let Decision::Keep(local) = decision else {
             p.stats.dropped_by_match += 1;
             continue;
         };
+        widen_ts(&mut p.stats.matched_range, parsed.ts);
         match parsed.value {
             Value::Histogram(_) => p.stats.histograms += 1,
             Value::Float(_) if !filter.keeps_time(parsed.ts) => p.stats.dropped_by_time += 1,
+            Value::Float(_) if !openmetrics::timestamp_supported(parsed.ts) => {
+                let msg = format!(
+                    "timestamp {} ms is out of range: OpenMetrics carries |t| <= {} ms (about year 280000) exactly",
+                    parsed.ts,
+                    openmetrics::MAX_ABS_TIMESTAMP_MS
+                );
+                if bad_line(&mut p, i, line, &msg, skip_invalid) {
+                    return p;
+                }
+            }
             Value::Float(v) => {
                 p.stats.kept += 1;
                 p.samples.push((local, parsed.ts, v));
             }
         }
     }
+    if let Some(tail) = run_tail {
+        end_dropped_run(&mut p.stats, tail, prev.0.len());
+    }
     p
 }
 
+/// Adds the timestamp of the last line of a dropped series' run (its labels `n` bytes long) to
+/// the input's time range.
+fn end_dropped_run(stats: &mut ChunkStats, tail: &[u8], n: usize) {
+    if let Ok(l) = dump::parse_after_labels(tail, n) {
+        widen_ts(&mut stats.input_range, l.ts);
+    }
+}
+
 /// Decodes a new series' labels and applies the selectors and edits.
-fn decide(
-    raw: &[u8],
-    filter: &Filter,
-    series: &mut Vec<Labels>,
-) -> Result<Decision, dump::LineError> {
-    let mut labels = dump::decode_labels(raw)?;
+fn decide(raw: &[u8], filter: &Filter, p: &mut Parsed) -> Result<Decision, dump::LineError> {
+    let mut labels = dump::decode_series(raw)?;
     if !filter.keeps_series(&labels) {
+        // Fixed keys: the same block hashes the same in every chunk.
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        h.write(raw);
+        p.dropped.push(h.finish());
         return Ok(Decision::Drop);
     }
-    filter.edits.apply(&mut labels);
-    series.push(labels);
-    Ok(Decision::Keep(series.len() as u32 - 1))
+    let local = p.series.len() as u32;
+    if !filter.edits.is_empty() {
+        let traced = filter.edits.apply_traced(&mut labels);
+        if traced.overrides && p.overrode.is_none() {
+            p.overrode = Some(local);
+        }
+        p.origins.push(traced.origin);
+    }
+    p.series.push(labels);
+    Ok(Decision::Keep(local))
 }
 
 /// Records a bad line; returns true when it ends the chunk (no --skip-invalid).

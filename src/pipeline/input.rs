@@ -56,7 +56,8 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Opens an input; gzip (magic `1f 8b`) is decompressed transparently, concatenated members too.
+/// Opens an input; gzip (magic `1f 8b`) is decompressed transparently, concatenated members too;
+/// damaged gzip (truncated, corrupt, trailing bytes) is bad input naming its byte offset.
 /// `raw_read` is increased by the bytes read from the file or pipe itself.
 pub fn open(spec: &InputSpec, raw_read: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>> {
     let inner: Box<dyn Read + Send> = match spec {
@@ -97,10 +98,92 @@ pub fn open(spec: &InputSpec, raw_read: Arc<AtomicU64>) -> Result<Box<dyn Read +
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(BufReader::with_capacity(
             1 << 20,
-            flate2::bufread::MultiGzDecoder::new(r),
+            GzMembers::new(r),
         )))
     } else {
         Ok(Box::new(r))
+    }
+}
+
+/// A `BufRead` that counts the bytes its user consumed: the offset in the compressed input.
+struct Consumed<R> {
+    inner: R,
+    pos: u64,
+}
+
+impl<R: BufRead> Read for Consumed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Consumed<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n as u64;
+        self.inner.consume(n);
+    }
+}
+
+/// Gzip members one after another (as `cat a.gz b.gz` makes them). Unlike flate2's
+/// `MultiGzDecoder` it tells a truncated or corrupt member, and bytes after the last member that
+/// are not another one, from the end of the input, with the byte offset where it happened.
+struct GzMembers<R: BufRead> {
+    member: Option<flate2::bufread::GzDecoder<Consumed<R>>>,
+}
+
+impl<R: BufRead> GzMembers<R> {
+    fn new(r: R) -> Self {
+        let r = Consumed { inner: r, pos: 0 };
+        GzMembers {
+            member: Some(flate2::bufread::GzDecoder::new(r)),
+        }
+    }
+}
+
+/// An I/O error that carries [`BadInput`](crate::exit_codes::BadInput): exit code 2.
+fn bad_data(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, crate::exit_codes::BadInput(msg))
+}
+
+impl<R: BufRead> Read for GzMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(dec) = self.member.as_mut() else {
+                return Ok(0);
+            };
+            match dec.read(buf) {
+                Ok(0) if !buf.is_empty() => {
+                    let mut r = self.member.take().expect("checked above").into_inner();
+                    let at = r.pos;
+                    let rest = r.fill_buf()?;
+                    if rest.is_empty() {
+                        return Ok(0);
+                    }
+                    if !rest.starts_with(&[0x1f, 0x8b]) {
+                        return Err(bad_data(format!(
+                            "trailing bytes after the end of the gzip data, from byte {at}, are not gzip"
+                        )));
+                    }
+                    self.member = Some(flate2::bufread::GzDecoder::new(r));
+                }
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
+                Err(e) => {
+                    let at = dec.get_ref().pos;
+                    return Err(bad_data(format!(
+                        "truncated or corrupt gzip data at byte {at}: {e}"
+                    )));
+                }
+            }
+        }
     }
 }
 
@@ -256,5 +339,32 @@ mod tests {
             .read_to_string(&mut s)
             .unwrap();
         assert_eq!(s, "hello\nworld\n");
+    }
+
+    #[test]
+    fn damaged_gzip_is_bad_input_with_its_offset() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, b"hello\n").unwrap();
+        let good = gz.finish().unwrap();
+        let read = |bytes: Vec<u8>| {
+            let mut s = String::new();
+            GzMembers::new(&bytes[..]).read_to_string(&mut s).map(|_| s)
+        };
+        assert_eq!(read(good.clone()).unwrap(), "hello\n");
+        let e = read(good[..good.len() - 3].to_vec()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("truncated or corrupt gzip data at byte"),
+            "{e}"
+        );
+        let e = read([&good[..], b"junk"].concat()).unwrap_err();
+        assert!(
+            e.to_string().contains(&format!("from byte {}", good.len())),
+            "{e}"
+        );
+        let inner = e.get_ref().unwrap();
+        assert!(inner
+            .downcast_ref::<crate::exit_codes::BadInput>()
+            .is_some());
     }
 }

@@ -64,6 +64,18 @@ pub struct Manifest {
     pub compressed: bool,
     pub totals: Totals,
     pub shards: Vec<ShardEntry>,
+    /// Series written with a quoted metric or label name, which promtool before 2.51 cannot
+    /// import; `None` in manifests of versions that did not count them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quoted_names: Option<QuotedNames>,
+}
+
+/// Series whose names are not classic (`[a-zA-Z_:][a-zA-Z0-9_:]*`), written in the quoted form.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QuotedNames {
+    pub series: u64,
+    /// A few of those names, for messages.
+    pub examples: Vec<String>,
 }
 
 impl Manifest {

@@ -1,11 +1,14 @@
-//! What every source flows through on its way to the shards: input reading and chunking, the
-//! dump converter, the sink (interning, windows, staleness, spill, streaming) and the shard writer.
+//! What every source flows through on its way to the shards: input chunking, the dump converter,
+//! the sink and its series table (windows, staleness, spill, streaming), and the shard writer.
 
 pub mod atomic_file;
 pub mod convert;
 pub mod datadir;
 pub mod input;
 pub mod manifest;
+pub mod out_dir;
+pub mod run_lock;
+mod series;
 pub mod shard;
 pub mod sink;
 pub mod sorter;

@@ -312,7 +312,7 @@ impl ShardFile {
     /// Creates the temporary file; `buffer` is the size of the file's write buffer.
     pub fn create(target: &ShardTarget<'_>, buffer: usize) -> Result<ShardFile> {
         let dest = target.dir.join(&target.file);
-        let tmp = TempPath::new(target.dir.join(format!(".{}.tmp", target.file)));
+        let tmp = TempPath::in_dir(target.dir, &target.file);
         let file =
             File::create(tmp.path()).with_context(|| format!("writing {}", dest.display()))?;
         let hw = HashingWriter {

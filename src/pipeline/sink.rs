@@ -11,13 +11,16 @@ use rayon::prelude::*;
 
 use crate::format::openmetrics;
 use crate::labels::Labels;
-use crate::pipeline::atomic_file::TempPath;
-use crate::pipeline::manifest::{Filters, Manifest, ShardEntry, Totals, MANIFEST_FILE};
+use crate::pipeline::atomic_file::{self, TempPath};
+use crate::pipeline::manifest::{Filters, Manifest, QuotedNames, ShardEntry, Totals};
+use crate::pipeline::out_dir;
+use crate::pipeline::series::SeriesTable;
 pub use crate::pipeline::shard::StaleMode;
 use crate::pipeline::shard::{self, SeriesInfo, ShardTarget, WriteStats};
 use crate::pipeline::sorter::{self, Partition};
 use crate::pipeline::spill::{Rec, SpillWriter, REC_MEM};
 use crate::pipeline::stream::{Layout, Streamed, Streamer};
+use crate::select::filter::LabelEdits;
 
 /// Where the OpenMetrics goes.
 #[derive(Clone, Debug)]
@@ -77,6 +80,8 @@ pub struct SinkSummary {
     pub negative_ts: u64,
     /// Shards written while reading (the input came in series order).
     pub streamed_shards: usize,
+    /// Written series with a quoted name, which promtool before 2.51 cannot import.
+    pub quoted_names: QuotedNames,
 }
 
 /// Where [`Sink::write_dir`] writes.
@@ -89,15 +94,6 @@ struct DirOut<'a> {
 /// Digits of shard numbers in file names: at least 3, enough for `n` shards.
 fn shard_width(n: u32) -> usize {
     n.to_string().len().max(3)
-}
-
-/// Interned series: labels and what the writer needs of them.
-#[derive(Default)]
-struct SeriesTable {
-    labels: Vec<Labels>,
-    prefixes: Vec<Box<[u8]>>,
-    index: HashMap<Labels, SeriesId>,
-    mem: u64,
 }
 
 /// The first and last sample of one series in one window, for the staleness rule.
@@ -133,6 +129,8 @@ pub struct Sink {
     spilled_bytes: u64,
     negative_ts: u64,
     stream: Option<Streamer>,
+    /// The output directory did not exist before this run.
+    created_dir: bool,
 }
 
 impl Sink {
@@ -140,8 +138,10 @@ impl Sink {
     /// earlier manifest first, so the directory never looks finished, and the earlier shards).
     pub fn create(opts: SinkOptions) -> Result<Sink> {
         let mut stream = None;
+        let mut created_dir = false;
         if let Output::Dir { path, compress } = &opts.output {
-            prepare_dir(path, opts.force)?;
+            created_dir = !path.exists();
+            out_dir::prepare(path, opts.force)?;
             if opts.stream {
                 let shards = opts.shards.unwrap_or(1).max(1);
                 let layout = Layout {
@@ -170,23 +170,41 @@ impl Sink {
             spill_dir: None,
             spilled_bytes: 0,
             negative_ts: 0,
+            created_dir,
         })
+    }
+
+    /// Refuses label edits that make two source series one (see [`Sink::series_traced`]). Call
+    /// it before the first series.
+    pub fn refuse_merges(&mut self, edits: &LabelEdits) {
+        self.series.refuse_merges(edits);
+    }
+
+    /// Distinct series interned so far (those with no sample in the time range included).
+    pub fn series_count(&self) -> usize {
+        self.series.labels.len()
+    }
+
+    /// Interns a series whose labels `edits` changed, `origin` telling its source series apart
+    /// ([`LabelEdits::apply_traced`]). While merges are refused, a second source series with the
+    /// same edited labels is bad input naming both: their samples would interleave in one series.
+    pub fn series_traced(&mut self, labels: Labels, origin: &[u8]) -> Result<SeriesId> {
+        self.series.intern_traced(labels, origin)
+    }
+
+    /// Gives up the run: nothing is written, and an output directory this run created (still
+    /// empty) is removed, so no finished-looking or half-made output stays behind.
+    pub fn abandon(mut self) {
+        drop(self.stream.take());
+        drop(self.spill_dir.take());
+        if let (true, Output::Dir { path, .. }) = (self.created_dir, &self.opts.output) {
+            let _ = std::fs::remove_dir(path);
+        }
     }
 
     /// Interns a series (labels already edited by --drop-label/--add-label) and returns its id.
     pub fn series(&mut self, labels: Labels) -> SeriesId {
-        if let Some(&id) = self.series.index.get(&labels) {
-            return id;
-        }
-        let id = self.series.labels.len() as SeriesId;
-        let mut prefix = Vec::new();
-        openmetrics::write_series_prefix(&labels, &mut prefix);
-        let label_bytes: usize = labels.iter().map(|(n, v)| n.len() + v.len() + 48).sum();
-        self.series.mem += (2 * label_bytes + prefix.len() + 96) as u64;
-        self.series.prefixes.push(prefix.into_boxed_slice());
-        self.series.index.insert(labels.clone(), id);
-        self.series.labels.push(labels);
-        id
+        self.series.intern(labels)
     }
 
     /// Adds one sample of series `id`.
@@ -299,10 +317,12 @@ impl Sink {
     /// Moves every buffered sample to its window's run file.
     fn spill_all(&mut self) -> Result<()> {
         if self.spill_dir.is_none() {
-            let dir = TempPath::new(
-                self.spill_root()
-                    .join(format!(".prom2om-spill-{}", std::process::id())),
-            );
+            let root = self.spill_root();
+            // Under a shared temp dir this is the only place a killed run's spill is found.
+            atomic_file::remove_dead_leftovers(&root).with_context(|| {
+                format!("removing a killed run's spill from {}", root.display())
+            })?;
+            let dir = TempPath::in_dir(&root, "spill");
             std::fs::create_dir_all(dir.path())
                 .with_context(|| format!("creating spill directory {}", dir.path().display()))?;
             self.spill_dir = Some(dir);
@@ -438,45 +458,6 @@ fn rank_order(ranks: &[u32], items: Vec<Box<[u8]>>) -> Vec<Box<[u8]>> {
     out
 }
 
-fn prepare_dir(path: &Path, force: bool) -> Result<()> {
-    if path.exists() {
-        let entries: Vec<_> = std::fs::read_dir(path)
-            .with_context(|| format!("reading output directory {}", path.display()))?
-            .collect::<std::io::Result<_>>()
-            .with_context(|| format!("reading output directory {}", path.display()))?;
-        if !entries.is_empty() {
-            if !force {
-                return Err(crate::bad_input!(
-                    "output directory {} is not empty (use --force to replace an earlier run's shards)",
-                    path.display()
-                ));
-            }
-            // The manifest goes first: from here on the directory does not look finished.
-            let manifest = path.join(MANIFEST_FILE);
-            if manifest.exists() {
-                std::fs::remove_file(&manifest)
-                    .with_context(|| format!("removing {}", manifest.display()))?;
-            }
-            for e in entries {
-                let name = e.file_name();
-                let name = name.to_string_lossy();
-                if name.ends_with(".om") || name.ends_with(".om.gz") {
-                    std::fs::remove_file(e.path())
-                        .with_context(|| format!("removing {}", e.path().display()))?;
-                }
-            }
-        }
-    } else {
-        std::fs::create_dir_all(path)
-            .with_context(|| format!("creating output directory {}", path.display()))?;
-    }
-    // Find an unwritable directory now, not after an hour of parsing.
-    let probe = TempPath::new(path.join(format!(".prom2om-probe-{}", std::process::id())));
-    std::fs::write(probe.path(), b"")
-        .with_context(|| format!("output directory {} is not writable", path.display()))?;
-    Ok(())
-}
-
 /// Orders the shard entries and computes the totals.
 fn totals(entries: &[ShardEntry], series: u64) -> Totals {
     Totals {
@@ -488,19 +469,6 @@ fn totals(entries: &[ShardEntry], series: u64) -> Totals {
         min_ts_ms: entries.iter().map(|e| e.min_ts_ms).min(),
         max_ts_ms: entries.iter().map(|e| e.max_ts_ms).max(),
     }
-}
-
-/// Writes `manifest.json` under a temporary name and renames it into place.
-fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
-    let dest = dir.join(MANIFEST_FILE);
-    let tmp = TempPath::new(dir.join(format!(".{MANIFEST_FILE}.tmp")));
-    let mut f =
-        std::fs::File::create(tmp.path()).with_context(|| format!("writing {}", dest.display()))?;
-    serde_json::to_writer_pretty(&mut f, m)?;
-    f.write_all(b"\n")?;
-    f.sync_all()?;
-    tmp.persist(&dest)
-        .with_context(|| format!("writing {}", dest.display()))
 }
 
 impl Sink {
@@ -554,7 +522,7 @@ impl Sink {
     ) -> Result<SinkSummary> {
         let out = std::sync::Mutex::new(std::io::BufWriter::with_capacity(
             1 << 20,
-            std::io::stdout(),
+            crate::exit_codes::stdout(),
         ));
         let mut written = WriteStats::default();
         let root = self.spill_root_for_sort();
@@ -595,7 +563,35 @@ impl Sink {
             spilled_bytes: self.spilled_bytes,
             negative_ts: self.negative_ts,
             streamed_shards: 0,
+            quoted_names: self.quoted_names(ranks, t),
         })
+    }
+
+    /// The written series with a quoted name: how many, and the first few names in output order.
+    fn quoted_names(&self, ranks: &[u32], t: &RankedTable) -> QuotedNames {
+        let mut written: Vec<(u32, SeriesId)> = self
+            .series
+            .quoted
+            .iter()
+            .map(|&id| (ranks[id as usize], id))
+            .filter(|&(r, _)| t.written[r as usize].load(std::sync::atomic::Ordering::Relaxed))
+            .collect();
+        written.sort_unstable();
+        let mut examples: Vec<String> = Vec::new();
+        for &(_, id) in &written {
+            let labels = &self.series.labels[id as usize];
+            let name = openmetrics::quoted_name(labels).expect("quoted when interned");
+            if !examples.iter().any(|e| e == name) {
+                examples.push(name.to_string());
+                if examples.len() == 3 {
+                    break;
+                }
+            }
+        }
+        QuotedNames {
+            series: written.len() as u64,
+            examples,
+        }
     }
 
     fn spill_root_for_sort(&self) -> PathBuf {
@@ -710,8 +706,9 @@ impl Sink {
             compressed: compress,
             totals: totals(&shards, t.distinct_written()),
             shards,
+            quoted_names: Some(self.quoted_names(ranks, t)),
         };
-        write_manifest(dir, &manifest)?;
+        out_dir::write_manifest(dir, &manifest)?;
         drop(self.spill_dir.take());
         Ok(SinkSummary {
             series: manifest.totals.series,
@@ -721,6 +718,7 @@ impl Sink {
             spilled_bytes: self.spilled_bytes,
             negative_ts: self.negative_ts,
             streamed_shards,
+            quoted_names: manifest.quoted_names.unwrap_or_default(),
         })
     }
 

@@ -4,6 +4,18 @@
 use crate::labels::{Labels, METRIC_NAME};
 use crate::select::selector::{self, Selector};
 
+/// Separates the values in [`Traced::origin`]; label values are UTF-8, which never holds it.
+const ORIGIN_SEP: u8 = 0xff;
+
+/// What [`LabelEdits::apply_traced`] erased from one series.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Traced {
+    /// Tells apart the source series that the edits make equal; empty without edits.
+    pub origin: Box<[u8]>,
+    /// An `--add-label` replaced a different value the series had.
+    pub overrides: bool,
+}
+
 /// Label edits applied to every kept series, after selection.
 #[derive(Clone, Debug, Default)]
 pub struct LabelEdits {
@@ -23,6 +35,54 @@ impl LabelEdits {
         for (name, value) in &self.add {
             labels.set(name, value);
         }
+    }
+
+    /// [`apply`](Self::apply), also saying what the edits erased: `origin` holds, for each step
+    /// (drops, then adds), the value the label had just before it (empty: absent), so two source
+    /// series that the edits make equal differ in their origins, and [`restore`](Self::restore)
+    /// gives a source back. `overrides` is set when an add replaced a different existing value.
+    pub fn apply_traced(&self, labels: &mut Labels) -> Traced {
+        let mut origin = Vec::new();
+        let mut overrides = false;
+        for name in &self.drop {
+            origin.extend_from_slice(labels.get(name).unwrap_or("").as_bytes());
+            origin.push(ORIGIN_SEP);
+            labels.remove(name);
+        }
+        for (name, value) in &self.add {
+            let old = labels.get(name).unwrap_or("");
+            overrides |= !old.is_empty() && old != value;
+            origin.extend_from_slice(old.as_bytes());
+            origin.push(ORIGIN_SEP);
+            labels.set(name, value);
+        }
+        Traced {
+            origin: origin.into_boxed_slice(),
+            overrides,
+        }
+    }
+
+    /// The source labels of a series edited into `edited` with this `origin`: the edits undone
+    /// in reverse order.
+    pub fn restore(&self, edited: &Labels, origin: &[u8]) -> Labels {
+        let mut values = origin
+            .split(|&b| b == ORIGIN_SEP)
+            .map(|v| String::from_utf8_lossy(v).into_owned());
+        let steps: Vec<&str> = self
+            .drop
+            .iter()
+            .map(String::as_str)
+            .chain(self.add.iter().map(|(n, _)| n.as_str()))
+            .collect();
+        let before: Vec<(&str, String)> = steps
+            .iter()
+            .map(|&n| (n, values.next().unwrap_or_default()))
+            .collect();
+        let mut labels = edited.clone();
+        for (name, value) in before.iter().rev() {
+            labels.set(name, value);
+        }
+        labels
     }
 
     /// Parses `NAME=VALUE` edits and `NAME` drops; `__name__` cannot be edited.
@@ -102,6 +162,28 @@ mod tests {
         );
         assert!(LabelEdits::parse(&["__name__".into()], &[]).is_err());
         assert!(LabelEdits::parse(&[], &["novalue".into()]).is_err());
+    }
+
+    #[test]
+    fn traced_edits_tell_merged_sources_apart_and_restore_them() {
+        let e = LabelEdits::parse(&["pod".into(), "job".into()], &["job=x".into()]).unwrap();
+        let a = Labels::from_pairs([("__name__", "up"), ("pod", "p1"), ("job", "a")]);
+        let b = Labels::from_pairs([("__name__", "up"), ("job", "x")]);
+        let (mut ea, mut eb) = (a.clone(), b.clone());
+        let (ta, tb) = (e.apply_traced(&mut ea), e.apply_traced(&mut eb));
+        assert_eq!(ea, eb);
+        assert_ne!(ta.origin, tb.origin);
+        assert_eq!(e.restore(&ea, &ta.origin), a);
+        assert_eq!(e.restore(&eb, &tb.origin), b);
+        // The drop runs first: the add then overrides nothing.
+        assert!(!ta.overrides && !tb.overrides);
+        let o = LabelEdits::parse(&[], &["job=x".into()]).unwrap();
+        assert!(o.apply_traced(&mut a.clone()).overrides);
+        assert!(!o.apply_traced(&mut b.clone()).overrides);
+        assert!(LabelEdits::default()
+            .apply_traced(&mut a.clone())
+            .origin
+            .is_empty());
     }
 
     #[test]

@@ -1,0 +1,147 @@
+//! fetch's errors say what helps: a refused connection fails at once naming the address, an
+//! https:// URL on a plain-HTTP port says so, a bad path or a login page is not called an
+//! interruption, and "rerun with --resume" comes only after a transfer that was cut short.
+
+mod common;
+mod fetch_support;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use fetch_support::{make_blocks, Fault, Proxy, T0};
+
+const RESUME_HINT: &str = "--resume to continue";
+
+/// `prom2om fetch --url URL ... -o OUT EXTRA`: (exit code, stderr, seconds taken).
+fn fetch(url: &str, out: &Path, extra: &[&str]) -> (i32, String, f64) {
+    let mut cmd = prom2om();
+    cmd.args(["fetch", "--url", url, "--start"])
+        .arg((T0 / 1000).to_string())
+        .arg("--end")
+        .arg(((T0 + 4 * 3_600_000) / 1000 - 1).to_string())
+        .arg("-o")
+        .arg(out)
+        .args(extra);
+    let started = Instant::now();
+    let (code, _, stderr) = run(cmd);
+    (code, stderr, started.elapsed().as_secs_f64())
+}
+
+fn once(stderr: &str, what: &str) {
+    assert_eq!(stderr.matches(what).count(), 1, "{what:?} once: {stderr}");
+}
+
+#[test]
+fn a_refused_connection_fails_at_once_naming_the_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (code, stderr, secs) = fetch(&url, &tmp.path().join("o"), &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(secs < 5.0, "{secs:.1}s: {stderr}");
+    assert!(
+        stderr.contains(&format!("nothing answers at {url}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(RESUME_HINT), "{stderr}");
+}
+
+#[test]
+fn https_against_a_plain_http_port_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prom = Prom::start_empty();
+    let url = prom.url().replace("http://", "https://");
+    let (code, stderr, secs) = fetch(&url, &tmp.path().join("o"), &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(secs < 5.0, "{secs:.1}s: {stderr}");
+    once(
+        &stderr,
+        "the server answers in plain HTTP, not TLS: use http://",
+    );
+    assert!(!stderr.contains(RESUME_HINT), "{stderr}");
+}
+
+#[test]
+fn a_wrong_path_is_a_404_with_advice_not_an_interruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prom = Prom::start_empty();
+    let url = format!("{}/nope", prom.url());
+    let (code, stderr, _) = fetch(&url, &tmp.path().join("o"), &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("HTTP 404"), "{stderr}");
+    assert!(stderr.contains("check --url"), "{stderr}");
+    assert!(!stderr.contains(RESUME_HINT), "{stderr}");
+    once(&stderr, "listing series");
+}
+
+/// A server that answers every request with a login page, as an SSO proxy does.
+fn login_page_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in l.incoming().take(50) {
+            let Ok(mut c) = c else { continue };
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = [0u8; 8192];
+            let _ = c.read(&mut buf);
+            let body = "<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body><form action=\"/login\"></form></body></html>";
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn a_login_page_is_named_as_such_not_an_interruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}", login_page_server());
+    let (code, stderr, _) = fetch(&url, &tmp.path().join("o"), &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("the server answered with an HTML page, not the Prometheus API"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(RESUME_HINT), "{stderr}");
+    once(&stderr, "listing series");
+}
+
+#[test]
+fn resume_is_advised_after_a_cut_transfer_and_not_when_the_options_differ() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = make_blocks(tmp.path(), 40, 4, 60_000);
+    let prom = Prom::start(&data);
+    // The configuration and the series list pass; every sample request then gets 503.
+    let proxy = Proxy::start(prom.port, |n| {
+        if n < 2 {
+            Fault::Pass
+        } else {
+            Fault::Unavailable
+        }
+    });
+    let out = tmp.path().join("o");
+    let args = [
+        "--method",
+        "remote-read",
+        "--retries",
+        "0",
+        "--concurrency",
+        "1",
+    ];
+    let (code, stderr, _) = fetch(&proxy.url(), &out, &args);
+    assert_eq!(code, 1, "{stderr}");
+    once(&stderr, RESUME_HINT);
+
+    // Resumed with other options: the checkpoint refuses, and resuming again would not help.
+    let mut other = args.to_vec();
+    other.extend(["--resume", "-m", "fx_gauge"]);
+    let (code, stderr, _) = fetch(&prom.url(), &out, &other);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(!stderr.contains(RESUME_HINT), "{stderr}");
+}
