@@ -279,6 +279,27 @@ fn not_a_tsdb_is_exit_2() {
 }
 
 #[test]
+fn a_data_dir_without_samples_keeps_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(data.join("wal")).unwrap();
+    prom2om()
+        .arg("convert")
+        .arg(&data)
+        .args(["-o", "-"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("nothing kept"));
+    let out = run_ok(
+        prom2om()
+            .arg("convert")
+            .arg(&data)
+            .args(["--allow-empty", "-q", "-o", "-"]),
+    );
+    assert_eq!(out, b"# EOF\n");
+}
+
+#[test]
 fn ignores_tmp_blocks_and_refuses_an_unread_wal() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");

@@ -1,4 +1,5 @@
-//! `prom2om convert`: `promtool tsdb dump` output in, sorted OpenMetrics shards (or a stream) out.
+//! `prom2om convert`: a Prometheus data directory or `promtool tsdb dump` output in, sorted OpenMetrics
+//! shards (or a stream) out.
 
 use std::time::Instant;
 
