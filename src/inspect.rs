@@ -238,11 +238,6 @@ pub fn inspect_tsdb(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<R
     use crate::pipeline::datadir;
     use rayon::prelude::*;
     let opened = datadir::open(dir)?;
-    if let Some(head) = &opened.head_dir {
-        if datadir::head_has_data(head)? {
-            return Err(datadir::head_unsupported(head));
-        }
-    }
     // Blocks are scanned in parallel, then their series merged: a series in several blocks is
     // one series.
     let per_block = opened
@@ -250,6 +245,10 @@ pub fn inspect_tsdb(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<R
         .par_iter()
         .map(|b| scan_block(b, filter))
         .collect::<Result<Vec<_>>>()?;
+    let mut per_block = per_block;
+    if let Some(head) = &opened.head_dir {
+        per_block.push(scan_head(head, &opened.blocks, filter)?);
+    }
     let mut scan = Scan::default();
     for (series, range) in per_block {
         if let Some((a, b)) = range {
@@ -277,6 +276,51 @@ pub fn inspect_tsdb(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<R
         }
     }
     Ok(scan.report(filter, top))
+}
+
+/// The head's series and samples, counted by replaying it as `convert` does.
+fn scan_head(
+    dir: &Path,
+    blocks: &[crate::pipeline::datadir::Block],
+    filter: &Filter,
+) -> Result<BlockScan> {
+    use crate::pipeline::head::{self, HeadOptions, HeadVisitor};
+    struct Count<'f> {
+        filter: &'f Filter,
+        series: Vec<(Labels, u64, u64)>,
+        keep: Vec<bool>,
+        range: Option<(i64, i64)>,
+    }
+    impl HeadVisitor for Count<'_> {
+        fn series(&mut self, labels: &Labels) -> Option<u32> {
+            self.keep.push(self.filter.keeps_series(labels));
+            self.series.push((labels.clone(), 0, 0));
+            Some(self.series.len() as u32 - 1)
+        }
+        fn sample(&mut self, id: u32, ts: i64, _: u64) -> Result<()> {
+            let s = &mut self.series[id as usize];
+            s.1 += 1;
+            s.2 += u64::from(self.keep[id as usize] && self.filter.keeps_time(ts));
+            let (a, b) = self.range.unwrap_or((ts, ts));
+            self.range = Some((a.min(ts), b.max(ts)));
+            Ok(())
+        }
+    }
+    let opts = HeadOptions {
+        min_valid_time: blocks.last().map_or(i64::MIN, |b| b.meta.max_time),
+        mint: i64::MIN,
+        maxt: i64::MAX,
+        skip_invalid: false,
+    };
+    let mut c = Count {
+        filter,
+        series: Vec::new(),
+        keep: Vec::new(),
+        range: None,
+    };
+    head::read_head(dir, &opts, &mut c)?;
+    c.series.retain(|s| s.1 > 0);
+    Ok((c.series, c.range))
 }
 
 /// Per series of one block: labels, float samples, samples the filters keep; and the block's

@@ -207,11 +207,6 @@ fn read_tsdb(
     for why in &opened.skipped {
         eprintln!("prom2om: warning: skipped a block as Prometheus does: {why}");
     }
-    if let Some(head) = &opened.head_dir {
-        if datadir::head_has_data(head)? {
-            return Err(datadir::head_unsupported(head));
-        }
-    }
     let opts = ReadOptions {
         filter: filter.clone(),
         keep_stale: stale == StaleMode::Keep,
@@ -222,8 +217,11 @@ fn read_tsdb(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let stats = datadir::read_blocks(&opened.blocks, &opts, sink, &pb)?;
+    let mut stats = datadir::read_blocks(&opened.blocks, &opts, sink, &pb)?;
     pb.finish_and_clear();
+    if let Some(head) = &opened.head_dir {
+        stats.add(&datadir::read_head(head, &opened.blocks, &opts, sink)?);
+    }
     Ok(stats)
 }
 
@@ -267,7 +265,7 @@ fn nothing_kept_dir(d: &DirStats, filter: &Filter) -> String {
 
 fn print_dir_summary(d: &DirStats, s: &SinkSummary, secs: f64, out: &str, only: bool) {
     eprintln!(
-        "prom2om: read {} blocks: {} series, {} chunks ({} outside the time range or deleted, not read) in {secs:.2}s",
+        "prom2om: read {} blocks and the head: {} series, {} chunks ({} outside the time range or deleted, not read) in {secs:.2}s",
         d.blocks, d.series, d.chunks_read, d.chunks_skipped
     );
     eprintln!(

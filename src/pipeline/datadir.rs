@@ -6,7 +6,7 @@ mod gomerge;
 mod headfeed;
 mod merge;
 
-pub use headfeed::HeadFeed;
+pub use headfeed::{read_head, HeadFeed};
 pub use merge::{read_blocks, DirStats, ReadOptions};
 
 use std::fs::File;
@@ -276,35 +276,6 @@ fn read_meta(dir: &Path) -> std::result::Result<std::result::Result<Meta, String
         }
         Err(e) => Err(classify(e, &path)),
     }
-}
-
-/// Whether the head (WAL, checkpoint, chunks_head, wbl) holds anything: a file of non-zero size
-/// or a checkpoint directory.
-pub fn head_has_data(dir: &Path) -> Result<bool> {
-    for sub in ["wal", "chunks_head", "wbl"] {
-        let d = dir.join(sub);
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let e = e.map_err(|e| io_error(e, &d))?;
-            let path = d.join(e.file_name());
-            let md = e.metadata().map_err(|err| io_error(err, &path))?;
-            if md.is_dir() || md.len() > 0 {
-                return Ok(true);
-            }
-        }
-    }
-    Ok(false)
-}
-
-/// The error for a data dir whose head cannot be read by this build.
-pub fn head_unsupported(dir: &Path) -> anyhow::Error {
-    crate::bad_input!(
-        "{} has a write-ahead log (wal/, chunks_head/ or wbl/) with data this prom2om cannot read yet; convert its persisted blocks by giving the block directories, or use `promtool tsdb dump {} | prom2om convert -`",
-        dir.display(),
-        dir.display()
-    )
 }
 
 #[cfg(test)]

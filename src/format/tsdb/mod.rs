@@ -1,12 +1,16 @@
 //! Prometheus TSDB formats, one module per layer as in Prometheus's `tsdb/` packages: chunk
-//! encodings (`xor`, `chunkenc`), block files (`index`, `chunks`, `tombstones`, `meta`).
-//! Readers take byte slices and return lazy views; errors carry the byte offset.
+//! encodings (`xor`, `chunkenc`), block files (`index`, `chunks`, `tombstones`, `meta`), the
+//! head's files (`wal` segments, their `record`s, `head_chunks`). Readers take byte slices and
+//! return lazy views; errors carry the byte offset.
 
 pub mod chunkenc;
 pub mod chunks;
+pub mod head_chunks;
 pub mod index;
 pub mod meta;
+pub mod record;
 pub mod tombstones;
+pub mod wal;
 pub mod xor;
 pub mod xor2;
 

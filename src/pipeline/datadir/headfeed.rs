@@ -57,6 +57,44 @@ impl<'a> HeadFeed<'a> {
     }
 }
 
+impl crate::pipeline::head::HeadVisitor for HeadFeed<'_> {
+    fn series(&mut self, labels: &Labels) -> Option<u32> {
+        HeadFeed::series(self, labels)
+    }
+
+    fn sample(&mut self, id: u32, ts: i64, bits: u64) -> Result<()> {
+        HeadFeed::sample(self, id, ts, bits)
+    }
+}
+
+/// Replays the head of data dir `dir` into the sink, after the blocks: WAL samples older than
+/// the newest block's maxTime are discarded, as Prometheus does.
+pub fn read_head(
+    dir: &std::path::Path,
+    blocks: &[super::Block],
+    opts: &ReadOptions,
+    sink: &mut Sink,
+) -> Result<DirStats> {
+    use crate::pipeline::head::{self, HeadOptions};
+    let f = &opts.filter;
+    let hopts = HeadOptions {
+        // Prometheus's loadDataAsQueryable: the maxTime of the last block in minTime order.
+        min_valid_time: blocks.last().map_or(i64::MIN, |b| b.meta.max_time),
+        mint: f.start.unwrap_or(i64::MIN),
+        maxt: f.end.unwrap_or(i64::MAX),
+        skip_invalid: opts.skip_invalid,
+    };
+    let mut feed = HeadFeed::new(sink, opts);
+    let hs = head::read_head(dir, &hopts, &mut feed)?;
+    let mut st = feed.stats;
+    st.histograms_skipped += hs.histograms;
+    st.invalid_skipped += hs.skipped_invalid;
+    for r in hs.reported {
+        st.report(format!("head: {r}"));
+    }
+    Ok(st)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

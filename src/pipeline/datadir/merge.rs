@@ -68,7 +68,7 @@ impl DirStats {
         }
     }
 
-    fn report(&mut self, r: String) {
+    pub(crate) fn report(&mut self, r: String) {
         if self.reported.len() < MAX_REPORTED {
             self.reported.push(r);
         }
