@@ -8,7 +8,7 @@ use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{
     describe_range, describe_selectors, describe_window, human_bytes, lock_output,
-    stderr_is_terminal, warn_quoted_names, FilterArgs, OutputArgs,
+    stderr_is_terminal, warn_quoted_names, DashboardArgs, FilterArgs, OutputArgs,
 };
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
 use crate::pipeline::datadir::{self, DirStats, ReadOptions};
@@ -42,6 +42,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub filter: FilterArgs,
+
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -97,7 +100,8 @@ fn sources(args: &[String]) -> Vec<Source> {
 
 pub fn run(args: Args) -> Result<()> {
     let started = Instant::now();
-    let filter = args.filter.resolve()?;
+    let mut filter = args.filter.resolve()?;
+    let dashboards = args.dashboard.apply(&mut filter, args.quiet)?;
     let stale = match args.stale {
         Stale::Drop => StaleMode::Drop,
         Stale::Keep => StaleMode::Keep,
@@ -189,6 +193,9 @@ pub fn run(args: Args) -> Result<()> {
         }
         if let Some(d) = &dir_stats {
             print_dir_summary(d, &summary, secs, &args.output.output, !any_dump);
+        }
+        if let Some(d) = &dashboards {
+            d.print_summary(Some(&args.output.output));
         }
     }
     Ok(())

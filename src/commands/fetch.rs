@@ -9,7 +9,7 @@ use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{
     describe_selectors, human_bytes, lock_output, now_ms, stderr_is_terminal, warn_quoted_names,
-    FilterArgs, OutputArgs,
+    DashboardArgs, FilterArgs, OutputArgs,
 };
 use crate::exit_codes::ExitCode;
 use crate::fetch::http::{mask_url, ClientConfig};
@@ -39,6 +39,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub filter: FilterArgs,
+
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -149,7 +152,8 @@ pub enum MethodArg {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let filter = args.filter.resolve()?;
+    let mut filter = args.filter.resolve()?;
+    let dashboards = args.dashboard.apply(&mut filter, args.quiet)?;
     let end = filter.end.unwrap_or_else(now_ms);
     let Some(start) = filter.start else {
         return Err(crate::bad_input!("fetch needs --start or --since"));
@@ -296,6 +300,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     if !args.quiet {
         print_summary(&stats, &summary, &mask_url(&args.url), &args.output.output);
+        if let Some(d) = &dashboards {
+            d.print_summary(Some(&args.output.output));
+        }
     }
     Ok(())
 }
@@ -377,7 +384,7 @@ fn parse_top_by(s: &str) -> Result<(String, usize)> {
 fn fingerprint(a: &Args) -> String {
     let f = &a.filter;
     format!(
-        "url={} method={:?} match={:?} start={:?} end={:?} since={:?} step={:?} top_by={:?} spr={}",
+        "url={} method={:?} match={:?} start={:?} end={:?} since={:?} step={:?} top_by={:?} spr={} dashboards={:?}",
         mask_url(&a.url),
         a.method,
         f.matchers,
@@ -386,7 +393,8 @@ fn fingerprint(a: &Args) -> String {
         f.since,
         a.step,
         a.top_by,
-        a.samples_per_request
+        a.samples_per_request,
+        a.dashboard
     )
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Result;
 use clap::Args as ClapArgs;
 
-use super::common::{human_bytes, FilterArgs};
+use super::common::{human_bytes, DashboardArgs, FilterArgs};
 use crate::inspect::{inspect_dir, inspect_dump, inspect_tsdb, Report};
 use crate::pipeline::input::InputSpec;
 
@@ -24,6 +24,9 @@ pub struct Args {
     #[command(flatten)]
     pub filter: FilterArgs,
 
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
+
     /// Show only the N largest families and the N labels with the most values.
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
@@ -34,7 +37,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let filter = args.filter.resolve()?;
+    let mut filter = args.filter.resolve()?;
+    let dashboards = args.dashboard.apply(&mut filter, args.json)?;
     let report = match args.inputs.as_slice() {
         [one]
             if Path::new(one)
@@ -56,6 +60,9 @@ pub fn run(args: Args) -> Result<()> {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         print_text(&mut out, &report)?;
+        if let Some(d) = &dashboards {
+            d.print_summary(None);
+        }
     }
     out.flush()?;
     Ok(())
