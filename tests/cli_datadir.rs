@@ -205,7 +205,10 @@ fn shard_dir_output_and_summary() {
             assert!(o.status.success());
             let err = String::from_utf8_lossy(&o.stderr);
             assert!(err.contains("staleness markers dropped 0, kept 0"), "{err}");
-            assert!(err.contains(" blocks and the head: "), "{err}");
+            assert!(
+                err.contains(" blocks (") && err.contains("and the head (0 series)"),
+                "{err}"
+            );
         })
         .unwrap();
     run_ok(

@@ -272,8 +272,12 @@ fn nothing_kept_dir(d: &DirStats, filter: &Filter) -> String {
 
 fn print_dir_summary(d: &DirStats, s: &SinkSummary, secs: f64, out: &str, only: bool) {
     eprintln!(
-        "prom2om: read {} blocks and the head: {} series, {} chunks ({} outside the time range or deleted, not read) in {secs:.2}s",
-        d.blocks, d.series, d.chunks_read, d.chunks_skipped
+        "prom2om: read {} blocks ({} series, {} chunks; {} chunks outside the time range or deleted, not read) and the head ({} series) in {secs:.2}s",
+        d.blocks,
+        d.series - d.head_series,
+        d.chunks_read,
+        d.chunks_skipped,
+        d.head_series
     );
     eprintln!(
         "prom2om: staleness markers dropped {}, kept {}; histograms skipped {}; samples dropped by time {}, deleted by tombstones {}; damaged chunks or series skipped {}",

@@ -87,6 +87,7 @@ pub fn read_head(
     let mut feed = HeadFeed::new(sink, opts);
     let hs = head::read_head(dir, &hopts, &mut feed)?;
     let mut st = feed.stats;
+    st.head_series = st.series;
     st.histograms_skipped += hs.histograms;
     st.invalid_skipped += hs.skipped_invalid;
     for r in hs.reported {

@@ -32,6 +32,8 @@ pub struct ReadOptions {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DirStats {
     pub blocks: u64,
+    /// Series offered by the head (WAL, chunks_head) that the selectors keep.
+    pub head_series: u64,
     /// Distinct series read (after --match), across blocks.
     pub series: u64,
     pub chunks_read: u64,
@@ -53,6 +55,7 @@ pub struct DirStats {
 impl DirStats {
     pub fn add(&mut self, o: &DirStats) {
         self.blocks += o.blocks;
+        self.head_series += o.head_series;
         self.series += o.series;
         self.chunks_read += o.chunks_read;
         self.chunks_skipped += o.chunks_skipped;
