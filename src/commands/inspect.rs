@@ -8,15 +8,16 @@ use anyhow::Result;
 use clap::Args as ClapArgs;
 
 use super::common::{human_bytes, DashboardArgs, FilterArgs};
-use crate::inspect::{inspect_dir, inspect_dump, Report};
+use crate::inspect::{inspect_dir, inspect_dump, inspect_tsdb, Report};
 use crate::pipeline::input::InputSpec;
 
-/// Show what a dump or a shard directory holds: metric families with series and sample counts
+/// Show what a Prometheus data directory, a dump or a shard directory holds: metric families with series and sample counts
 /// (largest first), label names with their number of distinct values, the time range, and the
 /// estimated size of the output for the given --match/--start/--end.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// Dump files (plain or gzip), - for stdin, or one shard directory written by prom2om.
+    /// Dump files (plain or gzip), - for stdin, one shard directory written by prom2om, or one
+    /// Prometheus data directory or block directory (read from its indexes, read-only).
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<String>,
 
@@ -39,7 +40,14 @@ pub fn run(args: Args) -> Result<()> {
     let mut filter = args.filter.resolve()?;
     let dashboards = args.dashboard.apply(&mut filter, args.json)?;
     let report = match args.inputs.as_slice() {
-        [one] if Path::new(one).is_dir() => inspect_dir(Path::new(one), &filter, args.top)?,
+        [one]
+            if Path::new(one)
+                .join(crate::pipeline::manifest::MANIFEST_FILE)
+                .is_file() =>
+        {
+            inspect_dir(Path::new(one), &filter, args.top)?
+        }
+        [one] if Path::new(one).is_dir() => inspect_tsdb(Path::new(one), &filter, args.top)?,
         [] => inspect_dump(&[InputSpec::Stdin], &filter, args.top)?,
         many => {
             let specs: Vec<InputSpec> = many.iter().map(|s| InputSpec::parse(s)).collect();

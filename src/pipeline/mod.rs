@@ -4,6 +4,7 @@
 pub mod atomic_file;
 pub mod census;
 pub mod convert;
+pub mod datadir;
 pub mod head;
 pub mod input;
 pub mod manifest;

@@ -116,7 +116,7 @@ impl Matcher {
 
     /// The only values this matcher accepts, when it names them: `=` or a literal alternation,
     /// also in the form Grafana writes multi-valued variables, `(a\.b|c)`.
-    fn pinned_values(&self) -> Option<Vec<String>> {
+    pub fn pinned_values(&self) -> Option<Vec<String>> {
         match self.op {
             MatchOp::Equal => Some(vec![self.value.clone()]),
             MatchOp::RegexMatch => match &self.set {
