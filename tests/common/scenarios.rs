@@ -159,6 +159,21 @@ fn history_minute(start: i64, k: i64) -> Vec<TimeSeries> {
     v
 }
 
+/// Waits until the head has cut (and m-mapped to chunks_head) a chunk since its last compaction,
+/// which deleted the older files: chunks end at minute boundaries, the head starts at one, and
+/// the next compaction comes 90 s after that start. Returns 62-80 s into the head.
+fn wait_mmapped_chunk(srv: &Server) {
+    srv.wait_until(
+        "a chunk cut since the last compaction",
+        Duration::from_secs(120),
+        || {
+            let since =
+                now_ms() - srv.metric("prometheus_tsdb_head_min_time").unwrap_or(0.0) as i64;
+            (62_000..80_000).contains(&since)
+        },
+    );
+}
+
 fn scenario_dir(root: &Path, name: &str) -> PathBuf {
     let d = root.join(name).join("data");
     std::fs::create_dir_all(&d).unwrap();
@@ -201,6 +216,7 @@ fn stale_restart(root: &Path) -> Fixture {
         s.phase = 3;
     });
     target.wait_scrapes(4);
+    wait_mmapped_chunk(&srv);
     srv.stop();
     let layout = Layout::scan(&data);
     check(&layout, "stale_restart");
@@ -216,7 +232,8 @@ fn stale_restart(root: &Path) -> Fixture {
              markers); the target fails for 6 s (markers for all its series, up=0) and comes back; \
              Prometheus restarts with --no-storage.tsdb.wal-compression (the WAL mixes snappy and \
              plain records); scraping goes on until the first outage is in a block; a second 5 s \
-             outage (markers in the head); stopped with SIGTERM. History starts at {start} ms."
+             outage (markers in the head); once the head has m-mapped a chunk, stopped with \
+             SIGTERM. History starts at {start} ms."
         ),
         layout,
     }
@@ -237,6 +254,7 @@ fn tombstones(root: &Path) -> Fixture {
     push_history(&srv, start, 0, HISTORY_MINUTES);
     srv.reload(&awkward_config(&srv, &target, None));
     target.wait_scrapes(12);
+    wait_mmapped_chunk(&srv);
     let now = now_ms();
     srv.delete_series(
         r#"hist_gauge{idx=~"00[1-3]"}"#,
@@ -264,7 +282,8 @@ fn tombstones(root: &Path) -> Fixture {
         serve_config: config(&[], None),
         how: format!(
             "WAL compression off. The same history as stale_restart (from {start} ms), then 1 s \
-             scrapes of Prometheus and the awkward target for 12 s; then deletions through the \
+             scrapes of Prometheus and the awkward target for 12 s and until the head has m-mapped a \
+             chunk; then deletions through the \
              admin API: hist_gauge{{idx=~\"00[1-3]\"}} from history minute 2.5 to now (blocks and \
              head), hist_utf8 from 30 s to 200 s (blocks only), awk_deleted{{k=\"1\"}} whole \
              (head), awk_many{{i=~\"01.\"}} for 5 s (head); 3 more scrapes; SIGTERM."
