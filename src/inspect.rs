@@ -278,31 +278,24 @@ pub fn inspect_tsdb(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<R
     Ok(scan.report(filter, top))
 }
 
-/// The head's series and samples, counted by replaying it as `convert` does.
+/// The head's series and samples, counted by replaying it as `convert` does. The replay may give
+/// a sample twice (an out-of-order chunk on disk and the wbl that wrote it): count it once.
 fn scan_head(
     dir: &Path,
     blocks: &[crate::pipeline::datadir::Block],
     filter: &Filter,
 ) -> Result<BlockScan> {
     use crate::pipeline::head::{self, HeadOptions, HeadVisitor};
-    struct Count<'f> {
-        filter: &'f Filter,
-        series: Vec<(Labels, u64, u64)>,
-        keep: Vec<bool>,
-        range: Option<(i64, i64)>,
+    struct Count {
+        series: Vec<(Labels, Vec<i64>)>,
     }
-    impl HeadVisitor for Count<'_> {
+    impl HeadVisitor for Count {
         fn series(&mut self, labels: &Labels) -> Option<u32> {
-            self.keep.push(self.filter.keeps_series(labels));
-            self.series.push((labels.clone(), 0, 0));
+            self.series.push((labels.clone(), Vec::new()));
             Some(self.series.len() as u32 - 1)
         }
         fn sample(&mut self, id: u32, ts: i64, _: u64) -> Result<()> {
-            let s = &mut self.series[id as usize];
-            s.1 += 1;
-            s.2 += u64::from(self.keep[id as usize] && self.filter.keeps_time(ts));
-            let (a, b) = self.range.unwrap_or((ts, ts));
-            self.range = Some((a.min(ts), b.max(ts)));
+            self.series[id as usize].1.push(ts);
             Ok(())
         }
     }
@@ -312,15 +305,25 @@ fn scan_head(
         maxt: i64::MAX,
         skip_invalid: false,
     };
-    let mut c = Count {
-        filter,
-        series: Vec::new(),
-        keep: Vec::new(),
-        range: None,
-    };
+    let mut c = Count { series: Vec::new() };
     head::read_head(dir, &opts, &mut c)?;
-    c.series.retain(|s| s.1 > 0);
-    Ok((c.series, c.range))
+    let mut range: Option<(i64, i64)> = None;
+    let mut out = Vec::new();
+    for (labels, mut ts) in c.series {
+        ts.sort_unstable();
+        ts.dedup();
+        let (Some(&a), Some(&b)) = (ts.first(), ts.last()) else {
+            continue;
+        };
+        range = Some(range.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
+        let kept = if filter.keeps_series(&labels) {
+            ts.iter().filter(|&&t| filter.keeps_time(t)).count() as u64
+        } else {
+            0
+        };
+        out.push((labels, ts.len() as u64, kept));
+    }
+    Ok((out, range))
 }
 
 /// Per series of one block: labels, float samples, samples the filters keep; and the block's
@@ -328,6 +331,7 @@ fn scan_head(
 type BlockScan = (Vec<(Labels, u64, u64)>, Option<(i64, i64)>);
 
 fn scan_block(block: &crate::pipeline::datadir::Block, filter: &Filter) -> Result<BlockScan> {
+    use crate::format::tsdb::tombstones::Tombstones;
     use crate::format::tsdb::{chunkenc, chunks};
     let (start, end) = (
         filter.start.unwrap_or(i64::MIN),
@@ -343,8 +347,12 @@ fn scan_block(block: &crate::pipeline::datadir::Block, filter: &Filter) -> Resul
     for id in ix.all_postings().map_err(|e| bad(e, "index"))? {
         let labels = ix.series(id, &mut metas).map_err(|e| bad(e, "index"))?;
         let keep = filter.keeps_series(&labels);
+        let deleted = block.tombstones.intervals(id as u64);
         let (mut samples, mut kept) = (0u64, 0u64);
         for m in &metas {
+            if Tombstones::covers(deleted, m.min_time, m.max_time) {
+                continue;
+            }
             let (seg, off) = chunks::unpack_ref(m.chunk_ref);
             let file = format!("chunks/{:06}", seg + 1);
             let bytes = block
@@ -355,19 +363,30 @@ fn scan_block(block: &crate::pipeline::datadir::Block, filter: &Filter) -> Resul
             if !matches!(enc, chunkenc::ENC_XOR | chunkenc::ENC_XOR2) {
                 continue;
             }
-            samples += n as u64;
             let (a, b) = range.unwrap_or((m.min_time, m.max_time));
             range = Some((a.min(m.min_time), b.max(m.max_time)));
-            if !keep || m.max_time < start || m.min_time > end {
-                continue;
-            }
-            if start <= m.min_time && m.max_time <= end {
-                kept += n as u64;
-                continue;
+            // The header's count is exact unless a tombstone cuts the chunk; the kept count
+            // too unless the range cuts it. Otherwise decode the chunk, as convert will.
+            let cut = deleted
+                .iter()
+                .any(|&(a, b)| a <= m.max_time && b >= m.min_time);
+            let outside = m.max_time < start || m.min_time > end;
+            if !cut {
+                samples += n as u64;
+                if !keep || outside {
+                    continue;
+                }
+                if start <= m.min_time && m.max_time <= end {
+                    kept += n as u64;
+                    continue;
+                }
             }
             let c = chunks::chunk_at(bytes, off).map_err(|e| bad(e, &file))?;
             chunkenc::decode(c.encoding, c.data, |t, _| {
-                kept += u64::from(start <= t && t <= end);
+                if !Tombstones::deleted(deleted, t) {
+                    samples += u64::from(cut);
+                    kept += u64::from(keep && start <= t && t <= end);
+                }
             })
             .map_err(|e| bad(e, &file))?;
         }

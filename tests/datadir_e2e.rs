@@ -162,6 +162,31 @@ fn convert_dir_equals_converted_promtool_dump() {
 }
 
 #[test]
+fn blocks_alone_equal_the_promtool_dump() {
+    // The persisted blocks without the head: compacted, out-of-order and tombstoned blocks,
+    // staleness markers next to real NaNs. 2.42's dump needs a wal/ dir, even an empty one.
+    let work = tempfile::tempdir().unwrap();
+    for f in fixtures() {
+        let data = work.path().join(f.name);
+        copy_dir(&f.data, &data);
+        for sub in ["wal", "chunks_head", "wbl"] {
+            let _ = std::fs::remove_dir_all(data.join(sub));
+        }
+        std::fs::create_dir(data.join("wal")).unwrap();
+        let copy = work.path().join(format!("{}-blocks-copy", f.name));
+        copy_dir(&data, &copy);
+        let dump = work.path().join(format!("{}-blocks.dump", f.name));
+        std::fs::write(&dump, common::dump(&copy, None)).unwrap();
+        let keep = ["--stale".to_string(), "keep".to_string()];
+        assert_same(
+            &format!("{} (blocks only)", f.name),
+            &convert(&data, &keep),
+            &convert(&dump, &keep),
+        );
+    }
+}
+
+#[test]
 fn default_convert_drops_markers_as_remote_read_of_a_serving_prometheus() {
     let work = tempfile::tempdir().unwrap();
     for f in fixtures() {
@@ -235,6 +260,17 @@ fn inspect_dir_counts_the_series_of_the_dump() {
             report["series"].as_u64().unwrap(),
             want.values().sum::<u64>(),
             "{}: total series",
+            f.name
+        );
+        // Samples too: tombstones in blocks and head applied, repeated head samples once.
+        let lines = dump
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count();
+        assert_eq!(
+            report["samples"].as_u64().unwrap(),
+            lines as u64,
+            "{}: total samples",
             f.name
         );
     }
