@@ -5,6 +5,8 @@ pub mod common;
 pub mod completions;
 pub mod convert;
 pub mod fetch;
+pub mod http_args;
 pub mod import;
+mod import_remote;
 pub mod inspect;
 pub mod verify;

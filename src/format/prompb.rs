@@ -70,8 +70,14 @@ pub fn fuzz_write_request(data: &[u8]) {
                 .iter()
                 .map(|t| {
                     (
-                        t.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect(),
-                        t.samples.iter().map(|s| (s.value.to_bits(), s.timestamp)).collect(),
+                        t.labels
+                            .iter()
+                            .map(|l| (l.name.clone(), l.value.clone()))
+                            .collect(),
+                        t.samples
+                            .iter()
+                            .map(|s| (s.value.to_bits(), s.timestamp))
+                            .collect(),
                     )
                 })
                 .collect()
