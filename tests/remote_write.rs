@@ -1,0 +1,270 @@
+//! `import --remote-write` against the real receivers: VictoriaMetrics (compared with what its
+//! own `vmctl prometheus` makes of the same TSDB) and a Prometheus 2.42 remote-write receiver,
+//! through faults, a refusal, and a kill followed by a rerun.
+
+mod common;
+mod fetch_support;
+mod rw_support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{awkward_tsdb, prom2om, tool};
+use fetch_support::{assert_same, samples, Data, Fault, Proxy};
+use prom2om::labels::Labels;
+use rw_support::*;
+
+/// The awkward corpus (several 2h windows, odd label values, NaN, extreme values) as a source
+/// TSDB, its dump parsed, and its shards.
+fn corpus(tmp: &std::path::Path) -> (std::path::PathBuf, Data, std::path::PathBuf) {
+    let (source, text) = awkward_tsdb(tmp);
+    let dump_file = tmp.join("source.dump");
+    std::fs::write(&dump_file, &text).unwrap();
+    let shards = convert(&dump_file, tmp);
+    let want = shard_data(&shards);
+    // The shards hold the source, less the NaN that `convert` took for staleness markers.
+    let source_data = parse_dump(&text);
+    let mut dropped = 0;
+    for (l, s) in &source_data {
+        for (t, v) in s {
+            match want.get(l).and_then(|w| w.get(t)) {
+                Some(w) => assert_eq!(w, v, "{l} at {t}: shard vs source"),
+                None => {
+                    assert!(f64::from_bits(*v).is_nan(), "{l} at {t}: not in the shards");
+                    dropped += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(samples(&want) + dropped, samples(&source_data));
+    let windows = std::fs::read_dir(&shards).unwrap().count() - 1;
+    assert!(windows >= 4, "the corpus should span several windows");
+    (source, want, shards)
+}
+
+fn without_label(d: Data, name: &str) -> Data {
+    d.into_iter()
+        .map(|(mut l, s)| {
+            l.remove(name);
+            (l, s)
+        })
+        .collect()
+}
+
+#[test]
+fn victoria_metrics_gets_every_sample_labels_byte_exact_where_vmctl_changes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, want, shards) = corpus(tmp.path());
+    let want = without_nan(&want);
+    let vm = Vm::start();
+    let (code, out, err) = push(
+        &shards,
+        &vm.write_url(),
+        &["--add-label", "path=prom2om", "--batch-samples", "7", "--concurrency", "3"],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("failed 0"), "{out}");
+
+    // The same TSDB through VictoriaMetrics' own tool, into the same server (vmctl wants a tty).
+    let vmctl = format!(
+        "{} prometheus -s --vm-disable-progress-bar --prom-snapshot={} \
+         --vm-addr=http://127.0.0.1:{} --vm-extra-label=path=vmctl",
+        tool("vmctl").display(),
+        source.display(),
+        vm.port
+    );
+    let st = Command::new("script")
+        .args(["-qec", &vmctl, "/dev/null"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("script (util-linux) runs vmctl on a pty");
+    assert!(st.success(), "vmctl failed");
+
+    let ours = without_label(vm.export("{path=\"prom2om\"}", samples(&want)), "path");
+    let theirs = without_label(vm.export("{path=\"vmctl\"}", samples(&want) - 2 * 2), "path");
+
+    // Every series arrives with its labels byte-exact, every sample at its timestamp.
+    let keys = |d: &Data| d.keys().cloned().collect::<Vec<Labels>>();
+    assert_eq!(keys(&ours), keys(&want), "series (labels) differ");
+    let mut rounded = Vec::new();
+    for (l, ws) in &want {
+        let gs = &ours[l];
+        assert_eq!(
+            gs.keys().collect::<Vec<_>>(),
+            ws.keys().collect::<Vec<_>>(),
+            "timestamps of {l}"
+        );
+        for (t, w) in ws {
+            if gs[t] != *w {
+                rounded.push((l.clone(), *t, f64::from_bits(*w), f64::from_bits(gs[t])));
+            }
+        }
+    }
+    // Where a value differs, VictoriaMetrics itself rounds it: vmctl's copy holds the same.
+    for (l, t, w, g) in &rounded {
+        let v = theirs.get(l).and_then(|s| s.get(t)).copied();
+        assert_eq!(
+            v,
+            Some(g.to_bits()),
+            "{l} at {t}: sent {w:e}, VictoriaMetrics holds {g:e}, vmctl's copy {v:?}"
+        );
+    }
+    eprintln!("values VictoriaMetrics rounds on both paths: {rounded:?}");
+
+    // vmctl's path changes label values that ours keeps byte-exact.
+    let changed: Vec<&Labels> = want.keys().filter(|l| !theirs.contains_key(*l)).collect();
+    eprintln!("series vmctl changed: {changed:?}");
+    eprintln!(
+        "what vmctl stored instead: {:?}",
+        theirs.keys().filter(|l| !want.contains_key(*l)).collect::<Vec<_>>()
+    );
+    assert!(
+        !changed.is_empty(),
+        "vmctl kept every label: update this test"
+    );
+    for l in &changed {
+        assert!(
+            l.iter().any(|(_, v)| v.chars().any(|c| c.is_control() || c == '\u{10FFFD}')),
+            "vmctl changed {l}"
+        );
+    }
+    // Where vmctl kept a series, it holds what ours holds.
+    for (l, s) in &theirs {
+        if let Some(o) = ours.get(l) {
+            assert_eq!(o, s, "{l}: vmctl's copy differs from ours");
+        }
+    }
+}
+
+#[test]
+fn prometheus_receiver_holds_the_source_sample_for_sample_nan_included() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_source, want, shards) = corpus(tmp.path());
+    let data = tmp.path().join("receiver");
+    let prom = prom_receiver(&data);
+    let url = format!("{}/api/v1/write", prom.url());
+    let (code, out, err) = push(&shards, &url, &["--batch-samples", "5", "--concurrency", "4"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        want.values().flat_map(|s| s.values()).any(|v| f64::from_bits(*v).is_nan()),
+        "the corpus should hold NaN"
+    );
+    drop(prom);
+    assert_same(&dump_copy(&data), &want, "receiver vs source");
+}
+
+#[test]
+fn faults_503_resets_and_stalls_give_the_same_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_source, want, shards) = corpus(tmp.path());
+    let data = tmp.path().join("receiver");
+    let prom = prom_receiver(&data);
+    let proxy = Proxy::start(prom.port, |n| match n % 5 {
+        1 => Fault::Unavailable,
+        2 => Fault::Drop,
+        3 if n < 20 => Fault::Stall(Duration::from_secs(3)),
+        4 => Fault::Truncate(5),
+        _ => Fault::Pass,
+    });
+    let url = format!("{}/api/v1/write", proxy.url());
+    let (code, out, err) = push(
+        &shards,
+        &url,
+        &["--batch-samples", "20", "--concurrency", "2", "--timeout", "1s", "--retries", "12"],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let retries: u64 = out
+        .split(" retries")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no retry count in {out}"));
+    assert!(retries >= 10, "the faults should have been retried: {out}");
+    drop(proxy);
+    drop(prom);
+    assert_same(&dump_copy(&data), &want, "receiver behind faults vs source");
+}
+
+#[test]
+fn a_400_stops_that_shard_with_the_receivers_message_and_the_others_go_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("receiver");
+    let prom = prom_receiver(&data);
+    let url = format!("{}/api/v1/write", prom.url());
+    let make = |name: &str, text: &str| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("in.dump"), text).unwrap();
+        convert(&dir.join("in.dump"), &dir)
+    };
+    let first = make(
+        "a",
+        "{__name__=\"m\", a=\"1\"} 1 1700000000000\n{__name__=\"m\", a=\"1\"} 2 1700000015000\n",
+    );
+    let (code, out, err) = push(&first, &url, &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // Another value at the series' newest timestamp: Prometheus refuses it with 400.
+    let second = make(
+        "b",
+        "{__name__=\"m\", a=\"1\"} 99 1700000015000\n{__name__=\"n\"} 5 1700010000000\n",
+    );
+    let (code, out, err) = push(&second, &url, &[]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let failed = out.lines().find(|l| l.starts_with("FAILED")).expect(&out);
+    assert!(failed.contains("HTTP 400"), "{failed}");
+    assert!(failed.contains("duplicate sample for timestamp"), "{failed}");
+    assert!(failed.contains("m{a=\"1\"}"), "the first series: {failed}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok")).count(), 1, "{out}");
+    assert!(err.contains("1 of 2 shards were not pushed"), "{err}");
+    drop(prom);
+    let got = dump_copy(&data);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(samples(&got), 3);
+}
+
+#[test]
+fn a_rerun_after_a_kill_sends_only_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_source, want, shards) = corpus(tmp.path());
+    let data = tmp.path().join("receiver");
+    let prom = prom_receiver(&data);
+    let slow = Proxy::start(prom.port, |_| Fault::Delay(Duration::from_millis(150)));
+    let mut child = prom2om()
+        .arg("import")
+        .arg(&shards)
+        .arg("--remote-write")
+        .arg(format!("{}/api/v1/write", slow.url()))
+        .args(["--batch-samples", "4", "--concurrency", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = shards.join(".prom2om-remote-write/state.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pushed_before = loop {
+        let n = std::fs::read_to_string(&state)
+            .map(|s| s.matches(".om.gz@").count())
+            .unwrap_or(0);
+        if n >= 2 || Instant::now() > deadline {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(pushed_before >= 2, "two shards should be pushed by then");
+    let url = format!("{}/api/v1/write", prom.url());
+    let (code, out, err) = push(&shards, &url, &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let skipped = out.lines().filter(|l| l.starts_with("skipped")).count();
+    let sent = out.lines().filter(|l| l.starts_with("ok")).count();
+    assert!(skipped >= pushed_before, "{out}");
+    assert!(sent >= 1, "the kill should have left shards to send: {out}");
+    // A third run has nothing left to send.
+    let (code, out, _) = push(&shards, &url, &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("pushed 0 shards"), "{out}");
+    drop(slow);
+    drop(prom);
+    assert_same(&dump_copy(&data), &want, "receiver after kill and rerun vs source");
+}
