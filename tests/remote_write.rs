@@ -15,10 +15,18 @@ use prom2om::labels::Labels;
 use rw_support::*;
 
 /// The awkward corpus (several 2h windows, odd label values, NaN, extreme values) as a source
-/// TSDB, its dump parsed, and its shards.
-fn corpus(tmp: &std::path::Path) -> (std::path::PathBuf, Data, std::path::PathBuf) {
+/// TSDB, its shards' content, and its shards. For a Prometheus receiver (`for_prometheus`) the
+/// one series of 1970 is left out: its out-of-order window cannot reach 53 years back (that
+/// refusal is tested on its own), and its compaction would walk those years 2h at a time.
+fn corpus(
+    tmp: &std::path::Path,
+    for_prometheus: bool,
+) -> (std::path::PathBuf, Data, std::path::PathBuf) {
     let (source, text) = awkward_tsdb(tmp);
     let dump_file = tmp.join("source.dump");
+    let early = |l: &[u8]| for_prometheus && bstr::ByteSlice::contains_str(l, "case=\"early\"");
+    let kept: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').filter(|l| !early(l)).collect();
+    let text = kept.concat();
     std::fs::write(&dump_file, &text).unwrap();
     let shards = convert(&dump_file, tmp);
     let want = shard_data(&shards);
@@ -54,7 +62,7 @@ fn without_label(d: Data, name: &str) -> Data {
 #[test]
 fn victoria_metrics_gets_every_sample_labels_byte_exact_where_vmctl_changes_them() {
     let tmp = tempfile::tempdir().unwrap();
-    let (source, want, shards) = corpus(tmp.path());
+    let (source, want, shards) = corpus(tmp.path(), false);
     let want = without_nan(&want);
     let vm = Vm::start();
     let (code, out, err) = push(
@@ -81,7 +89,7 @@ fn victoria_metrics_gets_every_sample_labels_byte_exact_where_vmctl_changes_them
     assert!(st.success(), "vmctl failed");
 
     let ours = without_label(vm.export("{path=\"prom2om\"}", samples(&want)), "path");
-    let theirs = without_label(vm.export("{path=\"vmctl\"}", samples(&want) - 2 * 2), "path");
+    let theirs = without_label(vm.export_settled("{path=\"vmctl\"}"), "path");
 
     // Every series arrives with its labels byte-exact, every sample at its timestamp.
     let keys = |d: &Data| d.keys().cloned().collect::<Vec<Labels>>();
@@ -111,16 +119,12 @@ fn victoria_metrics_gets_every_sample_labels_byte_exact_where_vmctl_changes_them
     }
     eprintln!("values VictoriaMetrics rounds on both paths: {rounded:?}");
 
-    // vmctl's path changes label values that ours keeps byte-exact.
+    // vmctl's path changes data that ours keeps: label values it rewrites, samples it leaves out.
     let changed: Vec<&Labels> = want.keys().filter(|l| !theirs.contains_key(*l)).collect();
     eprintln!("series vmctl changed: {changed:?}");
     eprintln!(
         "what vmctl stored instead: {:?}",
         theirs.keys().filter(|l| !want.contains_key(*l)).collect::<Vec<_>>()
-    );
-    assert!(
-        !changed.is_empty(),
-        "vmctl kept every label: update this test"
     );
     for l in &changed {
         assert!(
@@ -128,18 +132,26 @@ fn victoria_metrics_gets_every_sample_labels_byte_exact_where_vmctl_changes_them
             "vmctl changed {l}"
         );
     }
-    // Where vmctl kept a series, it holds what ours holds.
+    let mut lost = Vec::new();
     for (l, s) in &theirs {
-        if let Some(o) = ours.get(l) {
-            assert_eq!(o, s, "{l}: vmctl's copy differs from ours");
+        let Some(o) = ours.get(l) else { continue };
+        // What vmctl holds, ours holds too, with the same value.
+        for (t, v) in s {
+            assert_eq!(o.get(t), Some(v), "{l} at {t}: vmctl's copy differs from ours");
         }
+        lost.extend(o.keys().filter(|t| !s.contains_key(t)).map(|t| (l.clone(), *t)));
     }
+    eprintln!("samples vmctl left out: {} {lost:?}", lost.len());
+    assert!(
+        !changed.is_empty() || !lost.is_empty(),
+        "vmctl's copy equals ours: update this test and the README"
+    );
 }
 
 #[test]
 fn prometheus_receiver_holds_the_source_sample_for_sample_nan_included() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_source, want, shards) = corpus(tmp.path());
+    let (_source, want, shards) = corpus(tmp.path(), true);
     let data = tmp.path().join("receiver");
     let prom = prom_receiver(&data);
     let url = format!("{}/api/v1/write", prom.url());
@@ -149,14 +161,13 @@ fn prometheus_receiver_holds_the_source_sample_for_sample_nan_included() {
         want.values().flat_map(|s| s.values()).any(|v| f64::from_bits(*v).is_nan()),
         "the corpus should hold NaN"
     );
-    drop(prom);
-    assert_same(&dump_copy(&data), &want, "receiver vs source");
+    assert_same(&settled_dump(&data, &want), &want, "receiver vs source");
 }
 
 #[test]
 fn faults_503_resets_and_stalls_give_the_same_result() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_source, want, shards) = corpus(tmp.path());
+    let (_source, want, shards) = corpus(tmp.path(), true);
     let data = tmp.path().join("receiver");
     let prom = prom_receiver(&data);
     let proxy = Proxy::start(prom.port, |n| match n % 5 {
@@ -180,9 +191,11 @@ fn faults_503_resets_and_stalls_give_the_same_result() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no retry count in {out}"));
     assert!(retries >= 10, "the faults should have been retried: {out}");
-    drop(proxy);
-    drop(prom);
-    assert_same(&dump_copy(&data), &want, "receiver behind faults vs source");
+    assert_same(
+        &settled_dump(&data, &want),
+        &want,
+        "receiver behind faults vs source",
+    );
 }
 
 #[test]
@@ -213,27 +226,33 @@ fn a_400_stops_that_shard_with_the_receivers_message_and_the_others_go_on() {
     let failed = out.lines().find(|l| l.starts_with("FAILED")).expect(&out);
     assert!(failed.contains("HTTP 400"), "{failed}");
     assert!(failed.contains("duplicate sample for timestamp"), "{failed}");
-    assert!(failed.contains("m{a=\"1\"}"), "the first series: {failed}");
+    assert!(
+        failed.contains("{__name__=\"m\", a=\"1\"} at 1700000015000 ms"),
+        "the first series: {failed}"
+    );
     assert_eq!(out.lines().filter(|l| l.starts_with("ok")).count(), 1, "{out}");
     assert!(err.contains("1 of 2 shards were not pushed"), "{err}");
-    drop(prom);
     let got = dump_copy(&data);
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(samples(&got), 3);
 }
 
+/// On VictoriaMetrics, which (with deduplication at 1 ms) keeps one copy of a sample sent twice:
+/// the shard the kill cut short is sent again whole. (A Prometheus 2.42 receiver takes such
+/// resent samples too, but its `promtool tsdb dump` does not show all of its head then.)
 #[test]
 fn a_rerun_after_a_kill_sends_only_the_rest() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_source, want, shards) = corpus(tmp.path());
-    let data = tmp.path().join("receiver");
-    let prom = prom_receiver(&data);
-    let slow = Proxy::start(prom.port, |_| Fault::Delay(Duration::from_millis(150)));
+    let (_source, want, shards) = corpus(tmp.path(), false);
+    let want = without_nan(&want);
+    let vm = Vm::start_with(&["-dedup.minScrapeInterval=1ms"]);
+    let slow = Proxy::start(vm.port, |_| Fault::Delay(Duration::from_millis(150)));
+    let url = format!("{}/api/v1/write", slow.url());
     let mut child = prom2om()
         .arg("import")
         .arg(&shards)
         .arg("--remote-write")
-        .arg(format!("{}/api/v1/write", slow.url()))
+        .arg(&url)
         .args(["--batch-samples", "4", "--concurrency", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -253,8 +272,8 @@ fn a_rerun_after_a_kill_sends_only_the_rest() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(pushed_before >= 2, "two shards should be pushed by then");
-    let url = format!("{}/api/v1/write", prom.url());
-    let (code, out, err) = push(&shards, &url, &[]);
+    // The same receiver through the same URL: the state is kept per receiver.
+    let (code, out, err) = push(&shards, &url, &["--batch-samples", "50"]);
     assert_eq!(code, 0, "{out}\n{err}");
     let skipped = out.lines().filter(|l| l.starts_with("skipped")).count();
     let sent = out.lines().filter(|l| l.starts_with("ok")).count();
@@ -264,7 +283,14 @@ fn a_rerun_after_a_kill_sends_only_the_rest() {
     let (code, out, _) = push(&shards, &url, &[]);
     assert_eq!(code, 0);
     assert!(out.contains("pushed 0 shards"), "{out}");
-    drop(slow);
-    drop(prom);
-    assert_same(&dump_copy(&data), &want, "receiver after kill and rerun vs source");
+    let got = vm.export("{__name__!=\"\"}", samples(&want));
+    let keys = |d: &Data| d.keys().cloned().collect::<Vec<Labels>>();
+    assert_eq!(keys(&got), keys(&want));
+    for (l, s) in &want {
+        assert_eq!(
+            got[l].keys().collect::<Vec<_>>(),
+            s.keys().collect::<Vec<_>>(),
+            "{l}: timestamps after kill and rerun"
+        );
+    }
 }

@@ -16,12 +16,56 @@ pub struct Label {
     pub value: String,
 }
 
-#[derive(Clone, PartialEq, Message)]
+/// A sample. Encoded by hand: proto3 leaves out a field equal to its default, and the derived
+/// (like Go's) encoder takes -0.0 for 0.0 and drops it, so the receiver would store +0. Here only
+/// the bits of +0.0 are left out: -0.0 arrives as -0.0.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Sample {
-    #[prost(double, tag = "1")]
     pub value: f64,
-    #[prost(int64, tag = "2")]
     pub timestamp: i64,
+}
+
+impl Message for Sample {
+    fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
+        if self.value.to_bits() != 0 {
+            prost::encoding::double::encode(1, &self.value, buf);
+        }
+        if self.timestamp != 0 {
+            prost::encoding::int64::encode(2, &self.timestamp, buf);
+        }
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl prost::bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        match tag {
+            1 => prost::encoding::double::merge(wire_type, &mut self.value, buf, ctx),
+            2 => prost::encoding::int64::merge(wire_type, &mut self.timestamp, buf, ctx),
+            _ => prost::encoding::skip_field(wire_type, tag, buf, ctx),
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        let v = if self.value.to_bits() != 0 {
+            prost::encoding::double::encoded_len(1, &self.value)
+        } else {
+            0
+        };
+        let t = if self.timestamp != 0 {
+            prost::encoding::int64::encoded_len(2, &self.timestamp)
+        } else {
+            0
+        };
+        v + t
+    }
+
+    fn clear(&mut self) {
+        *self = Sample::default();
+    }
 }
 
 /// One series: labels sorted by name (the spec's requirement for writes), samples in time order.
@@ -123,6 +167,17 @@ mod tests {
         assert_eq!(WriteRequest::decode_body(&body).unwrap(), req);
     }
 
+    #[test]
+    fn negative_zero_keeps_its_sign() {
+        let s = Sample {
+            value: -0.0,
+            timestamp: 0,
+        };
+        let back = Sample::decode(&s.encode_to_vec()[..]).unwrap();
+        assert_eq!(back.value.to_bits(), (-0.0f64).to_bits());
+        assert!(Sample::default().encode_to_vec().is_empty());
+    }
+
     proptest! {
         #[test]
         fn round_trip(series in prop::collection::vec(
@@ -137,6 +192,12 @@ mod tests {
             fuzz_write_request(&req.encode_body());
             let back = WriteRequest::decode_body(&req.encode_body()).unwrap();
             prop_assert_eq!(back.samples(), req.samples());
+            for (b, r) in back.timeseries.iter().zip(&req.timeseries) {
+                for (x, y) in b.samples.iter().zip(&r.samples) {
+                    prop_assert_eq!(x.value.to_bits(), y.value.to_bits());
+                    prop_assert_eq!(x.timestamp, y.timestamp);
+                }
+            }
         }
 
         #[test]

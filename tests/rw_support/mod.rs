@@ -23,6 +23,11 @@ pub struct Vm {
 
 impl Vm {
     pub fn start() -> Vm {
+        Self::start_with(&[])
+    }
+
+    /// Starts with extra command-line flags.
+    pub fn start_with(flags: &[&str]) -> Vm {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let child = Command::new(tool("victoria-metrics"))
@@ -30,6 +35,7 @@ impl Vm {
             .arg(format!("-storageDataPath={}", dir.path().join("vm").display()))
             .arg("-retentionPeriod=100y")
             .arg("-search.disableCache")
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -70,6 +76,21 @@ impl Vm {
                 return d;
             }
             std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+impl Vm {
+    /// [`export`](Self::export) once two reads a second apart agree, for data of unknown size.
+    pub fn export_settled(&self, selector: &str) -> Data {
+        let mut last = self.export(selector, 1);
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            let now = self.export(selector, 1);
+            if crate::fetch_support::samples(&now) == crate::fetch_support::samples(&last) {
+                return now;
+            }
+            last = now;
         }
     }
 }
@@ -206,4 +227,55 @@ pub fn shard_data(dir: &Path) -> Data {
         .unwrap();
     }
     d
+}
+
+/// Equal as samples: same series and timestamps, values bit-equal or both NaN.
+pub fn same(a: &Data, b: &Data) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|((la, sa), (lb, sb))| {
+            la == lb
+                && sa.len() == sb.len()
+                && sa.iter().zip(sb).all(|((ta, va), (tb, vb))| {
+                    ta == tb
+                        && (va == vb
+                            || (f64::from_bits(*va).is_nan() && f64::from_bits(*vb).is_nan()))
+                })
+        })
+}
+
+/// The dump of a receiver's data dir once it holds `want` (up to 90 s), else the last one seen:
+/// 2.42's `promtool tsdb dump` reads blocks and the WAL but not the out-of-order head, which the
+/// server writes into blocks at its next head compaction (started by the push itself).
+pub fn settled_dump(data: &Path, want: &Data) -> Data {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let tmp = tempfile::tempdir().unwrap();
+        let copy = tmp.path().join("copy");
+        // The server may remove a file while it is copied: then just try again.
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(data)
+            .arg(&copy)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        if copied {
+            std::fs::create_dir_all(copy.join("wal")).unwrap();
+            let out = Command::new(crate::common::promtool())
+                .args(["tsdb", "dump"])
+                .arg(&copy)
+                .stderr(Stdio::null())
+                .output()
+                .unwrap();
+            if out.status.success() {
+                let got = parse_dump(&out.stdout);
+                if same(&got, want) || Instant::now() > deadline {
+                    return got;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "no complete copy of {}", data.display());
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
