@@ -25,7 +25,10 @@ fn corpus(
     let (source, text) = awkward_tsdb(tmp);
     let dump_file = tmp.join("source.dump");
     let early = |l: &[u8]| for_prometheus && bstr::ByteSlice::contains_str(l, "case=\"early\"");
-    let kept: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').filter(|l| !early(l)).collect();
+    let kept: Vec<&[u8]> = text
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| !early(l))
+        .collect();
     let text = kept.concat();
     std::fs::write(&dump_file, &text).unwrap();
     let shards = convert(&dump_file, tmp);
@@ -68,7 +71,14 @@ fn victoria_metrics_gets_every_sample_labels_byte_exact_where_vmctl_changes_them
     let (code, out, err) = push(
         &shards,
         &vm.write_url(),
-        &["--add-label", "path=prom2om", "--batch-samples", "7", "--concurrency", "3"],
+        &[
+            "--add-label",
+            "path=prom2om",
+            "--batch-samples",
+            "7",
+            "--concurrency",
+            "3",
+        ],
     );
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("failed 0"), "{out}");
@@ -124,11 +134,15 @@ fn victoria_metrics_gets_every_sample_labels_byte_exact_where_vmctl_changes_them
     eprintln!("series vmctl changed: {changed:?}");
     eprintln!(
         "what vmctl stored instead: {:?}",
-        theirs.keys().filter(|l| !want.contains_key(*l)).collect::<Vec<_>>()
+        theirs
+            .keys()
+            .filter(|l| !want.contains_key(*l))
+            .collect::<Vec<_>>()
     );
     for l in &changed {
         assert!(
-            l.iter().any(|(_, v)| v.chars().any(|c| c.is_control() || c == '\u{10FFFD}')),
+            l.iter()
+                .any(|(_, v)| v.chars().any(|c| c.is_control() || c == '\u{10FFFD}')),
             "vmctl changed {l}"
         );
     }
@@ -137,9 +151,17 @@ fn victoria_metrics_gets_every_sample_labels_byte_exact_where_vmctl_changes_them
         let Some(o) = ours.get(l) else { continue };
         // What vmctl holds, ours holds too, with the same value.
         for (t, v) in s {
-            assert_eq!(o.get(t), Some(v), "{l} at {t}: vmctl's copy differs from ours");
+            assert_eq!(
+                o.get(t),
+                Some(v),
+                "{l} at {t}: vmctl's copy differs from ours"
+            );
         }
-        lost.extend(o.keys().filter(|t| !s.contains_key(t)).map(|t| (l.clone(), *t)));
+        lost.extend(
+            o.keys()
+                .filter(|t| !s.contains_key(t))
+                .map(|t| (l.clone(), *t)),
+        );
     }
     eprintln!("samples vmctl left out: {} {lost:?}", lost.len());
     assert!(
@@ -155,10 +177,16 @@ fn prometheus_receiver_holds_the_source_sample_for_sample_nan_included() {
     let data = tmp.path().join("receiver");
     let prom = prom_receiver(&data);
     let url = format!("{}/api/v1/write", prom.url());
-    let (code, out, err) = push(&shards, &url, &["--batch-samples", "5", "--concurrency", "4"]);
+    let (code, out, err) = push(
+        &shards,
+        &url,
+        &["--batch-samples", "5", "--concurrency", "4"],
+    );
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
-        want.values().flat_map(|s| s.values()).any(|v| f64::from_bits(*v).is_nan()),
+        want.values()
+            .flat_map(|s| s.values())
+            .any(|v| f64::from_bits(*v).is_nan()),
         "the corpus should hold NaN"
     );
     assert_same(&settled_dump(&data, &want), &want, "receiver vs source");
@@ -181,7 +209,16 @@ fn faults_503_resets_and_stalls_give_the_same_result() {
     let (code, out, err) = push(
         &shards,
         &url,
-        &["--batch-samples", "20", "--concurrency", "2", "--timeout", "1s", "--retries", "12"],
+        &[
+            "--batch-samples",
+            "20",
+            "--concurrency",
+            "2",
+            "--timeout",
+            "1s",
+            "--retries",
+            "12",
+        ],
     );
     assert_eq!(code, 0, "{out}\n{err}");
     let retries: u64 = out
@@ -225,12 +262,19 @@ fn a_400_stops_that_shard_with_the_receivers_message_and_the_others_go_on() {
     assert_eq!(code, 1, "{out}\n{err}");
     let failed = out.lines().find(|l| l.starts_with("FAILED")).expect(&out);
     assert!(failed.contains("HTTP 400"), "{failed}");
-    assert!(failed.contains("duplicate sample for timestamp"), "{failed}");
+    assert!(
+        failed.contains("duplicate sample for timestamp"),
+        "{failed}"
+    );
     assert!(
         failed.contains("{__name__=\"m\", a=\"1\"} at 1700000015000 ms"),
         "the first series: {failed}"
     );
-    assert_eq!(out.lines().filter(|l| l.starts_with("ok")).count(), 1, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("ok")).count(),
+        1,
+        "{out}"
+    );
     assert!(err.contains("1 of 2 shards were not pushed"), "{err}");
     let got = dump_copy(&data);
     assert_eq!(got.len(), 2, "{got:?}");

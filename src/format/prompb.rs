@@ -103,13 +103,16 @@ impl WriteRequest {
     }
 }
 
+/// Samples as (value bits, timestamp): NaN compares equal to itself.
+type SampleBits = Vec<(u64, i64)>;
+
 /// Fuzz target logic: any bytes either decode or fail cleanly, and what decodes re-encodes to a
 /// body that decodes to the same request.
 pub fn fuzz_write_request(data: &[u8]) {
     if let Ok(req) = WriteRequest::decode_body(data) {
         let again = WriteRequest::decode_body(&req.encode_body()).expect("own encoding decodes");
         // NaN != NaN: compare the bits.
-        let bits = |r: &WriteRequest| -> Vec<(Vec<(String, String)>, Vec<(u64, i64)>)> {
+        let bits = |r: &WriteRequest| -> Vec<(Vec<(String, String)>, SampleBits)> {
             r.timeseries
                 .iter()
                 .map(|t| {

@@ -32,7 +32,10 @@ impl Vm {
         let port = free_port();
         let child = Command::new(tool("victoria-metrics"))
             .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
-            .arg(format!("-storageDataPath={}", dir.path().join("vm").display()))
+            .arg(format!(
+                "-storageDataPath={}",
+                dir.path().join("vm").display()
+            ))
             .arg("-retentionPeriod=100y")
             .arg("-search.disableCache")
             .args(flags)
@@ -114,8 +117,8 @@ pub fn parse_export(body: &str) -> Data {
             .replace(",-Inf", ",\"-Inf\"")
             .replace("[NaN", "[\"NaN\"")
             .replace(",NaN", ",\"NaN\"");
-        let v: serde_json::Value = serde_json::from_str(&fixed)
-            .unwrap_or_else(|e| panic!("export line {line:?}: {e}"));
+        let v: serde_json::Value =
+            serde_json::from_str(&fixed).unwrap_or_else(|e| panic!("export line {line:?}: {e}"));
         let labels = Labels::from_pairs(
             v["metric"]
                 .as_object()
@@ -181,7 +184,11 @@ pub fn convert(dump_file: &Path, dir: &Path) -> PathBuf {
 /// Runs `prom2om import DIR --remote-write URL ARGS...`: (exit code, stdout, stderr).
 pub fn push(dir: &Path, url: &str, args: &[&str]) -> (i32, String, String) {
     let mut c = prom2om();
-    c.arg("import").arg(dir).arg("--remote-write").arg(url).args(args);
+    c.arg("import")
+        .arg(dir)
+        .arg("--remote-write")
+        .arg(url)
+        .args(args);
     run(c)
 }
 
@@ -275,7 +282,11 @@ pub fn settled_dump(data: &Path, want: &Data) -> Data {
                 }
             }
         }
-        assert!(Instant::now() < deadline, "no complete copy of {}", data.display());
+        assert!(
+            Instant::now() < deadline,
+            "no complete copy of {}",
+            data.display()
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
