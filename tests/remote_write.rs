@@ -338,3 +338,49 @@ fn a_rerun_after_a_kill_sends_only_the_rest() {
         );
     }
 }
+
+#[test]
+fn usage_tsdb_or_remote_write_and_credentials_never_printed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_source, want, shards) = corpus(tmp.path(), false);
+    let mut c = prom2om();
+    c.arg("import")
+        .arg(&shards)
+        .args(["--tsdb", "x", "--remote-write", "http://h/w"]);
+    assert_eq!(common::run(c).0, 2, "--tsdb and --remote-write together");
+    for flag in [
+        &["--concurrency", "2"][..],
+        &["--user", "u"],
+        &["--add-label", "a=b"],
+    ] {
+        let mut c = prom2om();
+        c.arg("import")
+            .arg(&shards)
+            .args(["--tsdb", "x"])
+            .args(flag);
+        assert_eq!(common::run(c).0, 2, "{flag:?} without --remote-write");
+    }
+    // VictoriaMetrics takes no auth: the credentials only have to stay out of every message.
+    let vm = Vm::start();
+    let url = format!("http://me:s3cret@127.0.0.1:{}/api/v1/write", vm.port);
+    let (code, out, err) = push(&shards, &url, &["--add-label", "customer=acme"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        !out.contains("s3cret") && !err.contains("s3cret"),
+        "{out}\n{err}"
+    );
+    let got = vm.export("{customer=\"acme\"}", samples(&without_nan(&want)));
+    assert_eq!(got.len(), want.len());
+    // Nothing answers on the port: an error naming the URL without its password, exit 1.
+    let dead = format!(
+        "http://me:s3cret@127.0.0.1:{}/api/v1/write",
+        common::free_port()
+    );
+    std::fs::remove_dir_all(shards.join(".prom2om-remote-write")).unwrap();
+    let (code, out, err) = push(&shards, &dead, &[]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        !out.contains("s3cret") && !err.contains("s3cret"),
+        "{out}\n{err}"
+    );
+}

@@ -56,8 +56,7 @@ pub struct Args {
     #[arg(
         long,
         value_name = "DATA_DIR",
-        required_unless_present = "remote_write",
-        conflicts_with = "remote_write"
+        required_unless_present = "remote_write"
     )]
     pub tsdb: Option<PathBuf>,
 
@@ -68,23 +67,19 @@ pub struct Args {
     pub remote_write: Option<String>,
 
     /// Samples per remote-write request.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH_SAMPLES, requires = "remote_write",
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH_SAMPLES,
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub batch_samples: u64,
 
     /// Remote-write requests in flight at once; a series always goes through the same one of
     /// these N ordered lanes, so its samples arrive in time order.
-    #[arg(long, value_name = "N", default_value_t = 4, requires = "remote_write",
+    #[arg(long, value_name = "N", default_value_t = 4,
           value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
 
     /// Add (or replace) a label on every pushed series, e.g. --add-label customer=acme
     /// (repeatable): tells customers apart in a shared store.
-    #[arg(
-        long = "add-label",
-        value_name = "NAME=VALUE",
-        requires = "remote_write"
-    )]
+    #[arg(long = "add-label", value_name = "NAME=VALUE")]
     pub add_labels: Vec<String>,
 
     #[command(flatten)]
@@ -109,9 +104,14 @@ pub struct Args {
 /// (README, "Into a remote-write receiver").
 pub const DEFAULT_BATCH_SAMPLES: u64 = 10_000;
 
-/// The HTTP options are for --remote-write only: with --tsdb they would be silently ignored.
+/// The remote-write options conflict with --tsdb, which would silently ignore them. (Set on
+/// --tsdb: clap checks a conflict only for options actually given, defaults aside.)
 fn remote_only(a: clap::Arg) -> clap::Arg {
-    const HTTP: &[&str] = &[
+    const REMOTE: &[&str] = &[
+        "remote_write",
+        "batch_samples",
+        "concurrency",
+        "add_labels",
         "timeout",
         "retries",
         "user",
@@ -126,10 +126,10 @@ fn remote_only(a: clap::Arg) -> clap::Arg {
         "insecure_skip_verify",
         "proxy",
     ];
-    if HTTP.contains(&a.get_id().as_str()) {
-        a.requires("remote_write")
-    } else {
-        a
+    match a.get_id().as_str() {
+        "tsdb" => a.conflicts_with_all(REMOTE),
+        "remote_write" => a.conflicts_with_all(["jobs", "promtool", "force"]),
+        _ => a,
     }
 }
 
