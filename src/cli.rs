@@ -33,6 +33,8 @@ pub enum Command {
     Import(crate::commands::import::Args),
     /// Show what a dump or shard directory holds and what the filters would keep.
     Inspect(crate::commands::inspect::Args),
+    /// Show the series selectors Grafana dashboards need, per panel, for --match or --dashboard.
+    Dashboard(crate::commands::dashboard::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(crate::commands::completions::Args),
 }
@@ -56,6 +58,7 @@ pub fn run() -> ExitCode {
         Command::Verify(a) => crate::commands::verify::run(a),
         Command::Fetch(a) => crate::commands::fetch::run(*a),
         Command::Import(a) => crate::commands::import::run(a),
+        Command::Dashboard(a) => crate::commands::dashboard::run(a),
         Command::Completions(a) => crate::commands::completions::run(a),
     };
     match result {

@@ -231,6 +231,151 @@ fn itoa_len(mut n: u64) -> usize {
     len
 }
 
+/// Inspects a Prometheus data directory or block from its indexes and chunk headers: distinct
+/// series across blocks, sample counts from the chunk headers, the time range from the chunk
+/// metas. Only chunks cut by --start/--end are decoded, to count what they keep.
+pub fn inspect_tsdb(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Report> {
+    use crate::pipeline::datadir;
+    use rayon::prelude::*;
+    let opened = datadir::open(dir)?;
+    // Blocks are scanned in parallel, then their series merged: a series in several blocks is
+    // one series.
+    let per_block = opened
+        .blocks
+        .par_iter()
+        .map(|b| scan_block(b, filter))
+        .collect::<Result<Vec<_>>>()?;
+    let mut per_block = per_block;
+    if let Some(head) = &opened.head_dir {
+        per_block.push(scan_head(head, &opened.blocks, filter)?);
+    }
+    let mut scan = Scan::default();
+    for (series, range) in per_block {
+        if let Some((a, b)) = range {
+            scan.min_ts = Some(scan.min_ts.map_or(a, |t| t.min(a)));
+            scan.max_ts = Some(scan.max_ts.map_or(b, |t| t.max(b)));
+        }
+        for (labels, samples, kept) in series {
+            let acc = match scan.series.get_mut(&labels) {
+                Some(a) => a,
+                None => {
+                    let mut prefix = Vec::new();
+                    let mut edited = labels.clone();
+                    filter.edits.apply(&mut edited);
+                    crate::format::openmetrics::write_series_prefix(&edited, &mut prefix);
+                    scan.series.entry(labels).or_insert(SeriesAcc {
+                        prefix_len: prefix.len() as u64,
+                        ..Default::default()
+                    })
+                }
+            };
+            acc.samples += samples;
+            acc.kept += kept;
+            // prefix + a value of about 10 characters + timestamp and separators
+            scan.out_bytes += kept * (acc.prefix_len + 26);
+        }
+    }
+    Ok(scan.report(filter, top))
+}
+
+/// The head's series and samples, counted by replaying it as `convert` does.
+fn scan_head(
+    dir: &Path,
+    blocks: &[crate::pipeline::datadir::Block],
+    filter: &Filter,
+) -> Result<BlockScan> {
+    use crate::pipeline::head::{self, HeadOptions, HeadVisitor};
+    struct Count<'f> {
+        filter: &'f Filter,
+        series: Vec<(Labels, u64, u64)>,
+        keep: Vec<bool>,
+        range: Option<(i64, i64)>,
+    }
+    impl HeadVisitor for Count<'_> {
+        fn series(&mut self, labels: &Labels) -> Option<u32> {
+            self.keep.push(self.filter.keeps_series(labels));
+            self.series.push((labels.clone(), 0, 0));
+            Some(self.series.len() as u32 - 1)
+        }
+        fn sample(&mut self, id: u32, ts: i64, _: u64) -> Result<()> {
+            let s = &mut self.series[id as usize];
+            s.1 += 1;
+            s.2 += u64::from(self.keep[id as usize] && self.filter.keeps_time(ts));
+            let (a, b) = self.range.unwrap_or((ts, ts));
+            self.range = Some((a.min(ts), b.max(ts)));
+            Ok(())
+        }
+    }
+    let opts = HeadOptions {
+        min_valid_time: blocks.last().map_or(i64::MIN, |b| b.meta.max_time),
+        mint: i64::MIN,
+        maxt: i64::MAX,
+        skip_invalid: false,
+    };
+    let mut c = Count {
+        filter,
+        series: Vec::new(),
+        keep: Vec::new(),
+        range: None,
+    };
+    head::read_head(dir, &opts, &mut c)?;
+    c.series.retain(|s| s.1 > 0);
+    Ok((c.series, c.range))
+}
+
+/// Per series of one block: labels, float samples, samples the filters keep; and the block's
+/// time range from its chunk metas.
+type BlockScan = (Vec<(Labels, u64, u64)>, Option<(i64, i64)>);
+
+fn scan_block(block: &crate::pipeline::datadir::Block, filter: &Filter) -> Result<BlockScan> {
+    use crate::format::tsdb::{chunkenc, chunks};
+    let (start, end) = (
+        filter.start.unwrap_or(i64::MIN),
+        filter.end.unwrap_or(i64::MAX),
+    );
+    let ix = block.index()?;
+    let name = block.name();
+    let bad =
+        |e: crate::format::tsdb::Error, file: &str| crate::bad_input!("block {name}: {file}: {e}");
+    let mut metas = Vec::new();
+    let mut out = Vec::new();
+    let mut range: Option<(i64, i64)> = None;
+    for id in ix.all_postings().map_err(|e| bad(e, "index"))? {
+        let labels = ix.series(id, &mut metas).map_err(|e| bad(e, "index"))?;
+        let keep = filter.keeps_series(&labels);
+        let (mut samples, mut kept) = (0u64, 0u64);
+        for m in &metas {
+            let (seg, off) = chunks::unpack_ref(m.chunk_ref);
+            let file = format!("chunks/{:06}", seg + 1);
+            let bytes = block
+                .segments
+                .get(seg)
+                .ok_or_else(|| crate::bad_input!("block {name}: {file} is missing"))?;
+            let (enc, n) = chunks::header_at(bytes, off).map_err(|e| bad(e, &file))?;
+            if !matches!(enc, chunkenc::ENC_XOR | chunkenc::ENC_XOR2) {
+                continue;
+            }
+            samples += n as u64;
+            let (a, b) = range.unwrap_or((m.min_time, m.max_time));
+            range = Some((a.min(m.min_time), b.max(m.max_time)));
+            if !keep || m.max_time < start || m.min_time > end {
+                continue;
+            }
+            if start <= m.min_time && m.max_time <= end {
+                kept += n as u64;
+                continue;
+            }
+            let c = chunks::chunk_at(bytes, off).map_err(|e| bad(e, &file))?;
+            chunkenc::decode(c.encoding, c.data, |t, _| {
+                kept += u64::from(start <= t && t <= end);
+            })
+            .map_err(|e| bad(e, &file))?;
+        }
+        out.push((labels, samples, kept));
+    }
+    Ok((out, range))
+}
+
 /// Inspects a shard directory through its manifest and the shards' OpenMetrics.
 pub fn inspect_dir(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Report> {
     let manifest = Manifest::load(dir)?;

@@ -75,6 +75,30 @@ impl FilterArgs {
     }
 }
 
+/// `--dashboard`: select what Grafana dashboards query (resolved in `commands::dashboard`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct DashboardArgs {
+    /// Keep the series this Grafana dashboard JSON queries (panels, annotations, variables), and
+    /// the reach back its queries need before --start. Repeatable; adds to --match. Review with
+    /// `prom2om dashboard FILE`.
+    #[arg(long = "dashboard", value_name = "FILE")]
+    pub dashboards: Vec<PathBuf>,
+
+    /// Value of a dashboard variable, e.g. --var cluster=prod-a. Repeat a name for several
+    /// values; NAME=* means All. Unset: the value saved in the dashboard, else any value.
+    #[arg(long = "var", value_name = "NAME=VALUE", requires = "dashboards")]
+    pub vars: Vec<String>,
+
+    /// Keep --start as given instead of moving it back by the dashboards' longest reach
+    /// (rate(x[1h]), offset, subqueries, the 5m lookback).
+    #[arg(long, requires = "dashboards")]
+    pub no_reach_back: bool,
+
+    /// Stop when a dashboard expression does not parse (default: report it, use the rest).
+    #[arg(long, requires = "dashboards")]
+    pub strict: bool,
+}
+
 /// A `--start`/`--end` value; 13 digits and more are milliseconds given by mistake.
 fn parse_time_flag(flag: &str, value: Option<&str>) -> Result<Option<i64>> {
     let Some(v) = value else {

@@ -26,12 +26,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "prom2om",
         &mut script,
     );
-    let mut out = std::io::stdout().lock();
-    match out.write_all(&script).and_then(|()| out.flush()) {
-        // `prom2om completions bash | head`: the reader has all it wanted.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => r.context("writing the completion script to stdout"),
-    }
+    // A reader that goes away (`| head`) ends the run quietly, as for every command's output.
+    let mut out = crate::exit_codes::stdout();
+    out.write_all(&script)
+        .and_then(|()| out.flush())
+        .context("writing the completion script to stdout")
 }
 
 #[cfg(test)]

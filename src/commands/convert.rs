@@ -1,4 +1,5 @@
-//! `prom2om convert`: `promtool tsdb dump` output in, sorted OpenMetrics shards (or a stream) out.
+//! `prom2om convert`: a Prometheus data directory or `promtool tsdb dump` output in, sorted OpenMetrics
+//! shards (or a stream) out.
 
 use std::time::Instant;
 
@@ -7,15 +8,16 @@ use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{
     describe_range, describe_selectors, describe_window, human_bytes, lock_output,
-    stderr_is_terminal, warn_quoted_names, FilterArgs, OutputArgs,
+    stderr_is_terminal, warn_quoted_names, DashboardArgs, FilterArgs, OutputArgs,
 };
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
+use crate::pipeline::datadir::{self, DirStats, ReadOptions};
 use crate::pipeline::input::InputSpec;
 use crate::pipeline::sink::{RunInfo, Sink, SinkSummary, StaleMode};
 use crate::select::filter::Filter;
 
-/// Convert `promtool tsdb dump` output into OpenMetrics that `promtool tsdb create-blocks-from
-/// openmetrics` imports bit-exact.
+/// Convert a Prometheus data directory, or `promtool tsdb dump` output, into OpenMetrics that
+/// `promtool tsdb create-blocks-from openmetrics` imports bit-exact.
 #[derive(ClapArgs, Debug)]
 #[command(after_help = "Examples:
   promtool tsdb dump /var/lib/prometheus/metrics2 \\
@@ -23,6 +25,7 @@ use crate::select::filter::Filter;
   prom2om convert dump.txt.gz \\
     --start 2024-05-01T00:00:00Z --end 2024-05-02T00:00:00Z -o shards/
   prom2om convert dump.txt -o - > all.om
+  prom2om convert /var/lib/prometheus/metrics2 --since 7d -o shards/   (read-only, no promtool)
 
 A dump of persisted blocks (series whole and in label order) is written while it is read; other
 input (a head-only TSDB, concatenated or shuffled dumps) is sorted first, spilling to --temp-dir
@@ -32,7 +35,8 @@ Shards are named WINDOWSTART-SHARD.om.gz; manifest.json is written last. Import 
 `prom2om import shards/ --tsdb DATA_DIR`, or by hand with gunzip and
 `promtool tsdb create-blocks-from openmetrics FILE DATA_DIR`.")]
 pub struct Args {
-    /// Dump files (plain or gzip, detected by content); - or nothing reads stdin.
+    /// Prometheus data directories or block directories (read directly, read-only), dump files
+    /// (plain or gzip, detected by content); - or nothing reads stdin.
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<String>,
 
@@ -40,11 +44,16 @@ pub struct Args {
     pub filter: FilterArgs,
 
     #[command(flatten)]
+    pub dashboard: DashboardArgs,
+
+    #[command(flatten)]
     pub output: OutputArgs,
 
-    /// What to do with NaN samples. The dump prints staleness markers as NaN: `drop` removes a
-    /// NaN whose neighbours in its series are not NaN (a marker; imported as a real NaN it breaks
-    /// aggregations for 5 minutes) and keeps runs of NaNs (real values); `keep` keeps every NaN.
+    /// What to do with staleness markers (imported as a real NaN, a marker breaks aggregations
+    /// for 5 minutes). From a data directory they are known exactly: `drop` removes exactly them,
+    /// `keep` keeps them as NaN. The dump prints them as NaN: `drop` removes a NaN whose
+    /// neighbours in its series are not NaN and keeps runs of NaNs (real values); `keep` keeps
+    /// every NaN.
     #[arg(long, value_enum, default_value_t = Stale::Drop)]
     pub stale: Stale,
 
@@ -64,22 +73,49 @@ pub enum Stale {
     Keep,
 }
 
+/// One input: a TSDB directory, or a run of dump inputs read together.
+enum Source {
+    Tsdb(std::path::PathBuf),
+    Dumps(Vec<InputSpec>),
+}
+
+fn sources(args: &[String]) -> Vec<Source> {
+    let mut out: Vec<Source> = Vec::new();
+    if args.is_empty() {
+        return vec![Source::Dumps(vec![InputSpec::Stdin])];
+    }
+    for a in args {
+        let p = std::path::Path::new(a);
+        if a != "-" && p.is_dir() {
+            out.push(Source::Tsdb(p.to_path_buf()));
+            continue;
+        }
+        match out.last_mut() {
+            Some(Source::Dumps(v)) => v.push(InputSpec::parse(a)),
+            _ => out.push(Source::Dumps(vec![InputSpec::parse(a)])),
+        }
+    }
+    out
+}
+
 pub fn run(args: Args) -> Result<()> {
     let started = Instant::now();
-    let filter = args.filter.resolve()?;
+    let mut filter = args.filter.resolve()?;
+    let dashboards = args.dashboard.apply(&mut filter, args.quiet)?;
     let stale = match args.stale {
         Stale::Drop => StaleMode::Drop,
         Stale::Keep => StaleMode::Keep,
     };
     let progress = stderr_is_terminal() && !args.quiet;
-    let mut sink_opts = args.output.sink_options(stale, progress)?;
-    // Dumps of persisted blocks come in series order: their shards can be written while reading.
+    let sources = sources(&args.inputs);
+    let any_dump = sources.iter().any(|s| matches!(s, Source::Dumps(_)));
+    // A data directory's staleness markers are dropped exactly while reading: the sink's NaN
+    // heuristic is only for dump text, which cannot tell a marker from a NaN.
+    let sink_stale = if any_dump { stale } else { StaleMode::Keep };
+    let mut sink_opts = args.output.sink_options(sink_stale, progress)?;
+    // Dumps of persisted blocks and data directories come in series order: their shards can be
+    // written while reading.
     sink_opts.stream = true;
-    let inputs: Vec<InputSpec> = if args.inputs.is_empty() {
-        vec![InputSpec::Stdin]
-    } else {
-        args.inputs.iter().map(|s| InputSpec::parse(s)).collect()
-    };
     let _lock = lock_output(&sink_opts.output)?;
     let mut sink = Sink::create(sink_opts)?;
     if !args.output.allow_merge {
@@ -90,16 +126,34 @@ pub fn run(args: Args) -> Result<()> {
         skip_invalid: args.skip_invalid,
         progress,
     };
-    let stats = match convert(&inputs, &opts, &mut sink) {
-        Ok(s) => s,
-        Err(e) => {
+    let mut stats = ConvertStats::default();
+    let mut dir_stats: Option<DirStats> = None;
+    let mut names = Vec::new();
+    for src in &sources {
+        let res = match src {
+            Source::Dumps(inputs) => convert(inputs, &opts, &mut sink).map(|s| {
+                add_stats(&mut stats, s);
+                names.extend(inputs.iter().map(|i| i.name()));
+            }),
+            Source::Tsdb(dir) => {
+                read_tsdb(dir, &filter, stale, args.skip_invalid, progress, &mut sink).map(|s| {
+                    dir_stats.get_or_insert_with(Default::default).add(&s);
+                    names.push(dir.display().to_string());
+                })
+            }
+        };
+        if let Err(e) = res {
             sink.abandon();
             return Err(e);
         }
-    };
-    if stats.samples_kept == 0 {
+    }
+    let dir_kept = dir_stats.as_ref().map_or(0, |d| d.samples_kept);
+    if stats.samples_kept + dir_kept == 0 {
         if !args.output.allow_empty {
-            let why = nothing_kept(&stats, sink.series_count(), &filter);
+            let why = match &dir_stats {
+                Some(d) if !any_dump => nothing_kept_dir(d, &filter),
+                _ => nothing_kept(&stats, sink.series_count(), &filter),
+            };
             sink.abandon();
             return Err(crate::bad_input!(
                 "{why}; --allow-empty accepts an empty output"
@@ -112,15 +166,16 @@ pub fn run(args: Args) -> Result<()> {
             "prom2om: warning: --add-label overrides labels the series already have, e.g. of {l}"
         );
     }
-    if stats.histograms_skipped > 0 {
+    let histograms =
+        stats.histograms_skipped + dir_stats.as_ref().map_or(0, |d| d.histograms_skipped);
+    if histograms > 0 {
         eprintln!(
-            "prom2om: warning: skipped {} native histogram samples: OpenMetrics backfill cannot carry them",
-            stats.histograms_skipped
+            "prom2om: warning: skipped {histograms} native histogram samples: OpenMetrics backfill cannot carry them"
         );
     }
     let info = RunInfo {
         source: "convert".to_string(),
-        inputs: inputs.iter().map(|i| i.name()).collect(),
+        inputs: names,
         filters: filter.describe(stale.as_str()),
     };
     let summary = sink.finish(info)?;
@@ -132,14 +187,119 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     if !args.quiet {
-        print_summary(
-            &stats,
-            &summary,
-            started.elapsed().as_secs_f64(),
-            &args.output.output,
-        );
+        let secs = started.elapsed().as_secs_f64();
+        if any_dump {
+            print_summary(&stats, &summary, secs, &args.output.output);
+        }
+        if let Some(d) = &dir_stats {
+            print_dir_summary(d, &summary, secs, &args.output.output, !any_dump);
+        }
+        if let Some(d) = &dashboards {
+            d.print_summary(Some(&args.output.output));
+        }
     }
     Ok(())
+}
+
+/// Reads one data directory or block directory into the sink.
+fn read_tsdb(
+    dir: &std::path::Path,
+    filter: &Filter,
+    stale: StaleMode,
+    skip_invalid: bool,
+    progress: bool,
+    sink: &mut Sink,
+) -> Result<DirStats> {
+    let opened = datadir::open(dir)?;
+    for why in &opened.skipped {
+        eprintln!("prom2om: warning: skipped a block as Prometheus does: {why}");
+    }
+    let opts = ReadOptions {
+        filter: filter.clone(),
+        keep_stale: stale == StaleMode::Keep,
+        skip_invalid,
+    };
+    let pb = if progress {
+        crate::progress::bar(0, "reading blocks", false)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut stats = datadir::read_blocks(&opened.blocks, &opts, sink, &pb)?;
+    pb.finish_and_clear();
+    if let Some(head) = &opened.head_dir {
+        stats.add(&datadir::read_head(head, &opened.blocks, &opts, sink)?);
+    }
+    Ok(stats)
+}
+
+fn add_stats(a: &mut ConvertStats, b: ConvertStats) {
+    let widen = |x: Option<(i64, i64)>, y: Option<(i64, i64)>| match (x, y) {
+        (Some((a0, a1)), Some((b0, b1))) => Some((a0.min(b0), a1.max(b1))),
+        (x, None) => x,
+        (None, y) => y,
+    };
+    a.bytes += b.bytes;
+    a.lines += b.lines;
+    a.samples_kept += b.samples_kept;
+    a.dropped_by_match += b.dropped_by_match;
+    a.dropped_by_time += b.dropped_by_time;
+    a.histograms_skipped += b.histograms_skipped;
+    a.invalid_lines += b.invalid_lines;
+    a.empty_lines += b.empty_lines;
+    a.invalid_reported.extend(b.invalid_reported);
+    a.input_range = widen(a.input_range, b.input_range);
+    a.matched_range = widen(a.matched_range, b.matched_range);
+    a.dropped_series.extend(b.dropped_series);
+    if a.add_label_override.is_none() {
+        a.add_label_override = b.add_label_override;
+    }
+}
+
+/// Why reading data directories kept no sample, in one line.
+fn nothing_kept_dir(d: &DirStats, filter: &Filter) -> String {
+    let (selectors, window) = (describe_selectors(filter), describe_window(filter));
+    if d.stale_dropped > 0 || d.histograms_skipped > 0 {
+        return format!(
+            "nothing kept: the {} series read ({selectors}, {window}) hold only staleness markers ({}) and native histogram samples ({})",
+            d.series, d.stale_dropped, d.histograms_skipped
+        );
+    }
+    format!(
+        "nothing kept: of the {} blocks read, no series matching {selectors} has samples within {window}",
+        d.blocks
+    )
+}
+
+fn print_dir_summary(d: &DirStats, s: &SinkSummary, secs: f64, out: &str, only: bool) {
+    eprintln!(
+        "prom2om: read {} blocks ({} series, {} chunks; {} chunks outside the time range or deleted, not read) and the head ({} series) in {secs:.2}s",
+        d.blocks,
+        d.series - d.head_series,
+        d.chunks_read,
+        d.chunks_skipped,
+        d.head_series
+    );
+    eprintln!(
+        "prom2om: staleness markers dropped {}, kept {}; histograms skipped {}; samples dropped by time {}, deleted by tombstones {}; damaged chunks or series skipped {}",
+        d.stale_dropped, d.stale_kept, d.histograms_skipped, d.dropped_by_time, d.deleted, d.invalid_skipped
+    );
+    for r in &d.reported {
+        eprintln!("prom2om:   skipped {r}");
+    }
+    if only {
+        let w = &s.written;
+        // Overlapping blocks are merged while reading, as Prometheus merges them: no
+        // duplicates reach the sink.
+        eprintln!("prom2om: kept {} series, {} samples", s.series, w.samples);
+        if out != "-" {
+            eprintln!(
+                "prom2om: wrote {} shards, {} ({} of OpenMetrics) to {out}",
+                s.shards,
+                human_bytes(s.bytes),
+                human_bytes(w.uncompressed_bytes)
+            );
+        }
+    }
 }
 
 /// Why a run kept no sample, in one line: what the input held against what the filters asked.

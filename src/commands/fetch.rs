@@ -6,7 +6,7 @@ use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{
     describe_selectors, human_bytes, lock_output, now_ms, stderr_is_terminal, warn_quoted_names,
-    FilterArgs, OutputArgs,
+    DashboardArgs, FilterArgs, OutputArgs,
 };
 use super::http_args::{parse_duration, HttpArgs};
 use crate::exit_codes::ExitCode;
@@ -37,6 +37,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub filter: FilterArgs,
+
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -97,7 +100,8 @@ pub enum MethodArg {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let filter = args.filter.resolve()?;
+    let mut filter = args.filter.resolve()?;
+    let dashboards = args.dashboard.apply(&mut filter, args.quiet)?;
     let end = filter.end.unwrap_or_else(now_ms);
     let Some(start) = filter.start else {
         return Err(crate::bad_input!("fetch needs --start or --since"));
@@ -247,6 +251,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     if !args.quiet {
         print_summary(&stats, &summary, &mask_url(&args.url), &args.output.output);
+        if let Some(d) = &dashboards {
+            d.print_summary(Some(&args.output.output));
+        }
     }
     Ok(())
 }
@@ -265,7 +272,7 @@ fn parse_top_by(s: &str) -> Result<(String, usize)> {
 fn fingerprint(a: &Args) -> String {
     let f = &a.filter;
     format!(
-        "url={} method={:?} match={:?} start={:?} end={:?} since={:?} step={:?} top_by={:?} spr={}",
+        "url={} method={:?} match={:?} start={:?} end={:?} since={:?} step={:?} top_by={:?} spr={} dashboards={:?}",
         mask_url(&a.url),
         a.method,
         f.matchers,
@@ -274,7 +281,8 @@ fn fingerprint(a: &Args) -> String {
         f.since,
         a.step,
         a.top_by,
-        a.samples_per_request
+        a.samples_per_request,
+        a.dashboard
     )
 }
 

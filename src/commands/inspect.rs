@@ -7,21 +7,25 @@ use std::path::Path;
 use anyhow::Result;
 use clap::Args as ClapArgs;
 
-use super::common::{human_bytes, FilterArgs};
-use crate::inspect::{inspect_dir, inspect_dump, Report};
+use super::common::{human_bytes, DashboardArgs, FilterArgs};
+use crate::inspect::{inspect_dir, inspect_dump, inspect_tsdb, Report};
 use crate::pipeline::input::InputSpec;
 
-/// Show what a dump or a shard directory holds: metric families with series and sample counts
+/// Show what a Prometheus data directory, a dump or a shard directory holds: metric families with series and sample counts
 /// (largest first), label names with their number of distinct values, the time range, and the
 /// estimated size of the output for the given --match/--start/--end.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// Dump files (plain or gzip), - for stdin, or one shard directory written by prom2om.
+    /// Dump files (plain or gzip), - for stdin, one shard directory written by prom2om, or one
+    /// Prometheus data directory or block directory (read from its indexes, read-only).
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<String>,
 
     #[command(flatten)]
     pub filter: FilterArgs,
+
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
 
     /// Show only the N largest families and the N labels with the most values.
     #[arg(long, value_name = "N")]
@@ -33,9 +37,17 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let filter = args.filter.resolve()?;
+    let mut filter = args.filter.resolve()?;
+    let dashboards = args.dashboard.apply(&mut filter, args.json)?;
     let report = match args.inputs.as_slice() {
-        [one] if Path::new(one).is_dir() => inspect_dir(Path::new(one), &filter, args.top)?,
+        [one]
+            if Path::new(one)
+                .join(crate::pipeline::manifest::MANIFEST_FILE)
+                .is_file() =>
+        {
+            inspect_dir(Path::new(one), &filter, args.top)?
+        }
+        [one] if Path::new(one).is_dir() => inspect_tsdb(Path::new(one), &filter, args.top)?,
         [] => inspect_dump(&[InputSpec::Stdin], &filter, args.top)?,
         many => {
             let specs: Vec<InputSpec> = many.iter().map(|s| InputSpec::parse(s)).collect();
@@ -48,6 +60,9 @@ pub fn run(args: Args) -> Result<()> {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         print_text(&mut out, &report)?;
+        if let Some(d) = &dashboards {
+            d.print_summary(None);
+        }
     }
     out.flush()?;
     Ok(())

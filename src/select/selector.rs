@@ -102,11 +102,27 @@ impl Matcher {
         }
     }
 
-    /// The only values this matcher accepts, when it names them: `=` or a literal alternation.
-    fn pinned_values(&self) -> Option<Vec<String>> {
+    /// Whether every value this matcher accepts, `other` accepts too (false when unsure).
+    pub fn implies(&self, other: &Matcher) -> bool {
+        if self.name != other.name {
+            return false;
+        }
+        if self.op == other.op && self.value == other.value {
+            return true;
+        }
+        self.pinned_values()
+            .is_some_and(|vals| vals.iter().all(|v| other.matches(v)))
+    }
+
+    /// The only values this matcher accepts, when it names them: `=` or a literal alternation,
+    /// also in the form Grafana writes multi-valued variables, `(a\.b|c)`.
+    pub fn pinned_values(&self) -> Option<Vec<String>> {
         match self.op {
             MatchOp::Equal => Some(vec![self.value.clone()]),
-            MatchOp::RegexMatch => self.set.as_ref().map(|s| s.to_vec()),
+            MatchOp::RegexMatch => match &self.set {
+                Some(s) => Some(s.to_vec()),
+                None => escaped_alternatives(&self.value),
+            },
             _ => None,
         }
     }
@@ -135,6 +151,29 @@ fn literal_alternatives(value: &str) -> Option<Vec<String>> {
     let mut lits: Vec<String> = value.split('|').map(str::to_string).collect();
     lits.sort_unstable();
     lits.dedup();
+    Some(lits)
+}
+
+/// `(a\.b|c)` or `a\.b|c`: literals with escaped punctuation, one optional group around them.
+/// `None` for anything else (a class, a repetition, a flag, an escape that is not punctuation).
+fn escaped_alternatives(value: &str) -> Option<Vec<String>> {
+    let inner = match value.strip_prefix('(').and_then(|v| v.strip_suffix(')')) {
+        Some(inner) if !inner.starts_with('?') => inner,
+        _ => value,
+    };
+    let mut lits = vec![String::new()];
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e) if e.is_ascii_punctuation() => lits.last_mut()?.push(e),
+                _ => return None,
+            },
+            '|' => lits.push(String::new()),
+            '.' | '+' | '*' | '?' | '(' | ')' | '[' | ']' | '{' | '}' | '^' | '$' => return None,
+            c => lits.last_mut()?.push(c),
+        }
+    }
     Some(lits)
 }
 
@@ -229,6 +268,15 @@ impl Selector {
             .all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
     }
 
+    /// Whether every series this selector selects, `other` selects too (false when unsure):
+    /// each of `other`'s matchers is implied by one of ours.
+    pub fn covered_by(&self, other: &Selector) -> bool {
+        other
+            .matchers
+            .iter()
+            .all(|o| self.matchers.iter().any(|m| m.implies(o)))
+    }
+
     /// The metric names this selector can select, sorted, when a `__name__` matcher pins them
     /// (`=`, or a regex that is an alternation of literals); `None` when any name may match. A
     /// `""` in the list stands for series without a metric name.
@@ -239,6 +287,38 @@ impl Selector {
         names.sort_unstable();
         names.dedup();
         Some(names)
+    }
+}
+
+impl Selector {
+    /// A selector of matchers built elsewhere (from a parsed PromQL expression); its text is
+    /// the PromQL form, which [`Selector::parse`] and Prometheus read back to the same matchers.
+    pub fn from_matchers(matchers: Vec<Matcher>) -> Selector {
+        let quote = |s: &str| serde_json::to_string(s).expect("strings serialize");
+        let bare_name = matchers.iter().position(|m| {
+            m.name == METRIC_NAME
+                && m.op == MatchOp::Equal
+                && crate::labels::is_classic_metric_name(&m.value)
+                && check_metric_ident(&m.value).is_ok()
+        });
+        let mut text = bare_name.map_or_else(String::new, |i| matchers[i].value.clone());
+        let rest: Vec<String> = matchers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != bare_name)
+            .map(|(_, m)| {
+                let name = if crate::labels::is_classic_label_name(&m.name) {
+                    m.name.clone()
+                } else {
+                    quote(&m.name)
+                };
+                format!("{name}{}{}", m.op.as_str(), quote(&m.value))
+            })
+            .collect();
+        if !rest.is_empty() || bare_name.is_none() {
+            text.push_str(&format!("{{{}}}", rest.join(", ")));
+        }
+        Selector { matchers, text }
     }
 }
 

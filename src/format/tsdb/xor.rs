@@ -1,5 +1,5 @@
-//! Decoder for Prometheus' Gorilla-style XOR chunks (`tsdb/chunkenc/xor.go`), the float chunks
-//! that streamed remote read sends. Values come out as raw bits so a staleness marker
+//! Prometheus' Gorilla-style XOR float chunks (`tsdb/chunkenc/xor.go`), decoder and encoder: the
+//! chunks of remote read and of block files alike. Values are raw bits so a staleness marker
 //! (0x7ff0000000000002) can be told from an ordinary NaN exactly.
 
 use anyhow::{bail, Result};
@@ -7,17 +7,20 @@ use anyhow::{bail, Result};
 /// The exact bit pattern Prometheus writes as a staleness marker.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 
-/// Reads bits most-significant first from a byte slice, the order `bstream` writes them.
-struct BitReader<'a> {
+/// Reads bits most-significant first from a byte slice, the order `bstream` writes them. A
+/// 64-bit buffer is refilled with one unaligned 8-byte load: the bits below the counted ones are
+/// the stream's next bits too, so or-ing the next load over them changes nothing.
+pub(super) struct BitReader<'a> {
     data: &'a [u8],
+    /// Next byte to load.
     pos: usize,
-    /// Unread bits, left-aligned.
+    /// Unread bits, left-aligned; `avail` of them are counted.
     buf: u64,
     avail: u32,
 }
 
 impl<'a> BitReader<'a> {
-    fn new(data: &'a [u8]) -> Self {
+    pub(super) fn new(data: &'a [u8]) -> Self {
         BitReader {
             data,
             pos: 0,
@@ -26,16 +29,23 @@ impl<'a> BitReader<'a> {
         }
     }
 
+    /// Tops the buffer up to at least 57 counted bits, or to the end of the data.
+    #[inline(always)]
     fn refill(&mut self) {
-        // Whole-word load when at least 8 bytes remain and the buffer is empty: the common case.
-        if self.avail == 0 && self.pos + 8 <= self.data.len() {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&self.data[self.pos..self.pos + 8]);
-            self.buf = u64::from_be_bytes(w);
-            self.pos += 8;
-            self.avail = 64;
-            return;
+        match self.data.get(self.pos..self.pos + 8) {
+            Some(b) => {
+                let w = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                self.buf |= w >> self.avail;
+                let bytes = (63 - self.avail) >> 3;
+                self.pos += bytes as usize;
+                self.avail += bytes << 3;
+            }
+            None => self.refill_tail(),
         }
+    }
+
+    #[cold]
+    fn refill_tail(&mut self) {
         while self.avail <= 56 && self.pos < self.data.len() {
             self.buf |= (self.data[self.pos] as u64) << (56 - self.avail);
             self.avail += 8;
@@ -44,19 +54,16 @@ impl<'a> BitReader<'a> {
     }
 
     /// The next `n` bits (1..=64) as the low bits of the result.
-    #[inline]
-    fn bits(&mut self, n: u32) -> Result<u64> {
+    #[inline(always)]
+    pub(super) fn bits(&mut self, n: u32) -> Result<u64> {
         debug_assert!((1..=64).contains(&n));
-        if n > 32 {
-            // Two halves keep every shift below 64 and every request within one refill.
-            let hi = self.bits(n - 32)?;
-            let lo = self.bits(32)?;
-            return Ok((hi << 32) | lo);
+        if n > 56 {
+            return self.bits_wide(n);
         }
         if n > self.avail {
             self.refill();
             if n > self.avail {
-                bail!("chunk ends in the middle of a sample");
+                return Err(short());
             }
         }
         let v = self.buf >> (64 - n);
@@ -65,9 +72,34 @@ impl<'a> BitReader<'a> {
         Ok(v)
     }
 
-    #[inline]
-    fn bit(&mut self) -> Result<bool> {
+    /// More than 56 bits: two reads, so every shift stays below 64.
+    #[inline(never)]
+    fn bits_wide(&mut self, n: u32) -> Result<u64> {
+        let hi = self.bits(n - 32)?;
+        let lo = self.bits(32)?;
+        Ok((hi << 32) | lo)
+    }
+
+    #[inline(always)]
+    pub(super) fn bit(&mut self) -> Result<bool> {
         Ok(self.bits(1)? == 1)
+    }
+
+    /// Leading one bits, at most `max` (< 57), consuming them and the zero that ends them.
+    #[inline(always)]
+    fn ones(&mut self, max: u32) -> Result<u32> {
+        if self.avail <= max {
+            self.refill();
+        }
+        // Past the end of the data the buffer holds zeros: the count stops there.
+        let n = self.buf.leading_ones().min(max);
+        let used = n + u32::from(n < max);
+        if used > self.avail {
+            return Err(short());
+        }
+        self.buf <<= used;
+        self.avail -= used;
+        Ok(n)
     }
 
     fn byte(&mut self) -> Result<u8> {
@@ -75,7 +107,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// Go's `binary.ReadUvarint` over the bit stream.
-    fn uvarint(&mut self) -> Result<u64> {
+    pub(super) fn uvarint(&mut self) -> Result<u64> {
         let mut x = 0u64;
         let mut shift = 0u32;
         for i in 0..10 {
@@ -93,11 +125,16 @@ impl<'a> BitReader<'a> {
     }
 
     /// Go's `binary.ReadVarint` (zig-zag).
-    fn varint(&mut self) -> Result<i64> {
+    pub(super) fn varint(&mut self) -> Result<i64> {
         let u = self.uvarint()?;
         let x = (u >> 1) as i64;
         Ok(if u & 1 != 0 { !x } else { x })
     }
+}
+
+#[cold]
+fn short() -> anyhow::Error {
+    anyhow::anyhow!("chunk ends in the middle of a sample")
 }
 
 /// Decodes one XOR chunk, calling `f(timestamp_ms, value_bits)` for each sample in order.
@@ -109,15 +146,21 @@ pub fn decode(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> Result<usize> {
     let total = u16::from_be_bytes([chunk[0], chunk[1]]) as usize;
     let mut r = BitReader::new(&chunk[2..]);
     let mut st = State::default();
-    for i in 0..total {
-        let res = match i {
-            0 => st.first(&mut r),
-            1 => st.second(&mut r),
-            _ => st.next(&mut r),
+    let fail = |i: usize, e: anyhow::Error| {
+        anyhow::anyhow!("corrupt XOR chunk at sample {} of {total}: {e}", i + 1)
+    };
+    for i in 0..total.min(2) {
+        let res = if i == 0 {
+            st.first(&mut r)
+        } else {
+            st.second(&mut r)
         };
-        if let Err(e) = res {
-            bail!("corrupt XOR chunk at sample {} of {total}: {e}", i + 1);
-        }
+        res.map_err(|e| fail(i, e))?;
+        f(st.t, st.v);
+    }
+    // The hot loop: every later sample has the same shape.
+    for i in 2..total {
+        st.next(&mut r).map_err(|e| fail(i, e))?;
         f(st.t, st.v);
     }
     Ok(total)
@@ -145,17 +188,14 @@ impl State {
         self.value(r)
     }
 
+    #[inline(always)]
     fn next(&mut self, r: &mut BitReader) -> Result<()> {
         // Delta-of-delta prefix: 0, 10, 110, 1110 or 1111, at most four bits.
-        let mut ones = 0;
-        while ones < 4 && r.bit()? {
-            ones += 1;
-        }
-        let dod: i64 = match ones {
+        let dod: i64 = match r.ones(4)? {
             0 => 0,
             4 => r.bits(64)? as i64,
-            _ => {
-                let sz = [14u32, 17, 20][ones - 1];
+            ones => {
+                let sz = [14u32, 17, 20][ones as usize - 1];
                 let raw = r.bits(sz)?;
                 // The writer's range is [-(2^(sz-1) - 1), 2^(sz-1)]: anything above 2^(sz-1)
                 // is a negative number in sz-bit two's complement.
@@ -171,26 +211,30 @@ impl State {
         self.value(r)
     }
 
+    #[inline(always)]
     fn value(&mut self, r: &mut BitReader) -> Result<()> {
-        if !r.bit()? {
-            return Ok(()); // same value as before
-        }
-        if r.bit()? {
-            self.leading = r.bits(5)? as u32;
-            let mut sig = r.bits(6)? as u32;
-            // 64 significant bits do not fit in six bits; the writer stores them as 0.
-            if sig == 0 {
-                sig = 64;
+        // 0: same value; 10: reuse leading/trailing; 11: new leading (5), significant bits (6).
+        match r.ones(2)? {
+            0 => return Ok(()),
+            1 => {}
+            _ => {
+                let lt = r.bits(11)? as u32;
+                self.leading = lt >> 6;
+                // 64 significant bits do not fit in six bits; the writer stores them as 0.
+                let sig = match lt & 63 {
+                    0 => 64,
+                    s => s,
+                };
+                if self.leading + sig > 64 {
+                    bail!(
+                        "{} leading zeros and {sig} significant bits exceed 64",
+                        self.leading
+                    );
+                }
+                self.trailing = 64 - self.leading - sig;
             }
-            if self.leading + sig > 64 {
-                bail!(
-                    "{} leading zeros and {sig} significant bits exceed 64",
-                    self.leading
-                );
-            }
-            self.trailing = 64 - self.leading - sig;
         }
-        // Otherwise the previous leading/trailing counts are reused (initially 0 and 0).
+        // On reuse the previous counts apply (initially 0 and 0: all 64 bits).
         let sig = 64 - self.leading - self.trailing;
         let bits = r.bits(sig)?;
         self.v ^= bits << self.trailing;
@@ -198,123 +242,184 @@ impl State {
     }
 }
 
+/// Writes bits most-significant first, as Prometheus's `bstream` does.
+#[derive(Default, Clone)]
+pub(super) struct BitWriter {
+    pub(super) bytes: Vec<u8>,
+    /// Free low bits in the last byte.
+    free: u32,
+}
+
+impl BitWriter {
+    /// Appends the low `n` bits of `v` (n ≤ 64).
+    pub(super) fn put(&mut self, v: u64, n: u32) {
+        let mut left = n;
+        while left > 0 {
+            if self.free == 0 {
+                self.bytes.push(0);
+                self.free = 8;
+            }
+            let take = left.min(self.free);
+            let chunk = (v >> (left - take)) & ((1u64 << take) - 1);
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= (chunk as u8) << (self.free - take);
+            self.free -= take;
+            left -= take;
+        }
+    }
+
+    pub(super) fn put_uvarint(&mut self, mut x: u64) {
+        while x >= 0x80 {
+            self.put((x as u8 | 0x80) as u64, 8);
+            x >>= 7;
+        }
+        self.put(x, 8);
+    }
+
+    pub(super) fn put_varint(&mut self, x: i64) {
+        self.put_uvarint(((x << 1) ^ (x >> 63)) as u64);
+    }
+}
+
+/// XOR chunk encoder, the mirror of [`decode`] and of Prometheus's `xorAppender`: the bytes it
+/// writes are the bytes Prometheus writes for the same samples.
+#[derive(Clone)]
+pub struct Encoder {
+    w: BitWriter,
+    n: u16,
+    t: i64,
+    v: u64,
+    t_delta: u64,
+    leading: u32,
+    trailing: u32,
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Encoder {
+            w: BitWriter::default(),
+            n: 0,
+            t: 0,
+            v: 0,
+            t_delta: 0,
+            // No window yet: the first value delta always opens one.
+            leading: 0xff,
+            trailing: 0,
+        }
+    }
+}
+
+impl Encoder {
+    pub fn new() -> Encoder {
+        Encoder::default()
+    }
+
+    /// Samples so far.
+    pub fn len(&self) -> usize {
+        self.n as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Size of the chunk so far, header included.
+    pub fn size(&self) -> usize {
+        2 + self.w.bytes.len()
+    }
+
+    /// Appends a sample; timestamps are expected to increase, as the TSDB guarantees.
+    /// Fails once the chunk holds 65535 samples (the count is 16 bits).
+    pub fn append(&mut self, t: i64, v: u64) -> Result<()> {
+        match self.n {
+            u16::MAX => bail!("an XOR chunk holds at most 65535 samples"),
+            0 => {
+                self.w.put_varint(t);
+                self.w.put(v, 64);
+            }
+            1 => {
+                self.t_delta = t.wrapping_sub(self.t) as u64;
+                self.w.put_uvarint(self.t_delta);
+                self.put_value(v);
+            }
+            _ => {
+                let td = t.wrapping_sub(self.t) as u64;
+                let dod = td.wrapping_sub(self.t_delta) as i64;
+                let fits = |n: u32| -((1i64 << (n - 1)) - 1) <= dod && dod <= 1i64 << (n - 1);
+                if dod == 0 {
+                    self.w.put(0, 1);
+                } else if fits(14) {
+                    self.w.put(0b10, 2);
+                    self.w.put(dod as u64 & ((1 << 14) - 1), 14);
+                } else if fits(17) {
+                    self.w.put(0b110, 3);
+                    self.w.put(dod as u64 & ((1 << 17) - 1), 17);
+                } else if fits(20) {
+                    self.w.put(0b1110, 4);
+                    self.w.put(dod as u64 & ((1 << 20) - 1), 20);
+                } else {
+                    self.w.put(0b1111, 4);
+                    self.w.put(dod as u64, 64);
+                }
+                self.t_delta = td;
+                self.put_value(v);
+            }
+        }
+        self.t = t;
+        self.v = v;
+        self.n += 1;
+        Ok(())
+    }
+
+    fn put_value(&mut self, v: u64) {
+        let x = v ^ self.v;
+        if x == 0 {
+            self.w.put(0, 1);
+            return;
+        }
+        self.w.put(1, 1);
+        let leading = x.leading_zeros().min(31);
+        let trailing = x.trailing_zeros();
+        if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
+            self.w.put(0, 1);
+            self.w
+                .put(x >> self.trailing, 64 - self.leading - self.trailing);
+        } else {
+            self.leading = leading;
+            self.trailing = trailing;
+            self.w.put(1, 1);
+            self.w.put(leading as u64, 5);
+            let sig = 64 - leading - trailing;
+            self.w.put((sig & 63) as u64, 6);
+            self.w.put(x >> trailing, sig);
+        }
+    }
+
+    /// The chunk: BE16 sample count, then the bit stream.
+    pub fn finish(self) -> Vec<u8> {
+        let mut out = self.n.to_be_bytes().to_vec();
+        out.extend_from_slice(&self.w.bytes);
+        out
+    }
+}
+
+/// Encodes samples into one XOR chunk (at most 65535 of them).
+pub fn encode(samples: &[(i64, u64)]) -> Result<Vec<u8>> {
+    let mut e = Encoder::new();
+    for &(t, v) in samples {
+        e.append(t, v)?;
+    }
+    Ok(e.finish())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// A bit writer and XOR encoder written from the format description, to produce chunks the
-    /// decoder must read back.
-    #[derive(Default)]
-    pub(crate) struct Enc {
-        bytes: Vec<u8>,
-        nbits: usize,
-        n: u16,
-        t: i64,
-        v: u64,
-        t_delta: u64,
-        leading: u32,
-        trailing: u32,
-    }
-
-    impl Enc {
-        fn put(&mut self, v: u64, n: u32) {
-            for i in (0..n).rev() {
-                if self.nbits % 8 == 0 {
-                    self.bytes.push(0);
-                }
-                if (v >> i) & 1 == 1 {
-                    let last = self.bytes.len() - 1;
-                    self.bytes[last] |= 0x80 >> (self.nbits % 8);
-                }
-                self.nbits += 1;
-            }
-        }
-
-        fn put_uvarint(&mut self, mut x: u64) {
-            while x >= 0x80 {
-                self.put((x as u8 | 0x80) as u64, 8);
-                x >>= 7;
-            }
-            self.put(x, 8);
-        }
-
-        pub(crate) fn append(&mut self, t: i64, v: u64) {
-            match self.n {
-                0 => {
-                    self.put_uvarint(((t << 1) ^ (t >> 63)) as u64);
-                    self.put(v, 64);
-                    self.leading = 0xff;
-                }
-                1 => {
-                    self.t_delta = (t - self.t) as u64;
-                    self.put_uvarint(self.t_delta);
-                    self.put_value(v);
-                }
-                _ => {
-                    let td = (t - self.t) as u64;
-                    let dod = td.wrapping_sub(self.t_delta) as i64;
-                    let fits = |n: u32| -((1i64 << (n - 1)) - 1) <= dod && dod <= 1i64 << (n - 1);
-                    if dod == 0 {
-                        self.put(0, 1);
-                    } else if fits(14) {
-                        self.put(0b10, 2);
-                        self.put(dod as u64 & ((1 << 14) - 1), 14);
-                    } else if fits(17) {
-                        self.put(0b110, 3);
-                        self.put(dod as u64 & ((1 << 17) - 1), 17);
-                    } else if fits(20) {
-                        self.put(0b1110, 4);
-                        self.put(dod as u64 & ((1 << 20) - 1), 20);
-                    } else {
-                        self.put(0b1111, 4);
-                        self.put(dod as u64, 64);
-                    }
-                    self.t_delta = td;
-                    self.put_value(v);
-                }
-            }
-            self.t = t;
-            self.v = v;
-            self.n += 1;
-        }
-
-        fn put_value(&mut self, v: u64) {
-            let x = v ^ self.v;
-            if x == 0 {
-                self.put(0, 1);
-                return;
-            }
-            self.put(1, 1);
-            let leading = x.leading_zeros().min(31);
-            let trailing = x.trailing_zeros();
-            if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
-                self.put(0, 1);
-                self.put(x >> self.trailing, 64 - self.leading - self.trailing);
-            } else {
-                self.leading = leading;
-                self.trailing = trailing;
-                self.put(1, 1);
-                self.put(leading as u64, 5);
-                let sig = 64 - leading - trailing;
-                self.put((sig & 63) as u64, 6);
-                self.put(x >> trailing, sig);
-            }
-        }
-
-        pub(crate) fn finish(self) -> Vec<u8> {
-            let mut out = self.n.to_be_bytes().to_vec();
-            out.extend_from_slice(&self.bytes);
-            out
-        }
-    }
-
+    /// The library encoder, for tests elsewhere that need a chunk.
     pub(crate) fn encode(samples: &[(i64, u64)]) -> Vec<u8> {
-        let mut e = Enc::default();
-        for &(t, v) in samples {
-            e.append(t, v);
-        }
-        e.finish()
+        super::encode(samples).unwrap()
     }
 
     fn roundtrip(samples: &[(i64, u64)]) {
@@ -386,17 +491,12 @@ pub(crate) mod tests {
     #[test]
     fn first_delta_reuses_zero_leading_trailing() {
         // Second sample written with the "reuse" bit while leading = trailing = 0: 64 bits.
-        let mut e = Enc::default();
-        e.append(10, 3.0f64.to_bits());
-        e.leading = 0;
-        e.trailing = 0;
-        e.n = 1;
-        e.t = 10;
+        let mut e = Encoder::new();
+        e.append(10, 3.0f64.to_bits()).unwrap();
         let x = 7.25f64.to_bits();
-        e.put_uvarint(5);
-        e.put(1, 1);
-        e.put(0, 1);
-        e.put(x ^ 3.0f64.to_bits(), 64);
+        e.w.put_uvarint(5);
+        e.w.put(0b10, 2);
+        e.w.put(x ^ 3.0f64.to_bits(), 64);
         e.n = 2;
         let chunk = e.finish();
         let mut got = Vec::new();
@@ -412,13 +512,13 @@ pub(crate) mod tests {
         }
         assert!(decode(&[0], |_, _| {}).is_err());
         // Header claims one sample with leading 31 + 63 significant bits: impossible.
-        let mut e = Enc::default();
-        e.append(0, 0);
-        e.put_uvarint(1);
-        e.put(0b11, 2);
-        e.put(31, 5);
-        e.put(63, 6);
-        e.put(0, 63);
+        let mut e = Encoder::new();
+        e.append(0, 0).unwrap();
+        e.w.put_uvarint(1);
+        e.w.put(0b11, 2);
+        e.w.put(31, 5);
+        e.w.put(63, 6);
+        e.w.put(0, 63);
         e.n = 2;
         assert!(decode(&e.finish(), |_, _| {}).is_err());
     }

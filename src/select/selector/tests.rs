@@ -372,3 +372,96 @@ fn matcher_new_and_display() {
     assert!(e.to_string().contains("unclosed group"), "{e}");
     assert_eq!(sel(" up ").to_string(), " up ");
 }
+
+#[test]
+fn from_matchers_reads_back_the_same() {
+    let m = |n: &str, op, v: &str| Matcher::new(n, op, v).unwrap();
+    let cases = [
+        (
+            vec![
+                m("__name__", MatchOp::Equal, "up"),
+                m("job", MatchOp::Equal, "a\"b\\c\n"),
+            ],
+            r#"up{job="a\"b\\c\n"}"#,
+        ),
+        (vec![m("__name__", MatchOp::Equal, "up")], "up"),
+        (
+            vec![m("__name__", MatchOp::Equal, "nan")],
+            r#"{__name__="nan"}"#,
+        ),
+        (
+            vec![m("service.name", MatchOp::RegexMatch, "a|b\u{1}")],
+            r#"{"service.name"=~"a|b\u0001"}"#,
+        ),
+        (vec![m("job", MatchOp::NotEqual, "")], r#"{job!=""}"#),
+    ];
+    for (ms, text) in cases {
+        let s = Selector::from_matchers(ms.clone());
+        assert_eq!(s.text, text);
+        let back = sel(&s.text);
+        assert_eq!(back.matchers.len(), ms.len(), "{text}");
+        for (a, b) in back.matchers.iter().zip(&ms) {
+            assert_eq!(
+                (&a.name, a.op, &a.value),
+                (&b.name, b.op, &b.value),
+                "{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn covered_by() {
+    let c = |a: &str, b: &str| sel(a).covered_by(&sel(b));
+    assert!(c(r#"up{a="x"}"#, r#"up{a!=""}"#));
+    assert!(c(r#"up{a="x", b="y"}"#, r#"up{a="x"}"#));
+    assert!(c(r#"up{a=~"x|y"}"#, r#"{__name__=~"u.*", a=~"[xy]"}"#));
+    assert!(c(r#"up{a=~"x.*"}"#, r#"up{a=~"x.*"}"#));
+    assert!(!c(r#"up{a!=""}"#, r#"up{a="x"}"#));
+    assert!(
+        !c(r#"up"#, r#"up{a=""}"#),
+        "a label absent from the first is unknown"
+    );
+    assert!(
+        !c(r#"up{a=~"x.*"}"#, r#"up{a=~"x.+"}"#),
+        "unsure: regexes are not compared"
+    );
+    assert!(!c(r#"up{a=""}"#, r#"up{a!=""}"#));
+    // Grafana's multi-valued variables: escaped literals in a group.
+    assert!(c(r#"up{a=~"(x\\.1|y)"}"#, r#"up{a!=""}"#));
+    assert!(c(r#"up{a=~"(x\\.1|y)"}"#, r#"up{a=~"x.1|y"}"#));
+    assert!(!c(r#"up{a=~"(x\\.1|y)"}"#, r#"up{a="x.1"}"#));
+    assert!(!c(r#"up{a=~"(x\\d|y)"}"#, r#"up{a!=""}"#), "\\d is a class");
+    assert!(!c(r#"up{a=~"(?i)x"}"#, r#"up{a="x"}"#));
+    assert!(!c(r#"up{a=~"(x)(y)"}"#, r#"up{a="x)(y"}"#));
+}
+
+proptest::proptest! {
+    /// `covered_by` is sound: whatever the first selects, the second selects.
+    #[test]
+    fn covered_by_never_loses_a_series(
+        a in proptest::collection::vec(0usize..14, 1..4),
+        b in proptest::collection::vec(0usize..14, 1..4),
+        values in proptest::collection::vec(0usize..6, 3),
+    ) {
+        const MATCHERS: [&str; 14] = [
+            r#"a="x""#, r#"a!="""#, r#"a=~"x|y""#, r#"a=~"x.*""#, r#"a!~"y""#, r#"a="""#,
+            r#"a=~"(x\\.y|y)""#, r#"a=~"(|x)""#,
+            r#"b="x""#, r#"b=~"y|""#, r#"b!="x""#, r#"__name__="up""#, r#"__name__=~"u.*|x""#,
+            r#"__name__!="x""#,
+        ];
+        const VALUES: [&str; 6] = ["", "x", "y", "xy", "up", "x.y"];
+        let mk = |ix: &[usize]| {
+            let body: Vec<&str> = ix.iter().map(|&i| MATCHERS[i]).collect();
+            Selector::parse(&format!("{{{}}}", body.join(", ")))
+        };
+        let (Ok(sa), Ok(sb)) = (mk(&a), mk(&b)) else { return Ok(()) };
+        if sa.covered_by(&sb) {
+            let mut pairs = vec![("__name__", VALUES[values[0]])];
+            pairs.push(("a", VALUES[values[1]]));
+            pairs.push(("b", VALUES[values[2]]));
+            let l = lbl(&pairs);
+            proptest::prop_assert!(!sa.matches(&l) || sb.matches(&l), "{} {} {l:?}", sa, sb);
+        }
+    }
+}

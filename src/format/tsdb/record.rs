@@ -1,0 +1,476 @@
+//! WAL record payloads (`tsdb/record/record.go`, 2.42 to 3.14): series, float samples (v1 and
+//! the 3.11 SamplesV2), tombstones, m-map markers; histogram records are walked, not decoded.
+//!
+//! Every decoder borrows the record bytes and yields entries lazily; a malformed record is an
+//! error naming what broke, never a panic. Exemplar and metadata records are recognised only.
+
+use std::fmt;
+
+/// Record types, the first byte of every record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordType {
+    Series,
+    Samples,
+    Tombstones,
+    Exemplars,
+    MmapMarkers,
+    Metadata,
+    /// 7 and 9 (custom buckets).
+    Histograms,
+    /// 8 and 10 (custom buckets).
+    FloatHistograms,
+    /// 11, Prometheus 3.11+ with start timestamps.
+    SamplesV2,
+    /// 12.
+    HistogramsV2,
+    /// 13.
+    FloatHistogramsV2,
+}
+
+/// The type of a record; `Ok(None)` for an empty record (Prometheus skips those), an error
+/// naming an unknown type byte.
+pub fn record_type(rec: &[u8]) -> Result<Option<RecordType>, DecodeError> {
+    use RecordType::*;
+    let Some(&b) = rec.first() else {
+        return Ok(None);
+    };
+    Ok(Some(match b {
+        1 => Series,
+        2 => Samples,
+        3 => Tombstones,
+        4 => Exemplars,
+        5 => MmapMarkers,
+        6 => Metadata,
+        7 | 9 => Histograms,
+        8 | 10 => FloatHistograms,
+        11 => SamplesV2,
+        12 => HistogramsV2,
+        13 => FloatHistogramsV2,
+        t => return Err(DecodeError(format!("unknown record type {t}"))),
+    }))
+}
+
+/// A malformed record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+type Res<T> = Result<T, DecodeError>;
+
+/// Go's `encoding.Decbuf` over a borrowed slice.
+#[derive(Clone, Copy)]
+pub(crate) struct Dec<'a> {
+    pub b: &'a [u8],
+}
+
+impl<'a> Dec<'a> {
+    fn short<T>(&self, what: &str) -> Res<T> {
+        Err(DecodeError(format!("record ends inside {what}")))
+    }
+
+    pub fn byte(&mut self) -> Res<u8> {
+        let Some((&x, rest)) = self.b.split_first() else {
+            return self.short("a byte");
+        };
+        self.b = rest;
+        Ok(x)
+    }
+
+    pub fn be64(&mut self) -> Res<u64> {
+        if self.b.len() < 8 {
+            return self.short("a 64-bit field");
+        }
+        let (x, rest) = self.b.split_at(8);
+        self.b = rest;
+        Ok(u64::from_be_bytes(x.try_into().expect("8 bytes")))
+    }
+
+    /// Go's `binary.Uvarint`: at most 10 bytes, the tenth at most 1.
+    pub fn uvarint(&mut self) -> Res<u64> {
+        let mut x = 0u64;
+        for i in 0..10 {
+            let Some(&b) = self.b.get(i) else {
+                return self.short("a varint");
+            };
+            if b < 0x80 {
+                if i == 9 && b > 1 {
+                    break;
+                }
+                self.b = &self.b[i + 1..];
+                return Ok(x | (b as u64) << (7 * i));
+            }
+            x |= ((b & 0x7f) as u64) << (7 * i);
+        }
+        Err(DecodeError("varint overflows 64 bits".into()))
+    }
+
+    pub fn varint(&mut self) -> Res<i64> {
+        let u = self.uvarint()?;
+        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Res<&'a [u8]> {
+        if self.b.len() < n {
+            return self.short("a string");
+        }
+        let (x, rest) = self.b.split_at(n);
+        self.b = rest;
+        Ok(x)
+    }
+
+    pub fn uvarint_bytes(&mut self) -> Res<&'a [u8]> {
+        let n = self.uvarint()?;
+        self.bytes(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// A count of items that each take at least `min_size` bytes: bounded by what is left.
+    fn count(&mut self, min_size: usize) -> Res<usize> {
+        let n = self.uvarint()?;
+        if n > (self.b.len() / min_size.max(1)) as u64 {
+            return Err(DecodeError(format!("count {n} exceeds the record")));
+        }
+        Ok(n as usize)
+    }
+}
+
+fn body<'a>(rec: &'a [u8], want: &[u8]) -> Res<Dec<'a>> {
+    match rec.split_first() {
+        Some((t, rest)) if want.contains(t) => Ok(Dec { b: rest }),
+        Some((t, _)) => Err(DecodeError(format!("record type {t}, expected {want:?}"))),
+        None => Err(DecodeError("empty record".into())),
+    }
+}
+
+/// One series of a series record: its head reference and label pairs (bytes as written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesEntry<'a> {
+    pub series_ref: u64,
+    pub labels: Vec<(&'a [u8], &'a [u8])>,
+}
+
+/// Entries of a series record (type 1).
+pub fn series(rec: &[u8]) -> Res<impl Iterator<Item = Res<SeriesEntry<'_>>>> {
+    let mut d = body(rec, &[1])?;
+    Ok(entries(move || {
+        if d.b.is_empty() {
+            return Ok(None);
+        }
+        let series_ref = d.be64()?;
+        let n = d.count(2)?;
+        let mut labels = Vec::with_capacity(n);
+        for _ in 0..n {
+            labels.push((d.uvarint_bytes()?, d.uvarint_bytes()?));
+        }
+        Ok(Some(SeriesEntry { series_ref, labels }))
+    }))
+}
+
+/// Turns a fallible step function into an iterator that stops after the first error.
+fn entries<T>(mut f: impl FnMut() -> Res<Option<T>>) -> impl Iterator<Item = Res<T>> {
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        match f() {
+            Ok(x) => x.map(Ok),
+            Err(e) => {
+                failed = true;
+                Some(Err(e))
+            }
+        }
+    })
+}
+
+/// One float sample of a samples record; the value as raw bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    pub series_ref: u64,
+    pub t: i64,
+    pub bits: u64,
+}
+
+/// Samples of a samples record: type 2 (BE64 base ref and time, varint deltas to the base) or
+/// type 11 (varints: ref delta to the previous, time delta to the first, a start-time marker).
+pub fn samples(rec: &[u8]) -> Res<impl Iterator<Item = Res<Sample>> + '_> {
+    let v2 = rec.first() == Some(&11);
+    let mut d = body(rec, &[2, 11])?;
+    let mut refs = Deltas::new(v2);
+    Ok(entries(move || {
+        let Some((r, t)) = refs.next(&mut d)? else {
+            return Ok(None);
+        };
+        let bits = d.be64()?;
+        Ok(Some(Sample {
+            series_ref: r as u64,
+            t,
+            bits,
+        }))
+    }))
+}
+
+/// The (ref, time) framing shared by sample and histogram records. V1: BE64 base ref and time,
+/// then per entry varint deltas to the base. V2: the first entry's ref, time and start time as
+/// varints, then per entry a ref delta to the previous entry, a time delta to the first and a
+/// start-time marker.
+struct Deltas {
+    v2: bool,
+    first: Option<(i64, i64)>,
+    prev_ref: i64,
+}
+
+impl Deltas {
+    fn new(v2: bool) -> Deltas {
+        Deltas {
+            v2,
+            first: None,
+            prev_ref: 0,
+        }
+    }
+
+    fn next(&mut self, d: &mut Dec<'_>) -> Res<Option<(i64, i64)>> {
+        if d.b.is_empty() {
+            return Ok(None);
+        }
+        let (r, t) = match (self.v2, self.first) {
+            (false, first) => {
+                let (br, bt) = match first {
+                    Some(f) => f,
+                    None => {
+                        let f = (d.be64()? as i64, d.be64()? as i64);
+                        self.first = Some(f);
+                        if d.b.is_empty() {
+                            return Ok(None);
+                        }
+                        f
+                    }
+                };
+                (br.wrapping_add(d.varint()?), bt.wrapping_add(d.varint()?))
+            }
+            (true, None) => {
+                let (r, t) = (d.varint()?, d.varint()?);
+                d.varint()?; // start time
+                self.first = Some((r, t));
+                (r, t)
+            }
+            (true, Some((_, t0))) => {
+                let r = self.prev_ref.wrapping_add(d.varint()?);
+                let t = t0.wrapping_add(d.varint()?);
+                skip_st_marker(d)?;
+                (r, t)
+            }
+        };
+        self.prev_ref = r;
+        Ok(Some((r, t)))
+    }
+}
+
+/// A start-time marker of the V2 records: 0 none, 1 same as previous, else a varint follows.
+fn skip_st_marker(d: &mut Dec<'_>) -> Res<()> {
+    if d.byte()? > 1 {
+        d.varint()?;
+    }
+    Ok(())
+}
+
+/// One deletion request: samples of `series_ref` in `[mint, maxt]` are gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tombstone {
+    pub series_ref: u64,
+    pub mint: i64,
+    pub maxt: i64,
+}
+
+/// Entries of a tombstones record (type 3).
+pub fn tombstones(rec: &[u8]) -> Res<impl Iterator<Item = Res<Tombstone>> + '_> {
+    let mut d = body(rec, &[3])?;
+    Ok(entries(move || {
+        if d.b.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Tombstone {
+            series_ref: d.be64()?,
+            mint: d.varint()?,
+            maxt: d.varint()?,
+        }))
+    }))
+}
+
+/// An m-map marker of the out-of-order WBL: the series' OOO head chunk went to `chunk_ref`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MmapMarker {
+    pub series_ref: u64,
+    pub chunk_ref: u64,
+}
+
+/// Entries of an m-map markers record (type 5).
+pub fn mmap_markers(rec: &[u8]) -> Res<impl Iterator<Item = Res<MmapMarker>> + '_> {
+    let mut d = body(rec, &[5])?;
+    Ok(entries(move || {
+        if d.b.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(MmapMarker {
+            series_ref: d.be64()?,
+            chunk_ref: d.be64()?,
+        }))
+    }))
+}
+
+/// Series reference and timestamp of each histogram in a histogram record (types 7, 8, 9, 10,
+/// 12, 13); the histograms themselves are walked over, not kept.
+pub fn histogram_refs(rec: &[u8]) -> Res<impl Iterator<Item = Res<(u64, i64)>> + '_> {
+    let typ = rec.first().copied().unwrap_or(0);
+    let mut d = body(rec, &[7, 8, 9, 10, 12, 13])?;
+    let float = matches!(typ, 8 | 10 | 13);
+    let mut refs = Deltas::new(typ >= 12);
+    Ok(entries(move || {
+        let Some((r, t)) = refs.next(&mut d)? else {
+            return Ok(None);
+        };
+        skip_histogram(&mut d, float)?;
+        Ok(Some((r as u64, t)))
+    }))
+}
+
+/// Custom-bucket (NHCB) schema: a list of bucket bounds follows the buckets.
+const CUSTOM_BUCKETS_SCHEMA: i64 = -53;
+
+/// Walks one encoded (float) histogram: `EncodeHistogram` / `EncodeFloatHistogram`.
+fn skip_histogram(d: &mut Dec<'_>, float: bool) -> Res<()> {
+    d.byte()?; // counter reset hint
+    let schema = d.varint()?;
+    d.be64()?; // zero threshold
+    if float {
+        d.bytes(24)?; // zero count, count, sum
+    } else {
+        d.uvarint()?;
+        d.uvarint()?;
+        d.be64()?;
+    }
+    for _ in 0..2 {
+        for _ in 0..d.count(2)? {
+            d.varint()?;
+            d.uvarint()?;
+        }
+    }
+    for _ in 0..2 {
+        let n = d.count(if float { 8 } else { 1 })?;
+        for _ in 0..n {
+            if float {
+                d.be64()?;
+            } else {
+                d.varint()?;
+            }
+        }
+    }
+    if schema == CUSTOM_BUCKETS_SCHEMA {
+        let n = d.count(8)?;
+        d.bytes(n * 8)?;
+    }
+    Ok(())
+}
+
+// Encoders, mirroring `record.Encoder`: for tests, benches and fixtures.
+
+pub(crate) fn put_uvarint(b: &mut Vec<u8>, mut x: u64) {
+    while x >= 0x80 {
+        b.push(x as u8 | 0x80);
+        x >>= 7;
+    }
+    b.push(x as u8);
+}
+
+pub(crate) fn put_varint(b: &mut Vec<u8>, x: i64) {
+    put_uvarint(b, ((x << 1) ^ (x >> 63)) as u64);
+}
+
+fn put_str(b: &mut Vec<u8>, s: &str) {
+    put_uvarint(b, s.len() as u64);
+    b.extend_from_slice(s.as_bytes());
+}
+
+/// A series record (type 1), as `record.Encoder.Series` writes it.
+pub fn encode_series(series: &[(u64, &[(&str, &str)])]) -> Vec<u8> {
+    let mut b = vec![1];
+    for (r, ls) in series {
+        b.extend_from_slice(&r.to_be_bytes());
+        put_uvarint(&mut b, ls.len() as u64);
+        for (n, v) in *ls {
+            put_str(&mut b, n);
+            put_str(&mut b, v);
+        }
+    }
+    b
+}
+
+/// A samples record (type 2), as `record.Encoder.Samples` writes it: (ref, t, value bits).
+pub fn encode_samples(s: &[(u64, i64, u64)]) -> Vec<u8> {
+    let mut b = vec![2];
+    if let Some(&(r0, t0, _)) = s.first() {
+        b.extend_from_slice(&r0.to_be_bytes());
+        b.extend_from_slice(&t0.to_be_bytes());
+        for &(r, t, v) in s {
+            put_varint(&mut b, r as i64 - r0 as i64);
+            put_varint(&mut b, t - t0);
+            b.extend_from_slice(&v.to_be_bytes());
+        }
+    }
+    b
+}
+
+/// A tombstones record (type 3): (ref, mint, maxt).
+pub fn encode_tombstones(s: &[(u64, i64, i64)]) -> Vec<u8> {
+    let mut b = vec![3];
+    for &(r, a, z) in s {
+        b.extend_from_slice(&r.to_be_bytes());
+        put_varint(&mut b, a);
+        put_varint(&mut b, z);
+    }
+    b
+}
+
+/// An m-map markers record (type 5): (ref, chunk ref).
+pub fn encode_markers(s: &[(u64, u64)]) -> Vec<u8> {
+    let mut b = vec![5];
+    for &(r, c) in s {
+        b.extend_from_slice(&r.to_be_bytes());
+        b.extend_from_slice(&c.to_be_bytes());
+    }
+    b
+}
+
+/// Fuzz target body: decode arbitrary bytes as every record type; never panics.
+pub fn fuzz_record(data: &[u8]) {
+    let _ = record_type(data);
+    for t in 1u8..=13 {
+        let mut rec = vec![t];
+        rec.extend_from_slice(data);
+        if let Ok(it) = series(&rec) {
+            it.for_each(drop);
+        }
+        if let Ok(it) = samples(&rec) {
+            it.for_each(drop);
+        }
+        if let Ok(it) = tombstones(&rec) {
+            it.for_each(drop);
+        }
+        if let Ok(it) = mmap_markers(&rec) {
+            it.for_each(drop);
+        }
+        if let Ok(it) = histogram_refs(&rec) {
+            it.for_each(drop);
+        };
+    }
+}
+
+#[cfg(test)]
+#[path = "record_tests.rs"]
+pub(crate) mod tests;

@@ -1,0 +1,538 @@
+//! Write-ahead log segments (`wal/`, `wbl/`, checkpoints) as Prometheus' `tsdb/wlog` lays them
+//! out: 32 KiB pages of CRC32C-checked fragments, reassembled here into records, zero-copy.
+//!
+//! Fragment: type byte (low 3 bits: 0 page padding, 1 full, 2 first, 3 middle, 4 last; bit 3
+//! snappy, bit 4 zstd), BE16 length, BE32 CRC32C of the data, data. Fragments never cross a page
+//! in what Prometheus writes; a record may span pages and, when bigger than what is left of a
+//! segment, segments. A record cut short at the end of the newest segment is a write in progress.
+
+use std::fmt;
+use std::io::Read;
+
+/// Size of a WAL page: fragments never cross one.
+pub const PAGE_SIZE: usize = 32 * 1024;
+/// Fragment header: type, BE16 length, BE32 CRC32C.
+pub const HEADER_SIZE: usize = 7;
+const SNAPPY: u8 = 1 << 3;
+const ZSTD: u8 = 1 << 4;
+/// Decompressed records bigger than this are refused, bounding memory on hostile input.
+const MAX_RECORD: usize = 256 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Snappy,
+    Zstd,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Full,
+    First,
+    Middle,
+    Last,
+}
+
+/// Damage in a segment: which of the given segments, the byte offset in it, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalError {
+    pub segment: usize,
+    pub offset: usize,
+    pub msg: String,
+}
+
+impl fmt::Display for WalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "byte {}: {}", self.offset, self.msg)
+    }
+}
+
+impl std::error::Error for WalError {}
+
+/// One record: its bytes (borrowed from the segment when it is one uncompressed fragment) and
+/// where its first fragment starts.
+pub struct Record<'r> {
+    pub data: &'r [u8],
+    pub segment: usize,
+    pub offset: usize,
+}
+
+/// One record before decompression: its type can often be told without decompressing it, so
+/// that a reader interested in a few types skips the others cheaply.
+pub struct RawRecord<'r> {
+    raw: &'r [u8],
+    comp: Compression,
+    out: &'r mut Vec<u8>,
+    pub segment: usize,
+    pub offset: usize,
+}
+
+impl<'r> RawRecord<'r> {
+    /// The record's first byte (its type) when known without decompressing: uncompressed and
+    /// snappy records; `None` for zstd, and for an empty record.
+    pub fn type_hint(&self) -> Option<u8> {
+        match self.comp {
+            Compression::None => self.raw.first().copied(),
+            Compression::Snappy => snappy_first_byte(self.raw),
+            Compression::Zstd => None,
+        }
+    }
+
+    /// The record's bytes, decompressed when needed.
+    pub fn data(self) -> Result<&'r [u8], WalError> {
+        if self.comp == Compression::None {
+            return Ok(self.raw);
+        }
+        let out = self.out;
+        match decompress(self.comp, self.raw, out) {
+            Ok(()) => Ok(&out[..]),
+            Err(msg) => Err(WalError {
+                segment: self.segment,
+                offset: self.offset,
+                msg,
+            }),
+        }
+    }
+}
+
+/// The first decompressed byte of a snappy block: it opens with a literal (nothing precedes it
+/// to copy from) after the varint length.
+fn snappy_first_byte(b: &[u8]) -> Option<u8> {
+    let mut i = 0;
+    let mut len = 0u64;
+    loop {
+        let x = *b.get(i)?;
+        len |= ((x & 0x7f) as u64) << (7 * i);
+        i += 1;
+        if x < 0x80 {
+            break;
+        }
+        if i == 5 {
+            return None;
+        }
+    }
+    let tag = *b.get(i)?;
+    if len == 0 || tag & 3 != 0 {
+        return None;
+    }
+    let extra = ((tag >> 2) as usize).saturating_sub(59);
+    b.get(i + 1 + extra).copied()
+}
+
+/// Reads records from consecutive segments. `next` lends each record until the following call;
+/// after an error, calling `next` again resumes at the next page (for skipping damage).
+pub struct Records<'a> {
+    segs: Vec<&'a [u8]>,
+    /// The last segment may end in a record being written: stop there instead of failing.
+    live_tail: bool,
+    seg: usize,
+    pos: usize,
+    /// Fragments of the record being assembled (compressed bytes when compressed).
+    buf: Vec<u8>,
+    out: Vec<u8>,
+    /// Start (segment, offset) of the record being assembled, if any.
+    pending: Option<(usize, usize)>,
+    /// After damage: drop middle/last fragments until a record starts.
+    resync: bool,
+    torn: Option<(usize, usize)>,
+    done: bool,
+}
+
+/// A complete record: segment, offset, compression, and its bytes when borrowed from the
+/// segment (else in the reader's buffer).
+type Found<'a> = Option<(usize, usize, Compression, Option<&'a [u8]>)>;
+
+enum Step<'a> {
+    Frag(Kind, Compression, &'a [u8], usize),
+    Padding,
+    SegmentEnd,
+}
+
+impl<'a> Records<'a> {
+    pub fn new(segs: Vec<&'a [u8]>, live_tail: bool) -> Records<'a> {
+        Records {
+            segs,
+            live_tail,
+            seg: 0,
+            pos: 0,
+            buf: Vec::new(),
+            out: Vec::new(),
+            pending: None,
+            resync: false,
+            torn: None,
+            done: false,
+        }
+    }
+
+    /// Where the newest segment ended in an unfinished record (segment, offset), once `next`
+    /// has returned `None`.
+    pub fn torn_tail(&self) -> Option<(usize, usize)> {
+        self.torn
+    }
+
+    /// The next record, `None` at the end, or the damage found (then call again to go on).
+    #[allow(clippy::should_implement_trait)] // lends from self: not an Iterator
+    pub fn next(&mut self) -> Option<Result<Record<'_>, WalError>> {
+        let raw = match self.next_raw()? {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
+        };
+        let (segment, offset) = (raw.segment, raw.offset);
+        Some(raw.data().map(|data| Record {
+            data,
+            segment,
+            offset,
+        }))
+    }
+
+    /// Like [`Records::next`], leaving decompression to [`RawRecord::data`].
+    pub fn next_raw(&mut self) -> Option<Result<RawRecord<'_>, WalError>> {
+        match self.advance() {
+            Ok(None) => None,
+            Ok(Some((segment, offset, comp, borrowed))) => Some(Ok(RawRecord {
+                raw: borrowed.unwrap_or(&self.buf[..]),
+                comp,
+                out: &mut self.out,
+                segment,
+                offset,
+            })),
+            Err(e) => {
+                self.skip_damage(&e);
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// Drops the partial record and moves to the page after the damage.
+    fn skip_damage(&mut self, e: &WalError) {
+        self.pending = None;
+        self.buf.clear();
+        self.resync = true;
+        if e.segment == self.seg {
+            let next_page = (e.offset / PAGE_SIZE + 1) * PAGE_SIZE;
+            self.pos = self.pos.max(next_page);
+        }
+    }
+
+    fn err(&self, offset: usize, msg: impl Into<String>) -> WalError {
+        WalError {
+            segment: self.seg,
+            offset,
+            msg: msg.into(),
+        }
+    }
+
+    fn in_last_segment(&self) -> bool {
+        self.seg + 1 >= self.segs.len()
+    }
+
+    /// A tear only where a write may be in progress: the newest segment, nothing after it.
+    fn tear_or(&mut self, at: usize, rest_clean: bool, e: WalError) -> Result<(), WalError> {
+        let started_here = self.pending.is_none_or(|p| p.0 == self.seg);
+        if self.live_tail && self.in_last_segment() && rest_clean && started_here {
+            self.torn = Some((self.seg, self.pending.map_or(at, |p| p.1)));
+            self.done = true;
+            self.pending = None;
+            Ok(())
+        } else {
+            Err(e)
+        }
+    }
+
+    fn advance(&mut self) -> Result<Found<'a>, WalError> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            match self.step()? {
+                Step::Padding => continue,
+                Step::SegmentEnd => {
+                    if self.seg + 1 < self.segs.len() {
+                        self.seg += 1;
+                        self.pos = 0;
+                        continue;
+                    }
+                    self.done = true;
+                    if let Some((s, off)) = self.pending {
+                        let e = WalError {
+                            segment: s,
+                            offset: off,
+                            msg: "the log ends in the middle of a record".into(),
+                        };
+                        self.tear_or(off, true, e)?;
+                    }
+                    return Ok(None);
+                }
+                Step::Frag(kind, comp, data, at) => {
+                    if let Some(r) = self.fragment(kind, comp, data, at)? {
+                        return Ok(Some(r));
+                    }
+                }
+            }
+        }
+    }
+
+    fn fragment(
+        &mut self,
+        kind: Kind,
+        comp: Compression,
+        data: &'a [u8],
+        at: usize,
+    ) -> Result<Found<'a>, WalError> {
+        let starts = matches!(kind, Kind::Full | Kind::First);
+        if self.resync {
+            if !starts {
+                return Ok(None);
+            }
+            self.resync = false;
+        }
+        match (starts, self.pending) {
+            (true, Some(_)) => return Err(self.err(at, format!("unexpected {kind:?} fragment"))),
+            (false, None) => return Err(self.err(at, format!("unexpected {kind:?} fragment"))),
+            (true, None) => {
+                self.pending = Some((self.seg, at));
+                self.buf.clear();
+            }
+            (false, Some(_)) => {}
+        }
+        if kind == Kind::Full {
+            self.pending = None;
+            return Ok(Some((self.seg, at, comp, Some(data))));
+        }
+        self.buf.extend_from_slice(data);
+        if kind == Kind::Last {
+            let (seg, off) = self.pending.take().expect("record start");
+            return Ok(Some((seg, off, comp, None)));
+        }
+        Ok(None)
+    }
+
+    /// Reads one fragment header (or padding) at the current position.
+    fn step(&mut self) -> Result<Step<'a>, WalError> {
+        let Some(&seg) = self.segs.get(self.seg) else {
+            return Ok(Step::SegmentEnd);
+        };
+        let at = self.pos;
+        if at >= seg.len() {
+            return Ok(Step::SegmentEnd);
+        }
+        let page_end = ((at / PAGE_SIZE + 1) * PAGE_SIZE).min(seg.len());
+        let typ = seg[at];
+        if typ & 7 == 0 {
+            if seg[at + 1..page_end].iter().any(|&b| b != 0) {
+                return Err(self.err(at, "non-zero byte in page padding"));
+            }
+            self.pos = page_end;
+            return Ok(Step::Padding);
+        }
+        let kind = match typ & 7 {
+            1 => Kind::Full,
+            2 => Kind::First,
+            3 => Kind::Middle,
+            4 => Kind::Last,
+            t => return Err(self.err(at, format!("unknown fragment type {t}"))),
+        };
+        let comp = if typ & SNAPPY != 0 {
+            Compression::Snappy
+        } else if typ & ZSTD != 0 {
+            Compression::Zstd
+        } else {
+            Compression::None
+        };
+        if seg.len() - at < HEADER_SIZE {
+            let e = self.err(at, "segment ends inside a fragment header");
+            self.tear_or(at, true, e)?;
+            return Ok(Step::SegmentEnd);
+        }
+        let len = u16::from_be_bytes([seg[at + 1], seg[at + 2]]) as usize;
+        let crc = u32::from_be_bytes([seg[at + 3], seg[at + 4], seg[at + 5], seg[at + 6]]);
+        if len > PAGE_SIZE - HEADER_SIZE {
+            return Err(self.err(at, format!("fragment length {len} exceeds a page")));
+        }
+        let end = at + HEADER_SIZE + len;
+        if end > seg.len() {
+            let e = self.err(at, "segment ends inside a fragment");
+            self.tear_or(at, true, e)?;
+            return Ok(Step::SegmentEnd);
+        }
+        let data = &seg[at + HEADER_SIZE..end];
+        let actual = crc32c::crc32c(data);
+        if actual != crc {
+            let e = self.err(
+                at,
+                format!("CRC32C mismatch: stored {crc:08x}, computed {actual:08x}"),
+            );
+            let rest_clean = seg[end..].iter().all(|&b| b == 0);
+            self.tear_or(at, rest_clean, e)?;
+            return Ok(Step::SegmentEnd);
+        }
+        self.pos = end;
+        Ok(Step::Frag(kind, comp, data, at))
+    }
+}
+
+/// Decompresses a whole record into `out`.
+fn decompress(comp: Compression, src: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    out.clear();
+    match comp {
+        Compression::None => out.extend_from_slice(src),
+        Compression::Snappy => {
+            let n = snap::raw::decompress_len(src).map_err(|e| format!("snappy: {e}"))?;
+            if n > MAX_RECORD {
+                return Err(format!("snappy record of {n} bytes is too big"));
+            }
+            out.resize(n, 0);
+            snap::raw::Decoder::new()
+                .decompress(src, out)
+                .map_err(|e| format!("snappy: {e}"))?;
+        }
+        Compression::Zstd => {
+            let mut src = src;
+            let dec = ruzstd::decoding::StreamingDecoder::new(&mut src)
+                .map_err(|e| format!("zstd: {e}"))?;
+            dec.take(MAX_RECORD as u64 + 1)
+                .read_to_end(out)
+                .map_err(|e| format!("zstd: {e}"))?;
+            if out.len() > MAX_RECORD {
+                return Err("zstd record is too big".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes records the way Prometheus' `wlog.WL.log` does (one flush per record), into in-memory
+/// segments: for tests and fixtures, never into a data directory. Like Prometheus, a record
+/// that does not fit in what is left of a segment starts a new one, and a record bigger than a
+/// whole segment makes that segment longer (records never span segments as written).
+pub struct Writer {
+    pages_per_segment: usize,
+    compression: Compression,
+    segments: Vec<Vec<u8>>,
+}
+
+impl Writer {
+    /// `segment_size` must be a multiple of [`PAGE_SIZE`].
+    pub fn new(segment_size: usize, compression: Compression) -> Writer {
+        assert!(segment_size >= PAGE_SIZE && segment_size % PAGE_SIZE == 0);
+        Writer {
+            pages_per_segment: segment_size / PAGE_SIZE,
+            compression,
+            segments: vec![Vec::new()],
+        }
+    }
+
+    pub fn segments(&self) -> &[Vec<u8>] {
+        &self.segments
+    }
+
+    pub fn into_segments(self) -> Vec<Vec<u8>> {
+        self.segments
+    }
+
+    fn cur(&mut self) -> &mut Vec<u8> {
+        self.segments.last_mut().expect("a segment")
+    }
+
+    fn alloc(&self) -> usize {
+        self.segments.last().map_or(0, |s| s.len() % PAGE_SIZE)
+    }
+
+    fn pad_page(&mut self) {
+        let a = self.alloc();
+        if a > 0 {
+            let cur = self.cur();
+            cur.resize(cur.len() + PAGE_SIZE - a, 0);
+        }
+    }
+
+    pub fn log(&mut self, rec: &[u8]) {
+        if PAGE_SIZE - self.alloc() < HEADER_SIZE {
+            self.pad_page();
+        }
+        let compressed = self.compress(rec);
+        let (rec, flag) = match &compressed {
+            Some((c, flag)) => (&c[..], *flag),
+            None => (rec, 0),
+        };
+        // Signed as in Go: a segment grown past its size by a huge record has room < 0.
+        let done_pages = (self.cur().len() / PAGE_SIZE) as i64;
+        let left = (PAGE_SIZE - self.alloc() - HEADER_SIZE) as i64
+            + (PAGE_SIZE - HEADER_SIZE) as i64 * (self.pages_per_segment as i64 - done_pages - 1);
+        if rec.len() as i64 > left {
+            self.pad_page();
+            self.segments.push(Vec::new());
+        }
+        let mut rest = rec;
+        let mut i = 0;
+        while i == 0 || !rest.is_empty() {
+            let l = rest.len().min(PAGE_SIZE - self.alloc() - HEADER_SIZE);
+            let typ = match (i == 0, l == rest.len()) {
+                (true, true) => 1,
+                (false, true) => 4,
+                (true, false) => 2,
+                (false, false) => 3,
+            } | flag;
+            let part = &rest[..l];
+            let cur = self.cur();
+            cur.push(typ);
+            cur.extend_from_slice(&(l as u16).to_be_bytes());
+            cur.extend_from_slice(&crc32c::crc32c(part).to_be_bytes());
+            cur.extend_from_slice(part);
+            if PAGE_SIZE - self.alloc() < HEADER_SIZE {
+                self.pad_page();
+            }
+            rest = &rest[l..];
+            i += 1;
+        }
+    }
+
+    fn compress(&self, rec: &[u8]) -> Option<(Vec<u8>, u8)> {
+        if rec.is_empty() {
+            return None;
+        }
+        let (c, flag) = match self.compression {
+            Compression::None => return None,
+            Compression::Snappy => (snap::raw::Encoder::new().compress_vec(rec).ok()?, SNAPPY),
+            Compression::Zstd => (
+                ruzstd::encoding::compress_to_vec(rec, ruzstd::encoding::CompressionLevel::Fastest),
+                ZSTD,
+            ),
+        };
+        (c.len() < rec.len()).then_some((c, flag))
+    }
+}
+
+/// All records of `segs` as owned bytes, or the first error: a convenience for tests and tools.
+pub fn read_all(segs: &[&[u8]], live_tail: bool) -> Result<Vec<Vec<u8>>, WalError> {
+    let mut r = Records::new(segs.to_vec(), live_tail);
+    let mut out = Vec::new();
+    while let Some(rec) = r.next() {
+        out.push(rec?.data.to_vec());
+    }
+    Ok(out)
+}
+
+/// Fuzz target body: read arbitrary bytes as one live segment and as a two-segment log, going
+/// on after every error; must never panic nor loop.
+pub fn fuzz_wal(data: &[u8]) {
+    let mid = data.len() / 2;
+    for (segs, live) in [
+        (vec![data], true),
+        (vec![&data[..mid], &data[mid..]], false),
+    ] {
+        let mut r = Records::new(segs, live);
+        let mut n = 0usize;
+        while let Some(res) = r.next() {
+            if let Ok(rec) = res {
+                assert!(rec.data.len() <= MAX_RECORD);
+            }
+            n += 1;
+            assert!(n <= data.len() + 2, "reader does not advance");
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "wal_tests.rs"]
+mod tests;

@@ -1,0 +1,325 @@
+//! A Prometheus data directory as a source: lists and opens its blocks (read-only memory maps,
+//! nothing created, no lock), merges their series in label order and feeds the sink; the head
+//! (WAL) comes after the blocks. A block that vanishes while opening (compaction) is re-listed.
+
+mod gomerge;
+mod headfeed;
+mod merge;
+
+pub use headfeed::{read_head, HeadFeed};
+pub use merge::{read_blocks, DirStats, ReadOptions};
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use memmap2::Mmap;
+
+use crate::format::tsdb::index::Index;
+use crate::format::tsdb::meta::{self, Meta};
+use crate::format::tsdb::{chunks, tombstones};
+
+/// Listing and opening are retried this often when a block disappears meanwhile.
+const OPEN_ATTEMPTS: u32 = 8;
+
+/// What a directory given as input is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DirKind {
+    /// A data directory: block directories and/or `wal/`.
+    DataDir,
+    /// One block directory (has `meta.json`).
+    Block,
+}
+
+/// Tells a data dir from a block dir; anything else is bad input.
+pub fn detect(dir: &Path) -> Result<DirKind> {
+    if dir.join("meta.json").is_file() {
+        return Ok(DirKind::Block);
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| io_error(e, dir))?;
+    for e in entries {
+        let e = e.map_err(|e| io_error(e, dir))?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if e.path().is_dir() && (meta::is_ulid(&name) || name == "wal" || name == "chunks_head") {
+            return Ok(DirKind::DataDir);
+        }
+    }
+    Err(crate::bad_input!(
+        "{} is neither a Prometheus data directory (block directories, wal/) nor a block directory (meta.json)",
+        dir.display()
+    ))
+}
+
+/// File contents: a read-only map, or nothing for an empty file (which cannot be mapped).
+pub(crate) enum Bytes {
+    Map(Mmap),
+    Empty,
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Map(m) => m,
+            Bytes::Empty => &[],
+        }
+    }
+}
+
+/// Why opening failed: the caller re-lists on `Vanished`.
+enum OpenError {
+    Vanished(PathBuf),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for OpenError {
+    fn from(e: anyhow::Error) -> Self {
+        OpenError::Other(e)
+    }
+}
+
+/// An I/O error with the file named; permission problems say that read access is enough.
+pub(crate) fn io_error(e: io::Error, path: &Path) -> anyhow::Error {
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        anyhow::anyhow!(
+            "cannot read {}: permission denied (prom2om only needs read access to the data directory)",
+            path.display()
+        )
+    } else {
+        anyhow::Error::new(e).context(format!("reading {}", path.display()))
+    }
+}
+
+fn map_file(path: &Path) -> std::result::Result<Bytes, OpenError> {
+    let f = File::open(path).map_err(|e| classify(e, path))?;
+    let len = f.metadata().map_err(|e| classify(e, path))?.len();
+    if len == 0 {
+        return Ok(Bytes::Empty);
+    }
+    // SAFETY: Prometheus never modifies a block file in place (blocks are written under a
+    // temporary name and renamed, and deleted whole); the map is read-only.
+    let m = unsafe { Mmap::map(&f) }.map_err(|e| classify(e, path))?;
+    Ok(Bytes::Map(m))
+}
+
+/// A file that is not found is a block being deleted (compaction) when its block directory is
+/// gone too: re-list. A file missing from a block that is still there is damage.
+fn classify(e: io::Error, path: &Path) -> OpenError {
+    if e.kind() != io::ErrorKind::NotFound {
+        return OpenError::Other(io_error(e, path));
+    }
+    let block_gone = path
+        .ancestors()
+        .skip(1)
+        .find(|a| a.join("meta.json").exists() || !a.exists())
+        .is_none_or(|a| !a.exists());
+    if block_gone {
+        OpenError::Vanished(path.to_path_buf())
+    } else {
+        OpenError::Other(crate::bad_input!(
+            "{}: missing from its block (a damaged block?)",
+            path.display()
+        ))
+    }
+}
+
+/// One opened block: its metadata and its files mapped.
+pub struct Block {
+    pub dir: PathBuf,
+    pub meta: Meta,
+    pub(crate) index: Bytes,
+    pub(crate) segments: Vec<Bytes>,
+    pub(crate) tombstones: tombstones::Tombstones,
+}
+
+impl Block {
+    fn open(dir: &Path, meta: Meta) -> std::result::Result<Block, OpenError> {
+        let index = map_file(&dir.join("index"))?;
+        let chunk_dir = dir.join("chunks");
+        let mut names: Vec<(u64, String)> = Vec::new();
+        let entries = std::fs::read_dir(&chunk_dir).map_err(|e| classify(e, &chunk_dir))?;
+        for e in entries {
+            let e = e.map_err(|e| classify(e, &chunk_dir))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Ok(n) = name.parse::<u64>() {
+                names.push((n, name));
+            }
+        }
+        names.sort();
+        let mut segments = Vec::with_capacity(names.len());
+        for (i, (n, name)) in names.iter().enumerate() {
+            if *n != i as u64 + 1 {
+                return Err(OpenError::Other(crate::bad_input!(
+                    "block {}: chunk segment {:06} is missing (found {name})",
+                    dir.display(),
+                    i + 1
+                )));
+            }
+            let path = chunk_dir.join(name);
+            let seg = map_file(&path)?;
+            chunks::check_segment(&seg)
+                .map_err(|e| crate::bad_input!("{}: {e}", path.display()))?;
+            segments.push(seg);
+        }
+        let ts_path = dir.join("tombstones");
+        let tombstones = match std::fs::read(&ts_path) {
+            Ok(b) => tombstones::parse(&b)
+                .map_err(|e| crate::bad_input!("{}: {e}", ts_path.display()))?,
+            // Prometheus reads a missing tombstones file as none.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && dir.join("meta.json").exists() => {
+                Default::default()
+            }
+            Err(e) => return Err(classify(e, &ts_path)),
+        };
+        Ok(Block {
+            dir: dir.to_path_buf(),
+            meta,
+            index,
+            segments,
+            tombstones,
+        })
+    }
+
+    /// The block's index, parsed (symbols and postings table).
+    pub fn index(&self) -> Result<Index<'_>> {
+        Index::parse(&self.index)
+            .map_err(|e| crate::bad_input!("{}: {e}", self.dir.join("index").display()))
+    }
+
+    /// Short name for messages: the block's directory name.
+    pub fn name(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.dir.display().to_string())
+    }
+}
+
+/// The opened blocks of a data dir (sorted by minTime, as Prometheus orders them) or the one
+/// block given, and the data dir itself when it may hold a head.
+pub struct Opened {
+    pub blocks: Vec<Block>,
+    pub head_dir: Option<PathBuf>,
+    /// Block directories skipped as Prometheus skips them (unreadable meta.json), with why.
+    pub skipped: Vec<String>,
+}
+
+/// Lists and opens the blocks under `dir`, re-listing when one vanishes meanwhile.
+pub fn open(dir: &Path) -> Result<Opened> {
+    let kind = detect(dir)?;
+    let mut last = None;
+    for attempt in 0..OPEN_ATTEMPTS {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(50 << attempt.min(4)));
+        }
+        match open_once(dir, &kind) {
+            Ok(o) => return Ok(o),
+            Err(OpenError::Vanished(p)) => last = Some(p),
+            Err(OpenError::Other(e)) => return Err(e),
+        }
+    }
+    let p = last.expect("an attempt failed");
+    Err(anyhow::anyhow!(
+        "{} kept disappearing while opening the blocks of {} ({OPEN_ATTEMPTS} attempts; is the TSDB being deleted?)",
+        p.display(),
+        dir.display()
+    ))
+}
+
+fn open_once(dir: &Path, kind: &DirKind) -> std::result::Result<Opened, OpenError> {
+    let mut skipped = Vec::new();
+    if *kind == DirKind::Block {
+        let meta = read_meta(dir)?.map_err(|e| OpenError::Other(crate::bad_input!("{e}")))?;
+        return Ok(Opened {
+            blocks: vec![Block::open(dir, meta)?],
+            head_dir: None,
+            skipped,
+        });
+    }
+    let mut blocks = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| classify(e, dir))?;
+    let mut dirs = Vec::new();
+    for e in entries {
+        let e = e.map_err(|e| classify(e, dir))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        // Like Prometheus's isBlockDir: a directory named by a ULID; `*.tmp-for-*` and other
+        // names are blocks being written or deleted.
+        if meta::is_ulid(&name) && e.path().is_dir() {
+            dirs.push(e.path());
+        }
+    }
+    dirs.sort();
+    for d in dirs {
+        match read_meta(&d)? {
+            Ok(m) => blocks.push(Block::open(&d, m)?),
+            Err(why) => skipped.push(why),
+        }
+    }
+    blocks.sort_by_key(|b| b.meta.min_time);
+    Ok(Opened {
+        blocks,
+        head_dir: Some(dir.to_path_buf()),
+        skipped,
+    })
+}
+
+/// A block's meta.json; `Ok(Err(why))` when Prometheus would skip the block for it.
+fn read_meta(dir: &Path) -> std::result::Result<std::result::Result<Meta, String>, OpenError> {
+    let path = dir.join("meta.json");
+    match std::fs::read(&path) {
+        Ok(b) => Ok(meta::parse(&b).map_err(|e| format!("{}: {e:#}", path.display()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && dir.is_dir() => {
+            Ok(Err(format!("{}: missing", path.display())))
+        }
+        Err(e) => Err(classify(e, &path)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_errors_say_read_access_is_enough() {
+        let e = io::Error::from(io::ErrorKind::PermissionDenied);
+        let msg = io_error(e, Path::new("/data/01ABC/index")).to_string();
+        assert!(msg.contains("/data/01ABC/index"), "{msg}");
+        assert!(msg.contains("only needs read access"), "{msg}");
+        assert_eq!(
+            crate::exit_codes::ExitCode::of(&io_error(
+                io::Error::from(io::ErrorKind::PermissionDenied),
+                Path::new("x")
+            )),
+            crate::exit_codes::ExitCode::Failure
+        );
+    }
+
+    #[test]
+    fn missing_file_in_a_present_block_is_damage_in_a_vanished_one_a_retry() {
+        let tmp = tempfile::tempdir().unwrap();
+        let block = tmp.path().join("01M8MX6V563YAV666ATQ07V9E4");
+        std::fs::create_dir_all(block.join("chunks")).unwrap();
+        std::fs::write(block.join("meta.json"), b"{}").unwrap();
+        let nf = || io::Error::from(io::ErrorKind::NotFound);
+        assert!(matches!(
+            classify(nf(), &block.join("index")),
+            OpenError::Other(_)
+        ));
+        assert!(matches!(
+            classify(nf(), &block.join("chunks/000001")),
+            OpenError::Other(_)
+        ));
+        std::fs::remove_dir_all(&block).unwrap();
+        assert!(matches!(
+            classify(nf(), &block.join("chunks/000001")),
+            OpenError::Vanished(_)
+        ));
+        assert!(matches!(
+            classify(nf(), &block.join("meta.json")),
+            OpenError::Vanished(_)
+        ));
+    }
+}

@@ -1,0 +1,177 @@
+//! Head samples into the sink: the head reader (`pipeline::head`) offers series and raw samples
+//! in any order; this applies the same selectors, time range, label edits and exact staleness
+//! rule as the blocks, and leaves ordering and repeated samples to the sink.
+
+use anyhow::Result;
+
+use super::merge::{DirStats, ReadOptions};
+use crate::format::tsdb::xor::STALE_NAN_BITS;
+use crate::labels::Labels;
+use crate::pipeline::sink::{SeriesId, Sink};
+
+pub struct HeadFeed<'a> {
+    sink: &'a mut Sink,
+    opts: &'a ReadOptions,
+    ids: Vec<SeriesId>,
+    pub stats: DirStats,
+}
+
+impl<'a> HeadFeed<'a> {
+    pub fn new(sink: &'a mut Sink, opts: &'a ReadOptions) -> Self {
+        HeadFeed {
+            sink,
+            opts,
+            ids: Vec::new(),
+            stats: DirStats::default(),
+        }
+    }
+
+    /// A head series: `Some(id)` when the selectors keep it.
+    pub fn series(&mut self, labels: &Labels) -> Option<u32> {
+        if !self.opts.filter.keeps_series(labels) {
+            return None;
+        }
+        let mut l = labels.clone();
+        self.opts.filter.edits.apply(&mut l);
+        self.ids.push(self.sink.series(l));
+        self.stats.series += 1;
+        Some(self.ids.len() as u32 - 1)
+    }
+
+    /// One raw sample of a kept series.
+    pub fn sample(&mut self, id: u32, ts: i64, bits: u64) -> Result<()> {
+        if !self.opts.filter.keeps_time(ts) {
+            self.stats.dropped_by_time += 1;
+            return Ok(());
+        }
+        if bits == STALE_NAN_BITS {
+            if !self.opts.keep_stale {
+                self.stats.stale_dropped += 1;
+                return Ok(());
+            }
+            self.stats.stale_kept += 1;
+        }
+        self.stats.samples_kept += 1;
+        self.sink
+            .push(self.ids[id as usize], ts, f64::from_bits(bits))
+    }
+}
+
+impl crate::pipeline::head::HeadVisitor for HeadFeed<'_> {
+    fn series(&mut self, labels: &Labels) -> Option<u32> {
+        HeadFeed::series(self, labels)
+    }
+
+    fn sample(&mut self, id: u32, ts: i64, bits: u64) -> Result<()> {
+        HeadFeed::sample(self, id, ts, bits)
+    }
+}
+
+/// Replays the head of data dir `dir` into the sink, after the blocks: WAL samples older than
+/// the newest block's maxTime are discarded, as Prometheus does.
+pub fn read_head(
+    dir: &std::path::Path,
+    blocks: &[super::Block],
+    opts: &ReadOptions,
+    sink: &mut Sink,
+) -> Result<DirStats> {
+    use crate::pipeline::head::{self, HeadOptions};
+    let f = &opts.filter;
+    let hopts = HeadOptions {
+        // Prometheus's loadDataAsQueryable: the maxTime of the last block in minTime order.
+        min_valid_time: blocks.last().map_or(i64::MIN, |b| b.meta.max_time),
+        mint: f.start.unwrap_or(i64::MIN),
+        maxt: f.end.unwrap_or(i64::MAX),
+        skip_invalid: opts.skip_invalid,
+    };
+    let mut feed = HeadFeed::new(sink, opts);
+    let hs = head::read_head(dir, &hopts, &mut feed)?;
+    let mut st = feed.stats;
+    st.head_series = st.series;
+    st.histograms_skipped += hs.histograms;
+    st.invalid_skipped += hs.skipped_invalid;
+    for r in hs.reported {
+        st.report(format!("head: {r}"));
+    }
+    Ok(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::sink::{Output, RunInfo, SinkOptions, StaleMode};
+    use crate::select::filter::Filter;
+    use crate::select::selector::Selector;
+
+    #[test]
+    fn filters_and_staleness_as_for_blocks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let mut sink = Sink::create(SinkOptions {
+            output: Output::Dir {
+                path: out.clone(),
+                compress: false,
+            },
+            block_duration_ms: 7_200_000,
+            shards: None,
+            target_shard_bytes: 1 << 30,
+            memory_limit: 64 << 20,
+            temp_dir: None,
+            stale: StaleMode::Keep,
+            compression_level: 1,
+            force: false,
+            progress: false,
+            stream: false,
+        })
+        .unwrap();
+        let opts = ReadOptions {
+            filter: Filter {
+                selectors: vec![Selector::parse("up").unwrap()],
+                start: Some(1000),
+                end: Some(5000),
+                ..Default::default()
+            },
+            keep_stale: false,
+            skip_invalid: false,
+        };
+        let mut feed = HeadFeed::new(&mut sink, &opts);
+        assert_eq!(
+            feed.series(&Labels::from_pairs([("__name__", "down")])),
+            None
+        );
+        let id = feed
+            .series(&Labels::from_pairs([("__name__", "up"), ("job", "a")]))
+            .unwrap();
+        let nan = f64::NAN.to_bits();
+        for (ts, bits) in [
+            (3000, nan),
+            (2000, STALE_NAN_BITS),
+            (1000, 1),
+            (9000, 2),
+            (3000, nan),
+        ] {
+            feed.sample(id, ts, bits).unwrap();
+        }
+        let st = feed.stats.clone();
+        assert_eq!(
+            (
+                st.series,
+                st.samples_kept,
+                st.stale_dropped,
+                st.dropped_by_time
+            ),
+            (1, 3, 1, 1)
+        );
+        sink.finish(RunInfo::default()).unwrap();
+        let shard = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "om"))
+            .unwrap();
+        let text = std::fs::read_to_string(shard).unwrap();
+        assert!(
+            text.contains("up{job=\"a\"} 5e-324 1\nup{job=\"a\"} NaN 3\n"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,362 @@
+//! Series of several blocks merged in label order (a k-way merge over each block's postings),
+//! each series whole: its chunks inside the time range decoded in parallel batches, tombstones
+//! applied, staleness markers told apart by their exact bits, then pushed to the sink.
+
+use anyhow::Result;
+use rayon::prelude::*;
+
+use super::gomerge::{self, GoHeap};
+use super::Block;
+use crate::format::tsdb::chunkenc::{self, Decoded};
+use crate::format::tsdb::index::{ChunkMeta, Index};
+use crate::format::tsdb::tombstones::Tombstones;
+use crate::format::tsdb::{chunks, xor::STALE_NAN_BITS};
+use crate::labels::Labels;
+use crate::pipeline::sink::Sink;
+use crate::select::filter::Filter;
+
+/// Damaged chunks or series reported in detail under --skip-invalid; the rest only counted.
+const MAX_REPORTED: usize = 5;
+/// Chunks decoded per parallel batch (about a million samples).
+const BATCH_CHUNKS: usize = 8192;
+
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    pub filter: Filter,
+    /// Keep staleness markers (as NaN) instead of dropping them.
+    pub keep_stale: bool,
+    pub skip_invalid: bool,
+}
+
+/// What reading the data dir did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DirStats {
+    pub blocks: u64,
+    /// Series offered by the head (WAL, chunks_head) that the selectors keep.
+    pub head_series: u64,
+    /// Distinct series read (after --match), across blocks.
+    pub series: u64,
+    pub chunks_read: u64,
+    /// Chunks not read: entirely outside --start/--end or deleted by tombstones.
+    pub chunks_skipped: u64,
+    pub samples_kept: u64,
+    /// Samples of decoded chunks outside --start/--end.
+    pub dropped_by_time: u64,
+    /// Samples deleted by tombstones.
+    pub deleted: u64,
+    pub stale_dropped: u64,
+    pub stale_kept: u64,
+    pub histograms_skipped: u64,
+    /// Damaged chunks or series skipped under --skip-invalid.
+    pub invalid_skipped: u64,
+    pub reported: Vec<String>,
+}
+
+impl DirStats {
+    pub fn add(&mut self, o: &DirStats) {
+        self.blocks += o.blocks;
+        self.head_series += o.head_series;
+        self.series += o.series;
+        self.chunks_read += o.chunks_read;
+        self.chunks_skipped += o.chunks_skipped;
+        self.samples_kept += o.samples_kept;
+        self.dropped_by_time += o.dropped_by_time;
+        self.deleted += o.deleted;
+        self.stale_dropped += o.stale_dropped;
+        self.stale_kept += o.stale_kept;
+        self.histograms_skipped += o.histograms_skipped;
+        self.invalid_skipped += o.invalid_skipped;
+        for r in &o.reported {
+            self.report(r.clone());
+        }
+    }
+
+    pub(crate) fn report(&mut self, r: String) {
+        if self.reported.len() < MAX_REPORTED {
+            self.reported.push(r);
+        }
+    }
+}
+
+/// One block's share of a series: the series ref in its index and the chunk metas.
+struct Part {
+    block: usize,
+    series_ref: u32,
+    chunks: Vec<ChunkMeta>,
+}
+
+/// A series whole: its labels (unedited) and its parts, in Prometheus's merge order.
+struct Work {
+    labels: Labels,
+    parts: Vec<Part>,
+}
+
+/// Walks one block's selected series in label order.
+struct Cursor<'a> {
+    block: usize,
+    index: &'a Index<'a>,
+    ids: Vec<u32>,
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    /// The next series the selectors keep, or `None` at the end. A damaged series is an error,
+    /// or skipped and counted under --skip-invalid.
+    fn next(
+        &mut self,
+        blocks: &[Block],
+        opts: &ReadOptions,
+        stats: &mut DirStats,
+    ) -> Result<Option<(Labels, Part)>> {
+        while self.pos < self.ids.len() {
+            let id = self.ids[self.pos];
+            self.pos += 1;
+            let mut chunks = Vec::new();
+            let labels = match self.index.series(id, &mut chunks) {
+                Ok(l) => l,
+                Err(e) => {
+                    let b = &blocks[self.block];
+                    let msg = format!("block {}: index: {e} (series ref {id})", b.name());
+                    if !opts.skip_invalid {
+                        return Err(crate::bad_input!("{msg}")
+                            .context("damaged block (use --skip-invalid to skip damaged series)"));
+                    }
+                    stats.invalid_skipped += 1;
+                    stats.report(msg);
+                    continue;
+                }
+            };
+            if !opts.filter.keeps_series(&labels) {
+                continue;
+            }
+            // As Prometheus's blockBaseSeriesSet: only chunks in range and not wholly deleted;
+            // a series left without chunks is not part of the merge at all.
+            let f = &opts.filter;
+            let (start, end) = (f.start.unwrap_or(i64::MIN), f.end.unwrap_or(i64::MAX));
+            let deleted = blocks[self.block].tombstones.intervals(id as u64);
+            let before = chunks.len();
+            chunks.retain(|c| {
+                !(c.max_time < start
+                    || c.min_time > end
+                    || Tombstones::covers(deleted, c.min_time, c.max_time))
+            });
+            stats.chunks_skipped += (before - chunks.len()) as u64;
+            if chunks.is_empty() {
+                continue;
+            }
+            let part = Part {
+                block: self.block,
+                series_ref: id,
+                chunks,
+            };
+            return Ok(Some((labels, part)));
+        }
+        Ok(None)
+    }
+}
+
+/// Reads every selected series of `blocks` into the sink, in label order, each whole.
+pub fn read_blocks(
+    blocks: &[Block],
+    opts: &ReadOptions,
+    sink: &mut Sink,
+    progress: &indicatif::ProgressBar,
+) -> Result<DirStats> {
+    let mut stats = DirStats::default();
+    let (start, end) = (
+        opts.filter.start.unwrap_or(i64::MIN),
+        opts.filter.end.unwrap_or(i64::MAX),
+    );
+    let indexes = blocks
+        .iter()
+        .map(Block::index)
+        .collect::<Result<Vec<_>>>()?;
+    let mut cursors = Vec::with_capacity(blocks.len());
+    for (i, ix) in indexes.iter().enumerate() {
+        // Blocks outside the time range take no part, as in Prometheus's querier.
+        let m = &blocks[i].meta;
+        if !(m.min_time <= end && start < m.max_time) {
+            continue;
+        }
+        let ids = ix
+            .select(&opts.filter.selectors)
+            .map_err(|e| crate::bad_input!("block {}: index: {e}", blocks[i].name()))?;
+        cursors.push(Cursor {
+            block: i,
+            index: ix,
+            ids,
+            pos: 0,
+        });
+    }
+    stats.blocks = cursors.len() as u64;
+    let total: u64 = cursors.iter().map(|c| c.ids.len() as u64).sum();
+    progress.set_length(total);
+    // The series sets are merged as Prometheus's genericMergeSeriesSet merges them, so that
+    // blocks with the same series come out in the same order as there (see gomerge).
+    let mut current: Vec<Option<(Labels, Part)>> = (0..cursors.len()).map(|_| None).collect();
+    let less = |a: &usize, b: &usize, cur: &[Option<(Labels, Part)>]| {
+        let la = &cur[*a].as_ref().expect("in heap").0;
+        let lb = &cur[*b].as_ref().expect("in heap").0;
+        la < lb
+    };
+    let mut heap: GoHeap<usize> = GoHeap::new();
+    let mut advance: Vec<usize> = (0..cursors.len()).collect();
+    let mut batch: Vec<Work> = Vec::new();
+    let mut batch_chunks = 0;
+    let mut done = 0u64;
+    loop {
+        for &b in &advance {
+            current[b] = cursors[b].next(blocks, opts, &mut stats)?;
+            if current[b].is_some() {
+                heap.push(b, &|x, y| less(x, y, &current));
+            }
+        }
+        advance.clear();
+        let Some(&top) = heap.items.first() else {
+            break;
+        };
+        let labels = current[top].as_ref().expect("in heap").0.clone();
+        let mut parts = Vec::new();
+        while heap
+            .items
+            .first()
+            .is_some_and(|&b| current[b].as_ref().is_some_and(|c| c.0 == labels))
+        {
+            let b = heap.pop(&|x, y| less(x, y, &current)).expect("not empty");
+            parts.push(current[b].take().expect("in heap").1);
+            advance.push(b);
+            done += 1;
+        }
+        batch_chunks += parts.iter().map(|p| p.chunks.len()).sum::<usize>();
+        batch.push(Work { labels, parts });
+        if batch_chunks >= BATCH_CHUNKS {
+            flush(&mut batch, blocks, opts, sink, &mut stats)?;
+            batch_chunks = 0;
+            progress.set_position(done);
+        }
+    }
+    flush(&mut batch, blocks, opts, sink, &mut stats)?;
+    Ok(stats)
+}
+
+/// A series' samples, decoded, with what was dropped or skipped on the way.
+#[derive(Default)]
+struct DecodedSeries {
+    samples: Vec<(i64, u64)>,
+    stats: DirStats,
+    error: Option<String>,
+}
+
+fn flush(
+    batch: &mut Vec<Work>,
+    blocks: &[Block],
+    opts: &ReadOptions,
+    sink: &mut Sink,
+    stats: &mut DirStats,
+) -> Result<()> {
+    let decoded: Vec<DecodedSeries> = batch
+        .par_iter()
+        .map(|w| decode_series(w, blocks, opts))
+        .collect();
+    for (w, d) in batch.drain(..).zip(decoded) {
+        if let Some(e) = d.error {
+            return Err(crate::bad_input!("{e}")
+                .context("damaged block (use --skip-invalid to skip damaged chunks)"));
+        }
+        stats.add(&d.stats);
+        stats.series += 1;
+        if d.samples.is_empty() {
+            continue;
+        }
+        let mut labels = w.labels;
+        opts.filter.edits.apply(&mut labels);
+        let id = sink.series(labels);
+        for (ts, bits) in d.samples {
+            sink.push(id, ts, f64::from_bits(bits))?;
+        }
+    }
+    Ok(())
+}
+
+fn decode_series(w: &Work, blocks: &[Block], opts: &ReadOptions) -> DecodedSeries {
+    let mut out = DecodedSeries::default();
+    let mut inputs: Vec<Vec<(i64, u64)>> = Vec::with_capacity(w.parts.len());
+    for part in &w.parts {
+        let block = &blocks[part.block];
+        let deleted = block.tombstones.intervals(part.series_ref as u64);
+        for c in &part.chunks {
+            let before = out.samples.len();
+            if let Err(msg) = decode_chunk(block, c, deleted, opts, &mut out) {
+                out.samples.truncate(before);
+                let msg = format!("block {}: {msg} (series {})", block.name(), w.labels);
+                if !opts.skip_invalid {
+                    out.error = Some(msg);
+                    return out;
+                }
+                out.stats.invalid_skipped += 1;
+                out.stats.report(msg);
+            }
+        }
+        inputs.push(std::mem::take(&mut out.samples));
+    }
+    // Overlapping blocks: one value per timestamp, the one Prometheus would return.
+    let merged = gomerge::chain(&inputs);
+    let st = &mut out.stats;
+    out.samples = Vec::with_capacity(merged.len());
+    for (t, v) in merged {
+        if v == STALE_NAN_BITS && !opts.keep_stale {
+            st.stale_dropped += 1;
+        } else {
+            st.stale_kept += u64::from(v == STALE_NAN_BITS);
+            st.samples_kept += 1;
+            out.samples.push((t, v));
+        }
+    }
+    out
+}
+
+/// Decodes one chunk into `out`; Err is the message for a damaged chunk.
+fn decode_chunk(
+    block: &Block,
+    c: &ChunkMeta,
+    deleted: &[(i64, i64)],
+    opts: &ReadOptions,
+    out: &mut DecodedSeries,
+) -> std::result::Result<(), String> {
+    let (seg, off) = chunks::unpack_ref(c.chunk_ref);
+    let file = format!("chunks/{:06}", seg + 1);
+    let Some(bytes) = block.segments.get(seg) else {
+        return Err(format!(
+            "{file}: chunk segment missing (the block has {} segment files), chunk ref {:#x}",
+            block.segments.len(),
+            c.chunk_ref
+        ));
+    };
+    let chunk = chunks::chunk_at(bytes, off).map_err(|e| format!("{file}: {e}"))?;
+    out.stats.chunks_read += 1;
+    let f = &opts.filter;
+    let (start, end) = (f.start.unwrap_or(i64::MIN), f.end.unwrap_or(i64::MAX));
+    let st = &mut out.stats;
+    let samples = &mut out.samples;
+    let res = chunkenc::decode(chunk.encoding, chunk.data, |t, v| {
+        if t < start || t > end {
+            st.dropped_by_time += 1;
+        } else if !deleted.is_empty() && Tombstones::deleted(deleted, t) {
+            st.deleted += 1;
+        } else {
+            samples.push((t, v));
+        }
+    });
+    match res {
+        Ok(Decoded::Floats(_)) => Ok(()),
+        Ok(Decoded::Histograms(n)) => {
+            st.histograms_skipped += n as u64;
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "{file}: chunk at byte {off}: {} ({})",
+            e.what,
+            chunkenc::encoding_name(chunk.encoding)
+        )),
+    }
+}

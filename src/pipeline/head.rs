@@ -1,0 +1,612 @@
+//! Replays the head of a Prometheus data directory (chunks_head, the newest checkpoint, the WAL
+//! after it, the out-of-order wbl) into float samples, as 2.42's `OpenDBReadOnly` + `tsdb dump`.
+//!
+//! Two passes over the log: the first learns every series record and tombstone, so that the
+//! second can apply 2.42's replay rules while streaming samples, holding no samples in memory:
+//! - a series whose labels come again under another ref (gc'd and re-created) is reset: what was
+//!   replayed for it before its last series record is dropped, and its m-mapped chunks are those
+//!   of the last ref;
+//! - WAL samples older than `min_valid_time` are dropped, so are samples at or before the last
+//!   m-mapped chunk of the series or the last accepted sample (in order only);
+//! - tombstones apply to in-order data (m-mapped chunks and WAL) of the ref they name when that is
+//!   the series' first ref; out-of-order data ignores them (2.42 queries OOO without tombstones);
+//! - out-of-order samples from the wbl go through 2.42's out-of-order head chunk (32 samples,
+//!   duplicates rejected, emptied by an m-map marker of a chunk present in chunks_head).
+
+mod files;
+
+use crate::bad_input;
+use crate::format::tsdb::head_chunks::{self, HeadChunks};
+use crate::format::tsdb::record::{self, RecordType};
+use crate::format::tsdb::{wal, xor};
+use crate::labels::Labels;
+use anyhow::{Context, Result};
+use files::{HeadFiles, Mapped};
+use rustc_hash::FxHashMap;
+use std::path::Path;
+
+pub struct HeadOptions {
+    /// The newest block's maxTime; `i64::MIN` when the directory has no block. As 2.42's
+    /// `OpenDBReadOnly`: the maxTime of the last block in minTime order.
+    pub min_valid_time: i64,
+    pub mint: i64,
+    pub maxt: i64,
+    pub skip_invalid: bool,
+}
+
+pub trait HeadVisitor {
+    /// A series the head holds. Some(id): its samples are wanted and come as `sample(id, ..)`.
+    fn series(&mut self, labels: &Labels) -> Option<u32>;
+    /// One float sample, raw value bits (staleness markers included), any order, maybe repeated.
+    fn sample(&mut self, id: u32, ts: i64, bits: u64) -> Result<()>;
+}
+
+#[derive(Default, Debug, Clone)]
+pub struct HeadStats {
+    /// Series with samples in [mint, maxt] offered to the visitor.
+    pub series: u64,
+    /// Float samples passed to the visitor.
+    pub samples: u64,
+    /// Native histogram samples in [mint, maxt], not exported.
+    pub histograms: u64,
+    /// Damaged records and chunks skipped (`skip_invalid`).
+    pub skipped_invalid: u64,
+    /// One short line per skipped damage (the first [`MAX_REPORTED`]).
+    pub reported: Vec<String>,
+}
+
+/// At most this many damage lines are kept in [`HeadStats::reported`].
+pub const MAX_REPORTED: usize = 100;
+/// Prometheus' out-of-order head chunk capacity (`DefaultOutOfOrderCapMax`).
+const OOO_CAP: usize = 32;
+
+/// Replays the head of the data directory `dir` into `v`.
+pub fn read_head(dir: &Path, opts: &HeadOptions, v: &mut dyn HeadVisitor) -> Result<HeadStats> {
+    let files =
+        files::open(dir).with_context(|| format!("reading the head of {}", dir.display()))?;
+    let mut r = Replay::new(opts, v);
+    r.run(&files)
+        .with_context(|| format!("reading the head of {}", dir.display()))?;
+    Ok(r.stats)
+}
+
+/// Head series labels and time range without exporting samples, for `inspect`: the series with
+/// data and the [min, max] timestamp the head would give `read_head` (the same replay, so exact).
+pub fn head_series(
+    dir: &Path,
+    opts: &HeadOptions,
+    f: &mut dyn FnMut(&Labels),
+) -> Result<Option<(i64, i64)>> {
+    struct Range<'f> {
+        f: &'f mut dyn FnMut(&Labels),
+        range: Option<(i64, i64)>,
+    }
+    impl HeadVisitor for Range<'_> {
+        fn series(&mut self, labels: &Labels) -> Option<u32> {
+            (self.f)(labels);
+            Some(0)
+        }
+        fn sample(&mut self, _: u32, ts: i64, _: u64) -> Result<()> {
+            let (a, b) = self.range.unwrap_or((ts, ts));
+            self.range = Some((a.min(ts), b.max(ts)));
+            Ok(())
+        }
+    }
+    let mut v = Range { f, range: None };
+    read_head(dir, opts, &mut v)?;
+    Ok(v.range)
+}
+
+enum Visit {
+    Unasked,
+    Wanted(u32),
+    Unwanted,
+}
+
+/// Replay state of one series (one label set).
+struct Series {
+    /// The ref of its first series record: the one tombstones must name.
+    first_ref: u64,
+    /// The ref of its last series record: the one whose m-mapped chunks count.
+    last_ref: u64,
+    /// Position of its last series record: samples logged before it are dropped.
+    last_seq: u64,
+    /// Newest accepted in-order timestamp (m-mapped chunks included).
+    last_t: i64,
+    tombstones: Vec<(i64, i64)>,
+    visit: Visit,
+    /// The out-of-order head chunk: sorted, at most [`OOO_CAP`].
+    ooo: Vec<(i64, u64)>,
+}
+
+impl Series {
+    fn deleted(&self, t: i64) -> bool {
+        self.tombstones.iter().any(|&(a, b)| a <= t && t <= b)
+    }
+}
+
+struct Replay<'o> {
+    opts: &'o HeadOptions,
+    v: &'o mut dyn HeadVisitor,
+    stats: HeadStats,
+    labels: Vec<Labels>,
+    series: Vec<Series>,
+    by_labels: FxHashMap<Labels, u32>,
+    /// Every ref seen in a series record: (series index, position of that record).
+    refs: FxHashMap<u64, (u32, u64)>,
+    /// The last chunk in chunks_head: WBL m-map markers past it are ignored.
+    last_chunk_ref: u64,
+    /// Decoded (ref, t, value bits) of the record at hand, reused.
+    scratch: Vec<(u64, i64, u64)>,
+}
+
+/// What a walk over the log does with each record.
+#[derive(Clone, Copy)]
+enum Pass {
+    /// Series records and tombstones.
+    Index,
+    /// WAL samples and histograms.
+    Samples,
+    /// Out-of-order samples and m-map markers.
+    Wbl,
+}
+
+impl Pass {
+    /// Whether records of type `t` matter to this pass. Unknown types go to the passes that
+    /// report them (the first over the WAL, and the wbl's).
+    fn wants(self, t: u8) -> bool {
+        let known = (1..=13).contains(&t);
+        match self {
+            Pass::Index => matches!(t, 1 | 3) || !known,
+            Pass::Samples => matches!(t, 2 | 7..=13),
+            Pass::Wbl => matches!(t, 2 | 5 | 11) || !known,
+        }
+    }
+}
+
+/// Where a record came from, for messages.
+#[derive(Clone, Copy)]
+struct Loc<'a> {
+    file: &'a str,
+    offset: usize,
+}
+
+impl<'o> Replay<'o> {
+    fn new(opts: &'o HeadOptions, v: &'o mut dyn HeadVisitor) -> Replay<'o> {
+        Replay {
+            opts,
+            v,
+            stats: HeadStats::default(),
+            labels: Vec::new(),
+            series: Vec::new(),
+            by_labels: FxHashMap::default(),
+            refs: FxHashMap::default(),
+            last_chunk_ref: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    fn run(&mut self, files: &HeadFiles) -> Result<()> {
+        let streams = [(&files.checkpoint[..], false), (&files.wal[..], true)];
+        let mut seq = 0;
+        for (segs, live) in streams {
+            seq = self.walk(segs, live, seq, true, Pass::Index)?;
+        }
+        self.by_labels = FxHashMap::default();
+        self.chunks(&files.chunks)?;
+        let mut seq = 0;
+        for (segs, live) in streams {
+            seq = self.walk(segs, live, seq, false, Pass::Samples)?;
+        }
+        self.walk(&files.wbl, true, 0, true, Pass::Wbl)?;
+        for i in 0..self.series.len() {
+            self.flush_ooo(i)?;
+        }
+        Ok(())
+    }
+
+    /// Damage: an error, or with `skip_invalid` a count and a line in the report.
+    fn damage(&mut self, msg: String) -> Result<()> {
+        if !self.opts.skip_invalid {
+            return Err(bad_input!("{msg}"));
+        }
+        self.stats.skipped_invalid += 1;
+        if self.stats.reported.len() < MAX_REPORTED {
+            self.stats.reported.push(msg);
+        }
+        Ok(())
+    }
+
+    /// Reads the records of `segs` (one stream) through `pass`, numbering them from `seq`.
+    /// Fragment damage is reported when `report` (the second pass meets the same damage).
+    fn walk(
+        &mut self,
+        segs: &[Mapped],
+        live: bool,
+        mut seq: u64,
+        report: bool,
+        pass: Pass,
+    ) -> Result<u64> {
+        let mut rd = wal::Records::new(segs.iter().map(Mapped::bytes).collect(), live);
+        while let Some(res) = rd.next_raw() {
+            let raw = match res {
+                Ok(raw) => raw,
+                Err(e) if report => {
+                    self.damage(format!("{}: {e}", segs[e.segment].rel))?;
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            seq += 1;
+            let loc = Loc {
+                file: &segs[raw.segment].rel,
+                offset: raw.offset,
+            };
+            // Skip records of other types without decompressing them when possible.
+            let hint = raw.type_hint();
+            if hint.is_some_and(|t| !pass.wants(t)) {
+                continue;
+            }
+            let data = match raw.data() {
+                Ok(d) => d,
+                // A record of unknown type (zstd) is decompressed by every pass: report once.
+                Err(e) => {
+                    if report || hint.is_some() {
+                        self.damage(format!("{}: {e}", loc.file))?;
+                    }
+                    continue;
+                }
+            };
+            match pass {
+                Pass::Index => self.index(seq, data, loc)?,
+                Pass::Samples => self.samples(seq, data, loc)?,
+                Pass::Wbl => self.wbl(data, loc)?,
+            }
+        }
+        Ok(seq)
+    }
+
+    fn bad_record(&mut self, loc: Loc<'_>, what: &str, e: impl std::fmt::Display) -> Result<()> {
+        self.damage(format!(
+            "{}: byte {}: {what} record: {e}",
+            loc.file, loc.offset
+        ))
+    }
+
+    /// First pass: series records and tombstones.
+    fn index(&mut self, seq: u64, rec: &[u8], loc: Loc<'_>) -> Result<()> {
+        match record::record_type(rec) {
+            Err(e) => self.damage(format!("{}: byte {}: {e}", loc.file, loc.offset)),
+            Ok(Some(RecordType::Series)) => {
+                let entries: Result<Vec<_>, _> = record::series(rec).and_then(|it| it.collect());
+                match entries {
+                    Ok(entries) => {
+                        for e in entries {
+                            if let Err(msg) = self.add_series(seq, &e) {
+                                self.bad_record(loc, "series", msg)?;
+                            }
+                        }
+                        Ok(())
+                    }
+                    Err(e) => self.bad_record(loc, "series", e),
+                }
+            }
+            Ok(Some(RecordType::Tombstones)) => {
+                let stones: Result<Vec<_>, _> = record::tombstones(rec).and_then(|it| it.collect());
+                match stones {
+                    Ok(stones) => {
+                        for s in stones {
+                            self.add_tombstone(seq, s);
+                        }
+                        Ok(())
+                    }
+                    Err(e) => self.bad_record(loc, "tombstones", e),
+                }
+            }
+            Ok(_) => Ok(()),
+        }
+    }
+
+    fn add_series(&mut self, seq: u64, e: &record::SeriesEntry<'_>) -> Result<(), String> {
+        let mut pairs = Vec::with_capacity(e.labels.len());
+        for (n, v) in &e.labels {
+            let n = std::str::from_utf8(n).map_err(|_| "label name is not UTF-8".to_string())?;
+            let v = std::str::from_utf8(v).map_err(|_| format!("value of {n} is not UTF-8"))?;
+            pairs.push((n, v));
+        }
+        let labels = Labels::from_pairs(pairs);
+        let idx = match self.by_labels.get(&labels) {
+            Some(&i) => i,
+            None => {
+                let i = self.series.len() as u32;
+                self.series.push(Series {
+                    first_ref: e.series_ref,
+                    last_ref: e.series_ref,
+                    last_seq: seq,
+                    last_t: i64::MIN,
+                    tombstones: Vec::new(),
+                    visit: Visit::Unasked,
+                    ooo: Vec::new(),
+                });
+                self.by_labels.insert(labels.clone(), i);
+                self.labels.push(labels);
+                i
+            }
+        };
+        let s = &mut self.series[idx as usize];
+        s.last_ref = e.series_ref;
+        s.last_seq = seq;
+        let known = self.refs.get(&e.series_ref).is_some_and(|r| r.0 == idx);
+        if !known {
+            self.refs.insert(e.series_ref, (idx, seq));
+        }
+        Ok(())
+    }
+
+    fn add_tombstone(&mut self, seq: u64, t: record::Tombstone) {
+        if t.maxt < self.opts.min_valid_time {
+            return;
+        }
+        if let Some(&(idx, at)) = self.refs.get(&t.series_ref) {
+            let s = &mut self.series[idx as usize];
+            if at < seq && s.first_ref == t.series_ref {
+                s.tombstones.push((t.mint, t.maxt));
+            }
+        }
+    }
+
+    /// The series a chunk of `series_ref` belongs to, if that ref is its last one.
+    fn chunk_owner(&self, series_ref: u64) -> Option<usize> {
+        let &(idx, _) = self.refs.get(&series_ref)?;
+        (self.series[idx as usize].last_ref == series_ref).then_some(idx as usize)
+    }
+
+    /// The m-mapped chunks: emitted, and the in-order ones set where WAL replay resumes.
+    fn chunks(&mut self, chunk_files: &[(u32, Mapped)]) -> Result<()> {
+        let mut last_maxt: FxHashMap<u64, i64> = FxHashMap::default();
+        let mut buf = Vec::new();
+        for (i, (seq, m)) in chunk_files.iter().enumerate() {
+            if let Err(e) = head_chunks::check_header(m.bytes()) {
+                self.damage(format!("{}: {e}", m.rel))?;
+                continue;
+            }
+            let newest = i + 1 == chunk_files.len();
+            for c in HeadChunks::new(m.bytes()) {
+                let c = match c {
+                    // A chunk being written: its samples are still in the WAL, which the
+                    // replay reads from after the last complete chunk (as 2.42 would).
+                    Err(e) if newest && e.at_tail => break,
+                    Err(e) => {
+                        self.damage(format!("{}: {e}", m.rel))?;
+                        continue;
+                    }
+                    Ok(c) => c,
+                };
+                self.last_chunk_ref = head_chunks::chunk_ref(*seq, c.offset);
+                let ooo = c.is_ooo();
+                if !ooo && c.maxt < self.opts.min_valid_time {
+                    continue;
+                }
+                let enc = c.base_encoding();
+                if !(1..=3).contains(&enc) {
+                    let msg = format!(
+                        "{}: byte {}: chunk encoding {} of series ref {} is unknown",
+                        m.rel, c.offset, c.encoding, c.series_ref
+                    );
+                    self.damage(msg)?;
+                    continue;
+                }
+                if !ooo {
+                    let prev = last_maxt.get(&c.series_ref).copied();
+                    if prev.is_some_and(|p| p >= c.mint) {
+                        let msg = format!(
+                            "{}: byte {}: chunk [{}, {}] of series ref {} overlaps the one before it (ends {})",
+                            m.rel, c.offset, c.mint, c.maxt, c.series_ref, prev.unwrap_or_default()
+                        );
+                        self.damage(msg)?;
+                        continue;
+                    }
+                    last_maxt.insert(c.series_ref, c.maxt);
+                }
+                let Some(idx) = self.chunk_owner(c.series_ref) else {
+                    continue;
+                };
+                if enc != 1 {
+                    self.count_histograms(c.mint, c.maxt, c.num_samples());
+                    continue;
+                }
+                buf.clear();
+                if let Err(e) = xor::decode(c.data, |t, v| buf.push((t, v))) {
+                    let msg = format!(
+                        "{}: byte {}: chunk of series ref {}: {e}",
+                        m.rel, c.offset, c.series_ref
+                    );
+                    self.damage(msg)?;
+                    continue;
+                }
+                for &(t, bits) in &buf {
+                    if ooo || !self.series[idx].deleted(t) {
+                        self.emit(idx, t, bits)?;
+                    }
+                }
+            }
+        }
+        for s in &mut self.series {
+            s.last_t = last_maxt.get(&s.last_ref).copied().unwrap_or(i64::MIN);
+        }
+        Ok(())
+    }
+
+    /// A histogram chunk: counted when it overlaps the wanted range.
+    fn count_histograms(&mut self, mint: i64, maxt: i64, n: u16) {
+        if maxt >= self.opts.mint && mint <= self.opts.maxt {
+            self.stats.histograms += n as u64;
+        }
+    }
+
+    /// Second pass: WAL samples and histograms through the in-order replay rules.
+    fn samples(&mut self, seq: u64, rec: &[u8], loc: Loc<'_>) -> Result<()> {
+        let hist = match record::record_type(rec) {
+            Ok(Some(RecordType::Samples | RecordType::SamplesV2)) => false,
+            Ok(Some(
+                RecordType::Histograms | RecordType::FloatHistograms | RecordType::HistogramsV2,
+            ))
+            | Ok(Some(RecordType::FloatHistogramsV2)) => true,
+            _ => return Ok(()),
+        };
+        let mut decoded = std::mem::take(&mut self.scratch);
+        decoded.clear();
+        let res = decode_into(rec, hist, &mut decoded);
+        let res = match res {
+            Ok(()) => self.replay_in_order(seq, hist, &decoded),
+            Err(e) => self.bad_record(loc, if hist { "histogram" } else { "samples" }, e),
+        };
+        self.scratch = decoded;
+        res
+    }
+
+    /// WAL samples (or histograms) of the record at position `seq` through the in-order rules.
+    fn replay_in_order(&mut self, seq: u64, hist: bool, decoded: &[(u64, i64, u64)]) -> Result<()> {
+        for &(r, t, bits) in decoded {
+            if t < self.opts.min_valid_time {
+                continue;
+            }
+            let Some(&(idx, known_at)) = self.refs.get(&r) else {
+                continue;
+            };
+            let idx = idx as usize;
+            let s = &mut self.series[idx];
+            if known_at > seq || seq < s.last_seq || t <= s.last_t {
+                continue;
+            }
+            s.last_t = t;
+            if s.deleted(t) {
+                continue;
+            }
+            if hist {
+                self.count_histograms(t, t, 1);
+            } else {
+                self.emit(idx, t, bits)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Appends the (ref, t, value bits) of a samples record, or (ref, t, 0) of a histogram record.
+fn decode_into(
+    rec: &[u8],
+    hist: bool,
+    out: &mut Vec<(u64, i64, u64)>,
+) -> Result<(), record::DecodeError> {
+    if hist {
+        for x in record::histogram_refs(rec)? {
+            let (r, t) = x?;
+            out.push((r, t, 0));
+        }
+    } else {
+        for x in record::samples(rec)? {
+            let s = x?;
+            out.push((s.series_ref, s.t, s.bits));
+        }
+    }
+    Ok(())
+}
+
+impl Replay<'_> {
+    /// The wbl: out-of-order samples through the OOO head chunk, and m-map markers.
+    fn wbl(&mut self, rec: &[u8], loc: Loc<'_>) -> Result<()> {
+        match record::record_type(rec) {
+            Err(e) => self.damage(format!("{}: byte {}: {e}", loc.file, loc.offset)),
+            Ok(Some(RecordType::Samples | RecordType::SamplesV2)) => {
+                let samples: Result<Vec<_>, _> = record::samples(rec).and_then(|it| it.collect());
+                match samples {
+                    Ok(samples) => {
+                        for s in samples {
+                            if let Some(&(idx, _)) = self.refs.get(&s.series_ref) {
+                                self.insert_ooo(idx as usize, s.t, s.bits)?;
+                            }
+                        }
+                        Ok(())
+                    }
+                    Err(e) => self.bad_record(loc, "samples", e),
+                }
+            }
+            Ok(Some(RecordType::MmapMarkers)) => {
+                let markers: Result<Vec<_>, _> =
+                    record::mmap_markers(rec).and_then(|it| it.collect());
+                match markers {
+                    Ok(markers) => {
+                        for m in markers {
+                            if m.chunk_ref > self.last_chunk_ref {
+                                continue;
+                            }
+                            if let Some(&(idx, _)) = self.refs.get(&m.series_ref) {
+                                // Its samples went to that m-mapped chunk, already read.
+                                self.series[idx as usize].ooo.clear();
+                            }
+                        }
+                        Ok(())
+                    }
+                    Err(e) => self.bad_record(loc, "m-map markers", e),
+                }
+            }
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// 2.42's `OOOChunk.Insert` into the series' OOO head chunk, cut when full.
+    fn insert_ooo(&mut self, idx: usize, t: i64, bits: u64) -> Result<()> {
+        if self.series[idx].ooo.len() == OOO_CAP {
+            self.flush_ooo(idx)?;
+        }
+        let ooo = &mut self.series[idx].ooo;
+        match ooo.binary_search_by_key(&t, |&(t, _)| t) {
+            Ok(_) => {} // a duplicate timestamp is refused
+            Err(i) => ooo.insert(i, (t, bits)),
+        }
+        Ok(())
+    }
+
+    fn flush_ooo(&mut self, idx: usize) -> Result<()> {
+        let ooo = std::mem::take(&mut self.series[idx].ooo);
+        for &(t, bits) in &ooo {
+            self.emit(idx, t, bits)?;
+        }
+        let mut ooo = ooo;
+        ooo.clear();
+        self.series[idx].ooo = ooo;
+        Ok(())
+    }
+
+    /// Passes one sample in [mint, maxt] to the visitor, asking about its series first.
+    fn emit(&mut self, idx: usize, t: i64, bits: u64) -> Result<()> {
+        if t < self.opts.mint || t > self.opts.maxt {
+            return Ok(());
+        }
+        let s = &mut self.series[idx];
+        let id = match s.visit {
+            Visit::Wanted(id) => id,
+            Visit::Unwanted => return Ok(()),
+            Visit::Unasked => {
+                self.stats.series += 1;
+                match self.v.series(&self.labels[idx]) {
+                    Some(id) => {
+                        s.visit = Visit::Wanted(id);
+                        id
+                    }
+                    None => {
+                        s.visit = Visit::Unwanted;
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        self.stats.samples += 1;
+        self.v.sample(id, t, bits)
+    }
+}
+
+#[cfg(test)]
+#[path = "head_tests.rs"]
+mod tests;
