@@ -57,7 +57,10 @@ fn selection_by_postings() {
 
 fn v1_file(path: &str) -> Vec<u8> {
     // Prometheus's own v1 test block (testdata/tsdb/index_format_v1/README.md).
-    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/tsdb/index_format_v1/");
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/tsdb/index_format_v1/"
+    );
     std::fs::read(format!("{p}{path}")).unwrap()
 }
 
