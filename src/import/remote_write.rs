@@ -208,6 +208,7 @@ pub fn push(dir: &Path, opts: &Options, progress: &dyn Progress) -> Result<Summa
         progress,
         sent: AtomicU64::new(0),
         overridden: AtomicU64::new(0),
+        unreachable: AtomicBool::new(false),
     };
     let mut results = Vec::new();
     for e in order {
@@ -220,6 +221,9 @@ pub fn push(dir: &Path, opts: &Options, progress: &dyn Progress) -> Result<Summa
             let o = pusher
                 .shard(dir, manifest.compressed, e)
                 .unwrap_or_else(|err| Outcome::Failed(format!("{err:#}")));
+            if let (Outcome::Failed(why), true) = (&o, pusher.unreachable.load(Ordering::Relaxed)) {
+                return Err(anyhow!("{why}"));
+            }
             if let Outcome::Pushed { samples, .. } = o {
                 let t = st.targets.get_mut(&target).expect("entry made above");
                 t.pushed.insert(k, samples);
@@ -257,6 +261,8 @@ struct Pusher<'a> {
     progress: &'a dyn Progress,
     sent: AtomicU64,
     overridden: AtomicU64,
+    /// Nothing answered at the URL: no use trying the other shards.
+    unreachable: AtomicBool,
 }
 
 /// The first refusal on a shard; stops its reader and its other lanes.
@@ -396,6 +402,9 @@ impl Pusher<'_> {
                     self.progress.accepted(req.samples() as u64);
                 }
                 Err(e) => {
+                    if crate::fetch::http::unreachable(&e) {
+                        self.unreachable.store(true, Ordering::Relaxed);
+                    }
                     refusal.stop.store(true, Ordering::Relaxed);
                     let mut first = refusal.first.lock().expect("no panics while held");
                     if first.is_none() {
@@ -442,15 +451,20 @@ fn too_old(e: &anyhow::Error) -> bool {
 }
 
 fn describe_refusal(e: &anyhow::Error, req: &WriteRequest) -> String {
-    let first = req.timeseries.first().map_or(String::new(), |ts| {
-        let l = Labels::from_pairs(
-            ts.labels
-                .iter()
-                .map(|l| (l.name.as_str(), l.value.as_str())),
-        );
-        let t = ts.samples.first().map_or(0, |s| s.timestamp);
-        format!("; the refused request starts with {l} at {t} ms")
-    });
+    let answered = e.chain().any(|c| c.is::<HttpStatus>());
+    let first = req
+        .timeseries
+        .first()
+        .filter(|_| answered)
+        .map_or(String::new(), |ts| {
+            let l = Labels::from_pairs(
+                ts.labels
+                    .iter()
+                    .map(|l| (l.name.as_str(), l.value.as_str())),
+            );
+            let t = ts.samples.first().map_or(0, |s| s.timestamp);
+            format!("; the refused request starts with {l} at {t} ms")
+        });
     let advice = if too_old(e) {
         " (the receiver takes samples only within its out-of-order window behind its newest \
          sample: for Prometheus set storage: tsdb: out_of_order_time_window in its configuration \
