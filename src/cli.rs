@@ -23,7 +23,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Convert `promtool tsdb dump` output into sorted, sharded OpenMetrics.
+    /// Convert a Prometheus data directory (read directly) or `promtool tsdb dump` output into
+    /// sorted, sharded OpenMetrics.
     Convert(crate::commands::convert::Args),
     /// Export raw samples from a Prometheus HTTP API into shards (when no dump is possible).
     Fetch(Box<crate::commands::fetch::Args>),
@@ -31,7 +32,7 @@ pub enum Command {
     Verify(crate::commands::verify::Args),
     /// Load a shard directory into a TSDB data dir with promtool, checked against the manifest.
     Import(crate::commands::import::Args),
-    /// Show what a dump or shard directory holds and what the filters would keep.
+    /// Show what a data directory, dump or shard directory holds and what the filters would keep.
     Inspect(crate::commands::inspect::Args),
     /// Show the series selectors Grafana dashboards need, per panel, for --match or --dashboard.
     Dashboard(crate::commands::dashboard::Args),

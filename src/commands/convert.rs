@@ -20,12 +20,19 @@ use crate::select::filter::Filter;
 /// `promtool tsdb create-blocks-from openmetrics` imports bit-exact.
 #[derive(ClapArgs, Debug)]
 #[command(after_help = "Examples:
+  # a data directory, read directly (read-only, no promtool)
+  prom2om convert /var/lib/prometheus/metrics2 \\
+    -m '{__name__=~\"elasticsearch_.*\"}' --since 24h -o shards/
+  # the same through promtool
   promtool tsdb dump /var/lib/prometheus/metrics2 \\
     | prom2om convert -m '{__name__=~\"elasticsearch_.*\"}' --since 24h -o shards/
   prom2om convert dump.txt.gz \\
     --start 2024-05-01T00:00:00Z --end 2024-05-02T00:00:00Z -o shards/
   prom2om convert dump.txt -o - > all.om
-  prom2om convert /var/lib/prometheus/metrics2 --since 7d -o shards/   (read-only, no promtool)
+
+A data directory is read where it lies, never written: blocks (their indexes pick the series, and
+chunks outside the time range are not read), then the head (chunks_head, WAL checkpoint and
+segments, wbl), as `promtool tsdb dump` sees them; safe on a running Prometheus.
 
 A dump of persisted blocks (series whole and in label order) is written while it is read; other
 input (a head-only TSDB, concatenated or shuffled dumps) is sorted first, spilling to --temp-dir
@@ -57,8 +64,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Stale::Drop)]
     pub stale: Stale,
 
-    /// Skip lines that are not valid dump output (counted, the first few reported) instead of
-    /// stopping with exit code 2.
+    /// Skip lines that are not valid dump output, and damaged chunks, series or WAL records of a
+    /// data directory (counted, the first few reported) instead of stopping with exit code 2.
     #[arg(long)]
     pub skip_invalid: bool,
 
