@@ -5,6 +5,7 @@
 pub mod blocks;
 pub mod lock;
 pub mod promtool;
+pub mod remote_write;
 pub mod state;
 
 use std::fs;

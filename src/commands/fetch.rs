@@ -1,16 +1,14 @@
 //! `prom2om fetch`: raw samples from a live Prometheus HTTP API in, the same sorted shards and
 //! manifest as `convert` out (through the same sink).
 
-use std::path::PathBuf;
-use std::time::Duration;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{
     describe_selectors, human_bytes, lock_output, now_ms, stderr_is_terminal, warn_quoted_names,
     DashboardArgs, FilterArgs, OutputArgs,
 };
+use super::http_args::{parse_duration, HttpArgs};
 use crate::exit_codes::ExitCode;
 use crate::fetch::http::{mask_url, ClientConfig};
 use crate::fetch::plan::{Match, Method};
@@ -65,15 +63,6 @@ pub struct Args {
     #[arg(long, value_name = "REQ/S")]
     pub rate_limit: Option<f64>,
 
-    /// Longest wait for a connection, or for any data on it, before retrying.
-    #[arg(long, value_name = "DURATION", default_value = "60s")]
-    pub timeout: String,
-
-    /// Retries of a request after timeouts, connection errors, 429 and 5xx answers, with
-    /// exponential backoff and jitter. Other 4xx answers fail at once.
-    #[arg(long, value_name = "N", default_value_t = 6)]
-    pub retries: u32,
-
     /// Size of one request, in estimated samples (at the smallest scrape interval in the
     /// server's configuration). Keep it well under the server's query.max-samples (50M).
     #[arg(long, value_name = "N", default_value_t = 2_000_000)]
@@ -84,49 +73,8 @@ pub struct Args {
     #[arg(long)]
     pub resume: bool,
 
-    /// Basic auth user.
-    #[arg(long, value_name = "USER")]
-    pub user: Option<String>,
-
-    /// Basic auth password (visible in the process list: prefer --password-file).
-    #[arg(long, value_name = "PASSWORD", conflicts_with = "password_file")]
-    pub password: Option<String>,
-
-    /// File holding the basic auth password.
-    #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
-
-    /// Bearer token (visible in the process list: prefer --bearer-token-file).
-    #[arg(long, value_name = "TOKEN", conflicts_with_all = ["bearer_token_file", "user"])]
-    pub bearer_token: Option<String>,
-
-    /// File holding the bearer token.
-    #[arg(long, value_name = "FILE", conflicts_with = "user")]
-    pub bearer_token_file: Option<PathBuf>,
-
-    /// Extra request header, 'Name: value' (repeatable), e.g. 'X-Scope-OrgID: tenant-1'.
-    #[arg(long = "header", value_name = "NAME: VALUE")]
-    pub headers: Vec<String>,
-
-    /// PEM file of the CA(s) that signed the server's certificate.
-    #[arg(long, value_name = "FILE")]
-    pub ca_file: Option<PathBuf>,
-
-    /// PEM client certificate (with --key-file) for mutual TLS.
-    #[arg(long, value_name = "FILE", requires = "key_file")]
-    pub cert_file: Option<PathBuf>,
-
-    /// PEM private key of --cert-file.
-    #[arg(long, value_name = "FILE", requires = "cert_file")]
-    pub key_file: Option<PathBuf>,
-
-    /// Do not verify the server's TLS certificate.
-    #[arg(long)]
-    pub insecure_skip_verify: bool,
-
-    /// HTTP(S) or SOCKS5 proxy, e.g. http://user:pass@proxy:3128 [default: from HTTPS_PROXY].
-    #[arg(long, value_name = "URL")]
-    pub proxy: Option<String>,
+    #[command(flatten)]
+    pub http: HttpArgs,
 
     /// Print the metric names and series counts the selectors would export, and stop.
     #[arg(long)]
@@ -165,7 +113,10 @@ pub fn run(args: Args) -> Result<()> {
         .collect();
     let progress = stderr_is_terminal() && !args.quiet;
     let mut opts = FetchOptions {
-        client: client_config(&args)?,
+        client: ClientConfig {
+            rate_limit: args.rate_limit,
+            ..args.http.client_config(&args.url)?
+        },
         selectors,
         start_ms: start,
         end_ms: end,
@@ -305,69 +256,6 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn client_config(a: &Args) -> Result<ClientConfig> {
-    let read_secret = |p: &PathBuf, what: &str| -> Result<String> {
-        let s = std::fs::read_to_string(p)
-            .with_context(|| format!("{what} {}", p.display()))
-            .map_err(|e| crate::bad_input!("{e:#}"))?;
-        Ok(s.trim_end_matches(['\r', '\n']).to_string())
-    };
-    let password = match (&a.password, &a.password_file) {
-        (Some(p), _) => Some(p.clone()),
-        (None, Some(f)) => Some(read_secret(f, "--password-file")?),
-        (None, None) => None,
-    };
-    let bearer = match (&a.bearer_token, &a.bearer_token_file) {
-        (Some(t), _) => Some(t.clone()),
-        (None, Some(f)) => Some(read_secret(f, "--bearer-token-file")?),
-        (None, None) => None,
-    };
-    if password.is_some() && a.user.is_none() && !a.url.contains('@') {
-        return Err(crate::bad_input!("--password needs --user"));
-    }
-    let mut headers = Vec::new();
-    for h in &a.headers {
-        let Some((n, v)) = h.split_once(':') else {
-            return Err(crate::bad_input!(
-                "--header {:?}: expected 'Name: value'",
-                n_only(h)
-            ));
-        };
-        headers.push((n.trim().to_string(), v.trim().to_string()));
-    }
-    Ok(ClientConfig {
-        url: a.url.clone(),
-        user: a.user.clone(),
-        password,
-        bearer_token: bearer,
-        headers,
-        ca_file: a.ca_file.clone(),
-        cert_file: a.cert_file.clone(),
-        key_file: a.key_file.clone(),
-        insecure_skip_verify: a.insecure_skip_verify,
-        proxy: a.proxy.clone(),
-        timeout: Duration::from_millis(parse_duration(&a.timeout)? as u64),
-        retries: a.retries,
-        backoff: Duration::from_millis(500),
-        max_backoff: Duration::from_secs(30),
-        rate_limit: a.rate_limit,
-    })
-}
-
-/// A header as far as its name: the value may be a secret.
-fn n_only(h: &str) -> &str {
-    h.split([' ', '=']).next().unwrap_or("")
-}
-
-fn parse_duration(s: &str) -> Result<i64> {
-    match fetch::api::parse_duration(s) {
-        Some(ms) if ms > 0 => Ok(ms),
-        _ => Err(crate::bad_input!(
-            "{s:?} is not a positive duration like 15s, 1m30s, 500ms"
-        )),
-    }
 }
 
 fn parse_top_by(s: &str) -> Result<(String, usize)> {

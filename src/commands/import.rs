@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 use clap::Args as ClapArgs;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::http_args::HttpArgs;
 use crate::import::{import, Options, Outcome, Progress, ShardResult, Summary};
 
 /// The subcommand's one-line help is its variant's doc in `cli.rs`; the details are here.
@@ -24,13 +25,26 @@ A running Prometheus loads new blocks at its next block reload (every minute). A
 deletes blocks ending more than --storage.tsdb.retention.time (default 15d) before the newest \
 block: import old data into a server started with a long enough retention.
 
-Exit codes: 0 every shard imported (now or before); 1 a shard failed, promtool missing, \
-DATA_DIR in use; 2 bad usage or no manifest in DIR.
+With --remote-write URL the shards go instead to any Prometheus remote-write receiver \
+(VictoriaMetrics, Mimir, Thanos Receive, Cortex, Prometheus): verified first in the same way, \
+pushed window by window in time order (Prometheus and Mimir take old samples only within their \
+out-of-order window behind their newest sample), in requests of --batch-samples, --concurrency \
+at once, each series' samples in order. Timeouts, dropped connections, 429 (after its \
+Retry-After) and 5xx are retried with backoff and jitter (--retries); another 4xx stops that \
+shard with the receiver's message, and the others go on. State in DIR/.prom2om-remote-write \
+records the pushed shards per receiver: running the same command again sends only the rest.
 
-Example: prom2om import shards/ --tsdb /var/lib/prometheus/metrics2";
+Exit codes: 0 every shard imported (now or before); 1 a shard failed, promtool missing, \
+DATA_DIR in use, receiver unreachable; 2 bad usage or no manifest in DIR.
+
+Example: prom2om import shards/ --tsdb /var/lib/prometheus/metrics2
+Example: prom2om import shards/ --remote-write http://vm:8428/api/v1/write --add-label customer=acme";
 
 #[derive(ClapArgs, Debug)]
 #[command(after_long_help = DETAILS)]
+#[command(override_usage = "prom2om import <DIR> --tsdb <DATA_DIR> [OPTIONS]
+       prom2om import <DIR> --remote-write <URL> [OPTIONS]")]
+#[command(mut_args(remote_only))]
 pub struct Args {
     /// Shard directory written by `prom2om convert -o` or `prom2om fetch -o` (holds
     /// manifest.json).
@@ -39,8 +53,37 @@ pub struct Args {
 
     /// Prometheus data directory (its --storage.tsdb.path) to add the blocks to; created when
     /// missing.
-    #[arg(long, value_name = "DATA_DIR")]
-    pub tsdb: PathBuf,
+    #[arg(
+        long,
+        value_name = "DATA_DIR",
+        required_unless_present = "remote_write"
+    )]
+    pub tsdb: Option<PathBuf>,
+
+    /// Push the shards instead to this Prometheus remote-write 1.0 endpoint (VictoriaMetrics,
+    /// Mimir, Thanos Receive, Cortex, Prometheus with --web.enable-remote-write-receiver), e.g.
+    /// http://host:8428/api/v1/write. `user:password@` in it is basic auth (never printed).
+    #[arg(long, value_name = "URL")]
+    pub remote_write: Option<String>,
+
+    /// Samples per remote-write request.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH_SAMPLES,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub batch_samples: u64,
+
+    /// Remote-write requests in flight at once; a series always goes through the same one of
+    /// these N ordered lanes, so its samples arrive in time order.
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+
+    /// Add (or replace) a label on every pushed series, e.g. --add-label customer=acme
+    /// (repeatable): tells customers apart in a shared store.
+    #[arg(long = "add-label", value_name = "NAME=VALUE")]
+    pub add_labels: Vec<String>,
+
+    #[command(flatten)]
+    pub http: HttpArgs,
 
     /// How many promtool processes run at once. Default: the number of cores.
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -57,7 +100,43 @@ pub struct Args {
     pub force: bool,
 }
 
+/// Samples per request unless --batch-samples says otherwise; measured against VictoriaMetrics
+/// (README, "Into a remote-write receiver").
+pub const DEFAULT_BATCH_SAMPLES: u64 = 10_000;
+
+/// The remote-write options conflict with --tsdb, which would silently ignore them. (Set on
+/// --tsdb: clap checks a conflict only for options actually given, defaults aside.)
+fn remote_only(a: clap::Arg) -> clap::Arg {
+    const REMOTE: &[&str] = &[
+        "remote_write",
+        "batch_samples",
+        "concurrency",
+        "add_labels",
+        "timeout",
+        "retries",
+        "user",
+        "password",
+        "password_file",
+        "bearer_token",
+        "bearer_token_file",
+        "headers",
+        "ca_file",
+        "cert_file",
+        "key_file",
+        "insecure_skip_verify",
+        "proxy",
+    ];
+    match a.get_id().as_str() {
+        "tsdb" => a.conflicts_with_all(REMOTE),
+        "remote_write" => a.conflicts_with_all(["jobs", "promtool", "force"]),
+        _ => a,
+    }
+}
+
 pub fn run(args: Args) -> Result<()> {
+    let Some(tsdb) = args.tsdb.clone() else {
+        return super::import_remote::run(args);
+    };
     let jobs = match args.jobs {
         Some(n) => n as usize,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -68,9 +147,9 @@ pub fn run(args: Args) -> Result<()> {
         force: args.force,
     };
     let bars = Bars::new();
-    let summary = import(&args.dir, &args.tsdb, &opts, &bars)?;
+    let summary = import(&args.dir, &tsdb, &opts, &bars)?;
     bars.clear();
-    print_summary(&summary, &args.tsdb);
+    print_summary(&summary, &tsdb);
     let failed = summary.failed();
     if failed > 0 && summary.no_space {
         bail!(
@@ -93,14 +172,14 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// The per-shard lines (printed as shards finish, above the bars) and the bars, on a terminal.
-struct Bars {
-    multi: Option<MultiProgress>,
-    shards: ProgressBar,
-    samples: ProgressBar,
+pub(super) struct Bars {
+    pub(super) multi: Option<MultiProgress>,
+    pub(super) shards: ProgressBar,
+    pub(super) samples: ProgressBar,
 }
 
 impl Bars {
-    fn new() -> Bars {
+    pub(super) fn new() -> Bars {
         if !std::io::stderr().is_terminal() {
             return Bars {
                 multi: None,
@@ -127,7 +206,7 @@ impl Bars {
         }
     }
 
-    fn clear(&self) {
+    pub(super) fn clear(&self) {
         self.shards.finish_and_clear();
         self.samples.finish_and_clear();
     }
@@ -180,7 +259,7 @@ fn shard_line(r: &ShardResult) -> String {
 
 /// A line of the report on stdout. An import goes on whatever becomes of its stdout (`| head`):
 /// stopping halfway would help nobody, and the exit code still tells how it went.
-fn out_line(line: &str) {
+pub(super) fn out_line(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout(), "{line}");
 }

@@ -6,6 +6,8 @@ pub mod completions;
 pub mod convert;
 pub mod dashboard;
 pub mod fetch;
+pub mod http_args;
 pub mod import;
+mod import_remote;
 pub mod inspect;
 pub mod verify;

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use prost::Message;
 
 use super::plan::{Match, Op};
+pub use crate::format::prompb::{Label, Sample, TimeSeries};
 use crate::format::tsdb::xor;
 use crate::labels::Labels;
 
@@ -57,30 +58,6 @@ pub struct ReadResponse {
 pub struct QueryResult {
     #[prost(message, repeated, tag = "1")]
     pub timeseries: Vec<TimeSeries>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-pub struct TimeSeries {
-    #[prost(message, repeated, tag = "1")]
-    pub labels: Vec<Label>,
-    #[prost(message, repeated, tag = "2")]
-    pub samples: Vec<Sample>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-pub struct Label {
-    #[prost(string, tag = "1")]
-    pub name: String,
-    #[prost(string, tag = "2")]
-    pub value: String,
-}
-
-#[derive(Clone, PartialEq, Message)]
-pub struct Sample {
-    #[prost(double, tag = "1")]
-    pub value: f64,
-    #[prost(int64, tag = "2")]
-    pub timestamp: i64,
 }
 
 #[derive(Clone, PartialEq, Message)]

@@ -4,4 +4,5 @@
 pub mod dump;
 pub mod gofloat;
 pub mod openmetrics;
+pub mod prompb;
 pub mod tsdb;

@@ -1,0 +1,107 @@
+//! `prom2om import DIR --remote-write URL`: the options turned into a push, one line per shard as
+//! it finishes, progress bars (shards, samples/s), and a summary with the exit code.
+
+use anyhow::{bail, Result};
+use indicatif::ProgressStyle;
+
+use super::import::{out_line, Args, Bars};
+use crate::fetch::http::mask_url;
+use crate::import::remote_write::{push, Options, Outcome, Progress, ShardResult, Summary};
+use crate::select::filter::LabelEdits;
+
+pub fn run(args: Args) -> Result<()> {
+    let url = args
+        .remote_write
+        .clone()
+        .expect("clap requires --tsdb or --remote-write");
+    let opts = Options {
+        client: args.http.client_config(&url)?,
+        batch_samples: args.batch_samples as usize,
+        concurrency: args.concurrency as usize,
+        edits: LabelEdits::parse(&[], &args.add_labels)?,
+    };
+    let bars = Bars::new();
+    bars.samples.set_style(
+        ProgressStyle::with_template(
+            "samples [{bar:30}] {human_pos}/{human_len} ({per_sec}, eta {eta})",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
+    );
+    let summary = push(&args.dir, &opts, &bars)?;
+    bars.clear();
+    print_summary(&summary, &mask_url(&url));
+    let failed = summary.failed();
+    if failed > 0 {
+        bail!(
+            "{failed} of {} shards were not pushed (listed above); run the same command again to \
+             retry them, the pushed ones are skipped",
+            summary.results.len()
+        );
+    }
+    Ok(())
+}
+
+impl Progress for Bars {
+    fn verifying(&self, shards: u64) {
+        self.shards
+            .set_message(format!("verifying {shards} shards"));
+        self.shards.tick();
+    }
+
+    fn planned(&self, shards: u64, samples: u64) {
+        self.shards.set_length(shards);
+        self.samples.set_length(samples);
+    }
+
+    fn accepted(&self, samples: u64) {
+        self.samples.inc(samples);
+    }
+
+    fn finished(&self, r: &ShardResult) {
+        let line = shard_line(r);
+        match &self.multi {
+            Some(m) => m.suspend(|| out_line(&line)),
+            None => out_line(&line),
+        }
+        if !matches!(r.outcome, Outcome::Skipped) {
+            self.shards.inc(1);
+        }
+    }
+}
+
+fn shard_line(r: &ShardResult) -> String {
+    match &r.outcome {
+        Outcome::Pushed { samples, requests } => format!(
+            "ok      {}: {samples} samples in {requests} requests, as the manifest says",
+            r.file
+        ),
+        Outcome::Skipped => format!("skipped {}: pushed by an earlier run", r.file),
+        Outcome::Failed(why) => format!("FAILED  {}: {why}", r.file),
+    }
+}
+
+fn print_summary(s: &Summary, url: &str) {
+    for w in &s.warnings {
+        eprintln!("prom2om: warning: {w}");
+    }
+    if s.overridden > 0 {
+        eprintln!(
+            "prom2om: warning: --add-label replaced a different value {} series already had",
+            s.overridden
+        );
+    }
+    let secs = s.elapsed.as_secs_f64().max(1e-9);
+    out_line(&format!(
+        "pushed {} shards, skipped {} (pushed before), failed {}; {} samples to {url} in {secs:.1}s \
+         ({:.0} samples/s; {} requests, {} retries, {} sent)",
+        s.pushed(),
+        s.skipped(),
+        s.failed(),
+        s.samples(),
+        s.samples() as f64 / secs,
+        s.requests,
+        s.retries,
+        super::common::human_bytes(s.bytes_sent)
+    ));
+}

@@ -1,0 +1,536 @@
+//! `import --remote-write`: pushes verified shards, window by window in time order, to any
+//! Prometheus remote-write 1.0 receiver, on N ordered lanes (a series always takes the same one).
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::state::sync_dir;
+use crate::fetch::http::{Client, ClientConfig, Failure, HttpStatus};
+use crate::format::openmetrics;
+use crate::format::prompb::{self, Label, Sample, TimeSeries, WriteRequest};
+use crate::labels::Labels;
+use crate::pipeline::manifest::{sha256_hex, ShardEntry};
+use crate::select::filter::LabelEdits;
+
+/// Push state and lock, inside the shard directory (the receiver has no place for ours).
+pub const STATE_DIR: &str = ".prom2om-remote-write";
+const STATE_FILE: &str = "state.json";
+/// Requests waiting per lane: enough to keep the lane busy while the reader builds the next.
+const LANE_QUEUE: usize = 2;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The receiver's write endpoint, e.g. `http://host:8428/api/v1/write`, with auth and TLS.
+    pub client: ClientConfig,
+    /// Samples per request, at least 1.
+    pub batch_samples: usize,
+    /// Requests in flight at once (ordered lanes), at least 1.
+    pub concurrency: usize,
+    /// `--add-label` edits applied to every series before it is sent.
+    pub edits: LabelEdits,
+}
+
+/// What became of one shard.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Every sample was accepted by the receiver.
+    Pushed { samples: u64, requests: u64 },
+    /// An earlier run pushed it (same name and checksum, same target).
+    Skipped,
+    /// Not (wholly) accepted: why, in the receiver's words.
+    Failed(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct ShardResult {
+    pub file: String,
+    pub expected_samples: u64,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// One result per manifest shard, in push order (time order).
+    pub results: Vec<ShardResult>,
+    /// Problems `verify` found in the directory as a whole.
+    pub warnings: Vec<String>,
+    /// Series that an `--add-label` gave a different value than they had.
+    pub overridden: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub bytes_sent: u64,
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    fn count(&self, f: impl Fn(&Outcome) -> bool) -> usize {
+        self.results.iter().filter(|r| f(&r.outcome)).count()
+    }
+    pub fn pushed(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::Pushed { .. }))
+    }
+    pub fn skipped(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::Skipped))
+    }
+    pub fn failed(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::Failed(_)))
+    }
+    pub fn samples(&self) -> u64 {
+        self.results
+            .iter()
+            .map(|r| match r.outcome {
+                Outcome::Pushed { samples, .. } => samples,
+                _ => 0,
+            })
+            .sum()
+    }
+}
+
+/// Told about the push as it goes (progress bar). Called from worker threads.
+pub trait Progress: Sync {
+    fn verifying(&self, _shards: u64) {}
+    fn planned(&self, _shards: u64, _samples: u64) {}
+    /// The receiver accepted a request of `samples` samples.
+    fn accepted(&self, _samples: u64) {}
+    fn finished(&self, _result: &ShardResult) {}
+}
+
+/// No progress reporting.
+pub struct Silent;
+impl Progress for Silent {}
+
+/// The pushed shards of one directory, per target.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    version: u32,
+    /// Target key -> (shard key `file@sha256` -> samples pushed).
+    targets: BTreeMap<String, Target>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Target {
+    /// The URL without credentials, for a human reading the file.
+    url: String,
+    pushed: BTreeMap<String, u64>,
+}
+
+impl State {
+    fn load(path: &Path) -> Result<State> {
+        match std::fs::read(path) {
+            Ok(t) => serde_json::from_slice(&t).with_context(|| {
+                format!(
+                    "{}: unreadable push state (delete it to push every shard again)",
+                    path.display()
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State {
+                version: 1,
+                ..State::default()
+            }),
+            Err(e) => Err(e).with_context(|| format!("{}: cannot read", path.display())),
+        }
+    }
+
+    /// Temp file, fsync, rename, fsync dir: a crash leaves the old or the new state.
+    fn save(&self, path: &Path) -> Result<()> {
+        let tmp: PathBuf = path.with_extension("json.tmp");
+        let ctx = || format!("{}: cannot write the push state", path.display());
+        let mut f = std::fs::File::create(&tmp).with_context(ctx)?;
+        std::io::Write::write_all(&mut f, &serde_json::to_vec_pretty(self)?)
+            .and_then(|_| f.sync_all())
+            .with_context(ctx)?;
+        drop(f);
+        std::fs::rename(&tmp, path).with_context(ctx)?;
+        if let Some(dir) = path.parent() {
+            sync_dir(dir).with_context(ctx)?;
+        }
+        Ok(())
+    }
+}
+
+/// Who receives: the URL without credentials, the headers (a tenant) and the label edits. Hashed,
+/// so a header holding a secret never lands in the state file.
+fn target_key(display_url: &str, cfg: &ClientConfig, edits: &LabelEdits) -> String {
+    let text = format!("{display_url}\n{:?}\n{:?}", cfg.headers, edits.add);
+    sha256_hex(text.as_bytes()).expect("reading a slice cannot fail")[..16].to_string()
+}
+
+/// Pushes the shards of `dir` to the receiver of `opts`.
+///
+/// Errors are for the run as a whole (bad manifest: bad input; bad URL or options). A shard the
+/// receiver refuses is an [`Outcome::Failed`] and stops nothing else.
+pub fn push(dir: &Path, opts: &Options, progress: &dyn Progress) -> Result<Summary> {
+    let started = Instant::now();
+    let manifest = super::load_manifest(dir)?;
+    let client = Client::new(&opts.client)?;
+    let state_dir = dir.join(STATE_DIR);
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("{}: cannot create", state_dir.display()))?;
+    let _guard = crate::pipeline::run_lock::acquire(
+        &state_dir.join("lock"),
+        &format!("the push state {}", state_dir.display()),
+    )?;
+    let state_path = state_dir.join(STATE_FILE);
+    let mut st = State::load(&state_path)?;
+    let target = target_key(client.display_url(), &opts.client, &opts.edits);
+
+    progress.verifying(manifest.shards.len() as u64);
+    let report = crate::verify::verify_dir(dir)?;
+    let problems: BTreeMap<&str, &[String]> = report
+        .files
+        .iter()
+        .map(|f| (f.file.as_str(), &f.problems[..]))
+        .collect();
+    // Time order: receivers take old samples only within a window behind their newest one.
+    let mut order: Vec<&ShardEntry> = manifest.shards.iter().collect();
+    order.sort_by_key(|e| (e.window_start_ms, e.shard));
+    let done = st.targets.entry(target.clone()).or_default();
+    done.url = client.display_url().to_string();
+    let todo: Vec<u64> = order
+        .iter()
+        .filter(|e| !done.pushed.contains_key(&key(e)))
+        .map(|e| e.samples)
+        .collect();
+    progress.planned(todo.len() as u64, todo.iter().sum());
+
+    let pusher = Pusher {
+        client: &client,
+        opts,
+        progress,
+        sent: AtomicU64::new(0),
+        overridden: AtomicU64::new(0),
+        unreachable: AtomicBool::new(false),
+    };
+    let mut results = Vec::new();
+    for e in order {
+        let k = key(e);
+        let outcome = if st.targets[&target].pushed.contains_key(&k) {
+            Outcome::Skipped
+        } else if let Some(p) = problems.get(e.file.as_str()).filter(|p| !p.is_empty()) {
+            Outcome::Failed(format!("verify: {}", p.join("; ")))
+        } else {
+            let o = pusher
+                .shard(dir, manifest.compressed, e)
+                .unwrap_or_else(|err| Outcome::Failed(format!("{err:#}")));
+            if let (Outcome::Failed(why), true) = (&o, pusher.unreachable.load(Ordering::Relaxed)) {
+                return Err(anyhow!("{why}"));
+            }
+            if let Outcome::Pushed { samples, .. } = o {
+                let t = st.targets.get_mut(&target).expect("entry made above");
+                t.pushed.insert(k, samples);
+                st.save(&state_path)?;
+            }
+            o
+        };
+        let r = ShardResult {
+            file: e.file.clone(),
+            expected_samples: e.samples,
+            outcome,
+        };
+        progress.finished(&r);
+        results.push(r);
+    }
+    Ok(Summary {
+        results,
+        warnings: report.problems,
+        overridden: pusher.overridden.load(Ordering::Relaxed),
+        requests: client.counters.requests.load(Ordering::Relaxed),
+        retries: client.counters.retries.load(Ordering::Relaxed),
+        bytes_sent: pusher.sent.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+    })
+}
+
+fn key(e: &ShardEntry) -> String {
+    super::state::key(&e.file, &e.sha256)
+}
+
+/// What the lanes of every shard share.
+struct Pusher<'a> {
+    client: &'a Client,
+    opts: &'a Options,
+    progress: &'a dyn Progress,
+    sent: AtomicU64,
+    overridden: AtomicU64,
+    /// Nothing answered at the URL: no use trying the other shards.
+    unreachable: AtomicBool,
+}
+
+/// The first refusal on a shard; stops its reader and its other lanes.
+struct Refusal {
+    stop: AtomicBool,
+    first: Mutex<Option<String>>,
+}
+
+impl Pusher<'_> {
+    /// Reads one shard (checksum checked again), sends it on the lanes, waits for every answer.
+    fn shard(&self, dir: &Path, compressed: bool, e: &ShardEntry) -> Result<Outcome> {
+        let path = dir.join(&e.file);
+        let raw =
+            std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let sum = sha256_hex(&raw[..]).expect("reading a slice cannot fail");
+        if sum != e.sha256 {
+            return Ok(Outcome::Failed(format!(
+                "changed since it was verified: sha256 {sum}, the manifest says {}",
+                e.sha256
+            )));
+        }
+        let text = if compressed {
+            let mut t = Vec::with_capacity(e.uncompressed_bytes as usize);
+            flate2::read::MultiGzDecoder::new(&raw[..])
+                .read_to_end(&mut t)
+                .context("gunzip")?;
+            t
+        } else {
+            raw
+        };
+        let refusal = Refusal {
+            stop: AtomicBool::new(false),
+            first: Mutex::new(None),
+        };
+        let lanes = self.opts.concurrency.max(1);
+        let (requests, read) = std::thread::scope(|s| {
+            let mut txs = Vec::with_capacity(lanes);
+            let mut handles = Vec::with_capacity(lanes);
+            for _ in 0..lanes {
+                let (tx, rx) = sync_channel::<WriteRequest>(LANE_QUEUE);
+                txs.push(tx);
+                let refusal = &refusal;
+                handles.push(s.spawn(move || self.lane(rx, refusal)));
+            }
+            let read = self.read_into_lanes(&text, &txs, &refusal);
+            drop(txs);
+            let requests: u64 = handles
+                .into_iter()
+                .map(|h| h.join().expect("lane threads do not panic"))
+                .sum();
+            (requests, read)
+        });
+        if let Some(why) = refusal.first.into_inner().expect("lanes joined") {
+            return Ok(Outcome::Failed(why));
+        }
+        let samples = read?;
+        if samples != e.samples {
+            return Ok(Outcome::Failed(format!(
+                "holds {samples} samples, the manifest says {}",
+                e.samples
+            )));
+        }
+        Ok(Outcome::Pushed { samples, requests })
+    }
+
+    /// Parses the shard and hands full requests to the lanes; the samples read.
+    fn read_into_lanes(
+        &self,
+        text: &[u8],
+        txs: &[std::sync::mpsc::SyncSender<WriteRequest>],
+        refusal: &Refusal,
+    ) -> Result<u64> {
+        let batch = self.opts.batch_samples.max(1);
+        let mut pending: Vec<(WriteRequest, usize)> = (0..txs.len())
+            .map(|_| (WriteRequest::default(), 0))
+            .collect();
+        let mut lane = 0;
+        let mut labels: Vec<Label> = Vec::new();
+        // Whether the current series has an entry in its lane's pending request.
+        let mut open = false;
+        let stats = openmetrics::read(text, |s| {
+            if refusal.stop.load(Ordering::Relaxed) {
+                return Err(anyhow!("stopped: the receiver refused a request"));
+            }
+            if s.new_series {
+                let mut l = s.labels.clone();
+                if self.opts.edits.apply_traced(&mut l).overrides {
+                    self.overridden.fetch_add(1, Ordering::Relaxed);
+                }
+                lane = lane_of(&l, txs.len());
+                labels = to_proto(&l);
+                open = false;
+            }
+            let (req, n) = &mut pending[lane];
+            if !open {
+                req.timeseries.push(TimeSeries {
+                    labels: labels.clone(),
+                    samples: Vec::new(),
+                });
+                open = true;
+            }
+            let ts = req.timeseries.last_mut().expect("pushed above");
+            ts.samples.push(Sample {
+                value: s.value,
+                timestamp: s.ts_ms,
+            });
+            *n += 1;
+            if *n >= batch {
+                let full = std::mem::take(req);
+                *n = 0;
+                open = false;
+                // A closed lane has stopped on a refusal, which the result reports.
+                let _ = txs[lane].send(full);
+            }
+            Ok(())
+        });
+        for (i, (req, n)) in pending.into_iter().enumerate() {
+            if n > 0 {
+                let _ = txs[i].send(req);
+            }
+        }
+        // After a refusal the reader's error only says it stopped; the refusal is the result.
+        stats.map(|st| st.samples)
+    }
+
+    /// Sends the requests of one lane in order; the number accepted. After a refusal (here or
+    /// on another lane) it only drains its queue.
+    fn lane(&self, rx: Receiver<WriteRequest>, refusal: &Refusal) -> u64 {
+        let mut accepted = 0;
+        for req in rx {
+            if refusal.stop.load(Ordering::Relaxed) {
+                continue;
+            }
+            match self.send(&req) {
+                Ok(()) => {
+                    accepted += 1;
+                    self.progress.accepted(req.samples() as u64);
+                }
+                Err(e) => {
+                    if crate::fetch::http::unreachable(&e) {
+                        self.unreachable.store(true, Ordering::Relaxed);
+                    }
+                    refusal.stop.store(true, Ordering::Relaxed);
+                    let mut first = refusal.first.lock().expect("no panics while held");
+                    if first.is_none() {
+                        *first = Some(describe_refusal(&e, &req));
+                    }
+                }
+            }
+        }
+        accepted
+    }
+
+    /// One request, retried on what may pass; a "too old" 500 from Prometheus is final.
+    fn send(&self, req: &WriteRequest) -> Result<()> {
+        let body = req.encode_body();
+        let headers = [
+            ("Content-Encoding", "snappy"),
+            ("Content-Type", prompb::WRITE_CONTENT_TYPE),
+            ("X-Prometheus-Remote-Write-Version", prompb::WRITE_VERSION),
+        ];
+        self.client
+            .retry(|| match self.client.post("", &body, &headers) {
+                Ok(resp) => {
+                    self.sent.fetch_add(body.len() as u64, Ordering::Relaxed);
+                    // Read the (short) answer so the connection goes back to the pool.
+                    let _ = self.client.reader(resp).read_to_end(&mut Vec::new());
+                    Ok(())
+                }
+                Err(Failure::Transient(e, _)) if too_old(&e) => Err(Failure::Fatal(e)),
+                Err(f) => Err(f),
+            })
+    }
+}
+
+/// Prometheus answers samples behind its out-of-order window with 500 (2.42: "too old sample")
+/// or 400 ("out of bounds"); remote-write senders would retry the 500 forever.
+fn too_old(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<HttpStatus>())
+        .any(|s| {
+            let m = s.message.to_ascii_lowercase();
+            (s.status == 500 || s.status == 400)
+                && (m.contains("too old") || m.contains("out of bounds"))
+        })
+}
+
+fn describe_refusal(e: &anyhow::Error, req: &WriteRequest) -> String {
+    let answered = e.chain().any(|c| c.is::<HttpStatus>());
+    let first = req
+        .timeseries
+        .first()
+        .filter(|_| answered)
+        .map_or(String::new(), |ts| {
+            let l = Labels::from_pairs(
+                ts.labels
+                    .iter()
+                    .map(|l| (l.name.as_str(), l.value.as_str())),
+            );
+            let t = ts.samples.first().map_or(0, |s| s.timestamp);
+            format!("; the refused request starts with {l} at {t} ms")
+        });
+    let advice = if too_old(e) {
+        " (the receiver takes samples only within its out-of-order window behind its newest \
+         sample: for Prometheus set storage: tsdb: out_of_order_time_window in its configuration \
+         to cover the data's time range, for Mimir -ingester.out-of-order-time-window; push into \
+         an empty receiver first, then the live data)"
+    } else {
+        ""
+    };
+    format!("{e:#}{first}{advice}")
+}
+
+/// The lane of a series: a stable hash, so a series keeps its lane (and order) across shards.
+fn lane_of(l: &Labels, lanes: usize) -> usize {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    l.hash(&mut h);
+    (h.finish() % lanes as u64) as usize
+}
+
+fn to_proto(l: &Labels) -> Vec<Label> {
+    l.iter()
+        .map(|(n, v)| Label {
+            name: n.to_string(),
+            value: v.to_string(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_old_is_recognised_in_prometheus_words() {
+        let e = |status, msg: &str| {
+            anyhow::Error::new(HttpStatus {
+                status,
+                message: msg.into(),
+            })
+            .context("http://x/api/v1/write")
+        };
+        assert!(too_old(&e(500, "too old sample")));
+        assert!(too_old(&e(400, "out of bounds")));
+        assert!(!too_old(&e(500, "internal error")));
+        assert!(!too_old(&e(400, "out of order sample")));
+    }
+
+    #[test]
+    fn a_series_keeps_its_lane() {
+        let l = Labels::from_pairs([("__name__", "up"), ("job", "a\"b")]);
+        assert_eq!(lane_of(&l, 7), lane_of(&l.clone(), 7));
+        assert!(lane_of(&l, 1) == 0);
+    }
+
+    #[test]
+    fn state_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(STATE_FILE);
+        let mut s = State::load(&p).unwrap();
+        s.targets
+            .entry("t".into())
+            .or_default()
+            .pushed
+            .insert("a@b".into(), 3);
+        s.save(&p).unwrap();
+        assert_eq!(State::load(&p).unwrap().targets["t"].pushed["a@b"], 3);
+        std::fs::write(&p, b"{").unwrap();
+        assert!(State::load(&p).is_err());
+    }
+}
