@@ -34,10 +34,14 @@ Retry-After) and 5xx are retried with backoff and jitter (--retries); another 4x
 shard with the receiver's message, and the others go on. State in DIR/.prom2om-remote-write \
 records the pushed shards per receiver: running the same command again sends only the rest.
 
-Exit codes: 0 every shard imported (now or before); 1 a shard failed, promtool missing, \
-DATA_DIR in use, receiver unreachable; 2 bad usage or no manifest in DIR.
+Exit codes: 0 every shard imported (now or before); 1 a shard failed, promtool missing or too \
+old for the shards' quoted names (2.51+ needed), DATA_DIR in use (a running Prometheus, or \
+another import holding its staging lock), receiver unreachable; 2 bad usage or no manifest in \
+DIR; 129/130/143 stopped by SIGHUP/SIGINT/SIGTERM.
 
-Example: prom2om import shards/ --tsdb /var/lib/prometheus/metrics2
+Examples:
+  prom2om import shards/ --tsdb ./data
+  prom2om import shards/ --remote-write http://127.0.0.1:8428/api/v1/write --add-label customer=acme
 Example: prom2om import shards/ --remote-write http://vm:8428/api/v1/write --add-label customer=acme";
 
 #[derive(ClapArgs, Debug)]
