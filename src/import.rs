@@ -7,6 +7,7 @@ pub mod lock;
 pub mod promtool;
 pub mod remote_write;
 pub mod state;
+pub mod verify_remote;
 
 use std::fs;
 use std::io::{self, Read};

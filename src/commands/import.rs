@@ -34,7 +34,15 @@ Retry-After) and 5xx are retried with backoff and jitter (--retries); another 4x
 shard with the receiver's message, and the others go on. State in DIR/.prom2om-remote-write \
 records the pushed shards per receiver: running the same command again sends only the rest.
 
-Exit codes: 0 every shard imported (now or before); 1 a shard failed, promtool missing or too \
+With --verify-url URL (the receiver's Prometheus query API) each window is then counted on the \
+receiver: sum(count_over_time(...)) over the window's first to last sample, restricted to the \
+--add-label labels, against the manifest's count. Receivers that keep no NaN (VictoriaMetrics) \
+may hold fewer samples by the window's NaN count, which is said; any other difference is \
+printed per window and the exit code is 1. Newly pushed data takes a moment to become \
+searchable: a short window is asked again for up to 10 s.
+
+Exit codes: 0 every shard imported (now or before); 1 a shard failed, a window differs \
+under --verify-url, promtool missing or too \
 old for the shards' quoted names (2.51+ needed), DATA_DIR in use (a running Prometheus, or \
 another import holding its staging lock), receiver unreachable; 2 bad usage or no manifest in \
 DIR; 129/130/143 stopped by SIGHUP/SIGINT/SIGTERM.
@@ -81,6 +89,12 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
 
+    /// After the push, ask this Prometheus query API (the receiver's, e.g. http://vm:8428 or
+    /// http://mimir/prometheus) whether each window holds the manifest's sample count. The auth
+    /// and TLS options apply to it too.
+    #[arg(long, value_name = "URL", requires = "remote_write")]
+    pub verify_url: Option<String>,
+
     /// Add (or replace) a label on every pushed series, e.g. --add-label customer=acme
     /// (repeatable): tells customers apart in a shared store.
     #[arg(long = "add-label", value_name = "NAME=VALUE")]
@@ -116,6 +130,7 @@ fn remote_only(a: clap::Arg) -> clap::Arg {
         "batch_samples",
         "concurrency",
         "add_labels",
+        "verify_url",
         "timeout",
         "retries",
         "user",

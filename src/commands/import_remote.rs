@@ -5,9 +5,13 @@ use anyhow::{bail, Result};
 use indicatif::ProgressStyle;
 
 use super::import::{out_line, Args, Bars};
-use crate::fetch::http::mask_url;
+use crate::fetch::http::{mask_url, Client};
 use crate::import::remote_write::{push, Options, Outcome, Progress, ShardResult, Summary};
+use crate::import::verify_remote;
 use crate::select::filter::LabelEdits;
+
+/// How long a window found short is asked again: new data takes a moment to become searchable.
+const VERIFY_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub fn run(args: Args) -> Result<()> {
     let url = args
@@ -39,7 +43,54 @@ pub fn run(args: Args) -> Result<()> {
             summary.results.len()
         );
     }
+    if let Some(v) = &args.verify_url {
+        verify(&args, v, &opts.edits.add)?;
+    }
     Ok(())
+}
+
+/// Counts each window on the receiver; one line per window that differs and a summary line.
+fn verify(args: &Args, url: &str, matchers: &[(String, String)]) -> Result<()> {
+    let client = Client::new(&args.http.client_config(url)?)?;
+    let checks = verify_remote::verify(&args.dir, &client, matchers, VERIFY_SETTLE)?;
+    let mut differ = 0;
+    let mut nan_missing = 0;
+    for c in &checks {
+        if c.holds_all() {
+            nan_missing += c.expected - c.held;
+            continue;
+        }
+        differ += 1;
+        out_line(&format!(
+            "DIFFERS window {} ({} to {}): the receiver holds {} samples, the manifest says {}{}",
+            rfc3339(c.window_start_ms),
+            rfc3339(c.min_ts_ms),
+            rfc3339(c.max_ts_ms),
+            c.held,
+            c.expected,
+            match c.nan {
+                0 => String::new(),
+                n => format!(" ({n} of them NaN)"),
+            }
+        ));
+    }
+    let n = checks.len();
+    let at = client.display_url();
+    if differ > 0 {
+        bail!("{differ} of {n} windows differ on {at} (listed above)");
+    }
+    let nan = match nan_missing {
+        0 => String::new(),
+        k => format!(" (less {k} NaN samples, which the receiver does not keep)"),
+    };
+    out_line(&format!(
+        "verified {n} windows on {at}: all hold the manifest's count{nan}"
+    ));
+    Ok(())
+}
+
+fn rfc3339(ms: i64) -> String {
+    crate::timeparse::format_time(ms)
 }
 
 impl Progress for Bars {

@@ -175,7 +175,18 @@ struct VectorSample<'a> {
 
 /// An instant query returning a vector: one value per series.
 pub fn query_vector(c: &Client, query: &str, time_ms: i64) -> Result<Vec<(Labels, f64)>> {
-    let params = [("query", query.to_string()), ("time", api_time(time_ms))];
+    query_vector_with(c, query, time_ms, &[])
+}
+
+/// [`query_vector`] with extra request parameters.
+pub fn query_vector_with(
+    c: &Client,
+    query: &str,
+    time_ms: i64,
+    extra: &[(&str, String)],
+) -> Result<Vec<(Labels, f64)>> {
+    let mut params = vec![("query", query.to_string()), ("time", api_time(time_ms))];
+    params.extend(extra.iter().cloned());
     let what = format!("query {query}");
     c.retry(|| {
         let body = c.get("/api/v1/query", &params)?;

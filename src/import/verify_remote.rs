@@ -1,0 +1,178 @@
+//! `import --remote-write --verify-url`: asks the receiver's Prometheus query API how many samples
+//! each manifest window holds (`count_over_time`) and compares with the manifest's count.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::fetch::api::{promql_duration, query_vector_with};
+use crate::fetch::http::Client;
+use crate::format::openmetrics;
+use crate::pipeline::manifest::Manifest;
+
+/// What the manifest says of one window, and what the receiver holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowCheck {
+    pub window_start_ms: i64,
+    pub min_ts_ms: i64,
+    pub max_ts_ms: i64,
+    /// Samples in the window's shards.
+    pub expected: u64,
+    /// Of those, NaN values (staleness markers included): receivers such as VictoriaMetrics
+    /// keep none, and PromQL counts no staleness marker.
+    pub nan: u64,
+    /// Samples the receiver holds in `[min_ts_ms, max_ts_ms]` (of the pushed series).
+    pub held: u64,
+}
+
+impl WindowCheck {
+    /// The receiver holds every sample, or every sample but (some of) the NaN ones.
+    pub fn holds_all(&self) -> bool {
+        self.held <= self.expected && self.held + self.nan >= self.expected
+    }
+}
+
+/// The per-window totals of the manifest: (window start) -> (min ts, max ts, samples).
+fn windows(m: &Manifest) -> BTreeMap<i64, (i64, i64, u64)> {
+    let mut w: BTreeMap<i64, (i64, i64, u64)> = BTreeMap::new();
+    for e in m.shards.iter().filter(|e| e.samples > 0) {
+        let x = w
+            .entry(e.window_start_ms)
+            .or_insert((e.min_ts_ms, e.max_ts_ms, 0));
+        x.0 = x.0.min(e.min_ts_ms);
+        x.1 = x.1.max(e.max_ts_ms);
+        x.2 += e.samples;
+    }
+    w
+}
+
+/// NaN samples per window, read from the shards (which `push` has verified).
+fn nan_counts(dir: &Path, m: &Manifest) -> Result<BTreeMap<i64, u64>> {
+    let mut out: BTreeMap<i64, u64> = BTreeMap::new();
+    for e in &m.shards {
+        let path = dir.join(&e.file);
+        let raw =
+            std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let text = if m.compressed {
+            let mut t = Vec::with_capacity(e.uncompressed_bytes as usize);
+            flate2::read::MultiGzDecoder::new(&raw[..])
+                .read_to_end(&mut t)
+                .with_context(|| format!("{}: gunzip", path.display()))?;
+            t
+        } else {
+            raw
+        };
+        let mut nan = 0;
+        openmetrics::read(&text, |s| {
+            nan += u64::from(s.value.is_nan());
+            Ok(())
+        })
+        .with_context(|| path.display().to_string())?;
+        *out.entry(e.window_start_ms).or_default() += nan;
+    }
+    Ok(out)
+}
+
+/// A PromQL double-quoted string.
+fn quote(s: &str) -> String {
+    let mut q = String::with_capacity(s.len() + 2);
+    q.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => q.push_str("\\\\"),
+            '"' => q.push_str("\\\""),
+            '\n' => q.push_str("\\n"),
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
+}
+
+/// The count of samples in `[min_ts, max_ts]`, evaluated at `max_ts`. The range is one
+/// millisecond longer than the span: range selectors are left-open in Prometheus 3 and
+/// VictoriaMetrics and left-closed in 2.x, and either way the first sample must count.
+pub fn count_query(matchers: &[(String, String)], min_ts: i64, max_ts: i64) -> String {
+    let mut sel = String::from("__name__=~\".+\"");
+    for (n, v) in matchers {
+        sel.push_str(&format!(",{n}={}", quote(v)));
+    }
+    let range = promql_duration(max_ts - min_ts + 1);
+    format!("sum(count_over_time({{{sel}}}[{range}]))")
+}
+
+/// Checks every window of the manifest in `dir` against the receiver behind `client` (its
+/// query API base URL). `matchers` restrict the count to the pushed series (`--add-label`).
+/// New data takes a moment to become searchable: a window found short is asked again every
+/// half second until `settle` has passed since the first query.
+pub fn verify(
+    dir: &Path,
+    client: &Client,
+    matchers: &[(String, String)],
+    settle: Duration,
+) -> Result<Vec<WindowCheck>> {
+    let m = super::load_manifest(dir)?;
+    let nans = nan_counts(dir, &m)?;
+    let deadline = Instant::now() + settle;
+    let mut out = Vec::new();
+    for (start, (min_ts, max_ts, expected)) in windows(&m) {
+        let query = count_query(matchers, min_ts, max_ts);
+        let mut check = WindowCheck {
+            window_start_ms: start,
+            min_ts_ms: min_ts,
+            max_ts_ms: max_ts,
+            expected,
+            nan: nans.get(&start).copied().unwrap_or(0),
+            held: 0,
+        };
+        loop {
+            // `nocache`: VictoriaMetrics would otherwise answer from a cache filled before
+            // the data arrived; Prometheus ignores it.
+            let v = query_vector_with(client, &query, max_ts, &[("nocache", "1".into())])?;
+            // An empty vector: no sample at all in the window.
+            check.held = v.first().map_or(0, |(_, x)| *x as u64);
+            if check.holds_all() || check.held > check.expected || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        out.push(check);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_counts_the_first_sample_either_way() {
+        assert_eq!(
+            count_query(&[], 1000, 8_200_010),
+            "sum(count_over_time({__name__=~\".+\"}[8199011ms]))"
+        );
+        assert_eq!(
+            count_query(&[("customer".into(), "a\"c\\me\n".into())], 0, 7_199_999),
+            "sum(count_over_time({__name__=~\".+\",customer=\"a\\\"c\\\\me\\n\"}[7200s]))"
+        );
+    }
+
+    #[test]
+    fn nan_may_be_missing_nothing_else() {
+        let c = |held| WindowCheck {
+            window_start_ms: 0,
+            min_ts_ms: 0,
+            max_ts_ms: 1,
+            expected: 10,
+            nan: 2,
+            held,
+        };
+        assert!(c(10).holds_all());
+        assert!(c(8).holds_all());
+        assert!(!c(7).holds_all());
+        assert!(!c(11).holds_all());
+    }
+}
