@@ -49,8 +49,8 @@ DIR; 129/130/143 stopped by SIGHUP/SIGINT/SIGTERM.
 
 Examples:
   prom2om import shards/ --tsdb ./data
-  prom2om import shards/ --remote-write http://127.0.0.1:8428/api/v1/write --add-label customer=acme \\
-    --verify-url http://127.0.0.1:8428";
+  prom2om import shards/ --remote-write http://127.0.0.1:8428/api/v1/write \\
+    --add-label customer=acme --verify-url http://127.0.0.1:8428";
 
 #[derive(ClapArgs, Debug)]
 #[command(after_long_help = DETAILS)]
