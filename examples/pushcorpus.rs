@@ -10,6 +10,7 @@
 
 use std::io;
 
+use prom2om::corpus::Rng;
 use prom2om::fetch::remote_read::{Label, Sample, TimeSeries};
 use prost::Message;
 
@@ -22,21 +23,6 @@ struct WriteRequest {
 const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
 /// Samples per series in one request: 30 scrapes.
 const STEPS_PER_REQUEST: i64 = 30;
-
-/// splitmix64, as the corpus uses.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn f(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// One series' labels, random stream and state.
 struct Series {
@@ -115,9 +101,9 @@ fn new_series(i: usize, seed: u64, steps: i64, interval: i64) -> Series {
             value: v.to_string(),
         })
         .collect();
-    let offset = (rng.next() % interval as u64) as i64;
+    let offset = (rng.next_u64() % interval as u64) as i64;
     let stale_at = if rng.f() < 0.05 {
-        (rng.next() % steps.max(1) as u64) as i64
+        (rng.next_u64() % steps.max(1) as u64) as i64
     } else {
         -1
     };
@@ -134,7 +120,7 @@ fn new_series(i: usize, seed: u64, steps: i64, interval: i64) -> Series {
 
 fn sample(s: &mut Series, k: i64, t: i64) -> Sample {
     let rng = &mut s.rng;
-    let timestamp = t + s.offset + (rng.next() % 7) as i64;
+    let timestamp = t + s.offset + (rng.next_u64() % 7) as i64;
     let value = if k == s.stale_at {
         f64::from_bits(STALE_NAN)
     } else {

@@ -30,18 +30,19 @@ const METRICS: &[&str] = &[
     "node_cpu_seconds_total",
 ];
 
-/// splitmix64: tiny, good enough, and the same on every platform.
-struct Rng(u64);
+/// splitmix64: tiny, good enough, and the same on every platform. Public so that the corpus's
+/// other writers (examples/pushcorpus.rs) draw the same values.
+pub struct Rng(pub u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-    fn f(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    pub fn f(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -117,9 +118,9 @@ pub fn generate(spec: &CorpusSpec, out: &mut impl Write) -> io::Result<()> {
         let mut rng = Rng(spec.seed ^ (i as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
         let name = labels.metric_name();
         let counter = name.ends_with("_total") || name.ends_with("_count");
-        let offset = (rng.next() % spec.interval_ms as u64) as i64;
+        let offset = (rng.next_u64() % spec.interval_ms as u64) as i64;
         let restart_at = if rng.f() < 0.05 {
-            (rng.next() % steps.max(1) as u64) as i64
+            (rng.next_u64() % steps.max(1) as u64) as i64
         } else {
             -1
         };
@@ -128,7 +129,7 @@ pub fn generate(spec: &CorpusSpec, out: &mut impl Write) -> io::Result<()> {
         openmetrics::write_series_prefix(&labels, &mut prefix);
         for step in 0..steps {
             // Scrapes land a few ms off the interval, as real ones do.
-            let ts = spec.start_ms + offset + step * spec.interval_ms + (rng.next() % 7) as i64;
+            let ts = spec.start_ms + offset + step * spec.interval_ms + (rng.next_u64() % 7) as i64;
             let value = if step == restart_at {
                 f64::NAN
             } else if counter {
