@@ -13,6 +13,10 @@ if ! command -v cargo-zigbuild >/dev/null 2>&1 || ! python3 -c 'import ziglang' 
   echo "== installing cargo-zigbuild and ziglang from PyPI"
   python3 -m pip install -q --disable-pip-version-check cargo-zigbuild ziglang
 fi
+# pip puts cargo-zigbuild in Python's scripts dir, which a pyenv or --user Python may not have on
+# PATH yet.
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+export PATH
 
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 name="prom2om-$version-x86_64-linux"
