@@ -189,7 +189,11 @@ fn prometheus_receiver_holds_the_source_sample_for_sample_nan_included() {
             .any(|v| f64::from_bits(*v).is_nan()),
         "the corpus should hold NaN"
     );
-    assert_same(&settled_dump(&data, &want), &want, "receiver vs source");
+    assert_same(
+        &settled_remote_read(&prom.url(), &want),
+        &want,
+        "receiver vs source",
+    );
 }
 
 /// Against VictoriaMetrics: the same result as a push without faults into another one. (Behind

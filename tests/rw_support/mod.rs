@@ -290,3 +290,33 @@ pub fn settled_dump(data: &Path, want: &Data) -> Data {
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+/// What a running receiver answers over remote read (`prom2om fetch --method remote-read`) for
+/// the time span of `want`, asked again until it equals `want` or 90 s have passed: samples the
+/// receiver took last may take a moment to be queryable. Its own answer, not a dump of a copy of
+/// its directory, which 2.42's read-only head replay sometimes gave short with out-of-order data.
+pub fn settled_remote_read(url: &str, want: &Data) -> Data {
+    let ts = want.values().flat_map(|s| s.keys().copied());
+    let (lo, hi) = ts.fold((i64::MAX, i64::MIN), |(a, b), t| (a.min(t), b.max(t)));
+    let secs = |ms: i64| format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("fetched");
+        let status = Command::new(env!("CARGO_BIN_EXE_prom2om"))
+            .args(["fetch", "-q", "--url", url, "--method", "remote-read"])
+            .args(["-m", r#"{__name__=~".+"}"#, "--allow-empty"])
+            .args(["--start", &secs(lo), "--end", &secs(hi)])
+            .arg("-o")
+            .arg(&out)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "fetch from the receiver failed");
+        let got = shard_data(&out);
+        if same(&got, want) || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
