@@ -93,6 +93,7 @@ fn write_shard_dir(dir: &Path, shards: &[Shard]) -> Manifest {
             bytes: gz.len() as u64,
             uncompressed_bytes: s.text.len() as u64,
             sha256: sha256_hex(&gz[..]).unwrap(),
+            sidecars: Vec::new(),
         });
         totals.shards += 1;
         totals.series += s.series;

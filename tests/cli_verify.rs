@@ -59,6 +59,7 @@ fn entry(file: &str, shard: &Shard, text: &[u8], stored: &[u8]) -> ShardEntry {
         bytes: stored.len() as u64,
         uncompressed_bytes: text.len() as u64,
         sha256: sha256_hex(stored).unwrap(),
+        sidecars: Vec::new(),
     }
 }
 

@@ -26,6 +26,33 @@ pub struct ShardEntry {
     pub uncompressed_bytes: u64,
     /// SHA-256 of the file as written, hex.
     pub sha256: String,
+    /// Files beside the shard carrying what OpenMetrics cannot (see [`Sidecar`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sidecars: Vec<Sidecar>,
+}
+
+/// The sidecar kind that carries staleness markers: an OpenMetrics file (same series text, same
+/// order as the shard, ending `# EOF`) in which every sample is a marker, written `NaN`.
+pub const SIDECAR_STALE_MARKERS: &str = "stale_markers";
+
+/// A file beside a shard for what plain OpenMetrics cannot carry, so the shard itself stays what
+/// promtool's backfill accepts. Each kind is OpenMetrics text whose samples mean what the kind
+/// says (today [`SIDECAR_STALE_MARKERS`]; native histograms could come as another kind). A reader
+/// that meets a kind it does not know must refuse the directory, never skip it: that is loss.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sidecar {
+    pub kind: String,
+    /// File name, relative to the shard directory.
+    pub file: String,
+    pub series: u64,
+    /// Samples in the file (for stale markers: markers).
+    pub samples: u64,
+    pub min_ts_ms: i64,
+    pub max_ts_ms: i64,
+    pub bytes: u64,
+    pub uncompressed_bytes: u64,
+    /// SHA-256 of the file as written, hex.
+    pub sha256: String,
 }
 
 /// The filters that selected the data, recorded so a shard directory explains itself.
