@@ -1,11 +1,14 @@
 //! `import`: loads a shard directory into a Prometheus data dir. Each shard is checked against the
-//! manifest, backfilled by the real `promtool` into its own staging dir (several at once), its
-//! blocks counted, and only then are the whole block dirs renamed into the data dir.
+//! manifest, written as a block by prom2om's block writer (or backfilled by `promtool` with
+//! `--promtool`) into its own staging dir (several at once), its blocks counted, and only then are
+//! the whole block dirs renamed into the data dir.
 
 pub mod blocks;
+pub mod build;
 pub mod lock;
 pub mod promtool;
 pub mod remote_write;
+pub mod sidecar;
 pub mod state;
 pub mod verify_remote;
 
@@ -33,9 +36,10 @@ const STAGING_LOCK: &str = "lock";
 
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// The promtool to run: a path, or a name looked up on PATH.
-    pub promtool: PathBuf,
-    /// promtool processes at once, at least 1.
+    /// Backfill with this promtool (a path, or a name looked up on PATH) instead of writing the
+    /// blocks with prom2om's own writer.
+    pub promtool: Option<PathBuf>,
+    /// Shards built at once, at least 1.
     pub jobs: usize,
     /// Import even when another process uses the data dir.
     pub force: bool,
@@ -145,8 +149,14 @@ impl Progress for Silent {}
 pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let started = Instant::now();
     let manifest = load_manifest(dir)?;
-    let promtool = Promtool::detect(&opts.promtool)?;
-    promtool.check_quoted_names(manifest.quoted_names.as_ref(), dir)?;
+    let promtool = match &opts.promtool {
+        Some(path) => {
+            let p = Promtool::detect(path)?;
+            p.check_quoted_names(manifest.quoted_names.as_ref(), dir)?;
+            Some(p)
+        }
+        None => None,
+    };
     fs::create_dir_all(tsdb)
         .with_context(|| format!("{}: cannot create the data dir", tsdb.display()))?;
     if !opts.force {
@@ -176,7 +186,7 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
         dir,
         tsdb,
         staging: &staging,
-        promtool: &promtool,
+        promtool: promtool.as_ref(),
         block_duration_ms: manifest.block_duration_ms,
         state: Mutex::new(st),
         state_path: &state_path,
@@ -270,6 +280,7 @@ pub fn load_manifest(dir: &Path) -> Result<Manifest> {
         ));
     }
     let m = Manifest::load(dir).map_err(|e| bad_input!("{e:#}"))?;
+    sidecar::check_kinds(&m, &path)?;
     let mut seen = std::collections::HashSet::new();
     for e in &m.shards {
         if !is_plain_relative(&e.file) {
@@ -355,7 +366,8 @@ struct Job<'a> {
     dir: &'a Path,
     tsdb: &'a Path,
     staging: &'a Path,
-    promtool: &'a Promtool,
+    /// `None`: prom2om writes the blocks itself.
+    promtool: Option<&'a Promtool>,
     block_duration_ms: i64,
     state: Mutex<State>,
     state_path: &'a Path,
@@ -430,14 +442,17 @@ impl Job<'_> {
         Ok(outcome)
     }
 
-    /// Verifies the file, runs promtool and counts its blocks: `Ok(Err(Failed))` is a shard
-    /// that is refused, `Err` a failure of the machine.
+    /// Verifies the file, builds its blocks and counts them: `Ok(Err(Failed))` is a shard that
+    /// is refused, `Err` a failure of the machine.
     fn backfill(
         &self,
         e: &ShardEntry,
         work: &Path,
         out_dir: &Path,
     ) -> Result<Result<Vec<BlockMeta>, Outcome>> {
+        let Some(promtool) = self.promtool else {
+            return self.write_blocks(e, out_dir);
+        };
         let src = self.dir.join(&e.file);
         let input = match verify_and_open(&src, e, work)? {
             Ok(p) => p,
@@ -448,7 +463,7 @@ impl Job<'_> {
         let tmp = work.join("tmp");
         fs::create_dir_all(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
         if let Err(why) =
-            self.promtool
+            promtool
                 .create_blocks(&input, out_dir, &tmp, self.block_duration_ms)?
         {
             return Ok(Err(Outcome::Failed(why)));
@@ -459,6 +474,36 @@ impl Job<'_> {
             return Ok(Err(Outcome::Failed(format!(
                 "promtool made {} block(s) holding {samples} samples, the manifest says {}; \
                  blocks not moved",
+                blocks.len(),
+                e.samples
+            ))));
+        }
+        Ok(Ok(blocks))
+    }
+
+    /// The default path: prom2om's writer makes one block of the shard and its sidecars, which
+    /// must hold the shard's samples plus the sidecars' staleness markers.
+    fn write_blocks(
+        &self,
+        e: &ShardEntry,
+        out_dir: &Path,
+    ) -> Result<Result<Vec<BlockMeta>, Outcome>> {
+        // The head range promtool's backfill gives its writer, so chunks are cut alike.
+        let duration = if self.block_duration_ms > 0 {
+            self.block_duration_ms
+        } else {
+            2 * 3_600_000
+        };
+        if let Err(why) = build::build_shard(self.dir, e, out_dir, 2 * duration)? {
+            return Ok(Err(Outcome::Failed(why)));
+        }
+        let blocks = read_blocks(out_dir)?;
+        let samples: u64 = blocks.iter().map(|b| b.stats.num_samples).sum();
+        let markers: u64 = e.sidecars.iter().map(|s| s.samples).sum();
+        if samples != e.samples + markers {
+            return Ok(Err(Outcome::Failed(format!(
+                "wrote {} block(s) holding {samples} samples, the manifest says {} and {markers} \
+                 staleness markers; blocks not moved",
                 blocks.len(),
                 e.samples
             ))));

@@ -1,0 +1,179 @@
+//! The default `import` path: a shard checked against the manifest, read with the strict
+//! OpenMetrics reader, its sidecars' staleness markers merged in, written as one TSDB block.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+use super::sidecar::{self, Markers};
+use crate::bad_input;
+use crate::exit_codes::ExitCode;
+use crate::format::openmetrics as reader;
+use crate::format::tsdb::block_writer::{self, BlockWriter, SegmentWriter};
+use crate::format::tsdb::xor::STALE_NAN_BITS;
+use crate::labels::Labels;
+use crate::pipeline::manifest::ShardEntry;
+
+/// Writes the block of shard `e` of the shard directory `dir` into `out_dir/<ULID>/`.
+/// `Ok(Err(reason))`: the shard or a sidecar does not match the manifest or is not valid; `Err`:
+/// the machine failed (a full disk). Nothing is written for a shard without samples.
+pub fn build_shard(
+    dir: &Path,
+    e: &ShardEntry,
+    out_dir: &Path,
+    chunk_range: i64,
+) -> Result<Result<(), String>> {
+    let data = match read_checked(&dir.join(&e.file), e.bytes, &e.sha256, e.uncompressed_bytes)? {
+        Ok(d) => d,
+        Err(why) => return Ok(Err(why)),
+    };
+    let mut markers = Markers::new();
+    for sc in &e.sidecars {
+        match sidecar::read_into(dir, e, sc, &mut markers)? {
+            Ok(()) => {}
+            Err(why) => return Ok(Err(format!("sidecar {}: {why}", sc.file))),
+        }
+    }
+    match write_block(&data, markers, out_dir, chunk_range) {
+        Ok(()) => Ok(Ok(())),
+        // The reader's complaints and the merge's are about the shard: refuse it.
+        Err(err) if ExitCode::of(&err).code() == 2 => Ok(Err(format!("{err:#}"))),
+        Err(err) => Err(err),
+    }
+}
+
+/// The file at `path` read whole, checked against its manifest size and sha256, and
+/// decompressed when its name ends `.gz` (then checked against `uncompressed`).
+pub(super) fn read_checked(
+    path: &Path,
+    bytes: u64,
+    sha256: &str,
+    uncompressed: u64,
+) -> Result<Result<Vec<u8>, String>> {
+    let raw = match fs::read(path) {
+        Ok(r) => r,
+        Err(err) => return Ok(Err(format!("cannot read {}: {err}", path.display()))),
+    };
+    if raw.len() as u64 != bytes {
+        return Ok(Err(format!(
+            "{} bytes, the manifest says {bytes} (truncated or changed?)",
+            raw.len()
+        )));
+    }
+    let sum = super::hex(Sha256::digest(&raw));
+    if sum != sha256 {
+        return Ok(Err(super::checksum_mismatch(&sum, sha256)));
+    }
+    if !path.extension().is_some_and(|x| x == "gz") {
+        return Ok(Ok(raw));
+    }
+    let mut text = Vec::with_capacity(usize::try_from(uncompressed).unwrap_or(0).min(1 << 32));
+    if let Err(err) = flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut text) {
+        return Ok(Err(format!("not valid gzip: {err}")));
+    }
+    if text.len() as u64 != uncompressed {
+        return Ok(Err(format!(
+            "{} bytes of OpenMetrics inside, the manifest says {uncompressed}",
+            text.len()
+        )));
+    }
+    Ok(Ok(text))
+}
+
+type Segment = BufWriter<File>;
+
+/// Reads the shard's series and samples in order, merges the markers of each series into its
+/// samples by time, adds the series only the markers know, and writes the block.
+fn write_block(data: &[u8], mut markers: Markers, out_dir: &Path, chunk_range: i64) -> Result<()> {
+    let ulid = ulid::Ulid::generate().to_string();
+    let block = out_dir.join(&ulid);
+    let chunks_dir = block.join("chunks");
+    fs::create_dir_all(&chunks_dir)
+        .with_context(|| format!("{}: cannot create", chunks_dir.display()))?;
+    let open = |seq: u32| -> io::Result<Segment> {
+        Ok(BufWriter::with_capacity(
+            1 << 20,
+            File::create(chunks_dir.join(format!("{seq:06}")))?,
+        ))
+    };
+    let mut w = BlockWriter::new(SegmentWriter::new(open), chunk_range);
+    let mut pending: Vec<i64> = Vec::new();
+    let mut next = 0;
+    reader::read(data, |s| {
+        if s.new_series {
+            put_markers(&mut w, &pending[next..])?;
+            w.start_series(s.labels.clone())?;
+            pending = markers.remove(s.labels).unwrap_or_default();
+            next = 0;
+        }
+        while pending.get(next).is_some_and(|&m| m < s.ts_ms) {
+            w.append(pending[next], STALE_NAN_BITS)?;
+            next += 1;
+        }
+        if pending.get(next) == Some(&s.ts_ms) {
+            return Err(bad_input!(
+                "line {}: a staleness marker of the sidecar has the time of this sample ({} ms)",
+                s.line,
+                s.ts_ms
+            ));
+        }
+        w.append(s.ts_ms, s.value.to_bits())
+    })?;
+    put_markers(&mut w, &pending[next..])?;
+    // Series whose every sample in the window is a marker (a target gone just before it).
+    let mut only: Vec<(Labels, Vec<i64>)> = markers.into_iter().collect();
+    only.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (labels, ts) in only {
+        w.start_series(labels)?;
+        put_markers(&mut w, &ts)?;
+    }
+    if w.samples() == 0 {
+        fs::remove_dir_all(&block).with_context(|| format!("{}: cannot remove", block.display()))?;
+        return Ok(());
+    }
+    let index = BufWriter::with_capacity(1 << 20, create(&block.join("index"))?);
+    let (stats, segments, index) = w.finish(index)?;
+    for seg in segments {
+        sync(seg)?;
+    }
+    sync(index)?;
+    write_synced(&block.join("tombstones"), &block_writer::empty_tombstones())?;
+    // meta.json last: a block dir without one is never taken for a block.
+    write_synced(
+        &block.join("meta.json"),
+        &block_writer::meta_json(&ulid, &stats),
+    )?;
+    for d in [&chunks_dir, &block] {
+        super::state::sync_dir(d).with_context(|| format!("{}: fsync", d.display()))?;
+    }
+    Ok(())
+}
+
+fn put_markers<W: Write, F: FnMut(u32) -> io::Result<W>>(
+    w: &mut BlockWriter<W, F>,
+    ts: &[i64],
+) -> Result<()> {
+    for &t in ts {
+        w.append(t, STALE_NAN_BITS)?;
+    }
+    Ok(())
+}
+
+fn create(p: &Path) -> Result<File> {
+    File::create(p).with_context(|| format!("{}: cannot create", p.display()))
+}
+
+fn sync(w: BufWriter<File>) -> Result<()> {
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all().context("fsync of a block file")
+}
+
+fn write_synced(p: &Path, data: &[u8]) -> Result<()> {
+    let mut f = create(p)?;
+    f.write_all(data)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("{}: cannot write", p.display()))
+}
