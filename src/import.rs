@@ -462,10 +462,7 @@ impl Job<'_> {
         // next run cleans up after a killed job.
         let tmp = work.join("tmp");
         fs::create_dir_all(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-        if let Err(why) =
-            promtool
-                .create_blocks(&input, out_dir, &tmp, self.block_duration_ms)?
-        {
+        if let Err(why) = promtool.create_blocks(&input, out_dir, &tmp, self.block_duration_ms)? {
             return Ok(Err(Outcome::Failed(why)));
         }
         let blocks = read_blocks(out_dir)?;

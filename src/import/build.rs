@@ -131,7 +131,8 @@ fn write_block(data: &[u8], mut markers: Markers, out_dir: &Path, chunk_range: i
         put_markers(&mut w, &ts)?;
     }
     if w.samples() == 0 {
-        fs::remove_dir_all(&block).with_context(|| format!("{}: cannot remove", block.display()))?;
+        fs::remove_dir_all(&block)
+            .with_context(|| format!("{}: cannot remove", block.display()))?;
         return Ok(());
     }
     let index = BufWriter::with_capacity(1 << 20, create(&block.join("index"))?);
