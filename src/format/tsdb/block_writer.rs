@@ -110,10 +110,18 @@ pub struct BlockStats {
     pub max_time: i64,
 }
 
+/// A cut chunk waiting for its place in the segments: its body is `arena[start..end]`.
+struct Pending {
+    min_time: i64,
+    max_time: i64,
+    start: usize,
+    end: usize,
+}
+
 /// The series being written: its open chunk and where the head would cut it.
 struct Open {
     labels: Labels,
-    chunks: Vec<ChunkMeta>,
+    chunks: Vec<Pending>,
     enc: xor::Encoder,
     chunk_min: i64,
     last: i64,
@@ -121,11 +129,14 @@ struct Open {
 }
 
 /// Builds one block: series arrive one at a time (any order) with strictly increasing sample
-/// times; chunks go to the segments at once, the index is written by [`BlockWriter::finish`].
+/// times. Chunks are kept in memory (a block's compressed chunks are a fraction of its input)
+/// and written by [`BlockWriter::finish`] in series order, as Prometheus's compactor lays them
+/// out, then the index.
 pub struct BlockWriter<W: Write, F: FnMut(u32) -> io::Result<W>> {
     segments: SegmentWriter<W, F>,
     chunk_range: i64,
-    series: Vec<(Labels, Vec<ChunkMeta>)>,
+    arena: Vec<u8>,
+    series: Vec<(Labels, Vec<Pending>)>,
     open: Option<Open>,
     stats: BlockStats,
 }
@@ -137,6 +148,7 @@ impl<W: Write, F: FnMut(u32) -> io::Result<W>> BlockWriter<W, F> {
         BlockWriter {
             segments,
             chunk_range: chunk_range.max(1),
+            arena: Vec::new(),
             series: Vec::new(),
             open: None,
             stats: BlockStats {
@@ -180,7 +192,7 @@ impl<W: Write, F: FnMut(u32) -> io::Result<W>> BlockWriter<W, F> {
                 s.next_at = chunk_end_time(s.chunk_min, s.last, s.next_at);
             }
             if t >= s.next_at || n >= 2 * SAMPLES_PER_CHUNK {
-                flush_chunk(&mut self.segments, s, &mut self.stats)?;
+                cut_chunk(&mut self.arena, s, &mut self.stats);
             }
         }
         if s.enc.is_empty() {
@@ -198,7 +210,7 @@ impl<W: Write, F: FnMut(u32) -> io::Result<W>> BlockWriter<W, F> {
     fn close_series(&mut self) -> Result<()> {
         if let Some(mut s) = self.open.take() {
             if !s.enc.is_empty() {
-                flush_chunk(&mut self.segments, &mut s, &mut self.stats)?;
+                cut_chunk(&mut self.arena, &mut s, &mut self.stats);
             }
             if !s.chunks.is_empty() {
                 self.series.push((s.labels, s.chunks));
@@ -212,15 +224,32 @@ impl<W: Write, F: FnMut(u32) -> io::Result<W>> BlockWriter<W, F> {
         self.stats.num_samples
     }
 
-    /// Ends the last series, writes the index into `index` and returns the block's stats with
-    /// the segment writers (flushed) and the index writer. A series given twice is an error.
+    /// Ends the last series, writes the chunks and then the index into `index`, and returns
+    /// the block's stats with the segment writers (flushed) and the index writer. A series given
+    /// twice is an error.
     pub fn finish<I: Write>(mut self, index: I) -> Result<(BlockStats, Vec<W>, I)> {
         self.close_series()?;
-        let segments = self.segments.finish()?;
         self.series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         if let Some(w) = self.series.windows(2).find(|w| w[0].0 == w[1].0) {
             bail!("series {} given twice", w[0].0);
         }
+        let mut metas = Vec::with_capacity(self.series.len());
+        for (_, chunks) in &self.series {
+            let mut m = Vec::with_capacity(chunks.len());
+            for c in chunks {
+                let chunk_ref = self
+                    .segments
+                    .write_chunk(ENC_XOR, &self.arena[c.start..c.end])?;
+                m.push(ChunkMeta {
+                    chunk_ref,
+                    min_time: c.min_time,
+                    max_time: c.max_time,
+                });
+            }
+            metas.push(m);
+        }
+        self.arena = Vec::new();
+        let segments = self.segments.finish()?;
         // The head's symbols include the all-postings key's empty name and value, so blocks
         // compacted from it list "" too.
         let symbols = self
@@ -229,7 +258,7 @@ impl<W: Write, F: FnMut(u32) -> io::Result<W>> BlockWriter<W, F> {
             .flat_map(|(l, _)| l.iter().flat_map(|(n, v)| [n, v]))
             .chain([""]);
         let mut ix = IndexWriter::new(index, symbols)?;
-        for (labels, chunks) in &self.series {
+        for ((labels, _), chunks) in self.series.iter().zip(&metas) {
             ix.add_series(labels, chunks)?;
         }
         let index = ix.finish()?;
@@ -244,20 +273,17 @@ impl<W: Write, F: FnMut(u32) -> io::Result<W>> BlockWriter<W, F> {
     }
 }
 
-fn flush_chunk<W: Write, F: FnMut(u32) -> io::Result<W>>(
-    segments: &mut SegmentWriter<W, F>,
-    s: &mut Open,
-    stats: &mut BlockStats,
-) -> Result<()> {
+fn cut_chunk(arena: &mut Vec<u8>, s: &mut Open, stats: &mut BlockStats) {
     let data = std::mem::take(&mut s.enc).finish();
-    let chunk_ref = segments.write_chunk(ENC_XOR, &data)?;
-    s.chunks.push(ChunkMeta {
-        chunk_ref,
+    let start = arena.len();
+    arena.extend_from_slice(&data);
+    s.chunks.push(Pending {
         min_time: s.chunk_min,
         max_time: s.last,
+        start,
+        end: arena.len(),
     });
     stats.num_chunks += 1;
-    Ok(())
 }
 
 /// The end of the chunk range holding `t` (`rangeForTimestamp`; Go's division truncates, as
