@@ -54,6 +54,19 @@ impl Report {
 /// directory, or no manifest: bad input, as in `import`; an unreadable manifest: an error
 /// naming it); every other problem goes into the report. Shards are checked in parallel, each read whole into memory.
 pub fn verify_dir(dir: &Path) -> anyhow::Result<Report> {
+    let mut report = verify_listing(dir)?;
+    let manifest = Manifest::load(dir)?;
+    report.files = manifest
+        .shards
+        .par_iter()
+        .map(|e| verify_shard(dir, manifest.compressed, e))
+        .collect();
+    Ok(report)
+}
+
+/// [`verify_dir`] without reading the shards (`files` is empty): the manifest, its totals and
+/// the directory listing. `import` then verifies each shard with [`verify_shard_with`].
+pub fn verify_listing(dir: &Path) -> anyhow::Result<Report> {
     if !dir.is_dir() {
         return Err(bad_input!("{}: not a directory", dir.display()));
     }
@@ -66,16 +79,11 @@ pub fn verify_dir(dir: &Path) -> anyhow::Result<Report> {
         ));
     }
     let manifest = Manifest::load(dir)?;
-    let files: Vec<FileReport> = manifest
-        .shards
-        .par_iter()
-        .map(|e| verify_shard(dir, manifest.compressed, e))
-        .collect();
     let mut problems = check_totals(dir, &manifest);
     problems.extend(check_listing(dir, &manifest));
     Ok(Report {
         dir: dir.to_path_buf(),
-        files,
+        files: Vec::new(),
         problems,
         totals: manifest.totals,
         quoted_names: manifest.quoted_names,
@@ -83,8 +91,20 @@ pub fn verify_dir(dir: &Path) -> anyhow::Result<Report> {
 }
 
 fn verify_shard(dir: &Path, compressed: bool, e: &ShardEntry) -> FileReport {
+    verify_shard_with(dir, compressed, e, &mut |_| Ok(()))
+}
+
+/// Every check `verify` makes of one shard, handing each sample to `on_sample` as the shard is
+/// read: `import` builds its block in the same pass. An error of `on_sample` is a problem of the
+/// shard (its message stands as it is).
+pub fn verify_shard_with(
+    dir: &Path,
+    compressed: bool,
+    e: &ShardEntry,
+    on_sample: &mut dyn FnMut(&openmetrics::Sample<'_>) -> anyhow::Result<()>,
+) -> FileReport {
     let mut problems = Vec::new();
-    let stats = check_shard(dir, compressed, e, &mut problems);
+    let stats = check_shard(dir, compressed, e, &mut problems, on_sample);
     FileReport {
         file: e.file.clone(),
         stats,
@@ -98,6 +118,7 @@ fn check_shard(
     compressed: bool,
     e: &ShardEntry,
     problems: &mut Vec<String>,
+    on_sample: &mut dyn FnMut(&openmetrics::Sample<'_>) -> anyhow::Result<()>,
 ) -> Option<ReadStats> {
     if !is_plain_file_name(&e.file) {
         problems.push("the manifest names a path, not a file of the directory".into());
@@ -149,12 +170,17 @@ fn check_shard(
     let window = e.window_start_ms..e.window_end_ms;
     let mut outside: u64 = 0;
     let mut first_outside = None;
+    let mut refused = None;
     let result = openmetrics::read(&text, |s| {
         if !window.contains(&s.ts_ms) {
             outside += 1;
             first_outside.get_or_insert((s.line, s.ts_ms));
         }
-        Ok(())
+        on_sample(&s).map_err(|err| {
+            let msg = format!("{err:#}");
+            refused = Some(msg.clone());
+            anyhow::anyhow!(msg)
+        })
     });
     if let Some((line, ts)) = first_outside {
         problems.push(format!(
@@ -165,7 +191,7 @@ fn check_shard(
     let stats = match result {
         Ok(stats) => stats,
         Err(err) => {
-            problems.push(format!("invalid OpenMetrics: {err:#}"));
+            problems.push(refused.unwrap_or_else(|| format!("invalid OpenMetrics: {err:#}")));
             return None;
         }
     };

@@ -1,35 +1,31 @@
-//! The default `import` path: a shard checked against the manifest, read with the strict
-//! OpenMetrics reader, its sidecars' staleness markers merged in, written as one TSDB block.
+//! The default `import` path: a shard verified as `prom2om verify` does while the strict
+//! OpenMetrics reader feeds it, its sidecars' staleness markers merged in, written as one block.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use sha2::{Digest, Sha256};
 
 use super::sidecar::{self, Markers};
-use crate::bad_input;
-use crate::exit_codes::ExitCode;
-use crate::format::openmetrics as reader;
 use crate::format::tsdb::block_writer::{self, BlockWriter, SegmentWriter};
 use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::labels::Labels;
 use crate::pipeline::manifest::ShardEntry;
+use crate::verify;
 
-/// Writes the block of shard `e` of the shard directory `dir` into `out_dir/<ULID>/`.
-/// `Ok(Err(reason))`: the shard or a sidecar does not match the manifest or is not valid; `Err`:
-/// the machine failed (a full disk). Nothing is written for a shard without samples.
+/// Verifies shard `e` of the shard directory `dir` as `prom2om verify` does and, in the same
+/// read, builds its block; writes it into `out_dir/<ULID>/` only when the shard and its sidecars
+/// passed every check. `Ok(Err(reason))`: the shard is refused; `Err`: the machine failed (a
+/// full disk). Nothing is written for a shard without samples.
 pub fn build_shard(
     dir: &Path,
+    compressed: bool,
     e: &ShardEntry,
     out_dir: &Path,
     chunk_range: i64,
 ) -> Result<Result<(), String>> {
-    let data = match read_checked(&dir.join(&e.file), e.bytes, &e.sha256, e.uncompressed_bytes)? {
-        Ok(d) => d,
-        Err(why) => return Ok(Err(why)),
-    };
     let mut markers = Markers::new();
     for sc in &e.sidecars {
         match sidecar::read_into(dir, e, sc, &mut markers)? {
@@ -37,12 +33,44 @@ pub fn build_shard(
             Err(why) => return Ok(Err(format!("sidecar {}: {why}", sc.file))),
         }
     }
-    match write_block(&data, markers, out_dir, chunk_range) {
-        Ok(()) => Ok(Ok(())),
-        // The reader's complaints and the merge's are about the shard: refuse it.
-        Err(err) if ExitCode::of(&err).code() == 2 => Ok(Err(format!("{err:#}"))),
-        Err(err) => Err(err),
+    let mut w = BlockWriter::new(chunk_range);
+    let mut pending: Vec<i64> = Vec::new();
+    let mut next = 0;
+    // The block is built in memory as the shard is read; nothing touches the disk before the
+    // shard has passed.
+    let report = verify::verify_shard_with(dir, compressed, e, &mut |s| {
+        if s.new_series {
+            put_markers(&mut w, &pending[next..])?;
+            w.start_series(s.labels.clone())?;
+            pending = markers.remove(s.labels).unwrap_or_default();
+            next = 0;
+        }
+        while pending.get(next).is_some_and(|&m| m < s.ts_ms) {
+            w.append(pending[next], STALE_NAN_BITS)?;
+            next += 1;
+        }
+        if pending.get(next) == Some(&s.ts_ms) {
+            return Err(anyhow!(
+                "line {}: a staleness marker of the sidecar has the time of this sample ({} ms)",
+                s.line,
+                s.ts_ms
+            ));
+        }
+        w.append(s.ts_ms, s.value.to_bits())
+    });
+    if !report.problems.is_empty() {
+        return Ok(Err(format!("verify: {}", report.problems.join("; "))));
     }
+    put_markers(&mut w, &pending[next..])?;
+    // Series whose every sample in the window is a marker (a target gone just before it).
+    let mut only: Vec<(Labels, Vec<i64>)> = markers.into_iter().collect();
+    only.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (labels, ts) in only {
+        w.start_series(labels)?;
+        put_markers(&mut w, &ts)?;
+    }
+    write_block(w, out_dir)?;
+    Ok(Ok(()))
 }
 
 /// The file at `path` read whole, checked against its manifest size and sha256, and
@@ -83,66 +111,30 @@ pub(super) fn read_checked(
     Ok(Ok(text))
 }
 
-type Segment = BufWriter<File>;
-
-/// Reads the shard's series and samples in order, merges the markers of each series into its
-/// samples by time, adds the series only the markers know, and writes the block.
-fn write_block(data: &[u8], mut markers: Markers, out_dir: &Path, chunk_range: i64) -> Result<()> {
+/// Writes the block built in memory into `out_dir/<ULID>/`: chunk segments, index, an empty
+/// tombstones file, and meta.json last (a dir without one is never taken for a block).
+fn write_block(w: BlockWriter, out_dir: &Path) -> Result<()> {
+    if w.samples() == 0 {
+        return Ok(());
+    }
     let ulid = ulid::Ulid::generate().to_string();
     let block = out_dir.join(&ulid);
     let chunks_dir = block.join("chunks");
     fs::create_dir_all(&chunks_dir)
         .with_context(|| format!("{}: cannot create", chunks_dir.display()))?;
-    let open = |seq: u32| -> io::Result<Segment> {
+    let open = |seq: u32| -> io::Result<BufWriter<File>> {
         Ok(BufWriter::with_capacity(
             1 << 20,
             File::create(chunks_dir.join(format!("{seq:06}")))?,
         ))
     };
-    let mut w = BlockWriter::new(SegmentWriter::new(open), chunk_range);
-    let mut pending: Vec<i64> = Vec::new();
-    let mut next = 0;
-    reader::read(data, |s| {
-        if s.new_series {
-            put_markers(&mut w, &pending[next..])?;
-            w.start_series(s.labels.clone())?;
-            pending = markers.remove(s.labels).unwrap_or_default();
-            next = 0;
-        }
-        while pending.get(next).is_some_and(|&m| m < s.ts_ms) {
-            w.append(pending[next], STALE_NAN_BITS)?;
-            next += 1;
-        }
-        if pending.get(next) == Some(&s.ts_ms) {
-            return Err(bad_input!(
-                "line {}: a staleness marker of the sidecar has the time of this sample ({} ms)",
-                s.line,
-                s.ts_ms
-            ));
-        }
-        w.append(s.ts_ms, s.value.to_bits())
-    })?;
-    put_markers(&mut w, &pending[next..])?;
-    // Series whose every sample in the window is a marker (a target gone just before it).
-    let mut only: Vec<(Labels, Vec<i64>)> = markers.into_iter().collect();
-    only.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    for (labels, ts) in only {
-        w.start_series(labels)?;
-        put_markers(&mut w, &ts)?;
-    }
-    if w.samples() == 0 {
-        fs::remove_dir_all(&block)
-            .with_context(|| format!("{}: cannot remove", block.display()))?;
-        return Ok(());
-    }
     let index = BufWriter::with_capacity(1 << 20, create(&block.join("index"))?);
-    let (stats, segments, index) = w.finish(index)?;
+    let (stats, segments, index) = w.finish(SegmentWriter::new(open), index)?;
     for seg in segments {
         sync(seg)?;
     }
     sync(index)?;
     write_synced(&block.join("tombstones"), &block_writer::empty_tombstones())?;
-    // meta.json last: a block dir without one is never taken for a block.
     write_synced(
         &block.join("meta.json"),
         &block_writer::meta_json(&ulid, &stats),
@@ -153,16 +145,12 @@ fn write_block(data: &[u8], mut markers: Markers, out_dir: &Path, chunk_range: i
     Ok(())
 }
 
-fn put_markers<W: Write, F: FnMut(u32) -> io::Result<W>>(
-    w: &mut BlockWriter<W, F>,
-    ts: &[i64],
-) -> Result<()> {
+fn put_markers(w: &mut BlockWriter, ts: &[i64]) -> Result<()> {
     for &t in ts {
         w.append(t, STALE_NAN_BITS)?;
     }
     Ok(())
 }
-
 fn create(p: &Path) -> Result<File> {
     File::create(p).with_context(|| format!("{}: cannot create", p.display()))
 }

@@ -132,8 +132,7 @@ struct Open {
 /// times. Chunks are kept in memory (a block's compressed chunks are a fraction of its input)
 /// and written by [`BlockWriter::finish`] in series order, as Prometheus's compactor lays them
 /// out, then the index.
-pub struct BlockWriter<W: Write, F: FnMut(u32) -> io::Result<W>> {
-    segments: SegmentWriter<W, F>,
+pub struct BlockWriter {
     chunk_range: i64,
     arena: Vec<u8>,
     series: Vec<(Labels, Vec<Pending>)>,
@@ -141,12 +140,11 @@ pub struct BlockWriter<W: Write, F: FnMut(u32) -> io::Result<W>> {
     stats: BlockStats,
 }
 
-impl<W: Write, F: FnMut(u32) -> io::Result<W>> BlockWriter<W, F> {
+impl BlockWriter {
     /// `chunk_range` is the head's chunk range the cuts follow; promtool's backfill uses twice
     /// the block duration.
-    pub fn new(segments: SegmentWriter<W, F>, chunk_range: i64) -> Self {
+    pub fn new(chunk_range: i64) -> Self {
         BlockWriter {
-            segments,
             chunk_range: chunk_range.max(1),
             arena: Vec::new(),
             series: Vec::new(),
@@ -224,10 +222,14 @@ impl<W: Write, F: FnMut(u32) -> io::Result<W>> BlockWriter<W, F> {
         self.stats.num_samples
     }
 
-    /// Ends the last series, writes the chunks and then the index into `index`, and returns
-    /// the block's stats with the segment writers (flushed) and the index writer. A series given
-    /// twice is an error.
-    pub fn finish<I: Write>(mut self, index: I) -> Result<(BlockStats, Vec<W>, I)> {
+    /// Ends the last series, writes the chunks into `segments` and then the index into `index`,
+    /// and returns the block's stats with the segment writers (flushed) and the index writer. A
+    /// series given twice is an error.
+    pub fn finish<W: Write, F: FnMut(u32) -> io::Result<W>, I: Write>(
+        mut self,
+        mut segments: SegmentWriter<W, F>,
+        index: I,
+    ) -> Result<(BlockStats, Vec<W>, I)> {
         self.close_series()?;
         self.series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         if let Some(w) = self.series.windows(2).find(|w| w[0].0 == w[1].0) {
@@ -237,9 +239,7 @@ impl<W: Write, F: FnMut(u32) -> io::Result<W>> BlockWriter<W, F> {
         for (_, chunks) in &self.series {
             let mut m = Vec::with_capacity(chunks.len());
             for c in chunks {
-                let chunk_ref = self
-                    .segments
-                    .write_chunk(ENC_XOR, &self.arena[c.start..c.end])?;
+                let chunk_ref = segments.write_chunk(ENC_XOR, &self.arena[c.start..c.end])?;
                 m.push(ChunkMeta {
                     chunk_ref,
                     min_time: c.min_time,
@@ -249,7 +249,7 @@ impl<W: Write, F: FnMut(u32) -> io::Result<W>> BlockWriter<W, F> {
             metas.push(m);
         }
         self.arena = Vec::new();
-        let segments = self.segments.finish()?;
+        let segments = segments.finish()?;
         // The head's symbols include the all-postings key's empty name and value, so blocks
         // compacted from it list "" too.
         let symbols = self

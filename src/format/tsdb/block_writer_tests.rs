@@ -39,14 +39,14 @@ fn read_back(index: &[u8], segments: &[Vec<u8>]) -> Series {
 /// Writes `series` as a block into memory: (stats, segments, index).
 fn write(series: &Series, chunk_range: i64, seg_size: u64) -> (BlockStats, Vec<Vec<u8>>, Vec<u8>) {
     let segs = SegmentWriter::with_segment_size(|_| Ok(Vec::new()), seg_size);
-    let mut w = BlockWriter::new(segs, chunk_range);
+    let mut w = BlockWriter::new(chunk_range);
     for (labels, samples) in series {
         w.start_series(labels.clone()).unwrap();
         for &(t, v) in samples {
             w.append(t, v).unwrap();
         }
     }
-    w.finish(Vec::new()).unwrap()
+    w.finish(segs, Vec::new()).unwrap()
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn chunks_are_cut_as_the_head_cuts_them() {
 #[test]
 fn out_of_order_samples_and_repeated_series_are_refused() {
     let segs = SegmentWriter::new(|_| Ok(Vec::new()));
-    let mut w = BlockWriter::new(segs, 1000);
+    let mut w = BlockWriter::new(1000);
     assert!(w.append(1, 0).is_err());
     w.start_series(Labels::from_pairs([("a", "b")])).unwrap();
     w.append(5, 0).unwrap();
@@ -106,7 +106,7 @@ fn out_of_order_samples_and_repeated_series_are_refused() {
     assert!(e.contains("not after"), "{e}");
     w.start_series(Labels::from_pairs([("a", "b")])).unwrap();
     w.append(9, 0).unwrap();
-    let e = w.finish(Vec::new()).unwrap_err().to_string();
+    let e = w.finish(segs, Vec::new()).unwrap_err().to_string();
     assert!(e.contains("given twice"), "{e}");
 }
 
