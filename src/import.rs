@@ -130,7 +130,8 @@ impl Summary {
 
 /// Told about the run as it goes, e.g. to draw a progress bar. Called from worker threads.
 pub trait Progress: Sync {
-    /// Before the shards are verified (read whole and parsed, before any promtool job).
+    /// Before the shards are verified (with --promtool all of them, read whole and parsed,
+    /// before any job; otherwise only the listing, each job verifying its shard).
     fn verifying(&self, _shards: u64) {}
     /// Before the first job: how many shards and samples are to be imported.
     fn planned(&self, _shards: u64, _samples: u64) {}

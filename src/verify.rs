@@ -149,7 +149,10 @@ fn check_shard(
         problems.push(mismatch("sha256", sum, &e.sha256));
     }
     let text: Cow<[u8]> = if compressed {
-        let mut text = Vec::new();
+        // Sized once from the manifest (growing by doubling costs copies and page faults),
+        // within what deflate can expand to (1032:1), whatever the manifest claims.
+        let size = e.uncompressed_bytes.min(raw.len() as u64 * 1032 + 64);
+        let mut text = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         match flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut text) {
             Ok(_) => Cow::Owned(text),
             Err(err) => {
