@@ -41,8 +41,13 @@ struct Run {
     id: u32,
     hash: u64,
     prefix: Box<[u8]>,
+    /// The series gets the staleness guess (a dump series).
+    guess: bool,
     samples: Vec<(i64, u64)>,
 }
+
+/// The sink's series table, by series id: labels, rendered prefixes, staleness guess.
+pub type Table<'a> = (&'a [Labels], &'a [Box<[u8]>], &'a [bool]);
 
 enum Msg {
     Runs(Arc<Vec<Run>>),
@@ -111,8 +116,7 @@ impl Streamer {
         ts: i64,
         val: u64,
         (w, start, over): (usize, i64, bool),
-        labels: &[Labels],
-        prefixes: &[Box<[u8]>],
+        (labels, prefixes, guess): Table<'_>,
     ) -> Result<bool> {
         self.track_window(w, start, over)?;
         if self.cur == Some(id) {
@@ -128,7 +132,7 @@ impl Streamer {
             if rank_key(&labels[prev as usize]) >= rank_key(&labels[id as usize]) {
                 return Ok(false);
             }
-            self.complete(prev, &prefixes[prev as usize])?;
+            self.complete(prev, &prefixes[prev as usize], guessed(guess, prev))?;
         }
         self.cur = Some(id);
         self.samples.push((ts, val));
@@ -158,12 +162,13 @@ impl Streamer {
         self.send(k, Msg::Abandon(start))
     }
 
-    fn complete(&mut self, id: u32, prefix: &[u8]) -> Result<()> {
+    fn complete(&mut self, id: u32, prefix: &[u8], guess: bool) -> Result<()> {
         self.batch_samples += self.samples.len();
         self.batch.push(Run {
             id,
             hash: shard::series_hash(prefix),
             prefix: prefix.into(),
+            guess,
             samples: std::mem::take(&mut self.samples),
         });
         if self.batch_samples >= BATCH_SAMPLES {
@@ -196,9 +201,9 @@ impl Streamer {
 
     /// Ends the input: writes the last series, finishes every streamed shard under its temporary
     /// name, and returns them.
-    pub fn finish(mut self, prefixes: &[Box<[u8]>]) -> Result<Streamed> {
+    pub fn finish(mut self, prefixes: &[Box<[u8]>], guess: &[bool]) -> Result<Streamed> {
         if let Some(prev) = self.cur.take() {
-            self.complete(prev, &prefixes[prev as usize])?;
+            self.complete(prev, &prefixes[prev as usize], guessed(guess, prev))?;
         }
         self.send_batch()?;
         for k in 0..self.senders.len() {
@@ -252,6 +257,10 @@ fn fd_room() -> u64 {
 /// The output order of series: by metric name, then all labels.
 fn rank_key(l: &Labels) -> (&str, &Labels) {
     (l.metric_name(), l)
+}
+
+fn guessed(guess: &[bool], id: u32) -> bool {
+    guess.get(id as usize).copied().unwrap_or(false)
 }
 
 /// Which worker writes the window starting at `start`.
@@ -311,12 +320,15 @@ impl Worker<'_> {
             if owner(start, d, self.k) == self.me {
                 // The staleness rule looks past the window: at the sample before, and at the one
                 // that wins the next timestamp (the last of its repeats).
-                let before = (i > 0).then(|| nan(i - 1));
-                let after = (j < s.len()).then(|| {
-                    let t = s[j].0;
-                    nan(j + s[j..].partition_point(|&(u, _)| u == t) - 1)
+                let guess = run.guess.then(|| {
+                    let before = (i > 0).then(|| nan(i - 1));
+                    let after = (j < s.len()).then(|| {
+                        let t = s[j].0;
+                        nan(j + s[j..].partition_point(|&(u, _)| u == t) - 1)
+                    });
+                    (before, after)
                 });
-                self.segment(run, start, &s[i..j], (before, after))?;
+                self.segment(run, start, &s[i..j], guess)?;
             }
             i = j;
         }
@@ -328,7 +340,7 @@ impl Worker<'_> {
         run: &Run,
         start: i64,
         seg: &[(i64, u64)],
-        nb: (Option<bool>, Option<bool>),
+        guess: shard::Guess,
     ) -> Result<()> {
         let n = self.layout.shards;
         let Some(shards) = self
@@ -349,7 +361,7 @@ impl Worker<'_> {
         }
         let layout = self.layout;
         let wrote = text
-            .series(&run.prefix, &self.scratch, nb)
+            .series(&run.prefix, &self.scratch, guess)
             .with_context(|| {
                 let name = shard::file_name(start, s, layout.width, layout.compress.is_some());
                 format!("writing {}", layout.dir.join(name).display())
