@@ -11,8 +11,8 @@ use rayon::prelude::*;
 
 use crate::bad_input;
 use crate::format::openmetrics::{self, ReadStats};
-use crate::pipeline::atomic_file;
 use crate::labels::Labels;
+use crate::pipeline::atomic_file;
 use crate::pipeline::manifest::{sha256_hex, Manifest, ShardEntry, Sidecar, SIDECAR_STALE_MARKERS};
 use crate::pipeline::shard;
 
@@ -330,7 +330,12 @@ fn check_shard_hashes(m: &Manifest, files: &mut [FileReport]) {
         windows.entry(e.window_start_ms).or_default().push(i);
     }
     for idx in windows.values() {
-        let lo = idx.iter().map(|&i| m.shards[i].shard as u64).max().unwrap_or(0) + 1;
+        let lo = idx
+            .iter()
+            .map(|&i| m.shards[i].shard as u64)
+            .max()
+            .unwrap_or(0)
+            + 1;
         let fits = |n: u64, side: bool| {
             idx.iter().all(|&i| {
                 let (s, h) = (m.shards[i].shard as u64, &files[i].hashes);

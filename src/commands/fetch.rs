@@ -8,13 +8,13 @@ use super::common::{
     describe_selectors, human_bytes, lock_output, now_ms, stderr_is_terminal, warn_quoted_names,
     DashboardArgs, FilterArgs, OutputArgs,
 };
+use super::convert::Stale;
 use super::http_args::{parse_duration, HttpArgs};
 use crate::exit_codes::ExitCode;
 use crate::fetch::http::{mask_url, ClientConfig};
 use crate::fetch::plan::{Match, Method};
 use crate::fetch::{self, FetchOptions, FetchStats, MethodChoice, STATE_DIR};
 use crate::labels::Labels;
-use super::convert::Stale;
 use crate::pipeline::sink::{Output, RunInfo, Sink, SinkSummary, StaleMode};
 use crate::timeparse;
 

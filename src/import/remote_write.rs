@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::sidecar::{self, StaleMarkers};
 use super::state::sync_dir;
 use crate::fetch::http::{Client, ClientConfig, Failure, HttpStatus};
-use super::sidecar::{self, StaleMarkers};
 use crate::format::openmetrics;
-use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::format::prompb::{self, Label, Sample, TimeSeries, WriteRequest};
+use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::labels::Labels;
 use crate::pipeline::manifest::{sha256_hex, ShardEntry};
 use crate::select::filter::LabelEdits;

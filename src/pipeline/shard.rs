@@ -11,8 +11,8 @@ use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 
 use crate::format::openmetrics;
-use crate::pipeline::atomic_file::TempPath;
 use crate::format::tsdb::xor::STALE_NAN_BITS;
+use crate::pipeline::atomic_file::TempPath;
 use crate::pipeline::manifest::{ShardEntry, Sidecar, SIDECAR_STALE_MARKERS};
 use crate::pipeline::spill::Rec;
 
@@ -432,7 +432,12 @@ impl OpenFile {
             .map_err(|e| e.into_error())
             .with_context(ctx)?;
         file.sync_all().with_context(ctx)?;
-        let sha = hw.hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let sha = hw
+            .hash
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let closed = ClosedFile {
             tmp: self.tmp,
             dest,

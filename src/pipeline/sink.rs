@@ -264,7 +264,11 @@ impl Sink {
             // Streamed windows have one shard unless --shards; more text than that means more.
             let over = self.opts.shards.is_none() && win.est_bytes > self.opts.target_shard_bytes;
             let at = (w, win.start, over);
-            let table = (&self.series.labels[..], &self.series.prefixes[..], &self.guess[..]);
+            let table = (
+                &self.series.labels[..],
+                &self.series.prefixes[..],
+                &self.guess[..],
+            );
             if !st.push(id, ts, val, at, table)? {
                 self.stream = None;
             }
@@ -472,7 +476,10 @@ impl SeriesInfo for WindowView<'_> {
             return None;
         }
         let nb = self.t.neighbours.get(self.w);
-        Some(nb.and_then(|m| m.get(&series).copied()).unwrap_or((None, None)))
+        Some(
+            nb.and_then(|m| m.get(&series).copied())
+                .unwrap_or((None, None)),
+        )
     }
 
     fn mark_written(&self, series: u32) {

@@ -568,7 +568,9 @@ mod tests {
     fn gunzip(b: &[u8]) -> String {
         use std::io::Read;
         let mut s = String::new();
-        flate2::read::GzDecoder::new(b).read_to_string(&mut s).unwrap();
+        flate2::read::GzDecoder::new(b)
+            .read_to_string(&mut s)
+            .unwrap();
         s
     }
 
@@ -624,12 +626,21 @@ mod tests {
         let m: crate::pipeline::manifest::Manifest =
             serde_json::from_slice(&files["manifest.json"]).unwrap();
         assert_eq!((m.totals.samples, m.totals.stale_markers), (4, 2));
-        assert_eq!((m.totals.min_ts_ms, m.totals.max_ts_ms), (Some(0), Some(3000)));
+        assert_eq!(
+            (m.totals.min_ts_ms, m.totals.max_ts_ms),
+            (Some(0), Some(3000))
+        );
         let e = &m.shards[1];
         assert_eq!((e.samples, e.series, e.sidecars.len()), (0, 0, 1));
         let sc = &e.sidecars[0];
         assert_eq!(
-            (sc.kind.as_str(), sc.series, sc.samples, sc.min_ts_ms, sc.max_ts_ms),
+            (
+                sc.kind.as_str(),
+                sc.series,
+                sc.samples,
+                sc.min_ts_ms,
+                sc.max_ts_ms
+            ),
             ("stale_markers", 1, 1, 4500, 4500)
         );
         assert_eq!((s.written.markers.markers, s.written.stale_dropped), (2, 0));
