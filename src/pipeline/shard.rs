@@ -722,6 +722,54 @@ mod tests {
     }
 
     #[test]
+    fn exact_markers_by_mode_and_output() {
+        let m = f64::from_bits(STALE_NAN_BITS);
+        let recs = [rec(0, 1000, 1.0), rec(0, 2000, m), rec(0, 3000, f64::NAN)];
+        // An exact series: no guess; the real NaN stays whatever the mode.
+        let (text, st) = encode(&recs, StaleMode::Keep, None);
+        assert_eq!(
+            (text.as_str(), st.samples),
+            ("a 1 1\na NaN 2\na NaN 3\n", 3)
+        );
+        for mode in [StaleMode::Drop, StaleMode::Carry] {
+            // Carry with no room for a sidecar (stdout) drops, counted.
+            let (text, st) = encode(&recs, mode, None);
+            assert_eq!(text, "a 1 1\na NaN 3\n");
+            assert_eq!((st.stale_dropped, st.markers.markers), (1, 0));
+        }
+        // Into a shard file, carried: the sidecar takes the marker, the shard the rest.
+        let dir = tempfile::tempdir().unwrap();
+        let target = ShardTarget {
+            dir: dir.path(),
+            file: "w-000.om".into(),
+            compress: None,
+            window_start_ms: 0,
+            window_end_ms: 10_000,
+            shard: 0,
+        };
+        let info = Info(vec![b"a ".to_vec()], None);
+        let recs = recs.iter().map(|r| Ok(*r));
+        let f = write_shard(&target, &info, StaleMode::Carry, recs)
+            .unwrap()
+            .unwrap();
+        let sc = f.entry.sidecars[0].clone();
+        assert_eq!((f.entry.samples, sc.samples, sc.series), (2, 1, 1));
+        assert_eq!(
+            (sc.min_ts_ms, sc.max_ts_ms, sc.file.as_str()),
+            (2000, 2000, "w-000.stale.om")
+        );
+        f.persist().unwrap();
+        let side = std::fs::read(dir.path().join("w-000.stale.om")).unwrap();
+        assert_eq!(side, b"a NaN 2\n# EOF\n");
+        assert_eq!(sc.uncompressed_bytes, side.len() as u64);
+        assert_eq!(
+            sc.sha256,
+            crate::pipeline::manifest::sha256_hex(&side[..]).unwrap()
+        );
+        assert_eq!(stale_sidecar_name("x-1.om.gz"), "x-1.stale.om.gz");
+    }
+
+    #[test]
     fn utc_stamps() {
         assert_eq!(utc_stamp(0), "19700101T000000Z");
         assert_eq!(utc_stamp(1_700_000_000_000), "20231114T221320Z");
