@@ -428,3 +428,42 @@ fn remote_write_gives_a_prometheus_receiver_the_markers_with_their_exact_bits() 
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+#[test]
+fn mixed_inputs_guess_only_for_the_dump_series() {
+    // A lone real NaN in a data dir (backfilled: promtool stores NaN as a real NaN, never a
+    // marker) is kept; a lone NaN in dump text is taken for a marker and dropped.
+    let tmp = tempfile::tempdir().unwrap();
+    let om = tmp.path().join("x.om");
+    std::fs::write(
+        &om,
+        "x{a=\"1\"} 1 1\nx{a=\"1\"} NaN 2\nx{a=\"1\"} 3 3\n# EOF\n",
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    common::backfill(&om, &data);
+    let dump = tmp.path().join("dump.txt");
+    std::fs::write(
+        &dump,
+        "{__name__=\"y\", a=\"2\"} 1 1000\n{__name__=\"y\", a=\"2\"} NaN 2000\n{__name__=\"y\", a=\"2\"} 3 3000\n",
+    )
+    .unwrap();
+    for stale in ["carry", "drop"] {
+        let mut c = prom2om();
+        c.arg("convert")
+            .arg(&data)
+            .arg(&dump)
+            .args(["--stale", stale, "-o", "-"]);
+        let (code, out, err) = run(c);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            out,
+            "x{a=\"1\"} 1 1\nx{a=\"1\"} NaN 2\nx{a=\"1\"} 3 3\ny{a=\"2\"} 1 1\ny{a=\"2\"} 3 3\n# EOF\n",
+            "--stale {stale}"
+        );
+        assert!(
+            err.contains("staleness markers dropped 1 (guessed"),
+            "{err}"
+        );
+    }
+}
