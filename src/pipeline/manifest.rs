@@ -18,6 +18,8 @@ pub struct ShardEntry {
     pub shard: u32,
     pub series: u64,
     pub samples: u64,
+    /// The samples' time range; both 0 in a shard of 0 samples (its window holds only what
+    /// its sidecars carry), which the totals leave out.
     pub min_ts_ms: i64,
     pub max_ts_ms: i64,
     /// Size of the file as written (compressed when `compressed`).

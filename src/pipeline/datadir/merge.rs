@@ -46,6 +46,7 @@ pub struct DirStats {
     /// Samples deleted by tombstones.
     pub deleted: u64,
     pub stale_dropped: u64,
+    /// Staleness markers passed on to the sink with their exact bits (carried or kept as NaN).
     pub stale_kept: u64,
     pub histograms_skipped: u64,
     /// Damaged chunks or series skipped under --skip-invalid.
