@@ -466,4 +466,12 @@ fn mixed_inputs_guess_only_for_the_dump_series() {
             "{err}"
         );
     }
+    // Dump text alone: nothing exact to carry; the manifest records what was done, as before.
+    let out = tmp.path().join("dump-shards");
+    let mut c = prom2om();
+    c.arg("convert").arg(&dump).arg("-q").arg("-o").arg(&out);
+    let (code, _, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(load(&out).filters.stale, "drop");
+    assert!(sidecar_files(&out).is_empty());
 }

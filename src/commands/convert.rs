@@ -196,7 +196,7 @@ pub fn run(args: Args) -> Result<()> {
     let info = RunInfo {
         source: "convert".to_string(),
         inputs: names,
-        filters: filter.describe(stale.as_str()),
+        filters: filter.describe(recorded_mode(stale, any_dump, dir_stats.is_some())),
     };
     let summary = sink.finish(info)?;
     warn_quoted_names(&summary.quoted_names);
@@ -220,6 +220,15 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The staleness mode the manifest records: what was done. Dump text alone has nothing exact to
+/// carry, so `carry` did what `drop` does (and its manifests stay as they were).
+fn recorded_mode(stale: StaleMode, any_dump: bool, any_dir: bool) -> &'static str {
+    match stale {
+        StaleMode::Carry if any_dump && !any_dir => StaleMode::Drop.as_str(),
+        s => s.as_str(),
+    }
 }
 
 /// Reads one data directory or block directory into the sink.
