@@ -147,9 +147,6 @@ pub fn run(args: Args) -> Result<()> {
     let mut dir_stats: Option<DirStats> = None;
     let mut names = Vec::new();
     for src in &sources {
-        // The NaN guess is for the series of dump text only: a data directory's markers are
-        // told by their exact bits.
-        sink.set_dump_input(matches!(src, Source::Dumps(_)));
         let res = match src {
             Source::Dumps(inputs) => convert(inputs, &opts, &mut sink).map(|s| {
                 add_stats(&mut stats, s);

@@ -185,6 +185,7 @@ impl Sink {
     /// Tells the sink whether the series interned from now on come from dump text, which prints
     /// a staleness marker as `NaN`: their lone NaNs are then taken for markers (unless `Keep`).
     /// Series of exact sources (data directory, remote read) have their markers' exact bits.
+    /// The dump pipeline ([`crate::pipeline::convert::convert`]) sets it while it reads.
     pub fn set_dump_input(&mut self, dump: bool) {
         self.dump_input = dump;
     }
