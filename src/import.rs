@@ -130,8 +130,7 @@ impl Summary {
 
 /// Told about the run as it goes, e.g. to draw a progress bar. Called from worker threads.
 pub trait Progress: Sync {
-    /// Before the shards are verified (with --promtool all of them, read whole and parsed,
-    /// before any job; otherwise only the listing, each job verifying its shard).
+    /// Before the shards are verified (read whole and parsed, before any job).
     fn verifying(&self, _shards: u64) {}
     /// Before the first job: how many shards and samples are to be imported.
     fn planned(&self, _shards: u64, _samples: u64) {}
@@ -176,13 +175,18 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
     clean_staging(&staging)?;
 
     progress.verifying(manifest.shards.len() as u64);
-    // promtool reads files, so every shard is verified before it runs; the writer verifies each
-    // shard in the read that builds its block, before anything of it is written.
-    let report = match promtool {
-        Some(_) => crate::verify::verify_dir(dir)?,
-        None => crate::verify::verify_listing(dir)?,
-    };
-    let (mut results, todo) = plan(&manifest, &st, &recovered, &report, promtool.is_none());
+    let mut report = crate::verify::verify_dir(dir)?;
+    if promtool.is_some() && manifest.totals.stale_markers > 0 {
+        // Loss must be said: OpenMetrics, hence promtool's backfill, has no staleness marker.
+        report.problems.push(format!(
+            "{} staleness markers in the shards' sidecars are not imported: promtool's backfill \
+             cannot write staleness markers, so those series stay on graphs up to 5 minutes \
+             after they ended (prometheus --query.lookback-delta); import without --promtool, \
+             or --remote-write, carries them",
+            manifest.totals.stale_markers
+        ));
+    }
+    let (mut results, todo) = plan(&manifest, &st, &recovered, &report);
     for r in results.iter().flatten() {
         progress.finished(r);
     }
@@ -193,7 +197,6 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
         tsdb,
         staging: &staging,
         promtool: promtool.as_ref(),
-        compressed: manifest.compressed,
         block_duration_ms: manifest.block_duration_ms,
         state: Mutex::new(st),
         state_path: &state_path,
@@ -231,14 +234,12 @@ fn refuse_if_in_use(tsdb: &Path) -> Result<()> {
 }
 
 /// The results known before any job (shards imported by earlier runs, shards `verify` refused)
-/// and the manifest indices still to import. `verified_later`: the report holds no shards, each
-/// job verifies its own.
+/// and the manifest indices still to import.
 fn plan(
     manifest: &Manifest,
     st: &State,
     recovered: &[Record],
     report: &crate::verify::Report,
-    verified_later: bool,
 ) -> (Vec<Option<ShardResult>>, Vec<usize>) {
     let problems_of: std::collections::HashMap<&str, &[String]> = report
         .files
@@ -250,11 +251,10 @@ fn plan(
     for (i, e) in manifest.shards.iter().enumerate() {
         let key = state::key(&e.file, &e.sha256);
         let unverified = ["not in the manifest verify read (did it change?)".to_string()];
-        let problems = match problems_of.get(e.file.as_str()) {
-            Some(p) => *p,
-            None if verified_later => &[],
-            None => &unverified,
-        };
+        let problems = problems_of
+            .get(e.file.as_str())
+            .copied()
+            .unwrap_or(&unverified);
         if let Some(r) = recovered.iter().find(|r| r.key() == key) {
             let blocks = r.blocks.clone();
             results[i] = Some(result(i, e, Outcome::Recovered { blocks }));
@@ -378,7 +378,6 @@ struct Job<'a> {
     staging: &'a Path,
     /// `None`: prom2om writes the blocks itself.
     promtool: Option<&'a Promtool>,
-    compressed: bool,
     block_duration_ms: i64,
     state: Mutex<State>,
     state_path: &'a Path,
@@ -502,7 +501,7 @@ impl Job<'_> {
         } else {
             2 * 3_600_000
         };
-        if let Err(why) = build::build_shard(self.dir, self.compressed, e, out_dir, 2 * duration)? {
+        if let Err(why) = build::build_shard(self.dir, e, out_dir, 2 * duration)? {
             return Ok(Err(Outcome::Failed(why)));
         }
         let blocks = read_blocks(out_dir)?;

@@ -40,7 +40,7 @@ struct Story {
     b_gone: i64,
 }
 
-/// Writes the two windows' shards (gzip) and sidecars (window 0 plain, window 1 gzip).
+/// Writes the two windows' shards and sidecars (gzip).
 fn write_dir(dir: &Path) -> (Manifest, Story) {
     std::fs::create_dir_all(dir).unwrap();
     let story = Story {
@@ -59,6 +59,7 @@ fn write_dir(dir: &Path) -> (Manifest, Story) {
         let mut text = Vec::new();
         let mut side = Vec::new();
         let (mut n, mut series, mut markers, mut marker_series) = (0, 0, 0, 0);
+        let marker_times: Vec<i64>;
         if w == 0 {
             n += samples("up_a", start, start + 30 * 60_000, 1.0, &mut text);
             n += samples(
@@ -70,12 +71,15 @@ fn write_dir(dir: &Path) -> (Manifest, Story) {
             );
             n += samples("up_b", start, start + WINDOW_MS, 2.0, &mut text);
             series += 2;
-            marker("up_a", story.a_gone, &mut side);
-            marker("up_a", start + 90 * 60_000 + 1, &mut side);
+            marker_times = vec![story.a_gone, start + 90 * 60_000 + 1];
+            for &t in &marker_times {
+                marker("up_a", t, &mut side);
+            }
             (markers, marker_series) = (2, 1);
         } else {
             n += samples("up_a", start, start + 10 * 60_000, 1.0, &mut text);
             series += 1;
+            marker_times = vec![story.b_gone];
             marker("up_b", story.b_gone, &mut side);
             (markers, marker_series) = (1, 1);
         }
@@ -84,12 +88,9 @@ fn write_dir(dir: &Path) -> (Manifest, Story) {
         let file = format!("w{w}.om.gz");
         let gz = gzip(&text);
         std::fs::write(dir.join(&file), &gz).unwrap();
-        let side_file = if w == 0 {
-            "w0.stale_markers.om".to_string()
-        } else {
-            "w1.stale_markers.om.gz".to_string()
-        };
-        let side_bytes = if w == 0 { side.clone() } else { gzip(&side) };
+        // Gzip, as in every compressed directory.
+        let side_file = format!("w{w}.stale.om.gz");
+        let side_bytes = gzip(&side);
         std::fs::write(dir.join(&side_file), &side_bytes).unwrap();
         m.shards.push(ShardEntry {
             file,
@@ -112,8 +113,8 @@ fn write_dir(dir: &Path) -> (Manifest, Story) {
                 file: side_file,
                 series: marker_series,
                 samples: markers,
-                min_ts_ms: start,
-                max_ts_ms: start + WINDOW_MS - 1,
+                min_ts_ms: marker_times[0],
+                max_ts_ms: *marker_times.last().unwrap(),
                 bytes: side_bytes.len() as u64,
                 uncompressed_bytes: side.len() as u64,
                 sha256: sha256_hex(&side_bytes[..]).unwrap(),
@@ -129,6 +130,9 @@ fn write_dir(dir: &Path) -> (Manifest, Story) {
         totals.uncompressed_bytes += e.uncompressed_bytes;
     }
     totals.series = 2;
+    totals.stale_markers = 3;
+    totals.min_ts_ms = Some(BASE_MS);
+    totals.max_ts_ms = m.shards.iter().map(|e| e.max_ts_ms).max();
     m.totals = totals;
     save(dir, &m);
     (m, story)
@@ -256,9 +260,7 @@ fn unknown_sidecar_kinds_refuse_the_directory() {
     let (code, out, err) = import(&dir, &data);
     assert_eq!(code, 2, "{out}\n{err}");
     assert!(
-        err.contains(
-            "shard w1.om.gz has a sidecar w1.stale_markers.om.gz of kind \"native_histograms\""
-        ),
+        err.contains("shard w1.om.gz has a sidecar w1.stale.om.gz of kind \"native_histograms\""),
         "{err}"
     );
     assert!(!data.exists(), "nothing done before the refusal");
@@ -272,14 +274,14 @@ fn a_sidecar_that_does_not_match_its_entry_refuses_its_shard() {
     // Same size, one byte changed: the checksum tells.
     let side = dir.join(&m.shards[0].sidecars[0].file);
     let mut bytes = std::fs::read(&side).unwrap();
-    let i = bytes.iter().position(|&b| b == b'N').unwrap();
-    bytes[i + 2] = b'X';
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
     std::fs::write(&side, &bytes).unwrap();
     let data = tmp.path().join("data");
     let (code, out, err) = import(&dir, &data);
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(
-        out.contains("FAILED  w0.om.gz: sidecar w0.stale_markers.om: checksum mismatch"),
+        out.contains("FAILED  w0.om.gz: verify: sidecar w0.stale.om.gz: sha256 is"),
         "{out}"
     );
     assert!(out.contains("ok      w1.om.gz"), "{out}");
@@ -288,32 +290,36 @@ fn a_sidecar_that_does_not_match_its_entry_refuses_its_shard() {
 #[test]
 fn sidecars_holding_values_or_clashing_with_samples_are_refused() {
     let line = |v: &str, t: i64| format!("up_a{{job=\"x\"}} {v} {}.{:03}\n", t / 1000, t % 1000);
-    for (what, bad, expect) in [
+    for (what, bad_t, expect) in [
         (
             "a value",
-            line("5", BASE_MS + 7),
-            "where only staleness markers (NaN) belong",
+            BASE_MS + 7,
+            "every sample of a stale-markers sidecar is NaN",
         ),
         (
             "a sample's time",
-            line("NaN", BASE_MS + STEP_MS),
-            "has the time of this sample",
+            BASE_MS + STEP_MS,
+            "where the stale-markers sidecar has a marker of the same series",
         ),
         (
             "outside the window",
-            line("NaN", BASE_MS - 1),
-            "outside the shard's window",
+            BASE_MS - 1,
+            "a marker outside the window",
         ),
     ] {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("shards");
         let (mut m, _) = write_dir(&dir);
-        let text = format!("{bad}# EOF\n").into_bytes();
+        let v = if what == "a value" { "5" } else { "NaN" };
+        let text = format!("{}# EOF\n", line(v, bad_t)).into_bytes();
+        let gz = gzip(&text);
         let sc = &mut m.shards[0].sidecars[0];
-        std::fs::write(dir.join(&sc.file), &text).unwrap();
-        (sc.bytes, sc.uncompressed_bytes) = (text.len() as u64, text.len() as u64);
-        sc.sha256 = sha256_hex(&text[..]).unwrap();
+        std::fs::write(dir.join(&sc.file), &gz).unwrap();
+        (sc.bytes, sc.uncompressed_bytes) = (gz.len() as u64, text.len() as u64);
+        sc.sha256 = sha256_hex(&gz[..]).unwrap();
         (sc.samples, sc.series) = (1, 1);
+        (sc.min_ts_ms, sc.max_ts_ms) = (bad_t, bad_t);
+        m.totals.stale_markers = 2;
         save(&dir, &m);
         let data = tmp.path().join("data");
         let (code, out, err) = import(&dir, &data);

@@ -1,5 +1,5 @@
-//! The default `import` path: a shard verified as `prom2om verify` does while the strict
-//! OpenMetrics reader feeds it, its sidecars' staleness markers merged in, written as one block.
+//! The default `import` path: a verified shard read again with the strict OpenMetrics reader,
+//! its sidecars' staleness markers merged in, built in memory and written as one TSDB block.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
@@ -9,19 +9,18 @@ use anyhow::{anyhow, Context, Result};
 use sha2::{Digest, Sha256};
 
 use super::sidecar::{self, Markers};
+use crate::format::openmetrics;
 use crate::format::tsdb::block_writer::{self, BlockWriter, SegmentWriter};
 use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::labels::Labels;
 use crate::pipeline::manifest::ShardEntry;
-use crate::verify;
 
-/// Verifies shard `e` of the shard directory `dir` as `prom2om verify` does and, in the same
-/// read, builds its block; writes it into `out_dir/<ULID>/` only when the shard and its sidecars
-/// passed every check. `Ok(Err(reason))`: the shard is refused; `Err`: the machine failed (a
-/// full disk). Nothing is written for a shard without samples.
+/// Builds the block of shard `e` of the shard directory `dir` (verified by the caller; read
+/// again here and checked against its size and sha256) and its sidecars, in memory, then writes
+/// it into `out_dir/<ULID>/`. `Ok(Err(reason))`: the shard is refused; `Err`: the machine
+/// failed (a full disk). Nothing is written for a shard without samples.
 pub fn build_shard(
     dir: &Path,
-    compressed: bool,
     e: &ShardEntry,
     out_dir: &Path,
     chunk_range: i64,
@@ -33,12 +32,14 @@ pub fn build_shard(
             Err(why) => return Ok(Err(format!("sidecar {}: {why}", sc.file))),
         }
     }
+    let data = match read_checked(&dir.join(&e.file), e.bytes, &e.sha256, e.uncompressed_bytes)? {
+        Ok(d) => d,
+        Err(why) => return Ok(Err(why)),
+    };
     let mut w = BlockWriter::new(chunk_range);
     let mut pending: Vec<i64> = Vec::new();
     let mut next = 0;
-    // The block is built in memory as the shard is read; nothing touches the disk before the
-    // shard has passed.
-    let report = verify::verify_shard_with(dir, compressed, e, &mut |s| {
+    let read = openmetrics::read(&data, |s| {
         if s.new_series {
             put_markers(&mut w, &pending[next..])?;
             w.start_series(s.labels.clone())?;
@@ -58,8 +59,9 @@ pub fn build_shard(
         }
         w.append(s.ts_ms, s.value.to_bits())
     });
-    if !report.problems.is_empty() {
-        return Ok(Err(format!("verify: {}", report.problems.join("; "))));
+    // The block is still in memory: whatever failed, the shard is refused and nothing written.
+    if let Err(err) = read {
+        return Ok(Err(format!("{err:#}")));
     }
     put_markers(&mut w, &pending[next..])?;
     // Series whose every sample in the window is a marker (a target gone just before it).
