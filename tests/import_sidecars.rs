@@ -58,8 +58,10 @@ fn write_dir(dir: &Path) -> (Manifest, Story) {
         let start = BASE_MS + w * WINDOW_MS;
         let mut text = Vec::new();
         let mut side = Vec::new();
-        let (mut n, mut series, mut markers, mut marker_series) = (0, 0, 0, 0);
+        let (mut n, mut series) = (0, 0);
         let marker_times: Vec<i64>;
+        // Markers of one series per window.
+        let marker_series = 1;
         if w == 0 {
             n += samples("up_a", start, start + 30 * 60_000, 1.0, &mut text);
             n += samples(
@@ -75,13 +77,11 @@ fn write_dir(dir: &Path) -> (Manifest, Story) {
             for &t in &marker_times {
                 marker("up_a", t, &mut side);
             }
-            (markers, marker_series) = (2, 1);
         } else {
             n += samples("up_a", start, start + 10 * 60_000, 1.0, &mut text);
             series += 1;
             marker_times = vec![story.b_gone];
             marker("up_b", story.b_gone, &mut side);
-            (markers, marker_series) = (1, 1);
         }
         text.extend_from_slice(b"# EOF\n");
         side.extend_from_slice(b"# EOF\n");
@@ -112,7 +112,7 @@ fn write_dir(dir: &Path) -> (Manifest, Story) {
                 kind: SIDECAR_STALE_MARKERS.into(),
                 file: side_file,
                 series: marker_series,
-                samples: markers,
+                samples: marker_times.len() as u64,
                 min_ts_ms: marker_times[0],
                 max_ts_ms: *marker_times.last().unwrap(),
                 bytes: side_bytes.len() as u64,

@@ -97,7 +97,7 @@ pub(super) fn read_checked(
     if sum != sha256 {
         return Ok(Err(super::checksum_mismatch(&sum, sha256)));
     }
-    if !path.extension().is_some_and(|x| x == "gz") {
+    if path.extension().is_none_or(|x| x != "gz") {
         return Ok(Ok(raw));
     }
     let mut text = Vec::with_capacity(usize::try_from(uncompressed).unwrap_or(0).min(1 << 32));
