@@ -130,7 +130,8 @@ impl Summary {
 
 /// Told about the run as it goes, e.g. to draw a progress bar. Called from worker threads.
 pub trait Progress: Sync {
-    /// Before the shards are verified (read whole and parsed, before any job).
+    /// Before the shards are verified (read whole and parsed before any job; without --promtool
+    /// and sidecars only the listing, each job verifying its shard).
     fn verifying(&self, _shards: u64) {}
     /// Before the first job: how many shards and samples are to be imported.
     fn planned(&self, _shards: u64, _samples: u64) {}
@@ -175,7 +176,15 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
     clean_staging(&staging)?;
 
     progress.verifying(manifest.shards.len() as u64);
-    let mut report = crate::verify::verify_dir(dir)?;
+    // The writer verifies each shard in the read that builds its block, when every check is
+    // one of a single shard (no sidecars: none across shards); otherwise all first.
+    let verify_in_jobs =
+        promtool.is_none() && manifest.shards.iter().all(|e| e.sidecars.is_empty());
+    let mut report = if verify_in_jobs {
+        crate::verify::verify_listing(dir)?
+    } else {
+        crate::verify::verify_dir(dir)?
+    };
     if promtool.is_some() && manifest.totals.stale_markers > 0 {
         // Loss must be said: OpenMetrics, hence promtool's backfill, has no staleness marker.
         report.problems.push(format!(
@@ -186,7 +195,7 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
             manifest.totals.stale_markers
         ));
     }
-    let (mut results, todo) = plan(&manifest, &st, &recovered, &report);
+    let (mut results, todo) = plan(&manifest, &st, &recovered, &report, verify_in_jobs);
     for r in results.iter().flatten() {
         progress.finished(r);
     }
@@ -197,6 +206,8 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
         tsdb,
         staging: &staging,
         promtool: promtool.as_ref(),
+        compressed: manifest.compressed,
+        verify_in_jobs,
         block_duration_ms: manifest.block_duration_ms,
         state: Mutex::new(st),
         state_path: &state_path,
@@ -234,12 +245,14 @@ fn refuse_if_in_use(tsdb: &Path) -> Result<()> {
 }
 
 /// The results known before any job (shards imported by earlier runs, shards `verify` refused)
-/// and the manifest indices still to import.
+/// and the manifest indices still to import. `verify_in_jobs`: the report holds no shards, each
+/// job verifies its own.
 fn plan(
     manifest: &Manifest,
     st: &State,
     recovered: &[Record],
     report: &crate::verify::Report,
+    verify_in_jobs: bool,
 ) -> (Vec<Option<ShardResult>>, Vec<usize>) {
     let problems_of: std::collections::HashMap<&str, &[String]> = report
         .files
@@ -251,10 +264,11 @@ fn plan(
     for (i, e) in manifest.shards.iter().enumerate() {
         let key = state::key(&e.file, &e.sha256);
         let unverified = ["not in the manifest verify read (did it change?)".to_string()];
-        let problems = problems_of
-            .get(e.file.as_str())
-            .copied()
-            .unwrap_or(&unverified);
+        let problems = match problems_of.get(e.file.as_str()) {
+            Some(p) => *p,
+            None if verify_in_jobs => &[],
+            None => &unverified,
+        };
         if let Some(r) = recovered.iter().find(|r| r.key() == key) {
             let blocks = r.blocks.clone();
             results[i] = Some(result(i, e, Outcome::Recovered { blocks }));
@@ -378,6 +392,9 @@ struct Job<'a> {
     staging: &'a Path,
     /// `None`: prom2om writes the blocks itself.
     promtool: Option<&'a Promtool>,
+    compressed: bool,
+    /// The writer's jobs verify their shards (see [`build::build_shard`]).
+    verify_in_jobs: bool,
     block_duration_ms: i64,
     state: Mutex<State>,
     state_path: &'a Path,
@@ -501,7 +518,8 @@ impl Job<'_> {
         } else {
             2 * 3_600_000
         };
-        if let Err(why) = build::build_shard(self.dir, e, out_dir, 2 * duration)? {
+        let (dir, compressed, verify) = (self.dir, self.compressed, self.verify_in_jobs);
+        if let Err(why) = build::build_shard(dir, compressed, e, verify, out_dir, 2 * duration)? {
             return Ok(Err(Outcome::Failed(why)));
         }
         let blocks = read_blocks(out_dir)?;

@@ -13,20 +13,21 @@ use crate::import::{import, Options, Outcome, Progress, ShardResult, Summary};
 
 /// The subcommand's one-line help is its variant's doc in `cli.rs`; the details are here.
 const DETAILS: &str = "\
-The shard directory is verified first (as `prom2om verify` does: sizes, sha256, OpenMetrics \
-validity, counts, sidecars); a shard that fails is not imported. Each shard becomes one TSDB \
-block, written by prom2om itself (no promtool needed), --jobs shards at once: the shard is \
-read again (its checksum checked again), and the staleness markers its sidecar files carry (a \
-shard directory written from a data dir or by fetch) go into the block as real markers. The \
-block is built in memory, written into a staging dir inside DATA_DIR, and moved into DATA_DIR \
-only when it holds exactly the manifest's sample count (plus its markers). A failed shard \
-stops nothing else; running the same command again retries the failed shards and skips the \
-imported ones (state in DATA_DIR/.prom2om-import).
+Every shard is verified as `prom2om verify` does (size, sha256, OpenMetrics validity, counts, \
+window, sidecars) before anything of it is written; a shard that fails is not imported. Each \
+shard becomes one TSDB block, written by prom2om itself (no promtool needed), --jobs shards at \
+once: built in memory in the read that verifies the shard (a directory with sidecars, whose \
+checks span shards, is verified whole first and each shard read again, its checksum checked \
+again), with the staleness markers its sidecar files carry (a shard directory written from a \
+data dir or by fetch) as real markers. The block is written into a staging dir inside \
+DATA_DIR and moved into DATA_DIR only when it holds exactly the manifest's sample count (plus \
+its markers). A failed shard stops nothing else; running the same command again retries the \
+failed shards and skips the imported ones (state in DATA_DIR/.prom2om-import).
 
-With --promtool (or --promtool=PATH) the blocks are made instead by `promtool tsdb \
-create-blocks-from openmetrics`, as prom2om 0.1 did: gzip shards are decompressed into the \
-staging dir for it; it is slower, needs promtool 2.51+ for quoted names, and cannot write \
-staleness markers.
+With --promtool (or --promtool=PATH) the directory is verified whole first and the blocks are \
+made instead by `promtool tsdb create-blocks-from openmetrics`, as prom2om 0.1 did: gzip \
+shards are decompressed into the staging dir for it; it is slower, needs promtool 2.51+ for \
+quoted names, and cannot write staleness markers.
 
 A running Prometheus loads new blocks at its next block reload (every minute). At that reload it \
 deletes blocks ending more than --storage.tsdb.retention.time (default 15d) before the newest \

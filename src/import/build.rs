@@ -1,5 +1,6 @@
-//! The default `import` path: a verified shard read again with the strict OpenMetrics reader,
-//! its sidecars' staleness markers merged in, built in memory and written as one TSDB block.
+//! The default `import` path: a shard read with the strict OpenMetrics reader (and verified in
+//! that read when it can be), its sidecars' staleness markers merged in, built in memory and
+//! written as one TSDB block.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
@@ -14,14 +15,19 @@ use crate::format::tsdb::block_writer::{self, BlockWriter, SegmentWriter};
 use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::labels::Labels;
 use crate::pipeline::manifest::ShardEntry;
+use crate::verify;
 
-/// Builds the block of shard `e` of the shard directory `dir` (verified by the caller; read
-/// again here and checked against its size and sha256) and its sidecars, in memory, then writes
-/// it into `out_dir/<ULID>/`. `Ok(Err(reason))`: the shard is refused; `Err`: the machine
-/// failed (a full disk). Nothing is written for a shard without samples.
+/// Builds the block of shard `e` of the shard directory `dir` and its sidecars, in memory,
+/// then writes it into `out_dir/<ULID>/`. `verify`: the shard is verified here, as `prom2om
+/// verify` does, in the read that builds the block (a directory without sidecars, whose checks
+/// are all per shard); otherwise the caller verified it and it is read again, its size and
+/// sha256 checked again. `Ok(Err(reason))`: the shard is refused; `Err`: the machine failed (a
+/// full disk). Nothing is written for a shard without samples.
 pub fn build_shard(
     dir: &Path,
+    compressed: bool,
     e: &ShardEntry,
+    verify: bool,
     out_dir: &Path,
     chunk_range: i64,
 ) -> Result<Result<(), String>> {
@@ -32,47 +38,76 @@ pub fn build_shard(
             Err(why) => return Ok(Err(format!("sidecar {}: {why}", sc.file))),
         }
     }
-    let data = match read_checked(&dir.join(&e.file), e.bytes, &e.sha256, e.uncompressed_bytes)? {
-        Ok(d) => d,
-        Err(why) => return Ok(Err(why)),
+    let mut feed = Feed {
+        w: BlockWriter::new(chunk_range),
+        markers,
+        pending: Vec::new(),
+        next: 0,
     };
-    let mut w = BlockWriter::new(chunk_range);
-    let mut pending: Vec<i64> = Vec::new();
-    let mut next = 0;
-    let read = openmetrics::read(&data, |s| {
+    // The block stays in memory until the shard has passed: a refused shard writes nothing.
+    if verify {
+        let report = verify::verify_shard_with(dir, compressed, e, &mut |s| feed.sample(s));
+        if !report.problems.is_empty() {
+            return Ok(Err(format!("verify: {}", report.problems.join("; "))));
+        }
+    } else {
+        let path = dir.join(&e.file);
+        let data = match read_checked(&path, e.bytes, &e.sha256, e.uncompressed_bytes)? {
+            Ok(d) => d,
+            Err(why) => return Ok(Err(why)),
+        };
+        if let Err(err) = openmetrics::read(&data, |s| feed.sample(&s)) {
+            return Ok(Err(format!("{err:#}")));
+        }
+    }
+    write_block(feed.finish()?, out_dir)?;
+    Ok(Ok(()))
+}
+
+/// The shard's samples into the block writer, each series' staleness markers merged in by time.
+struct Feed {
+    w: BlockWriter,
+    /// Markers of the series not reached yet.
+    markers: Markers,
+    /// The current series' markers, `next` the first not written.
+    pending: Vec<i64>,
+    next: usize,
+}
+
+impl Feed {
+    fn sample(&mut self, s: &openmetrics::Sample<'_>) -> Result<()> {
         if s.new_series {
-            put_markers(&mut w, &pending[next..])?;
-            w.start_series(s.labels.clone())?;
-            pending = markers.remove(s.labels).unwrap_or_default();
-            next = 0;
+            put_markers(&mut self.w, &self.pending[self.next..])?;
+            self.w.start_series(s.labels.clone())?;
+            self.pending = self.markers.remove(s.labels).unwrap_or_default();
+            self.next = 0;
         }
-        while pending.get(next).is_some_and(|&m| m < s.ts_ms) {
-            w.append(pending[next], STALE_NAN_BITS)?;
-            next += 1;
+        while let Some(&m) = self.pending.get(self.next).filter(|&&m| m < s.ts_ms) {
+            self.w.append(m, STALE_NAN_BITS)?;
+            self.next += 1;
         }
-        if pending.get(next) == Some(&s.ts_ms) {
+        if self.pending.get(self.next) == Some(&s.ts_ms) {
             return Err(anyhow!(
                 "line {}: a staleness marker of the sidecar has the time of this sample ({} ms)",
                 s.line,
                 s.ts_ms
             ));
         }
-        w.append(s.ts_ms, s.value.to_bits())
-    });
-    // The block is still in memory: whatever failed, the shard is refused and nothing written.
-    if let Err(err) = read {
-        return Ok(Err(format!("{err:#}")));
+        self.w.append(s.ts_ms, s.value.to_bits())
     }
-    put_markers(&mut w, &pending[next..])?;
-    // Series whose every sample in the window is a marker (a target gone just before it).
-    let mut only: Vec<(Labels, Vec<i64>)> = markers.into_iter().collect();
-    only.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    for (labels, ts) in only {
-        w.start_series(labels)?;
-        put_markers(&mut w, &ts)?;
+
+    /// The last series' markers, then the series whose every sample in the window is a marker
+    /// (a target gone just before it).
+    fn finish(mut self) -> Result<BlockWriter> {
+        put_markers(&mut self.w, &self.pending[self.next..])?;
+        let mut only: Vec<(Labels, Vec<i64>)> = self.markers.into_iter().collect();
+        only.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (labels, ts) in only {
+            self.w.start_series(labels)?;
+            put_markers(&mut self.w, &ts)?;
+        }
+        Ok(self.w)
     }
-    write_block(w, out_dir)?;
-    Ok(Ok(()))
 }
 
 /// The file at `path` read whole, checked against its manifest size and sha256, and
