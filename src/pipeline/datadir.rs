@@ -4,9 +4,11 @@
 
 mod gomerge;
 mod headfeed;
+mod headhold;
 mod merge;
 
 pub use headfeed::{read_head, HeadFeed};
+pub use headhold::{hold_head, Hold};
 pub use merge::{read_blocks, DirStats, ReadOptions};
 
 use std::fs::File;
@@ -240,6 +242,22 @@ fn open_once(dir: &Path, kind: &DirKind) -> std::result::Result<Opened, OpenErro
         });
     }
     let mut blocks = Vec::new();
+    for d in block_dirs(dir)? {
+        match read_meta(&d)? {
+            Ok(m) => blocks.push(Block::open(&d, m)?),
+            Err(why) => skipped.push(why),
+        }
+    }
+    blocks.sort_by_key(|b| b.meta.min_time);
+    Ok(Opened {
+        blocks,
+        head_dir: Some(dir.to_path_buf()),
+        skipped,
+    })
+}
+
+/// The block directories of data dir `dir`, sorted.
+fn block_dirs(dir: &Path) -> std::result::Result<Vec<PathBuf>, OpenError> {
     let entries = std::fs::read_dir(dir).map_err(|e| classify(e, dir))?;
     let mut dirs = Vec::new();
     for e in entries {
@@ -252,18 +270,45 @@ fn open_once(dir: &Path, kind: &DirKind) -> std::result::Result<Opened, OpenErro
         }
     }
     dirs.sort();
-    for d in dirs {
-        match read_meta(&d)? {
-            Ok(m) => blocks.push(Block::open(&d, m)?),
-            Err(why) => skipped.push(why),
+    Ok(dirs)
+}
+
+/// The blocks of data dir `dir` not among `known`: written by a compaction since `known` was
+/// listed (then the head may have lost their data already). In minTime order; a block that
+/// vanishes meanwhile makes it list again, as [`open`] does.
+pub fn late_blocks(dir: &Path, known: &[Block]) -> Result<Vec<Block>> {
+    let mut last = None;
+    for attempt in 0..OPEN_ATTEMPTS {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(50 << attempt.min(4)));
+        }
+        match late_once(dir, known) {
+            Ok(blocks) => return Ok(blocks),
+            Err(OpenError::Vanished(p)) => last = Some(p),
+            Err(OpenError::Other(e)) => return Err(e),
+        }
+    }
+    let p = last.expect("an attempt failed");
+    Err(anyhow::anyhow!(
+        "{} kept disappearing while listing the blocks of {} again ({OPEN_ATTEMPTS} attempts)",
+        p.display(),
+        dir.display()
+    ))
+}
+
+fn late_once(dir: &Path, known: &[Block]) -> std::result::Result<Vec<Block>, OpenError> {
+    let mut blocks = Vec::new();
+    for d in block_dirs(dir)? {
+        if known.iter().any(|b| b.dir == d) {
+            continue;
+        }
+        // A block Prometheus would skip was reported by `open` already.
+        if let Ok(m) = read_meta(&d)? {
+            blocks.push(Block::open(&d, m)?);
         }
     }
     blocks.sort_by_key(|b| b.meta.min_time);
-    Ok(Opened {
-        blocks,
-        head_dir: Some(dir.to_path_buf()),
-        skipped,
-    })
+    Ok(blocks)
 }
 
 /// A block's meta.json; `Ok(Err(why))` when Prometheus would skip the block for it.

@@ -37,6 +37,11 @@ pub struct HeadOptions {
 pub trait HeadVisitor {
     /// A series the head holds. Some(id): its samples are wanted and come as `sample(id, ..)`.
     fn series(&mut self, labels: &Labels) -> Option<u32>;
+    /// Asked once per series before any sample is read: false when [`HeadVisitor::series`]
+    /// would refuse it, so that its chunks and samples are not decoded at all.
+    fn wants(&mut self, _labels: &Labels) -> bool {
+        true
+    }
     /// One float sample, raw value bits (staleness markers included), any order, maybe repeated.
     fn sample(&mut self, id: u32, ts: i64, bits: u64) -> Result<()>;
 }
@@ -115,6 +120,8 @@ struct Series {
     last_t: i64,
     tombstones: Vec<(i64, i64)>,
     visit: Visit,
+    /// The visitor does not want it: its float samples are not decoded.
+    skip: bool,
     /// The out-of-order head chunk: sorted, at most [`OOO_CAP`].
     ooo: Vec<(i64, u64)>,
 }
@@ -193,6 +200,9 @@ impl<'o> Replay<'o> {
             seq = self.walk(segs, live, seq, true, Pass::Index)?;
         }
         self.by_labels = FxHashMap::default();
+        for (s, labels) in self.series.iter_mut().zip(&self.labels) {
+            s.skip = !self.v.wants(labels);
+        }
         self.chunks(&files.chunks)?;
         let mut seq = 0;
         for (segs, live) in streams {
@@ -326,6 +336,7 @@ impl<'o> Replay<'o> {
                     last_t: i64::MIN,
                     tombstones: Vec::new(),
                     visit: Visit::Unasked,
+                    skip: false,
                     ooo: Vec::new(),
                 });
                 self.by_labels.insert(labels.clone(), i);
@@ -415,6 +426,9 @@ impl<'o> Replay<'o> {
                     self.count_histograms(c.mint, c.maxt, c.num_samples());
                     continue;
                 }
+                if self.series[idx].skip {
+                    continue;
+                }
                 buf.clear();
                 if let Err(e) = xor::decode(c.data, |t, v| buf.push((t, v))) {
                     let msg = format!(
@@ -480,7 +494,7 @@ impl<'o> Replay<'o> {
                 continue;
             }
             s.last_t = t;
-            if s.deleted(t) {
+            if (s.skip && !hist) || s.deleted(t) {
                 continue;
             }
             if hist {
@@ -524,7 +538,9 @@ impl Replay<'_> {
                     Ok(samples) => {
                         for s in samples {
                             if let Some(&(idx, _)) = self.refs.get(&s.series_ref) {
-                                self.insert_ooo(idx as usize, s.t, s.bits)?;
+                                if !self.series[idx as usize].skip {
+                                    self.insert_ooo(idx as usize, s.t, s.bits)?;
+                                }
                             }
                         }
                         Ok(())

@@ -1,0 +1,225 @@
+//! The head held in memory while the blocks are read, when it fits a share of the sink's budget:
+//! each head series then joins the blocks' label-ordered stream, so shards keep streaming.
+//!
+//! The sink sees, per series, the same samples in the same relative order among equal timestamps
+//! as when the head is pushed after the blocks (block samples first, then the head's in replay
+//! order), so "the later input wins" picks the same sample and the shards are the same bytes. A
+//! head too big for its share is replayed again straight into the sink, after the blocks.
+
+use anyhow::Result;
+
+use super::merge::{DirStats, ReadOptions};
+use crate::labels::Labels;
+use crate::pipeline::sink::{SeriesId, Sink};
+
+/// Memory counted per held sample: the pair, and the slack of a growing vector.
+const HELD_SAMPLE_MEM: u64 = 32;
+/// Memory counted per held series besides its labels (vector headers, order, ids).
+const HELD_SERIES_MEM: u64 = 96;
+
+/// Kept head samples by series, in replay order, until the blocks' stream takes them.
+pub struct Hold {
+    /// By head feed id: unedited labels, sink id, samples.
+    series: Vec<Held>,
+    samples: u64,
+    label_bytes: u64,
+    /// Bound on `mem()`; past it the replay stops with [`TooBig`].
+    cap: u64,
+    /// Feed ids with samples in label order, once sealed; `next` is the first not yet pushed.
+    order: Vec<u32>,
+    next: usize,
+}
+
+struct Held {
+    labels: Labels,
+    id: SeriesId,
+    samples: Vec<(i64, u64)>,
+}
+
+/// The head did not fit the share of the budget it may hold.
+#[derive(Debug)]
+pub struct TooBig;
+
+impl std::fmt::Display for TooBig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the head is larger than its share of --memory-limit")
+    }
+}
+
+impl std::error::Error for TooBig {}
+
+impl Hold {
+    fn new(cap: u64) -> Hold {
+        Hold {
+            series: Vec::new(),
+            samples: 0,
+            label_bytes: 0,
+            cap,
+            order: Vec::new(),
+            next: 0,
+        }
+    }
+
+    /// Memory held, roughly, for the sink's budget.
+    fn mem(&self) -> u64 {
+        self.samples * HELD_SAMPLE_MEM
+            + self.series.len() as u64 * HELD_SERIES_MEM
+            + self.label_bytes
+    }
+
+    /// A series the feed kept, as its next id.
+    pub(super) fn series(&mut self, labels: &Labels, id: SeriesId) {
+        self.label_bytes += labels
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 48)
+            .sum::<usize>() as u64;
+        self.series.push(Held {
+            labels: labels.clone(),
+            id,
+            samples: Vec::new(),
+        });
+    }
+
+    /// A kept sample of feed id `id`; [`TooBig`] when the hold is full.
+    pub(super) fn sample(&mut self, id: u32, ts: i64, bits: u64) -> Result<()> {
+        if self.mem() >= self.cap {
+            return Err(TooBig.into());
+        }
+        self.samples += 1;
+        self.series[id as usize].samples.push((ts, bits));
+        Ok(())
+    }
+
+    /// Orders each series by time (stable: equal timestamps keep replay order) and the series
+    /// by label set, the blocks' merge order.
+    fn seal(&mut self) {
+        for h in &mut self.series {
+            h.samples.sort_by_key(|&(t, _)| t);
+        }
+        let mut order: Vec<u32> = (0..self.series.len() as u32)
+            .filter(|&i| !self.series[i as usize].samples.is_empty())
+            .collect();
+        order.sort_by(|&a, &b| {
+            self.series[a as usize]
+                .labels
+                .cmp(&self.series[b as usize].labels)
+        });
+        self.order = order;
+    }
+
+    /// Pushes the held series ordered before `labels` and returns the samples of the one equal
+    /// to it, if held: the blocks' stream is at `labels`.
+    pub(super) fn advance(&mut self, labels: &Labels, sink: &mut Sink) -> Result<Vec<(i64, u64)>> {
+        while let Some(&i) = self.order.get(self.next) {
+            let h = &mut self.series[i as usize];
+            match h.labels.cmp(labels) {
+                std::cmp::Ordering::Less => {
+                    let samples = std::mem::take(&mut h.samples);
+                    push_merged(sink, h.id, &[], &samples)?;
+                }
+                std::cmp::Ordering::Equal => {
+                    self.next += 1;
+                    return Ok(std::mem::take(&mut h.samples));
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+            self.next += 1;
+        }
+        Ok(Vec::new())
+    }
+
+    /// Pushes the held series not pushed yet (after the blocks' last series).
+    pub(super) fn finish(&mut self, sink: &mut Sink) -> Result<()> {
+        while let Some(&i) = self.order.get(self.next) {
+            let h = &mut self.series[i as usize];
+            let samples = std::mem::take(&mut h.samples);
+            push_merged(sink, h.id, &[], &samples)?;
+            self.next += 1;
+        }
+        sink.hold_memory(0);
+        Ok(())
+    }
+}
+
+/// Pushes one series: its block samples and its head samples (both time-ordered) merged by
+/// time, block samples first among equal timestamps, as when the head came after the blocks.
+pub(super) fn push_merged(
+    sink: &mut Sink,
+    id: SeriesId,
+    block: &[(i64, u64)],
+    head: &[(i64, u64)],
+) -> Result<()> {
+    let (mut i, mut j) = (0, 0);
+    while i < block.len() || j < head.len() {
+        let take_block = j == head.len() || (i < block.len() && block[i].0 <= head[j].0);
+        let (t, v) = if take_block {
+            i += 1;
+            block[i - 1]
+        } else {
+            j += 1;
+            head[j - 1]
+        };
+        sink.push(id, t, f64::from_bits(v))?;
+    }
+    Ok(())
+}
+
+/// Replays the head of `dir` into a [`Hold`] when it fits half the sink's budget (the sink
+/// counts it while it is held); `None` when it does not fit or label edits are set (two source
+/// series could then become one sink series, whose samples would come in another order).
+pub fn hold_head(
+    dir: &std::path::Path,
+    blocks: &[super::Block],
+    opts: &ReadOptions,
+    sink: &mut Sink,
+) -> Result<Option<(DirStats, Hold)>> {
+    if !opts.filter.edits.is_empty() {
+        return Ok(None);
+    }
+    let hold = Hold::new(sink.budget() / 2);
+    match super::headfeed::replay(dir, blocks, opts, sink, Some(hold)) {
+        Ok((st, Some(mut hold))) => {
+            hold.seal();
+            sink.hold_memory(hold.mem());
+            Ok(Some((st, hold)))
+        }
+        Ok((_, None)) => unreachable!("the feed returns the hold it was given"),
+        Err(e) if e.chain().any(|c| c.is::<TooBig>()) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_orders_series_by_labels_and_samples_stably_by_time() {
+        let mut h = Hold::new(u64::MAX);
+        let b = Labels::from_pairs([("__name__", "b")]);
+        let a = Labels::from_pairs([("__name__", "a")]);
+        h.series(&b, 7);
+        h.series(&a, 9);
+        h.series(&Labels::from_pairs([("__name__", "c")]), 3);
+        for (id, t, v) in [(0, 5, 1), (0, 3, 2), (0, 5, 3), (1, 1, 4)] {
+            h.sample(id, t, v).unwrap();
+        }
+        h.seal();
+        assert_eq!(
+            h.order,
+            vec![1, 0],
+            "a series without samples is not pushed"
+        );
+        assert_eq!(h.series[0].samples, vec![(3, 2), (5, 1), (5, 3)]);
+    }
+
+    #[test]
+    fn a_full_hold_refuses_samples() {
+        let mut h = Hold::new(HELD_SERIES_MEM + 60 + 2 * HELD_SAMPLE_MEM);
+        h.series(&Labels::from_pairs([("__name__", "a")]), 0);
+        h.sample(0, 1, 1).unwrap();
+        h.sample(0, 2, 1).unwrap();
+        let e = h.sample(0, 3, 1).unwrap_err();
+        assert!(e.is::<TooBig>());
+    }
+}
