@@ -215,7 +215,7 @@ mod tests {
 
     #[test]
     fn a_full_hold_refuses_samples() {
-        let mut h = Hold::new(HELD_SERIES_MEM + 60 + 2 * HELD_SAMPLE_MEM);
+        let mut h = Hold::new(HELD_SERIES_MEM + 57 + 2 * HELD_SAMPLE_MEM);
         h.series(&Labels::from_pairs([("__name__", "a")]), 0);
         h.sample(0, 1, 1).unwrap();
         h.sample(0, 2, 1).unwrap();
