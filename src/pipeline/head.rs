@@ -141,10 +141,45 @@ struct Replay<'o> {
     by_labels: FxHashMap<Labels, u32>,
     /// Every ref seen in a series record: (series index, position of that record).
     refs: FxHashMap<u64, (u32, u64)>,
+    /// `refs` as a table indexed by ref, built after the first pass when refs are dense.
+    dense: DenseRefs,
     /// The last chunk in chunks_head: WBL m-map markers past it are ignored.
     last_chunk_ref: u64,
     /// Decoded (ref, t, value bits) of the record at hand, reused.
     scratch: Vec<(u64, i64, u64)>,
+}
+
+/// The ref map as a vector indexed by ref, when refs are dense enough (Prometheus numbers series
+/// from 1 up): the WAL's samples look their ref up without hashing.
+#[derive(Default)]
+struct DenseRefs(Vec<(u32, u64)>);
+
+impl DenseRefs {
+    const ABSENT: u32 = u32::MAX;
+
+    fn new(refs: &FxHashMap<u64, (u32, u64)>) -> DenseRefs {
+        let max = refs.keys().copied().max().unwrap_or(0);
+        if max > 2 * refs.len() as u64 + (1 << 16) {
+            return DenseRefs(Vec::new());
+        }
+        let mut v = vec![(Self::ABSENT, 0); max as usize + 1];
+        for (&r, &e) in refs {
+            v[r as usize] = e;
+        }
+        DenseRefs(v)
+    }
+
+    /// The entry of `r`: from the table when built, else from `refs`.
+    #[inline]
+    fn get(&self, refs: &FxHashMap<u64, (u32, u64)>, r: u64) -> Option<(u32, u64)> {
+        if self.0.is_empty() {
+            return refs.get(&r).copied();
+        }
+        match self.0.get(r as usize) {
+            Some(&(idx, seq)) if idx != Self::ABSENT => Some((idx, seq)),
+            _ => None,
+        }
+    }
 }
 
 /// What a walk over the log does with each record.
@@ -188,6 +223,7 @@ impl<'o> Replay<'o> {
             series: Vec::new(),
             by_labels: FxHashMap::default(),
             refs: FxHashMap::default(),
+            dense: DenseRefs::default(),
             last_chunk_ref: 0,
             scratch: Vec::new(),
         }
@@ -203,6 +239,7 @@ impl<'o> Replay<'o> {
         for (s, labels) in self.series.iter_mut().zip(&self.labels) {
             s.skip = !self.v.wants(labels);
         }
+        self.dense = DenseRefs::new(&self.refs);
         self.chunks(&files.chunks)?;
         let mut seq = 0;
         for (segs, live) in streams {
@@ -422,11 +459,11 @@ impl<'o> Replay<'o> {
                 let Some(idx) = self.chunk_owner(c.series_ref) else {
                     continue;
                 };
-                if enc != 1 {
-                    self.count_histograms(c.mint, c.maxt, c.num_samples());
+                if self.series[idx].skip {
                     continue;
                 }
-                if self.series[idx].skip {
+                if enc != 1 {
+                    self.count_histograms(c.mint, c.maxt, c.num_samples());
                     continue;
                 }
                 buf.clear();
@@ -485,16 +522,16 @@ impl<'o> Replay<'o> {
             if t < self.opts.min_valid_time {
                 continue;
             }
-            let Some(&(idx, known_at)) = self.refs.get(&r) else {
+            let Some((idx, known_at)) = self.dense.get(&self.refs, r) else {
                 continue;
             };
             let idx = idx as usize;
             let s = &mut self.series[idx];
-            if known_at > seq || seq < s.last_seq || t <= s.last_t {
+            if s.skip || known_at > seq || seq < s.last_seq || t <= s.last_t {
                 continue;
             }
             s.last_t = t;
-            if (s.skip && !hist) || s.deleted(t) {
+            if s.deleted(t) {
                 continue;
             }
             if hist {
