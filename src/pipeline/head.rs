@@ -13,6 +13,7 @@
 //! - out-of-order samples from the wbl go through 2.42's out-of-order head chunk (32 samples,
 //!   duplicates rejected, emptied by an m-map marker of a chunk present in chunks_head).
 
+mod batch;
 mod files;
 
 use crate::bad_input;
@@ -145,8 +146,6 @@ struct Replay<'o> {
     dense: DenseRefs,
     /// The last chunk in chunks_head: WBL m-map markers past it are ignored.
     last_chunk_ref: u64,
-    /// Decoded (ref, t, value bits) of the record at hand, reused.
-    scratch: Vec<(u64, i64, u64)>,
 }
 
 /// The ref map as a vector indexed by ref, when refs are dense enough (Prometheus numbers series
@@ -225,7 +224,6 @@ impl<'o> Replay<'o> {
             refs: FxHashMap::default(),
             dense: DenseRefs::default(),
             last_chunk_ref: 0,
-            scratch: Vec::new(),
         }
     }
 
@@ -275,6 +273,7 @@ impl<'o> Replay<'o> {
         pass: Pass,
     ) -> Result<u64> {
         let mut rd = wal::Records::new(segs.iter().map(Mapped::bytes).collect(), live);
+        let mut batch = batch::Batch::default();
         while let Some(res) = rd.next_raw() {
             let raw = match res {
                 Ok(raw) => raw,
@@ -294,6 +293,12 @@ impl<'o> Replay<'o> {
             if hint.is_some_and(|t| !pass.wants(t)) {
                 continue;
             }
+            if let Pass::Samples = pass {
+                if batch.push(seq, hint, &raw) {
+                    self.replay_batch(segs, &mut batch, report)?;
+                }
+                continue;
+            }
             let data = match raw.data() {
                 Ok(d) => d,
                 // A record of unknown type (zstd) is decompressed by every pass: report once.
@@ -306,11 +311,52 @@ impl<'o> Replay<'o> {
             };
             match pass {
                 Pass::Index => self.index(seq, data, loc)?,
-                Pass::Samples => self.samples(seq, data, loc)?,
+                Pass::Samples => unreachable!("batched above"),
                 Pass::Wbl => self.wbl(data, loc)?,
             }
         }
+        self.replay_batch(segs, &mut batch, report)?;
         Ok(seq)
+    }
+
+    /// Second pass: a batch of WAL records decoded in parallel, then replayed in log order.
+    fn replay_batch(&mut self, segs: &[Mapped], b: &mut batch::Batch, report: bool) -> Result<()> {
+        if b.recs.is_empty() {
+            return Ok(());
+        }
+        let accept = batch::Accept {
+            min_valid_time: self.opts.min_valid_time,
+            refs: &self.refs,
+            dense: &self.dense,
+            series: &self.series,
+        };
+        for (p, d) in b.decode(&accept) {
+            let loc = Loc {
+                file: &segs[p.segment].rel,
+                offset: p.offset,
+            };
+            match d {
+                batch::Decoded::Other => {}
+                // A record of unknown type (zstd) is decompressed by every pass: report once.
+                batch::Decoded::Logged(msg) => {
+                    if report || p.hint.is_some() {
+                        let (segment, offset) = (p.segment, p.offset);
+                        let e = wal::WalError {
+                            segment,
+                            offset,
+                            msg,
+                        };
+                        self.damage(format!("{}: {e}", loc.file))?;
+                    }
+                }
+                batch::Decoded::Bad(hist, e) => {
+                    let what = if hist { "histogram" } else { "samples" };
+                    self.bad_record(loc, what, e)?;
+                }
+                batch::Decoded::Samples(hist, v) => self.replay_in_order(p.seq, hist, &v)?,
+            }
+        }
+        Ok(())
     }
 
     fn bad_record(&mut self, loc: Loc<'_>, what: &str, e: impl std::fmt::Display) -> Result<()> {
@@ -495,27 +541,6 @@ impl<'o> Replay<'o> {
         }
     }
 
-    /// Second pass: WAL samples and histograms through the in-order replay rules.
-    fn samples(&mut self, seq: u64, rec: &[u8], loc: Loc<'_>) -> Result<()> {
-        let hist = match record::record_type(rec) {
-            Ok(Some(RecordType::Samples | RecordType::SamplesV2)) => false,
-            Ok(Some(
-                RecordType::Histograms | RecordType::FloatHistograms | RecordType::HistogramsV2,
-            ))
-            | Ok(Some(RecordType::FloatHistogramsV2)) => true,
-            _ => return Ok(()),
-        };
-        let mut decoded = std::mem::take(&mut self.scratch);
-        decoded.clear();
-        let res = decode_into(rec, hist, &mut decoded);
-        let res = match res {
-            Ok(()) => self.replay_in_order(seq, hist, &decoded),
-            Err(e) => self.bad_record(loc, if hist { "histogram" } else { "samples" }, e),
-        };
-        self.scratch = decoded;
-        res
-    }
-
     /// WAL samples (or histograms) of the record at position `seq` through the in-order rules.
     fn replay_in_order(&mut self, seq: u64, hist: bool, decoded: &[(u64, i64, u64)]) -> Result<()> {
         for &(r, t, bits) in decoded {
@@ -542,26 +567,6 @@ impl<'o> Replay<'o> {
         }
         Ok(())
     }
-}
-
-/// Appends the (ref, t, value bits) of a samples record, or (ref, t, 0) of a histogram record.
-fn decode_into(
-    rec: &[u8],
-    hist: bool,
-    out: &mut Vec<(u64, i64, u64)>,
-) -> Result<(), record::DecodeError> {
-    if hist {
-        for x in record::histogram_refs(rec)? {
-            let (r, t) = x?;
-            out.push((r, t, 0));
-        }
-    } else {
-        for x in record::samples(rec)? {
-            let s = x?;
-            out.push((s.series_ref, s.t, s.bits));
-        }
-    }
-    Ok(())
 }
 
 impl Replay<'_> {
