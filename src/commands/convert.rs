@@ -231,35 +231,7 @@ fn read_tsdb(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let Some(head) = &opened.head_dir else {
-        let stats = datadir::read_blocks(&opened.blocks, &opts, sink, &pb, None)?;
-        pb.finish_and_clear();
-        return Ok(stats);
-    };
-    let mut blocks = opened.blocks;
-    // A head small enough is replayed first and held, so that its series join the blocks'
-    // label-ordered stream; a bigger one goes to the sink after the blocks.
-    let held = datadir::hold_head(head, &blocks, &opts, sink)?;
-    // Blocks a compaction wrote after the listing, read too: their data may have left the head
-    // before it was replayed (a sample read twice is deduplicated by the sink).
-    let stats = match held {
-        Some((head_stats, mut hold)) => {
-            blocks.extend(datadir::late_blocks(head, &blocks)?);
-            blocks.sort_by_key(|b| b.meta.min_time);
-            let mut stats = datadir::read_blocks(&blocks, &opts, sink, &pb, Some(&mut hold))?;
-            stats.add(&head_stats);
-            stats
-        }
-        None => {
-            let mut stats = datadir::read_blocks(&blocks, &opts, sink, &pb, None)?;
-            stats.add(&datadir::read_head(head, &blocks, &opts, sink)?);
-            let late = datadir::late_blocks(head, &blocks)?;
-            if !late.is_empty() {
-                stats.add(&datadir::read_blocks(&late, &opts, sink, &pb, None)?);
-            }
-            stats
-        }
-    };
+    let stats = datadir::read_dir(opened, &opts, sink, &pb)?;
     pb.finish_and_clear();
     Ok(stats)
 }

@@ -213,6 +213,130 @@ mod tests {
         assert_eq!(h.series[0].samples, vec![(3, 2), (5, 1), (5, 3)]);
     }
 
+    /// Reads data dir `data` as convert does into a fresh sink; the shards' text by name.
+    fn convert(data: &std::path::Path, out: &std::path::Path, limit: u64) -> Vec<(String, String)> {
+        use crate::pipeline::sink::{Output, RunInfo, SinkOptions, StaleMode};
+        let mut sink = Sink::create(SinkOptions {
+            output: Output::Dir {
+                path: out.to_path_buf(),
+                compress: false,
+            },
+            block_duration_ms: 600_000,
+            shards: None,
+            target_shard_bytes: 1 << 30,
+            memory_limit: limit,
+            temp_dir: None,
+            stale: StaleMode::Keep,
+            compression_level: 1,
+            force: false,
+            progress: false,
+            stream: true,
+        })
+        .unwrap();
+        let opts = ReadOptions {
+            keep_stale: true,
+            ..Default::default()
+        };
+        let opened = super::super::open(data).unwrap();
+        let pb = indicatif::ProgressBar::hidden();
+        super::super::read_dir(opened, &opts, &mut sink, &pb).unwrap();
+        sink.finish(RunInfo::default()).unwrap();
+        let mut shards: Vec<(String, String)> = std::fs::read_dir(out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "om"))
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read_to_string(&p).unwrap())
+            })
+            .collect();
+        shards.sort();
+        shards
+    }
+
+    /// Whether the head of `data` is held with a sink of memory limit `limit`.
+    fn held(data: &std::path::Path, out: &std::path::Path, limit: u64) -> bool {
+        use crate::pipeline::sink::{Output, SinkOptions, StaleMode};
+        let mut sink = Sink::create(SinkOptions {
+            output: Output::Dir {
+                path: out.to_path_buf(),
+                compress: false,
+            },
+            block_duration_ms: 600_000,
+            shards: None,
+            target_shard_bytes: 1 << 30,
+            memory_limit: limit,
+            temp_dir: None,
+            stale: StaleMode::Keep,
+            compression_level: 1,
+            force: false,
+            progress: false,
+            stream: false,
+        })
+        .unwrap();
+        let opened = super::super::open(data).unwrap();
+        let h = hold_head(data, &opened.blocks, &ReadOptions::default(), &mut sink).unwrap();
+        sink.abandon();
+        h.is_some()
+    }
+
+    #[test]
+    fn held_and_unheld_heads_write_the_same_shards() {
+        use crate::format::tsdb::record::{encode_samples, encode_series};
+        use crate::format::tsdb::wal::{Compression, Writer, PAGE_SIZE};
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let golden =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tsdb/golden-block");
+        let block = data.join("01M8MX6V563YAV666ATQ07V9E4");
+        std::fs::create_dir_all(block.join("chunks")).unwrap();
+        for f in ["meta.json", "index", "tombstones", "chunks/000001"] {
+            std::fs::copy(golden.join(f), block.join(f)).unwrap();
+        }
+        // Ref 1 is a series of the block; 2 sorts before every block series, 3 after.
+        let mut recs = vec![encode_series(&[
+            (1, &[("__name__", "golden"), ("s", "0"), ("x", "a\"b")][..]),
+            (2, &[("__name__", "aaa")][..]),
+            (3, &[("__name__", "zzz"), ("j", "x")]),
+        ])];
+        // The block ends at 2274052: earlier WAL samples are dropped by the replay.
+        let t0 = 2_274_052 - 30_000;
+        for k in 0..200i64 {
+            let s: Vec<(u64, i64, u64)> = (0..60i64)
+                .flat_map(|i| {
+                    let t = t0 + (k * 60 + i) * 1000;
+                    (1..=3u64).map(move |r| (r, t, ((r as i64 * t) as f64).to_bits()))
+                })
+                .collect();
+            recs.push(encode_samples(&s));
+        }
+        let mut w = Writer::new(PAGE_SIZE * 64, Compression::Snappy);
+        for r in &recs {
+            w.log(r);
+        }
+        std::fs::create_dir_all(data.join("wal")).unwrap();
+        for (i, s) in w.segments().iter().enumerate() {
+            std::fs::write(data.join("wal").join(format!("{i:08}")), s).unwrap();
+        }
+        assert!(held(&data, &tmp.path().join("h1"), 1 << 30));
+        assert!(!held(&data, &tmp.path().join("h2"), 1 << 20));
+        let a = convert(&data, &tmp.path().join("a"), 1 << 30);
+        let b = convert(&data, &tmp.path().join("b"), 1 << 20);
+        assert_eq!(a, b);
+        let text: String = a.iter().map(|(_, t)| t.as_str()).collect();
+        // The block's last sample, then the head's first kept one; older WAL samples dropped.
+        let golden = "golden{s=\"0\",x=\"a\\\"b\"}";
+        let joined = format!("{golden} +Inf 2274.051\n{golden} 2.274052e+06 2274.052\n");
+        assert!(!text.contains(" 2244.052"), "{text}");
+        for l in [
+            "aaa 4.548104e+06 2274.052",
+            "zzz{j=\"x\"} 6.822156e+06 2274.052",
+            &joined,
+        ] {
+            assert!(text.contains(l), "{l} missing:\n{text}");
+        }
+    }
+
     #[test]
     fn a_full_hold_refuses_samples() {
         let mut h = Hold::new(HELD_SERIES_MEM + 57 + 2 * HELD_SAMPLE_MEM);
