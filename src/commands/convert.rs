@@ -251,11 +251,8 @@ fn read_tsdb(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let mut stats = datadir::read_blocks(&opened.blocks, &opts, sink, &pb)?;
+    let stats = datadir::read_dir(opened, &opts, sink, &pb)?;
     pb.finish_and_clear();
-    if let Some(head) = &opened.head_dir {
-        stats.add(&datadir::read_head(head, &opened.blocks, &opts, sink)?);
-    }
     Ok(stats)
 }
 

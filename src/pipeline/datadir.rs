@@ -4,9 +4,11 @@
 
 mod gomerge;
 mod headfeed;
+mod headhold;
 mod merge;
 
 pub use headfeed::{read_head, HeadFeed};
+pub use headhold::{hold_head, Hold};
 pub use merge::{read_blocks, DirStats, ReadOptions};
 
 use std::fs::File;
@@ -240,6 +242,22 @@ fn open_once(dir: &Path, kind: &DirKind) -> std::result::Result<Opened, OpenErro
         });
     }
     let mut blocks = Vec::new();
+    for d in block_dirs(dir)? {
+        match read_meta(&d)? {
+            Ok(m) => blocks.push(Block::open(&d, m)?),
+            Err(why) => skipped.push(why),
+        }
+    }
+    blocks.sort_by_key(|b| b.meta.min_time);
+    Ok(Opened {
+        blocks,
+        head_dir: Some(dir.to_path_buf()),
+        skipped,
+    })
+}
+
+/// The block directories of data dir `dir`, sorted.
+fn block_dirs(dir: &Path) -> std::result::Result<Vec<PathBuf>, OpenError> {
     let entries = std::fs::read_dir(dir).map_err(|e| classify(e, dir))?;
     let mut dirs = Vec::new();
     for e in entries {
@@ -252,18 +270,79 @@ fn open_once(dir: &Path, kind: &DirKind) -> std::result::Result<Opened, OpenErro
         }
     }
     dirs.sort();
-    for d in dirs {
-        match read_meta(&d)? {
-            Ok(m) => blocks.push(Block::open(&d, m)?),
-            Err(why) => skipped.push(why),
+    Ok(dirs)
+}
+
+/// The blocks of data dir `dir` not among `known`: written by a compaction since `known` was
+/// listed (then the head may have lost their data already). In minTime order; a block that
+/// vanishes meanwhile makes it list again, as [`open`] does.
+pub fn late_blocks(dir: &Path, known: &[Block]) -> Result<Vec<Block>> {
+    let mut last = None;
+    for attempt in 0..OPEN_ATTEMPTS {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(50 << attempt.min(4)));
+        }
+        match late_once(dir, known) {
+            Ok(blocks) => return Ok(blocks),
+            Err(OpenError::Vanished(p)) => last = Some(p),
+            Err(OpenError::Other(e)) => return Err(e),
+        }
+    }
+    let p = last.expect("an attempt failed");
+    Err(anyhow::anyhow!(
+        "{} kept disappearing while listing the blocks of {} again ({OPEN_ATTEMPTS} attempts)",
+        p.display(),
+        dir.display()
+    ))
+}
+
+fn late_once(dir: &Path, known: &[Block]) -> std::result::Result<Vec<Block>, OpenError> {
+    let mut blocks = Vec::new();
+    for d in block_dirs(dir)? {
+        if known.iter().any(|b| b.dir == d) {
+            continue;
+        }
+        // A block Prometheus would skip was reported by `open` already.
+        if let Ok(m) = read_meta(&d)? {
+            blocks.push(Block::open(&d, m)?);
         }
     }
     blocks.sort_by_key(|b| b.meta.min_time);
-    Ok(Opened {
-        blocks,
-        head_dir: Some(dir.to_path_buf()),
-        skipped,
-    })
+    Ok(blocks)
+}
+
+/// Reads the opened blocks and head into the sink. A head small enough is replayed first and
+/// held, so that its series join the blocks' label-ordered stream; a bigger one goes to the sink
+/// after the blocks. Blocks a compaction wrote after the listing are read too: their data may
+/// have left the head before it was replayed (a sample read twice is deduplicated by the sink).
+pub fn read_dir(
+    opened: Opened,
+    opts: &ReadOptions,
+    sink: &mut crate::pipeline::sink::Sink,
+    pb: &indicatif::ProgressBar,
+) -> Result<DirStats> {
+    let mut blocks = opened.blocks;
+    let Some(head) = &opened.head_dir else {
+        return read_blocks(&blocks, opts, sink, pb, None);
+    };
+    match hold_head(head, &blocks, opts, sink)? {
+        Some((head_stats, mut hold)) => {
+            blocks.extend(late_blocks(head, &blocks)?);
+            blocks.sort_by_key(|b| b.meta.min_time);
+            let mut stats = read_blocks(&blocks, opts, sink, pb, Some(&mut hold))?;
+            stats.add(&head_stats);
+            Ok(stats)
+        }
+        None => {
+            let mut stats = read_blocks(&blocks, opts, sink, pb, None)?;
+            stats.add(&read_head(head, &blocks, opts, sink)?);
+            let late = late_blocks(head, &blocks)?;
+            if !late.is_empty() {
+                stats.add(&read_blocks(&late, opts, sink, pb, None)?);
+            }
+            Ok(stats)
+        }
+    }
 }
 
 /// A block's meta.json; `Ok(Err(why))` when Prometheus would skip the block for it.
@@ -295,6 +374,36 @@ mod tests {
             )),
             crate::exit_codes::ExitCode::Failure
         );
+    }
+
+    fn copy_block(from: &str, to: &Path) {
+        let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/tsdb")
+            .join(from);
+        std::fs::create_dir_all(to.join("chunks")).unwrap();
+        for f in ["meta.json", "index", "tombstones", "chunks/000001"] {
+            std::fs::copy(from.join(f), to.join(f)).unwrap();
+        }
+    }
+
+    #[test]
+    fn late_blocks_are_those_written_since_the_listing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path();
+        std::fs::create_dir(data.join("wal")).unwrap();
+        copy_block("golden-block", &data.join("01M8MX6V563YAV666ATQ07V9E4"));
+        let opened = open(data).unwrap();
+        assert_eq!(opened.blocks.len(), 1);
+        assert!(late_blocks(data, &opened.blocks).unwrap().is_empty());
+        // A compaction finishes: its block is renamed into place; another is still being written.
+        copy_block("index_format_v1", &data.join("01M8MX6V563YAV666ATQ07V9E5"));
+        copy_block(
+            "golden-block",
+            &data.join("01M8MX6V563YAV666ATQ07V9E6.tmp-for-creation"),
+        );
+        let late = late_blocks(data, &opened.blocks).unwrap();
+        assert_eq!(late.len(), 1);
+        assert_eq!(late[0].name(), "01M8MX6V563YAV666ATQ07V9E5");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! - out-of-order samples from the wbl go through 2.42's out-of-order head chunk (32 samples,
 //!   duplicates rejected, emptied by an m-map marker of a chunk present in chunks_head).
 
+mod batch;
 mod files;
 
 use crate::bad_input;
@@ -37,6 +38,11 @@ pub struct HeadOptions {
 pub trait HeadVisitor {
     /// A series the head holds. Some(id): its samples are wanted and come as `sample(id, ..)`.
     fn series(&mut self, labels: &Labels) -> Option<u32>;
+    /// Asked once per series before any sample is read: false when [`HeadVisitor::series`]
+    /// would refuse it, so that its chunks and samples are not decoded at all.
+    fn wants(&mut self, _labels: &Labels) -> bool {
+        true
+    }
     /// One float sample, raw value bits (staleness markers included), any order, maybe repeated.
     fn sample(&mut self, id: u32, ts: i64, bits: u64) -> Result<()>;
 }
@@ -115,6 +121,8 @@ struct Series {
     last_t: i64,
     tombstones: Vec<(i64, i64)>,
     visit: Visit,
+    /// The visitor does not want it: its float samples are not decoded.
+    skip: bool,
     /// The out-of-order head chunk: sorted, at most [`OOO_CAP`].
     ooo: Vec<(i64, u64)>,
 }
@@ -134,10 +142,43 @@ struct Replay<'o> {
     by_labels: FxHashMap<Labels, u32>,
     /// Every ref seen in a series record: (series index, position of that record).
     refs: FxHashMap<u64, (u32, u64)>,
+    /// `refs` as a table indexed by ref, built after the first pass when refs are dense.
+    dense: DenseRefs,
     /// The last chunk in chunks_head: WBL m-map markers past it are ignored.
     last_chunk_ref: u64,
-    /// Decoded (ref, t, value bits) of the record at hand, reused.
-    scratch: Vec<(u64, i64, u64)>,
+}
+
+/// The ref map as a vector indexed by ref, when refs are dense enough (Prometheus numbers series
+/// from 1 up): the WAL's samples look their ref up without hashing.
+#[derive(Default)]
+struct DenseRefs(Vec<(u32, u64)>);
+
+impl DenseRefs {
+    const ABSENT: u32 = u32::MAX;
+
+    fn new(refs: &FxHashMap<u64, (u32, u64)>) -> DenseRefs {
+        let max = refs.keys().copied().max().unwrap_or(0);
+        if max > 2 * refs.len() as u64 + (1 << 16) {
+            return DenseRefs(Vec::new());
+        }
+        let mut v = vec![(Self::ABSENT, 0); max as usize + 1];
+        for (&r, &e) in refs {
+            v[r as usize] = e;
+        }
+        DenseRefs(v)
+    }
+
+    /// The entry of `r`: from the table when built, else from `refs`.
+    #[inline]
+    fn get(&self, refs: &FxHashMap<u64, (u32, u64)>, r: u64) -> Option<(u32, u64)> {
+        if self.0.is_empty() {
+            return refs.get(&r).copied();
+        }
+        match self.0.get(r as usize) {
+            Some(&(idx, seq)) if idx != Self::ABSENT => Some((idx, seq)),
+            _ => None,
+        }
+    }
 }
 
 /// What a walk over the log does with each record.
@@ -181,8 +222,8 @@ impl<'o> Replay<'o> {
             series: Vec::new(),
             by_labels: FxHashMap::default(),
             refs: FxHashMap::default(),
+            dense: DenseRefs::default(),
             last_chunk_ref: 0,
-            scratch: Vec::new(),
         }
     }
 
@@ -193,6 +234,10 @@ impl<'o> Replay<'o> {
             seq = self.walk(segs, live, seq, true, Pass::Index)?;
         }
         self.by_labels = FxHashMap::default();
+        for (s, labels) in self.series.iter_mut().zip(&self.labels) {
+            s.skip = !self.v.wants(labels);
+        }
+        self.dense = DenseRefs::new(&self.refs);
         self.chunks(&files.chunks)?;
         let mut seq = 0;
         for (segs, live) in streams {
@@ -228,6 +273,7 @@ impl<'o> Replay<'o> {
         pass: Pass,
     ) -> Result<u64> {
         let mut rd = wal::Records::new(segs.iter().map(Mapped::bytes).collect(), live);
+        let mut batch = batch::Batch::default();
         while let Some(res) = rd.next_raw() {
             let raw = match res {
                 Ok(raw) => raw,
@@ -247,6 +293,12 @@ impl<'o> Replay<'o> {
             if hint.is_some_and(|t| !pass.wants(t)) {
                 continue;
             }
+            if let Pass::Samples = pass {
+                if batch.push(seq, hint, &raw) {
+                    self.replay_batch(segs, &mut batch, report)?;
+                }
+                continue;
+            }
             let data = match raw.data() {
                 Ok(d) => d,
                 // A record of unknown type (zstd) is decompressed by every pass: report once.
@@ -259,11 +311,52 @@ impl<'o> Replay<'o> {
             };
             match pass {
                 Pass::Index => self.index(seq, data, loc)?,
-                Pass::Samples => self.samples(seq, data, loc)?,
+                Pass::Samples => unreachable!("batched above"),
                 Pass::Wbl => self.wbl(data, loc)?,
             }
         }
+        self.replay_batch(segs, &mut batch, report)?;
         Ok(seq)
+    }
+
+    /// Second pass: a batch of WAL records decoded in parallel, then replayed in log order.
+    fn replay_batch(&mut self, segs: &[Mapped], b: &mut batch::Batch, report: bool) -> Result<()> {
+        if b.recs.is_empty() {
+            return Ok(());
+        }
+        let accept = batch::Accept {
+            min_valid_time: self.opts.min_valid_time,
+            refs: &self.refs,
+            dense: &self.dense,
+            series: &self.series,
+        };
+        for (p, d) in b.decode(&accept) {
+            let loc = Loc {
+                file: &segs[p.segment].rel,
+                offset: p.offset,
+            };
+            match d {
+                batch::Decoded::Other => {}
+                // A record of unknown type (zstd) is decompressed by every pass: report once.
+                batch::Decoded::Logged(msg) => {
+                    if report || p.hint.is_some() {
+                        let (segment, offset) = (p.segment, p.offset);
+                        let e = wal::WalError {
+                            segment,
+                            offset,
+                            msg,
+                        };
+                        self.damage(format!("{}: {e}", loc.file))?;
+                    }
+                }
+                batch::Decoded::Bad(hist, e) => {
+                    let what = if hist { "histogram" } else { "samples" };
+                    self.bad_record(loc, what, e)?;
+                }
+                batch::Decoded::Samples(hist, v) => self.replay_in_order(p.seq, hist, &v)?,
+            }
+        }
+        Ok(())
     }
 
     fn bad_record(&mut self, loc: Loc<'_>, what: &str, e: impl std::fmt::Display) -> Result<()> {
@@ -326,6 +419,7 @@ impl<'o> Replay<'o> {
                     last_t: i64::MIN,
                     tombstones: Vec::new(),
                     visit: Visit::Unasked,
+                    skip: false,
                     ooo: Vec::new(),
                 });
                 self.by_labels.insert(labels.clone(), i);
@@ -411,6 +505,9 @@ impl<'o> Replay<'o> {
                 let Some(idx) = self.chunk_owner(c.series_ref) else {
                     continue;
                 };
+                if self.series[idx].skip {
+                    continue;
+                }
                 if enc != 1 {
                     self.count_histograms(c.mint, c.maxt, c.num_samples());
                     continue;
@@ -444,39 +541,18 @@ impl<'o> Replay<'o> {
         }
     }
 
-    /// Second pass: WAL samples and histograms through the in-order replay rules.
-    fn samples(&mut self, seq: u64, rec: &[u8], loc: Loc<'_>) -> Result<()> {
-        let hist = match record::record_type(rec) {
-            Ok(Some(RecordType::Samples | RecordType::SamplesV2)) => false,
-            Ok(Some(
-                RecordType::Histograms | RecordType::FloatHistograms | RecordType::HistogramsV2,
-            ))
-            | Ok(Some(RecordType::FloatHistogramsV2)) => true,
-            _ => return Ok(()),
-        };
-        let mut decoded = std::mem::take(&mut self.scratch);
-        decoded.clear();
-        let res = decode_into(rec, hist, &mut decoded);
-        let res = match res {
-            Ok(()) => self.replay_in_order(seq, hist, &decoded),
-            Err(e) => self.bad_record(loc, if hist { "histogram" } else { "samples" }, e),
-        };
-        self.scratch = decoded;
-        res
-    }
-
     /// WAL samples (or histograms) of the record at position `seq` through the in-order rules.
     fn replay_in_order(&mut self, seq: u64, hist: bool, decoded: &[(u64, i64, u64)]) -> Result<()> {
         for &(r, t, bits) in decoded {
             if t < self.opts.min_valid_time {
                 continue;
             }
-            let Some(&(idx, known_at)) = self.refs.get(&r) else {
+            let Some((idx, known_at)) = self.dense.get(&self.refs, r) else {
                 continue;
             };
             let idx = idx as usize;
             let s = &mut self.series[idx];
-            if known_at > seq || seq < s.last_seq || t <= s.last_t {
+            if s.skip || known_at > seq || seq < s.last_seq || t <= s.last_t {
                 continue;
             }
             s.last_t = t;
@@ -493,26 +569,6 @@ impl<'o> Replay<'o> {
     }
 }
 
-/// Appends the (ref, t, value bits) of a samples record, or (ref, t, 0) of a histogram record.
-fn decode_into(
-    rec: &[u8],
-    hist: bool,
-    out: &mut Vec<(u64, i64, u64)>,
-) -> Result<(), record::DecodeError> {
-    if hist {
-        for x in record::histogram_refs(rec)? {
-            let (r, t) = x?;
-            out.push((r, t, 0));
-        }
-    } else {
-        for x in record::samples(rec)? {
-            let s = x?;
-            out.push((s.series_ref, s.t, s.bits));
-        }
-    }
-    Ok(())
-}
-
 impl Replay<'_> {
     /// The wbl: out-of-order samples through the OOO head chunk, and m-map markers.
     fn wbl(&mut self, rec: &[u8], loc: Loc<'_>) -> Result<()> {
@@ -524,7 +580,9 @@ impl Replay<'_> {
                     Ok(samples) => {
                         for s in samples {
                             if let Some(&(idx, _)) = self.refs.get(&s.series_ref) {
-                                self.insert_ooo(idx as usize, s.t, s.bits)?;
+                                if !self.series[idx as usize].skip {
+                                    self.insert_ooo(idx as usize, s.t, s.bits)?;
+                                }
                             }
                         }
                         Ok(())

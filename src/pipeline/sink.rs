@@ -126,6 +126,8 @@ pub struct Sink {
     bound_index: HashMap<(SeriesId, usize), usize>,
     last_bound: ((SeriesId, usize), usize),
     mem_records: u64,
+    /// Memory a reader holds for the sink meanwhile ([`Sink::hold_memory`]).
+    held: u64,
     budget: u64,
     spill_dir: Option<TempPath>,
     spilled_bytes: u64,
@@ -173,6 +175,7 @@ impl Sink {
             bound_index: HashMap::new(),
             last_bound: ((u32::MAX, usize::MAX), 0),
             mem_records: 0,
+            held: 0,
             spill_dir: None,
             spilled_bytes: 0,
             negative_ts: 0,
@@ -234,6 +237,16 @@ impl Sink {
         }
     }
 
+    /// The memory the sink may use before spilling (half of --memory-limit).
+    pub fn budget(&self) -> u64 {
+        self.budget
+    }
+
+    /// Counts `bytes` a reader holds (samples still to push) against the budget until changed.
+    pub fn hold_memory(&mut self, bytes: u64) {
+        self.held = bytes;
+    }
+
     /// Interns a series (labels already edited by --drop-label/--add-label) and returns its id.
     pub fn series(&mut self, labels: Labels) -> SeriesId {
         let id = self.series.intern(labels);
@@ -278,7 +291,7 @@ impl Sink {
             self.track_bound(id, w, ts, value.is_nan());
         }
         self.mem_records += REC_MEM;
-        if self.mem_records + self.series.mem + self.bounds_mem() > self.budget {
+        if self.mem_records + self.series.mem + self.bounds_mem() + self.held > self.budget {
             self.spill_all()?;
         }
         Ok(())

@@ -78,6 +78,12 @@ impl<'r> RawRecord<'r> {
         }
     }
 
+    /// How the record is compressed, and its bytes as logged: for decompressing it elsewhere
+    /// ([`decompress_record`]), as a parallel reader does.
+    pub fn logged(&self) -> (Compression, &[u8]) {
+        (self.comp, self.raw)
+    }
+
     /// The record's bytes, decompressed when needed.
     pub fn data(self) -> Result<&'r [u8], WalError> {
         if self.comp == Compression::None {
@@ -369,6 +375,11 @@ impl<'a> Records<'a> {
         self.pos = end;
         Ok(Step::Frag(kind, comp, data, at))
     }
+}
+
+/// Decompresses a whole record logged with `comp` into `out` (cleared first); Err says why not.
+pub fn decompress_record(comp: Compression, src: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    decompress(comp, src, out)
 }
 
 /// Decompresses a whole record into `out`.

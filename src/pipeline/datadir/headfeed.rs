@@ -14,6 +14,8 @@ pub struct HeadFeed<'a> {
     opts: &'a ReadOptions,
     ids: Vec<SeriesId>,
     pub stats: DirStats,
+    /// Set: kept samples are held here instead of pushed (see [`super::headhold`]).
+    hold: Option<super::headhold::Hold>,
 }
 
 impl<'a> HeadFeed<'a> {
@@ -23,6 +25,7 @@ impl<'a> HeadFeed<'a> {
             opts,
             ids: Vec::new(),
             stats: DirStats::default(),
+            hold: None,
         }
     }
 
@@ -33,7 +36,11 @@ impl<'a> HeadFeed<'a> {
         }
         let mut l = labels.clone();
         self.opts.filter.edits.apply(&mut l);
-        self.ids.push(self.sink.series(l));
+        let sid = self.sink.series(l);
+        self.ids.push(sid);
+        if let Some(h) = &mut self.hold {
+            h.series(labels, sid);
+        }
         self.stats.series += 1;
         Some(self.ids.len() as u32 - 1)
     }
@@ -52,14 +59,22 @@ impl<'a> HeadFeed<'a> {
             self.stats.stale_kept += 1;
         }
         self.stats.samples_kept += 1;
-        self.sink
-            .push(self.ids[id as usize], ts, f64::from_bits(bits))
+        match &mut self.hold {
+            Some(h) => h.sample(id, ts, bits),
+            None => self
+                .sink
+                .push(self.ids[id as usize], ts, f64::from_bits(bits)),
+        }
     }
 }
 
 impl crate::pipeline::head::HeadVisitor for HeadFeed<'_> {
     fn series(&mut self, labels: &Labels) -> Option<u32> {
         HeadFeed::series(self, labels)
+    }
+
+    fn wants(&mut self, labels: &Labels) -> bool {
+        self.opts.filter.keeps_series(labels)
     }
 
     fn sample(&mut self, id: u32, ts: i64, bits: u64) -> Result<()> {
@@ -75,6 +90,18 @@ pub fn read_head(
     opts: &ReadOptions,
     sink: &mut Sink,
 ) -> Result<DirStats> {
+    let (st, _) = replay(dir, blocks, opts, sink, None)?;
+    Ok(st)
+}
+
+/// Replays the head into the sink, or with `hold` into it (returned with the stats).
+pub(super) fn replay(
+    dir: &std::path::Path,
+    blocks: &[super::Block],
+    opts: &ReadOptions,
+    sink: &mut Sink,
+    hold: Option<super::headhold::Hold>,
+) -> Result<(DirStats, Option<super::headhold::Hold>)> {
     use crate::pipeline::head::{self, HeadOptions};
     let f = &opts.filter;
     let hopts = HeadOptions {
@@ -85,7 +112,9 @@ pub fn read_head(
         skip_invalid: opts.skip_invalid,
     };
     let mut feed = HeadFeed::new(sink, opts);
+    feed.hold = hold;
     let hs = head::read_head(dir, &hopts, &mut feed)?;
+    let hold = feed.hold.take();
     let mut st = feed.stats;
     st.head_series = st.series;
     st.histograms_skipped += hs.histograms;
@@ -93,7 +122,7 @@ pub fn read_head(
     for r in hs.reported {
         st.report(format!("head: {r}"));
     }
-    Ok(st)
+    Ok((st, hold))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use anyhow::Result;
 use rayon::prelude::*;
 
 use super::gomerge::{self, GoHeap};
+use super::headhold::{self, Hold};
 use super::Block;
 use crate::format::tsdb::chunkenc::{self, Decoded};
 use crate::format::tsdb::index::{ChunkMeta, Index};
@@ -157,12 +158,14 @@ impl Cursor<'_> {
     }
 }
 
-/// Reads every selected series of `blocks` into the sink, in label order, each whole.
+/// Reads every selected series of `blocks` into the sink, in label order, each whole; the held
+/// head's series join in that order.
 pub fn read_blocks(
     blocks: &[Block],
     opts: &ReadOptions,
     sink: &mut Sink,
     progress: &indicatif::ProgressBar,
+    mut head: Option<&mut Hold>,
 ) -> Result<DirStats> {
     let mut stats = DirStats::default();
     let (start, end) = (
@@ -232,12 +235,29 @@ pub fn read_blocks(
         batch_chunks += parts.iter().map(|p| p.chunks.len()).sum::<usize>();
         batch.push(Work { labels, parts });
         if batch_chunks >= BATCH_CHUNKS {
-            flush(&mut batch, blocks, opts, sink, &mut stats)?;
+            flush(
+                &mut batch,
+                blocks,
+                opts,
+                sink,
+                &mut stats,
+                head.as_deref_mut(),
+            )?;
             batch_chunks = 0;
             progress.set_position(done);
         }
     }
-    flush(&mut batch, blocks, opts, sink, &mut stats)?;
+    flush(
+        &mut batch,
+        blocks,
+        opts,
+        sink,
+        &mut stats,
+        head.as_deref_mut(),
+    )?;
+    if let Some(h) = head {
+        h.finish(sink)?;
+    }
     Ok(stats)
 }
 
@@ -255,6 +275,7 @@ fn flush(
     opts: &ReadOptions,
     sink: &mut Sink,
     stats: &mut DirStats,
+    mut head: Option<&mut Hold>,
 ) -> Result<()> {
     let decoded: Vec<DecodedSeries> = batch
         .par_iter()
@@ -267,15 +288,17 @@ fn flush(
         }
         stats.add(&d.stats);
         stats.series += 1;
-        if d.samples.is_empty() {
+        let held = match head.as_deref_mut() {
+            Some(h) => h.advance(&w.labels, sink)?,
+            None => Vec::new(),
+        };
+        if d.samples.is_empty() && held.is_empty() {
             continue;
         }
         let mut labels = w.labels;
         opts.filter.edits.apply(&mut labels);
         let id = sink.series(labels);
-        for (ts, bits) in d.samples {
-            sink.push(id, ts, f64::from_bits(bits))?;
-        }
+        headhold::push_merged(sink, id, &d.samples, &held)?;
     }
     Ok(())
 }
