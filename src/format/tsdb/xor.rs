@@ -154,7 +154,7 @@ pub fn decode(chunk: &[u8], f: impl FnMut(i64, u64)) -> Result<usize> {
 }
 
 /// The same decoder built with one-instruction variable shifts and bit counts (`shlx`,
-/// `lzcnt`), which the per-sample path is made of: about 15% faster where the CPU has them.
+/// `lzcnt`), which the per-sample path is made of: 5-15% faster where the CPU has them.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "bmi2,lzcnt")]
 fn decode_bmi2(chunk: &[u8], f: impl FnMut(i64, u64)) -> Result<usize> {

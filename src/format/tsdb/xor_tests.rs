@@ -124,11 +124,14 @@ fn reference(chunk: &[u8]) -> (Vec<(i64, u64)>, Option<String>) {
     (out, None)
 }
 
+/// A decoder build, filling a vector.
+type Build = fn(&[u8], &mut Vec<(i64, u64)>) -> Result<usize>;
+
 /// The fast decoder against the reference: the same samples, then the same error if any. Both
 /// builds of it: the one `decode` picks on this CPU and the portable one.
 fn same_as_reference(chunk: &[u8]) {
     let (want, err) = reference(chunk);
-    let builds: [(&str, fn(&[u8], &mut Vec<(i64, u64)>) -> Result<usize>); 2] = [
+    let builds: [(&str, Build); 2] = [
         ("decode", |c, got| decode(c, |t, v| got.push((t, v)))),
         ("decode_any", |c, got| {
             decode_any(c, |t, v| got.push((t, v)))
