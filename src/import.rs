@@ -6,6 +6,7 @@ pub mod blocks;
 pub mod lock;
 pub mod promtool;
 pub mod remote_write;
+pub mod sidecar;
 pub mod state;
 pub mod verify_remote;
 
@@ -165,7 +166,14 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
     clean_staging(&staging)?;
 
     progress.verifying(manifest.shards.len() as u64);
-    let report = crate::verify::verify_dir(dir)?;
+    let mut report = crate::verify::verify_dir(dir)?;
+    if manifest.totals.stale_markers > 0 {
+        // Loss must be said: OpenMetrics, hence promtool's backfill, has no staleness marker.
+        report.problems.push(format!(
+            "{} staleness markers in the shards' sidecars are not imported: promtool's backfill              cannot write staleness markers, so those series stay on graphs up to 5 minutes              after they ended (prometheus --query.lookback-delta); --remote-write carries them",
+            manifest.totals.stale_markers
+        ));
+    }
     let (mut results, todo) = plan(&manifest, &st, &recovered, &report);
     for r in results.iter().flatten() {
         progress.finished(r);

@@ -48,6 +48,9 @@ pub struct Report {
     pub invalid_lines: u64,
     /// Where the first invalid lines are: `file:line: what is wrong: excerpt`.
     pub first_invalid: Vec<String>,
+    /// Of a shard directory: the staleness markers its sidecars carry (not in `samples`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_markers: Option<u64>,
 }
 
 /// Per-series counts while scanning.
@@ -420,5 +423,10 @@ pub fn inspect_dir(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Re
         })
         .with_context(|| format!("reading {}", path.display()))?;
     }
-    Ok(scan.report(filter, top))
+    let mut report = scan.report(filter, top);
+    let markers = manifest.shards.iter().flat_map(|e| &e.sidecars);
+    let markers = markers.filter(|s| s.kind == crate::pipeline::manifest::SIDECAR_STALE_MARKERS);
+    let n: u64 = markers.map(|s| s.samples).sum();
+    report.stale_markers = (n > 0).then_some(n);
+    Ok(report)
 }

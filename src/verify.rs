@@ -3,7 +3,7 @@
 //! hold. `import` can then trust the directory; a user can check a copy before shipping it.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -11,8 +11,10 @@ use rayon::prelude::*;
 
 use crate::bad_input;
 use crate::format::openmetrics::{self, ReadStats};
+use crate::labels::Labels;
 use crate::pipeline::atomic_file;
-use crate::pipeline::manifest::{sha256_hex, Manifest, ShardEntry};
+use crate::pipeline::manifest::{sha256_hex, Manifest, ShardEntry, Sidecar, SIDECAR_STALE_MARKERS};
+use crate::pipeline::shard;
 
 /// The outcome for one shard the manifest lists.
 #[derive(Clone, Debug)]
@@ -21,8 +23,20 @@ pub struct FileReport {
     pub file: String,
     /// What the reader saw, when the file could be read and is valid OpenMetrics.
     pub stats: Option<ReadStats>,
-    /// Everything wrong with the file; empty when it is fine.
+    /// Everything wrong with the file or its sidecars; empty when it is fine.
     pub problems: Vec<String>,
+    /// Staleness markers its sidecars hold (when they parse).
+    pub stale_markers: u64,
+    /// Shard hashes of the series in the shard and in its sidecars, for the window's check that
+    /// each series is in the shard its hash names.
+    hashes: SeriesHashes,
+}
+
+/// Shard hashes ([`shard::series_hash`]) of the series of one shard: in the file, in sidecars.
+#[derive(Clone, Debug, Default)]
+struct SeriesHashes {
+    shard: Vec<u64>,
+    sidecar: Vec<(String, u64)>,
 }
 
 /// The outcome for a whole directory.
@@ -66,11 +80,15 @@ pub fn verify_dir(dir: &Path) -> anyhow::Result<Report> {
         ));
     }
     let manifest = Manifest::load(dir)?;
-    let files: Vec<FileReport> = manifest
+    let sidecars = manifest.shards.iter().any(|e| !e.sidecars.is_empty());
+    let mut files: Vec<FileReport> = manifest
         .shards
         .par_iter()
-        .map(|e| verify_shard(dir, manifest.compressed, e))
+        .map(|e| verify_shard(dir, manifest.compressed, e, sidecars))
         .collect();
+    if sidecars {
+        check_shard_hashes(&manifest, &mut files);
+    }
     let mut problems = check_totals(dir, &manifest);
     problems.extend(check_listing(dir, &manifest));
     Ok(Report {
@@ -82,50 +100,64 @@ pub fn verify_dir(dir: &Path) -> anyhow::Result<Report> {
     })
 }
 
-fn verify_shard(dir: &Path, compressed: bool, e: &ShardEntry) -> FileReport {
+/// Checks one shard and its sidecars; `want_hashes`: gather the series hashes of the shard too.
+fn verify_shard(dir: &Path, compressed: bool, e: &ShardEntry, want_hashes: bool) -> FileReport {
     let mut problems = Vec::new();
-    let stats = check_shard(dir, compressed, e, &mut problems);
+    let mut hashes = SeriesHashes::default();
+    let mut markers = Markers::new();
+    let mut stale_markers = 0;
+    for sc in &e.sidecars {
+        let mut p = Vec::new();
+        if let Some(n) = check_sidecar(dir, compressed, e, sc, &mut markers, &mut hashes, &mut p) {
+            stale_markers += n;
+        }
+        problems.extend(p.into_iter().map(|p| format!("sidecar {}: {p}", sc.file)));
+    }
+    let hashes_out = want_hashes.then_some(&mut hashes.shard);
+    let stats = check_shard(dir, compressed, e, &markers, hashes_out, &mut problems);
     FileReport {
         file: e.file.clone(),
         stats,
         problems,
+        stale_markers,
+        hashes,
     }
 }
 
-/// Every check of one shard; returns the reader's stats when the content parses.
-fn check_shard(
+/// Staleness markers of a shard's sidecars: series -> marker timestamps, sorted.
+type Markers = HashMap<Labels, Vec<i64>>;
+
+/// Reads a listed file: its size and SHA-256 against the manifest, gunzipped when the directory
+/// is compressed, and the uncompressed size. `None` when it cannot be read or unzipped.
+fn read_listed<'a>(
     dir: &Path,
+    file: &str,
     compressed: bool,
-    e: &ShardEntry,
+    (bytes, sha256, uncompressed): (u64, &str, u64),
+    raw: &'a mut Vec<u8>,
     problems: &mut Vec<String>,
-) -> Option<ReadStats> {
-    if !is_plain_file_name(&e.file) {
+) -> Option<Cow<'a, [u8]>> {
+    if !is_plain_file_name(file) {
         problems.push("the manifest names a path, not a file of the directory".into());
         return None;
     }
     let ext = if compressed { ".om.gz" } else { ".om" };
-    if !e.file.ends_with(ext) {
+    if !file.ends_with(ext) {
         problems.push(format!("name does not end in {ext}, as the manifest says"));
     }
-    if e.window_end_ms <= e.window_start_ms {
-        problems.push(format!(
-            "empty window [{}, {}) in the manifest",
-            e.window_start_ms, e.window_end_ms
-        ));
-    }
-    let raw = match std::fs::read(dir.join(&e.file)) {
+    *raw = match std::fs::read(dir.join(file)) {
         Ok(raw) => raw,
         Err(err) => {
             problems.push(format!("cannot read: {err}"));
             return None;
         }
     };
-    if raw.len() as u64 != e.bytes {
-        problems.push(mismatch("size in bytes", raw.len(), e.bytes));
+    if raw.len() as u64 != bytes {
+        problems.push(mismatch("size in bytes", raw.len(), bytes));
     }
     let sum = sha256_hex(&raw[..]).expect("reading a slice cannot fail");
-    if sum != e.sha256 {
-        problems.push(mismatch("sha256", sum, &e.sha256));
+    if sum != sha256 {
+        problems.push(mismatch("sha256", sum, sha256));
     }
     let text: Cow<[u8]> = if compressed {
         let mut text = Vec::new();
@@ -137,25 +169,137 @@ fn check_shard(
             }
         }
     } else {
-        Cow::Borrowed(&raw)
+        Cow::Borrowed(&raw[..])
     };
-    if text.len() as u64 != e.uncompressed_bytes {
-        problems.push(mismatch(
-            "uncompressed size",
-            text.len(),
-            e.uncompressed_bytes,
+    if text.len() as u64 != uncompressed {
+        problems.push(mismatch("uncompressed size", text.len(), uncompressed));
+    }
+    Some(text)
+}
+
+/// Every check of one sidecar; returns its marker count when it parses.
+fn check_sidecar(
+    dir: &Path,
+    compressed: bool,
+    e: &ShardEntry,
+    sc: &Sidecar,
+    markers: &mut Markers,
+    hashes: &mut SeriesHashes,
+    problems: &mut Vec<String>,
+) -> Option<u64> {
+    if sc.kind != SIDECAR_STALE_MARKERS {
+        problems.push(format!(
+            "unknown kind {:?}: this prom2om cannot tell what it carries (a newer version wrote it?)",
+            sc.kind
+        ));
+        return None;
+    }
+    let want = shard::stale_sidecar_name(&e.file);
+    if sc.file != want {
+        problems.push(format!("the sidecar of {} must be named {want}", e.file));
+    }
+    let mut raw = Vec::new();
+    let sizes = (sc.bytes, sc.sha256.as_str(), sc.uncompressed_bytes);
+    let text = read_listed(dir, &sc.file, compressed, sizes, &mut raw, problems)?;
+    let window = e.window_start_ms..e.window_end_ms;
+    let mut outside = None;
+    let mut not_marker = None;
+    let mut prefix = Vec::new();
+    let result = openmetrics::read(&text, |s| {
+        if s.new_series {
+            prefix.clear();
+            openmetrics::write_series_prefix(s.labels, &mut prefix);
+            let h = shard::series_hash(&prefix);
+            hashes.sidecar.push((sc.file.clone(), h));
+        }
+        if !window.contains(&s.ts_ms) && outside.is_none() {
+            outside = Some((s.line, s.ts_ms));
+        }
+        if !s.value.is_nan() && not_marker.is_none() {
+            not_marker = Some((s.line, s.value));
+        }
+        markers.entry(s.labels.clone()).or_default().push(s.ts_ms);
+        Ok(())
+    });
+    if let Some((line, ts)) = outside {
+        problems.push(format!(
+            "a marker outside the window [{}, {}), at line {line} (ts {ts} ms)",
+            window.start, window.end
         ));
     }
+    if let Some((line, v)) = not_marker {
+        problems.push(format!(
+            "line {line}: value {v}, but every sample of a stale-markers sidecar is NaN"
+        ));
+    }
+    let stats = match result {
+        Ok(stats) => stats,
+        Err(err) => {
+            problems.push(format!("invalid OpenMetrics: {err:#}"));
+            return None;
+        }
+    };
+    let claimed = ShardEntry {
+        series: sc.series,
+        samples: sc.samples,
+        min_ts_ms: sc.min_ts_ms,
+        max_ts_ms: sc.max_ts_ms,
+        ..ShardEntry::default()
+    };
+    compare_counts(&claimed, &stats, problems);
+    if stats.samples == 0 {
+        problems.push("holds no marker: an empty sidecar is never written".into());
+    }
+    Some(stats.samples)
+}
+
+/// Every check of one shard; returns the reader's stats when the content parses.
+fn check_shard(
+    dir: &Path,
+    compressed: bool,
+    e: &ShardEntry,
+    markers: &Markers,
+    mut hashes: Option<&mut Vec<u64>>,
+    problems: &mut Vec<String>,
+) -> Option<ReadStats> {
+    if e.window_end_ms <= e.window_start_ms {
+        problems.push(format!(
+            "empty window [{}, {}) in the manifest",
+            e.window_start_ms, e.window_end_ms
+        ));
+    }
+    let mut raw = Vec::new();
+    let sizes = (e.bytes, e.sha256.as_str(), e.uncompressed_bytes);
+    let text = read_listed(dir, &e.file, compressed, sizes, &mut raw, problems)?;
     let window = e.window_start_ms..e.window_end_ms;
     let mut outside: u64 = 0;
     let mut first_outside = None;
+    let mut clash = None;
+    let mut cur: Option<&Vec<i64>> = None;
+    let mut prefix = Vec::new();
     let result = openmetrics::read(&text, |s| {
         if !window.contains(&s.ts_ms) {
             outside += 1;
             first_outside.get_or_insert((s.line, s.ts_ms));
         }
+        if s.new_series && !markers.is_empty() {
+            cur = markers.get(s.labels);
+        }
+        if let (true, Some(h)) = (s.new_series, hashes.as_mut()) {
+            prefix.clear();
+            openmetrics::write_series_prefix(s.labels, &mut prefix);
+            h.push(shard::series_hash(&prefix));
+        }
+        if cur.is_some_and(|m| m.binary_search(&s.ts_ms).is_ok()) && clash.is_none() {
+            clash = Some((s.line, s.ts_ms));
+        }
         Ok(())
     });
+    if let Some((line, ts)) = clash {
+        problems.push(format!(
+            "line {line}: a sample at ts {ts} ms where the stale-markers sidecar has a marker of the same series"
+        ));
+    }
     if let Some((line, ts)) = first_outside {
         problems.push(format!(
             "{outside} sample(s) outside the window [{}, {}), the first at line {line} (ts {ts} ms)",
@@ -171,6 +315,64 @@ fn check_shard(
     };
     compare_counts(e, &stats, problems);
     Some(stats)
+}
+
+/// Shards per window at most (as the sink plans them).
+const MAX_SHARDS: u64 = 1 << 16;
+
+/// A series belongs to shard `hash % n` of its window, `n` the window's shard count, which the
+/// manifest does not record (a shard left empty is not written): some `n` must put every series
+/// of the shards and of their sidecars where it is. A sidecar series that breaks this would be
+/// imported beside another shard's series.
+fn check_shard_hashes(m: &Manifest, files: &mut [FileReport]) {
+    let mut windows: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for (i, e) in m.shards.iter().enumerate() {
+        windows.entry(e.window_start_ms).or_default().push(i);
+    }
+    for idx in windows.values() {
+        let lo = idx
+            .iter()
+            .map(|&i| m.shards[i].shard as u64)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let fits = |n: u64, side: bool| {
+            idx.iter().all(|&i| {
+                let (s, h) = (m.shards[i].shard as u64, &files[i].hashes);
+                h.shard.iter().all(|x| x % n == s)
+                    && (!side || h.sidecar.iter().all(|(_, x)| x % n == s))
+            })
+        };
+        if (lo..=MAX_SHARDS).any(|n| fits(n, true)) {
+            continue;
+        }
+        let Some(n) = (lo..=MAX_SHARDS).find(|&n| fits(n, false)) else {
+            let first = &mut files[idx[0]];
+            first.problems.push(format!(
+                "no shard count puts every series of window {} in the shard its hash names",
+                m.shards[idx[0]].window_start_ms
+            ));
+            continue;
+        };
+        for &i in idx {
+            let s = m.shards[i].shard as u64;
+            let f = &mut files[i];
+            let bad: Vec<(String, u64)> = f
+                .hashes
+                .sidecar
+                .iter()
+                .filter(|(_, x)| x % n != s)
+                .cloned()
+                .collect();
+            if let Some((file, x)) = bad.first() {
+                f.problems.push(format!(
+                    "sidecar {file}: {} series belong to another shard of the window (one to shard {} of {n}), not to shard {s}",
+                    bad.len(),
+                    x % n
+                ));
+            }
+        }
+    }
 }
 
 fn compare_counts(e: &ShardEntry, st: &ReadStats, problems: &mut Vec<String>) {
@@ -223,6 +425,13 @@ fn check_totals(dir: &Path, m: &Manifest) -> Vec<String> {
         m.shards.iter().map(|e| e.samples).sum(),
     );
     check("bytes", t.bytes, m.shards.iter().map(|e| e.bytes).sum());
+    let markers = m.shards.iter().flat_map(|e| &e.sidecars);
+    let markers = markers.filter(|s| s.kind == SIDECAR_STALE_MARKERS);
+    check(
+        "stale_markers",
+        t.stale_markers,
+        markers.map(|s| s.samples).sum(),
+    );
     check(
         "uncompressed_bytes",
         t.uncompressed_bytes,
@@ -261,11 +470,15 @@ fn check_totals(dir: &Path, m: &Manifest) -> Vec<String> {
 fn check_listing(dir: &Path, m: &Manifest) -> Vec<String> {
     let mut problems = Vec::new();
     let mut listed = HashSet::new();
-    for e in &m.shards {
-        if !listed.insert(e.file.as_str()) {
+    let files = m
+        .shards
+        .iter()
+        .flat_map(|e| std::iter::once(&e.file).chain(e.sidecars.iter().map(|s| &s.file)));
+    for f in files {
+        if !listed.insert(f.as_str()) {
             problems.push(format!(
                 "{}: listed more than once in the manifest",
-                dir.join(&e.file).display()
+                dir.join(f).display()
             ));
         }
     }
@@ -349,6 +562,7 @@ mod tests {
                 uncompressed_bytes: 0,
                 min_ts_ms: Some(1),
                 max_ts_ms: Some(9),
+                stale_markers: 0,
             },
             ..Manifest::default()
         };

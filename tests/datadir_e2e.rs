@@ -228,6 +228,132 @@ fn default_convert_drops_markers_as_remote_read_of_a_serving_prometheus() {
     }
 }
 
+/// The files of a shard directory, by name; the manifest without the fields that tell the runs
+/// apart (version, source, inputs, filters).
+fn shard_dir_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        let mut bytes = std::fs::read(e.path()).unwrap();
+        if name == "manifest.json" {
+            let mut m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            for k in ["prom2om_version", "source", "inputs", "filters"] {
+                m.as_object_mut().unwrap().remove(k);
+            }
+            bytes = serde_json::to_vec_pretty(&m).unwrap();
+        }
+        out.insert(name, bytes);
+    }
+    out
+}
+
+/// The sample lines of OpenMetrics text (`# EOF` left out).
+fn om_lines(text: &[u8]) -> std::collections::BTreeSet<Vec<u8>> {
+    text.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty() && !l.starts_with(b"#"))
+        .map(|l| l.to_vec())
+        .collect()
+}
+
+fn gunzip(path: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let mut text = Vec::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_end(&mut text)
+        .unwrap();
+    text
+}
+
+#[test]
+fn carried_markers_are_the_sources_exactly_and_equal_remote_reads() {
+    let work = tempfile::tempdir().unwrap();
+    for f in fixtures() {
+        let copy = work.path().join(f.name);
+        copy_dir(&f.data, &copy);
+        let prom = Prom::start_config(&copy, &f.serve_config, &[]);
+        let start = f.layout.blocks.iter().map(|b| b.min_time).min().unwrap() - 1_000;
+        let end = promdir::now_ms();
+        let range = ["--start".into(), secs(start), "--end".into(), secs(end)];
+        let fetch = |extra: &[&str]| {
+            let mut c = prom2om();
+            c.args([
+                "fetch",
+                "-q",
+                "--url",
+                &prom.url(),
+                "--method",
+                "remote-read",
+            ])
+            .args(["-m", r#"{__name__=~".+"}"#, "--block-duration", "1m"])
+            .args(&range)
+            .args(extra);
+            c
+        };
+        let b = work.path().join(format!("{}-fetched", f.name));
+        run_ok(fetch(&["-o", b.to_str().unwrap()]).arg("--shards").arg("2"));
+        // Prometheus's own word on which samples are markers: its remote read answer with the
+        // markers kept as NaN, less the answer with them dropped.
+        let kept = run_ok(
+            fetch(&["--stale", "keep", "-o", "-"])
+                .arg("--shards")
+                .arg("1"),
+        );
+        let dropped = run_ok(
+            fetch(&["--stale", "drop", "-o", "-"])
+                .arg("--shards")
+                .arg("1"),
+        );
+        drop(prom);
+        let a = work.path().join(format!("{}-converted", f.name));
+        run_ok(
+            prom2om()
+                .arg("convert")
+                .arg(&f.data)
+                .args(["-q", "--block-duration", "1m", "--shards", "2", "-o"])
+                .arg(&a)
+                .args(&range),
+        );
+        let (fa, fb) = (shard_dir_files(&a), shard_dir_files(&b));
+        assert_eq!(
+            fa.keys().collect::<Vec<_>>(),
+            fb.keys().collect::<Vec<_>>(),
+            "{}: files of convert DIR vs fetch --method remote-read",
+            f.name
+        );
+        for (name, bytes) in &fa {
+            assert!(
+                *bytes == fb[name],
+                "{}: {name} differs between convert DIR and fetch --method remote-read",
+                f.name
+            );
+        }
+        let want: std::collections::BTreeSet<Vec<u8>> = om_lines(&kept)
+            .difference(&om_lines(&dropped))
+            .cloned()
+            .collect();
+        let mut got = std::collections::BTreeSet::new();
+        for side in common::sidecar_files(&a) {
+            got.extend(om_lines(&gunzip(&side)));
+        }
+        assert!(
+            f.name != "stale_restart" || want.len() > 100,
+            "{}: few markers ({})",
+            f.name,
+            want.len()
+        );
+        assert!(got == want, "{}: the sidecars' markers differ", f.name);
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(a.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(
+            m["totals"]["stale_markers"].as_u64().unwrap_or(0),
+            want.len() as u64
+        );
+        assert_eq!(m["filters"]["stale"], "carry");
+        run_ok(prom2om().arg("verify").arg(&a));
+    }
+}
+
 #[test]
 fn inspect_dir_counts_the_series_of_the_dump() {
     let work = tempfile::tempdir().unwrap();

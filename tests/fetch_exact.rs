@@ -31,7 +31,7 @@ fn fetch_methods_match_dump_and_query_range() {
     let (got, st) = run(&o).unwrap();
     assert_same(&got, &all, "remote-read");
     assert_eq!(st.samples as usize, samples(&all));
-    assert_eq!(st.stale_dropped, 0);
+    assert_eq!(st.stale_markers, 0);
     let mut small = o.clone();
     small.samples_per_request = 20_000;
     let (got, st) = run(&small).unwrap();

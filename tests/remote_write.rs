@@ -517,3 +517,30 @@ fn verify_url_finds_every_window_whole_then_the_windows_of_a_deleted_series() {
         "{err}"
     );
 }
+
+/// Series that differ only by metric name: Prometheus 2.x will not `count_over_time` them in one
+/// query (the function drops the name and 2.x refuses two equal label sets), so `--verify-url`
+/// counts each name on its own and still finds every sample.
+#[test]
+fn verify_url_on_prometheus_counts_series_that_differ_only_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = 1_700_000_000_000i64;
+    let mut text = String::new();
+    for name in ["cpu_a", "cpu_b", "cpu_c"] {
+        for k in 0..30 {
+            let t = base + k * 15_000;
+            text.push_str(&format!("{{__name__=\"{name}\", host=\"h1\"}} {k} {t}\n"));
+        }
+    }
+    let dump_file = tmp.path().join("names.dump");
+    std::fs::write(&dump_file, text).unwrap();
+    let shards = convert(&dump_file, tmp.path());
+    let prom = prom_receiver(&tmp.path().join("receiver"));
+    let url = format!("{}/api/v1/write", prom.url());
+    let (code, out, err) = push(&shards, &url, &["--verify-url", &prom.url()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("all hold the manifest's count"),
+        "{out}\n{err}"
+    );
+}

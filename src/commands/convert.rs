@@ -56,12 +56,17 @@ pub struct Args {
     #[command(flatten)]
     pub output: OutputArgs,
 
-    /// What to do with staleness markers (imported as a real NaN, a marker breaks aggregations
-    /// for 5 minutes). From a data directory they are known exactly: `drop` removes exactly them,
-    /// `keep` keeps them as NaN. The dump prints them as NaN: `drop` removes a NaN whose
-    /// neighbours in its series are not NaN and keeps runs of NaNs (real values); `keep` keeps
+    /// What to do with staleness markers (the end of a series when its target vanished).
+    /// From a data directory they are known exactly: `carry` writes them to a sidecar beside
+    /// each shard (WINDOW-SHARD.stale.om.gz, listed in the manifest and checked by `verify`; the
+    /// shards stay plain OpenMetrics; `import --remote-write` sends them back as markers, the
+    /// promtool backfill cannot and says so), `drop` removes exactly them, `keep`
+    /// writes them as NaN in the shards (imported as real NaN, which breaks aggregations for 5
+    /// minutes). With -o - there is no sidecar: `carry` drops them. Dump text prints a marker as
+    /// NaN and cannot carry it: for dump input `carry` and `drop` remove a NaN whose neighbours
+    /// in its series are not NaN (a guess) and keep runs of NaNs (real values); `keep` keeps
     /// every NaN.
-    #[arg(long, value_enum, default_value_t = Stale::Drop)]
+    #[arg(long, value_enum, default_value_t = Stale::Carry)]
     pub stale: Stale,
 
     /// Skip lines that are not valid dump output, and damaged chunks, series or WAL records of a
@@ -76,8 +81,19 @@ pub struct Args {
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stale {
+    Carry,
     Drop,
     Keep,
+}
+
+impl Stale {
+    pub fn mode(self) -> StaleMode {
+        match self {
+            Stale::Carry => StaleMode::Carry,
+            Stale::Drop => StaleMode::Drop,
+            Stale::Keep => StaleMode::Keep,
+        }
+    }
 }
 
 /// One input: a TSDB directory, or a run of dump inputs read together.
@@ -109,17 +125,11 @@ pub fn run(args: Args) -> Result<()> {
     let started = Instant::now();
     let mut filter = args.filter.resolve()?;
     let dashboards = args.dashboard.apply(&mut filter, args.quiet)?;
-    let stale = match args.stale {
-        Stale::Drop => StaleMode::Drop,
-        Stale::Keep => StaleMode::Keep,
-    };
+    let stale = args.stale.mode();
     let progress = stderr_is_terminal() && !args.quiet;
     let sources = sources(&args.inputs);
     let any_dump = sources.iter().any(|s| matches!(s, Source::Dumps(_)));
-    // A data directory's staleness markers are dropped exactly while reading: the sink's NaN
-    // heuristic is only for dump text, which cannot tell a marker from a NaN.
-    let sink_stale = if any_dump { stale } else { StaleMode::Keep };
-    let mut sink_opts = args.output.sink_options(sink_stale, progress)?;
+    let mut sink_opts = args.output.sink_options(stale, progress)?;
     // Dumps of persisted blocks and data directories come in series order: their shards can be
     // written while reading.
     sink_opts.stream = true;
@@ -183,7 +193,7 @@ pub fn run(args: Args) -> Result<()> {
     let info = RunInfo {
         source: "convert".to_string(),
         inputs: names,
-        filters: filter.describe(stale.as_str()),
+        filters: filter.describe(recorded_mode(stale, any_dump, dir_stats.is_some())),
     };
     let summary = sink.finish(info)?;
     warn_quoted_names(&summary.quoted_names);
@@ -196,16 +206,26 @@ pub fn run(args: Args) -> Result<()> {
     if !args.quiet {
         let secs = started.elapsed().as_secs_f64();
         if any_dump {
-            print_summary(&stats, &summary, secs, &args.output.output);
+            print_summary(&stats, &summary, secs, &args.output.output, stale);
         }
         if let Some(d) = &dir_stats {
-            print_dir_summary(d, &summary, secs, &args.output.output, !any_dump);
+            let out = &args.output.output;
+            print_dir_summary(d, &summary, secs, (out, stale), !any_dump);
         }
         if let Some(d) = &dashboards {
             d.print_summary(Some(&args.output.output));
         }
     }
     Ok(())
+}
+
+/// The staleness mode the manifest records: what was done. Dump text alone has nothing exact to
+/// carry, so `carry` did what `drop` does (and its manifests stay as they were).
+fn recorded_mode(stale: StaleMode, any_dump: bool, any_dir: bool) -> &'static str {
+    match stale {
+        StaleMode::Carry if any_dump && !any_dir => StaleMode::Drop.as_str(),
+        s => s.as_str(),
+    }
 }
 
 /// Reads one data directory or block directory into the sink.
@@ -223,7 +243,7 @@ fn read_tsdb(
     }
     let opts = ReadOptions {
         filter: filter.clone(),
-        keep_stale: stale == StaleMode::Keep,
+        keep_stale: stale != StaleMode::Drop,
         skip_invalid,
     };
     let pb = if progress {
@@ -277,7 +297,26 @@ fn nothing_kept_dir(d: &DirStats, filter: &Filter) -> String {
     )
 }
 
-fn print_dir_summary(d: &DirStats, s: &SinkSummary, secs: f64, out: &str, only: bool) {
+/// Staleness markers of the data directories: (dropped, kept as NaN, carried in sidecars).
+fn dir_markers(d: &DirStats, s: &SinkSummary, stale: StaleMode) -> (u64, u64, u64) {
+    match stale {
+        StaleMode::Keep => (d.stale_dropped, d.stale_kept, 0),
+        StaleMode::Drop => (d.stale_dropped + d.stale_kept, 0, 0),
+        StaleMode::Carry => {
+            let carried = s.written.markers.markers;
+            let dropped = d.stale_dropped + d.stale_kept.saturating_sub(carried);
+            (dropped, 0, carried)
+        }
+    }
+}
+
+fn print_dir_summary(
+    d: &DirStats,
+    s: &SinkSummary,
+    secs: f64,
+    (out, stale): (&str, StaleMode),
+    only: bool,
+) {
     eprintln!(
         "prom2om: read {} blocks ({} series, {} chunks; {} chunks outside the time range or deleted, not read) and the head ({} series) in {secs:.2}s",
         d.blocks,
@@ -286,10 +325,16 @@ fn print_dir_summary(d: &DirStats, s: &SinkSummary, secs: f64, out: &str, only: 
         d.chunks_skipped,
         d.head_series
     );
+    let (dropped, kept, carried) = dir_markers(d, s, stale);
     eprintln!(
-        "prom2om: staleness markers dropped {}, kept {}; histograms skipped {}; samples dropped by time {}, deleted by tombstones {}; damaged chunks or series skipped {}",
-        d.stale_dropped, d.stale_kept, d.histograms_skipped, d.dropped_by_time, d.deleted, d.invalid_skipped
+        "prom2om: staleness markers dropped {dropped}, kept {kept}, carried in sidecars {carried}; histograms skipped {}; samples dropped by time {}, deleted by tombstones {}; damaged chunks or series skipped {}",
+        d.histograms_skipped, d.dropped_by_time, d.deleted, d.invalid_skipped
     );
+    if stale == StaleMode::Carry && out == "-" && dropped > 0 {
+        eprintln!(
+            "prom2om: note: -o - has no sidecar for staleness markers: write to a directory to carry them, or --stale keep to keep them as NaN"
+        );
+    }
     for r in &d.reported {
         eprintln!("prom2om:   skipped {r}");
     }
@@ -357,7 +402,7 @@ fn nothing_kept(st: &ConvertStats, matched: usize, filter: &Filter) -> String {
     )
 }
 
-fn print_summary(c: &ConvertStats, s: &SinkSummary, secs: f64, out: &str) {
+fn print_summary(c: &ConvertStats, s: &SinkSummary, secs: f64, out: &str, stale: StaleMode) {
     let w = &s.written;
     let mbps = c.bytes as f64 / 1e6 / secs.max(1e-9);
     eprintln!(
@@ -370,8 +415,14 @@ fn print_summary(c: &ConvertStats, s: &SinkSummary, secs: f64, out: &str) {
         s.series, w.samples, c.dropped_by_match, c.dropped_by_time
     );
     eprintln!(
-        "prom2om: staleness markers dropped {}, duplicates dropped {}, conflicting duplicates {} (later input kept), histograms skipped {}, bad lines {}",
-        w.stale_dropped, w.duplicates, w.conflicts, c.histograms_skipped, c.invalid_lines
+        "prom2om: staleness markers dropped {}{}, duplicates dropped {}, conflicting duplicates {} (later input kept), histograms skipped {}, bad lines {}",
+        w.stale_dropped,
+        match stale {
+            StaleMode::Keep => "",
+            // Dump text prints a marker as NaN: nothing exact to carry.
+            _ => " (guessed: a lone NaN in dump text)",
+        },
+        w.duplicates, w.conflicts, c.histograms_skipped, c.invalid_lines
     );
     for r in &c.invalid_reported {
         eprintln!("prom2om:   skipped {r}");

@@ -8,6 +8,7 @@ use super::common::{
     describe_selectors, human_bytes, lock_output, now_ms, stderr_is_terminal, warn_quoted_names,
     DashboardArgs, FilterArgs, OutputArgs,
 };
+use super::convert::Stale;
 use super::http_args::{parse_duration, HttpArgs};
 use crate::exit_codes::ExitCode;
 use crate::fetch::http::{mask_url, ClientConfig};
@@ -86,6 +87,14 @@ pub struct Args {
     #[arg(long, value_name = "LABEL=N")]
     pub top_by: Option<String>,
 
+    /// What to do with staleness markers, which remote read gives with their exact bits:
+    /// `carry` writes them to a sidecar beside each shard (WINDOW-SHARD.stale.om.gz, listed in
+    /// the manifest; `import --remote-write` sends them back as markers), `drop` removes them, `keep`
+    /// writes them as NaN in the shards. With -o - there is no sidecar: `carry` drops them. The
+    /// raw and range methods go through PromQL, which never returns a marker.
+    #[arg(long, value_enum, default_value_t = Stale::Carry)]
+    pub stale: Stale,
+
     /// No summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -138,7 +147,8 @@ pub fn run(args: Args) -> Result<()> {
     if args.list_metrics {
         return list_metrics(&opts);
     }
-    let mut sink_opts = args.output.sink_options(StaleMode::Keep, progress)?;
+    let stale = args.stale.mode();
+    let mut sink_opts = args.output.sink_options(stale, progress)?;
     let _lock = lock_output(&sink_opts.output)?;
     if let Output::Dir { path, .. } = &sink_opts.output {
         let state = path.join(STATE_DIR);
@@ -242,7 +252,7 @@ pub fn run(args: Args) -> Result<()> {
     let info = RunInfo {
         source: "fetch".to_string(),
         inputs: vec![mask_url(&args.url)],
-        filters: f.describe("drop"),
+        filters: f.describe(stale.as_str()),
     };
     let summary = sink.finish(info)?;
     warn_quoted_names(&summary.quoted_names);
@@ -250,7 +260,8 @@ pub fn run(args: Args) -> Result<()> {
         fetch::remove_state(state)?;
     }
     if !args.quiet {
-        print_summary(&stats, &summary, &mask_url(&args.url), &args.output.output);
+        let out = (args.output.output.as_str(), stale);
+        print_summary(&stats, &summary, &mask_url(&args.url), out);
         if let Some(d) = &dashboards {
             d.print_summary(Some(&args.output.output));
         }
@@ -299,7 +310,7 @@ fn list_metrics(opts: &FetchOptions) -> Result<()> {
     Ok(())
 }
 
-fn print_summary(st: &FetchStats, s: &SinkSummary, url: &str, out: &str) {
+fn print_summary(st: &FetchStats, s: &SinkSummary, url: &str, (out, stale): (&str, StaleMode)) {
     let secs = st.elapsed.as_secs_f64().max(1e-9);
     let method = st.method.map_or("-", |m| m.as_str());
     for n in &st.method_notes {
@@ -311,9 +322,17 @@ fn print_summary(st: &FetchStats, s: &SinkSummary, url: &str, out: &str) {
         st.samples + st.samples_resumed,
         st.samples as f64 / secs
     );
+    let carried = s.written.markers.markers;
+    let kept = if stale == StaleMode::Keep {
+        st.stale_markers
+    } else {
+        0
+    };
     eprintln!(
-        "prom2om: staleness markers dropped {}, histogram chunks skipped {}, duplicates dropped {}",
-        st.stale_dropped, st.histogram_chunks, s.written.duplicates
+        "prom2om: staleness markers dropped {}, kept {kept}, carried in sidecars {carried}; histogram chunks skipped {}, duplicates dropped {}",
+        st.stale_markers.saturating_sub(kept + carried),
+        st.histogram_chunks,
+        s.written.duplicates
     );
     eprintln!(
         "prom2om: {} requests, {} retries, {} received; {} work units{}",

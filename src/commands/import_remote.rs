@@ -83,8 +83,16 @@ fn verify(args: &Args, url: &str, matchers: &[(String, String)]) -> Result<()> {
         0 => String::new(),
         k => format!(" (less {k} NaN samples, which the receiver does not keep)"),
     };
+    // PromQL counts no staleness marker (count_over_time skips them): the markers were checked
+    // as the receiver accepted them, each shard's against its sidecar's count.
+    let markers = match crate::import::load_manifest(&args.dir)?.totals.stale_markers {
+        0 => String::new(),
+        k => format!(
+            "; the {k} staleness markers of the sidecars, which PromQL does not count, were each accepted by the receiver"
+        ),
+    };
     out_line(&format!(
-        "verified {n} windows on {at}: all hold the manifest's count{nan}"
+        "verified {n} windows on {at}: all hold the manifest's count{nan}{markers}"
     ));
     Ok(())
 }
@@ -123,9 +131,17 @@ impl Progress for Bars {
 
 fn shard_line(r: &ShardResult) -> String {
     match &r.outcome {
-        Outcome::Pushed { samples, requests } => format!(
-            "ok      {}: {samples} samples in {requests} requests, as the manifest says",
-            r.file
+        Outcome::Pushed {
+            samples,
+            requests,
+            markers,
+        } => format!(
+            "ok      {}: {samples} samples{} in {requests} requests, as the manifest says",
+            r.file,
+            match markers {
+                0 => String::new(),
+                n => format!(" and {n} staleness markers"),
+            }
         ),
         Outcome::Skipped => format!("skipped {}: pushed by an earlier run", r.file),
         Outcome::Failed(why) => format!("FAILED  {}: {why}", r.file),

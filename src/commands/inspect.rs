@@ -74,6 +74,9 @@ fn print_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
             .unwrap_or_else(|| "-".into())
     };
     writeln!(out, "series {}, samples {}", r.series, r.samples)?;
+    if let Some(n) = r.stale_markers.filter(|&n| n > 0) {
+        writeln!(out, "staleness markers carried in sidecars: {n}")?;
+    }
     writeln!(
         out,
         "time range {} .. {}",

@@ -43,14 +43,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let t = &report.totals;
     writeln!(
         out,
-        "OK {}: {} shards, {} series, {} samples",
+        "OK {}: {} shards, {} series, {} samples{}",
         args.dir.display(),
         report.files.len(),
         t.series,
-        t.samples
+        t.samples,
+        markers_note(t.stale_markers)
     )?;
     out.flush()?;
     Ok(())
+}
+
+/// `, N staleness markers in sidecars` when there are any.
+fn markers_note(n: u64) -> String {
+    match n {
+        0 => String::new(),
+        n => format!(", {n} staleness markers in sidecars"),
+    }
 }
 
 /// The OK lines on `out`, the problems on stderr; every problem is printed even when `out` fails,
@@ -68,10 +77,11 @@ fn print_report(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
                 if written.is_ok() {
                     written = writeln!(
                         out,
-                        "OK {}: {} series, {} samples{range}",
+                        "OK {}: {} series, {} samples{range}{}",
                         path.display(),
                         st.series,
-                        st.samples
+                        st.samples,
+                        markers_note(f.stale_markers)
                     );
                 }
             }

@@ -101,6 +101,27 @@ pub fn series(c: &Client, selector: &str, start: i64, end: i64) -> Result<Vec<La
     .with_context(|| what.clone())
 }
 
+/// The values of label `name` on the series matching `selector` with data in `[start, end]`.
+pub fn label_values(
+    c: &Client,
+    name: &str,
+    selector: &str,
+    start: i64,
+    end: i64,
+) -> Result<Vec<String>> {
+    let params = [
+        ("match[]", selector.to_string()),
+        ("start", api_time(start)),
+        ("end", api_time(end)),
+    ];
+    let what = format!("listing the values of {name} on {selector}");
+    c.retry(|| {
+        let body = c.get(&format!("/api/v1/label/{name}/values"), &params)?;
+        parse::<Vec<String>>(&body)
+    })
+    .with_context(|| what.clone())
+}
+
 #[derive(Deserialize)]
 struct MatrixSeries<'a> {
     #[serde(borrow)]

@@ -66,7 +66,8 @@ pub struct FetchStats {
     /// Series batches delivered (a series spanning several units counts once per unit).
     pub series_batches: u64,
     pub samples: u64,
-    pub stale_dropped: u64,
+    /// Staleness markers received (the sink carries, drops or keeps them).
+    pub stale_markers: u64,
     pub histogram_chunks: u64,
     pub units: usize,
     pub units_resumed: usize,
@@ -153,7 +154,7 @@ pub fn fetch(
     let mut warned_hist = false;
     worker::run(&exec, &units, &pending, opts.concurrency, |msg| match msg {
         worker::Msg::Series(sd) => {
-            stats.stale_dropped += sd.stale_dropped;
+            stats.stale_markers += sd.stale_markers;
             if sd.histogram_chunks > 0 && !warned_hist {
                 warned_hist = true;
                 bar.suspend(|| eprintln!("prom2om: warning: skipping native histogram chunks (series {}): OpenMetrics backfill cannot carry them", sd.labels));

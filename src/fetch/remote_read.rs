@@ -135,8 +135,10 @@ pub fn encode_request(matchers: &[Match], start_ms: i64, end_ms: i64, streamed: 
 #[derive(Debug, Default)]
 pub struct SeriesData {
     pub labels: Labels,
+    /// Samples with their exact bits, staleness markers (`0x7ff0000000000002`) included.
     pub samples: Vec<(i64, f64)>,
-    pub stale_dropped: u64,
+    /// Of those, staleness markers.
+    pub stale_markers: u64,
     pub histogram_chunks: u64,
 }
 
@@ -244,16 +246,13 @@ fn add_chunk(sd: &mut SeriesData, c: &Chunk, start_ms: i64, end_ms: i64) -> Resu
         return Ok(());
     }
     let samples = &mut sd.samples;
-    let stale = &mut sd.stale_dropped;
+    let stale = &mut sd.stale_markers;
     xor::decode(&c.data, |t, bits| {
         if t < start_ms || t > end_ms {
             return;
         }
-        if bits == xor::STALE_NAN_BITS {
-            *stale += 1;
-        } else {
-            samples.push((t, f64::from_bits(bits)));
-        }
+        *stale += u64::from(bits == xor::STALE_NAN_BITS);
+        samples.push((t, f64::from_bits(bits)));
     })
     .with_context(|| format!("series {}", sd.labels))?;
     Ok(())
@@ -289,11 +288,8 @@ pub fn read_samples(
                 if s.timestamp < start_ms || s.timestamp > end_ms {
                     continue;
                 }
-                if s.value.to_bits() == xor::STALE_NAN_BITS {
-                    sd.stale_dropped += 1;
-                } else {
-                    sd.samples.push((s.timestamp, s.value));
-                }
+                sd.stale_markers += u64::from(s.value.to_bits() == xor::STALE_NAN_BITS);
+                sd.samples.push((s.timestamp, s.value));
             }
             emit(finish(sd))?;
         }
@@ -369,9 +365,11 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].labels.metric_name(), "a");
         let ts: Vec<_> = got[0].samples.iter().map(|s| s.0).collect();
-        assert_eq!(ts, [0, 20, 30]);
-        assert!(got[0].samples[1].1.is_nan());
-        assert_eq!(got[0].stale_dropped, 1);
+        assert_eq!(ts, [0, 10, 20, 30]);
+        // The marker keeps its exact bits; the real NaN its own.
+        assert_eq!(got[0].samples[1].1.to_bits(), xor::STALE_NAN_BITS);
+        assert_eq!(got[0].samples[2].1.to_bits(), f64::NAN.to_bits());
+        assert_eq!(got[0].stale_markers, 1);
         assert_eq!(got[0].histogram_chunks, 1);
         // Out of [0, 50]: the sample at 99 is dropped.
         assert_eq!(got[1].samples, vec![(5, 2.0)]);
@@ -443,8 +441,9 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(got[0].samples, vec![(1, 1.0)]);
-        assert_eq!(got[0].stale_dropped, 1);
+        assert_eq!(got[0].samples[0], (1, 1.0));
+        assert_eq!(got[0].samples[1].1.to_bits(), xor::STALE_NAN_BITS);
+        assert_eq!(got[0].stale_markers, 1);
 
         let m = Match {
             name: "job".into(),

@@ -1,7 +1,7 @@
 //! `import --remote-write`: pushes verified shards, window by window in time order, to any
 //! Prometheus remote-write 1.0 receiver, on N ordered lanes (a series always takes the same one).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::sidecar::{self, StaleMarkers};
 use super::state::sync_dir;
 use crate::fetch::http::{Client, ClientConfig, Failure, HttpStatus};
 use crate::format::openmetrics;
 use crate::format::prompb::{self, Label, Sample, TimeSeries, WriteRequest};
+use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::labels::Labels;
 use crate::pipeline::manifest::{sha256_hex, ShardEntry};
 use crate::select::filter::LabelEdits;
@@ -42,8 +44,12 @@ pub struct Options {
 /// What became of one shard.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    /// Every sample was accepted by the receiver.
-    Pushed { samples: u64, requests: u64 },
+    /// Every sample (and staleness marker of its sidecar) was accepted by the receiver.
+    Pushed {
+        samples: u64,
+        requests: u64,
+        markers: u64,
+    },
     /// An earlier run pushed it (same name and checksum, same target).
     Skipped,
     /// Not (wholly) accepted: why, in the receiver's words.
@@ -293,6 +299,10 @@ impl Pusher<'_> {
         } else {
             raw
         };
+        let markers = match sidecar::stale_markers(dir, compressed, e) {
+            Ok(m) => m,
+            Err(err) => return Ok(Outcome::Failed(format!("{err:#}"))),
+        };
         let refusal = Refusal {
             stop: AtomicBool::new(false),
             first: Mutex::new(None),
@@ -307,7 +317,7 @@ impl Pusher<'_> {
                 let refusal = &refusal;
                 handles.push(s.spawn(move || self.lane(rx, refusal)));
             }
-            let read = self.read_into_lanes(&text, &txs, &refusal);
+            let read = self.read_into_lanes(&text, &markers, &txs, &refusal);
             drop(txs);
             let requests: u64 = handles
                 .into_iter()
@@ -318,74 +328,85 @@ impl Pusher<'_> {
         if let Some(why) = refusal.first.into_inner().expect("lanes joined") {
             return Ok(Outcome::Failed(why));
         }
-        let samples = read?;
+        let (samples, carried) = read?;
+        let want: u64 = e.sidecars.iter().map(|s| s.samples).sum();
+        if carried != want {
+            return Ok(Outcome::Failed(format!(
+                "its sidecar holds {carried} staleness markers, the manifest says {want}"
+            )));
+        }
         if samples != e.samples {
             return Ok(Outcome::Failed(format!(
                 "holds {samples} samples, the manifest says {}",
                 e.samples
             )));
         }
-        Ok(Outcome::Pushed { samples, requests })
+        Ok(Outcome::Pushed {
+            samples,
+            requests,
+            markers: carried,
+        })
     }
 
-    /// Parses the shard and hands full requests to the lanes; the samples read.
+    /// Parses the shard and hands full requests to the lanes, each series' staleness markers
+    /// (from its sidecar) merged in time order with its samples; returns (samples, markers) sent.
     fn read_into_lanes(
         &self,
         text: &[u8],
+        markers: &StaleMarkers,
         txs: &[std::sync::mpsc::SyncSender<WriteRequest>],
         refusal: &Refusal,
-    ) -> Result<u64> {
-        let batch = self.opts.batch_samples.max(1);
-        let mut pending: Vec<(WriteRequest, usize)> = (0..txs.len())
-            .map(|_| (WriteRequest::default(), 0))
-            .collect();
-        let mut lane = 0;
-        let mut labels: Vec<Label> = Vec::new();
-        // Whether the current series has an entry in its lane's pending request.
-        let mut open = false;
+    ) -> Result<(u64, u64)> {
+        let index: HashMap<&Labels, usize> =
+            markers.iter().enumerate().map(|(i, m)| (&m.0, i)).collect();
+        let mut sent = vec![false; markers.len()];
+        let mut lanes = Lanes {
+            batch: self.opts.batch_samples.max(1),
+            pending: (0..txs.len())
+                .map(|_| (WriteRequest::default(), 0))
+                .collect(),
+            txs,
+            lane: 0,
+            labels: Vec::new(),
+            open: false,
+            markers: 0,
+        };
+        // The current series' markers and how many of them are sent.
+        let mut cur: Option<(&[i64], usize)> = None;
         let stats = openmetrics::read(text, |s| {
             if refusal.stop.load(Ordering::Relaxed) {
                 return Err(anyhow!("stopped: the receiver refused a request"));
             }
             if s.new_series {
+                lanes.markers_before(&mut cur, i64::MAX);
                 let mut l = s.labels.clone();
                 if self.opts.edits.apply_traced(&mut l).overrides {
                     self.overridden.fetch_add(1, Ordering::Relaxed);
                 }
-                lane = lane_of(&l, txs.len());
-                labels = to_proto(&l);
-                open = false;
-            }
-            let (req, n) = &mut pending[lane];
-            if !open {
-                req.timeseries.push(TimeSeries {
-                    labels: labels.clone(),
-                    samples: Vec::new(),
+                lanes.series(&l);
+                cur = index.get(s.labels).map(|&i| {
+                    sent[i] = true;
+                    (&markers[i].1[..], 0)
                 });
-                open = true;
             }
-            let ts = req.timeseries.last_mut().expect("pushed above");
-            ts.samples.push(Sample {
-                value: s.value,
-                timestamp: s.ts_ms,
-            });
-            *n += 1;
-            if *n >= batch {
-                let full = std::mem::take(req);
-                *n = 0;
-                open = false;
-                // A closed lane has stopped on a refusal, which the result reports.
-                let _ = txs[lane].send(full);
-            }
+            lanes.markers_before(&mut cur, s.ts_ms);
+            lanes.push(s.value, s.ts_ms);
             Ok(())
         });
-        for (i, (req, n)) in pending.into_iter().enumerate() {
-            if n > 0 {
-                let _ = txs[i].send(req);
+        lanes.markers_before(&mut cur, i64::MAX);
+        // Series with markers and no sample in this shard (the target went away at its end).
+        if stats.is_ok() {
+            for ((l, ts), _) in markers.iter().zip(&sent).filter(|(_, &s)| !s) {
+                let mut l = l.clone();
+                self.opts.edits.apply(&mut l);
+                lanes.series(&l);
+                lanes.markers_before(&mut Some((&ts[..], 0)), i64::MAX);
             }
         }
+        let carried = lanes.markers;
+        lanes.flush();
         // After a refusal the reader's error only says it stopped; the refusal is the result.
-        stats.map(|st| st.samples)
+        stats.map(|st| (st.samples, carried))
     }
 
     /// Sends the requests of one lane in order; the number accepted. After a refusal (here or
@@ -474,6 +495,70 @@ fn describe_refusal(e: &anyhow::Error, req: &WriteRequest) -> String {
         ""
     };
     format!("{e:#}{first}{advice}")
+}
+
+/// The requests being filled, one per lane; a full one goes to its lane.
+struct Lanes<'a> {
+    batch: usize,
+    pending: Vec<(WriteRequest, usize)>,
+    txs: &'a [std::sync::mpsc::SyncSender<WriteRequest>],
+    lane: usize,
+    labels: Vec<Label>,
+    /// Whether the current series has an entry in its lane's pending request.
+    open: bool,
+    /// Staleness markers pushed.
+    markers: u64,
+}
+
+impl Lanes<'_> {
+    /// Starts a series (labels as sent).
+    fn series(&mut self, l: &Labels) {
+        self.lane = lane_of(l, self.txs.len());
+        self.labels = to_proto(l);
+        self.open = false;
+    }
+
+    fn push(&mut self, value: f64, timestamp: i64) {
+        let (req, n) = &mut self.pending[self.lane];
+        if !self.open {
+            req.timeseries.push(TimeSeries {
+                labels: self.labels.clone(),
+                samples: Vec::new(),
+            });
+            self.open = true;
+        }
+        let ts = req.timeseries.last_mut().expect("pushed above");
+        ts.samples.push(Sample { value, timestamp });
+        *n += 1;
+        if *n >= self.batch {
+            let full = std::mem::take(req);
+            *n = 0;
+            self.open = false;
+            // A closed lane has stopped on a refusal, which the result reports.
+            let _ = self.txs[self.lane].send(full);
+        }
+    }
+
+    /// Pushes the current series' markers before `ts`, with their exact bits: a remote-write
+    /// receiver stores them as staleness markers.
+    fn markers_before(&mut self, cur: &mut Option<(&[i64], usize)>, ts: i64) {
+        let Some((m, pos)) = cur else {
+            return;
+        };
+        while *pos < m.len() && m[*pos] < ts {
+            self.push(f64::from_bits(STALE_NAN_BITS), m[*pos]);
+            self.markers += 1;
+            *pos += 1;
+        }
+    }
+
+    fn flush(self) {
+        for (i, (req, n)) in self.pending.into_iter().enumerate() {
+            if n > 0 {
+                let _ = self.txs[i].send(req);
+            }
+        }
+    }
 }
 
 /// The lane of a series: a stable hash, so a series keeps its lane (and order) across shards.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::fetch::api::{promql_duration, query_vector_with};
+use crate::fetch::api::{label_values, promql_duration, query_vector_with};
 use crate::fetch::http::Client;
 use crate::format::openmetrics;
 use crate::pipeline::manifest::Manifest;
@@ -92,16 +92,56 @@ fn quote(s: &str) -> String {
     q
 }
 
-/// The count of samples in `[min_ts, max_ts]`, evaluated at `max_ts`. The range is one
-/// millisecond longer than the span: range selectors are left-open in Prometheus 3 and
-/// VictoriaMetrics and left-closed in 2.x, and either way the first sample must count.
-pub fn count_query(matchers: &[(String, String)], min_ts: i64, max_ts: i64) -> String {
-    let mut sel = String::from("__name__=~\".+\"");
+/// The selector of the pushed series: every metric name (or `name`), with the `--add-label`
+/// matchers.
+fn selector(matchers: &[(String, String)], name: Option<&str>) -> String {
+    let mut sel = match name {
+        Some(n) => format!("__name__={}", quote(n)),
+        None => String::from("__name__=~\".+\""),
+    };
     for (n, v) in matchers {
         sel.push_str(&format!(",{n}={}", quote(v)));
     }
+    format!("{{{sel}}}")
+}
+
+/// The count of samples in `[min_ts, max_ts]` (of metric `name`, or all), evaluated at
+/// `max_ts`. The range is one millisecond longer than the span: range selectors are left-open in
+/// Prometheus 3 and VictoriaMetrics and left-closed in 2.x, and either way the first sample must
+/// count.
+pub fn count_query(
+    matchers: &[(String, String)],
+    name: Option<&str>,
+    min_ts: i64,
+    max_ts: i64,
+) -> String {
     let range = promql_duration(max_ts - min_ts + 1);
-    format!("sum(count_over_time({{{sel}}}[{range}]))")
+    format!(
+        "sum(count_over_time({}[{range}]))",
+        selector(matchers, name)
+    )
+}
+
+/// Samples the receiver holds in `[min_ts, max_ts]`. Prometheus 2.x refuses the one query when
+/// two series differ only by metric name (`count_over_time` drops the name, and 2.x will not
+/// return the same label set twice), so then each name is counted on its own.
+fn held(client: &Client, matchers: &[(String, String)], min_ts: i64, max_ts: i64) -> Result<u64> {
+    // `nocache`: VictoriaMetrics would otherwise answer from a cache filled before the data
+    // arrived; Prometheus ignores it.
+    let count = |name: Option<&str>| -> Result<u64> {
+        let query = count_query(matchers, name, min_ts, max_ts);
+        let v = query_vector_with(client, &query, max_ts, &[("nocache", "1".into())])?;
+        // An empty vector: no sample at all in the window.
+        Ok(v.first().map_or(0, |(_, x)| *x as u64))
+    };
+    match count(None) {
+        Err(e) if format!("{e:#}").contains("same labelset") => {
+            let sel = selector(matchers, None);
+            let names = label_values(client, "__name__", &sel, min_ts, max_ts)?;
+            names.iter().map(|n| count(Some(n))).sum()
+        }
+        r => r,
+    }
 }
 
 /// Checks every window of the manifest in `dir` against the receiver behind `client` (its
@@ -119,7 +159,6 @@ pub fn verify(
     let deadline = Instant::now() + settle;
     let mut out = Vec::new();
     for (start, (min_ts, max_ts, expected)) in windows(&m) {
-        let query = count_query(matchers, min_ts, max_ts);
         let mut check = WindowCheck {
             window_start_ms: start,
             min_ts_ms: min_ts,
@@ -129,11 +168,7 @@ pub fn verify(
             held: 0,
         };
         loop {
-            // `nocache`: VictoriaMetrics would otherwise answer from a cache filled before
-            // the data arrived; Prometheus ignores it.
-            let v = query_vector_with(client, &query, max_ts, &[("nocache", "1".into())])?;
-            // An empty vector: no sample at all in the window.
-            check.held = v.first().map_or(0, |(_, x)| *x as u64);
+            check.held = held(client, matchers, min_ts, max_ts)?;
             if check.holds_all() || check.held > check.expected || Instant::now() >= deadline {
                 break;
             }
@@ -151,11 +186,16 @@ mod tests {
     #[test]
     fn query_counts_the_first_sample_either_way() {
         assert_eq!(
-            count_query(&[], 1000, 8_200_010),
+            count_query(&[], None, 1000, 8_200_010),
             "sum(count_over_time({__name__=~\".+\"}[8199011ms]))"
         );
         assert_eq!(
-            count_query(&[("customer".into(), "a\"c\\me\n".into())], 0, 7_199_999),
+            count_query(
+                &[("customer".into(), "a\"c\\me\n".into())],
+                None,
+                0,
+                7_199_999
+            ),
             "sum(count_over_time({__name__=~\".+\",customer=\"a\\\"c\\\\me\\n\"}[7200s]))"
         );
     }

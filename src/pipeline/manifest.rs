@@ -18,6 +18,8 @@ pub struct ShardEntry {
     pub shard: u32,
     pub series: u64,
     pub samples: u64,
+    /// The samples' time range; both 0 in a shard of 0 samples (its window holds only what
+    /// its sidecars carry), which the totals leave out.
     pub min_ts_ms: i64,
     pub max_ts_ms: i64,
     /// Size of the file as written (compressed when `compressed`).
@@ -36,7 +38,8 @@ pub struct ShardEntry {
 pub const SIDECAR_STALE_MARKERS: &str = "stale_markers";
 
 /// A file beside a shard for what plain OpenMetrics cannot carry, so the shard itself stays what
-/// promtool's backfill accepts. Each kind is OpenMetrics text whose samples mean what the kind
+/// promtool's backfill accepts. A shard whose window holds only such data (a series' marker just
+/// after its last sample's window) is listed with 0 samples: its file is `# EOF` alone. Each kind is OpenMetrics text whose samples mean what the kind
 /// says (today [`SIDECAR_STALE_MARKERS`]; native histograms could come as another kind). A reader
 /// that meets a kind it does not know must refuse the directory, never skip it: that is loss.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -77,6 +80,13 @@ pub struct Totals {
     pub uncompressed_bytes: u64,
     pub min_ts_ms: Option<i64>,
     pub max_ts_ms: Option<i64>,
+    /// Staleness markers carried in the shards' sidecars (not in `samples`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stale_markers: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

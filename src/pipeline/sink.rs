@@ -12,7 +12,9 @@ use rayon::prelude::*;
 use crate::format::openmetrics;
 use crate::labels::Labels;
 use crate::pipeline::atomic_file::{self, TempPath};
-use crate::pipeline::manifest::{Filters, Manifest, QuotedNames, ShardEntry, Totals};
+use crate::pipeline::manifest::{
+    Filters, Manifest, QuotedNames, ShardEntry, Totals, SIDECAR_STALE_MARKERS,
+};
 use crate::pipeline::out_dir;
 use crate::pipeline::series::SeriesTable;
 pub use crate::pipeline::shard::StaleMode;
@@ -131,6 +133,10 @@ pub struct Sink {
     stream: Option<Streamer>,
     /// The output directory did not exist before this run.
     created_dir: bool,
+    /// Series interned from now on come from dump text (see [`Sink::set_dump_input`]).
+    dump_input: bool,
+    /// By series id: its NaNs get the staleness guess (a dump series, and not `--stale keep`).
+    guess: Vec<bool>,
 }
 
 impl Sink {
@@ -171,7 +177,32 @@ impl Sink {
             spilled_bytes: 0,
             negative_ts: 0,
             created_dir,
+            dump_input: false,
+            guess: Vec::new(),
         })
+    }
+
+    /// Tells the sink whether the series interned from now on come from dump text, which prints
+    /// a staleness marker as `NaN`: their lone NaNs are then taken for markers (unless `Keep`).
+    /// Series of exact sources (data directory, remote read) have their markers' exact bits.
+    /// The dump pipeline ([`crate::pipeline::convert::convert`]) sets it while it reads.
+    pub fn set_dump_input(&mut self, dump: bool) {
+        self.dump_input = dump;
+    }
+
+    fn note_series(&mut self, id: SeriesId) -> SeriesId {
+        if self.dump_input && self.opts.stale != StaleMode::Keep {
+            let i = id as usize;
+            if self.guess.len() <= i {
+                self.guess.resize(i + 1, false);
+            }
+            self.guess[i] = true;
+        }
+        id
+    }
+
+    fn guessed(&self, id: SeriesId) -> bool {
+        self.guess.get(id as usize).copied().unwrap_or(false)
     }
 
     /// Refuses label edits that make two source series one (see [`Sink::series_traced`]). Call
@@ -189,7 +220,8 @@ impl Sink {
     /// ([`LabelEdits::apply_traced`]). While merges are refused, a second source series with the
     /// same edited labels is bad input naming both: their samples would interleave in one series.
     pub fn series_traced(&mut self, labels: Labels, origin: &[u8]) -> Result<SeriesId> {
-        self.series.intern_traced(labels, origin)
+        let id = self.series.intern_traced(labels, origin)?;
+        Ok(self.note_series(id))
     }
 
     /// Gives up the run: nothing is written, and an output directory this run created (still
@@ -204,7 +236,8 @@ impl Sink {
 
     /// Interns a series (labels already edited by --drop-label/--add-label) and returns its id.
     pub fn series(&mut self, labels: Labels) -> SeriesId {
-        self.series.intern(labels)
+        let id = self.series.intern(labels);
+        self.note_series(id)
     }
 
     /// Adds one sample of series `id`.
@@ -232,11 +265,16 @@ impl Sink {
             // Streamed windows have one shard unless --shards; more text than that means more.
             let over = self.opts.shards.is_none() && win.est_bytes > self.opts.target_shard_bytes;
             let at = (w, win.start, over);
-            if !st.push(id, ts, val, at, &self.series.labels, &self.series.prefixes)? {
+            let table = (
+                &self.series.labels[..],
+                &self.series.prefixes[..],
+                &self.guess[..],
+            );
+            if !st.push(id, ts, val, at, table)? {
                 self.stream = None;
             }
         }
-        if self.opts.stale == StaleMode::Drop {
+        if self.guessed(id) {
             self.track_bound(id, w, ts, value.is_nan());
         }
         self.mem_records += REC_MEM;
@@ -354,7 +392,7 @@ impl Sink {
     /// Sorts, deduplicates and writes everything; for a directory, writes the manifest last.
     pub fn finish(mut self, info: RunInfo) -> Result<SinkSummary> {
         let streamed = match self.stream.take() {
-            Some(st) => Some(st.finish(&self.series.prefixes)?),
+            Some(st) => Some(st.finish(&self.series.prefixes, &self.guess)?),
             None => None,
         };
         if self.spill_dir.is_some() {
@@ -363,10 +401,15 @@ impl Sink {
         let ranks = self.rank_series();
         let plan = self.plan();
         let neighbours = self.neighbours(&ranks);
+        let mut guess = vec![false; ranks.len()];
+        for (id, &g) in self.guess.iter().enumerate() {
+            guess[ranks[id] as usize] = g;
+        }
         let table = RankedTable {
             written: (0..ranks.len()).map(|_| Default::default()).collect(),
             prefixes: rank_order(&ranks, std::mem::take(&mut self.series.prefixes)),
             neighbours,
+            guess,
         };
         match self.opts.output.clone() {
             Output::Stdout => self.write_stdout(plan, &ranks, &table),
@@ -414,6 +457,8 @@ struct RankedTable {
     written: Vec<std::sync::atomic::AtomicBool>,
     /// Per window: rank -> is the sample just before / after the window NaN.
     neighbours: Vec<Neighbours>,
+    /// By rank: the series gets the staleness guess.
+    guess: Vec<bool>,
 }
 
 /// The table as seen while writing window `w`.
@@ -427,12 +472,15 @@ impl SeriesInfo for WindowView<'_> {
         &self.t.prefixes[series as usize]
     }
 
-    fn neighbours_nan(&self, series: u32) -> (Option<bool>, Option<bool>) {
-        self.t
-            .neighbours
-            .get(self.w)
-            .and_then(|m| m.get(&series).copied())
-            .unwrap_or((None, None))
+    fn guess(&self, series: u32) -> shard::Guess {
+        if !self.t.guess[series as usize] {
+            return None;
+        }
+        let nb = self.t.neighbours.get(self.w);
+        Some(
+            nb.and_then(|m| m.get(&series).copied())
+                .unwrap_or((None, None)),
+        )
     }
 
     fn mark_written(&self, series: u32) {
@@ -460,14 +508,22 @@ fn rank_order(ranks: &[u32], items: Vec<Box<[u8]>>) -> Vec<Box<[u8]>> {
 
 /// Orders the shard entries and computes the totals.
 fn totals(entries: &[ShardEntry], series: u64) -> Totals {
+    // A shard of markers only holds no sample: it has no time range.
+    let nonempty = || entries.iter().filter(|e| e.samples > 0);
     Totals {
         shards: entries.len() as u64,
         series,
         samples: entries.iter().map(|e| e.samples).sum(),
         bytes: entries.iter().map(|e| e.bytes).sum(),
         uncompressed_bytes: entries.iter().map(|e| e.uncompressed_bytes).sum(),
-        min_ts_ms: entries.iter().map(|e| e.min_ts_ms).min(),
-        max_ts_ms: entries.iter().map(|e| e.max_ts_ms).max(),
+        min_ts_ms: nonempty().map(|e| e.min_ts_ms).min(),
+        max_ts_ms: nonempty().map(|e| e.max_ts_ms).max(),
+        stale_markers: entries
+            .iter()
+            .flat_map(|e| &e.sidecars)
+            .filter(|s| s.kind == SIDECAR_STALE_MARKERS)
+            .map(|s| s.samples)
+            .sum(),
     }
 }
 
@@ -496,7 +552,7 @@ impl Sink {
     /// nearest earlier and later windows that hold the series are NaN.
     fn neighbours(&self, ranks: &[u32]) -> Vec<Neighbours> {
         let mut out = vec![HashMap::new(); self.windows.len()];
-        if self.opts.stale == StaleMode::Keep || self.windows.len() < 2 {
+        if self.bounds.is_empty() || self.windows.len() < 2 {
             return out;
         }
         let mut keys: Vec<(&(SeriesId, usize), &usize)> = self.bound_index.iter().collect();
@@ -539,7 +595,8 @@ impl Sink {
                 root.clone(),
                 |_, recs| {
                     let mut out = out.lock().expect("one shard");
-                    let mut enc = shard::Encoder::new(&view, self.opts.stale, &mut *out);
+                    let plain = shard::NoSidecar(&mut *out);
+                    let mut enc = shard::Encoder::new(&view, self.opts.stale, plain);
                     for r in recs {
                         enc.push(&r?)?;
                     }

@@ -41,8 +41,13 @@ struct Run {
     id: u32,
     hash: u64,
     prefix: Box<[u8]>,
+    /// The series gets the staleness guess (a dump series).
+    guess: bool,
     samples: Vec<(i64, u64)>,
 }
+
+/// The sink's series table, by series id: labels, rendered prefixes, staleness guess.
+pub type Table<'a> = (&'a [Labels], &'a [Box<[u8]>], &'a [bool]);
 
 enum Msg {
     Runs(Arc<Vec<Run>>),
@@ -111,8 +116,7 @@ impl Streamer {
         ts: i64,
         val: u64,
         (w, start, over): (usize, i64, bool),
-        labels: &[Labels],
-        prefixes: &[Box<[u8]>],
+        (labels, prefixes, guess): Table<'_>,
     ) -> Result<bool> {
         self.track_window(w, start, over)?;
         if self.cur == Some(id) {
@@ -128,7 +132,7 @@ impl Streamer {
             if rank_key(&labels[prev as usize]) >= rank_key(&labels[id as usize]) {
                 return Ok(false);
             }
-            self.complete(prev, &prefixes[prev as usize])?;
+            self.complete(prev, &prefixes[prev as usize], guessed(guess, prev))?;
         }
         self.cur = Some(id);
         self.samples.push((ts, val));
@@ -158,12 +162,13 @@ impl Streamer {
         self.send(k, Msg::Abandon(start))
     }
 
-    fn complete(&mut self, id: u32, prefix: &[u8]) -> Result<()> {
+    fn complete(&mut self, id: u32, prefix: &[u8], guess: bool) -> Result<()> {
         self.batch_samples += self.samples.len();
         self.batch.push(Run {
             id,
             hash: shard::series_hash(prefix),
             prefix: prefix.into(),
+            guess,
             samples: std::mem::take(&mut self.samples),
         });
         if self.batch_samples >= BATCH_SAMPLES {
@@ -196,9 +201,9 @@ impl Streamer {
 
     /// Ends the input: writes the last series, finishes every streamed shard under its temporary
     /// name, and returns them.
-    pub fn finish(mut self, prefixes: &[Box<[u8]>]) -> Result<Streamed> {
+    pub fn finish(mut self, prefixes: &[Box<[u8]>], guess: &[bool]) -> Result<Streamed> {
         if let Some(prev) = self.cur.take() {
-            self.complete(prev, &prefixes[prev as usize])?;
+            self.complete(prev, &prefixes[prev as usize], guessed(guess, prev))?;
         }
         self.send_batch()?;
         for k in 0..self.senders.len() {
@@ -252,6 +257,10 @@ fn fd_room() -> u64 {
 /// The output order of series: by metric name, then all labels.
 fn rank_key(l: &Labels) -> (&str, &Labels) {
     (l.metric_name(), l)
+}
+
+fn guessed(guess: &[bool], id: u32) -> bool {
+    guess.get(id as usize).copied().unwrap_or(false)
 }
 
 /// Which worker writes the window starting at `start`.
@@ -311,12 +320,15 @@ impl Worker<'_> {
             if owner(start, d, self.k) == self.me {
                 // The staleness rule looks past the window: at the sample before, and at the one
                 // that wins the next timestamp (the last of its repeats).
-                let before = (i > 0).then(|| nan(i - 1));
-                let after = (j < s.len()).then(|| {
-                    let t = s[j].0;
-                    nan(j + s[j..].partition_point(|&(u, _)| u == t) - 1)
+                let guess = run.guess.then(|| {
+                    let before = (i > 0).then(|| nan(i - 1));
+                    let after = (j < s.len()).then(|| {
+                        let t = s[j].0;
+                        nan(j + s[j..].partition_point(|&(u, _)| u == t) - 1)
+                    });
+                    (before, after)
                 });
-                self.segment(run, start, &s[i..j], (before, after))?;
+                self.segment(run, start, &s[i..j], guess)?;
             }
             i = j;
         }
@@ -328,7 +340,7 @@ impl Worker<'_> {
         run: &Run,
         start: i64,
         seg: &[(i64, u64)],
-        nb: (Option<bool>, Option<bool>),
+        guess: shard::Guess,
     ) -> Result<()> {
         let n = self.layout.shards;
         let Some(shards) = self
@@ -349,7 +361,7 @@ impl Worker<'_> {
         }
         let layout = self.layout;
         let wrote = text
-            .series(&run.prefix, &self.scratch, nb)
+            .series(&run.prefix, &self.scratch, guess)
             .with_context(|| {
                 let name = shard::file_name(start, s, layout.width, layout.compress.is_some());
                 format!("writing {}", layout.dir.join(name).display())
@@ -403,6 +415,7 @@ mod tests {
 
     use proptest::prelude::*;
 
+    use crate::format::tsdb::xor::STALE_NAN_BITS;
     use crate::labels::Labels;
     use crate::pipeline::sink::{Output, RunInfo, Sink, SinkOptions, SinkSummary, StaleMode};
 
@@ -415,6 +428,8 @@ mod tests {
         memory: u64,
         stale: StaleMode,
         block: i64,
+        /// The input is dump text: its NaNs get the staleness guess.
+        dump: bool,
     }
 
     impl Opts {
@@ -426,6 +441,7 @@ mod tests {
                 memory: 1 << 30,
                 stale: StaleMode::Drop,
                 block: 10_000,
+                dump: true,
             }
         }
     }
@@ -451,6 +467,7 @@ mod tests {
             stream: o.stream,
         })
         .unwrap();
+        sink.set_dump_input(o.dump);
         for (labels, samples) in input {
             let id = sink.series(labels.clone());
             for &(ts, v) in samples {
@@ -548,10 +565,104 @@ mod tests {
         assert_eq!(same_as_sorted(&sorted_input(), o).streamed_shards, 3);
     }
 
+    fn gunzip(b: &[u8]) -> String {
+        use std::io::Read;
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(b)
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    }
+
+    #[test]
+    fn markers_are_carried_beside_their_shards() {
+        let stale = f64::from_bits(STALE_NAN_BITS);
+        // `a` has its marker alone in the second window; `b` a real NaN beside a marker.
+        let input = vec![
+            series("a", 0, vec![(0, 1.0), (1000, 2.0), (4500, stale)]),
+            series("b", 0, vec![(1000, f64::NAN), (2000, stale), (3000, 5.0)]),
+        ];
+        let o = Opts {
+            block: 4_000,
+            dump: false,
+            stale: StaleMode::Carry,
+            ..Opts::new(true)
+        };
+        let s = same_as_sorted(&input, o);
+        let (files, _) = run(
+            &input,
+            &Opts {
+                block: 4_000,
+                dump: false,
+                stale: StaleMode::Carry,
+                ..Opts::new(true)
+            },
+        );
+        let names: Vec<&str> = files.keys().map(|k| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "19700101T000000Z-000.om.gz",
+                "19700101T000000Z-000.stale.om.gz",
+                "19700101T000004Z-000.om.gz",
+                "19700101T000004Z-000.stale.om.gz",
+                "manifest.json"
+            ]
+        );
+        assert_eq!(
+            gunzip(&files["19700101T000000Z-000.om.gz"]),
+            "a{i=\"0\"} 1 0\na{i=\"0\"} 2 1\nb{i=\"0\"} NaN 1\nb{i=\"0\"} 5 3\n# EOF\n"
+        );
+        assert_eq!(
+            gunzip(&files["19700101T000000Z-000.stale.om.gz"]),
+            "b{i=\"0\"} NaN 2\n# EOF\n"
+        );
+        // The window of `a`'s marker holds no sample: its shard is `# EOF` alone.
+        assert_eq!(gunzip(&files["19700101T000004Z-000.om.gz"]), "# EOF\n");
+        assert_eq!(
+            gunzip(&files["19700101T000004Z-000.stale.om.gz"]),
+            "a{i=\"0\"} NaN 4.5\n# EOF\n"
+        );
+        let m: crate::pipeline::manifest::Manifest =
+            serde_json::from_slice(&files["manifest.json"]).unwrap();
+        assert_eq!((m.totals.samples, m.totals.stale_markers), (4, 2));
+        assert_eq!(
+            (m.totals.min_ts_ms, m.totals.max_ts_ms),
+            (Some(0), Some(3000))
+        );
+        let e = &m.shards[1];
+        assert_eq!((e.samples, e.series, e.sidecars.len()), (0, 0, 1));
+        let sc = &e.sidecars[0];
+        assert_eq!(
+            (
+                sc.kind.as_str(),
+                sc.series,
+                sc.samples,
+                sc.min_ts_ms,
+                sc.max_ts_ms
+            ),
+            ("stale_markers", 1, 1, 4500, 4500)
+        );
+        assert_eq!((s.written.markers.markers, s.written.stale_dropped), (2, 0));
+        // Drop removes exactly the markers; keep writes them as NaN; neither writes a sidecar.
+        for (stale, shards, samples) in [(StaleMode::Drop, 1, 4), (StaleMode::Keep, 2, 6)] {
+            let o = Opts {
+                block: 4_000,
+                dump: false,
+                stale,
+                ..Opts::new(true)
+            };
+            let s = same_as_sorted(&input, o);
+            assert_eq!((s.shards, s.written.samples), (shards, samples));
+            assert_eq!(s.written.markers.markers, 0);
+        }
+    }
+
     fn arb_input() -> impl Strategy<Value = Input> {
         let value = prop_oneof![
             4 => (0i32..5).prop_map(f64::from),
             1 => Just(f64::NAN),
+            1 => Just(f64::from_bits(STALE_NAN_BITS)),
         ];
         // Steps of 0 repeat a timestamp: a duplicate or a conflict, merged as the sort merges it.
         let samples = prop::collection::vec((0i64..3000, value), 0..30).prop_map(|v| {
@@ -571,18 +682,81 @@ mod tests {
         })
     }
 
+    type Points = std::collections::BTreeSet<(Labels, i64, Option<u64>)>;
+
+    /// The samples (NaN as `None`) and the markers of OpenMetrics files.
+    fn read_back(files: &BTreeMap<String, Vec<u8>>) -> (Points, Points) {
+        let (mut samples, mut markers) = (Points::new(), Points::new());
+        for (name, bytes) in files.iter().filter(|(n, _)| n.ends_with(".om.gz")) {
+            let into = if name.ends_with(".stale.om.gz") {
+                &mut markers
+            } else {
+                &mut samples
+            };
+            let text = gunzip(bytes);
+            crate::format::openmetrics::read(text.as_bytes(), |s| {
+                let v = (!s.value.is_nan()).then(|| s.value.to_bits());
+                into.insert((s.labels.clone(), s.ts_ms, v));
+                Ok(())
+            })
+            .unwrap();
+        }
+        (samples, markers)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
         #[test]
-        fn streamed_equals_sorted(input in arb_input(), shards in 1u32..3, keep in any::<bool>()) {
+        fn streamed_equals_sorted(
+            input in arb_input(),
+            shards in 1u32..3,
+            stale in prop_oneof![Just(StaleMode::Carry), Just(StaleMode::Drop), Just(StaleMode::Keep)],
+            dump in any::<bool>(),
+        ) {
             let o = Opts {
                 shards: Some(shards),
-                stale: if keep { StaleMode::Keep } else { StaleMode::Drop },
+                stale,
                 block: 4_000,
+                dump,
                 ..Opts::new(true)
             };
             let s = same_as_sorted(&input, o);
             prop_assert_eq!(s.streamed_shards, s.shards);
+        }
+
+        #[test]
+        fn carried_markers_read_back(input in arb_input(), shards in 1u32..4) {
+            let o = Opts {
+                shards: Some(shards),
+                stale: StaleMode::Carry,
+                block: 4_000,
+                dump: false,
+                ..Opts::new(false)
+            };
+            let (files, _) = run(&input, &o);
+            let (mut want_samples, mut want_markers) = (Points::new(), Points::new());
+            for (labels, samples) in &input {
+                // A repeated timestamp keeps the later value.
+                let last: BTreeMap<i64, u64> = samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+                for (t, b) in last {
+                    if b == STALE_NAN_BITS {
+                        want_markers.insert((labels.clone(), t, None));
+                    } else {
+                        let v = (!f64::from_bits(b).is_nan()).then_some(b);
+                        want_samples.insert((labels.clone(), t, v));
+                    }
+                }
+            }
+            let (got_samples, got_markers) = read_back(&files);
+            prop_assert_eq!(got_samples, want_samples);
+            prop_assert_eq!(got_markers, want_markers);
+            // What the sink writes, verify accepts.
+            let dir = tempfile::tempdir().unwrap();
+            for (name, bytes) in &files {
+                std::fs::write(dir.path().join(name), bytes).unwrap();
+            }
+            let report = crate::verify::verify_dir(dir.path()).unwrap();
+            prop_assert!(report.is_ok(), "{:?} {:?}", report.problems, report.files);
         }
     }
 }

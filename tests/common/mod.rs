@@ -165,14 +165,24 @@ pub fn prom2om() -> Command {
     Command::new(assert_cmd::cargo::cargo_bin("prom2om"))
 }
 
-/// Shard files of an output directory, sorted by name.
+/// Shard files of an output directory, sorted by name (not their stale-markers sidecars).
 pub fn shard_files(dir: &Path) -> Vec<PathBuf> {
+    om_files(dir, false)
+}
+
+/// The stale-markers sidecars of an output directory, sorted by name.
+pub fn sidecar_files(dir: &Path) -> Vec<PathBuf> {
+    om_files(dir, true)
+}
+
+fn om_files(dir: &Path, sidecars: bool) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| {
             let n = p.file_name().unwrap().to_string_lossy().into_owned();
-            n.ends_with(".om.gz") || n.ends_with(".om")
+            let sidecar = n.ends_with(".stale.om.gz") || n.ends_with(".stale.om");
+            (n.ends_with(".om.gz") || n.ends_with(".om")) && sidecar == sidecars
         })
         .collect();
     v.sort();

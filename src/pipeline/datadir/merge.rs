@@ -23,7 +23,8 @@ const BATCH_CHUNKS: usize = 8192;
 #[derive(Clone, Debug, Default)]
 pub struct ReadOptions {
     pub filter: Filter,
-    /// Keep staleness markers (as NaN) instead of dropping them.
+    /// Pass staleness markers on to the sink with their exact bits (which carries them or keeps
+    /// them as NaN) instead of dropping them.
     pub keep_stale: bool,
     pub skip_invalid: bool,
 }
@@ -45,6 +46,7 @@ pub struct DirStats {
     /// Samples deleted by tombstones.
     pub deleted: u64,
     pub stale_dropped: u64,
+    /// Staleness markers passed on to the sink with their exact bits (carried or kept as NaN).
     pub stale_kept: u64,
     pub histograms_skipped: u64,
     /// Damaged chunks or series skipped under --skip-invalid.
