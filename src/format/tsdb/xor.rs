@@ -168,23 +168,34 @@ fn decode_any(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> Result<usize> {
     }
     let total = u16::from_be_bytes([chunk[0], chunk[1]]) as usize;
     let body = &chunk[2..];
-    let mut r = BitReader::new(body);
     let mut st = State::default();
     let fail = |i: usize, e: anyhow::Error| {
         anyhow::anyhow!("corrupt XOR chunk at sample {} of {total}: {e}", i + 1)
     };
-    for i in 0..total.min(2) {
-        let res = if i == 0 {
-            st.first(&mut r)
-        } else {
-            st.second(&mut r)
-        };
-        res.map_err(|e| fail(i, e))?;
-        f(st.t, st.v);
+    if total == 0 {
+        return Ok(0);
     }
+    // The first two samples start on byte boundaries: their varints and the first value are read
+    // as bytes, which matters in chunks of a few samples.
+    let (u, mut p) = uvarint_at(body, 0).map_err(|e| fail(0, e))?;
+    st.t = (u >> 1) as i64 ^ -((u & 1) as i64);
+    let v = body.get(p..p + 8).ok_or_else(|| fail(0, short()))?;
+    st.v = u64::from_be_bytes(v.try_into().unwrap());
+    p += 8;
+    f(st.t, st.v);
+    if total == 1 {
+        return Ok(1);
+    }
+    let (delta, n) = uvarint_at(body, p).map_err(|e| fail(1, e))?;
+    p += n;
+    st.t_delta = delta;
+    st.t = st.t.wrapping_add(delta as i64);
+    let mut r = BitReader::new(&body[p..]);
+    st.second_value(&mut r).map_err(|e| fail(1, e))?;
+    f(st.t, st.v);
     // The hot loop, straight from the chunk while a whole sample and its loads fit in it.
-    let mut bit = r.consumed_bits();
-    let mut i = total.min(2);
+    let mut bit = p * 8 + r.consumed_bits();
+    let mut i = 2;
     let last_start = body.len().saturating_sub(MARGIN);
     while i < total && bit >> 3 < last_start {
         if let Err(e) = st.sample(body, &mut bit) {
@@ -215,6 +226,25 @@ fn decode_any(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> Result<usize> {
         i += 1;
     }
     Ok(total)
+}
+
+/// Go's `binary.Uvarint` at byte `p` of `data`: the value and its length in bytes.
+#[inline(always)]
+fn uvarint_at(data: &[u8], p: usize) -> Result<(u64, usize)> {
+    let mut x = 0u64;
+    for i in 0..10 {
+        let Some(&b) = data.get(p + i) else {
+            return Err(short());
+        };
+        if b < 0x80 {
+            if i == 9 && b > 1 {
+                break;
+            }
+            return Ok((x | (b as u64) << (7 * i), i + 1));
+        }
+        x |= ((b & 0x7f) as u64) << (7 * i);
+    }
+    bail!("varint overflows 64 bits")
 }
 
 /// Bytes a sample may need from its first byte on: 145 bits at most (a 68-bit timestamp, a
@@ -256,7 +286,6 @@ fn take(data: &[u8], bit: usize, n: u32) -> u64 {
     ((w << s) | (((c[8] as u64) << s) >> 8)) >> (64 - n)
 }
 
-#[derive(Default)]
 struct State {
     t: i64,
     v: u64,
@@ -266,17 +295,21 @@ struct State {
     sig: u32,
 }
 
-impl State {
-    fn first(&mut self, r: &mut BitReader) -> Result<()> {
-        self.t = r.varint()?;
-        self.v = r.bits(64)?;
-        self.sig = 64;
-        Ok(())
+impl Default for State {
+    fn default() -> Self {
+        State {
+            t: 0,
+            v: 0,
+            t_delta: 0,
+            trailing: 0,
+            sig: 64,
+        }
     }
+}
 
-    fn second(&mut self, r: &mut BitReader) -> Result<()> {
-        self.t_delta = r.uvarint()?;
-        self.t = self.t.wrapping_add(self.t_delta as i64);
+impl State {
+    /// The second sample's value, after its timestamp.
+    fn second_value(&mut self, r: &mut BitReader) -> Result<()> {
         match r.ones(2)? {
             0 => return Ok(()),
             1 => {}

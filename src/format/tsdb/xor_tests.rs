@@ -193,6 +193,38 @@ fn every_cut_of_a_chunk_matches_the_reference() {
 }
 
 #[test]
+fn long_varints_match_the_reference() {
+    // Ten-byte varints at the first and second timestamps: the longest Go accepts, and ones that
+    // overflow 64 bits by their tenth byte's value or by an eleventh byte.
+    let ok = [0xffu8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+    let mut over = ok;
+    over[9] = 0x02;
+    let mut longer = ok;
+    longer[9] = 0x81;
+    for (first, second) in [
+        (&ok, &ok),
+        (&over, &ok),
+        (&ok, &over),
+        (&longer, &ok),
+        (&ok, &longer),
+    ] {
+        let mut chunk = vec![0, 3];
+        chunk.extend_from_slice(first);
+        chunk.extend_from_slice(&7u64.to_be_bytes());
+        chunk.extend_from_slice(second);
+        chunk.push(0);
+        let (_, err) = reference(&chunk);
+        assert_eq!(
+            err.is_some(),
+            first == &over || first == &longer || second == &over || second == &longer
+        );
+        for cut in 0..=chunk.len() {
+            same_as_reference(&chunk[..cut]);
+        }
+    }
+}
+
+#[test]
 fn corrupt_windows_match_the_reference() {
     // A window header of 31 leading zeros and 63 significant bits at several sample positions,
     // followed by 40 more bytes (read in the hot loop) or not (read from the copied tail), and
