@@ -403,6 +403,9 @@ pub(super) struct BitWriter {
     pub(super) bytes: Vec<u8>,
     /// Free low bits in the last byte.
     free: u32,
+    /// The last write ended on a byte boundary with whole bytes: `bstream.writeByte` has then
+    /// appended an empty byte that ends up in the chunk if nothing follows.
+    empty_tail: bool,
 }
 
 impl BitWriter {
@@ -421,6 +424,7 @@ impl BitWriter {
             self.free -= take;
             left -= take;
         }
+        self.empty_tail = n >= 8 && n % 8 == 0 && self.free == 0;
     }
 
     pub(super) fn put_uvarint(&mut self, mut x: u64) {
@@ -480,7 +484,7 @@ impl Encoder {
 
     /// Size of the chunk so far, header included.
     pub fn size(&self) -> usize {
-        2 + self.w.bytes.len()
+        2 + self.w.bytes.len() + self.w.empty_tail as usize
     }
 
     /// Appends a sample; timestamps are expected to increase, as the TSDB guarantees.
@@ -550,10 +554,13 @@ impl Encoder {
         }
     }
 
-    /// The chunk: BE16 sample count, then the bit stream.
+    /// The chunk: BE16 sample count, then the bit stream (with Prometheus's empty last byte).
     pub fn finish(self) -> Vec<u8> {
         let mut out = self.n.to_be_bytes().to_vec();
         out.extend_from_slice(&self.w.bytes);
+        if self.w.empty_tail {
+            out.push(0);
+        }
         out
     }
 }
