@@ -3,10 +3,14 @@
 //! converting `promtool tsdb dump` of a copy, staleness dropped exactly as a serving 2.42 exports
 //! it over remote read, and the directory left untouched. The dirs are built once per run
 //! (`tests/common/scenarios.rs`, about 90 s); `PROM2OM_FIXTURES_OUT=DIR cargo test --test
-//! datadir_e2e scenarios` also writes them, with promtool dumps and a README, to DIR.
+//! datadir_e2e scenarios` also writes them, with promtool dumps and a README, to DIR. `journey.rs`
+//! takes one of them home: convert, import, and a home Prometheus answering as the source.
 
 mod common;
 
+/// The whole journey with staleness, on the same fixtures.
+#[path = "datadir_e2e/journey.rs"]
+mod journey;
 #[path = "common/promdir.rs"]
 #[allow(dead_code)]
 mod promdir;
