@@ -30,7 +30,7 @@ pub enum Command {
     Fetch(Box<crate::commands::fetch::Args>),
     /// Check a shard directory: manifest, checksums, OpenMetrics validity, counts.
     Verify(crate::commands::verify::Args),
-    /// Load a shard directory into a TSDB data dir with promtool, checked against the manifest.
+    /// Load a shard directory into a TSDB data dir, checked against the manifest.
     Import(crate::commands::import::Args),
     /// Show what a data directory, dump or shard directory holds and what the filters would keep.
     Inspect(crate::commands::inspect::Args),

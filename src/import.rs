@@ -1,8 +1,10 @@
 //! `import`: loads a shard directory into a Prometheus data dir. Each shard is checked against the
-//! manifest, backfilled by the real `promtool` into its own staging dir (several at once), its
-//! blocks counted, and only then are the whole block dirs renamed into the data dir.
+//! manifest, written as a block by prom2om's block writer (or backfilled by `promtool` with
+//! `--promtool`) into its own staging dir (several at once), its blocks counted, and only then are
+//! the whole block dirs renamed into the data dir.
 
 pub mod blocks;
+pub mod build;
 pub mod lock;
 pub mod promtool;
 pub mod remote_write;
@@ -34,9 +36,10 @@ const STAGING_LOCK: &str = "lock";
 
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// The promtool to run: a path, or a name looked up on PATH.
-    pub promtool: PathBuf,
-    /// promtool processes at once, at least 1.
+    /// Backfill with this promtool (a path, or a name looked up on PATH) instead of writing the
+    /// blocks with prom2om's own writer.
+    pub promtool: Option<PathBuf>,
+    /// Shards built at once, at least 1.
     pub jobs: usize,
     /// Import even when another process uses the data dir.
     pub force: bool,
@@ -127,7 +130,8 @@ impl Summary {
 
 /// Told about the run as it goes, e.g. to draw a progress bar. Called from worker threads.
 pub trait Progress: Sync {
-    /// Before the shards are verified (read whole and parsed, before any promtool job).
+    /// Before the shards are verified (read whole and parsed before any job; without --promtool
+    /// and sidecars only the listing, each job verifying its shard).
     fn verifying(&self, _shards: u64) {}
     /// Before the first job: how many shards and samples are to be imported.
     fn planned(&self, _shards: u64, _samples: u64) {}
@@ -146,8 +150,14 @@ impl Progress for Silent {}
 pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let started = Instant::now();
     let manifest = load_manifest(dir)?;
-    let promtool = Promtool::detect(&opts.promtool)?;
-    promtool.check_quoted_names(manifest.quoted_names.as_ref(), dir)?;
+    let promtool = match &opts.promtool {
+        Some(path) => {
+            let p = Promtool::detect(path)?;
+            p.check_quoted_names(manifest.quoted_names.as_ref(), dir)?;
+            Some(p)
+        }
+        None => None,
+    };
     fs::create_dir_all(tsdb)
         .with_context(|| format!("{}: cannot create the data dir", tsdb.display()))?;
     if !opts.force {
@@ -166,15 +176,26 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
     clean_staging(&staging)?;
 
     progress.verifying(manifest.shards.len() as u64);
-    let mut report = crate::verify::verify_dir(dir)?;
-    if manifest.totals.stale_markers > 0 {
+    // The writer verifies each shard in the read that builds its block, when every check is
+    // one of a single shard (no sidecars: none across shards); otherwise all first.
+    let verify_in_jobs =
+        promtool.is_none() && manifest.shards.iter().all(|e| e.sidecars.is_empty());
+    let mut report = if verify_in_jobs {
+        crate::verify::verify_listing(dir)?
+    } else {
+        crate::verify::verify_dir(dir)?
+    };
+    if promtool.is_some() && manifest.totals.stale_markers > 0 {
         // Loss must be said: OpenMetrics, hence promtool's backfill, has no staleness marker.
         report.problems.push(format!(
-            "{} staleness markers in the shards' sidecars are not imported: promtool's backfill              cannot write staleness markers, so those series stay on graphs up to 5 minutes              after they ended (prometheus --query.lookback-delta); --remote-write carries them",
+            "{} staleness markers in the shards' sidecars are not imported: promtool's backfill \
+             cannot write staleness markers, so those series stay on graphs up to 5 minutes \
+             after they ended (prometheus --query.lookback-delta); import without --promtool, \
+             or --remote-write, carries them",
             manifest.totals.stale_markers
         ));
     }
-    let (mut results, todo) = plan(&manifest, &st, &recovered, &report);
+    let (mut results, todo) = plan(&manifest, &st, &recovered, &report, verify_in_jobs);
     for r in results.iter().flatten() {
         progress.finished(r);
     }
@@ -184,7 +205,9 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
         dir,
         tsdb,
         staging: &staging,
-        promtool: &promtool,
+        promtool: promtool.as_ref(),
+        compressed: manifest.compressed,
+        verify_in_jobs,
         block_duration_ms: manifest.block_duration_ms,
         state: Mutex::new(st),
         state_path: &state_path,
@@ -222,12 +245,14 @@ fn refuse_if_in_use(tsdb: &Path) -> Result<()> {
 }
 
 /// The results known before any job (shards imported by earlier runs, shards `verify` refused)
-/// and the manifest indices still to import.
+/// and the manifest indices still to import. `verify_in_jobs`: the report holds no shards, each
+/// job verifies its own.
 fn plan(
     manifest: &Manifest,
     st: &State,
     recovered: &[Record],
     report: &crate::verify::Report,
+    verify_in_jobs: bool,
 ) -> (Vec<Option<ShardResult>>, Vec<usize>) {
     let problems_of: std::collections::HashMap<&str, &[String]> = report
         .files
@@ -239,10 +264,11 @@ fn plan(
     for (i, e) in manifest.shards.iter().enumerate() {
         let key = state::key(&e.file, &e.sha256);
         let unverified = ["not in the manifest verify read (did it change?)".to_string()];
-        let problems = problems_of
-            .get(e.file.as_str())
-            .copied()
-            .unwrap_or(&unverified);
+        let problems = match problems_of.get(e.file.as_str()) {
+            Some(p) => *p,
+            None if verify_in_jobs => &[],
+            None => &unverified,
+        };
         if let Some(r) = recovered.iter().find(|r| r.key() == key) {
             let blocks = r.blocks.clone();
             results[i] = Some(result(i, e, Outcome::Recovered { blocks }));
@@ -278,6 +304,7 @@ pub fn load_manifest(dir: &Path) -> Result<Manifest> {
         ));
     }
     let m = Manifest::load(dir).map_err(|e| bad_input!("{e:#}"))?;
+    sidecar::check_kinds(&m, &path)?;
     let mut seen = std::collections::HashSet::new();
     for e in &m.shards {
         if !is_plain_relative(&e.file) {
@@ -363,7 +390,11 @@ struct Job<'a> {
     dir: &'a Path,
     tsdb: &'a Path,
     staging: &'a Path,
-    promtool: &'a Promtool,
+    /// `None`: prom2om writes the blocks itself.
+    promtool: Option<&'a Promtool>,
+    compressed: bool,
+    /// The writer's jobs verify their shards (see [`build::build_shard`]).
+    verify_in_jobs: bool,
     block_duration_ms: i64,
     state: Mutex<State>,
     state_path: &'a Path,
@@ -438,14 +469,17 @@ impl Job<'_> {
         Ok(outcome)
     }
 
-    /// Verifies the file, runs promtool and counts its blocks: `Ok(Err(Failed))` is a shard
-    /// that is refused, `Err` a failure of the machine.
+    /// Verifies the file, builds its blocks and counts them: `Ok(Err(Failed))` is a shard that
+    /// is refused, `Err` a failure of the machine.
     fn backfill(
         &self,
         e: &ShardEntry,
         work: &Path,
         out_dir: &Path,
     ) -> Result<Result<Vec<BlockMeta>, Outcome>> {
+        let Some(promtool) = self.promtool else {
+            return self.write_blocks(e, out_dir);
+        };
         let src = self.dir.join(&e.file);
         let input = match verify_and_open(&src, e, work)? {
             Ok(p) => p,
@@ -455,10 +489,7 @@ impl Job<'_> {
         // next run cleans up after a killed job.
         let tmp = work.join("tmp");
         fs::create_dir_all(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-        if let Err(why) =
-            self.promtool
-                .create_blocks(&input, out_dir, &tmp, self.block_duration_ms)?
-        {
+        if let Err(why) = promtool.create_blocks(&input, out_dir, &tmp, self.block_duration_ms)? {
             return Ok(Err(Outcome::Failed(why)));
         }
         let blocks = read_blocks(out_dir)?;
@@ -467,6 +498,37 @@ impl Job<'_> {
             return Ok(Err(Outcome::Failed(format!(
                 "promtool made {} block(s) holding {samples} samples, the manifest says {}; \
                  blocks not moved",
+                blocks.len(),
+                e.samples
+            ))));
+        }
+        Ok(Ok(blocks))
+    }
+
+    /// The default path: prom2om's writer makes one block of the shard and its sidecars, which
+    /// must hold the shard's samples plus the sidecars' staleness markers.
+    fn write_blocks(
+        &self,
+        e: &ShardEntry,
+        out_dir: &Path,
+    ) -> Result<Result<Vec<BlockMeta>, Outcome>> {
+        // The head range promtool's backfill gives its writer, so chunks are cut alike.
+        let duration = if self.block_duration_ms > 0 {
+            self.block_duration_ms
+        } else {
+            2 * 3_600_000
+        };
+        let (dir, compressed, verify) = (self.dir, self.compressed, self.verify_in_jobs);
+        if let Err(why) = build::build_shard(dir, compressed, e, verify, out_dir, 2 * duration)? {
+            return Ok(Err(Outcome::Failed(why)));
+        }
+        let blocks = read_blocks(out_dir)?;
+        let samples: u64 = blocks.iter().map(|b| b.stats.num_samples).sum();
+        let markers: u64 = e.sidecars.iter().map(|s| s.samples).sum();
+        if samples != e.samples + markers {
+            return Ok(Err(Outcome::Failed(format!(
+                "wrote {} block(s) holding {samples} samples, the manifest says {} and {markers} \
+                 staleness markers; blocks not moved",
                 blocks.len(),
                 e.samples
             ))));

@@ -68,6 +68,25 @@ impl Report {
 /// directory, or no manifest: bad input, as in `import`; an unreadable manifest: an error
 /// naming it); every other problem goes into the report. Shards are checked in parallel, each read whole into memory.
 pub fn verify_dir(dir: &Path) -> anyhow::Result<Report> {
+    let mut report = verify_listing(dir)?;
+    let manifest = Manifest::load(dir)?;
+    let sidecars = manifest.shards.iter().any(|e| !e.sidecars.is_empty());
+    let mut files: Vec<FileReport> = manifest
+        .shards
+        .par_iter()
+        .map(|e| verify_shard(dir, manifest.compressed, e, sidecars, &mut |_| Ok(())))
+        .collect();
+    if sidecars {
+        check_shard_hashes(&manifest, &mut files);
+    }
+    report.files = files;
+    Ok(report)
+}
+
+/// [`verify_dir`] without reading the shards (`files` is empty): the manifest, its totals and
+/// the listing. For a directory without sidecars (no check across shards) `import` then
+/// verifies each shard with [`verify_shard_with`] in the read that builds its block.
+pub fn verify_listing(dir: &Path) -> anyhow::Result<Report> {
     if !dir.is_dir() {
         return Err(bad_input!("{}: not a directory", dir.display()));
     }
@@ -80,28 +99,37 @@ pub fn verify_dir(dir: &Path) -> anyhow::Result<Report> {
         ));
     }
     let manifest = Manifest::load(dir)?;
-    let sidecars = manifest.shards.iter().any(|e| !e.sidecars.is_empty());
-    let mut files: Vec<FileReport> = manifest
-        .shards
-        .par_iter()
-        .map(|e| verify_shard(dir, manifest.compressed, e, sidecars))
-        .collect();
-    if sidecars {
-        check_shard_hashes(&manifest, &mut files);
-    }
     let mut problems = check_totals(dir, &manifest);
     problems.extend(check_listing(dir, &manifest));
     Ok(Report {
         dir: dir.to_path_buf(),
-        files,
+        files: Vec::new(),
         problems,
         totals: manifest.totals,
         quoted_names: manifest.quoted_names,
     })
 }
 
+/// Every check `verify` makes of one shard and its sidecars, each sample handed to `on_sample`
+/// as the shard is read (an error of it is a problem of the shard, its message as it is). The
+/// checks across shards of a directory with sidecars are [`verify_dir`]'s alone.
+pub fn verify_shard_with(
+    dir: &Path,
+    compressed: bool,
+    e: &ShardEntry,
+    on_sample: &mut dyn FnMut(&openmetrics::Sample<'_>) -> anyhow::Result<()>,
+) -> FileReport {
+    verify_shard(dir, compressed, e, false, on_sample)
+}
+
 /// Checks one shard and its sidecars; `want_hashes`: gather the series hashes of the shard too.
-fn verify_shard(dir: &Path, compressed: bool, e: &ShardEntry, want_hashes: bool) -> FileReport {
+fn verify_shard(
+    dir: &Path,
+    compressed: bool,
+    e: &ShardEntry,
+    want_hashes: bool,
+    on_sample: &mut dyn FnMut(&openmetrics::Sample<'_>) -> anyhow::Result<()>,
+) -> FileReport {
     let mut problems = Vec::new();
     let mut hashes = SeriesHashes::default();
     let mut markers = Markers::new();
@@ -114,7 +142,15 @@ fn verify_shard(dir: &Path, compressed: bool, e: &ShardEntry, want_hashes: bool)
         problems.extend(p.into_iter().map(|p| format!("sidecar {}: {p}", sc.file)));
     }
     let hashes_out = want_hashes.then_some(&mut hashes.shard);
-    let stats = check_shard(dir, compressed, e, &markers, hashes_out, &mut problems);
+    let stats = check_shard(
+        dir,
+        compressed,
+        e,
+        &markers,
+        hashes_out,
+        &mut problems,
+        on_sample,
+    );
     FileReport {
         file: e.file.clone(),
         stats,
@@ -261,6 +297,7 @@ fn check_shard(
     markers: &Markers,
     mut hashes: Option<&mut Vec<u64>>,
     problems: &mut Vec<String>,
+    on_sample: &mut dyn FnMut(&openmetrics::Sample<'_>) -> anyhow::Result<()>,
 ) -> Option<ReadStats> {
     if e.window_end_ms <= e.window_start_ms {
         problems.push(format!(
@@ -275,6 +312,7 @@ fn check_shard(
     let mut outside: u64 = 0;
     let mut first_outside = None;
     let mut clash = None;
+    let mut refused = None;
     let mut cur: Option<&Vec<i64>> = None;
     let mut prefix = Vec::new();
     let result = openmetrics::read(&text, |s| {
@@ -293,7 +331,11 @@ fn check_shard(
         if cur.is_some_and(|m| m.binary_search(&s.ts_ms).is_ok()) && clash.is_none() {
             clash = Some((s.line, s.ts_ms));
         }
-        Ok(())
+        on_sample(&s).map_err(|err| {
+            let msg = format!("{err:#}");
+            refused = Some(msg.clone());
+            anyhow::anyhow!(msg)
+        })
     });
     if let Some((line, ts)) = clash {
         problems.push(format!(
@@ -309,7 +351,7 @@ fn check_shard(
     let stats = match result {
         Ok(stats) => stats,
         Err(err) => {
-            problems.push(format!("invalid OpenMetrics: {err:#}"));
+            problems.push(refused.unwrap_or_else(|| format!("invalid OpenMetrics: {err:#}")));
             return None;
         }
     };

@@ -1,5 +1,6 @@
 //! `prom2om import` against the real promtool and prometheus: shard dirs built here (OpenMetrics,
-//! one 2h window per shard, gzip, manifest), imported, and read back with `promtool tsdb dump`.
+//! one 2h window per shard, gzip, manifest), imported (by prom2om's block writer with no promtool
+//! on PATH, or with `--promtool`), and read back with `promtool tsdb dump`.
 //! The end-to-end run (dump -> convert -> import -> a server serves it) is in `import_e2e.rs`.
 
 mod common;
@@ -133,11 +134,20 @@ fn blocks_in(data: &Path) -> (usize, u64) {
     acc
 }
 
-/// `prom2om import SHARDS --tsdb DATA`, with the promtool on PATH (the test fails without one).
+/// `prom2om import SHARDS --tsdb DATA`, with no promtool on PATH: the default needs none.
 fn import(shards: &Path, data: &Path) -> Command {
-    promtool();
     let mut c = prom2om();
     c.arg("import").arg(shards).arg("--tsdb").arg(data);
+    c.env("PATH", "/nonexistent-prom2om-test-path");
+    c
+}
+
+/// `prom2om import SHARDS --tsdb DATA --promtool=PATH` (the real one unless `tool` is given).
+fn import_promtool(shards: &Path, data: &Path, tool: Option<&Path>) -> Command {
+    let real = promtool();
+    let mut c = prom2om();
+    c.arg("import").arg(shards).arg("--tsdb").arg(data);
+    c.arg(format!("--promtool={}", tool.unwrap_or(&real).display()));
     c
 }
 
@@ -146,23 +156,29 @@ fn imports_every_window_and_dump_equals_the_samples_written() {
     let tmp = tempfile::tempdir().unwrap();
     let shards = build_shards(3, 2);
     write_shard_dir(&tmp.path().join("shards"), &shards);
-    let data = tmp.path().join("data");
-    let mut c = import(&tmp.path().join("shards"), &data);
-    c.args(["--jobs", "2"]);
-    let (code, out, err) = run(c);
-    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
-    assert!(
-        out.contains("imported 6 shards, skipped 0 (imported before), failed 0"),
-        "{out}"
-    );
-    assert!(out.contains("verified: the blocks of the 6 shards imported now hold exactly the manifest's sample counts (288 samples)"), "{out}");
-    assert!(
-        out.contains("ok      w1-0.om.gz: 48 samples in 1 block(s), as the manifest says"),
-        "{out}"
-    );
-    assert!(err.contains("next block reload"), "{err}");
-    assert_eq!(blocks_in(&data), (6, 288));
-    assert_eq!(dump_lines(&data), all_dump(&shards));
+    for with_promtool in [false, true] {
+        let data = tmp.path().join(format!("data-{with_promtool}"));
+        let mut c = if with_promtool {
+            import_promtool(&tmp.path().join("shards"), &data, None)
+        } else {
+            import(&tmp.path().join("shards"), &data)
+        };
+        c.args(["--jobs", "2"]);
+        let (code, out, err) = run(c);
+        assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+        assert!(
+            out.contains("imported 6 shards, skipped 0 (imported before), failed 0"),
+            "{out}"
+        );
+        assert!(out.contains("verified: the blocks of the 6 shards imported now hold exactly the manifest's sample counts (288 samples)"), "{out}");
+        assert!(
+            out.contains("ok      w1-0.om.gz: 48 samples in 1 block(s), as the manifest says"),
+            "{out}"
+        );
+        assert!(err.contains("next block reload"), "{err}");
+        assert_eq!(blocks_in(&data), (6, 288));
+        assert_eq!(dump_lines(&data), all_dump(&shards));
+    }
 }
 
 #[test]
@@ -247,7 +263,7 @@ fn promtool_errors_and_verify_problems_are_reported_per_shard() {
     m.totals.samples += 1;
     save_manifest(&dir, &m);
     let data = tmp.path().join("data");
-    let (code, out, err) = run(import(&dir, &data));
+    let (code, out, err) = run(import_promtool(&dir, &data, None));
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
         out.contains("FAILED  w0-0.om.gz: promtool failed (exit status: 1): getting min and max timestamp: next: expected label name or left brace, got \"INVALID\""),
@@ -263,6 +279,25 @@ fn promtool_errors_and_verify_problems_are_reported_per_shard() {
     );
     assert_eq!(dump_lines(&data), shards[2].dump);
     assert_eq!(blocks_in(&data), (1, 96));
+
+    // prom2om's own writer takes the quoted name; the short shard is still refused.
+    let data = tmp.path().join("data-writer");
+    let (code, out, err) = run(import(&dir, &data));
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains("FAILED  w1-0.om.gz: verify: samples is 96, the manifest says 97"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok      w0-0.om.gz: 1 samples in 1 block(s)"),
+        "{out}"
+    );
+    let mut want = shards[2].dump.clone();
+    want.insert(format!(
+        "{{__name__=\"m\", service.name=\"x\"}} 1 {}",
+        ts * 1000
+    ));
+    assert_eq!(dump_lines(&data), want);
 }
 
 /// Backfill silently drops samples it does not like (out of order in 2.42): the blocks are
@@ -291,9 +326,7 @@ exec {real} "${{args[@]}}"
     .unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     let data = tmp.path().join("data");
-    let mut c = import(&dir, &data);
-    c.arg("--promtool").arg(&wrapper);
-    let (code, out, err) = run(c);
+    let (code, out, err) = run(import_promtool(&dir, &data, Some(&wrapper)));
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
         out.contains("FAILED  w0-0.om.gz: promtool made 1 block(s) holding 95 samples, the manifest says 96; blocks not moved"),
@@ -407,9 +440,7 @@ exec {real} "${{args[@]}}"
     .unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     let data = tmp.path().join("data");
-    let mut c = import(&dir, &data);
-    c.arg("--promtool").arg(&wrapper);
-    let (code, out, err) = run(c);
+    let (code, out, err) = run(import_promtool(&dir, &data, Some(&wrapper)));
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     let calls = std::fs::read_to_string(&log).unwrap();
     assert_eq!(calls.lines().count(), 2, "{calls}");
@@ -425,9 +456,7 @@ exec {real} "${{args[@]}}"
 
     // The real 2.42 has no such flag and must not get it.
     let data = tmp.path().join("data-2.42");
-    let mut c = import(&dir, &data);
-    c.arg("--promtool").arg(promtool());
-    assert_eq!(run(c).0, 0);
+    assert_eq!(run(import_promtool(&dir, &data, None)).0, 0);
 }
 
 #[test]
@@ -436,23 +465,27 @@ fn missing_promtool_is_a_clear_error() {
     let dir = tmp.path().join("shards");
     write_shard_dir(&dir, &build_shards(1, 1));
     let data = tmp.path().join("data");
-    let mut c = import(&dir, &data);
-    c.args(["--promtool", "/nonexistent/promtool"]);
-    let (code, _, err) = run(c);
+    let nowhere = Path::new("/nonexistent/promtool");
+    let (code, _, err) = run(import_promtool(&dir, &data, Some(nowhere)));
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("promtool not found (/nonexistent/promtool)"),
         "{err}"
     );
-    assert!(err.contains("--promtool PATH"), "{err}");
+    assert!(err.contains("--promtool=PATH"), "{err}");
 
-    let empty = tmp.path().join("empty-path");
-    std::fs::create_dir_all(&empty).unwrap();
+    // --promtool alone looks it up on PATH.
     let mut c = import(&dir, &data);
-    c.env("PATH", &empty);
+    c.arg("--promtool");
     let (code, _, err) = run(c);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("promtool not found (promtool)"), "{err}");
+    assert!(!data.exists(), "nothing done before the refusal");
+
+    // The default needs none.
+    let (code, out, err) = run(import(&dir, &data));
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(blocks_in(&data), (1, 96));
 }
 
 #[test]

@@ -125,8 +125,7 @@ fn import_prints_its_pickup_hint_only_when_it_imported_something() {
             .arg(&shards)
             .arg("--tsdb")
             .arg(&data)
-            .arg("--promtool")
-            .arg(promtool());
+            .arg(format!("--promtool={}", promtool().display()));
         run(cmd)
     };
     let (code, stdout, stderr) = import();

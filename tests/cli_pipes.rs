@@ -119,12 +119,7 @@ fn import_with_a_closed_stdout_still_imports_every_shard() {
     let dir = shard_dir(tmp.path());
     let data = tmp.path().join("data");
     let mut cmd = prom2om();
-    cmd.arg("import")
-        .arg(&dir)
-        .arg("--tsdb")
-        .arg(&data)
-        .arg("--promtool")
-        .arg(promtool());
+    cmd.arg("import").arg(&dir).arg("--tsdb").arg(&data);
     let (code, stderr) = closed_stdout(cmd, false);
     no_panic(code, &stderr, 0);
     // Every family arrived.

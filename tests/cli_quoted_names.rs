@@ -59,8 +59,7 @@ fn import_with_promtool_2_42_refuses_quoted_names_before_any_work() {
         .arg(&dir)
         .arg("--tsdb")
         .arg(&data)
-        .arg("--promtool")
-        .arg(promtool());
+        .arg(format!("--promtool={}", promtool().display()));
     let (code, stdout, stderr) = run(cmd);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(

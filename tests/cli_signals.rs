@@ -261,9 +261,7 @@ fn an_import_into_a_data_dir_whose_staging_is_locked_is_refused_naming_the_holde
         .arg(&shards)
         .arg("--tsdb")
         .arg(&data)
-        .arg("--force")
-        .arg("--promtool")
-        .arg(promtool());
+        .arg("--force");
     let (code, _, stderr) = run(cmd);
     assert_eq!(code, 1, "{stderr}");
     assert!(

@@ -27,31 +27,42 @@ fn a_full_staging_dir_is_reported_as_no_space_not_as_bad_gzip() {
     let data = tmp.path().join("data");
     std::fs::create_dir(&data).unwrap();
 
-    // The shard is about 1.3 MB of OpenMetrics: it cannot be decompressed into 256 KiB.
-    let mut cmd = Command::new("unshare");
-    cmd.args([
-        "-rm",
-        "sh",
-        "-c",
-        "mount -t tmpfs -o size=256k tmpfs \"$1\" && exec \"$2\" import \"$3\" --tsdb \"$1\" --promtool \"$4\"",
-        "sh",
-    ])
-    .arg(&data)
-    .arg(assert_cmd::cargo::cargo_bin("prom2om"))
-    .arg(&shards)
-    .arg(promtool());
-    let (code, stdout, stderr) = run(cmd);
-    assert_eq!(code, 1, "{stdout}{stderr}");
-    assert!(!stdout.contains("not valid gzip"), "{stdout}");
-    assert!(
-        stdout.contains("cannot write the decompressed shard into the staging dir")
-            && stdout.contains("No space left on device"),
-        "{stdout}"
-    );
-    assert!(
-        stderr.contains("no space left in the staging dir")
-            && stderr.contains(".prom2om-import")
-            && stderr.contains("Free space there"),
-        "{stderr}"
-    );
+    // The shard is about 1.3 MB of OpenMetrics: it cannot be decompressed into 256 KiB for
+    // promtool; the block prom2om writes (about 60 KB of chunks) does not fit in 16 KiB.
+    for (size, with_promtool) in [("256k", true), ("16k", false)] {
+        let promtool_arg = if with_promtool {
+            format!("--promtool={}", promtool().display())
+        } else {
+            "--jobs=1".to_string()
+        };
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "-rm",
+            "sh",
+            "-c",
+            "mount -t tmpfs -o size=$5 tmpfs \"$1\" && exec \"$2\" import \"$3\" --tsdb \"$1\" \"$4\"",
+            "sh",
+        ])
+        .arg(&data)
+        .arg(assert_cmd::cargo::cargo_bin("prom2om"))
+        .arg(&shards)
+        .arg(&promtool_arg)
+        .arg(size);
+        let (code, stdout, stderr) = run(cmd);
+        assert_eq!(code, 1, "{stdout}{stderr}");
+        assert!(!stdout.contains("not valid gzip"), "{stdout}");
+        assert!(stdout.contains("No space left on device"), "{stdout}");
+        if with_promtool {
+            assert!(
+                stdout.contains("cannot write the decompressed shard into the staging dir"),
+                "{stdout}"
+            );
+        }
+        assert!(
+            stderr.contains("no space left in the staging dir")
+                && stderr.contains(".prom2om-import")
+                && stderr.contains("Free space there"),
+            "{stderr}"
+        );
+    }
 }

@@ -1,5 +1,5 @@
-//! `prom2om import`: a shard directory into a Prometheus data dir, with promtool, checked against
-//! the manifest; prints one line per shard, a summary, and how Prometheus will see the blocks.
+//! `prom2om import`: a shard directory into a Prometheus data dir (blocks written by prom2om, or by
+//! promtool with `--promtool`), checked against the manifest; prints one line per shard, a summary, and how Prometheus will see the blocks.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -13,13 +13,21 @@ use crate::import::{import, Options, Outcome, Progress, ShardResult, Summary};
 
 /// The subcommand's one-line help is its variant's doc in `cli.rs`; the details are here.
 const DETAILS: &str = "\
-The shard directory is verified first (as `prom2om verify` does: sizes, sha256, OpenMetrics \
-validity, counts); a shard that fails is not imported. Gzip shards are decompressed into a \
-staging dir inside DATA_DIR (checksum checked again on the way), `promtool tsdb \
-create-blocks-from openmetrics` runs on --jobs shards at once, and a shard's blocks are moved \
-into DATA_DIR only when they hold exactly the manifest's sample count. A failed shard stops \
-nothing else; running the same command again retries the failed shards and skips the imported \
-ones (state in DATA_DIR/.prom2om-import).
+Every shard is verified as `prom2om verify` does (size, sha256, OpenMetrics validity, counts, \
+window, sidecars) before anything of it is written; a shard that fails is not imported. Each \
+shard becomes one TSDB block, written by prom2om itself (no promtool needed), --jobs shards at \
+once: built in memory in the read that verifies the shard (a directory with sidecars, whose \
+checks span shards, is verified whole first and each shard read again, its checksum checked \
+again), with the staleness markers its sidecar files carry (a shard directory written from a \
+data dir or by fetch) as real markers. The block is written into a staging dir inside \
+DATA_DIR and moved into DATA_DIR only when it holds exactly the manifest's sample count (plus \
+its markers). A failed shard stops nothing else; running the same command again retries the \
+failed shards and skips the imported ones (state in DATA_DIR/.prom2om-import).
+
+With --promtool (or --promtool=PATH) the directory is verified whole first and the blocks are \
+made instead by `promtool tsdb create-blocks-from openmetrics`, as prom2om 0.1 did: gzip \
+shards are decompressed into the staging dir for it; it is slower, needs promtool 2.51+ for \
+quoted names, and cannot write staleness markers.
 
 A running Prometheus loads new blocks at its next block reload (every minute). At that reload it \
 deletes blocks ending more than --storage.tsdb.retention.time (default 15d) before the newest \
@@ -43,7 +51,7 @@ searchable: a short window is asked again for up to 10 s.
 
 Exit codes: 0 every shard imported (now or before); 1 a shard failed, a window differs \
 under --verify-url, promtool missing or too \
-old for the shards' quoted names (2.51+ needed), DATA_DIR in use (a running Prometheus, or \
+old for the shards' quoted names (2.51+ needed, with --promtool), DATA_DIR in use (a running Prometheus, or \
 another import holding its staging lock), receiver unreachable; 2 bad usage or no manifest in \
 DIR; 129/130/143 stopped by SIGHUP/SIGINT/SIGTERM.
 
@@ -103,13 +111,17 @@ pub struct Args {
     #[command(flatten)]
     pub http: HttpArgs,
 
-    /// How many promtool processes run at once. Default: the number of cores.
+    /// How many shards are built (or promtool processes run) at once. Default: the number of
+    /// cores.
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
 
-    /// The promtool binary to run: a path, or a name looked up on PATH.
-    #[arg(long, value_name = "PATH", default_value = "promtool")]
-    pub promtool: PathBuf,
+    /// Make the blocks with `promtool tsdb create-blocks-from openmetrics` instead of prom2om's
+    /// own block writer: --promtool runs the promtool on PATH, --promtool=PATH that binary.
+    /// Slower, and it cannot carry staleness markers.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, require_equals = true,
+          default_missing_value = "promtool")]
+    pub promtool: Option<PathBuf>,
 
     /// Import even when another process (a running Prometheus) uses DATA_DIR: its lock file
     /// is held, or it has files in DATA_DIR open. A running server loads the new blocks at its
@@ -173,8 +185,8 @@ pub fn run(args: Args) -> Result<()> {
     if failed > 0 && summary.no_space {
         bail!(
             "{failed} of {} shards failed (listed above): no space left in the staging dir {} \
-             (DATA_DIR's filesystem), where each gzip shard is decompressed for promtool and \
-             its blocks are built, --jobs at a time. Free space there (or use fewer --jobs), \
+             (DATA_DIR's filesystem), where each shard's blocks are built (and, with \
+             --promtool, each gzip shard is decompressed), --jobs at a time. Free space there (or use fewer --jobs), \
              then run the same command again: the imported shards are skipped",
             summary.results.len(),
             summary.staging.display()

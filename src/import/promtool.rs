@@ -31,7 +31,7 @@ impl Promtool {
             Ok(o) => o,
             Err(e) if e.kind() == io::ErrorKind::NotFound => bail!(
                 "promtool not found ({}): install Prometheus' promtool (Debian: the `prometheus` \
-                 package) or pass --promtool PATH",
+                 package) or pass --promtool=PATH",
                 path.display()
             ),
             Err(e) => return Err(e).with_context(|| format!("cannot run {}", path.display())),
@@ -69,7 +69,7 @@ impl Promtool {
             "{}: {} series have metric or label names outside [a-zA-Z_:][a-zA-Z0-9_:]* (e.g. \
              {}), written in the quoted form {{\"name\", ...}} that only promtool {major}.{minor} \
              or newer imports; {} is version {}.{}.{}. Import with a newer promtool \
-             (--promtool PATH), or convert again leaving those series or labels out (--match, \
+             (--promtool=PATH), or convert again leaving those series or labels out (--match, \
              --drop-label)",
             shards.display(),
             q.series,

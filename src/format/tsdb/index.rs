@@ -9,9 +9,9 @@ use crate::select::selector::Selector;
 
 pub const MAGIC: u32 = 0xBAAA_D700;
 /// Six BE64 section offsets and their CRC32C, at the very end of the file.
-const TOC_LEN: usize = 6 * 8 + 4;
+pub(super) const TOC_LEN: usize = 6 * 8 + 4;
 /// Version 2 and later pad series to 16 bytes and refer to them by offset / 16.
-const SERIES_ALIGN: u64 = 16;
+pub(super) const SERIES_ALIGN: u64 = 16;
 
 /// Section offsets from the table of contents.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,12 +1,15 @@
 //! Prometheus TSDB formats, one module per layer as in Prometheus's `tsdb/` packages: chunk
 //! encodings (`xor`, `chunkenc`), block files (`index`, `chunks`, `tombstones`, `meta`), the
 //! head's files (`wal` segments, their `record`s, `head_chunks`). Readers take byte slices and
-//! return lazy views; errors carry the byte offset.
+//! return lazy views; errors carry the byte offset. Writers (`index_writer`, `block_writer`) take
+//! `io::Write` and write blocks as Prometheus 2.42 does.
 
+pub mod block_writer;
 pub mod chunkenc;
 pub mod chunks;
 pub mod head_chunks;
 pub mod index;
+pub mod index_writer;
 pub mod meta;
 pub mod record;
 pub mod tombstones;
@@ -170,6 +173,26 @@ impl<'a> Buf<'a> {
         let n = usize::try_from(n).map_err(|_| self.short(what))?;
         self.bytes(n, what)
     }
+}
+
+/// Appends Go's `binary.PutUvarint` encoding of `x`.
+pub fn put_uvarint(buf: &mut Vec<u8>, mut x: u64) {
+    while x >= 0x80 {
+        buf.push(x as u8 | 0x80);
+        x >>= 7;
+    }
+    buf.push(x as u8);
+}
+
+/// Appends Go's `binary.PutVarint` (zig-zag) encoding of `x`.
+pub fn put_varint(buf: &mut Vec<u8>, x: i64) {
+    put_uvarint(buf, ((x << 1) ^ (x >> 63)) as u64);
+}
+
+/// Appends a uvarint length and the bytes, as Go's `PutUvarintStr`.
+pub fn put_uvarint_bytes(buf: &mut Vec<u8>, b: &[u8]) {
+    put_uvarint(buf, b.len() as u64);
+    buf.extend_from_slice(b);
 }
 
 /// Checks the big-endian CRC32C stored in `sum` against `data`, which starts at `offset`.

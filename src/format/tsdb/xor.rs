@@ -53,6 +53,11 @@ impl<'a> BitReader<'a> {
         }
     }
 
+    /// Bits read so far.
+    fn consumed_bits(&self) -> usize {
+        self.pos * 8 - self.avail as usize
+    }
+
     /// The next `n` bits (1..=64) as the low bits of the result.
     #[inline(always)]
     pub(super) fn bits(&mut self, n: u32) -> Result<u64> {
@@ -139,105 +144,255 @@ fn short() -> anyhow::Error {
 
 /// Decodes one XOR chunk, calling `f(timestamp_ms, value_bits)` for each sample in order.
 /// Returns the number of samples. Fails on a truncated or malformed chunk.
-pub fn decode(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> Result<usize> {
+pub fn decode(chunk: &[u8], f: impl FnMut(i64, u64)) -> Result<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("bmi2") && std::is_x86_feature_detected!("lzcnt") {
+        // SAFETY: the CPU has the features `decode_bmi2` is compiled for.
+        return unsafe { decode_bmi2(chunk, f) };
+    }
+    decode_any(chunk, f)
+}
+
+/// The same decoder built with one-instruction variable shifts and bit counts (`shlx`,
+/// `lzcnt`), which the per-sample path is made of: 5-15% faster where the CPU has them.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi2,lzcnt")]
+fn decode_bmi2(chunk: &[u8], f: impl FnMut(i64, u64)) -> Result<usize> {
+    decode_any(chunk, f)
+}
+
+#[inline(always)]
+fn decode_any(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> Result<usize> {
     if chunk.len() < 2 {
         bail!("XOR chunk of {} bytes has no header", chunk.len());
     }
     let total = u16::from_be_bytes([chunk[0], chunk[1]]) as usize;
-    let mut r = BitReader::new(&chunk[2..]);
+    let body = &chunk[2..];
     let mut st = State::default();
     let fail = |i: usize, e: anyhow::Error| {
         anyhow::anyhow!("corrupt XOR chunk at sample {} of {total}: {e}", i + 1)
     };
-    for i in 0..total.min(2) {
-        let res = if i == 0 {
-            st.first(&mut r)
-        } else {
-            st.second(&mut r)
-        };
-        res.map_err(|e| fail(i, e))?;
-        f(st.t, st.v);
+    if total == 0 {
+        return Ok(0);
     }
-    // The hot loop: every later sample has the same shape.
-    for i in 2..total {
-        st.next(&mut r).map_err(|e| fail(i, e))?;
+    // The first two samples start on byte boundaries: their varints and the first value are read
+    // as bytes, which matters in chunks of a few samples.
+    let (u, mut p) = uvarint_at(body, 0).map_err(|e| fail(0, e))?;
+    st.t = (u >> 1) as i64 ^ -((u & 1) as i64);
+    let v = body.get(p..p + 8).ok_or_else(|| fail(0, short()))?;
+    st.v = u64::from_be_bytes(v.try_into().unwrap());
+    p += 8;
+    f(st.t, st.v);
+    if total == 1 {
+        return Ok(1);
+    }
+    let (delta, n) = uvarint_at(body, p).map_err(|e| fail(1, e))?;
+    p += n;
+    st.t_delta = delta;
+    st.t = st.t.wrapping_add(delta as i64);
+    let mut r = BitReader::new(&body[p..]);
+    st.second_value(&mut r).map_err(|e| fail(1, e))?;
+    f(st.t, st.v);
+    // The hot loop, straight from the chunk while a whole sample and its loads fit in it.
+    let mut bit = p * 8 + r.consumed_bits();
+    let mut i = 2;
+    let last_start = body.len().saturating_sub(MARGIN);
+    while i < total && bit >> 3 < last_start {
+        if let Err(e) = st.sample(body, &mut bit) {
+            return Err(fail(i, e.into()));
+        }
         f(st.t, st.v);
+        i += 1;
+    }
+    if i == total {
+        return Ok(total);
+    }
+    // The last bytes, copied in front of zeros: reading past their end is harmless there, and a
+    // sample that used a bit past it is where the chunk was cut.
+    let rest = &body[bit >> 3..];
+    let mut tail = [0u8; 2 * MARGIN];
+    tail[..rest.len()].copy_from_slice(rest);
+    let end = rest.len() * 8;
+    bit &= 7;
+    while i < total {
+        let res = st.sample(&tail, &mut bit);
+        if bit > end {
+            return Err(fail(i, short()));
+        }
+        if let Err(e) = res {
+            return Err(fail(i, e.into()));
+        }
+        f(st.t, st.v);
+        i += 1;
     }
     Ok(total)
 }
 
-#[derive(Default)]
+/// Go's `binary.Uvarint` at byte `p` of `data`: the value and its length in bytes.
+#[inline(always)]
+fn uvarint_at(data: &[u8], p: usize) -> Result<(u64, usize)> {
+    let mut x = 0u64;
+    for i in 0..10 {
+        let Some(&b) = data.get(p + i) else {
+            return Err(short());
+        };
+        if b < 0x80 {
+            if i == 9 && b > 1 {
+                break;
+            }
+            return Ok((x | (b as u64) << (7 * i), i + 1));
+        }
+        x |= ((b & 0x7f) as u64) << (7 * i);
+    }
+    bail!("varint overflows 64 bits")
+}
+
+/// Bytes a sample may need from its first byte on: 145 bits at most (a 68-bit timestamp, a
+/// 77-bit value) from any bit of that byte, and the 9-byte load at the last of them.
+const MARGIN: usize = 32;
+
+/// The one error a sample can hold once its bits are known to be there.
+struct Window {
+    leading: u32,
+    sig: u32,
+}
+
+impl From<Window> for anyhow::Error {
+    #[cold]
+    fn from(w: Window) -> Self {
+        anyhow::anyhow!(
+            "{} leading zeros and {} significant bits exceed 64",
+            w.leading,
+            w.sig
+        )
+    }
+}
+
+/// At least 57 bits from bit `bit` of `data`, left-aligned; `data` holds 8 bytes there.
+#[inline(always)]
+fn peek(data: &[u8], bit: usize) -> u64 {
+    let p = bit >> 3;
+    let w = u64::from_be_bytes(data[p..p + 8].try_into().unwrap());
+    w << (bit & 7)
+}
+
+/// `n` bits (1..=64) from bit `bit` of `data`, which holds 9 bytes there: no branch on `n`.
+#[inline(always)]
+fn take(data: &[u8], bit: usize, n: u32) -> u64 {
+    let p = bit >> 3;
+    let s = bit & 7;
+    let c = &data[p..p + 9];
+    let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+    ((w << s) | (((c[8] as u64) << s) >> 8)) >> (64 - n)
+}
+
 struct State {
     t: i64,
     v: u64,
     t_delta: u64,
-    leading: u32,
+    /// The value window: trailing zeros and significant bits (64 until a window is written).
     trailing: u32,
+    sig: u32,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            t: 0,
+            v: 0,
+            t_delta: 0,
+            trailing: 0,
+            sig: 64,
+        }
+    }
 }
 
 impl State {
-    fn first(&mut self, r: &mut BitReader) -> Result<()> {
-        self.t = r.varint()?;
-        self.v = r.bits(64)?;
-        Ok(())
-    }
-
-    fn second(&mut self, r: &mut BitReader) -> Result<()> {
-        self.t_delta = r.uvarint()?;
-        self.t = self.t.wrapping_add(self.t_delta as i64);
-        self.value(r)
-    }
-
-    #[inline(always)]
-    fn next(&mut self, r: &mut BitReader) -> Result<()> {
-        // Delta-of-delta prefix: 0, 10, 110, 1110 or 1111, at most four bits.
-        let dod: i64 = match r.ones(4)? {
-            0 => 0,
-            4 => r.bits(64)? as i64,
-            ones => {
-                let sz = [14u32, 17, 20][ones as usize - 1];
-                let raw = r.bits(sz)?;
-                // The writer's range is [-(2^(sz-1) - 1), 2^(sz-1)]: anything above 2^(sz-1)
-                // is a negative number in sz-bit two's complement.
-                if raw > 1 << (sz - 1) {
-                    raw as i64 - (1i64 << sz)
-                } else {
-                    raw as i64
-                }
-            }
-        };
-        self.t_delta = (self.t_delta as i64).wrapping_add(dod) as u64;
-        self.t = self.t.wrapping_add(self.t_delta as i64);
-        self.value(r)
-    }
-
-    #[inline(always)]
-    fn value(&mut self, r: &mut BitReader) -> Result<()> {
-        // 0: same value; 10: reuse leading/trailing; 11: new leading (5), significant bits (6).
+    /// The second sample's value, after its timestamp.
+    fn second_value(&mut self, r: &mut BitReader) -> Result<()> {
         match r.ones(2)? {
             0 => return Ok(()),
             1 => {}
             _ => {
                 let lt = r.bits(11)? as u32;
-                self.leading = lt >> 6;
-                // 64 significant bits do not fit in six bits; the writer stores them as 0.
-                let sig = match lt & 63 {
-                    0 => 64,
-                    s => s,
-                };
-                if self.leading + sig > 64 {
-                    bail!(
-                        "{} leading zeros and {sig} significant bits exceed 64",
-                        self.leading
-                    );
-                }
-                self.trailing = 64 - self.leading - sig;
+                self.new_window(lt >> 6, lt & 63)?;
             }
         }
-        // On reuse the previous counts apply (initially 0 and 0: all 64 bits).
-        let sig = 64 - self.leading - self.trailing;
-        let bits = r.bits(sig)?;
-        self.v ^= bits << self.trailing;
+        self.v ^= r.bits(self.sig)? << self.trailing;
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn new_window(&mut self, leading: u32, sig: u32) -> Result<(), Window> {
+        // 64 significant bits do not fit in six bits; the writer stores them as 0.
+        let sig = if sig == 0 { 64 } else { sig };
+        if leading + sig > 64 {
+            return Err(Window { leading, sig });
+        }
+        self.sig = sig;
+        self.trailing = 64 - leading - sig;
+        Ok(())
+    }
+
+    /// One sample after the second, from bit `*bit` of `data`, which holds at least `MARGIN`
+    /// bytes from there; `*bit` moves past it (past the window header on error).
+    #[inline(always)]
+    fn sample(&mut self, data: &[u8], bit: &mut usize) -> Result<(), Window> {
+        let mut b = *bit;
+        // One load serves the timestamp and the value's control bits: at most 24 + 13 of its
+        // 57 bits (the 64-bit timestamp case loads again).
+        let mut w = peek(data, b);
+        // Delta-of-delta prefix: 0, 10, 110, 1110 or 1111.
+        let used = if w >> 62 != 0b11 {
+            // `0` (the same step) or `10` and 14 bits: the common cases, which jittered scrapes
+            // mix unpredictably, told apart without a branch.
+            let one = (w >> 63) as u32;
+            let raw = (w << 2) >> 50;
+            // The writer's range is [-(2^(sz-1) - 1), 2^(sz-1)]: anything above 2^(sz-1)
+            // is a negative number in sz-bit two's complement.
+            let dod = (raw as i64 - (((raw > 1 << 13) as i64) << 14)) & -(one as i64);
+            self.t_delta = (self.t_delta as i64).wrapping_add(dod) as u64;
+            1 + 15 * one
+        } else {
+            let ones = w.leading_ones().min(4);
+            let (dod, used) = if ones == 4 {
+                let d = take(data, b + 4, 64) as i64;
+                b += 68;
+                w = peek(data, b);
+                (d, 0)
+            } else {
+                let sz = 11 + 3 * ones;
+                let raw = (w << (ones + 1)) >> (64 - sz);
+                let d = if raw > 1 << (sz - 1) {
+                    raw as i64 - (1i64 << sz)
+                } else {
+                    raw as i64
+                };
+                (d, ones + 1 + sz)
+            };
+            self.t_delta = (self.t_delta as i64).wrapping_add(dod) as u64;
+            used
+        };
+        self.t = self.t.wrapping_add(self.t_delta as i64);
+        // Value: 0 same, 10 reuse the window, 11 new window (5 bits leading, 6 bits size).
+        let c = w << used;
+        if (c as i64) >= 0 {
+            *bit = b + used as usize + 1;
+            return Ok(());
+        }
+        let skip = if ((c << 1) as i64) >= 0 {
+            used + 2
+        } else {
+            let hdr = ((c << 2) >> 53) as u32;
+            if let Err(e) = self.new_window(hdr >> 6, hdr & 63) {
+                *bit = b + used as usize + 13;
+                return Err(e);
+            }
+            used + 13
+        };
+        b += skip as usize;
+        self.v ^= take(data, b, self.sig) << self.trailing;
+        *bit = b + self.sig as usize;
         Ok(())
     }
 }
@@ -248,6 +403,9 @@ pub(super) struct BitWriter {
     pub(super) bytes: Vec<u8>,
     /// Free low bits in the last byte.
     free: u32,
+    /// The last write ended on a byte boundary with whole bytes: `bstream.writeByte` has then
+    /// appended an empty byte that ends up in the chunk if nothing follows.
+    empty_tail: bool,
 }
 
 impl BitWriter {
@@ -266,6 +424,7 @@ impl BitWriter {
             self.free -= take;
             left -= take;
         }
+        self.empty_tail = n >= 8 && n % 8 == 0 && self.free == 0;
     }
 
     pub(super) fn put_uvarint(&mut self, mut x: u64) {
@@ -325,7 +484,7 @@ impl Encoder {
 
     /// Size of the chunk so far, header included.
     pub fn size(&self) -> usize {
-        2 + self.w.bytes.len()
+        2 + self.w.bytes.len() + self.w.empty_tail as usize
     }
 
     /// Appends a sample; timestamps are expected to increase, as the TSDB guarantees.
@@ -395,10 +554,13 @@ impl Encoder {
         }
     }
 
-    /// The chunk: BE16 sample count, then the bit stream.
+    /// The chunk: BE16 sample count, then the bit stream (with Prometheus's empty last byte).
     pub fn finish(self) -> Vec<u8> {
         let mut out = self.n.to_be_bytes().to_vec();
         out.extend_from_slice(&self.w.bytes);
+        if self.w.empty_tail {
+            out.push(0);
+        }
         out
     }
 }
@@ -413,138 +575,5 @@ pub fn encode(samples: &[(i64, u64)]) -> Result<Vec<u8>> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    /// The library encoder, for tests elsewhere that need a chunk.
-    pub(crate) fn encode(samples: &[(i64, u64)]) -> Vec<u8> {
-        super::encode(samples).unwrap()
-    }
-
-    fn roundtrip(samples: &[(i64, u64)]) {
-        let chunk = encode(samples);
-        let mut got = Vec::new();
-        let n = decode(&chunk, |t, v| got.push((t, v))).unwrap();
-        assert_eq!(n, samples.len());
-        assert_eq!(got, samples);
-    }
-
-    #[test]
-    fn dod_bucket_edges() {
-        // Each bucket's extreme values, both signs, and the first value past each bucket.
-        let mut samples = vec![(1_000_000, 1.0f64.to_bits()), (1_015_000, 2.0f64.to_bits())];
-        let mut td: i64 = 15_000;
-        for dod in [
-            0,
-            8192,
-            -8191,
-            8193,
-            -8192,
-            65536,
-            -65535,
-            65537,
-            -65536,
-            524288,
-            -524287,
-            524289,
-            -524288,
-            1 << 40,
-            -(1 << 40),
-        ] {
-            td += dod;
-            let t = samples.last().unwrap().0 + td;
-            samples.push((t, (t as f64).to_bits()));
-        }
-        roundtrip(&samples);
-    }
-
-    #[test]
-    fn special_values_and_64_significant_bits() {
-        let vals = [
-            0.0f64.to_bits(),
-            STALE_NAN_BITS,
-            f64::NAN.to_bits(),
-            0x7ff8_0000_0000_0001,
-            f64::INFINITY.to_bits(),
-            f64::NEG_INFINITY.to_bits(),
-            (-0.0f64).to_bits(),
-            // XOR with the previous value has no leading and no trailing zeros: 64 sig bits.
-            0x8000_0000_0000_0001 ^ f64::NEG_INFINITY.to_bits() ^ (-0.0f64).to_bits(),
-            u64::MAX,
-            1,
-            0x8000_0000_0000_0000,
-            1.5f64.to_bits(),
-            1.5f64.to_bits(),
-        ];
-        let samples: Vec<_> = vals
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| (-5_000 + i as i64 * 7, v))
-            .collect();
-        roundtrip(&samples);
-        roundtrip(&samples[..1]);
-        roundtrip(&samples[..2]);
-        roundtrip(&[]);
-    }
-
-    #[test]
-    fn first_delta_reuses_zero_leading_trailing() {
-        // Second sample written with the "reuse" bit while leading = trailing = 0: 64 bits.
-        let mut e = Encoder::new();
-        e.append(10, 3.0f64.to_bits()).unwrap();
-        let x = 7.25f64.to_bits();
-        e.w.put_uvarint(5);
-        e.w.put(0b10, 2);
-        e.w.put(x ^ 3.0f64.to_bits(), 64);
-        e.n = 2;
-        let chunk = e.finish();
-        let mut got = Vec::new();
-        decode(&chunk, |t, v| got.push((t, v))).unwrap();
-        assert_eq!(got, vec![(10, 3.0f64.to_bits()), (15, x)]);
-    }
-
-    #[test]
-    fn truncated_and_malformed_chunks_fail() {
-        let chunk = encode(&[(1, 1), (2, 2), (3, 5), (100, 77)]);
-        for cut in 2..chunk.len() - 1 {
-            assert!(decode(&chunk[..cut], |_, _| {}).is_err(), "cut at {cut}");
-        }
-        assert!(decode(&[0], |_, _| {}).is_err());
-        // Header claims one sample with leading 31 + 63 significant bits: impossible.
-        let mut e = Encoder::new();
-        e.append(0, 0).unwrap();
-        e.w.put_uvarint(1);
-        e.w.put(0b11, 2);
-        e.w.put(31, 5);
-        e.w.put(63, 6);
-        e.w.put(0, 63);
-        e.n = 2;
-        assert!(decode(&e.finish(), |_, _| {}).is_err());
-    }
-
-    proptest! {
-        #[test]
-        fn random_series_roundtrip(
-            start in -1_000_000_000_000i64..4_000_000_000_000i64,
-            steps in proptest::collection::vec((0i64..3_000_000, any::<u64>(), 0u8..4), 0..300),
-        ) {
-            let mut t = start;
-            let mut prev = 0u64;
-            let mut samples = Vec::new();
-            for (dt, bits, kind) in steps {
-                t += dt;
-                // Mix repeated, nearby and arbitrary values so every value branch is taken.
-                let v = match kind {
-                    0 => prev,
-                    1 => (f64::from_bits(prev) + 1.0).to_bits(),
-                    2 => bits,
-                    _ => STALE_NAN_BITS,
-                };
-                prev = v;
-                samples.push((t, v));
-            }
-            roundtrip(&samples);
-        }
-    }
-}
+#[path = "xor_tests.rs"]
+pub(crate) mod tests;

@@ -1,0 +1,358 @@
+//! A block's chunks and metadata as Prometheus 2.42 writes them: samples cut into XOR chunks the
+//! way its head cuts them, chunk segment files, the index (via `index_writer`), `meta.json`.
+
+use std::io::{self, Write};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use super::chunkenc::ENC_XOR;
+use super::chunks::{HEADER_LEN, MAGIC as SEGMENT_MAGIC};
+use super::index::ChunkMeta;
+use super::index_writer::IndexWriter;
+use super::{crc32c, put_uvarint, tombstones, xor};
+use crate::labels::Labels;
+
+/// Prometheus's `DefaultChunkSegmentSize`: a new segment file is started past it.
+pub const SEGMENT_SIZE: u64 = 512 << 20;
+/// The head's target for samples per chunk (`samplesPerChunk` in `tsdb/head_append.go`).
+pub const SAMPLES_PER_CHUNK: usize = 120;
+/// Room a chunk may take in a segment beyond its data: longest length varint, encoding, CRC.
+const CHUNK_OVERHEAD: u64 = 5 + 1 + 4;
+
+/// The tombstones file of a block with no deletions: magic, format 1, CRC32C of no entries.
+pub fn empty_tombstones() -> Vec<u8> {
+    let mut b = tombstones::MAGIC.to_be_bytes().to_vec();
+    b.push(1);
+    b.extend_from_slice(&crc32c(&[]).to_be_bytes());
+    b
+}
+
+/// Writes chunks into numbered segment files (`open(1)` gives `chunks/000001`'s writer).
+pub struct SegmentWriter<W: Write, F: FnMut(u32) -> io::Result<W>> {
+    open: F,
+    done: Vec<W>,
+    cur: Option<W>,
+    /// Bytes in the current segment.
+    n: u64,
+    max: u64,
+}
+
+impl<W: Write, F: FnMut(u32) -> io::Result<W>> SegmentWriter<W, F> {
+    pub fn new(open: F) -> Self {
+        Self::with_segment_size(open, SEGMENT_SIZE)
+    }
+
+    pub fn with_segment_size(open: F, max: u64) -> Self {
+        SegmentWriter {
+            open,
+            done: Vec::new(),
+            cur: None,
+            n: 0,
+            max,
+        }
+    }
+
+    fn cut(&mut self) -> Result<()> {
+        if let Some(mut w) = self.cur.take() {
+            w.flush().context("writing a chunk segment")?;
+            self.done.push(w);
+        }
+        let seq = self.done.len() as u32 + 1;
+        let mut w = (self.open)(seq).with_context(|| format!("creating chunk segment {seq}"))?;
+        let mut head = SEGMENT_MAGIC.to_be_bytes().to_vec();
+        head.extend_from_slice(&[1, 0, 0, 0]);
+        w.write_all(&head).context("writing a chunk segment")?;
+        self.cur = Some(w);
+        self.n = HEADER_LEN as u64;
+        Ok(())
+    }
+
+    /// Appends one chunk and returns its block chunk reference (segment index << 32 | offset).
+    pub fn write_chunk(&mut self, encoding: u8, data: &[u8]) -> Result<u64> {
+        let size = CHUNK_OVERHEAD + data.len() as u64;
+        if self.cur.is_none() || (self.n > HEADER_LEN as u64 && self.n + size > self.max) {
+            self.cut()?;
+        }
+        let chunk_ref = (self.done.len() as u64) << 32 | self.n;
+        let mut b = Vec::with_capacity(data.len() + 10);
+        put_uvarint(&mut b, data.len() as u64);
+        let body = b.len();
+        b.push(encoding);
+        b.extend_from_slice(data);
+        let sum = crc32c(&b[body..]);
+        b.extend_from_slice(&sum.to_be_bytes());
+        let w = self.cur.as_mut().expect("cut above");
+        w.write_all(&b).context("writing a chunk segment")?;
+        self.n += b.len() as u64;
+        Ok(chunk_ref)
+    }
+
+    /// Flushes and returns every segment's writer, in order (for the caller to sync them).
+    pub fn finish(mut self) -> Result<Vec<W>> {
+        if let Some(mut w) = self.cur.take() {
+            w.flush().context("writing a chunk segment")?;
+            self.done.push(w);
+        }
+        Ok(self.done)
+    }
+}
+
+/// What a finished block holds, for its `meta.json`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockStats {
+    pub num_samples: u64,
+    pub num_series: u64,
+    pub num_chunks: u64,
+    /// First sample's time.
+    pub min_time: i64,
+    /// Last sample's time + 1 (blocks are half-open).
+    pub max_time: i64,
+}
+
+/// A cut chunk waiting for its place in the segments: its body is `arena[start..end]`.
+struct Pending {
+    min_time: i64,
+    max_time: i64,
+    start: usize,
+    end: usize,
+}
+
+/// The series being written: its open chunk and where the head would cut it.
+struct Open {
+    labels: Labels,
+    chunks: Vec<Pending>,
+    enc: xor::Encoder,
+    chunk_min: i64,
+    last: i64,
+    next_at: i64,
+}
+
+/// Builds one block: series arrive one at a time (any order) with strictly increasing sample
+/// times. Chunks are kept in memory (a block's compressed chunks are a fraction of its input)
+/// and written by [`BlockWriter::finish`] in series order, as Prometheus's compactor lays them
+/// out, then the index.
+pub struct BlockWriter {
+    chunk_range: i64,
+    arena: Vec<u8>,
+    series: Vec<(Labels, Vec<Pending>)>,
+    open: Option<Open>,
+    stats: BlockStats,
+}
+
+impl BlockWriter {
+    /// `chunk_range` is the head's chunk range the cuts follow; promtool's backfill uses twice
+    /// the block duration.
+    pub fn new(chunk_range: i64) -> Self {
+        BlockWriter {
+            chunk_range: chunk_range.max(1),
+            arena: Vec::new(),
+            series: Vec::new(),
+            open: None,
+            stats: BlockStats {
+                min_time: i64::MAX,
+                max_time: i64::MIN,
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Ends the previous series and starts `labels`.
+    pub fn start_series(&mut self, labels: Labels) -> Result<()> {
+        self.close_series()?;
+        self.open = Some(Open {
+            labels,
+            chunks: Vec::new(),
+            enc: xor::Encoder::new(),
+            chunk_min: 0,
+            last: i64::MIN,
+            next_at: i64::MAX,
+        });
+        Ok(())
+    }
+
+    /// Appends a sample (value as raw bits) to the current series, cutting a chunk where
+    /// Prometheus's head would (`appendPreprocessor` in 2.42).
+    pub fn append(&mut self, t: i64, v: u64) -> Result<()> {
+        let Some(s) = self.open.as_mut() else {
+            bail!("a sample before any series");
+        };
+        if !s.enc.is_empty() {
+            if t <= s.last {
+                bail!(
+                    "series {}: sample at {t} ms is not after the one at {} ms",
+                    s.labels,
+                    s.last
+                );
+            }
+            let n = s.enc.len();
+            if n == SAMPLES_PER_CHUNK / 4 {
+                s.next_at = chunk_end_time(s.chunk_min, s.last, s.next_at);
+            }
+            if t >= s.next_at || n >= 2 * SAMPLES_PER_CHUNK {
+                cut_chunk(&mut self.arena, s, &mut self.stats);
+            }
+        }
+        if s.enc.is_empty() {
+            s.chunk_min = t;
+            s.next_at = range_end(t, self.chunk_range);
+        }
+        s.enc.append(t, v)?;
+        s.last = t;
+        self.stats.num_samples += 1;
+        self.stats.min_time = self.stats.min_time.min(t);
+        self.stats.max_time = self.stats.max_time.max(t);
+        Ok(())
+    }
+
+    fn close_series(&mut self) -> Result<()> {
+        if let Some(mut s) = self.open.take() {
+            if !s.enc.is_empty() {
+                cut_chunk(&mut self.arena, &mut s, &mut self.stats);
+            }
+            if !s.chunks.is_empty() {
+                self.series.push((s.labels, s.chunks));
+            }
+        }
+        Ok(())
+    }
+
+    /// Samples so far.
+    pub fn samples(&self) -> u64 {
+        self.stats.num_samples
+    }
+
+    /// Ends the last series, writes the chunks into `segments` and then the index into `index`,
+    /// and returns the block's stats with the segment writers (flushed) and the index writer. A
+    /// series given twice is an error.
+    pub fn finish<W: Write, F: FnMut(u32) -> io::Result<W>, I: Write>(
+        mut self,
+        mut segments: SegmentWriter<W, F>,
+        index: I,
+    ) -> Result<(BlockStats, Vec<W>, I)> {
+        self.close_series()?;
+        self.series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = self.series.windows(2).find(|w| w[0].0 == w[1].0) {
+            bail!("series {} given twice", w[0].0);
+        }
+        let mut metas = Vec::with_capacity(self.series.len());
+        for (_, chunks) in &self.series {
+            let mut m = Vec::with_capacity(chunks.len());
+            for c in chunks {
+                let chunk_ref = segments.write_chunk(ENC_XOR, &self.arena[c.start..c.end])?;
+                m.push(ChunkMeta {
+                    chunk_ref,
+                    min_time: c.min_time,
+                    max_time: c.max_time,
+                });
+            }
+            metas.push(m);
+        }
+        self.arena = Vec::new();
+        let segments = segments.finish()?;
+        // The head's symbols include the all-postings key's empty name and value, so blocks
+        // compacted from it list "" too.
+        let symbols = self
+            .series
+            .iter()
+            .flat_map(|(l, _)| l.iter().flat_map(|(n, v)| [n, v]))
+            .chain([""]);
+        let mut ix = IndexWriter::new(index, symbols)?;
+        for ((labels, _), chunks) in self.series.iter().zip(&metas) {
+            ix.add_series(labels, chunks)?;
+        }
+        let index = ix.finish()?;
+        let mut stats = self.stats;
+        stats.num_series = self.series.len() as u64;
+        if stats.num_samples == 0 {
+            (stats.min_time, stats.max_time) = (0, 0);
+        } else {
+            stats.max_time += 1;
+        }
+        Ok((stats, segments, index))
+    }
+}
+
+fn cut_chunk(arena: &mut Vec<u8>, s: &mut Open, stats: &mut BlockStats) {
+    let data = std::mem::take(&mut s.enc).finish();
+    let start = arena.len();
+    arena.extend_from_slice(&data);
+    s.chunks.push(Pending {
+        min_time: s.chunk_min,
+        max_time: s.last,
+        start,
+        end: arena.len(),
+    });
+    stats.num_chunks += 1;
+}
+
+/// The end of the chunk range holding `t` (`rangeForTimestamp`; Go's division truncates, as
+/// Rust's does).
+fn range_end(t: i64, width: i64) -> i64 {
+    (t / width).saturating_mul(width).saturating_add(width)
+}
+
+/// Where to cut a chunk so the samples spread evenly over the rest of its range, estimated at a
+/// quarter of a chunk (`computeChunkEndTime`).
+fn chunk_end_time(start: i64, cur: i64, max: i64) -> i64 {
+    let span = (cur.wrapping_sub(start).wrapping_add(1)).saturating_mul(4);
+    let n = max.wrapping_sub(start) / span.max(1);
+    if n <= 1 {
+        return max;
+    }
+    start + max.wrapping_sub(start) / n
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MetaJson<'a> {
+    ulid: &'a str,
+    min_time: i64,
+    max_time: i64,
+    stats: StatsJson,
+    compaction: CompactionJson<'a>,
+    version: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatsJson {
+    num_samples: u64,
+    num_series: u64,
+    num_chunks: u64,
+}
+
+#[derive(Serialize)]
+struct CompactionJson<'a> {
+    level: u32,
+    sources: [&'a str; 1],
+}
+
+/// `meta.json` of a freshly written block (compaction level 1, its own source), indented with
+/// tabs as Prometheus's `json.MarshalIndent` writes it.
+pub fn meta_json(ulid: &str, stats: &BlockStats) -> Vec<u8> {
+    let meta = MetaJson {
+        ulid,
+        min_time: stats.min_time,
+        max_time: stats.max_time,
+        stats: StatsJson {
+            num_samples: stats.num_samples,
+            num_series: stats.num_series,
+            num_chunks: stats.num_chunks,
+        },
+        compaction: CompactionJson {
+            level: 1,
+            sources: [ulid],
+        },
+        version: 1,
+    };
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    meta.serialize(&mut ser).expect("serializing to memory");
+    out
+}
+
+#[cfg(test)]
+#[path = "block_writer_tests.rs"]
+mod tests;
