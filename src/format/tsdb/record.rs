@@ -112,8 +112,7 @@ impl<'a> Dec<'a> {
     }
 
     pub fn varint(&mut self) -> Res<i64> {
-        let u = self.uvarint()?;
-        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+        Ok(unzigzag(self.uvarint()?))
     }
 
     pub fn bytes(&mut self, n: usize) -> Res<&'a [u8]> {
@@ -214,6 +213,62 @@ pub fn samples(rec: &[u8]) -> Res<impl Iterator<Item = Res<Sample>> + '_> {
             bits,
         }))
     }))
+}
+
+/// The samples of a well-formed type-2 record that `keep(ref, t)` accepts, appended to `out` as
+/// (ref, t, bits): what [`samples`] yields, filtered, in one tight loop for the WAL replay, which
+/// tests every logged sample and keeps few. `None` when the record is anything else or malformed
+/// (entries may have been appended then): the caller decodes it with [`samples`], which says why.
+pub fn kept_samples_v1(
+    rec: &[u8],
+    mut keep: impl FnMut(u64, i64) -> bool,
+    out: &mut Vec<(u64, i64, u64)>,
+) -> Option<()> {
+    let b = match rec.split_first()? {
+        (2, b) => b,
+        _ => return None,
+    };
+    if b.is_empty() {
+        return Some(());
+    }
+    let be = |i: usize| Some(u64::from_be_bytes(b.get(i..i + 8)?.try_into().ok()?));
+    let (base_ref, base_t) = (be(0)? as i64, be(8)? as i64);
+    let mut i = 16;
+    while i < b.len() {
+        let dr = uvarint_at(b, &mut i)?;
+        let dt = uvarint_at(b, &mut i)?;
+        let bits = be(i)?;
+        i += 8;
+        let r = base_ref.wrapping_add(unzigzag(dr)) as u64;
+        let t = base_t.wrapping_add(unzigzag(dt));
+        if keep(r, t) {
+            out.push((r, t, bits));
+        }
+    }
+    Some(())
+}
+
+/// [`Dec::uvarint`] at `b[*i..]`, advancing `i`; `None` where it would fail.
+#[inline]
+fn uvarint_at(b: &[u8], i: &mut usize) -> Option<u64> {
+    let mut x = 0u64;
+    for k in 0..10 {
+        let c = *b.get(*i + k)?;
+        if c < 0x80 {
+            if k == 9 && c > 1 {
+                return None;
+            }
+            *i += k + 1;
+            return Some(x | (c as u64) << (7 * k));
+        }
+        x |= ((c & 0x7f) as u64) << (7 * k);
+    }
+    None
+}
+
+#[inline]
+fn unzigzag(u: u64) -> i64 {
+    ((u >> 1) as i64) ^ -((u & 1) as i64)
 }
 
 /// The (ref, time) framing shared by sample and histogram records. V1: BE64 base ref and time,
@@ -459,6 +514,7 @@ pub fn fuzz_record(data: &[u8]) {
         if let Ok(it) = samples(&rec) {
             it.for_each(drop);
         }
+        let _ = kept_samples_v1(&rec, |r, _| r % 2 == 0, &mut Vec::new());
         if let Ok(it) = tombstones(&rec) {
             it.for_each(drop);
         }

@@ -238,6 +238,46 @@ proptest! {
         prop_assert_eq!(got, s);
     }
 
+    /// The replay's tight loop agrees with the iterator, filtered the same way: on a record it
+    /// accepts it yields exactly what the iterator yields; it refuses whatever the iterator
+    /// reports an error for. Records are encoded, then maybe cut, grown or overwritten.
+    #[test]
+    fn kept_samples_v1_agrees_with_samples(
+        s in proptest::collection::vec((0u64..64, -1_000_000_000_000_000i64..1_000_000_000_000_000, any::<u64>()), 0..40),
+        cut in any::<proptest::sample::Index>(),
+        edit in 0u8..4,
+        junk in proptest::collection::vec(any::<u8>(), 0..12),
+        min_t in any::<i64>(),
+    ) {
+        let mut rec = enc_samples(&s);
+        match edit {
+            1 => rec.truncate(cut.index(rec.len() + 1)),
+            2 => rec.extend_from_slice(&junk),
+            3 if rec.len() > 1 => {
+                let at = 1 + cut.index(rec.len() - 1);
+                for (i, b) in junk.iter().enumerate() {
+                    if let Some(x) = rec.get_mut(at + i) {
+                        *x = *b;
+                    }
+                }
+            }
+            _ => {}
+        }
+        let keep = |r: u64, t: i64| r % 3 != 0 && t >= min_t;
+        let slow: Result<Vec<_>, _> = samples(&rec).and_then(|it| {
+            it.filter_map(|x| match x {
+                Ok(x) => keep(x.series_ref, x.t).then_some(Ok((x.series_ref, x.t, x.bits))),
+                Err(e) => Some(Err(e)),
+            })
+            .collect()
+        });
+        let mut fast = Vec::new();
+        match kept_samples_v1(&rec, keep, &mut fast) {
+            Some(()) => prop_assert_eq!(slow.ok(), Some(fast)),
+            None => prop_assert!(slow.is_err(), "refused a record the iterator reads"),
+        }
+    }
+
     #[test]
     fn random_records_never_panic(data in proptest::collection::vec(any::<u8>(), 0..300)) {
         fuzz_record(&data);

@@ -54,11 +54,7 @@ pub(super) struct Accept<'a> {
 
 impl Accept<'_> {
     fn keeps(&self, r: u64, t: i64) -> bool {
-        t >= self.min_valid_time
-            && self
-                .dense
-                .get(self.refs, r)
-                .is_some_and(|(idx, _)| !self.series[idx as usize].skip)
+        t >= self.min_valid_time && self.dense.wanted(self.refs, self.series, r)
     }
 }
 
@@ -113,6 +109,12 @@ fn decode_one(comp: Compression, logged: &[u8], accept: &Accept<'_>) -> Decoded 
         _ => return Decoded::Other,
     };
     let mut v = Vec::new();
+    // Most records are well-formed float samples: filtered in one tight loop, or on any doubt
+    // decoded again below, which says what is wrong.
+    if !hist && record::kept_samples_v1(data, |r, t| accept.keeps(r, t), &mut v).is_some() {
+        return Decoded::Samples(false, v);
+    }
+    v.clear();
     let res = if hist {
         record::histogram_refs(data).and_then(|it| {
             for x in it {
