@@ -213,10 +213,10 @@ mod tests {
         assert_eq!(h.series[0].samples, vec![(3, 2), (5, 1), (5, 3)]);
     }
 
-    /// Reads data dir `data` as convert does into a fresh sink; the shards' text by name.
-    fn convert(data: &std::path::Path, out: &std::path::Path, limit: u64) -> Vec<(String, String)> {
-        use crate::pipeline::sink::{Output, RunInfo, SinkOptions, StaleMode};
-        let mut sink = Sink::create(SinkOptions {
+    /// A sink writing plain shards of 10-minute windows into `out`, as the tests here need.
+    fn sink(out: &std::path::Path, limit: u64, stream: bool) -> Sink {
+        use crate::pipeline::sink::{Output, SinkOptions, StaleMode};
+        Sink::create(SinkOptions {
             output: Output::Dir {
                 path: out.to_path_buf(),
                 compress: false,
@@ -230,9 +230,14 @@ mod tests {
             compression_level: 1,
             force: false,
             progress: false,
-            stream: true,
+            stream,
         })
-        .unwrap();
+        .unwrap()
+    }
+
+    /// Reads data dir `data` as convert does into a fresh sink; the shards' text by name.
+    fn convert(data: &std::path::Path, out: &std::path::Path, limit: u64) -> Vec<(String, String)> {
+        let mut sink = sink(out, limit, true);
         let opts = ReadOptions {
             keep_stale: true,
             ..Default::default()
@@ -240,7 +245,8 @@ mod tests {
         let opened = super::super::open(data).unwrap();
         let pb = indicatif::ProgressBar::hidden();
         super::super::read_dir(opened, &opts, &mut sink, &pb).unwrap();
-        sink.finish(RunInfo::default()).unwrap();
+        sink.finish(crate::pipeline::sink::RunInfo::default())
+            .unwrap();
         let mut shards: Vec<(String, String)> = std::fs::read_dir(out)
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -256,24 +262,7 @@ mod tests {
 
     /// Whether the head of `data` is held with a sink of memory limit `limit`.
     fn held(data: &std::path::Path, out: &std::path::Path, limit: u64) -> bool {
-        use crate::pipeline::sink::{Output, SinkOptions, StaleMode};
-        let mut sink = Sink::create(SinkOptions {
-            output: Output::Dir {
-                path: out.to_path_buf(),
-                compress: false,
-            },
-            block_duration_ms: 600_000,
-            shards: None,
-            target_shard_bytes: 1 << 30,
-            memory_limit: limit,
-            temp_dir: None,
-            stale: StaleMode::Keep,
-            compression_level: 1,
-            force: false,
-            progress: false,
-            stream: false,
-        })
-        .unwrap();
+        let mut sink = sink(out, limit, false);
         let opened = super::super::open(data).unwrap();
         let h = hold_head(data, &opened.blocks, &ReadOptions::default(), &mut sink).unwrap();
         sink.abandon();
