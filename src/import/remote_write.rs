@@ -299,7 +299,7 @@ impl Pusher<'_> {
         } else {
             raw
         };
-        let markers = match sidecar::stale_markers(dir, compressed, e) {
+        let markers = match sidecar::stale_markers(dir, e) {
             Ok(m) => m,
             Err(err) => return Ok(Outcome::Failed(format!("{err:#}"))),
         };
