@@ -246,8 +246,9 @@ impl<'o> Replay<'o> {
     fn run(&mut self, files: &HeadFiles) -> Result<()> {
         let streams = [(&files.checkpoint[..], false), (&files.wal[..], true)];
         let mut seq = 0;
-        for (segs, live) in streams {
-            seq = self.walk(segs, live, seq, true, Pass::Index)?;
+        let mut notes = [batch::Notes::default(), batch::Notes::default()];
+        for ((segs, live), notes) in streams.into_iter().zip(&mut notes) {
+            seq = self.walk(segs, live, seq, Pass::Index, Some(notes))?;
         }
         self.by_labels = FxHashMap::default();
         for (s, labels) in self.series.iter_mut().zip(&self.labels) {
@@ -255,11 +256,10 @@ impl<'o> Replay<'o> {
         }
         self.dense = DenseRefs::new(&self.refs, &self.series);
         self.chunks(&files.chunks)?;
-        let mut seq = 0;
-        for (segs, live) in streams {
-            seq = self.walk(segs, live, seq, false, Pass::Samples)?;
+        for ((segs, _), notes) in streams.into_iter().zip(&notes) {
+            self.replay_noted(segs, notes)?;
         }
-        self.walk(&files.wbl, true, 0, true, Pass::Wbl)?;
+        self.walk(&files.wbl, true, 0, Pass::Wbl, None)?;
         for i in 0..self.series.len() {
             self.flush_ooo(i)?;
         }
@@ -278,26 +278,24 @@ impl<'o> Replay<'o> {
         Ok(())
     }
 
-    /// Reads the records of `segs` (one stream) through `pass`, numbering them from `seq`.
-    /// Fragment damage is reported when `report` (the second pass meets the same damage).
+    /// Reads the records of `segs` (one stream) through `pass`, numbering them from `seq`;
+    /// `notes` gets those the second pass reads (WAL samples and histograms).
     fn walk(
         &mut self,
         segs: &[Mapped],
         live: bool,
         mut seq: u64,
-        report: bool,
         pass: Pass,
+        mut notes: Option<&mut batch::Notes>,
     ) -> Result<u64> {
         let mut rd = wal::Records::new(segs.iter().map(Mapped::bytes).collect(), live);
-        let mut batch = batch::Batch::default();
         while let Some(res) = rd.next_raw() {
             let raw = match res {
                 Ok(raw) => raw,
-                Err(e) if report => {
+                Err(e) => {
                     self.damage(format!("{}: {e}", segs[e.segment].rel))?;
                     continue;
                 }
-                Err(_) => continue,
             };
             seq += 1;
             let loc = Loc {
@@ -306,56 +304,65 @@ impl<'o> Replay<'o> {
             };
             // Skip records of other types without decompressing them when possible.
             let hint = raw.type_hint();
-            if hint.is_some_and(|t| !pass.wants(t)) {
-                continue;
-            }
-            if let Pass::Samples = pass {
-                if batch.push(seq, hint, &raw) {
-                    self.replay_batch(segs, &mut batch, report)?;
+            if let Some(notes) = notes.as_deref_mut() {
+                if hint.is_none_or(|t| Pass::Samples.wants(t)) {
+                    notes.push(seq, hint, &raw);
                 }
+            }
+            if hint.is_some_and(|t| !pass.wants(t)) {
                 continue;
             }
             let data = match raw.data() {
                 Ok(d) => d,
-                // A record of unknown type (zstd) is decompressed by every pass: report once.
                 Err(e) => {
-                    if report || hint.is_some() {
-                        self.damage(format!("{}: {e}", loc.file))?;
-                    }
+                    self.damage(format!("{}: {e}", loc.file))?;
                     continue;
                 }
             };
             match pass {
                 Pass::Index => self.index(seq, data, loc)?,
-                Pass::Samples => unreachable!("batched above"),
+                Pass::Samples => unreachable!("read from notes"),
                 Pass::Wbl => self.wbl(data, loc)?,
             }
         }
-        self.replay_batch(segs, &mut batch, report)?;
         Ok(seq)
     }
 
-    /// Second pass: a batch of WAL records decoded in parallel, then replayed in log order.
-    fn replay_batch(&mut self, segs: &[Mapped], b: &mut batch::Batch, report: bool) -> Result<()> {
-        if b.recs.is_empty() {
-            return Ok(());
+    /// Second pass: the noted records of one stream, decoded in parallel batches, replayed in
+    /// log order.
+    fn replay_noted(&mut self, segs: &[Mapped], notes: &batch::Notes) -> Result<()> {
+        let bytes: Vec<&[u8]> = segs.iter().map(Mapped::bytes).collect();
+        for b in notes.batches() {
+            let accept = batch::Accept {
+                min_valid_time: self.opts.min_valid_time,
+                refs: &self.refs,
+                dense: &self.dense,
+                series: &self.series,
+            };
+            let decoded = notes.decode(&bytes, b, &accept);
+            self.replay_batch(segs, b, decoded)?;
         }
-        let accept = batch::Accept {
-            min_valid_time: self.opts.min_valid_time,
-            refs: &self.refs,
-            dense: &self.dense,
-            series: &self.series,
-        };
-        for (p, d) in b.decode(&accept) {
+        Ok(())
+    }
+
+    /// A decoded batch replayed in log order.
+    fn replay_batch(
+        &mut self,
+        segs: &[Mapped],
+        b: &[batch::Noted],
+        decoded: Vec<batch::Decoded>,
+    ) -> Result<()> {
+        for (p, d) in b.iter().zip(decoded) {
             let loc = Loc {
                 file: &segs[p.segment].rel,
                 offset: p.offset,
             };
             match d {
                 batch::Decoded::Other => {}
-                // A record of unknown type (zstd) is decompressed by every pass: report once.
+                // A record of unknown type (zstd) is decompressed by both passes: reported by
+                // the first.
                 batch::Decoded::Logged(msg) => {
-                    if report || p.hint.is_some() {
+                    if p.hint.is_some() {
                         let (segment, offset) = (p.segment, p.offset);
                         let e = wal::WalError {
                             segment,
