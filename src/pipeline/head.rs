@@ -73,6 +73,8 @@ pub fn read_head(dir: &Path, opts: &HeadOptions, v: &mut dyn HeadVisitor) -> Res
     let mut r = Replay::new(opts, v);
     r.run(&files)
         .with_context(|| format!("reading the head of {}", dir.display()))?;
+    // Unmapping the files takes a while (page tables): not on the way of the caller.
+    std::thread::spawn(move || drop(files));
     Ok(r.stats)
 }
 
@@ -245,11 +247,28 @@ impl<'o> Replay<'o> {
 
     fn run(&mut self, files: &HeadFiles) -> Result<()> {
         let streams = [(&files.checkpoint[..], false), (&files.wal[..], true)];
-        let mut seq = 0;
         let mut notes = [batch::Notes::default(), batch::Notes::default()];
-        for ((segs, live), notes) in streams.into_iter().zip(&mut notes) {
-            seq = self.walk(segs, live, seq, Pass::Index, Some(notes))?;
-        }
+        let wal_bytes: Vec<&[u8]> = files.wal.iter().map(Mapped::bytes).collect();
+        let checks = wal::PageChecks::new(&wal_bytes);
+        std::thread::scope(|s| {
+            // A second thread checks the WAL's CRCs from its end while the first pass reads it
+            // from its start, then maps the chunk files' pages for the chunk walk.
+            s.spawn(|| {
+                checks.check_backwards(&wal_bytes);
+                files.populate_chunks();
+            });
+            let mut seq = 0;
+            let mut pass1 = || {
+                for ((segs, live), notes) in streams.into_iter().zip(&mut notes) {
+                    let checks = live.then_some(&checks);
+                    seq = self.walk(segs, live, seq, Pass::Index, checks, Some(notes))?;
+                }
+                anyhow::Ok(())
+            };
+            let res = pass1();
+            checks.stop();
+            res
+        })?;
         self.by_labels = FxHashMap::default();
         for (s, labels) in self.series.iter_mut().zip(&self.labels) {
             s.skip = !self.v.wants(labels);
@@ -259,7 +278,7 @@ impl<'o> Replay<'o> {
         for ((segs, _), notes) in streams.into_iter().zip(&notes) {
             self.replay_noted(segs, notes)?;
         }
-        self.walk(&files.wbl, true, 0, Pass::Wbl, None)?;
+        self.walk(&files.wbl, true, 0, Pass::Wbl, None, None)?;
         for i in 0..self.series.len() {
             self.flush_ooo(i)?;
         }
@@ -278,17 +297,22 @@ impl<'o> Replay<'o> {
         Ok(())
     }
 
-    /// Reads the records of `segs` (one stream) through `pass`, numbering them from `seq`;
-    /// `notes` gets those the second pass reads (WAL samples and histograms).
+    /// Reads the records of `segs` (one stream) through `pass`, numbering them from `seq`,
+    /// trusting the pages `checks` found sound; `notes` gets those the second pass reads (WAL
+    /// samples and histograms).
     fn walk(
         &mut self,
         segs: &[Mapped],
         live: bool,
         mut seq: u64,
         pass: Pass,
+        checks: Option<&wal::PageChecks>,
         mut notes: Option<&mut batch::Notes>,
     ) -> Result<u64> {
         let mut rd = wal::Records::new(segs.iter().map(Mapped::bytes).collect(), live);
+        if let Some(c) = checks {
+            rd = rd.with_checks(c);
+        }
         while let Some(res) = rd.next_raw() {
             let raw = match res {
                 Ok(raw) => raw,

@@ -263,8 +263,16 @@ pub fn kept_samples_v1(
 /// The index just past the varint at `b[i..]`, `None` where [`Dec::uvarint`] would fail. A
 /// varint of at most 8 bytes is found in one load (its end is the first byte under 0x80, and
 /// it cannot overflow); longer ones, and the last bytes of the record, go the plain way.
-#[inline]
+#[inline(always)]
 pub(crate) fn skip_uvarint(b: &[u8], i: usize) -> Option<usize> {
+    if let Some(&[c0, c1]) = b.get(i..i + 2) {
+        if c0 < 0x80 {
+            return Some(i + 1);
+        }
+        if c1 < 0x80 {
+            return Some(i + 2);
+        }
+    }
     if let Some(w) = b.get(i..i + 8) {
         let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
         let ends = !w & 0x8080_8080_8080_8080;
@@ -279,7 +287,7 @@ pub(crate) fn skip_uvarint(b: &[u8], i: usize) -> Option<usize> {
 
 /// [`Dec::uvarint`] at `b[*i..]`, advancing `i`; `None` where it would fail. One- and two-byte
 /// varints (sample ref and time deltas, mostly) take the short way.
-#[inline]
+#[inline(always)]
 fn uvarint_at(b: &[u8], i: &mut usize) -> Option<u64> {
     if let Some(&[c0, c1]) = b.get(*i..*i + 2) {
         if c0 < 0x80 {

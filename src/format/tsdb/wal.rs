@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 /// Size of a WAL page: fragments never cross one.
 pub const PAGE_SIZE: usize = 32 * 1024;
@@ -191,6 +192,10 @@ pub struct Records<'a> {
     resync: bool,
     torn: Option<(usize, usize)>,
     done: bool,
+    /// CRCs another thread checked, and the page whose start the reader last stood at
+    /// (segment, page): only there does the reader follow the same fragments as that check.
+    checks: Option<&'a PageChecks>,
+    aligned: (usize, usize),
 }
 
 /// A complete record (its fragments in the reader's `spans`): segment, offset, compression.
@@ -216,7 +221,17 @@ impl<'a> Records<'a> {
             resync: false,
             torn: None,
             done: false,
+            checks: None,
+            aligned: (usize::MAX, 0),
         }
+    }
+
+    /// Trusts the pages `checks` found sound (checked by another thread, see
+    /// [`PageChecks::check_backwards`]) instead of computing their CRCs again; claims the
+    /// others, so that the checker stops where the reader got to.
+    pub fn with_checks(mut self, checks: &'a PageChecks) -> Records<'a> {
+        self.checks = Some(checks);
+        self
     }
 
     /// Where the newest segment ended in an unfinished record (segment, offset), once `next`
@@ -412,8 +427,18 @@ impl<'a> Records<'a> {
             self.tear_or(at, true, e)?;
             return Ok(Step::SegmentEnd);
         }
+        let page = (self.seg, at / PAGE_SIZE);
+        if at % PAGE_SIZE == 0 {
+            self.aligned = page;
+        }
+        let checked = self
+            .checks
+            .is_some_and(|c| self.aligned == page && c.sound(page));
         let data = &seg[at + HEADER_SIZE..end];
-        let actual = crc32c::crc32c(data);
+        let actual = if checked { crc } else { crc32c::crc32c(data) };
+        if let (false, Some(c)) = (checked, self.checks) {
+            c.claim(page);
+        }
         if actual != crc {
             let e = self.err(
                 at,
@@ -433,6 +458,98 @@ impl<'a> Records<'a> {
     }
 }
 
+/// Which pages of a set of segments hold only fragments with sound CRCs, as walked from the
+/// page start: checked by a second thread while the reader walks the log from its start (the
+/// checker from its end), so that the CRC work is split between them. Per page: unknown,
+/// sound, or claimed by the reader (which checks it itself).
+pub struct PageChecks {
+    pages: Vec<Vec<AtomicU8>>,
+    stopped: AtomicBool,
+}
+
+const UNKNOWN: u8 = 0;
+const SOUND: u8 = 1;
+const CLAIMED: u8 = 2;
+
+impl PageChecks {
+    pub fn new(segs: &[&[u8]]) -> PageChecks {
+        let pages = segs
+            .iter()
+            .map(|s| {
+                (0..s.len().div_ceil(PAGE_SIZE))
+                    .map(|_| AtomicU8::new(UNKNOWN))
+                    .collect()
+            })
+            .collect();
+        PageChecks {
+            pages,
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    /// Makes [`PageChecks::check_backwards`] return soon: the reader is done (or failed).
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    fn state(&self, (seg, page): (usize, usize)) -> Option<&AtomicU8> {
+        self.pages.get(seg)?.get(page)
+    }
+
+    fn sound(&self, page: (usize, usize)) -> bool {
+        self.state(page)
+            .is_some_and(|s| s.load(Ordering::Acquire) == SOUND)
+    }
+
+    fn claim(&self, page: (usize, usize)) {
+        if let Some(s) = self.state(page) {
+            let _ = s.compare_exchange(UNKNOWN, CLAIMED, Ordering::AcqRel, Ordering::Acquire);
+        }
+    }
+
+    /// Checks pages from the last one of the last segment backwards, until one the reader
+    /// claimed: `segs` must be the segments the reader reads.
+    pub fn check_backwards(&self, segs: &[&[u8]]) {
+        for (si, seg) in segs.iter().enumerate().rev() {
+            for page in (0..self.pages[si].len()).rev() {
+                let st = &self.pages[si][page];
+                if st.load(Ordering::Acquire) != UNKNOWN || self.stopped.load(Ordering::Acquire) {
+                    return;
+                }
+                if page_sound(seg, page * PAGE_SIZE) {
+                    let _ =
+                        st.compare_exchange(UNKNOWN, SOUND, Ordering::AcqRel, Ordering::Acquire);
+                }
+            }
+        }
+    }
+}
+
+/// Whether the fragments from `start` to the end of its page are well framed, within the
+/// page, with CRCs that match, and end in zero padding if any: then a reader that enters the
+/// page at its start meets exactly these fragments and need not check their CRCs again.
+fn page_sound(seg: &[u8], start: usize) -> bool {
+    let page_end = (start + PAGE_SIZE).min(seg.len());
+    let mut at = start;
+    while at < page_end {
+        let typ = seg[at];
+        if typ & 7 == 0 {
+            return seg[at..page_end].iter().all(|&b| b == 0);
+        }
+        if !(1..=4).contains(&(typ & 7)) || page_end - at < HEADER_SIZE {
+            return false;
+        }
+        let len = u16::from_be_bytes([seg[at + 1], seg[at + 2]]) as usize;
+        let crc = u32::from_be_bytes([seg[at + 3], seg[at + 4], seg[at + 5], seg[at + 6]]);
+        let end = at + HEADER_SIZE + len;
+        if end > page_end || crc32c::crc32c(&seg[at + HEADER_SIZE..end]) != crc {
+            return false;
+        }
+        at = end;
+    }
+    true
+}
+
 /// Decompresses a whole record logged with `comp` into `out` (cleared first); Err says why not.
 pub fn decompress_record(comp: Compression, src: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     decompress(comp, src, out)
@@ -440,20 +557,29 @@ pub fn decompress_record(comp: Compression, src: &[u8], out: &mut Vec<u8>) -> Re
 
 /// Decompresses a whole record into `out`.
 fn decompress(comp: Compression, src: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-    out.clear();
     match comp {
-        Compression::None => out.extend_from_slice(src),
+        Compression::None => {
+            out.clear();
+            out.extend_from_slice(src);
+        }
         Compression::Snappy => {
             let n = snap::raw::decompress_len(src).map_err(|e| format!("snappy: {e}"))?;
             if n > MAX_RECORD {
                 return Err(format!("snappy record of {n} bytes is too big"));
             }
-            out.resize(n, 0);
+            // A successful decompression writes all n bytes (snap checks it): a reused buffer
+            // needs no zeroing.
+            if out.len() >= n {
+                out.truncate(n);
+            } else {
+                out.resize(n, 0);
+            }
             snap::raw::Decoder::new()
                 .decompress(src, out)
                 .map_err(|e| format!("snappy: {e}"))?;
         }
         Compression::Zstd => {
+            out.clear();
             let mut src = src;
             let dec = ruzstd::decoding::StreamingDecoder::new(&mut src)
                 .map_err(|e| format!("zstd: {e}"))?;

@@ -11,9 +11,12 @@ use super::{DenseRefs, Series};
 use crate::format::tsdb::record::{self, RecordType};
 use crate::format::tsdb::wal::{self, Compression, RawRecord, Span};
 use rustc_hash::FxHashMap;
+use std::sync::{Mutex, PoisonError};
 
-/// A batch is decoded once it holds this many logged bytes or records (bounds its memory).
-const BATCH_BYTES: usize = 1 << 20;
+/// A batch is decoded once it holds this many logged bytes or records (bounds its memory: what
+/// it decodes is held until replayed). Big enough for a few remote-write pushes, which log one
+/// record of about 1 MB each, per thread.
+const BATCH_BYTES: usize = 8 << 20;
 const BATCH_RECORDS: usize = 1024;
 
 /// One record for the second pass, as the first found it.
@@ -35,6 +38,9 @@ pub(super) struct Noted {
 pub(super) struct Notes {
     recs: Vec<Noted>,
     spans: Vec<Span>,
+    /// Assembly and decompression buffers, reused from record to record: records can be big,
+    /// and fresh buffers would cost page faults and unmaps for each.
+    pool: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
 /// What a record of the batch decoded to.
@@ -105,26 +111,22 @@ impl Notes {
 
     /// Decodes the records of `batch` (read from `segs`) in parallel, in order.
     pub fn decode(&self, segs: &[&[u8]], batch: &[Noted], accept: &Accept<'_>) -> Vec<Decoded> {
+        let pool = || self.pool.lock().unwrap_or_else(PoisonError::into_inner);
         batch
             .par_iter()
-            .map_init(
-                || (Vec::new(), Vec::new()),
-                |(buf, out), p| {
-                    let spans = &self.spans[p.spans.start as usize..p.spans.end as usize];
-                    let logged = wal::assemble(segs, spans, buf);
-                    decode_one(p.comp, logged, out, accept)
-                },
-            )
+            .map(|p| {
+                let (mut buf, mut out) = pool().pop().unwrap_or_default();
+                let spans = &self.spans[p.spans.start as usize..p.spans.end as usize];
+                let logged = wal::assemble(segs, spans, &mut buf);
+                let d = decode_one(p.comp, logged, &mut out, accept);
+                pool().push((buf, out));
+                d
+            })
             .collect()
     }
 }
 
-fn decode_one(
-    comp: Compression,
-    logged: &[u8],
-    out: &mut Vec<u8>,
-    accept: &Accept<'_>,
-) -> Decoded {
+fn decode_one(comp: Compression, logged: &[u8], out: &mut Vec<u8>, accept: &Accept<'_>) -> Decoded {
     let data = if comp == Compression::None {
         logged
     } else {
