@@ -151,39 +151,28 @@ struct Replay<'o> {
 }
 
 /// The ref map as a vector indexed by ref, when refs are dense enough (Prometheus numbers series
-/// from 1 up): the WAL's samples look their ref up without hashing. Beside it, by ref, whether
-/// the ref's series is wanted: the parallel decode tests every logged sample against it, and a
-/// byte per ref stays in cache where the series table does not.
+/// from 1 up): the WAL's samples look their ref up without hashing.
 #[derive(Default)]
-struct DenseRefs(Vec<(u32, u64)>, Vec<bool>);
+struct DenseRefs(Vec<(u32, u64)>);
+
+/// Whether refs are dense enough for tables indexed by ref: the largest ref, if so.
+fn dense_max(refs: &FxHashMap<u64, (u32, u64)>) -> Option<u64> {
+    let max = refs.keys().copied().max().unwrap_or(0);
+    (max <= 2 * refs.len() as u64 + (1 << 16)).then_some(max)
+}
 
 impl DenseRefs {
     const ABSENT: u32 = u32::MAX;
 
-    fn new(refs: &FxHashMap<u64, (u32, u64)>, series: &[Series]) -> DenseRefs {
-        let max = refs.keys().copied().max().unwrap_or(0);
-        if max > 2 * refs.len() as u64 + (1 << 16) {
+    fn new(refs: &FxHashMap<u64, (u32, u64)>) -> DenseRefs {
+        let Some(max) = dense_max(refs) else {
             return DenseRefs::default();
-        }
+        };
         let mut v = vec![(Self::ABSENT, 0); max as usize + 1];
-        let mut wanted = vec![false; max as usize + 1];
         for (&r, &e) in refs {
             v[r as usize] = e;
-            wanted[r as usize] = !series[e.0 as usize].skip;
         }
-        DenseRefs(v, wanted)
-    }
-
-    /// Whether ref `r` names a series that is not skipped: from the table when built, else
-    /// through `refs`.
-    #[inline]
-    fn wanted(&self, refs: &FxHashMap<u64, (u32, u64)>, series: &[Series], r: u64) -> bool {
-        if self.1.is_empty() {
-            return refs
-                .get(&r)
-                .is_some_and(|&(idx, _)| !series[idx as usize].skip);
-        }
-        self.1.get(r as usize).copied().unwrap_or(false)
+        DenseRefs(v)
     }
 
     /// The entry of `r`: from the table when built, else from `refs`.
@@ -273,11 +262,33 @@ impl<'o> Replay<'o> {
         for (s, labels) in self.series.iter_mut().zip(&self.labels) {
             s.skip = !self.v.wants(labels);
         }
-        self.dense = DenseRefs::new(&self.refs, &self.series);
-        self.chunks(&files.chunks)?;
-        for ((segs, _), notes) in streams.into_iter().zip(&notes) {
-            self.replay_noted(segs, notes)?;
-        }
+        self.dense = DenseRefs::new(&self.refs);
+        let wanted = batch::Wanted::new(&self.refs, |idx| !self.series[idx as usize].skip);
+        let accept = batch::Accept {
+            min_valid_time: self.opts.min_valid_time,
+            wanted: &wanted,
+        };
+        std::thread::scope(|s| {
+            // The second pass's records are decoded (on the rayon pool) while this thread
+            // walks chunks_head, and a batch while this thread replays the one before.
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let (notes, accept) = (&notes, &accept);
+            s.spawn(move || {
+                for ((segs, _), notes) in streams.into_iter().zip(notes) {
+                    let bytes: Vec<&[u8]> = segs.iter().map(Mapped::bytes).collect();
+                    for b in notes.batches() {
+                        if tx.send((segs, b, notes.decode(&bytes, b, accept))).is_err() {
+                            return; // the replay failed
+                        }
+                    }
+                }
+            });
+            self.chunks(&files.chunks)?;
+            for (segs, b, decoded) in rx {
+                self.replay_batch(segs, b, decoded)?;
+            }
+            anyhow::Ok(())
+        })?;
         self.walk(&files.wbl, true, 0, Pass::Wbl, None, None)?;
         for i in 0..self.series.len() {
             self.flush_ooo(i)?;
@@ -352,24 +363,7 @@ impl<'o> Replay<'o> {
         Ok(seq)
     }
 
-    /// Second pass: the noted records of one stream, decoded in parallel batches, replayed in
-    /// log order.
-    fn replay_noted(&mut self, segs: &[Mapped], notes: &batch::Notes) -> Result<()> {
-        let bytes: Vec<&[u8]> = segs.iter().map(Mapped::bytes).collect();
-        for b in notes.batches() {
-            let accept = batch::Accept {
-                min_valid_time: self.opts.min_valid_time,
-                refs: &self.refs,
-                dense: &self.dense,
-                series: &self.series,
-            };
-            let decoded = notes.decode(&bytes, b, &accept);
-            self.replay_batch(segs, b, decoded)?;
-        }
-        Ok(())
-    }
-
-    /// A decoded batch replayed in log order.
+    /// Second pass: a batch of noted records, decoded, replayed in log order.
     fn replay_batch(
         &mut self,
         segs: &[Mapped],

@@ -7,10 +7,10 @@
 
 use rayon::prelude::*;
 
-use super::{DenseRefs, Series};
+use super::dense_max;
 use crate::format::tsdb::record::{self, RecordType};
 use crate::format::tsdb::wal::{self, Compression, RawRecord, Span};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::{Mutex, PoisonError};
 
 /// A batch is decoded once it holds this many logged bytes or records (bounds its memory: what
@@ -55,18 +55,43 @@ pub(super) enum Decoded {
     Samples(bool, Vec<(u64, i64, u64)>),
 }
 
+/// The refs whose series are wanted, fixed after the first pass: a byte per ref when refs are
+/// dense (it stays in cache where the series table does not: the decode tests every logged
+/// sample), else a set.
+pub(super) enum Wanted {
+    Dense(Vec<bool>),
+    Sparse(FxHashSet<u64>),
+}
+
+impl Wanted {
+    /// From the ref map (ref to series index and record position) and whether a series index
+    /// is wanted.
+    pub fn new(refs: &FxHashMap<u64, (u32, u64)>, wants: impl Fn(u32) -> bool) -> Wanted {
+        let Some(max) = dense_max(refs) else {
+            let set = refs.iter().filter(|(_, e)| wants(e.0)).map(|(&r, _)| r);
+            return Wanted::Sparse(set.collect());
+        };
+        let mut v = vec![false; max as usize + 1];
+        for (&r, &(idx, _)) in refs {
+            v[r as usize] = wants(idx);
+        }
+        Wanted::Dense(v)
+    }
+}
+
 /// What the filter needs of the replay state (read-only during the second pass).
 pub(super) struct Accept<'a> {
     pub min_valid_time: i64,
-    pub refs: &'a FxHashMap<u64, (u32, u64)>,
-    pub dense: &'a DenseRefs,
-    pub series: &'a [Series],
+    pub wanted: &'a Wanted,
 }
 
 impl Accept<'_> {
     #[inline]
     fn wants(&self, r: u64) -> bool {
-        self.dense.wanted(self.refs, self.series, r)
+        match self.wanted {
+            Wanted::Dense(v) => v.get(r as usize).copied().unwrap_or(false),
+            Wanted::Sparse(set) => set.contains(&r),
+        }
     }
 
     fn keeps(&self, r: u64, t: i64) -> bool {
