@@ -317,9 +317,14 @@ fn print_summary(st: &FetchStats, s: &SinkSummary, url: &str, (out, stale): (&st
         eprintln!("prom2om: {n}");
     }
     eprintln!(
-        "prom2om: fetched {} series, {} samples from {url} with {method} in {secs:.2}s ({:.0} samples/s)",
+        "prom2om: fetched {} series, {} samples{} from {url} with {method} in {secs:.2}s ({:.0} samples/s)",
         s.series,
         st.samples + st.samples_resumed,
+        if st.stale_markers > 0 {
+            format!(" ({} of them staleness markers)", st.stale_markers)
+        } else {
+            String::new()
+        },
         st.samples as f64 / secs
     );
     let carried = s.written.markers.markers;
