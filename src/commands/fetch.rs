@@ -89,7 +89,8 @@ pub struct Args {
 
     /// What to do with staleness markers, which remote read gives with their exact bits:
     /// `carry` writes them to a sidecar beside each shard (WINDOW-SHARD.stale.om.gz, listed in
-    /// the manifest; `import --remote-write` sends them back as markers), `drop` removes them, `keep`
+    /// the manifest; `import` writes them into the home blocks as markers, `import
+    /// --remote-write` sends them), `drop` removes them, `keep`
     /// writes them as NaN in the shards. With -o - there is no sidecar: `carry` drops them. The
     /// raw and range methods go through PromQL, which never returns a marker.
     #[arg(long, value_enum, default_value_t = Stale::Carry)]
