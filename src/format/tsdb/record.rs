@@ -260,9 +260,10 @@ pub fn kept_samples_v1(
     Some(())
 }
 
-/// The index just past the varint at `b[i..]`, `None` where [`Dec::uvarint`] would fail. A
-/// varint of at most 8 bytes is found in one load (its end is the first byte under 0x80, and
-/// it cannot overflow); longer ones, and the last bytes of the record, go the plain way.
+/// The index just past the varint at `b[i..]`, `None` where [`Dec::uvarint`] would fail. One-
+/// and two-byte varints by branches (predictable in a record), up to 8 bytes in one load (the
+/// end is the first byte under 0x80, and so short a varint cannot overflow); longer ones, and
+/// the last bytes of the record, go the plain way.
 #[inline(always)]
 pub(crate) fn skip_uvarint(b: &[u8], i: usize) -> Option<usize> {
     if let Some(&[c0, c1]) = b.get(i..i + 2) {
