@@ -188,13 +188,15 @@ impl DenseRefs {
     }
 }
 
+/// A stream of segments read in order (the checkpoint's, the WAL's), and whether it is live:
+/// may end in a record being written.
+type Stream<'f> = (&'f [Mapped], bool);
+
 /// What a walk over the log does with each record.
 #[derive(Clone, Copy)]
 enum Pass {
     /// Series records and tombstones.
     Index,
-    /// WAL samples and histograms.
-    Samples,
     /// Out-of-order samples and m-map markers.
     Wbl,
 }
@@ -206,7 +208,6 @@ impl Pass {
         let known = (1..=13).contains(&t);
         match self {
             Pass::Index => matches!(t, 1 | 3) || !known,
-            Pass::Samples => matches!(t, 2 | 7..=13),
             Pass::Wbl => matches!(t, 2 | 5 | 11) || !known,
         }
     }
@@ -236,6 +237,27 @@ impl<'o> Replay<'o> {
 
     fn run(&mut self, files: &HeadFiles) -> Result<()> {
         let streams = [(&files.checkpoint[..], false), (&files.wal[..], true)];
+        let notes = self.index_pass(files, streams)?;
+        self.by_labels = FxHashMap::default();
+        for (s, labels) in self.series.iter_mut().zip(&self.labels) {
+            s.skip = !self.v.wants(labels);
+        }
+        self.dense = DenseRefs::new(&self.refs);
+        self.samples_pass(files, streams, &notes)?;
+        self.walk(&files.wbl, true, 0, Pass::Wbl, None, None)?;
+        for i in 0..self.series.len() {
+            self.flush_ooo(i)?;
+        }
+        Ok(())
+    }
+
+    /// First pass over the checkpoint and the WAL: series records and tombstones; returns the
+    /// records the second pass reads, per stream.
+    fn index_pass(
+        &mut self,
+        files: &HeadFiles,
+        streams: [Stream<'_>; 2],
+    ) -> Result<[batch::Notes; 2]> {
         let mut notes = [batch::Notes::default(), batch::Notes::default()];
         let wal_bytes: Vec<&[u8]> = files.wal.iter().map(Mapped::bytes).collect();
         let checks = wal::PageChecks::new(&wal_bytes);
@@ -258,11 +280,16 @@ impl<'o> Replay<'o> {
             checks.stop();
             res
         })?;
-        self.by_labels = FxHashMap::default();
-        for (s, labels) in self.series.iter_mut().zip(&self.labels) {
-            s.skip = !self.v.wants(labels);
-        }
-        self.dense = DenseRefs::new(&self.refs);
+        Ok(notes)
+    }
+
+    /// Second pass: the m-mapped chunks, then the noted WAL samples in log order.
+    fn samples_pass(
+        &mut self,
+        files: &HeadFiles,
+        streams: [Stream<'_>; 2],
+        notes: &[batch::Notes; 2],
+    ) -> Result<()> {
         let wanted = batch::Wanted::new(&self.refs, |idx| !self.series[idx as usize].skip);
         let accept = batch::Accept {
             min_valid_time: self.opts.min_valid_time,
@@ -272,7 +299,7 @@ impl<'o> Replay<'o> {
             // The second pass's records are decoded (on the rayon pool) while this thread
             // walks chunks_head, and a batch while this thread replays the one before.
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
-            let (notes, accept) = (&notes, &accept);
+            let accept = &accept;
             s.spawn(move || {
                 for ((segs, _), notes) in streams.into_iter().zip(notes) {
                     let bytes: Vec<&[u8]> = segs.iter().map(Mapped::bytes).collect();
@@ -288,12 +315,7 @@ impl<'o> Replay<'o> {
                 self.replay_batch(segs, b, decoded)?;
             }
             anyhow::Ok(())
-        })?;
-        self.walk(&files.wbl, true, 0, Pass::Wbl, None, None)?;
-        for i in 0..self.series.len() {
-            self.flush_ooo(i)?;
-        }
-        Ok(())
+        })
     }
 
     /// Damage: an error, or with `skip_invalid` a count and a line in the report.
@@ -340,7 +362,7 @@ impl<'o> Replay<'o> {
             // Skip records of other types without decompressing them when possible.
             let hint = raw.type_hint();
             if let Some(notes) = notes.as_deref_mut() {
-                if hint.is_none_or(|t| Pass::Samples.wants(t)) {
+                if hint.is_none_or(batch::wanted_type) {
                     notes.push(seq, hint, &raw);
                 }
             }
@@ -356,7 +378,6 @@ impl<'o> Replay<'o> {
             };
             match pass {
                 Pass::Index => self.index(seq, data, loc)?,
-                Pass::Samples => unreachable!("read from notes"),
                 Pass::Wbl => self.wbl(data, loc)?,
             }
         }

@@ -19,6 +19,11 @@ use std::sync::{Mutex, PoisonError};
 const BATCH_BYTES: usize = 8 << 20;
 const BATCH_RECORDS: usize = 1024;
 
+/// Whether the second pass reads records of type `t`: float samples and histograms.
+pub(super) fn wanted_type(t: u8) -> bool {
+    matches!(t, 2 | 7..=13)
+}
+
 /// One record for the second pass, as the first found it.
 pub(super) struct Noted {
     /// Its position in the log, as the replay numbers records.
