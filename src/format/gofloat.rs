@@ -39,9 +39,8 @@ pub fn format_g_into(v: f64, out: &mut [u8; 32]) -> usize {
     out[0] = b'-';
     let body: &mut [u8; 24] = (&mut out[neg..neg + 24]).try_into().expect("24 bytes");
     let a = v.abs();
-    let int = a as u64;
-    if int as f64 == a && int < 1 << 53 {
-        return neg + integer(int, body);
+    if let Some((n, k)) = few_decimals(a) {
+        return neg + decimal(n, k, body);
     }
     // zmij yields the shortest round-trip digits, closest to the value: the digits Go's shortest
     // mode picks (zmij's own tests hold it to ryu's, ours to the ryu-based reference). Only its
@@ -123,18 +122,73 @@ fn exponent_form(a: &[u8], b: &[u8], exp: i32, out: &mut [u8; 24]) -> usize {
     i + 4
 }
 
-/// A positive integer below 2^53, whose digits (trailing zeros dropped) are its shortest
-/// round-trip digits: floats there are at most 1 apart, so no shorter decimal reads back to it.
-fn integer(n: u64, out: &mut [u8; 24]) -> usize {
+/// Decimal places tried by [`few_decimals`]: integers, and values such as prices, ratios, load
+/// averages and CPU seconds. Each more place costs values with all 17 digits a try (measured: up
+/// to two places cost them nothing, four cost them a third more time).
+const MAX_DECIMALS: usize = 2;
+const POW10: [f64; MAX_DECIMALS + 1] = [1.0, 10.0, 100.0];
+
+/// `(n, k)` such that `n / 10^k`, with `k <= MAX_DECIMALS` decimal places, is the shortest
+/// decimal that reads back as `a` (positive, finite), and the only one of its length: then it is
+/// what Go prints, with no float formatter needed. `None` for other values.
+///
+/// Why it is the shortest: with `n < 2^53`, ParseFloat reads `n / 10^k` as `n as f64 / 10^k`
+/// (one correctly rounded division of exact values), so the division check says it reads back
+/// as `a`. Any other decimal of as many or fewer significant digits, near `a`, lies on the grid
+/// of `10^-k` too (or on a coarser one) and so at least `10^-k` away from `n / 10^k`; when that
+/// exceeds the float spacing `ulp(a)`, it is more than half an ulp from `a` and reads back as
+/// another float.
+fn few_decimals(a: f64) -> Option<(u64, usize)> {
+    const _: () = assert!(
+        MAX_DECIMALS <= 4,
+        "decimal() writes no exponent form below 1"
+    );
+    const TWO_53: f64 = (1u64 << 53) as f64;
+    for (k, &p) in POW10.iter().enumerate() {
+        let m = a * p;
+        if m >= TWO_53 {
+            return None;
+        }
+        // `as i64` is one instruction where `trunc` is a libm call without SSE4.1.
+        let n = m as i64;
+        if n as f64 != m {
+            continue;
+        }
+        let ulp = f64::from_bits(a.to_bits() + 1) - a;
+        return (n as f64 / p == a && ulp * p < 1.0).then_some((n as u64, k));
+    }
+    None
+}
+
+/// Lays out `n / 10^k` (`0 < n < 2^53`, `k <= MAX_DECIMALS`) Go's way; returns the length.
+fn decimal(mut n: u64, mut k: usize, out: &mut [u8; 24]) -> usize {
+    while k > 0 && n % 10 == 0 {
+        n /= 10;
+        k -= 1;
+    }
     let nd = n.ilog10() as usize + 1;
-    if nd <= 6 {
+    let exp = nd as i32 - 1 - k as i32;
+    if exp < 0 {
+        // 0.0ddd: at least 10^-MAX_DECIMALS, so never in exponent form (Go's is below 1e-4).
+        let z = (-exp - 1) as usize;
+        out[..2 + z].fill(b'0');
+        out[1] = b'.';
+        write_digits(n, &mut out[2 + z..2 + z + nd]);
+        return 2 + z + nd;
+    }
+    if exp < 6 && k == 0 {
         write_digits(n, &mut out[..nd]);
         return nd;
     }
-    // Digits from out[1] on, then the first moved before the point: `1.2345678e+07`.
+    // The digits from out[1] on, then those before the point moved left of it.
     write_digits(n, &mut out[1..=nd]);
-    out[0] = out[1];
-    out[1] = b'.';
+    let point = if exp < 6 { exp as usize + 1 } else { 1 };
+    out.copy_within(1..=point, 0);
+    out[point] = b'.';
+    if exp < 6 {
+        return nd + 1;
+    }
+    // Exponent form: an integer may end in zeros, which go, and the point with them if alone.
     let mut end = nd + 1;
     while out[end - 1] == b'0' {
         end -= 1;
@@ -142,7 +196,7 @@ fn integer(n: u64, out: &mut [u8; 24]) -> usize {
     if end == 2 {
         end = 1;
     }
-    let e = (nd - 1) as u8;
+    let e = exp as u8;
     out[end..end + 4].copy_from_slice(&[b'e', b'+', b'0' + e / 10, b'0' + e % 10]);
     end + 4
 }
@@ -315,6 +369,11 @@ mod tests {
             (-(1i64 << 54)..1 << 54).prop_map(|n| n as f64),
             (any::<i32>(), -12i32..20).prop_map(|(m, e)| m as f64 * 10f64.powi(e)),
             (any::<i64>(), -25i32..25).prop_map(|(m, e)| (m >> 10) as f64 / 10f64.powi(e)),
+            // Few decimals, and the floats next to them.
+            (0u32..54, any::<u64>(), 0i32..5, -2i64..=2).prop_map(|(b, n, k, d)| {
+                let v = (n >> (64 - b.max(1))) as f64 / 10f64.powi(k);
+                f64::from_bits((v.to_bits() as i64 + d).max(0) as u64)
+            }),
         ]
     }
 
