@@ -139,10 +139,6 @@ const POW10: [f64; MAX_DECIMALS + 1] = [1.0, 10.0, 100.0];
 /// exceeds the float spacing `ulp(a)`, it is more than half an ulp from `a` and reads back as
 /// another float.
 fn few_decimals(a: f64) -> Option<(u64, usize)> {
-    const _: () = assert!(
-        MAX_DECIMALS <= 4,
-        "decimal() writes no exponent form below 1"
-    );
     const TWO_53: f64 = (1u64 << 53) as f64;
     for (k, &p) in POW10.iter().enumerate() {
         let m = a * p;
@@ -162,6 +158,7 @@ fn few_decimals(a: f64) -> Option<(u64, usize)> {
 
 /// Lays out `n / 10^k` (`0 < n < 2^53`, `k <= MAX_DECIMALS`) Go's way; returns the length.
 fn decimal(mut n: u64, mut k: usize, out: &mut [u8; 24]) -> usize {
+    const _: () = assert!(MAX_DECIMALS <= 2, "decimal() writes at most two places");
     while k > 0 && n % 10 == 0 {
         n /= 10;
         k -= 1;
@@ -169,36 +166,48 @@ fn decimal(mut n: u64, mut k: usize, out: &mut [u8; 24]) -> usize {
     let nd = n.ilog10() as usize + 1;
     let exp = nd as i32 - 1 - k as i32;
     if exp < 0 {
-        // 0.0ddd: at least 10^-MAX_DECIMALS, so never in exponent form (Go's is below 1e-4).
+        // `0.ddd` or `0.0d`: at least 0.01, far from Go's exponent form (below 1e-4).
+        out[..3].copy_from_slice(b"0.0");
         let z = (-exp - 1) as usize;
-        out[..2 + z].fill(b'0');
-        out[1] = b'.';
         write_digits(n, &mut out[2 + z..2 + z + nd]);
         return 2 + z + nd;
     }
-    if exp < 6 && k == 0 {
-        write_digits(n, &mut out[..nd]);
-        return nd;
+    if exp >= 6 {
+        // Exponent form: the digits from out[1] on, the first moved before the point. An
+        // integer may end in zeros, which go, and the point with them if alone.
+        write_digits(n, &mut out[1..=nd]);
+        out[0] = out[1];
+        out[1] = b'.';
+        let mut end = nd + 1;
+        while out[end - 1] == b'0' {
+            end -= 1;
+        }
+        if end == 2 {
+            end = 1;
+        }
+        let e = exp as u8;
+        out[end..end + 4].copy_from_slice(&[b'e', b'+', b'0' + e / 10, b'0' + e % 10]);
+        return end + 4;
     }
-    // The digits from out[1] on, then those before the point moved left of it.
-    write_digits(n, &mut out[1..=nd]);
-    let point = if exp < 6 { exp as usize + 1 } else { 1 };
-    out.copy_within(1..=point, 0);
+    let point = exp as usize + 1;
+    let (int, frac) = match k {
+        0 => (n, 0),
+        1 => (n / 10, n % 10),
+        _ => (n / 100, n % 100),
+    };
+    write_digits(int, &mut out[..point]);
+    if k == 0 {
+        return point;
+    }
     out[point] = b'.';
-    if exp < 6 {
-        return nd + 1;
+    let f = frac as usize * 2;
+    if k == 1 {
+        out[point + 1] = DIGIT_PAIRS[f + 1];
+    } else {
+        out[point + 1] = DIGIT_PAIRS[f];
+        out[point + 2] = DIGIT_PAIRS[f + 1];
     }
-    // Exponent form: an integer may end in zeros, which go, and the point with them if alone.
-    let mut end = nd + 1;
-    while out[end - 1] == b'0' {
-        end -= 1;
-    }
-    if end == 2 {
-        end = 1;
-    }
-    let e = exp as u8;
-    out[end..end + 4].copy_from_slice(&[b'e', b'+', b'0' + e / 10, b'0' + e % 10]);
-    end + 4
+    point + 1 + k
 }
 
 /// "00" to "99", for writing two digits per division.
@@ -207,6 +216,7 @@ const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
     676869707172737475767778798081828384858687888990919293949596979899";
 
 /// Writes the decimal digits of `n` right-aligned in `out`, whose length must be their count.
+#[inline]
 pub(crate) fn write_digits(mut n: u64, out: &mut [u8]) {
     let mut i = out.len();
     while n >= 100 {
