@@ -2,6 +2,7 @@
 //! nothing created, no lock), merges their series in label order and feeds the sink; the head
 //! (WAL) comes after the blocks. A block that vanishes while opening (compaction) is re-listed.
 
+mod bound;
 mod gomerge;
 mod headfeed;
 mod headhold;
@@ -10,6 +11,8 @@ mod merge;
 pub use headfeed::{read_head, HeadFeed};
 pub use headhold::{hold_head, Hold};
 pub use merge::{read_blocks, DirStats, ReadOptions};
+
+use merge::{Pass, Reader, Seen};
 
 use std::fs::File;
 use std::io;
@@ -315,6 +318,10 @@ fn late_once(dir: &Path, known: &[Block]) -> std::result::Result<Vec<Block>, Ope
 /// held, so that its series join the blocks' label-ordered stream; a bigger one goes to the sink
 /// after the blocks. Blocks a compaction wrote after the listing are read too: their data may
 /// have left the head before it was replayed (a sample read twice is deduplicated by the sink).
+///
+/// When the head's samples are known to start at or after some output window, the blocks' data
+/// before that window is read first, so that its shards are written while the head is replayed
+/// (see [`read_split`]).
 pub fn read_dir(
     opened: Opened,
     opts: &ReadOptions,
@@ -325,6 +332,9 @@ pub fn read_dir(
     let Some(head) = &opened.head_dir else {
         return read_blocks(&blocks, opts, sink, pb, None);
     };
+    if let Some(w) = split_time(head, &blocks, opts, sink) {
+        return read_split(blocks, head, w, opts, sink, pb);
+    }
     match hold_head(head, &blocks, opts, sink)? {
         Some((head_stats, mut hold)) => {
             blocks.extend(late_blocks(head, &blocks)?);
@@ -343,6 +353,93 @@ pub fn read_dir(
             Ok(stats)
         }
     }
+}
+
+/// The start of the output window from which the head may have samples, when blocks hold data
+/// before it and reading in two passes writes the same shards and stats: no label edits (the
+/// head would not be held), no --skip-invalid (damage would be met twice), and no blocks
+/// overlapping in time (their merge picks among equal timestamps by what came before).
+fn split_time(
+    head: &Path,
+    blocks: &[Block],
+    opts: &ReadOptions,
+    sink: &crate::pipeline::sink::Sink,
+) -> Option<i64> {
+    if !opts.filter.edits.is_empty() || opts.skip_invalid {
+        return None;
+    }
+    let mut end = i64::MIN;
+    for b in blocks {
+        if b.meta.min_time < end {
+            return None;
+        }
+        end = end.max(b.meta.max_time);
+    }
+    let h = bound::head_lower_bound(head, blocks)?;
+    let w = sink.window_start(h.max(opts.filter.start.unwrap_or(i64::MIN)));
+    blocks.iter().any(|b| b.meta.min_time < w).then_some(w)
+}
+
+/// Reads in passes split at window start `w`, below which the head has no sample: the blocks'
+/// data before `w` (its windows complete, the sink's writers start on them), then the head
+/// replayed and held while they write, then the blocks' data from `w` on with the held head, as
+/// [`read_dir`] does. A block the head lost data to meanwhile (compaction) may reach back before
+/// `w`: that share is read last, into windows the sink then sorts. Series are counted once, and
+/// each chunk and sample by one pass, so the stats are those of one pass.
+fn read_split(
+    blocks: Vec<Block>,
+    head: &Path,
+    w: i64,
+    opts: &ReadOptions,
+    sink: &mut crate::pipeline::sink::Sink,
+    pb: &indicatif::ProgressBar,
+) -> Result<DirStats> {
+    let before = Reader {
+        blocks: &blocks,
+        opts,
+        pass: Pass::before(w),
+        only: None,
+    };
+    let (mut stats, seen) = before.read(sink, pb, None, Seen::new(&[], true))?;
+    sink.begin_pass(w)?;
+    let Some((head_stats, mut hold)) = hold_head(head, &blocks, opts, sink)? else {
+        let after = Reader {
+            pass: Pass::from(w, true),
+            ..before
+        };
+        stats.add(&after.read(sink, pb, None, Seen::new(&seen, false))?.0);
+        stats.add(&read_head(head, &blocks, opts, sink)?);
+        let late = late_blocks(head, &blocks)?;
+        if !late.is_empty() {
+            stats.add(&read_blocks(&late, opts, sink, pb, None)?);
+        }
+        return Ok(stats);
+    };
+    let known: Vec<PathBuf> = blocks.iter().map(|b| b.dir.clone()).collect();
+    let late = late_blocks(head, &blocks)?;
+    let early_late = late.iter().any(|b| b.meta.min_time < w);
+    let mut all = blocks;
+    all.extend(late);
+    all.sort_by_key(|b| b.meta.min_time);
+    let after = Reader {
+        blocks: &all,
+        opts,
+        pass: Pass::from(w, true),
+        only: None,
+    };
+    let (st, seen) = after.read(sink, pb, Some(&mut hold), Seen::new(&seen, early_late))?;
+    stats.add(&st);
+    if early_late {
+        let is_late: Vec<bool> = all.iter().map(|b| !known.contains(&b.dir)).collect();
+        let late_before = Reader {
+            pass: Pass::before(w),
+            only: Some(&is_late),
+            ..after
+        };
+        stats.add(&late_before.read(sink, pb, None, Seen::new(&seen, false))?.0);
+    }
+    stats.add(&head_stats);
+    Ok(stats)
 }
 
 /// A block's meta.json; `Ok(Err(why))` when Prometheus would skip the block for it.

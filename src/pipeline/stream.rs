@@ -77,6 +77,8 @@ pub struct Streamer {
     max_series_samples: usize,
     /// By sink window index: still streamed.
     open: Vec<bool>,
+    /// Windows starting before this were closed by [`Streamer::begin_pass`].
+    closed_before: i64,
     writers: u64,
     max_writers: u64,
 }
@@ -101,6 +103,7 @@ impl Streamer {
             batch_samples: 0,
             max_series_samples: (memory_limit / 16 / 16) as usize,
             open: Vec::new(),
+            closed_before: i64::MIN,
             writers: 0,
             max_writers: (memory_limit / 4 / WRITER_MEM).clamp(1, MAX_WRITERS.min(fd_room())),
             layout,
@@ -118,6 +121,11 @@ impl Streamer {
         (w, start, over): (usize, i64, bool),
         (labels, prefixes, guess): Table<'_>,
     ) -> Result<bool> {
+        if start < self.closed_before {
+            // A closed window was complete: one more sample sends it to the sorted path.
+            self.close_window(w, start)?;
+            return Ok(true);
+        }
         self.track_window(w, start, over)?;
         if self.cur == Some(id) {
             if self.samples.last().is_some_and(|&(t, _)| ts < t)
@@ -155,6 +163,31 @@ impl Streamer {
             self.abandon(start)?;
         }
         Ok(())
+    }
+
+    /// Ends a pass over the input: the windows before `from` are complete, and the next series
+    /// may come from the start of the series order again. The caller promises that no series
+    /// gets the staleness guess (which looks across windows, hence across passes).
+    pub fn begin_pass(&mut self, from: i64, prefixes: &[Box<[u8]>], guess: &[bool]) -> Result<()> {
+        if let Some(prev) = self.cur.take() {
+            self.complete(prev, &prefixes[prev as usize], guessed(guess, prev))?;
+        }
+        // The workers get all of this pass now, to write it while the next one is read.
+        self.send_batch()?;
+        self.closed_before = self.closed_before.max(from);
+        Ok(())
+    }
+
+    /// Window `w` (starting at `start`) of a finished pass: left to the sorted path.
+    fn close_window(&mut self, w: usize, start: i64) -> Result<()> {
+        if w == self.open.len() {
+            self.open.push(false);
+        } else if self.open[w] {
+            self.open[w] = false;
+        } else {
+            return Ok(());
+        }
+        self.abandon(start)
     }
 
     fn abandon(&mut self, start: i64) -> Result<()> {
