@@ -69,3 +69,70 @@ fn chunk_files(dir: &Path) -> Option<Vec<Bytes>> {
     }
     Some(files)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::tsdb::head_chunks::{write_file, OOO_FLAG};
+
+    /// A data dir with the golden block (maxTime 2274052) and chunks_head files of
+    /// (mint, maxt, encoding) chunks.
+    fn dir_with_chunks(files: &[&[(i64, i64, u8)]]) -> (tempfile::TempDir, Vec<Block>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tsdb/golden-block");
+        let block = tmp.path().join("01M8MX6V563YAV666ATQ07V9E4");
+        std::fs::create_dir_all(block.join("chunks")).unwrap();
+        for f in ["meta.json", "index", "tombstones", "chunks/000001"] {
+            std::fs::copy(golden.join(f), block.join(f)).unwrap();
+        }
+        let ch = tmp.path().join("chunks_head");
+        std::fs::create_dir(&ch).unwrap();
+        let data = [0u8, 1, 2, 3];
+        for (i, chunks) in files.iter().enumerate() {
+            let c: Vec<(u64, i64, i64, u8, &[u8])> = chunks
+                .iter()
+                .map(|&(mint, maxt, enc)| (7, mint, maxt, enc, &data[..]))
+                .collect();
+            std::fs::write(ch.join(format!("{:06}", i + 1)), write_file(&c, 64)).unwrap();
+        }
+        let blocks = super::super::open(tmp.path()).unwrap().blocks;
+        (tmp, blocks)
+    }
+
+    #[test]
+    fn wal_samples_start_at_the_newest_blocks_end() {
+        let (tmp, blocks) = dir_with_chunks(&[]);
+        assert_eq!(head_lower_bound(tmp.path(), &blocks), Some(2_274_052));
+        assert_eq!(
+            head_lower_bound(tmp.path(), &[]),
+            None,
+            "no block, no bound"
+        );
+    }
+
+    #[test]
+    fn kept_mmapped_chunks_and_out_of_order_ones_lower_the_bound() {
+        // Dropped whole (ends before the block's end); kept whole (reaches past it).
+        let (tmp, blocks) =
+            dir_with_chunks(&[&[(1_000_000, 2_000_000, 1)], &[(2_200_000, 2_300_000, 1)]]);
+        assert_eq!(head_lower_bound(tmp.path(), &blocks), Some(2_200_000));
+        // Out of order: kept whatever its time.
+        let (tmp, blocks) =
+            dir_with_chunks(&[&[(2_300_000, 2_400_000, 1), (500_000, 600_000, 1 | OOO_FLAG)]]);
+        assert_eq!(head_lower_bound(tmp.path(), &blocks), Some(500_000));
+    }
+
+    #[test]
+    fn damage_or_a_wbl_with_records_gives_no_bound() {
+        let (tmp, blocks) = dir_with_chunks(&[&[(2_300_000, 2_400_000, 1)]]);
+        let wbl = tmp.path().join("wbl");
+        std::fs::create_dir(&wbl).unwrap();
+        std::fs::write(wbl.join("00000000"), b"").unwrap();
+        assert_eq!(head_lower_bound(tmp.path(), &blocks), Some(2_274_052));
+        std::fs::write(wbl.join("00000001"), b"\x01").unwrap();
+        assert_eq!(head_lower_bound(tmp.path(), &blocks), None);
+        std::fs::remove_dir_all(&wbl).unwrap();
+        std::fs::write(tmp.path().join("chunks_head/000002"), b"not a chunk file").unwrap();
+        assert_eq!(head_lower_bound(tmp.path(), &blocks), None);
+    }
+}

@@ -389,10 +389,8 @@ impl Reader<'_> {
         seen: &mut Seen<'_>,
         mut head: Option<&mut Hold>,
     ) -> Result<()> {
-        let decoded: Vec<DecodedSeries> = batch
-            .par_iter()
-            .map(|w| decode_series(w, self))
-            .collect();
+        let decoded: Vec<DecodedSeries> =
+            batch.par_iter().map(|w| decode_series(w, self)).collect();
         for (w, d) in batch.drain(..).zip(decoded) {
             if let Some(e) = d.error {
                 return Err(crate::bad_input!("{e}")
