@@ -698,16 +698,11 @@ mod tests {
         }
     }
 
+    type Files = BTreeMap<String, Vec<u8>>;
+
     /// Pushes `passes` one after the other, a pass boundary at `from` between them, into a
     /// streaming sink, and the same samples into a sorting one: both outputs' files.
-    fn run_passes(
-        passes: &[Input],
-        from: i64,
-    ) -> (
-        BTreeMap<String, Vec<u8>>,
-        BTreeMap<String, Vec<u8>>,
-        SinkSummary,
-    ) {
+    fn run_passes(passes: &[Input], from: i64) -> (Files, Files, SinkSummary) {
         let mut outs = Vec::new();
         let mut summary = None;
         for stream in [true, false] {
