@@ -164,7 +164,8 @@ fn verify_shard(
 type Markers = HashMap<Labels, Vec<i64>>;
 
 /// Reads a listed file: its size and SHA-256 against the manifest, gunzipped when the directory
-/// is compressed, and the uncompressed size. `None` when it cannot be read or unzipped.
+/// is compressed, and the uncompressed size. `None` when it cannot be read or unzipped, or
+/// unzips to more than the manifest says.
 fn read_listed<'a>(
     dir: &Path,
     file: &str,
@@ -196,8 +197,13 @@ fn read_listed<'a>(
         problems.push(mismatch("sha256", sum, sha256));
     }
     let text: Cow<[u8]> = if compressed {
-        let mut text = Vec::new();
-        match flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut text) {
+        // Sized from the manifest, but never past what deflate can expand the file to (1032:1),
+        // and read no further than one byte past the size it states: a damaged manifest or a
+        // gzip bomb costs no more memory than the shard should.
+        let cap = uncompressed.min(raw.len() as u64 * 1032 + 64);
+        let mut text = Vec::with_capacity(cap as usize);
+        let gz = flate2::read::MultiGzDecoder::new(&raw[..]);
+        match gz.take(uncompressed + 1).read_to_end(&mut text) {
             Ok(_) => Cow::Owned(text),
             Err(err) => {
                 problems.push(format!("not valid gzip: {err}"));
@@ -207,7 +213,14 @@ fn read_listed<'a>(
     } else {
         Cow::Borrowed(&raw[..])
     };
-    if text.len() as u64 != uncompressed {
+    if text.len() as u64 > uncompressed {
+        // Only the start was read: checking its text would report a cut, not the shard.
+        problems.push(format!(
+            "uncompressed size is larger than the manifest's {uncompressed}"
+        ));
+        return None;
+    }
+    if (text.len() as u64) < uncompressed {
         problems.push(mismatch("uncompressed size", text.len(), uncompressed));
     }
     Some(text)

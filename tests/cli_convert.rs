@@ -12,69 +12,57 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
     p
 }
 
-#[test]
-fn bad_line_names_file_and_line_and_exits_2() {
+/// `prom2om convert ARGS FILE` where FILE, named `name`, holds `text`.
+fn convert(name: &str, text: &str, args: &[&str]) -> assert_cmd::assert::Assert {
     let tmp = tempfile::tempdir().unwrap();
-    let f = write(
-        tmp.path(),
-        "bad.dump",
-        "{__name__=\"up\"} 1 1000\n{__name__=\"up\" 2 2000\n",
-    );
+    let f = write(tmp.path(), name, text);
     assert_cmd::Command::cargo_bin("prom2om")
         .unwrap()
-        .args(["convert", "-o", "-"])
+        .arg("convert")
+        .args(args)
         .arg(&f)
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains("bad.dump:2:"))
-        .stderr(predicate::str::contains("{__name__=\\\"up\\\" 2 2000"));
+}
+
+#[test]
+fn bad_line_names_file_and_line_and_exits_2() {
+    convert(
+        "bad.dump",
+        "{__name__=\"up\"} 1 1000\n{__name__=\"up\" 2 2000\n",
+        &["-o", "-"],
+    )
+    .code(2)
+    .stderr(predicate::str::contains("bad.dump:2:"))
+    .stderr(predicate::str::contains("{__name__=\\\"up\\\" 2 2000"));
 }
 
 #[test]
 fn skip_invalid_counts_and_reports() {
-    let tmp = tempfile::tempdir().unwrap();
-    let f = write(
-        tmp.path(),
+    convert(
         "bad.dump",
         "{__name__=\"up\"} 1 1000\njunk\n{__name__=\"up\"} 2 2000\n",
-    );
-    assert_cmd::Command::cargo_bin("prom2om")
-        .unwrap()
-        .args(["convert", "--skip-invalid", "-o", "-"])
-        .arg(&f)
-        .assert()
-        .success()
-        .stdout("up 1 1\nup 2 2\n# EOF\n")
-        .stderr(predicate::str::contains("bad lines 1"))
-        .stderr(predicate::str::contains("bad.dump:2:"));
+        &["--skip-invalid", "-o", "-"],
+    )
+    .success()
+    .stdout("up 1 1\nup 2 2\n# EOF\n")
+    .stderr(predicate::str::contains("bad lines 1"))
+    .stderr(predicate::str::contains("bad.dump:2:"));
 }
 
 #[test]
 fn invalid_utf8_label_value_is_an_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    let f = write(
-        tmp.path(),
+    convert(
         "u.dump",
         "{__name__=\"up\", a=\"\\xff\"} 1 1000\n",
-    );
-    assert_cmd::Command::cargo_bin("prom2om")
-        .unwrap()
-        .args(["convert", "-o", "-"])
-        .arg(&f)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("UTF-8"));
+        &["-o", "-"],
+    )
+    .code(2)
+    .stderr(predicate::str::contains("UTF-8"));
 }
 
 #[test]
 fn empty_input_with_allow_empty_gives_valid_empty_file_and_warning() {
-    let tmp = tempfile::tempdir().unwrap();
-    let f = write(tmp.path(), "empty.dump", "");
-    assert_cmd::Command::cargo_bin("prom2om")
-        .unwrap()
-        .args(["convert", "--allow-empty", "-o", "-"])
-        .arg(&f)
-        .assert()
+    convert("empty.dump", "", &["--allow-empty", "-o", "-"])
         .success()
         .stdout("# EOF\n")
         .stderr(predicate::str::contains("empty"));
@@ -82,19 +70,13 @@ fn empty_input_with_allow_empty_gives_valid_empty_file_and_warning() {
 
 #[test]
 fn crlf_comma_separators_and_missing_final_newline() {
-    let tmp = tempfile::tempdir().unwrap();
-    let f = write(
-        tmp.path(),
+    convert(
         "c.dump",
         "{__name__=\"m\",a=\"1\"} 1 1000\r\n{__name__=\"m\",a=\"1\"} 2 2500",
-    );
-    assert_cmd::Command::cargo_bin("prom2om")
-        .unwrap()
-        .args(["convert", "-q", "-o", "-"])
-        .arg(&f)
-        .assert()
-        .success()
-        .stdout("m{a=\"1\"} 1 1\nm{a=\"1\"} 2 2.5\n# EOF\n");
+        &["-q", "-o", "-"],
+    )
+    .success()
+    .stdout("m{a=\"1\"} 1 1\nm{a=\"1\"} 2 2.5\n# EOF\n");
 }
 
 #[test]
@@ -300,25 +282,19 @@ fn left_in(dir: &std::path::Path) -> Vec<String> {
 /// counted, and warned about once, while the float samples around them convert.
 #[test]
 fn native_histograms_are_skipped_counted_and_warned_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let f = write(
-        tmp.path(),
+    let out = convert(
         "h.dump",
         "{__name__=\"h\"} {count:5, sum:12.5, [-4,-2):1, [-2,-1):2, (0.5,1]:2} 1000\n\
          {__name__=\"h\"} {count:6, sum:13.5, [-4,-2):1, [-2,-1):2, (0.5,1]:3} 2000\n\
          {__name__=\"up\"} 1 1000\n",
-    );
-    let out = assert_cmd::Command::cargo_bin("prom2om")
-        .unwrap()
-        .args(["convert", "-o", "-"])
-        .arg(&f)
-        .assert()
-        .success()
-        .stdout("up 1 1\n# EOF\n")
-        .stderr(predicate::str::contains("histograms skipped 2"))
-        .get_output()
-        .stderr
-        .clone();
+        &["-o", "-"],
+    )
+    .success()
+    .stdout("up 1 1\n# EOF\n")
+    .stderr(predicate::str::contains("histograms skipped 2"))
+    .get_output()
+    .stderr
+    .clone();
     let stderr = String::from_utf8(out).unwrap();
     assert_eq!(
         stderr

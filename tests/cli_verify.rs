@@ -251,6 +251,26 @@ fn counts_windows_and_totals_must_match() {
 }
 
 #[test]
+fn a_shard_longer_than_the_manifest_says_fails_both_ways() {
+    let shard = &shards()[0];
+    let text = om_text(shard);
+    for (delta, what) in [
+        (-7i64, "uncompressed size is larger than the manifest's"),
+        (7, "uncompressed size is"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let stored = gzip(&text);
+        std::fs::write(dir.path().join("w0.om.gz"), &stored).unwrap();
+        let mut e = entry("w0.om.gz", shard, &text, &stored);
+        e.uncompressed_bytes = (e.uncompressed_bytes as i64 + delta) as u64;
+        write_manifest(dir.path(), true, vec![e]);
+        verify(dir.path())
+            .code(1)
+            .stderr(predicate::str::contains(format!("w0.om.gz: {what}")));
+    }
+}
+
+#[test]
 fn bad_usage_exits_2() {
     Command::cargo_bin("prom2om")
         .unwrap()

@@ -76,6 +76,22 @@ fn fetch_cli_end_to_end() {
     std::fs::create_dir_all(&work).unwrap();
     assert_same(&restore(&out1, &work), &want, "fetch -> backfill");
 
+    // A selector that another one covers (as dashboards give) fetches nothing twice.
+    let units = |stderr: &str| -> u64 {
+        let i = stderr.find(" work units").expect("a work units line");
+        let head = &stderr[..i];
+        head[head.rfind(' ').unwrap() + 1..].parse().unwrap()
+    };
+    let out1b = tmp.path().join("out1b");
+    let mut a = base_args(&prom.url(), &out1b);
+    a.extend(["-m", "fx_gauge{Zeta=\"z1\"}", "-m", SEL].map(String::from));
+    let o = prom2om().args(&a).output().unwrap();
+    let stderr_b = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr_b}");
+    assert_eq!(units(&stderr_b), units(&stderr), "{stderr_b}");
+    assert!(stderr_b.contains("duplicates dropped 0"), "{stderr_b}");
+    assert_eq!(shard_checksums(&out1b), shard_checksums(&out1));
+
     // --list-metrics needs no output directory.
     let o = prom2om()
         .args([

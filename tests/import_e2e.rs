@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::io::Write;
 
-use common::{backfill, dump_lines, prom2om, run, url_encode, Prom};
+use common::{backfill, dump_lines, prom2om, run, Prom};
 use prom2om::pipeline::manifest::Manifest;
 
 /// A 2h-aligned start, in seconds.
@@ -126,27 +126,11 @@ fn dump_samples(dump: &BTreeSet<String>) -> BTreeSet<Sample> {
 
 /// Samples a range selector query returns at `time_s`, via /api/v1/query.
 fn query_range_selector(server: &Prom, selector: &str, time_s: i64) -> BTreeSet<Sample> {
-    let path = format!("/api/v1/query?query={}&time={time_s}", url_encode(selector));
-    let (status, body) = server.get(&path);
-    assert_eq!(status, 200, "{path}: {body}");
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v["data"]["resultType"], "matrix", "{body}");
-    let mut out = BTreeSet::new();
-    for series in v["data"]["result"].as_array().unwrap() {
-        let mut labels: Vec<(String, String)> = series["metric"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-            .collect();
-        labels.sort();
-        for pair in series["values"].as_array().unwrap() {
-            let ts_ms = (pair[0].as_f64().unwrap() * 1000.0).round() as i64;
-            let value: f64 = pair[1].as_str().unwrap().parse().unwrap();
-            out.insert((labels.clone(), ts_ms, value_bits(value)));
-        }
-    }
-    out
+    server
+        .matrix(selector, time_s)
+        .into_iter()
+        .map(|(labels, ms, v)| (labels, ms, value_bits(v)))
+        .collect()
 }
 
 #[test]

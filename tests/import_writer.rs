@@ -208,30 +208,11 @@ fn samples_of_dump(text: &[u8]) -> BTreeSet<Sample> {
 
 /// Every sample the server returns for `{__name__=~".+"}[100y]` at `time_s`.
 fn served(server: &Prom, time_s: i64) -> BTreeSet<Sample> {
-    let q = url_encode(r#"{__name__=~".+"}[100y]"#);
-    let (status, body) = server.get(&format!("/api/v1/query?query={q}&time={time_s}"));
-    assert_eq!(status, 200, "{body}");
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let mut out = BTreeSet::new();
-    for s in v["data"]["result"].as_array().unwrap() {
-        let mut labels: Vec<(String, String)> = s["metric"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-            .collect();
-        labels.sort();
-        for p in s["values"].as_array().unwrap() {
-            let ms = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
-            let v: f64 = match p[1].as_str().unwrap() {
-                "+Inf" => f64::INFINITY,
-                "-Inf" => f64::NEG_INFINITY,
-                x => x.parse().unwrap(),
-            };
-            out.insert((labels.clone(), ms, fold(v)));
-        }
-    }
-    out
+    server
+        .matrix(r#"{__name__=~".+"}[100y]"#, time_s)
+        .into_iter()
+        .map(|(labels, ms, v)| (labels, ms, fold(v)))
+        .collect()
 }
 
 #[test]

@@ -59,8 +59,9 @@ pub struct Args {
     /// What to do with staleness markers (the end of a series when its target vanished).
     /// From a data directory they are known exactly: `carry` writes them to a sidecar beside
     /// each shard (WINDOW-SHARD.stale.om.gz, listed in the manifest and checked by `verify`; the
-    /// shards stay plain OpenMetrics; `import --remote-write` sends them back as markers, the
-    /// promtool backfill cannot and says so), `drop` removes exactly them, `keep`
+    /// shards stay plain OpenMetrics; `import` writes them into the home blocks as markers and
+    /// `import --remote-write` sends them, only `import --promtool` cannot and says so), `drop`
+    /// removes exactly them, `keep`
     /// writes them as NaN in the shards (imported as real NaN, which breaks aggregations for 5
     /// minutes). With -o - there is no sidecar: `carry` drops them. Dump text prints a marker as
     /// NaN and cannot carry it: for dump input `carry` and `drop` remove a NaN whose neighbours

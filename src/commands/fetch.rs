@@ -89,7 +89,8 @@ pub struct Args {
 
     /// What to do with staleness markers, which remote read gives with their exact bits:
     /// `carry` writes them to a sidecar beside each shard (WINDOW-SHARD.stale.om.gz, listed in
-    /// the manifest; `import --remote-write` sends them back as markers), `drop` removes them, `keep`
+    /// the manifest; `import` writes them into the home blocks as markers, `import
+    /// --remote-write` sends them), `drop` removes them, `keep`
     /// writes them as NaN in the shards. With -o - there is no sidecar: `carry` drops them. The
     /// raw and range methods go through PromQL, which never returns a marker.
     #[arg(long, value_enum, default_value_t = Stale::Carry)]
@@ -317,9 +318,14 @@ fn print_summary(st: &FetchStats, s: &SinkSummary, url: &str, (out, stale): (&st
         eprintln!("prom2om: {n}");
     }
     eprintln!(
-        "prom2om: fetched {} series, {} samples from {url} with {method} in {secs:.2}s ({:.0} samples/s)",
+        "prom2om: fetched {} series, {} samples{} from {url} with {method} in {secs:.2}s ({:.0} samples/s)",
         s.series,
         st.samples + st.samples_resumed,
+        if st.stale_markers > 0 {
+            format!(" ({} of them staleness markers)", st.stale_markers)
+        } else {
+            String::new()
+        },
         st.samples as f64 / secs
     );
     let carried = s.written.markers.markers;

@@ -237,6 +237,21 @@ impl Bars {
         }
     }
 
+    /// Says the shards are being verified (before the bars have lengths).
+    pub(super) fn show_verifying(&self, shards: u64) {
+        self.shards
+            .set_message(format!("verifying {shards} shards"));
+        self.shards.tick();
+    }
+
+    /// Prints a per-shard line above the bars.
+    pub(super) fn print_line(&self, line: &str) {
+        match &self.multi {
+            Some(m) => m.suspend(|| out_line(line)),
+            None => out_line(line),
+        }
+    }
+
     pub(super) fn clear(&self) {
         self.shards.finish_and_clear();
         self.samples.finish_and_clear();
@@ -245,9 +260,7 @@ impl Bars {
 
 impl Progress for Bars {
     fn verifying(&self, shards: u64) {
-        self.shards
-            .set_message(format!("verifying {shards} shards"));
-        self.shards.tick();
+        self.show_verifying(shards);
     }
 
     fn planned(&self, shards: u64, samples: u64) {
@@ -257,11 +270,7 @@ impl Progress for Bars {
     }
 
     fn finished(&self, r: &ShardResult) {
-        let line = shard_line(r);
-        match &self.multi {
-            Some(m) => m.suspend(|| out_line(&line)),
-            None => out_line(&line),
-        }
+        self.print_line(&shard_line(r));
         if !matches!(r.outcome, Outcome::Skipped | Outcome::Recovered { .. }) {
             self.shards.inc(1);
             self.samples.inc(r.expected_samples);

@@ -103,9 +103,7 @@ fn rfc3339(ms: i64) -> String {
 
 impl Progress for Bars {
     fn verifying(&self, shards: u64) {
-        self.shards
-            .set_message(format!("verifying {shards} shards"));
-        self.shards.tick();
+        self.show_verifying(shards);
     }
 
     fn planned(&self, shards: u64, samples: u64) {
@@ -118,11 +116,7 @@ impl Progress for Bars {
     }
 
     fn finished(&self, r: &ShardResult) {
-        let line = shard_line(r);
-        match &self.multi {
-            Some(m) => m.suspend(|| out_line(&line)),
-            None => out_line(&line),
-        }
+        self.print_line(&shard_line(r));
         if !matches!(r.outcome, Outcome::Skipped) {
             self.shards.inc(1);
         }

@@ -46,11 +46,15 @@ pub fn discover(c: &Client, selectors: &[Vec<Match>], start: i64, end: i64) -> R
             }
         }
         for (name, n) in counts {
-            let mut m = sel.clone();
-            // Pinning the name makes one group per metric: requests of a known size.
-            if !m.iter().any(|x| x.name == METRIC_NAME && x.op == Op::Eq) {
-                m.insert(0, Match::new(METRIC_NAME, Op::Eq, &name));
-            }
+            // Pinning the name makes one group per metric: requests of a known size. The name
+            // matchers the name satisfies say nothing more, and would hide a group that another
+            // covers (see `without_subsumed`).
+            let mut m: Vec<Match> = sel
+                .iter()
+                .filter(|x| !(x.name == METRIC_NAME && satisfied_by(x, &name)))
+                .cloned()
+                .collect();
+            m.insert(0, Match::new(METRIC_NAME, Op::Eq, &name));
             groups.push(Group {
                 matchers: m,
                 series: n,
@@ -58,10 +62,44 @@ pub fn discover(c: &Client, selectors: &[Vec<Match>], start: i64, end: i64) -> R
         }
     }
     Ok(Discovery {
-        groups,
+        groups: without_subsumed(groups),
         series: seen.len() as u64,
         per_metric,
     })
+}
+
+/// Whether `value` satisfies matcher `m` (Prometheus semantics: anchored Go regex).
+fn satisfied_by(m: &Match, value: &str) -> bool {
+    use crate::select::selector::{MatchOp, Matcher};
+    let op = match m.op {
+        Op::Eq => MatchOp::Equal,
+        Op::Ne => MatchOp::NotEqual,
+        Op::Re => MatchOp::RegexMatch,
+        Op::Nre => MatchOp::RegexNoMatch,
+    };
+    // The selector was parsed before discovery, so its regexes compile.
+    Matcher::new(&m.name, op, &m.value).is_ok_and(|x| x.matches(value))
+}
+
+/// Drops each group whose matchers include all of another group's: every series it selects, the
+/// other selects too (also for series that appear after discovery), so fetching it would only
+/// fetch those series twice. Dashboards give such selectors often (`x` in one panel,
+/// `x{job="a"}` in the next). Of two equal groups the first stays.
+fn without_subsumed(groups: Vec<Group>) -> Vec<Group> {
+    let covers = |b: &Group, a: &Group| b.matchers.iter().all(|m| a.matchers.contains(m));
+    let keep: Vec<bool> = (0..groups.len())
+        .map(|i| {
+            !groups
+                .iter()
+                .enumerate()
+                .any(|(j, g)| j != i && covers(g, &groups[i]) && (j < i || !covers(&groups[i], g)))
+        })
+        .collect();
+    groups
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(g, k)| k.then_some(g))
+        .collect()
 }
 
 /// Splits a selector's time range into windows small enough for one query.
@@ -176,6 +214,55 @@ mod tests {
     fn no_selector_means_every_series() {
         let s = effective_selectors(&[]);
         assert_eq!(promql_selector(&s[0]), r#"{__name__=~".+"}"#);
+    }
+
+    #[test]
+    fn groups_another_group_covers_are_not_fetched_twice() {
+        let g = |ms: &[(&str, Op, &str)]| Group {
+            matchers: ms.iter().map(|&(n, o, v)| Match::new(n, o, v)).collect(),
+            series: 1,
+        };
+        let up = g(&[("__name__", Op::Eq, "up")]);
+        let up_a = g(&[("__name__", Op::Eq, "up"), ("job", Op::Eq, "a")]);
+        let up_b = g(&[("__name__", Op::Eq, "up"), ("job", Op::Re, "b.*")]);
+        let other = g(&[("__name__", Op::Eq, "x"), ("job", Op::Eq, "a")]);
+        let names =
+            |gs: Vec<Group>| -> Vec<Vec<Match>> { gs.into_iter().map(|g| g.matchers).collect() };
+        assert_eq!(
+            names(without_subsumed(vec![
+                up_a.clone(),
+                up.clone(),
+                other.clone()
+            ])),
+            names(vec![up.clone(), other.clone()])
+        );
+        // Overlapping but neither covering the other: both are fetched (the sink deduplicates).
+        assert_eq!(
+            names(without_subsumed(vec![up_a.clone(), up_b.clone()])),
+            names(vec![up_a.clone(), up_b])
+        );
+        assert!(satisfied_by(
+            &Match::new("__name__", Op::Re, "fx_.*"),
+            "fx_gauge"
+        ));
+        assert!(!satisfied_by(
+            &Match::new("__name__", Op::Re, "fx"),
+            "fx_gauge"
+        ));
+        assert!(satisfied_by(
+            &Match::new("__name__", Op::Nre, "up"),
+            "fx_gauge"
+        ));
+        // Equal groups (the same selector twice): the first stays.
+        assert_eq!(
+            names(without_subsumed(vec![
+                up_a.clone(),
+                up.clone(),
+                up_a.clone(),
+                up
+            ])),
+            vec![vec![Match::new("__name__", Op::Eq, "up")]]
+        );
     }
 
     #[test]

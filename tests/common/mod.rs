@@ -269,6 +269,10 @@ pub const PROM_CONFIG: &str = "global:\n  scrape_interval: 15s\nscrape_configs: 
 
 /// A real Prometheus server on a free port of 127.0.0.1, its configuration in a temp dir, keeping
 /// every sample (100y retention); killed on drop.
+/// A sample as Prometheus serves it: sorted label pairs, timestamp (ms), value.
+#[allow(dead_code)]
+pub type ServedSample = (Vec<(String, String)>, i64, f64);
+
 pub struct Prom {
     child: Child,
     pub port: u16,
@@ -340,6 +344,33 @@ impl Prom {
     /// [`http_get`] on this server: (status, body); fails the test when nothing answers.
     pub fn get(&self, path: &str) -> (u16, String) {
         http_get(self.port, path).unwrap_or_else(|| panic!("GET {path}: no answer"))
+    }
+
+    /// The samples an instant query for a range selector returns at `time_s`: sorted label
+    /// pairs, timestamp in ms, value (`+Inf`, `-Inf` and `NaN` as Prometheus spells them).
+    #[allow(dead_code)]
+    pub fn matrix(&self, selector: &str, time_s: i64) -> Vec<ServedSample> {
+        let path = format!("/api/v1/query?query={}&time={time_s}", url_encode(selector));
+        let (status, body) = self.get(&path);
+        assert_eq!(status, 200, "{path}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["data"]["resultType"], "matrix", "{body}");
+        let mut out = Vec::new();
+        for series in v["data"]["result"].as_array().unwrap() {
+            let mut labels: Vec<(String, String)> = series["metric"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect();
+            labels.sort();
+            for p in series["values"].as_array().unwrap() {
+                let ms = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
+                let value: f64 = p[1].as_str().unwrap().parse().unwrap();
+                out.push((labels.clone(), ms, value));
+            }
+        }
+        out
     }
 }
 
