@@ -5,7 +5,7 @@
 mod reader;
 pub use reader::{read, ReadStats, Sample};
 
-use crate::format::gofloat::format_g;
+use crate::format::gofloat::{format_g_into, write_digits};
 use crate::labels::{is_classic_label_name, is_classic_metric_name, Labels, METRIC_NAME};
 
 /// The last line of every OpenMetrics file.
@@ -78,11 +78,33 @@ pub const QUOTED_NAMES_SINCE: (u32, u32) = (2, 51);
 /// prints it (shortest round-trip digits, so the parser gets the same bits back), the timestamp.
 pub fn write_sample(prefix: &[u8], value: f64, ts_ms: i64, out: &mut Vec<u8>) {
     out.extend_from_slice(prefix);
-    format_g(value, out);
-    out.push(b' ');
-    write_timestamp(ts_ms, out);
-    out.push(b'\n');
+    // Value and timestamp are formatted in place, not in a buffer then copied: a wide copy of
+    // bytes just stored one by one stalls on store forwarding, and this runs once per sample.
+    let at = out.len();
+    out.resize(at + LINE_TAIL, 0);
+    let tail: &mut [u8; LINE_TAIL] = (&mut out[at..]).try_into().expect("LINE_TAIL bytes");
+    let n = format_g_into(value, (&mut tail[..32]).try_into().expect("32 bytes"));
+    tail[n] = b' ';
+    let ts_part = (&mut tail[n + 1..n + 1 + TS_LEN])
+        .try_into()
+        .expect("TS_LEN bytes");
+    match exact_timestamp_into(ts_ms, ts_part) {
+        Some(k) => {
+            tail[n + 1 + k] = b'\n';
+            out.truncate(at + n + k + 2);
+        }
+        None => {
+            out.truncate(at + n + 1);
+            write_timestamp(ts_ms, out);
+            out.push(b'\n');
+        }
+    }
 }
+
+/// Room for a value, a space, an exact timestamp and the newline.
+const LINE_TAIL: usize = 64;
+/// Room for an exact timestamp: a sign, 16 digits of seconds, a point and 3 digits.
+const TS_LEN: usize = 24;
 
 /// Appends `"s"` with the only escapes the parser decodes: `\\`, `\"`, `\n`. Every other byte
 /// goes out raw, since the parser would keep any other escape as two characters.
@@ -127,24 +149,15 @@ pub fn timestamp_supported(ms: i64) -> bool {
 ///   `[ms, ms+1)`. The spacing differs (is `2s`) only when `ms` is a power of two; up to 2^51
 ///   the bound there is `0.489 - s/2 < 1 - s`, fine again, and 2^52 is checked by a test.
 pub fn write_timestamp(ms: i64, out: &mut Vec<u8>) {
-    if ms < 0 {
-        out.push(b'-');
+    let mut buf = [0u8; TS_LEN];
+    if let Some(n) = exact_timestamp_into(ms, &mut buf) {
+        out.extend_from_slice(&buf[..n]);
+        return;
     }
     let abs = ms.unsigned_abs();
-    // A float64 exactly holds |ms| <= 2^53, so `abs as f64 / 1000.0` is one correctly rounded
-    // operation on the exact value ms/1000: the same float ParseFloat makes of the exact decimal.
-    // The check below is therefore Go's reading of that decimal, without formatting and parsing
-    // (a division: measured, it is not worth skipping even where a proof would allow it).
-    let x0 = abs as f64 / 1000.0;
-    if !timestamp_supported(ms) || seconds_read_as(x0) == abs as i64 {
-        write_exact_seconds(abs, out);
-        return;
-    }
-    let x1 = f64::from_bits(x0.to_bits() + 1);
-    if seconds_read_as(x1) != abs as i64 {
-        // Unreachable by the proof above; written so that no input can loop or panic here.
-        write_exact_seconds(abs, out);
-        return;
+    let x1 = f64::from_bits((abs as f64 / 1000.0).to_bits() + 1);
+    if ms < 0 {
+        out.push(b'-');
     }
     // `Display` of f64 is the shortest decimal that parses back to `x1`, never in exponent form;
     // Go's ParseFloat is correctly rounded too, so it gets `x1` back. A Vec write cannot fail.
@@ -152,56 +165,57 @@ pub fn write_timestamp(ms: i64, out: &mut Vec<u8>) {
     let _ = write!(out, "{x1}");
 }
 
+/// Writes the exact decimal of `ms` in seconds into `out` and returns its length, unless Go
+/// would read it back as another millisecond and the next float64 does read back as `ms` (see
+/// [`write_timestamp`]): then `None`, and the caller writes that float instead.
+fn exact_timestamp_into(ms: i64, out: &mut [u8; TS_LEN]) -> Option<usize> {
+    let abs = ms.unsigned_abs();
+    // A float64 exactly holds |ms| <= 2^53, so `abs as f64 / 1000.0` is one correctly rounded
+    // operation on the exact value ms/1000: the same float ParseFloat makes of the exact decimal.
+    // The check below is therefore Go's reading of that decimal, without formatting and parsing
+    // (a division: measured, it is not worth skipping even where a proof would allow it).
+    let x0 = abs as f64 / 1000.0;
+    if timestamp_supported(ms) && seconds_read_as(x0) != abs as i64 {
+        let x1 = f64::from_bits(x0.to_bits() + 1);
+        // Never false by the proof above; written so that no input can loop or panic here.
+        if seconds_read_as(x1) == abs as i64 {
+            return None;
+        }
+    }
+    out[0] = b'-';
+    let neg = usize::from(ms < 0);
+    let exact = (&mut out[neg..neg + 20]).try_into().expect("20 bytes");
+    Some(neg + write_exact_seconds(abs, exact))
+}
+
 /// What Prometheus makes of a float64 number of seconds: `int64(s * 1000)`, truncating.
 fn seconds_read_as(s: f64) -> i64 {
     (s * 1000.0) as i64
 }
 
-/// Appends `ms / 1000` as an exact decimal without trailing zeros: `1700000030.001`, `1.5`, `0`.
-fn write_exact_seconds(ms: u64, out: &mut Vec<u8>) {
-    write_u64(ms / 1000, out);
+/// Writes `ms / 1000` as an exact decimal without trailing zeros (`1700000030.001`, `1.5`, `0`)
+/// into `out` and returns its length.
+fn write_exact_seconds(ms: u64, out: &mut [u8; 20]) -> usize {
+    let secs = ms / 1000;
+    let nd = secs.checked_ilog10().unwrap_or(0) as usize + 1;
+    write_digits(secs, &mut out[..nd]);
     let frac = (ms % 1000) as u32;
-    if frac != 0 {
-        let digits = [
-            b'.',
-            b'0' + (frac / 100) as u8,
-            b'0' + (frac / 10 % 10) as u8,
-            b'0' + (frac % 10) as u8,
-        ];
-        let len = if frac % 100 == 0 {
-            2
-        } else if frac % 10 == 0 {
-            3
-        } else {
-            4
-        };
-        out.extend_from_slice(&digits[..len]);
-    }
-}
-
-/// "00" to "99", for writing two digits per division.
-const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-    2021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566\
-    676869707172737475767778798081828384858687888990919293949596979899";
-
-fn write_u64(mut n: u64, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    while n >= 100 {
-        let d = (n % 100) as usize * 2;
-        n /= 100;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
-    }
-    if n >= 10 {
-        let d = n as usize * 2;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    let digits = [
+        b'.',
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ];
+    out[nd..nd + 4].copy_from_slice(&digits);
+    nd + if frac == 0 {
+        0
+    } else if frac % 100 == 0 {
+        2
+    } else if frac % 10 == 0 {
+        3
     } else {
-        i -= 1;
-        buf[i] = b'0' + n as u8;
+        4
     }
-    out.extend_from_slice(&buf[i..]);
 }
 
 /// The milliseconds Prometheus' OpenMetrics parser reads from a timestamp token: Go's
@@ -258,6 +272,8 @@ pub fn parse_go_float(text: &[u8]) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn prefix(pairs: &[(&str, &str)]) -> String {
@@ -372,6 +388,68 @@ mod tests {
         assert_eq!(ts(i64::MIN), "-9223372036854775.808");
         assert_eq!(ts(i64::MAX), "9223372036854775.807");
         assert_eq!(timestamp_reads_back(b"9223372036854775.807"), None);
+    }
+
+    /// The previous writer, kept as the reference: the exact decimal, unless Go reads it back as
+    /// another millisecond and the next float64 away from zero reads back right.
+    fn reference_ts(ms: i64) -> String {
+        let abs = ms.unsigned_abs();
+        let sign = if ms < 0 { "-" } else { "" };
+        let exact = format!("{}.{:03}", abs / 1000, abs % 1000);
+        let exact = format!(
+            "{sign}{}",
+            exact.trim_end_matches('0').trim_end_matches('.')
+        );
+        let x0 = abs as f64 / 1000.0;
+        if !timestamp_supported(ms) || seconds_read_as(x0) == abs as i64 {
+            return exact;
+        }
+        let x1 = f64::from_bits(x0.to_bits() + 1);
+        if seconds_read_as(x1) != abs as i64 {
+            return exact;
+        }
+        format!("{sign}{x1}")
+    }
+
+    fn arb_ts() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            any::<i64>(),
+            -MAX_ABS_TIMESTAMP_MS..=MAX_ABS_TIMESTAMP_MS,
+            -100_000i64..100_000,
+            1_600_000_000_000i64..1_900_000_000_000,
+            (0u32..64, any::<i64>()).prop_map(|(k, v)| v >> k),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        #[test]
+        fn timestamps_as_the_reference_writes_them(ms in arb_ts()) {
+            let got = ts(ms);
+            prop_assert_eq!(&got, &reference_ts(ms));
+            if timestamp_supported(ms) {
+                prop_assert_eq!(timestamp_reads_back(got.as_bytes()), Some(ms));
+            }
+        }
+
+        #[test]
+        fn sample_line_is_prefix_value_timestamp(
+            bits in any::<u64>(),
+            ms in arb_ts(),
+            prefix in "[a-z_]{1,8}(\\{[a-z]=\"[ -~]{0,120}\"\\})? ",
+        ) {
+            let v = f64::from_bits(bits);
+            let mut out = b"previous line\n".to_vec();
+            write_sample(prefix.as_bytes(), v, ms, &mut out);
+            let mut value = Vec::new();
+            crate::format::gofloat::format_g(v, &mut value);
+            let want = format!(
+                "previous line\n{prefix}{} {}\n",
+                String::from_utf8(value).unwrap(),
+                reference_ts(ms)
+            );
+            prop_assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
     }
 
     #[test]

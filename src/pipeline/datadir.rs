@@ -2,14 +2,18 @@
 //! nothing created, no lock), merges their series in label order and feeds the sink; the head
 //! (WAL) comes after the blocks. A block that vanishes while opening (compaction) is re-listed.
 
+mod bound;
 mod gomerge;
 mod headfeed;
 mod headhold;
 mod merge;
+mod split;
 
 pub use headfeed::{read_head, HeadFeed};
 pub use headhold::{hold_head, Hold};
 pub use merge::{read_blocks, DirStats, ReadOptions};
+
+use split::{read_split, split_time};
 
 use std::fs::File;
 use std::io;
@@ -315,16 +319,34 @@ fn late_once(dir: &Path, known: &[Block]) -> std::result::Result<Vec<Block>, Ope
 /// held, so that its series join the blocks' label-ordered stream; a bigger one goes to the sink
 /// after the blocks. Blocks a compaction wrote after the listing are read too: their data may
 /// have left the head before it was replayed (a sample read twice is deduplicated by the sink).
+///
+/// When the head's samples are known to start at or after some output window, the blocks' data
+/// before that window is read first, so that its shards are written while the head is replayed
+/// (see the `split` module).
 pub fn read_dir(
     opened: Opened,
     opts: &ReadOptions,
     sink: &mut crate::pipeline::sink::Sink,
     pb: &indicatif::ProgressBar,
 ) -> Result<DirStats> {
-    let mut blocks = opened.blocks;
+    let blocks = opened.blocks;
     let Some(head) = &opened.head_dir else {
         return read_blocks(&blocks, opts, sink, pb, None);
     };
+    match split_time(head, &blocks, opts, sink) {
+        Some(w) => read_split(blocks, head, w, opts, sink, pb),
+        None => read_held(blocks, head, opts, sink, pb),
+    }
+}
+
+/// Reads blocks and head in one pass, the head held when it fits, after the blocks otherwise.
+pub(super) fn read_held(
+    mut blocks: Vec<Block>,
+    head: &Path,
+    opts: &ReadOptions,
+    sink: &mut crate::pipeline::sink::Sink,
+    pb: &indicatif::ProgressBar,
+) -> Result<DirStats> {
     match hold_head(head, &blocks, opts, sink)? {
         Some((head_stats, mut hold)) => {
             blocks.extend(late_blocks(head, &blocks)?);
@@ -376,7 +398,7 @@ mod tests {
         );
     }
 
-    fn copy_block(from: &str, to: &Path) {
+    pub(super) fn copy_block(from: &str, to: &Path) {
         let from = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("testdata/tsdb")
             .join(from);

@@ -139,6 +139,8 @@ pub struct Sink {
     dump_input: bool,
     /// By series id: its NaNs get the staleness guess (a dump series, and not `--stale keep`).
     guess: Vec<bool>,
+    /// The input came in passes ([`Sink::begin_pass`]).
+    passes: bool,
 }
 
 impl Sink {
@@ -182,6 +184,7 @@ impl Sink {
             created_dir,
             dump_input: false,
             guess: Vec::new(),
+            passes: false,
         })
     }
 
@@ -195,6 +198,10 @@ impl Sink {
 
     fn note_series(&mut self, id: SeriesId) -> SeriesId {
         if self.dump_input && self.opts.stale != StaleMode::Keep {
+            if self.passes {
+                // See [`Sink::begin_pass`].
+                self.stream = None;
+            }
             let i = id as usize;
             if self.guess.len() <= i {
                 self.guess.resize(i + 1, false);
@@ -297,14 +304,35 @@ impl Sink {
         Ok(())
     }
 
-    fn window_for(&mut self, ts: i64) -> usize {
-        let start = match self.opts.output {
+    /// The start of the output window holding `ts` (`i64::MIN` for stdout: one window).
+    pub fn window_start(&self, ts: i64) -> i64 {
+        match self.opts.output {
             Output::Stdout => i64::MIN,
             Output::Dir { .. } => {
                 let d = self.opts.block_duration_ms;
                 ts.div_euclid(d) * d
             }
-        };
+        }
+    }
+
+    /// Ends a pass over the input, for a reader that feeds the sink twice in series order (data
+    /// before `from` first, then the rest): the windows before `from` are taken as complete, and
+    /// series order starts over. A later sample in such a window only sends that window to the
+    /// sorted path (the sink keeps every sample), so the shards are the same bytes either way.
+    pub fn begin_pass(&mut self, from: i64) -> Result<()> {
+        self.passes = true;
+        if self.guess.iter().any(|&g| g) {
+            // The staleness guess looks at neighbours across windows: sort everything.
+            self.stream = None;
+        }
+        if let Some(st) = self.stream.as_mut() {
+            st.begin_pass(from, &self.series.prefixes, &self.guess)?;
+        }
+        Ok(())
+    }
+
+    fn window_for(&mut self, ts: i64) -> usize {
+        let start = self.window_start(ts);
         if let Some((s, idx)) = self.last_window {
             if s == start {
                 return idx;

@@ -18,6 +18,11 @@ use crate::pipeline::shard::{self, FinishedShard, ShardFile, ShardTarget, TextWr
 
 /// Whole series go to the workers in batches of about this many samples.
 const BATCH_SAMPLES: usize = 1 << 16;
+/// Batches queued for the workers at most (each batch is shared by all of them): enough that the
+/// reader need not wait for the writers while it has data at hand (a data dir's blocks are
+/// read before its head is replayed, see `datadir::read_dir`), bounded by a sixteenth of the
+/// memory limit.
+const MAX_QUEUED: u64 = 16;
 /// Rough memory of one open shard: text buffer, file buffer and deflate state.
 const WRITER_MEM: u64 = 5 << 18;
 const FILE_BUFFER: usize = 1 << 18;
@@ -77,6 +82,8 @@ pub struct Streamer {
     max_series_samples: usize,
     /// By sink window index: still streamed.
     open: Vec<bool>,
+    /// Windows starting before this were closed by [`Streamer::begin_pass`].
+    closed_before: i64,
     writers: u64,
     max_writers: u64,
 }
@@ -85,9 +92,11 @@ impl Streamer {
     /// Starts one worker per thread; `memory_limit` bounds the open shards and a pending series.
     pub fn start(layout: Layout, memory_limit: u64) -> Streamer {
         let k = rayon::current_num_threads().max(1);
+        let batch_mem = BATCH_SAMPLES as u64 * 16;
+        let queued = (memory_limit / 16 / batch_mem).clamp(2, MAX_QUEUED) as usize;
         let (mut senders, mut handles) = (Vec::new(), Vec::new());
         for me in 0..k {
-            let (tx, rx) = sync_channel(2);
+            let (tx, rx) = sync_channel(queued);
             let layout = layout.clone();
             senders.push(tx);
             handles.push(std::thread::spawn(move || work(me, k, &layout, rx)));
@@ -101,6 +110,7 @@ impl Streamer {
             batch_samples: 0,
             max_series_samples: (memory_limit / 16 / 16) as usize,
             open: Vec::new(),
+            closed_before: i64::MIN,
             writers: 0,
             max_writers: (memory_limit / 4 / WRITER_MEM).clamp(1, MAX_WRITERS.min(fd_room())),
             layout,
@@ -118,6 +128,11 @@ impl Streamer {
         (w, start, over): (usize, i64, bool),
         (labels, prefixes, guess): Table<'_>,
     ) -> Result<bool> {
+        if start < self.closed_before {
+            // A closed window was complete: one more sample sends it to the sorted path.
+            self.close_window(w, start)?;
+            return Ok(true);
+        }
         self.track_window(w, start, over)?;
         if self.cur == Some(id) {
             if self.samples.last().is_some_and(|&(t, _)| ts < t)
@@ -155,6 +170,31 @@ impl Streamer {
             self.abandon(start)?;
         }
         Ok(())
+    }
+
+    /// Ends a pass over the input: the windows before `from` are complete, and the next series
+    /// may come from the start of the series order again. The caller promises that no series
+    /// gets the staleness guess (which looks across windows, hence across passes).
+    pub fn begin_pass(&mut self, from: i64, prefixes: &[Box<[u8]>], guess: &[bool]) -> Result<()> {
+        if let Some(prev) = self.cur.take() {
+            self.complete(prev, &prefixes[prev as usize], guessed(guess, prev))?;
+        }
+        // The workers get all of this pass now, to write it while the next one is read.
+        self.send_batch()?;
+        self.closed_before = self.closed_before.max(from);
+        Ok(())
+    }
+
+    /// Window `w` (starting at `start`) of a finished pass: left to the sorted path.
+    fn close_window(&mut self, w: usize, start: i64) -> Result<()> {
+        if w == self.open.len() {
+            self.open.push(false);
+        } else if self.open[w] {
+            self.open[w] = false;
+        } else {
+            return Ok(());
+        }
+        self.abandon(start)
     }
 
     fn abandon(&mut self, start: i64) -> Result<()> {
@@ -656,6 +696,156 @@ mod tests {
             assert_eq!((s.shards, s.written.samples), (shards, samples));
             assert_eq!(s.written.markers.markers, 0);
         }
+    }
+
+    type Files = BTreeMap<String, Vec<u8>>;
+
+    /// Pushes `passes` one after the other, a pass boundary at `from` between them, into a
+    /// streaming sink, and the same samples into a sorting one: both outputs' files.
+    fn run_passes(passes: &[Input], from: i64) -> (Files, Files, SinkSummary) {
+        let mut outs = Vec::new();
+        let mut summary = None;
+        for stream in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join("o");
+            let mut sink = Sink::create(SinkOptions {
+                output: Output::Dir {
+                    path: out.clone(),
+                    compress: true,
+                },
+                block_duration_ms: 10_000,
+                shards: None,
+                target_shard_bytes: 1 << 30,
+                memory_limit: 1 << 30,
+                temp_dir: None,
+                stale: StaleMode::Keep,
+                compression_level: 1,
+                force: false,
+                progress: false,
+                stream,
+            })
+            .unwrap();
+            for (i, pass) in passes.iter().enumerate() {
+                if i > 0 {
+                    sink.begin_pass(from).unwrap();
+                }
+                for (labels, samples) in pass {
+                    let id = sink.series(labels.clone());
+                    for &(ts, v) in samples {
+                        sink.push(id, ts, v).unwrap();
+                    }
+                }
+            }
+            let s = sink.finish(RunInfo::default()).unwrap();
+            summary.get_or_insert(s);
+            let files = std::fs::read_dir(&out)
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    (name, std::fs::read(e.path()).unwrap())
+                })
+                .collect();
+            outs.push(files);
+        }
+        let sorted = outs.pop().unwrap();
+        (outs.pop().unwrap(), sorted, summary.unwrap())
+    }
+
+    /// The samples of `input` in [lo, hi).
+    fn between(input: &Input, lo: i64, hi: i64) -> Input {
+        input
+            .iter()
+            .map(|(l, s)| {
+                let s = s.iter().copied().filter(|&(t, _)| lo <= t && t < hi);
+                (l.clone(), s.collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn passes_split_at_a_window_stream_every_window() {
+        // Windows of 10 s; the input spans 4 of them, split after the second.
+        let input = sorted_input();
+        let passes = [
+            between(&input, -1, 20_000),
+            between(&input, 20_000, 1 << 40),
+        ];
+        let (got, want, s) = run_passes(&passes, 20_000);
+        assert!(got == want, "streamed files differ from sorted ones");
+        assert_eq!((s.shards, s.streamed_shards), (4, 4));
+        // A series may start in the second pass only, and the first pass may end mid-window:
+        // the windows it wrote are still complete.
+        let mut passes = [
+            between(&input, -1, 15_000),
+            between(&input, 20_000, 1 << 40),
+        ];
+        passes[1].push(series("c", 0, vec![(25_000, 1.0)]));
+        let (got, want, s) = run_passes(&passes, 20_000);
+        assert!(got == want);
+        assert_eq!((s.shards, s.streamed_shards), (4, 4));
+    }
+
+    #[test]
+    fn a_late_sample_in_a_closed_window_sorts_that_window_only() {
+        let input = sorted_input();
+        let mut passes = [
+            between(&input, -1, 20_000),
+            between(&input, 20_000, 1 << 40),
+        ];
+        // The second pass brings a sample of the first pass's second window (10 s to 20 s).
+        passes[1][3].1.insert(0, (15_500, 7.0));
+        let (got, want, s) = run_passes(&passes, 20_000);
+        assert!(got == want, "streamed files differ from sorted ones");
+        assert_eq!((s.shards, s.streamed_shards), (4, 3));
+        // A new window before the boundary, met in the second pass only.
+        let mut passes = [
+            between(&input, 10_000, 20_000),
+            between(&input, 20_000, 1 << 40),
+        ];
+        passes[1][0].1.insert(0, (-3_000, 1.0));
+        let (got, want, s) = run_passes(&passes, 20_000);
+        assert!(got == want);
+        assert_eq!((s.shards, s.streamed_shards), (4, 3));
+    }
+
+    #[test]
+    fn guessed_series_are_not_streamed_in_passes() {
+        // Dump series: the staleness guess looks across windows, hence across passes.
+        let input = sorted_input();
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = Sink::create(SinkOptions {
+            output: Output::Dir {
+                path: dir.path().join("o"),
+                compress: true,
+            },
+            block_duration_ms: 10_000,
+            shards: None,
+            target_shard_bytes: 1 << 30,
+            memory_limit: 1 << 30,
+            temp_dir: None,
+            stale: StaleMode::Drop,
+            compression_level: 1,
+            force: false,
+            progress: false,
+            stream: true,
+        })
+        .unwrap();
+        sink.set_dump_input(true);
+        for pass in [
+            between(&input, -1, 20_000),
+            between(&input, 20_000, 1 << 40),
+        ] {
+            for (labels, samples) in &pass {
+                let id = sink.series(labels.clone());
+                for &(ts, v) in samples {
+                    sink.push(id, ts, v).unwrap();
+                }
+            }
+            sink.begin_pass(20_000).unwrap();
+        }
+        let s = sink.finish(RunInfo::default()).unwrap();
+        assert_eq!((s.shards, s.streamed_shards), (4, 0));
     }
 
     fn arb_input() -> impl Strategy<Value = Input> {

@@ -81,6 +81,94 @@ impl DirStats {
     }
 }
 
+/// The share of the time range one read covers. A data dir may be read in passes split at a
+/// time (see `datadir::read_dir`): each chunk and sample is then counted by exactly one pass.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Pass {
+    /// Timestamps this pass reads, inclusive; --start/--end apply within.
+    pub lo: i64,
+    pub hi: i64,
+    /// This pass counts the blocks of the time range (one pass does).
+    pub count_blocks: bool,
+}
+
+impl Pass {
+    /// One pass over everything.
+    pub const WHOLE: Pass = Pass {
+        lo: i64::MIN,
+        hi: i64::MAX,
+        count_blocks: true,
+    };
+
+    /// The data before `t`, blocks not counted.
+    pub fn before(t: i64) -> Pass {
+        Pass {
+            lo: i64::MIN,
+            hi: t.saturating_sub(1),
+            count_blocks: false,
+        }
+    }
+
+    /// The data from `t` on.
+    pub fn from(t: i64, count_blocks: bool) -> Pass {
+        Pass {
+            lo: t,
+            hi: i64::MAX,
+            count_blocks,
+        }
+    }
+
+    fn holds(&self, t: i64) -> bool {
+        self.lo <= t && t <= self.hi
+    }
+}
+
+/// Series counted by earlier passes (label order), and the union with this pass when wanted.
+pub(super) struct Seen<'a> {
+    earlier: &'a [Labels],
+    pos: usize,
+    union: Option<Vec<Labels>>,
+}
+
+impl<'a> Seen<'a> {
+    pub fn new(earlier: &'a [Labels], union: bool) -> Seen<'a> {
+        Seen {
+            earlier,
+            pos: 0,
+            union: union.then(Vec::new),
+        }
+    }
+
+    /// Whether series `labels` (coming in label order) is new to the passes so far.
+    fn first(&mut self, labels: &Labels) -> bool {
+        while let Some(e) = self.earlier.get(self.pos).filter(|e| *e < labels) {
+            if let Some(u) = &mut self.union {
+                u.push(e.clone());
+            }
+            self.pos += 1;
+        }
+        let seen = self.earlier.get(self.pos) == Some(labels);
+        if seen {
+            self.pos += 1;
+        }
+        if let Some(u) = &mut self.union {
+            u.push(labels.clone());
+        }
+        !seen
+    }
+
+    /// The series of this and the earlier passes, in label order (empty unless asked for).
+    fn into_union(self) -> Vec<Labels> {
+        match self.union {
+            Some(mut u) => {
+                u.extend_from_slice(&self.earlier[self.pos..]);
+                u
+            }
+            None => Vec::new(),
+        }
+    }
+}
+
 /// One block's share of a series: the series ref in its index and the chunk metas.
 struct Part {
     block: usize,
@@ -109,6 +197,7 @@ impl Cursor<'_> {
         &mut self,
         blocks: &[Block],
         opts: &ReadOptions,
+        pass: &Pass,
         stats: &mut DirStats,
     ) -> Result<Option<(Labels, Part)>> {
         while self.pos < self.ids.len() {
@@ -133,17 +222,25 @@ impl Cursor<'_> {
                 continue;
             }
             // As Prometheus's blockBaseSeriesSet: only chunks in range and not wholly deleted;
-            // a series left without chunks is not part of the merge at all.
+            // a series left without chunks is not part of the merge at all. A chunk skipped is
+            // counted by the pass holding its start; one in range is read by each pass it
+            // reaches into.
             let f = &opts.filter;
             let (start, end) = (f.start.unwrap_or(i64::MIN), f.end.unwrap_or(i64::MAX));
+            let (lo, hi) = (start.max(pass.lo), end.min(pass.hi));
             let deleted = blocks[self.block].tombstones.intervals(id as u64);
-            let before = chunks.len();
+            let mut skipped = 0;
             chunks.retain(|c| {
-                !(c.max_time < start
+                if c.max_time < start
                     || c.min_time > end
-                    || Tombstones::covers(deleted, c.min_time, c.max_time))
+                    || Tombstones::covers(deleted, c.min_time, c.max_time)
+                {
+                    skipped += u64::from(pass.holds(c.min_time));
+                    return false;
+                }
+                !(c.max_time < lo || c.min_time > hi)
             });
-            stats.chunks_skipped += (before - chunks.len()) as u64;
+            stats.chunks_skipped += skipped;
             if chunks.is_empty() {
                 continue;
             }
@@ -165,100 +262,156 @@ pub fn read_blocks(
     opts: &ReadOptions,
     sink: &mut Sink,
     progress: &indicatif::ProgressBar,
-    mut head: Option<&mut Hold>,
+    head: Option<&mut Hold>,
 ) -> Result<DirStats> {
-    let mut stats = DirStats::default();
-    let (start, end) = (
-        opts.filter.start.unwrap_or(i64::MIN),
-        opts.filter.end.unwrap_or(i64::MAX),
-    );
-    let indexes = blocks
-        .iter()
-        .map(Block::index)
-        .collect::<Result<Vec<_>>>()?;
-    let mut cursors = Vec::with_capacity(blocks.len());
-    for (i, ix) in indexes.iter().enumerate() {
-        // Blocks outside the time range take no part, as in Prometheus's querier.
-        let m = &blocks[i].meta;
-        if !(m.min_time <= end && start < m.max_time) {
-            continue;
-        }
-        let ids = ix
-            .select(&opts.filter.selectors)
-            .map_err(|e| crate::bad_input!("block {}: index: {e}", blocks[i].name()))?;
-        cursors.push(Cursor {
-            block: i,
-            index: ix,
-            ids,
-            pos: 0,
-        });
-    }
-    stats.blocks = cursors.len() as u64;
-    let total: u64 = cursors.iter().map(|c| c.ids.len() as u64).sum();
-    progress.set_length(total);
-    // The series sets are merged as Prometheus's genericMergeSeriesSet merges them, so that
-    // blocks with the same series come out in the same order as there (see gomerge).
-    let mut current: Vec<Option<(Labels, Part)>> = (0..cursors.len()).map(|_| None).collect();
-    let less = |a: &usize, b: &usize, cur: &[Option<(Labels, Part)>]| {
-        let la = &cur[*a].as_ref().expect("in heap").0;
-        let lb = &cur[*b].as_ref().expect("in heap").0;
-        la < lb
-    };
-    let mut heap: GoHeap<usize> = GoHeap::new();
-    let mut advance: Vec<usize> = (0..cursors.len()).collect();
-    let mut batch: Vec<Work> = Vec::new();
-    let mut batch_chunks = 0;
-    let mut done = 0u64;
-    loop {
-        for &b in &advance {
-            current[b] = cursors[b].next(blocks, opts, &mut stats)?;
-            if current[b].is_some() {
-                heap.push(b, &|x, y| less(x, y, &current));
-            }
-        }
-        advance.clear();
-        let Some(&top) = heap.items.first() else {
-            break;
-        };
-        let labels = current[top].as_ref().expect("in heap").0.clone();
-        let mut parts = Vec::new();
-        while heap
-            .items
-            .first()
-            .is_some_and(|&b| current[b].as_ref().is_some_and(|c| c.0 == labels))
-        {
-            let b = heap.pop(&|x, y| less(x, y, &current)).expect("not empty");
-            parts.push(current[b].take().expect("in heap").1);
-            advance.push(b);
-            done += 1;
-        }
-        batch_chunks += parts.iter().map(|p| p.chunks.len()).sum::<usize>();
-        batch.push(Work { labels, parts });
-        if batch_chunks >= BATCH_CHUNKS {
-            flush(
-                &mut batch,
-                blocks,
-                opts,
-                sink,
-                &mut stats,
-                head.as_deref_mut(),
-            )?;
-            batch_chunks = 0;
-            progress.set_position(done);
-        }
-    }
-    flush(
-        &mut batch,
+    let seen = Seen::new(&[], false);
+    let r = Reader {
         blocks,
         opts,
-        sink,
-        &mut stats,
-        head.as_deref_mut(),
-    )?;
-    if let Some(h) = head {
-        h.finish(sink)?;
+        pass: Pass::WHOLE,
+        only: None,
+    };
+    Ok(r.read(sink, progress, head, seen)?.0)
+}
+
+/// One pass over blocks.
+#[derive(Clone, Copy)]
+pub(super) struct Reader<'a> {
+    pub blocks: &'a [Block],
+    pub opts: &'a ReadOptions,
+    pub pass: Pass,
+    /// Set: only the blocks marked here are read.
+    pub only: Option<&'a [bool]>,
+}
+
+impl Reader<'_> {
+    /// Reads the pass's share of every selected series into the sink, in label order; the held
+    /// head's series join in that order. Series in `seen` are not counted again; returns the
+    /// stats and the union of `seen` with this pass's series when `seen` was asked for it.
+    pub fn read(
+        &self,
+        sink: &mut Sink,
+        progress: &indicatif::ProgressBar,
+        mut head: Option<&mut Hold>,
+        mut seen: Seen<'_>,
+    ) -> Result<(DirStats, Vec<Labels>)> {
+        let (blocks, opts, pass) = (self.blocks, self.opts, &self.pass);
+        let mut stats = DirStats::default();
+        let (start, end) = (
+            opts.filter.start.unwrap_or(i64::MIN),
+            opts.filter.end.unwrap_or(i64::MAX),
+        );
+        let (lo, hi) = (start.max(pass.lo), end.min(pass.hi));
+        // Blocks outside the time range take no part, as in Prometheus's querier.
+        let in_range = |b: &Block, lo: i64, hi: i64| b.meta.min_time <= hi && lo < b.meta.max_time;
+        if pass.count_blocks {
+            stats.blocks = blocks.iter().filter(|b| in_range(b, start, end)).count() as u64;
+        }
+        let indexes = blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let wanted = self.only.is_none_or(|o| o[i]) && in_range(b, lo, hi);
+                wanted.then(|| b.index()).transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut cursors = Vec::with_capacity(blocks.len());
+        for (i, ix) in indexes.iter().enumerate() {
+            let Some(ix) = ix else { continue };
+            let ids = ix
+                .select(&opts.filter.selectors)
+                .map_err(|e| crate::bad_input!("block {}: index: {e}", blocks[i].name()))?;
+            cursors.push(Cursor {
+                block: i,
+                index: ix,
+                ids,
+                pos: 0,
+            });
+        }
+        let total: u64 = cursors.iter().map(|c| c.ids.len() as u64).sum();
+        progress.set_length(total);
+        // The series sets are merged as Prometheus's genericMergeSeriesSet merges them, so that
+        // blocks with the same series come out in the same order as there (see gomerge).
+        let mut current: Vec<Option<(Labels, Part)>> = (0..cursors.len()).map(|_| None).collect();
+        let less = |a: &usize, b: &usize, cur: &[Option<(Labels, Part)>]| {
+            let la = &cur[*a].as_ref().expect("in heap").0;
+            let lb = &cur[*b].as_ref().expect("in heap").0;
+            la < lb
+        };
+        let mut heap: GoHeap<usize> = GoHeap::new();
+        let mut advance: Vec<usize> = (0..cursors.len()).collect();
+        let mut batch: Vec<Work> = Vec::new();
+        let mut batch_chunks = 0;
+        let mut done = 0u64;
+        loop {
+            for &b in &advance {
+                current[b] = cursors[b].next(blocks, opts, pass, &mut stats)?;
+                if current[b].is_some() {
+                    heap.push(b, &|x, y| less(x, y, &current));
+                }
+            }
+            advance.clear();
+            let Some(&top) = heap.items.first() else {
+                break;
+            };
+            let labels = current[top].as_ref().expect("in heap").0.clone();
+            let mut parts = Vec::new();
+            while heap
+                .items
+                .first()
+                .is_some_and(|&b| current[b].as_ref().is_some_and(|c| c.0 == labels))
+            {
+                let b = heap.pop(&|x, y| less(x, y, &current)).expect("not empty");
+                parts.push(current[b].take().expect("in heap").1);
+                advance.push(b);
+                done += 1;
+            }
+            batch_chunks += parts.iter().map(|p| p.chunks.len()).sum::<usize>();
+            batch.push(Work { labels, parts });
+            if batch_chunks >= BATCH_CHUNKS {
+                self.flush(&mut batch, sink, &mut stats, &mut seen, head.as_deref_mut())?;
+                batch_chunks = 0;
+                progress.set_position(done);
+            }
+        }
+        self.flush(&mut batch, sink, &mut stats, &mut seen, head.as_deref_mut())?;
+        if let Some(h) = head {
+            h.finish(sink)?;
+        }
+        Ok((stats, seen.into_union()))
     }
-    Ok(stats)
+
+    fn flush(
+        &self,
+        batch: &mut Vec<Work>,
+        sink: &mut Sink,
+        stats: &mut DirStats,
+        seen: &mut Seen<'_>,
+        mut head: Option<&mut Hold>,
+    ) -> Result<()> {
+        let decoded: Vec<DecodedSeries> =
+            batch.par_iter().map(|w| decode_series(w, self)).collect();
+        for (w, d) in batch.drain(..).zip(decoded) {
+            if let Some(e) = d.error {
+                return Err(crate::bad_input!("{e}")
+                    .context("damaged block (use --skip-invalid to skip damaged chunks)"));
+            }
+            stats.add(&d.stats);
+            stats.series += u64::from(seen.first(&w.labels));
+            let held = match head.as_deref_mut() {
+                Some(h) => h.advance(&w.labels, sink)?,
+                None => Vec::new(),
+            };
+            if d.samples.is_empty() && held.is_empty() {
+                continue;
+            }
+            let mut labels = w.labels;
+            self.opts.filter.edits.apply(&mut labels);
+            let id = sink.series(labels);
+            headhold::push_merged(sink, id, &d.samples, &held)?;
+        }
+        Ok(())
+    }
 }
 
 /// A series' samples, decoded, with what was dropped or skipped on the way.
@@ -269,41 +422,9 @@ struct DecodedSeries {
     error: Option<String>,
 }
 
-fn flush(
-    batch: &mut Vec<Work>,
-    blocks: &[Block],
-    opts: &ReadOptions,
-    sink: &mut Sink,
-    stats: &mut DirStats,
-    mut head: Option<&mut Hold>,
-) -> Result<()> {
-    let decoded: Vec<DecodedSeries> = batch
-        .par_iter()
-        .map(|w| decode_series(w, blocks, opts))
-        .collect();
-    for (w, d) in batch.drain(..).zip(decoded) {
-        if let Some(e) = d.error {
-            return Err(crate::bad_input!("{e}")
-                .context("damaged block (use --skip-invalid to skip damaged chunks)"));
-        }
-        stats.add(&d.stats);
-        stats.series += 1;
-        let held = match head.as_deref_mut() {
-            Some(h) => h.advance(&w.labels, sink)?,
-            None => Vec::new(),
-        };
-        if d.samples.is_empty() && held.is_empty() {
-            continue;
-        }
-        let mut labels = w.labels;
-        opts.filter.edits.apply(&mut labels);
-        let id = sink.series(labels);
-        headhold::push_merged(sink, id, &d.samples, &held)?;
-    }
-    Ok(())
-}
-
-fn decode_series(w: &Work, blocks: &[Block], opts: &ReadOptions) -> DecodedSeries {
+fn decode_series(w: &Work, r: &Reader<'_>) -> DecodedSeries {
+    let (blocks, opts) = (r.blocks, r.opts);
+    let start = opts.filter.start.unwrap_or(i64::MIN);
     let mut out = DecodedSeries::default();
     let mut inputs: Vec<Vec<(i64, u64)>> = Vec::with_capacity(w.parts.len());
     for part in &w.parts {
@@ -311,15 +432,19 @@ fn decode_series(w: &Work, blocks: &[Block], opts: &ReadOptions) -> DecodedSerie
         let deleted = block.tombstones.intervals(part.series_ref as u64);
         for c in &part.chunks {
             let before = out.samples.len();
-            if let Err(msg) = decode_chunk(block, c, deleted, opts, &mut out) {
+            // The chunk is counted by the pass holding its first sample in range.
+            let owner = r.pass.holds(c.min_time.max(start));
+            if let Err(msg) = decode_chunk(block, c, deleted, (opts, &r.pass, owner), &mut out) {
                 out.samples.truncate(before);
                 let msg = format!("block {}: {msg} (series {})", block.name(), w.labels);
                 if !opts.skip_invalid {
                     out.error = Some(msg);
                     return out;
                 }
-                out.stats.invalid_skipped += 1;
-                out.stats.report(msg);
+                if owner {
+                    out.stats.invalid_skipped += 1;
+                    out.stats.report(msg);
+                }
             }
         }
         inputs.push(std::mem::take(&mut out.samples));
@@ -340,12 +465,13 @@ fn decode_series(w: &Work, blocks: &[Block], opts: &ReadOptions) -> DecodedSerie
     out
 }
 
-/// Decodes one chunk into `out`; Err is the message for a damaged chunk.
+/// Decodes one chunk into `out`, the samples of `pass`, counted when `owner`; Err is the
+/// message for a damaged chunk.
 fn decode_chunk(
     block: &Block,
     c: &ChunkMeta,
     deleted: &[(i64, i64)],
-    opts: &ReadOptions,
+    (opts, pass, owner): (&ReadOptions, &Pass, bool),
     out: &mut DecodedSeries,
 ) -> std::result::Result<(), String> {
     let (seg, off) = chunks::unpack_ref(c.chunk_ref);
@@ -358,24 +484,26 @@ fn decode_chunk(
         ));
     };
     let chunk = chunks::chunk_at(bytes, off).map_err(|e| format!("{file}: {e}"))?;
-    out.stats.chunks_read += 1;
+    out.stats.chunks_read += u64::from(owner);
     let f = &opts.filter;
     let (start, end) = (f.start.unwrap_or(i64::MIN), f.end.unwrap_or(i64::MAX));
     let st = &mut out.stats;
     let samples = &mut out.samples;
     let res = chunkenc::decode(chunk.encoding, chunk.data, |t, v| {
         if t < start || t > end {
-            st.dropped_by_time += 1;
-        } else if !deleted.is_empty() && Tombstones::deleted(deleted, t) {
-            st.deleted += 1;
-        } else {
-            samples.push((t, v));
+            st.dropped_by_time += u64::from(owner);
+        } else if pass.holds(t) {
+            if !deleted.is_empty() && Tombstones::deleted(deleted, t) {
+                st.deleted += 1;
+            } else {
+                samples.push((t, v));
+            }
         }
     });
     match res {
         Ok(Decoded::Floats(_)) => Ok(()),
         Ok(Decoded::Histograms(n)) => {
-            st.histograms_skipped += n as u64;
+            st.histograms_skipped += if owner { n as u64 } else { 0 };
             Ok(())
         }
         Err(e) => Err(format!(

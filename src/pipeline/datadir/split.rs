@@ -1,0 +1,368 @@
+//! A data dir read in two passes split at an output window below which the head has no sample:
+//! the blocks' data before it first, so the sink's writers work while the head is replayed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use super::merge::{Pass, Reader, Seen};
+use super::{bound, hold_head, late_blocks, read_blocks, read_head, Block, DirStats, ReadOptions};
+
+/// The start of the output window from which the head may have samples, when blocks hold data
+/// before it and reading in two passes writes the same shards and stats: no label edits (the
+/// head would not be held), no --skip-invalid (damage would be met twice), and no blocks
+/// overlapping in time (their merge picks among equal timestamps by what came before).
+pub(super) fn split_time(
+    head: &Path,
+    blocks: &[Block],
+    opts: &ReadOptions,
+    sink: &crate::pipeline::sink::Sink,
+) -> Option<i64> {
+    if !opts.filter.edits.is_empty() || opts.skip_invalid {
+        return None;
+    }
+    let mut end = i64::MIN;
+    for b in blocks {
+        if b.meta.min_time < end {
+            return None;
+        }
+        end = end.max(b.meta.max_time);
+    }
+    let start = opts.filter.start.unwrap_or(i64::MIN);
+    let w = sink.window_start(bound::head_lower_bound(head, blocks)?.max(start));
+    let first = blocks
+        .iter()
+        .any(|b| b.meta.min_time < w && start < b.meta.max_time);
+    (start < w && first).then_some(w)
+}
+
+/// Reads in passes split at window start `w`, below which the head has no sample: the blocks'
+/// data before `w` (its windows complete, the sink's writers start on them), then the head
+/// replayed and held while they write, then the blocks' data from `w` on with the held head, as
+/// [`super::read_dir`] does. A block the head lost data to meanwhile (compaction) may reach back before
+/// `w`: that share is read last, into windows the sink then sorts. Series are counted once, and
+/// each chunk and sample by one pass, so the stats are those of one pass.
+pub(super) fn read_split(
+    blocks: Vec<Block>,
+    head: &Path,
+    w: i64,
+    opts: &ReadOptions,
+    sink: &mut crate::pipeline::sink::Sink,
+    pb: &indicatif::ProgressBar,
+) -> Result<DirStats> {
+    let before = Reader {
+        blocks: &blocks,
+        opts,
+        pass: Pass::before(w),
+        only: None,
+    };
+    let (mut stats, seen) = before.read(sink, pb, None, Seen::new(&[], true))?;
+    sink.begin_pass(w)?;
+    let Some((head_stats, mut hold)) = hold_head(head, &blocks, opts, sink)? else {
+        let after = Reader {
+            pass: Pass::from(w, true),
+            ..before
+        };
+        stats.add(&after.read(sink, pb, None, Seen::new(&seen, false))?.0);
+        stats.add(&read_head(head, &blocks, opts, sink)?);
+        let late = late_blocks(head, &blocks)?;
+        if !late.is_empty() {
+            stats.add(&read_blocks(&late, opts, sink, pb, None)?);
+        }
+        return Ok(stats);
+    };
+    let known: Vec<PathBuf> = blocks.iter().map(|b| b.dir.clone()).collect();
+    let late = late_blocks(head, &blocks)?;
+    let early_late = late.iter().any(|b| b.meta.min_time < w);
+    let mut all = blocks;
+    all.extend(late);
+    all.sort_by_key(|b| b.meta.min_time);
+    let after = Reader {
+        blocks: &all,
+        opts,
+        pass: Pass::from(w, true),
+        only: None,
+    };
+    let (st, seen) = after.read(sink, pb, Some(&mut hold), Seen::new(&seen, early_late))?;
+    stats.add(&st);
+    if early_late {
+        let is_late: Vec<bool> = all.iter().map(|b| !known.contains(&b.dir)).collect();
+        let late_before = Reader {
+            pass: Pass::before(w),
+            only: Some(&is_late),
+            ..after
+        };
+        stats.add(&late_before.read(sink, pb, None, Seen::new(&seen, false))?.0);
+    }
+    stats.add(&head_stats);
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::copy_block;
+    use super::super::{open, read_dir, read_held};
+    use super::*;
+
+    /// A data dir: the golden block (16000 to 2274052 ms, 3 series) and a WAL whose samples
+    /// start 30 s before the block's end (those are dropped by the replay) and run 3.3 hours:
+    /// one series of the block, one sorting before every block series, one after.
+    fn golden_data_dir(data: &Path) {
+        use crate::format::tsdb::record::{encode_samples, encode_series};
+        use crate::format::tsdb::wal::{Compression, Writer, PAGE_SIZE};
+        copy_block("golden-block", &data.join("01M8MX6V563YAV666ATQ07V9E4"));
+        let mut recs = vec![encode_series(&[
+            (1, &[("__name__", "golden"), ("s", "0"), ("x", "a\"b")][..]),
+            (2, &[("__name__", "aaa")][..]),
+            (3, &[("__name__", "zzz"), ("j", "x")]),
+        ])];
+        let t0 = 2_274_052 - 30_000;
+        for k in 0..200i64 {
+            let s: Vec<(u64, i64, u64)> = (0..60i64)
+                .flat_map(|i| {
+                    let t = t0 + (k * 60 + i) * 1000;
+                    (1..=3u64).map(move |r| (r, t, ((r as i64 * t) as f64).to_bits()))
+                })
+                .collect();
+            recs.push(encode_samples(&s));
+        }
+        let mut w = Writer::new(PAGE_SIZE * 64, Compression::Snappy);
+        for r in &recs {
+            w.log(r);
+        }
+        std::fs::create_dir_all(data.join("wal")).unwrap();
+        for (i, s) in w.segments().iter().enumerate() {
+            std::fs::write(data.join("wal").join(format!("{i:08}")), s).unwrap();
+        }
+    }
+
+    /// How a test reads the data dir.
+    #[derive(Clone, Copy)]
+    enum How {
+        /// As `convert` does.
+        Auto,
+        /// One pass, the head held.
+        Held,
+        /// In passes split at this time.
+        Split(i64),
+    }
+
+    struct Run {
+        files: Vec<(String, Vec<u8>)>,
+        stats: DirStats,
+        streamed: usize,
+    }
+
+    /// Reads `data` into a streaming sink of 10-minute windows: every file written, the stats.
+    fn run(data: &Path, opts: &ReadOptions, how: How) -> Run {
+        run_with(data, opts, how, 1 << 30, None)
+    }
+
+    /// As [`run`] with memory limit `limit`, and with a block (from testdata, with this ULID)
+    /// written into `data` just after it was listed, as a compaction would.
+    fn run_with(
+        data: &Path,
+        opts: &ReadOptions,
+        how: How,
+        limit: u64,
+        late: Option<(&str, &str)>,
+    ) -> Run {
+        use crate::pipeline::sink::{Output, RunInfo, Sink, SinkOptions, StaleMode};
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let mut sink = Sink::create(SinkOptions {
+            output: Output::Dir {
+                path: out.clone(),
+                compress: false,
+            },
+            block_duration_ms: 600_000,
+            shards: None,
+            target_shard_bytes: 1 << 30,
+            memory_limit: limit,
+            temp_dir: None,
+            stale: StaleMode::Keep,
+            compression_level: 1,
+            force: false,
+            progress: false,
+            stream: true,
+        })
+        .unwrap();
+        let opened = open(data).unwrap();
+        if let Some((from, ulid)) = late {
+            copy_block(from, &data.join(ulid));
+        }
+        let pb = indicatif::ProgressBar::hidden();
+        let stats = match how {
+            How::Auto => read_dir(opened, opts, &mut sink, &pb),
+            How::Held => read_held(opened.blocks, data, opts, &mut sink, &pb),
+            How::Split(w) => read_split(opened.blocks, data, w, opts, &mut sink, &pb),
+        }
+        .unwrap();
+        let summary = sink.finish(RunInfo::default()).unwrap();
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| {
+                let p = e.unwrap().path();
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read(&p).unwrap())
+            })
+            .collect();
+        files.sort();
+        if let Some((_, ulid)) = late {
+            std::fs::remove_dir_all(data.join(ulid)).unwrap();
+        }
+        Run {
+            files,
+            stats,
+            streamed: summary.streamed_shards,
+        }
+    }
+
+    fn split_at(data: &Path, opts: &ReadOptions) -> Option<i64> {
+        use crate::pipeline::sink::{Output, Sink, SinkOptions, StaleMode};
+        let tmp = tempfile::tempdir().unwrap();
+        let sink = Sink::create(SinkOptions {
+            output: Output::Dir {
+                path: tmp.path().join("out"),
+                compress: false,
+            },
+            block_duration_ms: 600_000,
+            shards: None,
+            target_shard_bytes: 1 << 30,
+            memory_limit: 1 << 30,
+            temp_dir: None,
+            stale: StaleMode::Keep,
+            compression_level: 1,
+            force: false,
+            progress: false,
+            stream: false,
+        })
+        .unwrap();
+        let opened = open(data).unwrap();
+        let w = split_time(data, &opened.blocks, opts, &sink);
+        sink.abandon();
+        w
+    }
+
+    fn opts(start: Option<i64>, end: Option<i64>) -> ReadOptions {
+        ReadOptions {
+            filter: crate::select::filter::Filter {
+                start,
+                end,
+                ..Default::default()
+            },
+            keep_stale: true,
+            skip_invalid: false,
+        }
+    }
+
+    #[test]
+    fn passes_split_at_the_head_write_what_one_pass_writes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        golden_data_dir(&data);
+        // The head starts at the block's end, 2274052: in the window from 1800000. The block
+        // reaches into that window, so its chunks there are cut by time between the passes.
+        for (start, end) in [
+            (None, None),
+            (Some(500_000), Some(2_000_000)),
+            (Some(1_000_000), Some(2_500_000)),
+        ] {
+            let o = opts(start, end);
+            assert_eq!(split_at(&data, &o), Some(1_800_000), "{start:?} {end:?}");
+            let want = run(&data, &o, How::Held);
+            let got = run(&data, &o, How::Auto);
+            assert!(got.files == want.files, "{start:?} {end:?}: shards differ");
+            assert_eq!(got.stats, want.stats, "{start:?} {end:?}");
+            assert!(want.stats.samples_kept > 0);
+            assert_eq!(got.streamed, want.streamed);
+        }
+        let all = run(&data, &opts(None, None), How::Auto);
+        assert_eq!((all.files.len(), all.streamed), (25, 24));
+        // Series are counted by the blocks and by the head, once each.
+        assert_eq!((all.stats.blocks, all.stats.series), (1, 6));
+    }
+
+    #[test]
+    fn a_wrong_bound_costs_speed_not_bytes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        golden_data_dir(&data);
+        let o = opts(None, None);
+        let want = run(&data, &o, How::Held);
+        // Head samples from 2274052 come after the window from 1800000 was closed: it is
+        // sorted, the others still streamed. A split lower than needed costs nothing.
+        for (w, streamed) in [(2_400_000, 23), (1_200_000, 24), (600_000, 24)] {
+            let got = run(&data, &o, How::Split(w));
+            assert!(got.files == want.files, "split at {w}: shards differ");
+            assert_eq!(got.stats, want.stats, "split at {w}");
+            assert_eq!(got.streamed, streamed, "split at {w}");
+        }
+    }
+
+    #[test]
+    fn a_head_too_big_to_hold_after_the_first_pass_goes_after_the_blocks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        golden_data_dir(&data);
+        let o = opts(None, None);
+        // 4 MiB: the hold may take 1 MiB, the head's 36000 samples take more.
+        let want = run_with(&data, &o, How::Held, 4 << 20, None);
+        let got = run_with(&data, &o, How::Split(1_800_000), 4 << 20, None);
+        assert!(got.files == want.files);
+        assert_eq!(got.stats, want.stats);
+        assert_eq!(got.stats.samples_kept, 450 + 3 * 12_000 - 3 * 30);
+    }
+
+    #[test]
+    fn a_block_written_meanwhile_is_read_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        golden_data_dir(&data);
+        let o = opts(None, None);
+        // A block from 0 to 7200000 appears after the listing: its share before the split is
+        // read last, into windows then sorted.
+        let late = Some(("index_format_v1", "01M8MX6V563YAV666ATQ07V9E7"));
+        let want = run_with(&data, &o, How::Held, 1 << 30, late);
+        let got = run_with(&data, &o, How::Split(1_800_000), 1 << 30, late);
+        assert!(got.files == want.files);
+        assert_eq!(got.stats, want.stats);
+        assert_eq!(got.stats.blocks, 2);
+        assert!(got.streamed < want.files.len() - 1, "{}", got.streamed);
+    }
+
+    #[test]
+    fn no_split_where_passes_could_differ_or_gain_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        golden_data_dir(&data);
+        let mut o = opts(None, None);
+        o.filter.edits = crate::select::filter::LabelEdits::parse(&["s".into()], &[]).unwrap();
+        assert_eq!(
+            split_at(&data, &o),
+            None,
+            "label edits: the head is not held"
+        );
+        let want = run(&data, &o, How::Held);
+        assert!(run(&data, &o, How::Auto).files == want.files);
+        let mut o = opts(None, None);
+        o.skip_invalid = true;
+        assert_eq!(split_at(&data, &o), None, "damage would be met twice");
+        // The window of the head's first sample holds all of the block's data.
+        assert_eq!(split_at(&data, &opts(Some(2_000_000), None)), None);
+        // Head only: nothing to read first.
+        let head_only = tmp.path().join("head-only");
+        golden_data_dir(&head_only);
+        std::fs::remove_dir_all(head_only.join("01M8MX6V563YAV666ATQ07V9E4")).unwrap();
+        assert_eq!(split_at(&head_only, &opts(None, None)), None);
+        let r = run(&head_only, &opts(None, None), How::Auto);
+        assert_eq!(r.stats.series, 3);
+        // No head: the block alone.
+        let block = data.join("01M8MX6V563YAV666ATQ07V9E4");
+        let r = run(&block, &opts(None, None), How::Auto);
+        assert_eq!((r.stats.blocks, r.stats.samples_kept), (1, 450));
+        // Overlapping blocks: their merge depends on what came before a timestamp.
+        copy_block("golden-block", &data.join("01M8MX6V563YAV666ATQ07V9E5"));
+        assert_eq!(split_at(&data, &opts(None, None)), None);
+    }
+}
