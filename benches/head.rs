@@ -1,5 +1,8 @@
 //! Criterion bench for the head reader: a data dir whose WAL holds one snappy samples record per
-//! scrape of 10,000 series (as Prometheus logs a scrape), replayed by `read_head`.
+//! scrape of 10,000 series (as Prometheus logs a scrape), replayed by `read_head`, all series
+//! wanted or one in a hundred (a one-family export). With `BENCH_LIVE_DIR` set (a copy of a real
+//! data dir, e.g. `cp -a /tmp/dd-bench/live`), also that head, one family
+//! (`BENCH_FAMILY`, default `elasticsearch_os_load1`) wanted.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -51,11 +54,15 @@ fn build(dir: &Path) {
     }
 }
 
-struct Count(u64);
+/// Sums what it is given; wants the series `want` accepts.
+struct Count<F>(u64, F);
 
-impl HeadVisitor for Count {
-    fn series(&mut self, _: &Labels) -> Option<u32> {
-        Some(0)
+impl<F: FnMut(&Labels) -> bool> HeadVisitor for Count<F> {
+    fn series(&mut self, l: &Labels) -> Option<u32> {
+        (self.1)(l).then_some(0)
+    }
+    fn wants(&mut self, l: &Labels) -> bool {
+        (self.1)(l)
     }
     fn sample(&mut self, _: u32, ts: i64, bits: u64) -> anyhow::Result<()> {
         self.0 = self.0.wrapping_add(ts as u64 ^ bits);
@@ -77,8 +84,32 @@ fn head(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("read_head_wal", |b| {
         b.iter(|| {
-            let mut v = Count(0);
+            let mut v = Count(0, |_: &Labels| true);
             read_head(black_box(tmp.path()), &opts, &mut v).unwrap();
+            v.0
+        })
+    });
+    g.bench_function("read_head_wal_1pc", |b| {
+        b.iter(|| {
+            let mut v = Count(0, |l: &Labels| {
+                l.get("id").is_some_and(|id| id.ends_with("00"))
+            });
+            read_head(black_box(tmp.path()), &opts, &mut v).unwrap();
+            v.0
+        })
+    });
+    g.finish();
+    let Some(live) = std::env::var_os("BENCH_LIVE_DIR") else {
+        return;
+    };
+    let family = std::env::var("BENCH_FAMILY").unwrap_or("elasticsearch_os_load1".into());
+    let live = Path::new(&live).to_path_buf();
+    let mut g = c.benchmark_group("head_live");
+    g.sample_size(20);
+    g.bench_function("read_head_one_family", |b| {
+        b.iter(|| {
+            let mut v = Count(0, |l: &Labels| l.metric_name() == family);
+            read_head(black_box(&live), &opts, &mut v).unwrap();
             v.0
         })
     });

@@ -73,6 +73,8 @@ pub fn read_head(dir: &Path, opts: &HeadOptions, v: &mut dyn HeadVisitor) -> Res
     let mut r = Replay::new(opts, v);
     r.run(&files)
         .with_context(|| format!("reading the head of {}", dir.display()))?;
+    // Unmapping the files takes a while (page tables): not on the way of the caller.
+    std::thread::spawn(move || drop(files));
     Ok(r.stats)
 }
 
@@ -149,39 +151,28 @@ struct Replay<'o> {
 }
 
 /// The ref map as a vector indexed by ref, when refs are dense enough (Prometheus numbers series
-/// from 1 up): the WAL's samples look their ref up without hashing. Beside it, by ref, whether
-/// the ref's series is wanted: the parallel decode tests every logged sample against it, and a
-/// byte per ref stays in cache where the series table does not.
+/// from 1 up): the WAL's samples look their ref up without hashing.
 #[derive(Default)]
-struct DenseRefs(Vec<(u32, u64)>, Vec<bool>);
+struct DenseRefs(Vec<(u32, u64)>);
+
+/// Whether refs are dense enough for tables indexed by ref: the largest ref, if so.
+fn dense_max(refs: &FxHashMap<u64, (u32, u64)>) -> Option<u64> {
+    let max = refs.keys().copied().max().unwrap_or(0);
+    (max <= 2 * refs.len() as u64 + (1 << 16)).then_some(max)
+}
 
 impl DenseRefs {
     const ABSENT: u32 = u32::MAX;
 
-    fn new(refs: &FxHashMap<u64, (u32, u64)>, series: &[Series]) -> DenseRefs {
-        let max = refs.keys().copied().max().unwrap_or(0);
-        if max > 2 * refs.len() as u64 + (1 << 16) {
+    fn new(refs: &FxHashMap<u64, (u32, u64)>) -> DenseRefs {
+        let Some(max) = dense_max(refs) else {
             return DenseRefs::default();
-        }
+        };
         let mut v = vec![(Self::ABSENT, 0); max as usize + 1];
-        let mut wanted = vec![false; max as usize + 1];
         for (&r, &e) in refs {
             v[r as usize] = e;
-            wanted[r as usize] = !series[e.0 as usize].skip;
         }
-        DenseRefs(v, wanted)
-    }
-
-    /// Whether ref `r` names a series that is not skipped: from the table when built, else
-    /// through `refs`.
-    #[inline]
-    fn wanted(&self, refs: &FxHashMap<u64, (u32, u64)>, series: &[Series], r: u64) -> bool {
-        if self.1.is_empty() {
-            return refs
-                .get(&r)
-                .is_some_and(|&(idx, _)| !series[idx as usize].skip);
-        }
-        self.1.get(r as usize).copied().unwrap_or(false)
+        DenseRefs(v)
     }
 
     /// The entry of `r`: from the table when built, else from `refs`.
@@ -197,13 +188,15 @@ impl DenseRefs {
     }
 }
 
+/// A stream of segments read in order (the checkpoint's, the WAL's), and whether it is live:
+/// may end in a record being written.
+type Stream<'f> = (&'f [Mapped], bool);
+
 /// What a walk over the log does with each record.
 #[derive(Clone, Copy)]
 enum Pass {
     /// Series records and tombstones.
     Index,
-    /// WAL samples and histograms.
-    Samples,
     /// Out-of-order samples and m-map markers.
     Wbl,
 }
@@ -215,7 +208,6 @@ impl Pass {
         let known = (1..=13).contains(&t);
         match self {
             Pass::Index => matches!(t, 1 | 3) || !known,
-            Pass::Samples => matches!(t, 2 | 7..=13),
             Pass::Wbl => matches!(t, 2 | 5 | 11) || !known,
         }
     }
@@ -245,25 +237,85 @@ impl<'o> Replay<'o> {
 
     fn run(&mut self, files: &HeadFiles) -> Result<()> {
         let streams = [(&files.checkpoint[..], false), (&files.wal[..], true)];
-        let mut seq = 0;
-        for (segs, live) in streams {
-            seq = self.walk(segs, live, seq, true, Pass::Index)?;
-        }
+        let notes = self.index_pass(files, streams)?;
         self.by_labels = FxHashMap::default();
         for (s, labels) in self.series.iter_mut().zip(&self.labels) {
             s.skip = !self.v.wants(labels);
         }
-        self.dense = DenseRefs::new(&self.refs, &self.series);
-        self.chunks(&files.chunks)?;
-        let mut seq = 0;
-        for (segs, live) in streams {
-            seq = self.walk(segs, live, seq, false, Pass::Samples)?;
-        }
-        self.walk(&files.wbl, true, 0, true, Pass::Wbl)?;
+        self.dense = DenseRefs::new(&self.refs);
+        self.samples_pass(files, streams, &notes)?;
+        self.walk(&files.wbl, true, 0, Pass::Wbl, None, None)?;
         for i in 0..self.series.len() {
             self.flush_ooo(i)?;
         }
         Ok(())
+    }
+
+    /// First pass over the checkpoint and the WAL: series records and tombstones; returns the
+    /// records the second pass reads, per stream.
+    fn index_pass(
+        &mut self,
+        files: &HeadFiles,
+        streams: [Stream<'_>; 2],
+    ) -> Result<[batch::Notes; 2]> {
+        let mut notes = [batch::Notes::default(), batch::Notes::default()];
+        let wal_bytes: Vec<&[u8]> = files.wal.iter().map(Mapped::bytes).collect();
+        let checks = wal::PageChecks::new(&wal_bytes);
+        std::thread::scope(|s| {
+            // A second thread checks the WAL's CRCs from its end while the first pass reads it
+            // from its start, then maps the chunk files' pages for the chunk walk.
+            s.spawn(|| {
+                checks.check_backwards(&wal_bytes);
+                files.populate_chunks();
+            });
+            let mut seq = 0;
+            let mut pass1 = || {
+                for ((segs, live), notes) in streams.into_iter().zip(&mut notes) {
+                    let checks = live.then_some(&checks);
+                    seq = self.walk(segs, live, seq, Pass::Index, checks, Some(notes))?;
+                }
+                anyhow::Ok(())
+            };
+            let res = pass1();
+            checks.stop();
+            res
+        })?;
+        Ok(notes)
+    }
+
+    /// Second pass: the m-mapped chunks, then the noted WAL samples in log order.
+    fn samples_pass(
+        &mut self,
+        files: &HeadFiles,
+        streams: [Stream<'_>; 2],
+        notes: &[batch::Notes; 2],
+    ) -> Result<()> {
+        let wanted = batch::Wanted::new(&self.refs, |idx| !self.series[idx as usize].skip);
+        let accept = batch::Accept {
+            min_valid_time: self.opts.min_valid_time,
+            wanted: &wanted,
+        };
+        std::thread::scope(|s| {
+            // The second pass's records are decoded (on the rayon pool) while this thread
+            // walks chunks_head, and a batch while this thread replays the one before.
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let accept = &accept;
+            s.spawn(move || {
+                for ((segs, _), notes) in streams.into_iter().zip(notes) {
+                    let bytes: Vec<&[u8]> = segs.iter().map(Mapped::bytes).collect();
+                    for b in notes.batches() {
+                        if tx.send((segs, b, notes.decode(&bytes, b, accept))).is_err() {
+                            return; // the replay failed
+                        }
+                    }
+                }
+            });
+            self.chunks(&files.chunks)?;
+            for (segs, b, decoded) in rx {
+                self.replay_batch(segs, b, decoded)?;
+            }
+            anyhow::Ok(())
+        })
     }
 
     /// Damage: an error, or with `skip_invalid` a count and a line in the report.
@@ -278,26 +330,29 @@ impl<'o> Replay<'o> {
         Ok(())
     }
 
-    /// Reads the records of `segs` (one stream) through `pass`, numbering them from `seq`.
-    /// Fragment damage is reported when `report` (the second pass meets the same damage).
+    /// Reads the records of `segs` (one stream) through `pass`, numbering them from `seq`,
+    /// trusting the pages `checks` found sound; `notes` gets those the second pass reads (WAL
+    /// samples and histograms).
     fn walk(
         &mut self,
         segs: &[Mapped],
         live: bool,
         mut seq: u64,
-        report: bool,
         pass: Pass,
+        checks: Option<&wal::PageChecks>,
+        mut notes: Option<&mut batch::Notes>,
     ) -> Result<u64> {
         let mut rd = wal::Records::new(segs.iter().map(Mapped::bytes).collect(), live);
-        let mut batch = batch::Batch::default();
+        if let Some(c) = checks {
+            rd = rd.with_checks(c);
+        }
         while let Some(res) = rd.next_raw() {
             let raw = match res {
                 Ok(raw) => raw,
-                Err(e) if report => {
+                Err(e) => {
                     self.damage(format!("{}: {e}", segs[e.segment].rel))?;
                     continue;
                 }
-                Err(_) => continue,
             };
             seq += 1;
             let loc = Loc {
@@ -306,56 +361,47 @@ impl<'o> Replay<'o> {
             };
             // Skip records of other types without decompressing them when possible.
             let hint = raw.type_hint();
-            if hint.is_some_and(|t| !pass.wants(t)) {
-                continue;
-            }
-            if let Pass::Samples = pass {
-                if batch.push(seq, hint, &raw) {
-                    self.replay_batch(segs, &mut batch, report)?;
+            if let Some(notes) = notes.as_deref_mut() {
+                if hint.is_none_or(batch::wanted_type) {
+                    notes.push(seq, hint, &raw);
                 }
+            }
+            if hint.is_some_and(|t| !pass.wants(t)) {
                 continue;
             }
             let data = match raw.data() {
                 Ok(d) => d,
-                // A record of unknown type (zstd) is decompressed by every pass: report once.
                 Err(e) => {
-                    if report || hint.is_some() {
-                        self.damage(format!("{}: {e}", loc.file))?;
-                    }
+                    self.damage(format!("{}: {e}", loc.file))?;
                     continue;
                 }
             };
             match pass {
                 Pass::Index => self.index(seq, data, loc)?,
-                Pass::Samples => unreachable!("batched above"),
                 Pass::Wbl => self.wbl(data, loc)?,
             }
         }
-        self.replay_batch(segs, &mut batch, report)?;
         Ok(seq)
     }
 
-    /// Second pass: a batch of WAL records decoded in parallel, then replayed in log order.
-    fn replay_batch(&mut self, segs: &[Mapped], b: &mut batch::Batch, report: bool) -> Result<()> {
-        if b.recs.is_empty() {
-            return Ok(());
-        }
-        let accept = batch::Accept {
-            min_valid_time: self.opts.min_valid_time,
-            refs: &self.refs,
-            dense: &self.dense,
-            series: &self.series,
-        };
-        for (p, d) in b.decode(&accept) {
+    /// Second pass: a batch of noted records, decoded, replayed in log order.
+    fn replay_batch(
+        &mut self,
+        segs: &[Mapped],
+        b: &[batch::Noted],
+        decoded: Vec<batch::Decoded>,
+    ) -> Result<()> {
+        for (p, d) in b.iter().zip(decoded) {
             let loc = Loc {
                 file: &segs[p.segment].rel,
                 offset: p.offset,
             };
             match d {
                 batch::Decoded::Other => {}
-                // A record of unknown type (zstd) is decompressed by every pass: report once.
+                // A record of unknown type (zstd) is decompressed by both passes: reported by
+                // the first.
                 batch::Decoded::Logged(msg) => {
-                    if report || p.hint.is_some() {
+                    if p.hint.is_some() {
                         let (segment, offset) = (p.segment, p.offset);
                         let e = wal::WalError {
                             segment,

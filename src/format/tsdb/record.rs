@@ -215,13 +215,17 @@ pub fn samples(rec: &[u8]) -> Res<impl Iterator<Item = Res<Sample>> + '_> {
     }))
 }
 
-/// The samples of a well-formed type-2 record that `keep(ref, t)` accepts, appended to `out` as
-/// (ref, t, bits): what [`samples`] yields, filtered, in one tight loop for the WAL replay, which
-/// tests every logged sample and keeps few. `None` when the record is anything else or malformed
-/// (entries may have been appended then): the caller decodes it with [`samples`], which says why.
+/// The samples of a well-formed type-2 record whose ref `want` accepts and whose time is at
+/// least `min_t`, appended to `out` as (ref, t, bits): what [`samples`] yields, filtered, in one
+/// tight loop for the WAL replay, which tests every logged sample and keeps few (the time of an
+/// unwanted sample is only checked, not decoded). `None` when the record is anything else or
+/// malformed (entries may have been appended then): the caller decodes it with [`samples`],
+/// which says why.
+#[inline]
 pub fn kept_samples_v1(
     rec: &[u8],
-    mut keep: impl FnMut(u64, i64) -> bool,
+    min_t: i64,
+    mut want: impl FnMut(u64) -> bool,
     out: &mut Vec<(u64, i64, u64)>,
 ) -> Option<()> {
     let b = match rec.split_first()? {
@@ -236,21 +240,70 @@ pub fn kept_samples_v1(
     let mut i = 16;
     while i < b.len() {
         let dr = uvarint_at(b, &mut i)?;
+        let r = base_ref.wrapping_add(unzigzag(dr)) as u64;
+        if !want(r) {
+            i = skip_uvarint(b, i)?;
+            if b.len() - i < 8 {
+                return None;
+            }
+            i += 8;
+            continue;
+        }
         let dt = uvarint_at(b, &mut i)?;
         let bits = be(i)?;
         i += 8;
-        let r = base_ref.wrapping_add(unzigzag(dr)) as u64;
         let t = base_t.wrapping_add(unzigzag(dt));
-        if keep(r, t) {
+        if t >= min_t {
             out.push((r, t, bits));
         }
     }
     Some(())
 }
 
-/// [`Dec::uvarint`] at `b[*i..]`, advancing `i`; `None` where it would fail.
-#[inline]
+/// The index just past the varint at `b[i..]`, `None` where [`Dec::uvarint`] would fail. One-
+/// and two-byte varints by branches (predictable in a record), up to 8 bytes in one load (the
+/// end is the first byte under 0x80, and so short a varint cannot overflow); longer ones, and
+/// the last bytes of the record, go the plain way.
+#[inline(always)]
+pub(crate) fn skip_uvarint(b: &[u8], i: usize) -> Option<usize> {
+    if let Some(&[c0, c1]) = b.get(i..i + 2) {
+        if c0 < 0x80 {
+            return Some(i + 1);
+        }
+        if c1 < 0x80 {
+            return Some(i + 2);
+        }
+    }
+    if let Some(w) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        let ends = !w & 0x8080_8080_8080_8080;
+        if ends != 0 {
+            return Some(i + ends.trailing_zeros() as usize / 8 + 1);
+        }
+    }
+    let mut j = i;
+    uvarint_at(b, &mut j)?;
+    Some(j)
+}
+
+/// [`Dec::uvarint`] at `b[*i..]`, advancing `i`; `None` where it would fail. One- and two-byte
+/// varints (sample ref and time deltas, mostly) take the short way.
+#[inline(always)]
 fn uvarint_at(b: &[u8], i: &mut usize) -> Option<u64> {
+    if let Some(&[c0, c1]) = b.get(*i..*i + 2) {
+        if c0 < 0x80 {
+            *i += 1;
+            return Some(c0 as u64);
+        }
+        if c1 < 0x80 {
+            *i += 2;
+            return Some((c0 & 0x7f) as u64 | (c1 as u64) << 7);
+        }
+    }
+    uvarint_slow(b, i)
+}
+
+fn uvarint_slow(b: &[u8], i: &mut usize) -> Option<u64> {
     let mut x = 0u64;
     for k in 0..10 {
         let c = *b.get(*i + k)?;
@@ -514,7 +567,7 @@ pub fn fuzz_record(data: &[u8]) {
         if let Ok(it) = samples(&rec) {
             it.for_each(drop);
         }
-        let _ = kept_samples_v1(&rec, |r, _| r % 2 == 0, &mut Vec::new());
+        let _ = kept_samples_v1(&rec, 0, |r| r % 2 == 0, &mut Vec::new());
         if let Ok(it) = tombstones(&rec) {
             it.for_each(drop);
         }

@@ -272,10 +272,34 @@ proptest! {
             .collect()
         });
         let mut fast = Vec::new();
-        match kept_samples_v1(&rec, keep, &mut fast) {
+        match kept_samples_v1(&rec, min_t, |r| r % 3 != 0, &mut fast) {
             Some(()) => prop_assert_eq!(slow.ok(), Some(fast)),
             None => prop_assert!(slow.is_err(), "refused a record the iterator reads"),
         }
+    }
+
+    /// The varint skip ends where the plain decoder ends, and fails where it fails: on any
+    /// bytes, from any position (canonical varints of every length, then junk around them).
+    #[test]
+    fn skip_uvarint_agrees_with_decoder(
+        x in any::<u64>(),
+        shift in 0u32..64,
+        before in proptest::collection::vec(any::<u8>(), 0..4),
+        after in proptest::collection::vec(any::<u8>(), 0..12),
+        raw in any::<bool>(),
+        cut in any::<proptest::sample::Index>(),
+    ) {
+        let mut b = before.clone();
+        if raw {
+            b.extend_from_slice(&after);
+        } else {
+            uvarint(&mut b, x >> shift);
+            b.extend_from_slice(&after);
+        }
+        b.truncate(cut.index(b.len() + 1).max(before.len()));
+        let mut d = Dec { b: &b[before.len()..] };
+        let want = d.uvarint().ok().map(|_| b.len() - d.b.len());
+        prop_assert_eq!(skip_uvarint(&b, before.len()), want);
     }
 
     #[test]
@@ -349,4 +373,22 @@ fn golden_wbl_from_prometheus_2_42() {
     assert_eq!((s[0].t, s[59].t), (1795998360507, 1795998419507));
     let s: Vec<_> = samples(&recs[5]).unwrap().map(Result::unwrap).collect();
     assert_eq!((s.len(), s[0].series_ref), (15, 125));
+}
+
+/// The skip at each length boundary, including the ten-byte varints whose last byte says
+/// whether they overflow 64 bits.
+#[test]
+fn skip_uvarint_lengths() {
+    for n in 1..=10usize {
+        let mut b = vec![0x80u8; n - 1];
+        b.push(1);
+        b.extend_from_slice(&[0xff; 3]);
+        assert_eq!(skip_uvarint(&b, 0), Some(n), "{n} bytes");
+        b.truncate(n - 1);
+        assert_eq!(skip_uvarint(&b, 0), None, "{n} bytes cut");
+    }
+    let mut over = vec![0x80u8; 9];
+    over.push(2);
+    assert_eq!(skip_uvarint(&over, 0), None);
+    assert_eq!(skip_uvarint(&[0x80; 12], 0), None);
 }

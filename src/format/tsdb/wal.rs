@@ -1,5 +1,6 @@
 //! Write-ahead log segments (`wal/`, `wbl/`, checkpoints) as Prometheus' `tsdb/wlog` lays them
 //! out: 32 KiB pages of CRC32C-checked fragments, reassembled here into records, zero-copy.
+//! A record's fragments ([`Span`]s) can be noted and read back later without walking again.
 //!
 //! Fragment: type byte (low 3 bits: 0 page padding, 1 full, 2 first, 3 middle, 4 last; bit 3
 //! snappy, bit 4 zstd), BE16 length, BE32 CRC32C of the data, data. Fragments never cross a page
@@ -8,6 +9,7 @@
 
 use std::fmt;
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 /// Size of a WAL page: fragments never cross one.
 pub const PAGE_SIZE: usize = 32 * 1024;
@@ -57,11 +59,42 @@ pub struct Record<'r> {
     pub offset: usize,
 }
 
+/// Where the data of one fragment lies: the segment (index in the segments read) and the byte
+/// range in it. A record is the concatenation of its fragments' data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub segment: u32,
+    pub len: u32,
+    pub start: usize,
+}
+
+impl Span {
+    fn bytes<'s>(&self, segs: &[&'s [u8]]) -> &'s [u8] {
+        &segs[self.segment as usize][self.start..self.start + self.len as usize]
+    }
+}
+
+/// The record whose fragments are `spans` in `segs` (as a reader noted them), as logged (before
+/// decompression): borrowed from the segment when it is one fragment, else copied into `buf`.
+pub fn assemble<'x>(segs: &[&'x [u8]], spans: &[Span], buf: &'x mut Vec<u8>) -> &'x [u8] {
+    if let [one] = spans {
+        return one.bytes(segs);
+    }
+    buf.clear();
+    for s in spans {
+        buf.extend_from_slice(s.bytes(segs));
+    }
+    buf
+}
+
 /// One record before decompression: its type can often be told without decompressing it, so
-/// that a reader interested in a few types skips the others cheaply.
+/// that a reader interested in a few types skips the others cheaply; a record of several
+/// fragments is only copied together when its bytes are asked for.
 pub struct RawRecord<'r> {
-    raw: &'r [u8],
+    segs: &'r [&'r [u8]],
+    spans: &'r [Span],
     comp: Compression,
+    buf: &'r mut Vec<u8>,
     out: &'r mut Vec<u8>,
     pub segment: usize,
     pub offset: usize,
@@ -71,26 +104,41 @@ impl<'r> RawRecord<'r> {
     /// The record's first byte (its type) when known without decompressing: uncompressed and
     /// snappy records; `None` for zstd, and for an empty record.
     pub fn type_hint(&self) -> Option<u8> {
+        // Enough of the start for a snappy length varint, a literal tag and its length bytes.
+        let mut head = [0u8; 16];
+        let mut n = 0;
+        for s in self.spans {
+            let b = s.bytes(self.segs);
+            let k = b.len().min(head.len() - n);
+            head[n..n + k].copy_from_slice(&b[..k]);
+            n += k;
+            if n == head.len() {
+                break;
+            }
+        }
+        let head = &head[..n];
         match self.comp {
-            Compression::None => self.raw.first().copied(),
-            Compression::Snappy => snappy_first_byte(self.raw),
+            Compression::None => head.first().copied(),
+            Compression::Snappy => snappy_first_byte(head),
             Compression::Zstd => None,
         }
     }
 
-    /// How the record is compressed, and its bytes as logged: for decompressing it elsewhere
-    /// ([`decompress_record`]), as a parallel reader does.
-    pub fn logged(&self) -> (Compression, &[u8]) {
-        (self.comp, self.raw)
+    /// How the record is compressed, and where its fragments lie: for reading it again
+    /// ([`assemble`], [`decompress_record`]) without walking the pages, as the second pass of
+    /// the head replay does.
+    pub fn spans(&self) -> (Compression, &[Span]) {
+        (self.comp, self.spans)
     }
 
     /// The record's bytes, decompressed when needed.
     pub fn data(self) -> Result<&'r [u8], WalError> {
+        let raw = assemble(self.segs, self.spans, self.buf);
         if self.comp == Compression::None {
-            return Ok(self.raw);
+            return Ok(raw);
         }
         let out = self.out;
-        match decompress(self.comp, self.raw, out) {
+        match decompress(self.comp, raw, out) {
             Ok(()) => Ok(&out[..]),
             Err(msg) => Err(WalError {
                 segment: self.segment,
@@ -133,7 +181,9 @@ pub struct Records<'a> {
     live_tail: bool,
     seg: usize,
     pos: usize,
-    /// Fragments of the record being assembled (compressed bytes when compressed).
+    /// Fragments of the record being assembled.
+    spans: Vec<Span>,
+    /// The record's fragments copied together, when asked for.
     buf: Vec<u8>,
     out: Vec<u8>,
     /// Start (segment, offset) of the record being assembled, if any.
@@ -142,14 +192,17 @@ pub struct Records<'a> {
     resync: bool,
     torn: Option<(usize, usize)>,
     done: bool,
+    /// CRCs another thread checked, and the page whose start the reader last stood at
+    /// (segment, page): only there does the reader follow the same fragments as that check.
+    checks: Option<&'a PageChecks>,
+    aligned: (usize, usize),
 }
 
-/// A complete record: segment, offset, compression, and its bytes when borrowed from the
-/// segment (else in the reader's buffer).
-type Found<'a> = Option<(usize, usize, Compression, Option<&'a [u8]>)>;
+/// A complete record (its fragments in the reader's `spans`): segment, offset, compression.
+type Found = Option<(usize, usize, Compression)>;
 
-enum Step<'a> {
-    Frag(Kind, Compression, &'a [u8], usize),
+enum Step {
+    Frag(Kind, Compression, Span, usize),
     Padding,
     SegmentEnd,
 }
@@ -161,13 +214,24 @@ impl<'a> Records<'a> {
             live_tail,
             seg: 0,
             pos: 0,
+            spans: Vec::new(),
             buf: Vec::new(),
             out: Vec::new(),
             pending: None,
             resync: false,
             torn: None,
             done: false,
+            checks: None,
+            aligned: (usize::MAX, 0),
         }
+    }
+
+    /// Trusts the pages `checks` found sound (checked by another thread, see
+    /// [`PageChecks::check_backwards`]) instead of computing their CRCs again; claims the
+    /// others, so that the checker stops where the reader got to.
+    pub fn with_checks(mut self, checks: &'a PageChecks) -> Records<'a> {
+        self.checks = Some(checks);
+        self
     }
 
     /// Where the newest segment ended in an unfinished record (segment, offset), once `next`
@@ -195,9 +259,11 @@ impl<'a> Records<'a> {
     pub fn next_raw(&mut self) -> Option<Result<RawRecord<'_>, WalError>> {
         match self.advance() {
             Ok(None) => None,
-            Ok(Some((segment, offset, comp, borrowed))) => Some(Ok(RawRecord {
-                raw: borrowed.unwrap_or(&self.buf[..]),
+            Ok(Some((segment, offset, comp))) => Some(Ok(RawRecord {
+                segs: &self.segs,
+                spans: &self.spans,
                 comp,
+                buf: &mut self.buf,
                 out: &mut self.out,
                 segment,
                 offset,
@@ -212,7 +278,7 @@ impl<'a> Records<'a> {
     /// Drops the partial record and moves to the page after the damage.
     fn skip_damage(&mut self, e: &WalError) {
         self.pending = None;
-        self.buf.clear();
+        self.spans.clear();
         self.resync = true;
         if e.segment == self.seg {
             let next_page = (e.offset / PAGE_SIZE + 1) * PAGE_SIZE;
@@ -245,7 +311,7 @@ impl<'a> Records<'a> {
         }
     }
 
-    fn advance(&mut self) -> Result<Found<'a>, WalError> {
+    fn advance(&mut self) -> Result<Found, WalError> {
         loop {
             if self.done {
                 return Ok(None);
@@ -282,9 +348,9 @@ impl<'a> Records<'a> {
         &mut self,
         kind: Kind,
         comp: Compression,
-        data: &'a [u8],
+        data: Span,
         at: usize,
-    ) -> Result<Found<'a>, WalError> {
+    ) -> Result<Found, WalError> {
         let starts = matches!(kind, Kind::Full | Kind::First);
         if self.resync {
             if !starts {
@@ -297,24 +363,24 @@ impl<'a> Records<'a> {
             (false, None) => return Err(self.err(at, format!("unexpected {kind:?} fragment"))),
             (true, None) => {
                 self.pending = Some((self.seg, at));
-                self.buf.clear();
+                self.spans.clear();
             }
             (false, Some(_)) => {}
         }
+        self.spans.push(data);
         if kind == Kind::Full {
             self.pending = None;
-            return Ok(Some((self.seg, at, comp, Some(data))));
+            return Ok(Some((self.seg, at, comp)));
         }
-        self.buf.extend_from_slice(data);
         if kind == Kind::Last {
             let (seg, off) = self.pending.take().expect("record start");
-            return Ok(Some((seg, off, comp, None)));
+            return Ok(Some((seg, off, comp)));
         }
         Ok(None)
     }
 
     /// Reads one fragment header (or padding) at the current position.
-    fn step(&mut self) -> Result<Step<'a>, WalError> {
+    fn step(&mut self) -> Result<Step, WalError> {
         let Some(&seg) = self.segs.get(self.seg) else {
             return Ok(Step::SegmentEnd);
         };
@@ -361,8 +427,18 @@ impl<'a> Records<'a> {
             self.tear_or(at, true, e)?;
             return Ok(Step::SegmentEnd);
         }
+        let page = (self.seg, at / PAGE_SIZE);
+        if at % PAGE_SIZE == 0 {
+            self.aligned = page;
+        }
+        let checked = self
+            .checks
+            .is_some_and(|c| self.aligned == page && c.sound(page));
         let data = &seg[at + HEADER_SIZE..end];
-        let actual = crc32c::crc32c(data);
+        let actual = if checked { crc } else { crc32c::crc32c(data) };
+        if let (false, Some(c)) = (checked, self.checks) {
+            c.claim(page);
+        }
         if actual != crc {
             let e = self.err(
                 at,
@@ -373,8 +449,105 @@ impl<'a> Records<'a> {
             return Ok(Step::SegmentEnd);
         }
         self.pos = end;
-        Ok(Step::Frag(kind, comp, data, at))
+        let span = Span {
+            segment: self.seg as u32,
+            len: len as u32,
+            start: at + HEADER_SIZE,
+        };
+        Ok(Step::Frag(kind, comp, span, at))
     }
+}
+
+/// Which pages of a set of segments hold only fragments with sound CRCs, as walked from the
+/// page start: checked by a second thread while the reader walks the log from its start (the
+/// checker from its end), so that the CRC work is split between them. Per page: unknown,
+/// sound, or claimed by the reader (which checks it itself).
+pub struct PageChecks {
+    pages: Vec<Vec<AtomicU8>>,
+    stopped: AtomicBool,
+}
+
+const UNKNOWN: u8 = 0;
+const SOUND: u8 = 1;
+const CLAIMED: u8 = 2;
+
+impl PageChecks {
+    pub fn new(segs: &[&[u8]]) -> PageChecks {
+        let pages = segs
+            .iter()
+            .map(|s| {
+                (0..s.len().div_ceil(PAGE_SIZE))
+                    .map(|_| AtomicU8::new(UNKNOWN))
+                    .collect()
+            })
+            .collect();
+        PageChecks {
+            pages,
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    /// Makes [`PageChecks::check_backwards`] return soon: the reader is done (or failed).
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    fn state(&self, (seg, page): (usize, usize)) -> Option<&AtomicU8> {
+        self.pages.get(seg)?.get(page)
+    }
+
+    fn sound(&self, page: (usize, usize)) -> bool {
+        self.state(page)
+            .is_some_and(|s| s.load(Ordering::Acquire) == SOUND)
+    }
+
+    fn claim(&self, page: (usize, usize)) {
+        if let Some(s) = self.state(page) {
+            let _ = s.compare_exchange(UNKNOWN, CLAIMED, Ordering::AcqRel, Ordering::Acquire);
+        }
+    }
+
+    /// Checks pages from the last one of the last segment backwards, until one the reader
+    /// claimed: `segs` must be the segments the reader reads.
+    pub fn check_backwards(&self, segs: &[&[u8]]) {
+        for (si, seg) in segs.iter().enumerate().rev() {
+            for page in (0..self.pages[si].len()).rev() {
+                let st = &self.pages[si][page];
+                if st.load(Ordering::Acquire) != UNKNOWN || self.stopped.load(Ordering::Acquire) {
+                    return;
+                }
+                if page_sound(seg, page * PAGE_SIZE) {
+                    let _ =
+                        st.compare_exchange(UNKNOWN, SOUND, Ordering::AcqRel, Ordering::Acquire);
+                }
+            }
+        }
+    }
+}
+
+/// Whether the fragments from `start` to the end of its page are well framed, within the
+/// page, with CRCs that match, and end in zero padding if any: then a reader that enters the
+/// page at its start meets exactly these fragments and need not check their CRCs again.
+fn page_sound(seg: &[u8], start: usize) -> bool {
+    let page_end = (start + PAGE_SIZE).min(seg.len());
+    let mut at = start;
+    while at < page_end {
+        let typ = seg[at];
+        if typ & 7 == 0 {
+            return seg[at..page_end].iter().all(|&b| b == 0);
+        }
+        if !(1..=4).contains(&(typ & 7)) || page_end - at < HEADER_SIZE {
+            return false;
+        }
+        let len = u16::from_be_bytes([seg[at + 1], seg[at + 2]]) as usize;
+        let crc = u32::from_be_bytes([seg[at + 3], seg[at + 4], seg[at + 5], seg[at + 6]]);
+        let end = at + HEADER_SIZE + len;
+        if end > page_end || crc32c::crc32c(&seg[at + HEADER_SIZE..end]) != crc {
+            return false;
+        }
+        at = end;
+    }
+    true
 }
 
 /// Decompresses a whole record logged with `comp` into `out` (cleared first); Err says why not.
@@ -384,20 +557,29 @@ pub fn decompress_record(comp: Compression, src: &[u8], out: &mut Vec<u8>) -> Re
 
 /// Decompresses a whole record into `out`.
 fn decompress(comp: Compression, src: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-    out.clear();
     match comp {
-        Compression::None => out.extend_from_slice(src),
+        Compression::None => {
+            out.clear();
+            out.extend_from_slice(src);
+        }
         Compression::Snappy => {
             let n = snap::raw::decompress_len(src).map_err(|e| format!("snappy: {e}"))?;
             if n > MAX_RECORD {
                 return Err(format!("snappy record of {n} bytes is too big"));
             }
-            out.resize(n, 0);
+            // A successful decompression writes all n bytes (snap checks it): a reused buffer
+            // needs no zeroing.
+            if out.len() >= n {
+                out.truncate(n);
+            } else {
+                out.resize(n, 0);
+            }
             snap::raw::Decoder::new()
                 .decompress(src, out)
                 .map_err(|e| format!("snappy: {e}"))?;
         }
         Compression::Zstd => {
+            out.clear();
             let mut src = src;
             let dec = ruzstd::decoding::StreamingDecoder::new(&mut src)
                 .map_err(|e| format!("zstd: {e}"))?;

@@ -299,3 +299,113 @@ fn type_hint_of_snappy_long_literals() {
     assert_eq!(snappy_first_byte(&[0]), None, "empty");
     assert_eq!(snappy_first_byte(&[0x80]), None, "cut varint");
 }
+
+/// Everything a reader yields (records with their place, damage), and where it found a tear.
+type Reading = (
+    Vec<Result<(Vec<u8>, usize, usize), WalError>>,
+    Option<(usize, usize)>,
+);
+
+fn reading(mut r: Records<'_>) -> Reading {
+    let mut out = Vec::new();
+    while let Some(x) = r.next() {
+        out.push(x.map(|rec| (rec.data.to_vec(), rec.segment, rec.offset)));
+        assert!(out.len() < 10_000, "reader does not advance");
+    }
+    (out, r.torn_tail())
+}
+
+/// A log cut into segments at page boundaries, with bytes flipped (damage, tears).
+fn damaged(recs: &[Vec<u8>], c: Compression, flips: &[(usize, u8)], cut: usize) -> Vec<Vec<u8>> {
+    let mut all = write(recs, PAGE_SIZE * 4, c).concat();
+    let n = all.len();
+    for &(i, x) in flips.iter().filter(|_| n > 0) {
+        all[i % n] ^= x;
+    }
+    let cut = (cut * PAGE_SIZE).min(all.len());
+    vec![all[..cut].to_vec(), all[cut..].to_vec()]
+}
+
+#[test]
+fn page_checks_mark_sound_pages_and_leave_damaged_ones() {
+    let recs: Vec<_> = (0..40).map(|i| rec(3000 + i * 500, i as u8)).collect();
+    let mut segs = write(&recs, PAGE_SIZE * 8, Compression::None);
+    let sl = slices(&segs);
+    let checks = PageChecks::new(&sl);
+    checks.check_backwards(&sl);
+    assert!(checks
+        .pages
+        .iter()
+        .flatten()
+        .all(|p| p.load(Ordering::Relaxed) == SOUND));
+    segs[0][PAGE_SIZE + 100] ^= 1;
+    let sl = slices(&segs);
+    let checks = PageChecks::new(&sl);
+    checks.check_backwards(&sl);
+    assert_eq!(checks.pages[0][1].load(Ordering::Relaxed), UNKNOWN);
+    assert_eq!(checks.pages[0][0].load(Ordering::Relaxed), SOUND);
+    // The reader checks the damaged page itself: the same damage, at the same byte.
+    let plain = reading(Records::new(sl.clone(), true));
+    let trusting = reading(Records::new(sl.clone(), true).with_checks(&checks));
+    assert!(plain.0.iter().any(|r| r.is_err()));
+    assert_eq!(plain, trusting);
+}
+
+#[test]
+fn page_checks_stop_where_the_reader_got_to() {
+    let recs: Vec<_> = (0..30).map(|i| rec(5000, i as u8)).collect();
+    let segs = write(&recs, PAGE_SIZE * 4, Compression::None);
+    let sl = slices(&segs);
+    let checks = PageChecks::new(&sl);
+    let mut r = Records::new(sl.clone(), true).with_checks(&checks);
+    for _ in 0..10 {
+        r.next().unwrap().unwrap();
+    }
+    checks.check_backwards(&sl);
+    let state = |s: usize, p: usize| checks.pages[s][p].load(Ordering::Relaxed);
+    assert_eq!(state(0, 0), CLAIMED);
+    let last = sl.len() - 1;
+    assert_eq!(state(last, checks.pages[last].len() - 1), SOUND);
+    // Pages between the reader and the checker's stop are all claimed or sound.
+    assert!(checks
+        .pages
+        .iter()
+        .flatten()
+        .all(|p| p.load(Ordering::Relaxed) != UNKNOWN));
+    let stopped = PageChecks::new(&sl);
+    stopped.stop();
+    stopped.check_backwards(&sl);
+    assert!(stopped
+        .pages
+        .iter()
+        .flatten()
+        .all(|p| p.load(Ordering::Relaxed) == UNKNOWN));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Trusting another thread's CRC checks changes nothing a reader yields, on damaged logs
+    /// and torn tails too, whether the checks ran before the reader or beside it.
+    #[test]
+    fn page_checks_change_nothing(
+        recs in records(),
+        c in compression(),
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+        cut in 0usize..6,
+        live in any::<bool>(),
+    ) {
+        let segs = damaged(&recs, c, &flips, cut);
+        let sl = slices(&segs);
+        let plain = reading(Records::new(sl.clone(), live));
+        let before = PageChecks::new(&sl);
+        before.check_backwards(&sl);
+        prop_assert_eq!(&reading(Records::new(sl.clone(), live).with_checks(&before)), &plain);
+        let beside = PageChecks::new(&sl);
+        let got = std::thread::scope(|s| {
+            s.spawn(|| beside.check_backwards(&sl));
+            reading(Records::new(sl.clone(), live).with_checks(&beside))
+        });
+        prop_assert_eq!(&got, &plain);
+    }
+}
