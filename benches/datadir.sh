@@ -71,6 +71,8 @@ describe() {
   echo "$(du -sm "$d" | cut -f1) MB: $blocks blocks, $segs WAL segments, $cps checkpoint, $heads chunks_head files"
 }
 
+# Seconds since $1 (an $EPOCHREALTIME), to the millisecond: /usr/bin/time's %e has 10 ms steps.
+secs() { local b=$EPOCHREALTIME; awk -v a="$1" -v b="$b" 'BEGIN { printf "%.3f\n", b - a }'; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 warm() { find "$1" -type f -exec cat {} + > /dev/null; }
 shas() { (cd "$1" && sha256sum ./*.om.gz); }
@@ -84,12 +86,14 @@ bench() {
   for _ in $(seq "$RUNS"); do
     rm -rf "$W/out.dir" "$W/out.pipe" "$W/copy"
     warm "$dir"
-    $TIME -f '%e %M' -o "$W/m" "$BIN" convert -q --stale keep "${dsel[@]}" "$dir" -o "$W/out.dir"
-    read -r t r < "$W/m"; echo "$t" >> "$W/t.dir"; echo "$r" >> "$W/r.dir"
+    t0=$EPOCHREALTIME
+    $TIME -f '%M' -o "$W/m" "$BIN" convert -q --stale keep "${dsel[@]}" "$dir" -o "$W/out.dir"
+    secs "$t0" >> "$W/t.dir"; cat "$W/m" >> "$W/r.dir"
     cp -a "$dir" "$W/copy"
     warm "$W/copy"
-    $TIME -f '%e' -o "$W/m" sh -c "$TIME -f %M -o '$W/m1' promtool tsdb dump $pm '$W/copy' | $TIME -f %M -o '$W/m2' '$BIN' convert -q --stale keep - -o '$W/out.pipe'"
-    cat "$W/m" >> "$W/t.pipe"; cat "$W/m1" >> "$W/r.dump"; cat "$W/m2" >> "$W/r.conv"
+    t0=$EPOCHREALTIME
+    sh -c "$TIME -f %M -o '$W/m1' promtool tsdb dump $pm '$W/copy' | $TIME -f %M -o '$W/m2' '$BIN' convert -q --stale keep - -o '$W/out.pipe'"
+    secs "$t0" >> "$W/t.pipe"; cat "$W/m1" >> "$W/r.dump"; cat "$W/m2" >> "$W/r.conv"
     rm -rf "$W/copy"
   done
   local same="SHARDS DIFFER"
@@ -97,9 +101,9 @@ bench() {
   local td tp
   td=$(median < "$W/t.dir"); tp=$(median < "$W/t.pipe")
   printf '  %s:\n' "$name"
-  printf '    prom2om convert DIR -o D:                     %7.2f s, peak RSS %4d MB\n' \
+  printf '    prom2om convert DIR -o D:                     %7.3f s, peak RSS %4d MB\n' \
     "$td" "$(( $(median < "$W/r.dir") / 1024 ))"
-  printf '    promtool tsdb dump%s | prom2om convert -:  %7.2f s, peak RSS %4d MB (promtool) + %d MB (prom2om)\n' \
+  printf '    promtool tsdb dump%s | prom2om convert -:  %7.3f s, peak RSS %4d MB (promtool) + %d MB (prom2om)\n' \
     "$( [ -n "$sel" ] && echo ' --match' || echo '        ')" "$tp" \
     "$(( $(median < "$W/r.dump") / 1024 ))" "$(( $(median < "$W/r.conv") / 1024 ))"
   printf '    %s; %d shards; speedup %.1fx\n' "$same" "$(ls "$W/out.dir"/*.om.gz | wc -l)" \
