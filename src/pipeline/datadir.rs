@@ -398,6 +398,38 @@ mod tests {
         );
     }
 
+    /// A data dir: the golden block (16000 to 2274052 ms, 3 series) and a WAL whose samples
+    /// start 30 s before the block's end (those are dropped by the replay) and run 3.3 hours:
+    /// one series of the block, one sorting before every block series, one after.
+    pub(super) fn golden_data_dir(data: &Path) {
+        use crate::format::tsdb::record::{encode_samples, encode_series};
+        use crate::format::tsdb::wal::{Compression, Writer, PAGE_SIZE};
+        copy_block("golden-block", &data.join("01M8MX6V563YAV666ATQ07V9E4"));
+        let mut recs = vec![encode_series(&[
+            (1, &[("__name__", "golden"), ("s", "0"), ("x", "a\"b")][..]),
+            (2, &[("__name__", "aaa")][..]),
+            (3, &[("__name__", "zzz"), ("j", "x")]),
+        ])];
+        let t0 = 2_274_052 - 30_000;
+        for k in 0..200i64 {
+            let s: Vec<(u64, i64, u64)> = (0..60i64)
+                .flat_map(|i| {
+                    let t = t0 + (k * 60 + i) * 1000;
+                    (1..=3u64).map(move |r| (r, t, ((r as i64 * t) as f64).to_bits()))
+                })
+                .collect();
+            recs.push(encode_samples(&s));
+        }
+        let mut w = Writer::new(PAGE_SIZE * 64, Compression::Snappy);
+        for r in &recs {
+            w.log(r);
+        }
+        std::fs::create_dir_all(data.join("wal")).unwrap();
+        for (i, s) in w.segments().iter().enumerate() {
+            std::fs::write(data.join("wal").join(format!("{i:08}")), s).unwrap();
+        }
+    }
+
     pub(super) fn copy_block(from: &str, to: &Path) {
         let from = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("testdata/tsdb")

@@ -271,42 +271,11 @@ mod tests {
 
     #[test]
     fn held_and_unheld_heads_write_the_same_shards() {
-        use crate::format::tsdb::record::{encode_samples, encode_series};
-        use crate::format::tsdb::wal::{Compression, Writer, PAGE_SIZE};
         let tmp = tempfile::tempdir().unwrap();
         let data = tmp.path().join("data");
-        let golden =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tsdb/golden-block");
-        let block = data.join("01M8MX6V563YAV666ATQ07V9E4");
-        std::fs::create_dir_all(block.join("chunks")).unwrap();
-        for f in ["meta.json", "index", "tombstones", "chunks/000001"] {
-            std::fs::copy(golden.join(f), block.join(f)).unwrap();
-        }
-        // Ref 1 is a series of the block; 2 sorts before every block series, 3 after.
-        let mut recs = vec![encode_series(&[
-            (1, &[("__name__", "golden"), ("s", "0"), ("x", "a\"b")][..]),
-            (2, &[("__name__", "aaa")][..]),
-            (3, &[("__name__", "zzz"), ("j", "x")]),
-        ])];
-        // The block ends at 2274052: earlier WAL samples are dropped by the replay.
-        let t0 = 2_274_052 - 30_000;
-        for k in 0..200i64 {
-            let s: Vec<(u64, i64, u64)> = (0..60i64)
-                .flat_map(|i| {
-                    let t = t0 + (k * 60 + i) * 1000;
-                    (1..=3u64).map(move |r| (r, t, ((r as i64 * t) as f64).to_bits()))
-                })
-                .collect();
-            recs.push(encode_samples(&s));
-        }
-        let mut w = Writer::new(PAGE_SIZE * 64, Compression::Snappy);
-        for r in &recs {
-            w.log(r);
-        }
-        std::fs::create_dir_all(data.join("wal")).unwrap();
-        for (i, s) in w.segments().iter().enumerate() {
-            std::fs::write(data.join("wal").join(format!("{i:08}")), s).unwrap();
-        }
+        // Ref 1 is a series of the block; 2 sorts before every block series, 3 after; the WAL's
+        // samples before the block's end are dropped by the replay.
+        super::super::tests::golden_data_dir(&data);
         assert!(held(&data, &tmp.path().join("h1"), 1 << 30));
         assert!(!held(&data, &tmp.path().join("h2"), 1 << 20));
         let a = convert(&data, &tmp.path().join("a"), 1 << 30);
