@@ -60,6 +60,31 @@ pub struct SinkOptions {
     pub stream: bool,
 }
 
+#[cfg(test)]
+impl SinkOptions {
+    /// For tests: shards in directory `path` (gzip when `compress`), 10-minute windows, as many
+    /// shards as a 1 GiB target gives, 1 GiB of memory, markers kept, streaming on; change what
+    /// a test needs with struct update syntax.
+    pub(crate) fn test_dir(path: &std::path::Path, compress: bool) -> SinkOptions {
+        SinkOptions {
+            output: Output::Dir {
+                path: path.to_path_buf(),
+                compress,
+            },
+            block_duration_ms: 600_000,
+            shards: None,
+            target_shard_bytes: 1 << 30,
+            memory_limit: 1 << 30,
+            temp_dir: None,
+            stale: StaleMode::Keep,
+            compression_level: 1,
+            force: false,
+            progress: false,
+            stream: true,
+        }
+    }
+}
+
 /// What produced the samples, for the manifest.
 #[derive(Clone, Debug, Default)]
 pub struct RunInfo {

@@ -457,7 +457,7 @@ mod tests {
 
     use crate::format::tsdb::xor::STALE_NAN_BITS;
     use crate::labels::Labels;
-    use crate::pipeline::sink::{Output, RunInfo, Sink, SinkOptions, SinkSummary, StaleMode};
+    use crate::pipeline::sink::{RunInfo, Sink, SinkOptions, SinkSummary, StaleMode};
 
     type Input = Vec<(Labels, Vec<(i64, f64)>)>;
 
@@ -491,20 +491,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("o");
         let mut sink = Sink::create(SinkOptions {
-            output: Output::Dir {
-                path: out.clone(),
-                compress: true,
-            },
             block_duration_ms: o.block,
             shards: o.shards,
             target_shard_bytes: o.target,
             memory_limit: o.memory,
-            temp_dir: None,
             stale: o.stale,
-            compression_level: 1,
-            force: false,
-            progress: false,
             stream: o.stream,
+            ..SinkOptions::test_dir(&out, true)
         })
         .unwrap();
         sink.set_dump_input(o.dump);
@@ -709,20 +702,9 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let out = dir.path().join("o");
             let mut sink = Sink::create(SinkOptions {
-                output: Output::Dir {
-                    path: out.clone(),
-                    compress: true,
-                },
                 block_duration_ms: 10_000,
-                shards: None,
-                target_shard_bytes: 1 << 30,
-                memory_limit: 1 << 30,
-                temp_dir: None,
-                stale: StaleMode::Keep,
-                compression_level: 1,
-                force: false,
-                progress: false,
                 stream,
+                ..SinkOptions::test_dir(&out, true)
             })
             .unwrap();
             for (i, pass) in passes.iter().enumerate() {
@@ -815,20 +797,9 @@ mod tests {
         let input = sorted_input();
         let dir = tempfile::tempdir().unwrap();
         let mut sink = Sink::create(SinkOptions {
-            output: Output::Dir {
-                path: dir.path().join("o"),
-                compress: true,
-            },
             block_duration_ms: 10_000,
-            shards: None,
-            target_shard_bytes: 1 << 30,
-            memory_limit: 1 << 30,
-            temp_dir: None,
             stale: StaleMode::Drop,
-            compression_level: 1,
-            force: false,
-            progress: false,
-            stream: true,
+            ..SinkOptions::test_dir(&dir.path().join("o"), true)
         })
         .unwrap();
         sink.set_dump_input(true);

@@ -128,7 +128,7 @@ pub(super) fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::sink::{Output, RunInfo, SinkOptions, StaleMode};
+    use crate::pipeline::sink::{RunInfo, SinkOptions};
     use crate::select::filter::Filter;
     use crate::select::selector::Selector;
 
@@ -137,20 +137,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
         let mut sink = Sink::create(SinkOptions {
-            output: Output::Dir {
-                path: out.clone(),
-                compress: false,
-            },
             block_duration_ms: 7_200_000,
-            shards: None,
-            target_shard_bytes: 1 << 30,
             memory_limit: 64 << 20,
-            temp_dir: None,
-            stale: StaleMode::Keep,
-            compression_level: 1,
-            force: false,
-            progress: false,
             stream: false,
+            ..SinkOptions::test_dir(&out, false)
         })
         .unwrap();
         let opts = ReadOptions {

@@ -215,22 +215,11 @@ mod tests {
 
     /// A sink writing plain shards of 10-minute windows into `out`, as the tests here need.
     fn sink(out: &std::path::Path, limit: u64, stream: bool) -> Sink {
-        use crate::pipeline::sink::{Output, SinkOptions, StaleMode};
+        use crate::pipeline::sink::SinkOptions;
         Sink::create(SinkOptions {
-            output: Output::Dir {
-                path: out.to_path_buf(),
-                compress: false,
-            },
-            block_duration_ms: 600_000,
-            shards: None,
-            target_shard_bytes: 1 << 30,
             memory_limit: limit,
-            temp_dir: None,
-            stale: StaleMode::Keep,
-            compression_level: 1,
-            force: false,
-            progress: false,
             stream,
+            ..SinkOptions::test_dir(out, false)
         })
         .unwrap()
     }

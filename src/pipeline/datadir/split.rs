@@ -135,24 +135,12 @@ mod tests {
         limit: u64,
         late: Option<(&str, &str)>,
     ) -> Run {
-        use crate::pipeline::sink::{Output, RunInfo, Sink, SinkOptions, StaleMode};
+        use crate::pipeline::sink::{RunInfo, Sink, SinkOptions};
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
         let mut sink = Sink::create(SinkOptions {
-            output: Output::Dir {
-                path: out.clone(),
-                compress: false,
-            },
-            block_duration_ms: 600_000,
-            shards: None,
-            target_shard_bytes: 1 << 30,
             memory_limit: limit,
-            temp_dir: None,
-            stale: StaleMode::Keep,
-            compression_level: 1,
-            force: false,
-            progress: false,
-            stream: true,
+            ..SinkOptions::test_dir(&out, false)
         })
         .unwrap();
         let opened = open(data).unwrap();
@@ -187,23 +175,11 @@ mod tests {
     }
 
     fn split_at(data: &Path, opts: &ReadOptions) -> Option<i64> {
-        use crate::pipeline::sink::{Output, Sink, SinkOptions, StaleMode};
+        use crate::pipeline::sink::{Sink, SinkOptions};
         let tmp = tempfile::tempdir().unwrap();
         let sink = Sink::create(SinkOptions {
-            output: Output::Dir {
-                path: tmp.path().join("out"),
-                compress: false,
-            },
-            block_duration_ms: 600_000,
-            shards: None,
-            target_shard_bytes: 1 << 30,
-            memory_limit: 1 << 30,
-            temp_dir: None,
-            stale: StaleMode::Keep,
-            compression_level: 1,
-            force: false,
-            progress: false,
             stream: false,
+            ..SinkOptions::test_dir(&tmp.path().join("out"), false)
         })
         .unwrap();
         let opened = open(data).unwrap();
