@@ -55,7 +55,7 @@ pub struct ConvertStats {
     /// Earliest and latest timestamp of the samples of the series the selectors keep, before
     /// --start/--end.
     pub matched_range: Option<(i64, i64)>,
-    /// Distinct series the selectors dropped, counted (up to [`MAX_COUNTED_DROPPED`]) only while
+    /// Distinct series the selectors dropped, counted (up to `MAX_COUNTED_DROPPED`) only while
     /// no sample has been kept: they only matter to say why a run kept nothing.
     pub dropped_series: HashSet<u64>,
     /// The source labels of a series whose value an `--add-label` replaced (the first one).
