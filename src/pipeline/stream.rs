@@ -487,7 +487,7 @@ mod tests {
     }
 
     /// Pushes `input` series after series and returns every file of the output directory.
-    fn run(input: &Input, o: &Opts) -> (BTreeMap<String, Vec<u8>>, SinkSummary) {
+    fn run(input: &Input, o: &Opts) -> (Files, SinkSummary) {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("o");
         let mut sink = Sink::create(SinkOptions {
@@ -508,15 +508,19 @@ mod tests {
             }
         }
         let summary = sink.finish(RunInfo::default()).unwrap();
-        let files = std::fs::read_dir(&out)
+        (files(&out), summary)
+    }
+
+    /// Every file of directory `dir`, by name.
+    fn files(dir: &std::path::Path) -> Files {
+        std::fs::read_dir(dir)
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
                 let name = e.file_name().to_string_lossy().into_owned();
                 (name, std::fs::read(e.path()).unwrap())
             })
-            .collect();
-        (files, summary)
+            .collect()
     }
 
     fn series(name: &str, inst: u32, samples: Vec<(i64, f64)>) -> (Labels, Vec<(i64, f64)>) {
@@ -720,15 +724,7 @@ mod tests {
             }
             let s = sink.finish(RunInfo::default()).unwrap();
             summary.get_or_insert(s);
-            let files = std::fs::read_dir(&out)
-                .unwrap()
-                .map(|e| {
-                    let e = e.unwrap();
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    (name, std::fs::read(e.path()).unwrap())
-                })
-                .collect();
-            outs.push(files);
+            outs.push(files(&out));
         }
         let sorted = outs.pop().unwrap();
         (outs.pop().unwrap(), sorted, summary.unwrap())
