@@ -3,6 +3,7 @@
 
 pub mod dump;
 pub mod gofloat;
+pub mod gzip;
 pub mod openmetrics;
 pub mod prompb;
 pub mod tsdb;

@@ -7,9 +7,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 
+use crate::format::gzip::GzWriter;
 use crate::format::openmetrics;
 use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::pipeline::atomic_file::TempPath;
@@ -346,7 +346,7 @@ impl<W: Write> Write for HashingWriter<W> {
 /// Where one shard file is being written, compressed or not.
 enum Body {
     Plain(HashingWriter<BufWriter<File>>),
-    Gzip(Box<GzEncoder<HashingWriter<BufWriter<File>>>>),
+    Gzip(Box<GzWriter<HashingWriter<BufWriter<File>>>>),
 }
 
 /// Where and how to write one shard.
@@ -405,10 +405,7 @@ impl OpenFile {
             bytes: 0,
         };
         let body = match compress {
-            Some(level) => Body::Gzip(Box::new(GzEncoder::new(
-                hw,
-                flate2::Compression::new(level),
-            ))),
+            Some(level) => Body::Gzip(Box::new(GzWriter::new(hw, level))),
             None => Body::Plain(hw),
         };
         Ok(OpenFile { body, tmp, dest })
