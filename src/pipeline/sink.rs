@@ -14,7 +14,7 @@ use crate::format::openmetrics;
 use crate::labels::Labels;
 use crate::pipeline::atomic_file::{self, TempPath};
 use crate::pipeline::manifest::{Filters, QuotedNames};
-use crate::pipeline::out_dir;
+use crate::pipeline::out_dir::{self, OutDir};
 use crate::pipeline::series::SeriesTable;
 pub use crate::pipeline::shard::StaleMode;
 use crate::pipeline::shard::WriteStats;
@@ -52,7 +52,8 @@ pub struct SinkOptions {
     pub temp_dir: Option<PathBuf>,
     pub stale: StaleMode,
     pub compression_level: u32,
-    /// Overwrite the shards and manifest of an earlier run in a non-empty output directory.
+    /// Replace the shards and manifest of an earlier run in a non-empty output directory, once
+    /// this run is complete (see [`crate::pipeline::out_dir`]).
     pub force: bool,
     pub progress: bool,
     /// Write shards while reading when the input comes in series order (see [`crate::pipeline::stream`]).
@@ -150,6 +151,8 @@ pub struct Sink {
     spilled_bytes: u64,
     negative_ts: u64,
     stream: Option<Streamer>,
+    /// The output directory, until [`Sink::finish`] commits the run to it.
+    out_dir: Option<OutDir>,
     /// The output directory did not exist before this run.
     created_dir: bool,
     /// Series interned from now on come from dump text (see [`Sink::set_dump_input`]).
@@ -161,14 +164,15 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// Prepares the output: refuses a non-empty directory unless `force` (then removes the
-    /// earlier manifest first, so the directory never looks finished, and the earlier shards).
+    /// Prepares the output: refuses a non-empty directory unless `force` (then the earlier
+    /// run's files stay until [`Sink::finish`] has written everything, see [`out_dir`]).
     pub fn create(opts: SinkOptions) -> Result<Sink> {
         let mut stream = None;
         let mut created_dir = false;
+        let mut prepared = None;
         if let Output::Dir { path, compress } = &opts.output {
             created_dir = !path.exists();
-            out_dir::prepare(path, opts.force)?;
+            prepared = Some(out_dir::prepare(path, opts.force)?);
             if opts.stream {
                 let shards = opts.shards.unwrap_or(1).max(1);
                 let layout = Layout {
@@ -198,6 +202,7 @@ impl Sink {
             spill_dir: None,
             spilled_bytes: 0,
             negative_ts: 0,
+            out_dir: prepared,
             created_dir,
             dump_input: false,
             guess: Vec::new(),
@@ -471,9 +476,9 @@ impl Sink {
         };
         match self.opts.output.clone() {
             Output::Stdout => self.write_stdout(plan, &ranks, &table),
-            Output::Dir { path, compress } => {
+            Output::Dir { compress, .. } => {
                 let out = DirOut {
-                    dir: &path,
+                    dir: self.out_dir.take().expect("prepared by Sink::create"),
                     compress,
                     info,
                 };

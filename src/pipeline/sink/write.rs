@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use rayon::prelude::*;
@@ -11,14 +11,14 @@ use rayon::prelude::*;
 use super::{shard_width, Neighbours, Output, RunInfo, SeriesId, Sink, SinkSummary};
 use crate::format::openmetrics;
 use crate::pipeline::manifest::{Manifest, QuotedNames, ShardEntry, Totals, SIDECAR_STALE_MARKERS};
-use crate::pipeline::out_dir;
+use crate::pipeline::out_dir::OutDir;
 use crate::pipeline::shard::{self, SeriesInfo, ShardTarget, WriteStats};
 use crate::pipeline::sorter::{self, Partition};
 use crate::pipeline::stream::Streamed;
 
 /// Where [`Sink::write_dir`] writes.
-pub(super) struct DirOut<'a> {
-    pub(super) dir: &'a Path,
+pub(super) struct DirOut {
+    pub(super) dir: OutDir,
     pub(super) compress: bool,
     pub(super) info: RunInfo,
 }
@@ -223,7 +223,7 @@ impl Sink {
         plan: Vec<(usize, u32)>,
         ranks: &[u32],
         t: &RankedTable,
-        out: DirOut<'_>,
+        out: DirOut,
         streamed: Option<Streamed>,
     ) -> Result<SinkSummary> {
         let DirOut {
@@ -231,6 +231,7 @@ impl Sink {
             compress,
             info,
         } = out;
+        let path = dir.path().to_path_buf();
         let task_budget = self.budget;
         let hashes = series_hashes(t);
         let width = shard_width(plan.iter().map(|&(_, n)| n).max().unwrap_or(1));
@@ -267,7 +268,7 @@ impl Sink {
                 sort_root.clone(),
                 |s, recs| {
                     let target = ShardTarget {
-                        dir,
+                        dir: &path,
                         file: shard::file_name(start, s, width, compress),
                         compress: level,
                         window_start_ms: start,
@@ -291,7 +292,8 @@ impl Sink {
             tasks.into_par_iter().map(process).collect::<Result<_>>()?
         };
         pb.finish_and_clear();
-        // Every shard is complete: only now do they get their final names, the manifest last.
+        // Every shard is complete: only now do they get their final names (replacing an earlier
+        // run's files), the manifest last.
         let streamed_shards: usize = pre.iter().map(|(_, s)| s.len()).sum();
         let mut finished: Vec<shard::FinishedShard> = results.into_iter().flatten().collect();
         finished.extend(pre.into_iter().flat_map(|(_, s)| s));
@@ -301,9 +303,6 @@ impl Sink {
         for f in &finished {
             written.add(&f.stats);
             shards.push(f.entry.clone());
-        }
-        for f in finished {
-            f.persist()?;
         }
         let manifest = Manifest {
             prom2om_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -316,7 +315,7 @@ impl Sink {
             shards,
             quoted_names: Some(self.quoted_names(ranks, t)),
         };
-        out_dir::write_manifest(dir, &manifest)?;
+        dir.commit(finished, &manifest)?;
         drop(self.spill_dir.take());
         Ok(SinkSummary {
             series: manifest.totals.series,
