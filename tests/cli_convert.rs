@@ -147,6 +147,125 @@ fn non_empty_output_dir_refused_without_force() {
     assert!(out.join("manifest.json").exists());
 }
 
+/// Every file in `dir` and its bytes.
+fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(e.path()).unwrap())
+        })
+        .collect()
+}
+
+/// A --force run that fails (a bad line late in input it was streaming into shards of the same
+/// names, a selector that keeps nothing, a full disk) leaves the earlier export byte for byte,
+/// `verify` passes on it, and nothing of the failed run is left.
+#[test]
+fn a_failed_force_run_leaves_the_earlier_export_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = prom2om::corpus::CorpusSpec {
+        series: 200,
+        hours: 4.0,
+        ..Default::default()
+    };
+    let mut text = Vec::new();
+    prom2om::corpus::generate(&spec, &mut text).unwrap();
+    let good = tmp.path().join("good.dump");
+    std::fs::write(&good, &text).unwrap();
+    text.extend_from_slice(b"{__name__=\"zz\"} not-a-number 1000\n");
+    let bad = tmp.path().join("bad.dump");
+    std::fs::write(&bad, &text).unwrap();
+    let out = tmp.path().join("out");
+    run_ok(
+        prom2om()
+            .arg("convert")
+            .arg(&good)
+            .args(["-q", "-o"])
+            .arg(&out),
+    );
+    let before = snapshot(&out);
+    assert!(before.len() >= 3, "{:?}", before.keys());
+
+    let force = |input: &std::path::Path, args: &[&str]| {
+        let mut cmd = prom2om();
+        cmd.arg("convert")
+            .arg(input)
+            .args(["-q", "--force"])
+            .args(args)
+            .arg("-o")
+            .arg(&out);
+        cmd
+    };
+    let mut full_disk = force(&good, &["--no-compress", "--shards", "1"]);
+    set_rlimit(&mut full_disk, libc::RLIMIT_FSIZE, 64 << 10);
+    let failures = [
+        (force(&bad, &[]), 2, "bad.dump:"),
+        (force(&good, &["-m", "no_such_metric"]), 2, "nothing kept"),
+        (full_disk, 1, "writing"),
+    ];
+    for (cmd, want, says) in failures {
+        let what = format!("{cmd:?}");
+        let (code, _, stderr) = run(cmd);
+        assert_eq!(code, want, "{what}: {stderr}");
+        assert!(stderr.contains(says), "{what}: {stderr}");
+        assert!(
+            snapshot(&out) == before,
+            "{what}: the earlier export changed"
+        );
+        run_ok(prom2om().arg("verify").arg(&out));
+    }
+}
+
+/// A --force run that succeeds leaves exactly what the same run writes into an empty directory:
+/// a shard of the same name replaced, every other file of the earlier run gone.
+#[test]
+fn a_force_run_replaces_the_earlier_export_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    run_ok(
+        prom2om()
+            .args(["convert", "-q", "-o"])
+            .arg(&out)
+            .arg(testdata("sample.dump")),
+    );
+    let before = snapshot(&out);
+    let shared = "20231114T220000Z-000.om.gz";
+    assert!(
+        before.len() > 3 && before.contains_key(shared),
+        "{:?}",
+        before.keys()
+    );
+    let f = write(
+        tmp.path(),
+        "new.dump",
+        "{__name__=\"m\"} 1 1700000000000\n{__name__=\"m\"} 2 1700000060000\n",
+    );
+    for (i, args) in [&[][..], &["--no-compress"][..]].into_iter().enumerate() {
+        let fresh = tmp.path().join(format!("fresh-{i}"));
+        let convert = |dir: &std::path::Path, force: &[&str]| {
+            run_ok(
+                prom2om()
+                    .args(["convert", "-q"])
+                    .args(args)
+                    .args(force)
+                    .arg("-o")
+                    .arg(dir)
+                    .arg(&f),
+            );
+        };
+        convert(&fresh, &[]);
+        convert(&out, &["--force"]);
+        let after = snapshot(&out);
+        assert!(after == snapshot(&fresh), "{args:?}: {:?}", after.keys());
+        if i == 0 {
+            assert!(after.contains_key(shared) && after[shared] != before[shared]);
+        }
+        run_ok(prom2om().arg("verify").arg(&out));
+    }
+}
+
 /// Same input and options give byte-identical shards, whatever the memory limit or thread count.
 #[test]
 fn deterministic_across_memory_limits_and_threads() {

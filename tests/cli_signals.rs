@@ -165,6 +165,39 @@ fn a_killed_runs_temporary_files_go_with_the_next_run_and_verify_names_them() {
     run_ok(prom2om().arg("verify").arg(&out));
 }
 
+/// A --force run stopped while it streams shards of the same names as the earlier run's: the
+/// earlier export stays byte for byte, and `verify` passes on it.
+#[test]
+fn an_interrupted_force_run_leaves_the_earlier_export_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    run_ok(
+        prom2om()
+            .args(["convert", "-q", "-o"])
+            .arg(&out)
+            .arg(testdata("sample.dump")),
+    );
+    let contents = || -> Vec<(String, Vec<u8>)> {
+        names(&out)
+            .into_iter()
+            .map(|n| (n.clone(), std::fs::read(out.join(&n)).unwrap()))
+            .collect()
+    };
+    let before = contents();
+    let (child, mut stdin) = spawn(
+        &["convert", "--force", "-o", out.to_str().unwrap()],
+        tmp.path(),
+    );
+    let t = feed_until_temporary(&mut stdin, &out);
+    // The earlier run has a shard of this window too.
+    assert!(t.ends_with("-20231114T220000Z-000.om.gz.tmp"), "{t}");
+    signal(&child, libc::SIGTERM);
+    let (code, stderr) = finish(child, stdin);
+    assert_eq!(code, Some(143), "{stderr}");
+    assert!(contents() == before, "the earlier export changed");
+    run_ok(prom2om().arg("verify").arg(&out));
+}
+
 #[test]
 fn a_killed_runs_spill_dir_in_the_system_temp_dir_goes_with_the_next_spilling_run() {
     let tmp = tempfile::tempdir().unwrap();

@@ -145,3 +145,72 @@ fn resume_is_advised_after_a_cut_transfer_and_not_when_the_options_differ() {
     assert_ne!(code, 0, "{stderr}");
     assert!(!stderr.contains(RESUME_HINT), "{stderr}");
 }
+
+/// Every file in `dir` but fetch's checkpoint, with its bytes.
+fn export_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != ".prom2om-fetch")
+        .map(|e| {
+            let bytes = std::fs::read(e.path()).unwrap();
+            (e.file_name().to_string_lossy().into_owned(), bytes)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A --force fetch cut short leaves the earlier export as it was (`verify` passes on it); the
+/// resumed fetch then replaces it whole, as a fetch into an empty directory writes it.
+#[test]
+fn a_force_fetch_cut_short_keeps_the_earlier_export_until_it_is_resumed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = make_blocks(tmp.path(), 40, 4, 60_000);
+    let prom = Prom::start(&data);
+    // Until `cut` is cleared, the configuration and the series list pass and every sample
+    // request gets 503. The URL is the same for the resumed run, as the checkpoint wants.
+    let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let cutting = cut.clone();
+    let proxy = Proxy::start(prom.port, move |n| {
+        if n >= 2 && cutting.load(std::sync::atomic::Ordering::SeqCst) {
+            Fault::Unavailable
+        } else {
+            Fault::Pass
+        }
+    });
+    let out = tmp.path().join("o");
+    run_ok(
+        prom2om()
+            .args(["convert", "-q", "-o"])
+            .arg(&out)
+            .arg(testdata("sample.dump")),
+    );
+    let before = export_files(&out);
+    let args = [
+        "-q",
+        "--method",
+        "remote-read",
+        "--retries",
+        "0",
+        "--concurrency",
+        "1",
+    ];
+    let (code, stderr, _) = fetch(&proxy.url(), &out, &[&args[..], &["--force"]].concat());
+    assert_eq!(code, 1, "{stderr}");
+    once(&stderr, RESUME_HINT);
+    assert!(export_files(&out) == before, "the earlier export changed");
+    run_ok(prom2om().arg("verify").arg(&out));
+
+    cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (code, stderr, _) = fetch(&proxy.url(), &out, &[&args[..], &["--resume"]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    let fresh = tmp.path().join("fresh");
+    let (code, stderr, _) = fetch(&proxy.url(), &fresh, &args);
+    assert_eq!(code, 0, "{stderr}");
+    let (got, want) = (export_files(&out), export_files(&fresh));
+    let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&got), names(&want));
+    assert!(got == want, "the resumed export differs from a fresh one");
+    assert!(!out.join(".prom2om-fetch").exists());
+}

@@ -13,7 +13,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{prom2om, promtool, run, sidecar_files};
+use common::{prom2om, promtool, run, shard_files, sidecar_files};
 use fetch_support::Data;
 use prom2om::format::openmetrics::{write_sample, write_series_prefix, EOF_LINE};
 use prom2om::format::tsdb::xor::STALE_NAN_BITS;
@@ -501,4 +501,64 @@ fn default_import_writes_the_sidecars_markers_into_the_blocks_with_their_exact_b
         "samples differ"
     );
     assert_eq!(sidecar_data(&back), src.markers, "markers differ");
+}
+
+/// An export with sidecars, replaced with --force by a run without markers: a failed run leaves
+/// it as it was (sidecars included, `verify` passes), a finished one leaves no sidecar of it.
+#[test]
+fn force_replaces_an_export_with_sidecars_only_when_the_new_run_is_complete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t0 = t0();
+    let out = tmp.path().join("out");
+    write_shards(&source(t0), &out, None);
+    let files = |dir: &Path| -> BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let bytes = std::fs::read(e.path()).unwrap();
+                (e.file_name().to_string_lossy().into_owned(), bytes)
+            })
+            .collect()
+    };
+    let before = files(&out);
+    assert!(!sidecar_files(&out).is_empty());
+    // One sample in the first window of the earlier export: a shard of the same name.
+    let line = format!("{{__name__=\"new\"}} 1 {}\n", t0 + 1000);
+    let good = tmp.path().join("good.dump");
+    std::fs::write(&good, &line).unwrap();
+    let bad = tmp.path().join("bad.dump");
+    std::fs::write(&bad, format!("{line}junk\n")).unwrap();
+    let convert = |input: &Path, dir: &Path, force: bool| {
+        let mut c = prom2om();
+        c.args(["convert", "-q", "-o"]).arg(dir).arg(input);
+        if force {
+            c.arg("--force");
+        }
+        run(c)
+    };
+    let (code, _, stderr) = convert(&bad, &out, true);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(files(&out) == before, "the earlier export changed");
+    let (code, stdout, stderr) = verify(&out);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    let (code, _, stderr) = convert(&good, &out, true);
+    assert_eq!(code, 0, "{stderr}");
+    let fresh = tmp.path().join("fresh");
+    let (code, _, stderr) = convert(&good, &fresh, false);
+    assert_eq!(code, 0, "{stderr}");
+    let after = files(&out);
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        files(&fresh).keys().collect::<Vec<_>>()
+    );
+    assert!(after == files(&fresh));
+    assert!(sidecar_files(&out).is_empty());
+    let shared = shard_files(&out)[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(before.contains_key(&shared), "{shared}");
 }

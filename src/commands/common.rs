@@ -198,7 +198,10 @@ pub struct OutputArgs {
     #[arg(long, value_name = "DIR")]
     pub temp_dir: Option<PathBuf>,
 
-    /// Replace the shards and manifest of an earlier run in a non-empty output directory.
+    /// Replace the shards and manifest of an earlier run in a non-empty output directory. They
+    /// stay untouched until this run has written everything (under temporary names), so a run
+    /// that fails or is interrupted leaves the earlier export as it was; meanwhile the disk
+    /// holds both.
     #[arg(long)]
     pub force: bool,
 

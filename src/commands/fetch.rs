@@ -155,7 +155,8 @@ pub fn run(args: Args) -> Result<()> {
         let state = path.join(STATE_DIR);
         let interrupted = fetch::plan::Checkpoint::path(&state).exists();
         if interrupted && args.resume {
-            // Only stray shards of the interrupted run go; the checkpoint and spool stay.
+            // The checkpoint and spool stay; stray shards of the interrupted run (and any earlier
+            // export) are replaced when the resumed run completes, as with --force.
             sink_opts.force = true;
         } else if interrupted && args.output.force {
             fetch::remove_state(&state)?;

@@ -9,6 +9,8 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static HANDLER: Once = Once::new();
+/// Held by [`uninterrupted`], and taken by the signal handler before it sweeps.
+static UNINTERRUPTED: Mutex<()> = Mutex::new(());
 
 /// Every temporary name starts so; the PID follows, then `-`.
 const TEMP_PREFIX: &str = ".prom2om-";
@@ -29,7 +31,9 @@ fn install_signal_handler() {
             .name("signals".into())
             .spawn(move || {
                 if let Some(sig) = signals.forever().next() {
-                    // Held until exit: no temporary path registers after the sweep.
+                    // Both held until exit: a run's final renames are not cut in half, and no
+                    // temporary path registers after the sweep.
+                    let _renames = UNINTERRUPTED.lock().unwrap_or_else(|p| p.into_inner());
                     let paths = PENDING.lock().unwrap_or_else(|p| p.into_inner());
                     for p in paths.iter() {
                         remove_path(p);
@@ -47,6 +51,13 @@ fn install_signal_handler() {
             eprintln!("prom2om: warning: cannot handle signals ({e})");
         }
     });
+}
+
+/// Runs `f` with SIGINT, SIGTERM and SIGHUP held off: one that comes meanwhile takes effect
+/// (sweep, exit) once `f` returns, so a signal does not cut short renames that go together.
+pub fn uninterrupted<R>(f: impl FnOnce() -> R) -> R {
+    let _held = UNINTERRUPTED.lock().unwrap_or_else(|p| p.into_inner());
+    f()
 }
 
 fn remove_path(p: &Path) {

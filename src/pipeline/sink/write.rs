@@ -1,0 +1,371 @@
+//! The sink's output: the windows sorted and written as shards (in parallel when in memory,
+//! one at a time when spilled) or as one stream, then the manifest.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+
+use super::{shard_width, Neighbours, Output, RunInfo, SeriesId, Sink, SinkSummary};
+use crate::format::openmetrics;
+use crate::pipeline::manifest::{Manifest, QuotedNames, ShardEntry, Totals, SIDECAR_STALE_MARKERS};
+use crate::pipeline::out_dir::OutDir;
+use crate::pipeline::shard::{self, SeriesInfo, ShardTarget, WriteStats};
+use crate::pipeline::sorter::{self, Partition};
+use crate::pipeline::stream::Streamed;
+
+/// Where [`Sink::write_dir`] writes.
+pub(super) struct DirOut {
+    pub(super) dir: OutDir,
+    pub(super) compress: bool,
+    pub(super) info: RunInfo,
+}
+
+/// What the writer needs, indexed by series rank.
+pub(super) struct RankedTable {
+    pub(super) prefixes: Vec<Box<[u8]>>,
+    /// Set when a series had at least one sample written, for the distinct-series total.
+    pub(super) written: Vec<std::sync::atomic::AtomicBool>,
+    /// Per window: rank -> is the sample just before / after the window NaN.
+    pub(super) neighbours: Vec<Neighbours>,
+    /// By rank: the series gets the staleness guess.
+    pub(super) guess: Vec<bool>,
+}
+
+/// The table as seen while writing window `w`.
+struct WindowView<'a> {
+    t: &'a RankedTable,
+    w: usize,
+}
+
+impl SeriesInfo for WindowView<'_> {
+    fn prefix(&self, series: u32) -> &[u8] {
+        &self.t.prefixes[series as usize]
+    }
+
+    fn guess(&self, series: u32) -> shard::Guess {
+        if !self.t.guess[series as usize] {
+            return None;
+        }
+        let nb = self.t.neighbours.get(self.w);
+        Some(
+            nb.and_then(|m| m.get(&series).copied())
+                .unwrap_or((None, None)),
+        )
+    }
+
+    fn mark_written(&self, series: u32) {
+        self.t.written[series as usize].store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl RankedTable {
+    fn distinct_written(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        self.written
+            .iter()
+            .filter(|w| w.load(Ordering::Relaxed))
+            .count() as u64
+    }
+}
+
+pub(super) fn rank_order(ranks: &[u32], items: Vec<Box<[u8]>>) -> Vec<Box<[u8]>> {
+    let mut out: Vec<Box<[u8]>> = vec![Box::default(); items.len()];
+    for (id, item) in items.into_iter().enumerate() {
+        out[ranks[id] as usize] = item;
+    }
+    out
+}
+
+/// Orders the shard entries and computes the totals.
+fn totals(entries: &[ShardEntry], series: u64) -> Totals {
+    // A shard of markers only holds no sample: it has no time range.
+    let nonempty = || entries.iter().filter(|e| e.samples > 0);
+    Totals {
+        shards: entries.len() as u64,
+        series,
+        samples: entries.iter().map(|e| e.samples).sum(),
+        bytes: entries.iter().map(|e| e.bytes).sum(),
+        uncompressed_bytes: entries.iter().map(|e| e.uncompressed_bytes).sum(),
+        min_ts_ms: nonempty().map(|e| e.min_ts_ms).min(),
+        max_ts_ms: nonempty().map(|e| e.max_ts_ms).max(),
+        stale_markers: entries
+            .iter()
+            .flat_map(|e| &e.sidecars)
+            .filter(|s| s.kind == SIDECAR_STALE_MARKERS)
+            .map(|s| s.samples)
+            .sum(),
+    }
+}
+
+impl Sink {
+    /// For each window: how many shards, and the shard of each series (by rank).
+    pub(super) fn plan(&self) -> Vec<(usize, u32)> {
+        let target = self.opts.target_shard_bytes.max(1);
+        let mut plan: Vec<(usize, u32)> = self
+            .windows
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let n = match (&self.opts.output, self.opts.shards) {
+                    (Output::Stdout, _) => 1,
+                    (_, Some(n)) => n.max(1),
+                    (_, None) => w.est_bytes.div_ceil(target).clamp(1, 1 << 16) as u32,
+                };
+                (i, n)
+            })
+            .collect();
+        plan.sort_by_key(|&(i, _)| self.windows[i].start);
+        plan
+    }
+
+    pub(super) fn write_stdout(
+        mut self,
+        plan: Vec<(usize, u32)>,
+        ranks: &[u32],
+        t: &RankedTable,
+    ) -> Result<SinkSummary> {
+        let out = std::sync::Mutex::new(std::io::BufWriter::with_capacity(
+            1 << 20,
+            crate::exit_codes::stdout(),
+        ));
+        let mut written = WriteStats::default();
+        let root = self.spill_root_for_sort();
+        for (w, _) in plan {
+            let part = self.take_partition(w)?;
+            let view = WindowView { t, w };
+            let stats = std::sync::Mutex::new(WriteStats::default());
+            sorter::sorted(
+                part,
+                ranks,
+                |_| 0,
+                1,
+                self.budget,
+                root.clone(),
+                |_, recs| {
+                    let mut out = out.lock().expect("one shard");
+                    let plain = shard::NoSidecar(&mut *out);
+                    let mut enc = shard::Encoder::new(&view, self.opts.stale, plain);
+                    for r in recs {
+                        enc.push(&r?)?;
+                    }
+                    let (_, st) = enc.finish()?;
+                    stats.lock().expect("one shard").add(&st);
+                    Ok(())
+                },
+            )?;
+            written.add(&stats.into_inner().expect("not poisoned"));
+        }
+        let mut out = out.into_inner().expect("not poisoned");
+        out.write_all(openmetrics::EOF_LINE)
+            .and_then(|_| out.flush())
+            .context("writing to stdout")?;
+        drop(self.spill_dir.take());
+        Ok(SinkSummary {
+            series: t.distinct_written(),
+            written,
+            shards: 1,
+            bytes: 0,
+            spilled_bytes: self.spilled_bytes,
+            negative_ts: self.negative_ts,
+            streamed_shards: 0,
+            quoted_names: self.quoted_names(ranks, t),
+        })
+    }
+
+    /// The written series with a quoted name: how many, and the first few names in output order.
+    fn quoted_names(&self, ranks: &[u32], t: &RankedTable) -> QuotedNames {
+        let mut written: Vec<(u32, SeriesId)> = self
+            .series
+            .quoted
+            .iter()
+            .map(|&id| (ranks[id as usize], id))
+            .filter(|&(r, _)| t.written[r as usize].load(std::sync::atomic::Ordering::Relaxed))
+            .collect();
+        written.sort_unstable();
+        let mut examples: Vec<String> = Vec::new();
+        for &(_, id) in &written {
+            let labels = &self.series.labels[id as usize];
+            let name = openmetrics::quoted_name(labels).expect("quoted when interned");
+            if !examples.iter().any(|e| e == name) {
+                examples.push(name.to_string());
+                if examples.len() == 3 {
+                    break;
+                }
+            }
+        }
+        QuotedNames {
+            series: written.len() as u64,
+            examples,
+        }
+    }
+
+    fn spill_root_for_sort(&self) -> PathBuf {
+        match &self.spill_dir {
+            Some(d) => d.path().to_path_buf(),
+            None => self.spill_root(),
+        }
+    }
+
+    /// Takes a window's samples out of the sink: in memory, or its finished run file.
+    fn take_partition(&mut self, w: usize) -> Result<Partition> {
+        let win = &mut self.windows[w];
+        Ok(match win.spill.take() {
+            Some(sw) => Partition::File(sw.finish().context("finishing a spill file")?),
+            None => Partition::Mem(std::mem::take(&mut win.mem)),
+        })
+    }
+
+    pub(super) fn write_dir(
+        mut self,
+        plan: Vec<(usize, u32)>,
+        ranks: &[u32],
+        t: &RankedTable,
+        out: DirOut,
+        streamed: Option<Streamed>,
+    ) -> Result<SinkSummary> {
+        let DirOut {
+            dir,
+            compress,
+            info,
+        } = out;
+        let path = dir.path().to_path_buf();
+        let task_budget = self.budget;
+        let hashes = series_hashes(t);
+        let width = shard_width(plan.iter().map(|&(_, n)| n).max().unwrap_or(1));
+        let pre = self.take_streamed(&plan, width, ranks, t, streamed);
+        let done: std::collections::HashSet<usize> = pre.iter().map(|&(w, _)| w).collect();
+        let plan: Vec<(usize, u32)> = plan
+            .into_iter()
+            .filter(|(w, _)| !done.contains(w))
+            .collect();
+        let total_shards: u64 = plan.iter().map(|&(_, n)| n as u64).sum();
+        let pb = if self.opts.progress {
+            crate::progress::bar(total_shards, "writing shards", false)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let tasks: Vec<(usize, u32, i64, Partition)> = plan
+            .iter()
+            .map(|&(w, n)| Ok((w, n, self.windows[w].start, self.take_partition(w)?)))
+            .collect::<Result<_>>()?;
+        let sort_root = self.spill_root_for_sort();
+        let level = compress.then_some(self.opts.compression_level);
+        let d = self.opts.block_duration_ms;
+        let stale = self.opts.stale;
+        let process = |(w, n, start, part): (usize, u32, i64, Partition)| {
+            let view = WindowView { t, w };
+            let shard_of = |rank: u32| (hashes[rank as usize] % n as u64) as usize;
+            let out = std::sync::Mutex::new(Vec::new());
+            sorter::sorted(
+                part,
+                ranks,
+                shard_of,
+                n as usize,
+                task_budget,
+                sort_root.clone(),
+                |s, recs| {
+                    let target = ShardTarget {
+                        dir: &path,
+                        file: shard::file_name(start, s, width, compress),
+                        compress: level,
+                        window_start_ms: start,
+                        window_end_ms: start.saturating_add(d),
+                        shard: s as u32,
+                    };
+                    if let Some(r) = shard::write_shard(&target, &view, stale, recs)? {
+                        out.lock().expect("not poisoned").push(r);
+                    }
+                    pb.inc(1);
+                    Ok(())
+                },
+            )?;
+            Ok(out.into_inner().expect("not poisoned"))
+        };
+        // Spilled data is processed a window at a time so only one window is resident; data that
+        // fit in memory is resident anyway, so windows go in parallel.
+        let results: Vec<Vec<shard::FinishedShard>> = if self.spilled_bytes > 0 {
+            tasks.into_iter().map(process).collect::<Result<_>>()?
+        } else {
+            tasks.into_par_iter().map(process).collect::<Result<_>>()?
+        };
+        pb.finish_and_clear();
+        // Every shard is complete: only now do they get their final names (replacing an earlier
+        // run's files), the manifest last.
+        let streamed_shards: usize = pre.iter().map(|(_, s)| s.len()).sum();
+        let mut finished: Vec<shard::FinishedShard> = results.into_iter().flatten().collect();
+        finished.extend(pre.into_iter().flat_map(|(_, s)| s));
+        finished.sort_by(|a, b| a.entry.file.cmp(&b.entry.file));
+        let mut written = WriteStats::default();
+        let mut shards: Vec<ShardEntry> = Vec::with_capacity(finished.len());
+        for f in &finished {
+            written.add(&f.stats);
+            shards.push(f.entry.clone());
+        }
+        let manifest = Manifest {
+            prom2om_version: env!("CARGO_PKG_VERSION").to_string(),
+            source: info.source,
+            inputs: info.inputs,
+            filters: info.filters,
+            block_duration_ms: d,
+            compressed: compress,
+            totals: totals(&shards, t.distinct_written()),
+            shards,
+            quoted_names: Some(self.quoted_names(ranks, t)),
+        };
+        dir.commit(finished, &manifest)?;
+        drop(self.spill_dir.take());
+        Ok(SinkSummary {
+            series: manifest.totals.series,
+            shards: manifest.shards.len(),
+            bytes: manifest.totals.bytes,
+            written,
+            spilled_bytes: self.spilled_bytes,
+            negative_ts: self.negative_ts,
+            streamed_shards,
+            quoted_names: manifest.quoted_names.unwrap_or_default(),
+        })
+    }
+
+    /// The streamed shards of the windows that need no sorted pass: streamed whole, and laid out
+    /// as the final plan says. The others are dropped (deleted) here, before the sorted path
+    /// writes those windows under the same temporary names.
+    fn take_streamed(
+        &self,
+        plan: &[(usize, u32)],
+        width: usize,
+        ranks: &[u32],
+        t: &RankedTable,
+        streamed: Option<Streamed>,
+    ) -> Vec<(usize, Vec<shard::FinishedShard>)> {
+        let Some(st) = streamed else {
+            return Vec::new();
+        };
+        let stream_n = self.opts.shards.unwrap_or(1).max(1);
+        let mut keep: HashMap<i64, (usize, Vec<shard::FinishedShard>)> = plan
+            .iter()
+            .filter(|&&(w, n)| {
+                st.windows.get(w) == Some(&true) && n == stream_n && width == shard_width(n)
+            })
+            .map(|&(w, _)| (self.windows[w].start, (w, Vec::new())))
+            .collect();
+        for f in st.shards {
+            if let Some((_, v)) = keep.get_mut(&f.entry.window_start_ms) {
+                v.push(f);
+            }
+        }
+        for (id, &w) in st.written.iter().enumerate() {
+            if w {
+                t.written[ranks[id] as usize].store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        keep.into_values().collect()
+    }
+}
+
+/// The shard hash of each series, by rank.
+fn series_hashes(t: &RankedTable) -> Vec<u64> {
+    t.prefixes.iter().map(|p| shard::series_hash(p)).collect()
+}
