@@ -147,18 +147,6 @@ fn non_empty_output_dir_refused_without_force() {
     assert!(out.join("manifest.json").exists());
 }
 
-/// Every file in `dir` and its bytes.
-fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            let name = e.file_name().to_string_lossy().into_owned();
-            (name, std::fs::read(e.path()).unwrap())
-        })
-        .collect()
-}
-
 /// A --force run that fails (a bad line late in input it was streaming into shards of the same
 /// names, a selector that keeps nothing, a full disk) leaves the earlier export byte for byte,
 /// `verify` passes on it, and nothing of the failed run is left.
@@ -185,7 +173,7 @@ fn a_failed_force_run_leaves_the_earlier_export_as_it_was() {
             .args(["-q", "-o"])
             .arg(&out),
     );
-    let before = snapshot(&out);
+    let before = dir_files(&out);
     assert!(before.len() >= 3, "{:?}", before.keys());
 
     let force = |input: &std::path::Path, args: &[&str]| {
@@ -211,7 +199,7 @@ fn a_failed_force_run_leaves_the_earlier_export_as_it_was() {
         assert_eq!(code, want, "{what}: {stderr}");
         assert!(stderr.contains(says), "{what}: {stderr}");
         assert!(
-            snapshot(&out) == before,
+            dir_files(&out) == before,
             "{what}: the earlier export changed"
         );
         run_ok(prom2om().arg("verify").arg(&out));
@@ -230,7 +218,7 @@ fn a_force_run_replaces_the_earlier_export_whole() {
             .arg(&out)
             .arg(testdata("sample.dump")),
     );
-    let before = snapshot(&out);
+    let before = dir_files(&out);
     let shared = "20231114T220000Z-000.om.gz";
     assert!(
         before.len() > 3 && before.contains_key(shared),
@@ -257,8 +245,8 @@ fn a_force_run_replaces_the_earlier_export_whole() {
         };
         convert(&fresh, &[]);
         convert(&out, &["--force"]);
-        let after = snapshot(&out);
-        assert!(after == snapshot(&fresh), "{args:?}: {:?}", after.keys());
+        let after = dir_files(&out);
+        assert!(after == dir_files(&fresh), "{args:?}: {:?}", after.keys());
         if i == 0 {
             assert!(after.contains_key(shared) && after[shared] != before[shared]);
         }

@@ -177,13 +177,7 @@ fn an_interrupted_force_run_leaves_the_earlier_export_as_it_was() {
             .arg(&out)
             .arg(testdata("sample.dump")),
     );
-    let contents = || -> Vec<(String, Vec<u8>)> {
-        names(&out)
-            .into_iter()
-            .map(|n| (n.clone(), std::fs::read(out.join(&n)).unwrap()))
-            .collect()
-    };
-    let before = contents();
+    let before = dir_files(&out);
     let (child, mut stdin) = spawn(
         &["convert", "--force", "-o", out.to_str().unwrap()],
         tmp.path(),
@@ -194,7 +188,7 @@ fn an_interrupted_force_run_leaves_the_earlier_export_as_it_was() {
     signal(&child, libc::SIGTERM);
     let (code, stderr) = finish(child, stdin);
     assert_eq!(code, Some(143), "{stderr}");
-    assert!(contents() == before, "the earlier export changed");
+    assert!(dir_files(&out) == before, "the earlier export changed");
     run_ok(prom2om().arg("verify").arg(&out));
 }
 

@@ -147,18 +147,10 @@ fn resume_is_advised_after_a_cut_transfer_and_not_when_the_options_differ() {
 }
 
 /// Every file in `dir` but fetch's checkpoint, with its bytes.
-fn export_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_name() != ".prom2om-fetch")
-        .map(|e| {
-            let bytes = std::fs::read(e.path()).unwrap();
-            (e.file_name().to_string_lossy().into_owned(), bytes)
-        })
-        .collect();
-    v.sort();
-    v
+fn export_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = dir_files(dir);
+    files.remove(".prom2om-fetch");
+    files
 }
 
 /// A --force fetch cut short leaves the earlier export as it was (`verify` passes on it); the
@@ -209,8 +201,10 @@ fn a_force_fetch_cut_short_keeps_the_earlier_export_until_it_is_resumed() {
     let (code, stderr, _) = fetch(&proxy.url(), &fresh, &args);
     assert_eq!(code, 0, "{stderr}");
     let (got, want) = (export_files(&out), export_files(&fresh));
-    let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-    assert_eq!(names(&got), names(&want));
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
     assert!(got == want, "the resumed export differs from a fresh one");
     assert!(!out.join(".prom2om-fetch").exists());
 }

@@ -165,6 +165,18 @@ pub fn prom2om() -> Command {
     Command::new(assert_cmd::cargo::cargo_bin("prom2om"))
 }
 
+/// Every file in `dir` with its bytes, by name: to check that a run left a directory as it was.
+pub fn dir_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(e.path()).unwrap())
+        })
+        .collect()
+}
+
 /// Shard files of an output directory, sorted by name (not their stale-markers sidecars).
 pub fn shard_files(dir: &Path) -> Vec<PathBuf> {
     om_files(dir, false)
