@@ -146,13 +146,6 @@ fn resume_is_advised_after_a_cut_transfer_and_not_when_the_options_differ() {
     assert!(!stderr.contains(RESUME_HINT), "{stderr}");
 }
 
-/// Every file in `dir` but fetch's checkpoint, with its bytes.
-fn export_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut files = dir_files(dir);
-    files.remove(".prom2om-fetch");
-    files
-}
-
 /// A --force fetch cut short leaves the earlier export as it was (`verify` passes on it); the
 /// resumed fetch then replaces it whole, as a fetch into an empty directory writes it.
 #[test]
@@ -178,7 +171,7 @@ fn a_force_fetch_cut_short_keeps_the_earlier_export_until_it_is_resumed() {
             .arg(&out)
             .arg(testdata("sample.dump")),
     );
-    let before = export_files(&out);
+    let before = dir_files(&out);
     let args = [
         "-q",
         "--method",
@@ -191,7 +184,7 @@ fn a_force_fetch_cut_short_keeps_the_earlier_export_until_it_is_resumed() {
     let (code, stderr, _) = fetch(&proxy.url(), &out, &[&args[..], &["--force"]].concat());
     assert_eq!(code, 1, "{stderr}");
     once(&stderr, RESUME_HINT);
-    assert!(export_files(&out) == before, "the earlier export changed");
+    assert!(dir_files(&out) == before, "the earlier export changed");
     run_ok(prom2om().arg("verify").arg(&out));
 
     cut.store(false, std::sync::atomic::Ordering::SeqCst);
@@ -200,7 +193,7 @@ fn a_force_fetch_cut_short_keeps_the_earlier_export_until_it_is_resumed() {
     let fresh = tmp.path().join("fresh");
     let (code, stderr, _) = fetch(&proxy.url(), &fresh, &args);
     assert_eq!(code, 0, "{stderr}");
-    let (got, want) = (export_files(&out), export_files(&fresh));
+    let (got, want) = (dir_files(&out), dir_files(&fresh));
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
         want.keys().collect::<Vec<_>>()

@@ -165,12 +165,14 @@ pub fn prom2om() -> Command {
     Command::new(assert_cmd::cargo::cargo_bin("prom2om"))
 }
 
-/// Every file in `dir` with its bytes, by name: to check that a run left a directory as it was.
+/// Every file in `dir` with its bytes, by name (not its subdirectories, such as fetch's
+/// checkpoint): to check that a run left a directory as it was.
 pub fn dir_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)
         .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
         .map(|e| {
-            let e = e.unwrap();
             let name = e.file_name().to_string_lossy().into_owned();
             (name, std::fs::read(e.path()).unwrap())
         })
