@@ -18,6 +18,13 @@ fn main() {
         .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
         .unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=PROM2OM_GIT_COMMIT={commit}");
+    // Which encoder writes gzip level 1 (the default), so `--version` tells a binary with
+    // igzip (the release tarball's) from one without.
+    let gzip = match std::env::var_os("CARGO_FEATURE_IGZIP") {
+        Some(_) => "igzip",
+        None => "zlib-rs",
+    };
+    println!("cargo:rustc-env=PROM2OM_GZIP={gzip}");
     // Rebuild when HEAD moves: HEAD itself (per worktree) and the one branch it points at, not
     // every branch (other worktrees' commits must not rebuild this one).
     if let (Some(dir), Some(common)) = (

@@ -26,7 +26,8 @@ cleanup() {
   if [ -z "${BENCH_DIR:-}" ]; then rm -rf "$W"; else rm -rf "$W/out.dir" "$W/out.pipe" "$W/copy"; fi
 }
 trap cleanup EXIT
-cargo build --quiet --release --example gencorpus --example pushcorpus --bin prom2om
+# The binary as the release tarball builds it: gzip level 1 by igzip (the igzip feature).
+cargo build --quiet --release --features igzip --example gencorpus --example pushcorpus --bin prom2om
 BIN=$PWD/target/release/prom2om
 GEN=$PWD/target/release/examples/gencorpus
 PUSH=$PWD/target/release/examples/pushcorpus

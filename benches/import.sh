@@ -19,7 +19,8 @@ W=${BENCH_DIR:-$(mktemp -d /tmp/prom2om-import-bench.XXXX)}
 mkdir -p "$W"
 trap 'rm -rf "$W"' EXIT
 command -v promtool >/dev/null || { echo "promtool not found: install Debian's prometheus package" >&2; exit 1; }
-cargo build --quiet --release --example gencorpus --bin prom2om
+# The binary as the release tarball builds it: gzip level 1 by igzip (the igzip feature).
+cargo build --quiet --release --features igzip --example gencorpus --bin prom2om
 BIN=$PWD/target/release/prom2om
 GEN=target/release/examples/gencorpus
 # Runs "$@" (stdout dropped); sets WALL, CPU (user + sys of it and its children, s), RSS (MB).

@@ -10,7 +10,8 @@ HOURS=${2:-24}
 W=${BENCH_DIR:-$(mktemp -d /tmp/prom2om-bench.XXXX)}
 mkdir -p "$W"
 trap 'rm -rf "$W"' EXIT
-cargo build --quiet --release --example gencorpus --bin prom2om
+# The binary as the release tarball builds it: gzip level 1 by igzip (the igzip feature).
+cargo build --quiet --release --features igzip --example gencorpus --bin prom2om
 BIN=target/release/prom2om
 GEN=target/release/examples/gencorpus
 secs() { local s=$(date +%s.%N); "$@" >/dev/null; awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN{print b-a}'; }

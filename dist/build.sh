@@ -20,12 +20,23 @@ export PATH
 
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 name="prom2om-$version-x86_64-linux"
-echo "== cargo zigbuild --profile dist --target $TARGET.$GLIBC"
-cargo zigbuild --locked --profile dist --target "$TARGET.$GLIBC"
+# ISA-L's configure (isal-sys, for the igzip feature) links its test programs with -static, which
+# zig refuses for a glibc target; the library itself is static whatever that flag says. So C for
+# the target goes through zig without it (cc-rs reads CC_<target> before what zigbuild sets).
+zigcc=$(mktemp)
+trap 'rm -f "$zigcc"' EXIT
+cat >"$zigcc" <<ZIGCC
+#!/bin/sh
+for a in "\$@"; do shift; [ "\$a" = -static ] || set -- "\$@" "\$a"; done
+exec cargo-zigbuild zig cc -- -g -fno-sanitize=all -target x86_64-linux-gnu.$GLIBC "\$@"
+ZIGCC
+chmod +x "$zigcc"
+echo "== cargo zigbuild --profile dist --features igzip --target $TARGET.$GLIBC"
+env "CC_$TARGET=$zigcc" cargo zigbuild --locked --profile dist --features igzip --target "$TARGET.$GLIBC"
 bin="target/$TARGET/dist/prom2om"
 
 stage=$(mktemp -d)
-trap 'rm -rf "$stage"' EXIT
+trap 'rm -rf "$stage" "$zigcc"' EXIT
 root="$stage/$name"
 mkdir -p "$root/completions" "$root/man"
 cp "$bin" "$root/prom2om"

@@ -37,7 +37,13 @@ if readelf -S "$bin" | grep -q '\.symtab'; then
 fi
 
 # The README's first job, with the packaged binary.
-"$bin" --version
+version=$("$bin" --version)
+echo "$version"
+# The release binary compresses shards with igzip.
+case $version in
+  *"gzip level 1: igzip)"*) ;;
+  *) echo "dist: binary built without the igzip feature" >&2; exit 1 ;;
+esac
 "$bin" convert testdata/sample.dump -m '{__name__=~"elasticsearch_.*"}' -o "$work/shards" --quiet
 "$bin" verify "$work/shards"
 echo "dist: OK $(basename "$tarball"): $size bytes, needs glibc $newest or newer, libraries: $(ldd "$bin" | awk '{print $1}' | tr '\n' ' ')"

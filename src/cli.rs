@@ -4,11 +4,14 @@ use clap::{Parser, Subcommand};
 
 use crate::exit_codes::ExitCode;
 
-/// `prom2om --version`: the package version and the git commit it was built from.
+/// `prom2om --version`: the package version, the git commit it was built from and the gzip
+/// level-1 encoder built in.
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (commit ",
     env!("PROM2OM_GIT_COMMIT"),
+    ", gzip level 1: ",
+    env!("PROM2OM_GZIP"),
     ")"
 );
 

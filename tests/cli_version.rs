@@ -1,10 +1,10 @@
-//! `prom2om --version` names the commit it was built from, and `completions` prints scripts for
-//! the shells the release tarball ships.
+//! `prom2om --version` names the commit it was built from and its gzip level-1 encoder, and
+//! `completions` prints scripts for the shells the release tarball ships.
 
 use assert_cmd::Command;
 
 #[test]
-fn version_names_the_commit() {
+fn version_names_the_commit_and_the_gzip_encoder() {
     let out = Command::cargo_bin("prom2om")
         .unwrap()
         .arg("--version")
@@ -12,9 +12,19 @@ fn version_names_the_commit() {
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    let re =
-        regex::Regex::new(r"^prom2om \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}|unknown)\)\n$").unwrap();
-    assert!(re.is_match(&text), "unexpected --version: {text:?}");
+    let re = regex::Regex::new(
+        r"^prom2om \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}|unknown), gzip level 1: (igzip|zlib-rs)\)\n$",
+    )
+    .unwrap();
+    let caps = re
+        .captures(&text)
+        .unwrap_or_else(|| panic!("unexpected --version: {text:?}"));
+    let encoder = if cfg!(feature = "igzip") {
+        "igzip"
+    } else {
+        "zlib-rs"
+    };
+    assert_eq!(&caps[2], encoder);
 }
 
 #[test]

@@ -1,35 +1,71 @@
-//! The gzip writer of shard files: zlib-rs through flate2, fed the text in fixed blocks so that
-//! the compressed bytes are a function of the text and the level alone.
+//! The gzip writer of shard files: ISA-L's igzip for level 1 in builds with the `igzip` feature
+//! (the release tarball's), zlib-rs through flate2 for every other level and build.
+//!
+//! igzip's level 1 compresses shard text about twice as fast as zlib-rs's level 1 and a third
+//! smaller: zlib-rs's level 1 (`deflate_quick`) only has the fixed Huffman codes, igzip builds
+//! codes for each block. Both write one standard gzip member that any gunzip reads.
 
 use std::io::{self, Write};
 
 use flate2::write::GzEncoder;
 
-/// The encoder's input is cut in blocks of this size, whatever the writes: zlib-rs's output at
-/// levels 0 and 2-9 depends on where its input is cut between calls, so the bytes are then a
-/// function of the text and the level alone (the streamed and the sorted path, a resumed fetch,
-/// write the same text differently).
+/// The encoders' input is cut in blocks of this size, whatever the writes: both encoders' output
+/// depends on where their input is cut between calls (zlib-rs's at levels 0 and 2-9, igzip's at
+/// level 1), so the bytes are then a function of the text and the level alone (the streamed and
+/// the sorted path, a resumed fetch, write the same text differently). The copy costs about 7% of
+/// igzip's time.
 const BLOCK: usize = 1 << 18;
 
 /// A gzip member being written to `W`; [`GzWriter::finish`] ends it.
 pub struct GzWriter<W: Write> {
-    encoder: GzEncoder<W>,
+    encoder: Encoder<W>,
     block: Vec<u8>,
+}
+
+enum Encoder<W: Write> {
+    Zlib(GzEncoder<W>),
+    #[cfg(feature = "igzip")]
+    Igzip(igzip::Encoder<W>),
 }
 
 impl<W: Write> GzWriter<W> {
     /// A writer at `level` (0 stores, 1 fastest, 9 smallest).
     pub fn new(inner: W, level: u32) -> GzWriter<W> {
+        let encoder = match level {
+            #[cfg(feature = "igzip")]
+            1 => Encoder::Igzip(igzip::Encoder::new(inner)),
+            _ => Encoder::Zlib(GzEncoder::new(inner, flate2::Compression::new(level))),
+        };
         GzWriter {
-            encoder: GzEncoder::new(inner, flate2::Compression::new(level)),
+            encoder,
             block: Vec::with_capacity(BLOCK),
         }
     }
 
+    /// Passes the block to the encoder and empties it.
+    fn compress_block(&mut self) -> io::Result<()> {
+        match &mut self.encoder {
+            Encoder::Zlib(w) => w.write_all(&self.block)?,
+            #[cfg(feature = "igzip")]
+            Encoder::Igzip(w) => w.compress(&self.block, false)?,
+        }
+        self.block.clear();
+        Ok(())
+    }
+
     /// Ends the gzip member (trailer written) and returns the inner writer.
-    pub fn finish(mut self) -> io::Result<W> {
-        self.encoder.write_all(&self.block)?;
-        self.encoder.finish()
+    pub fn finish(self) -> io::Result<W> {
+        match self.encoder {
+            Encoder::Zlib(mut w) => {
+                w.write_all(&self.block)?;
+                w.finish()
+            }
+            #[cfg(feature = "igzip")]
+            Encoder::Igzip(mut w) => {
+                w.compress(&self.block, true)?;
+                Ok(w.into_inner())
+            }
+        }
     }
 }
 
@@ -41,8 +77,7 @@ impl<W: Write> Write for GzWriter<W> {
             self.block.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
             if self.block.len() == BLOCK {
-                self.encoder.write_all(&self.block)?;
-                self.block.clear();
+                self.compress_block()?;
             }
         }
         Ok(buf.len())
@@ -51,7 +86,121 @@ impl<W: Write> Write for GzWriter<W> {
     /// Flushes what the encoder has already output; the text still in the block stays there, so
     /// the bytes are those of one uninterrupted member.
     fn flush(&mut self) -> io::Result<()> {
-        self.encoder.get_mut().flush()
+        match &mut self.encoder {
+            Encoder::Zlib(w) => w.get_mut().flush(),
+            #[cfg(feature = "igzip")]
+            Encoder::Igzip(w) => w.flush(),
+        }
+    }
+}
+
+#[cfg(feature = "igzip")]
+mod igzip {
+    //! A safe streaming wrapper over ISA-L's stateful `isal_deflate`, level 1, gzip framing.
+
+    use std::io::{self, Write};
+    use std::mem::MaybeUninit;
+
+    use isal_sys::igzip_lib as isal;
+
+    /// Compressed bytes gathered before they are passed on.
+    const OUT_BUF: usize = 1 << 16;
+
+    pub struct Encoder<W: Write> {
+        // Boxed: 82 KB, and never moved while ISA-L holds pointers into the level buffer.
+        stream: Box<isal::isal_zstream>,
+        _level_buf: Vec<u8>,
+        out: Vec<u8>,
+        inner: W,
+    }
+
+    // SAFETY: the stream's raw pointers point into `_level_buf` (owned, heap, moves with the
+    // encoder) or at ISA-L's static tables, or are set from the caller's input for the length of
+    // one `compress` call; nothing is shared with another thread.
+    unsafe impl<W: Write + Send> Send for Encoder<W> {}
+
+    impl<W: Write> Encoder<W> {
+        pub fn new(inner: W) -> Encoder<W> {
+            let mut stream: Box<MaybeUninit<isal::isal_zstream>> = Box::new_uninit();
+            // SAFETY: isal_deflate_init initializes every field of the stream.
+            let mut stream = unsafe {
+                isal::isal_deflate_init(stream.as_mut_ptr());
+                stream.assume_init()
+            };
+            let mut level_buf = vec![0u8; isal::ISAL_DEF_LVL1_DEFAULT as usize];
+            stream.level = 1;
+            stream.level_buf = level_buf.as_mut_ptr();
+            stream.level_buf_size = level_buf.len() as u32;
+            stream.gzip_flag = isal::IGZIP_GZIP as u16;
+            stream.flush = isal::NO_FLUSH as u16;
+            stream.end_of_stream = 0;
+            Encoder {
+                stream,
+                _level_buf: level_buf,
+                out: Vec::with_capacity(OUT_BUF),
+                inner,
+            }
+        }
+
+        /// Compresses all of `input` (the last input when `end`: then until the trailer is out),
+        /// passing full output buffers on.
+        pub fn compress(&mut self, input: &[u8], end: bool) -> io::Result<()> {
+            let avail = u32::try_from(input.len()).map_err(io::Error::other)?;
+            self.stream.next_in = input.as_ptr().cast_mut();
+            self.stream.avail_in = avail;
+            self.stream.end_of_stream = u16::from(end);
+            loop {
+                let used = self.out.len();
+                let spare = self.out.capacity() - used;
+                let avail_in = self.stream.avail_in;
+                // SAFETY: next_out/avail_out describe the vector's spare capacity, and ISA-L
+                // writes at most avail_out bytes there; next_in/avail_in describe `input`,
+                // which outlives the call and which ISA-L only reads.
+                let (rc, written) = unsafe {
+                    self.stream.next_out = self.out.as_mut_ptr().add(used);
+                    self.stream.avail_out = spare as u32;
+                    let rc = isal::isal_deflate(&mut *self.stream);
+                    let written = spare - self.stream.avail_out as usize;
+                    self.out.set_len(used + written);
+                    (rc, written)
+                };
+                if rc != isal::COMP_OK as i32 {
+                    return Err(io::Error::other(format!(
+                        "igzip: isal_deflate failed ({rc})"
+                    )));
+                }
+                let done = self.stream.avail_in == 0
+                    && (!end
+                        || self.stream.internal_state.state == isal::isal_zstate_state_ZSTATE_END);
+                if self.out.len() == self.out.capacity() || (done && end) {
+                    self.flush_out()?;
+                } else if !done && written == 0 && self.stream.avail_in == avail_in {
+                    return Err(io::Error::other("igzip: isal_deflate made no progress"));
+                }
+                if done {
+                    break;
+                }
+            }
+            // Not kept past the call: the caller's input may go away.
+            self.stream.next_in = std::ptr::null_mut();
+            Ok(())
+        }
+
+        fn flush_out(&mut self) -> io::Result<()> {
+            self.inner.write_all(&self.out)?;
+            self.out.clear();
+            Ok(())
+        }
+
+        pub fn flush(&mut self) -> io::Result<()> {
+            self.flush_out()?;
+            self.inner.flush()
+        }
+
+        /// The inner writer, once the last input has been compressed.
+        pub fn into_inner(self) -> W {
+            self.inner
+        }
     }
 }
 
@@ -114,6 +263,21 @@ mod tests {
     }
 
     #[test]
+    fn level_one_uses_igzip_in_igzip_builds() {
+        let text = shard_text(40, 500);
+        let one = compress(&text, 1, &[1 << 18]);
+        let zlib = {
+            let mut w = GzEncoder::new(Vec::new(), flate2::Compression::new(1));
+            w.write_all(&text).unwrap();
+            w.finish().unwrap()
+        };
+        assert_eq!(one == zlib, !cfg!(feature = "igzip"));
+        if cfg!(feature = "igzip") {
+            assert!(one.len() < zlib.len(), "{} vs {}", one.len(), zlib.len());
+        }
+    }
+
+    #[test]
     fn the_bytes_depend_on_the_text_alone() {
         // Not on how it was written: the streamed and the sorted path, or a resumed fetch, cut
         // the same text differently.
@@ -142,6 +306,13 @@ mod tests {
                                 b in proptest::collection::vec(1usize..300_000, 1..4)) {
             let text = shard_text(series, lines);
             prop_assert!(compress(&text, level, &a) == compress(&text, level, &b));
+        }
+
+        #[test]
+        fn round_trip_repetitive(series in 1usize..60, lines in 1usize..400,
+                                 writes in proptest::collection::vec(1usize..300_000, 1..4)) {
+            let text = shard_text(series, lines);
+            prop_assert_eq!(gunzip(&compress(&text, 1, &writes)), text);
         }
     }
 }
