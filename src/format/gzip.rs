@@ -1,20 +1,26 @@
 //! The gzip writer of shard files: ISA-L's igzip for level 1 in builds with the `igzip` feature
 //! (the release tarball's), zlib-rs through flate2 for every other level and build.
 //!
-//! igzip's level 1 compresses shard text about twice as fast as zlib-rs's level 1 and a third
-//! smaller: zlib-rs's level 1 (`deflate_quick`) only has the fixed Huffman codes, igzip builds
-//! codes for each block. Both write one standard gzip member that any gunzip reads.
+//! Level 1 is igzip's own level 0: on shard text it is about 1.8 times as fast as zlib-rs's
+//! level 1 and a little smaller (igzip's tables were made for such text; zlib-rs's level 1,
+//! `deflate_quick`, has only the fixed Huffman codes). igzip's level 1 would be a third smaller
+//! still, but built into prom2om its output for the same text was not always the same (the
+//! streamed-equals-sorted property test caught it now and then), and shard bytes must be. Both
+//! encoders write one standard gzip member that any gunzip reads.
 
 use std::io::{self, Write};
 
 use flate2::write::GzEncoder;
 
 /// The encoders' input is cut in blocks of this size, whatever the writes: both encoders' output
-/// depends on where their input is cut between calls (zlib-rs's at levels 0 and 2-9, igzip's at
-/// level 1), so the bytes are then a function of the text and the level alone (the streamed and
-/// the sorted path, a resumed fetch, write the same text differently). The copy costs about 7% of
-/// igzip's time.
+/// depends on where their input is cut between calls, so the bytes are then a function of the
+/// text and the level alone (the streamed and the sorted path, a resumed fetch, write the same
+/// text differently). The copy costs about 7% of igzip's time.
 const BLOCK: usize = 1 << 18;
+/// Zeros after the text handed to igzip, in the same allocation: its match comparisons read by
+/// words, past the end of the input, so what lies there is the same every time. 1 KiB: more than
+/// a deflate match (258 bytes) reaches.
+const PAD: usize = 1 << 10;
 
 /// A gzip member being written to `W`; [`GzWriter::finish`] ends it.
 pub struct GzWriter<W: Write> {
@@ -38,7 +44,7 @@ impl<W: Write> GzWriter<W> {
         };
         GzWriter {
             encoder,
-            block: Vec::with_capacity(BLOCK),
+            block: Vec::with_capacity(BLOCK + PAD),
         }
     }
 
@@ -47,7 +53,7 @@ impl<W: Write> GzWriter<W> {
         match &mut self.encoder {
             Encoder::Zlib(w) => w.write_all(&self.block)?,
             #[cfg(feature = "igzip")]
-            Encoder::Igzip(w) => w.compress(&self.block, false)?,
+            Encoder::Igzip(w) => w.compress(padded(&mut self.block), false)?,
         }
         self.block.clear();
         Ok(())
@@ -62,11 +68,20 @@ impl<W: Write> GzWriter<W> {
             }
             #[cfg(feature = "igzip")]
             Encoder::Igzip(mut w) => {
-                w.compress(&self.block, true)?;
+                let mut block = self.block;
+                w.compress(padded(&mut block), true)?;
                 Ok(w.into_inner())
             }
         }
     }
+}
+
+/// The block's text, with [`PAD`] zeros after it in the same allocation.
+#[cfg(feature = "igzip")]
+fn padded(block: &mut Vec<u8>) -> &[u8] {
+    let len = block.len();
+    block.resize(len + PAD, 0);
+    &block[..len]
 }
 
 impl<W: Write> Write for GzWriter<W> {
@@ -96,7 +111,7 @@ impl<W: Write> Write for GzWriter<W> {
 
 #[cfg(feature = "igzip")]
 mod igzip {
-    //! A safe streaming wrapper over ISA-L's stateful `isal_deflate`, level 1, gzip framing.
+    //! A safe streaming wrapper over ISA-L's stateful `isal_deflate`, its level 0, gzip framing.
 
     use std::io::{self, Write};
     use std::mem::MaybeUninit;
@@ -107,36 +122,35 @@ mod igzip {
     const OUT_BUF: usize = 1 << 16;
 
     pub struct Encoder<W: Write> {
-        // Boxed: 82 KB, and never moved while ISA-L holds pointers into the level buffer.
+        // Boxed: 82 KB, most of it the history and hash table of level 0.
         stream: Box<isal::isal_zstream>,
-        _level_buf: Vec<u8>,
         out: Vec<u8>,
         inner: W,
     }
 
-    // SAFETY: the stream's raw pointers point into `_level_buf` (owned, heap, moves with the
-    // encoder) or at ISA-L's static tables, or are set from the caller's input for the length of
-    // one `compress` call; nothing is shared with another thread.
+    // SAFETY: the stream's raw pointers point at ISA-L's static tables, or are set from the
+    // caller's input and the encoder's own output buffer for the length of one `compress` call;
+    // nothing is shared with another thread.
     unsafe impl<W: Write + Send> Send for Encoder<W> {}
 
     impl<W: Write> Encoder<W> {
         pub fn new(inner: W) -> Encoder<W> {
             let mut stream: Box<MaybeUninit<isal::isal_zstream>> = Box::new_uninit();
-            // SAFETY: isal_deflate_init initializes every field of the stream.
+            // Zeroed first, so that no field isal_deflate_init leaves alone holds leftovers.
+            // SAFETY: zeroed is a valid isal_zstream (integers and null pointers), and
+            // isal_deflate_init then sets it up.
             let mut stream = unsafe {
+                stream.as_mut_ptr().write_bytes(0, 1);
                 isal::isal_deflate_init(stream.as_mut_ptr());
                 stream.assume_init()
             };
-            let mut level_buf = vec![0u8; isal::ISAL_DEF_LVL1_DEFAULT as usize];
-            stream.level = 1;
-            stream.level_buf = level_buf.as_mut_ptr();
-            stream.level_buf_size = level_buf.len() as u32;
+            // Level 0 needs no level buffer (ISAL_DEF_LVL0_DEFAULT is 0).
+            stream.level = 0;
             stream.gzip_flag = isal::IGZIP_GZIP as u16;
             stream.flush = isal::NO_FLUSH as u16;
             stream.end_of_stream = 0;
             Encoder {
                 stream,
-                _level_buf: level_buf,
                 out: Vec::with_capacity(OUT_BUF),
                 inner,
             }
@@ -150,6 +164,9 @@ mod igzip {
             self.stream.avail_in = avail;
             self.stream.end_of_stream = u16::from(end);
             loop {
+                // Zeroed, so that nothing left there by earlier use can show in what ISA-L
+                // writes (igzip's level 1 was seen to give other bytes for the same text).
+                self.out.spare_capacity_mut().fill(MaybeUninit::new(0));
                 let used = self.out.len();
                 let spare = self.out.capacity() - used;
                 let avail_in = self.stream.avail_in;
@@ -287,6 +304,49 @@ mod tests {
             let b = compress(&text, level, &[777, 1 << 20, 3]);
             assert!(a == b, "level {level}");
         }
+    }
+
+    /// Leaves pseudo-random bytes where the next calls' stack frames will be.
+    #[inline(never)]
+    fn dirty_stack(seed: u64) {
+        let mut junk = [0u64; 8192];
+        let mut x = seed | 1;
+        for j in junk.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *j = x;
+        }
+        std::hint::black_box(&junk);
+        // And the vector registers: a large copy and a hash, as the shard writer runs between
+        // two compressions.
+        let bytes: Vec<u8> = junk.iter().flat_map(|j| j.to_le_bytes()).collect();
+        let copy = bytes.clone();
+        std::hint::black_box(&copy);
+        std::hint::black_box(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    }
+
+    #[test]
+    fn the_same_text_gives_the_same_bytes_on_any_thread() {
+        // A check on igzip under the conditions of the shard writers: many threads, between
+        // compressions other work on the stack and in the vector registers.
+        let texts: Vec<Vec<u8>> = (1..40)
+            .map(|k| shard_text(k % 7 + 1, k * 13 % 90 + 1))
+            .collect();
+        let want: Vec<Vec<u8>> = texts.iter().map(|t| compress(t, 1, &[1 << 18])).collect();
+        std::thread::scope(|s| {
+            for k in 0..4u64 {
+                let (texts, want) = (&texts, &want);
+                s.spawn(move || {
+                    for round in 0..10 {
+                        for (t, w) in texts.iter().zip(want) {
+                            dirty_stack(k * 1000 + round);
+                            assert!(compress(t, 1, &[1 << 18]) == *w, "thread {k} round {round}");
+                        }
+                    }
+                });
+            }
+        });
     }
 
     proptest! {
