@@ -212,12 +212,7 @@ fn a_failed_force_run_leaves_the_earlier_export_as_it_was() {
 fn a_force_run_replaces_the_earlier_export_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    run_ok(
-        prom2om()
-            .args(["convert", "-q", "-o"])
-            .arg(&out)
-            .arg(testdata("sample.dump")),
-    );
+    export_sample(&out);
     let before = dir_files(&out);
     let shared = "20231114T220000Z-000.om.gz";
     assert!(

@@ -171,12 +171,7 @@ fn a_killed_runs_temporary_files_go_with_the_next_run_and_verify_names_them() {
 fn an_interrupted_force_run_leaves_the_earlier_export_as_it_was() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    run_ok(
-        prom2om()
-            .args(["convert", "-q", "-o"])
-            .arg(&out)
-            .arg(testdata("sample.dump")),
-    );
+    export_sample(&out);
     let before = dir_files(&out);
     let (child, mut stdin) = spawn(
         &["convert", "--force", "-o", out.to_str().unwrap()],

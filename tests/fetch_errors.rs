@@ -165,12 +165,7 @@ fn a_force_fetch_cut_short_keeps_the_earlier_export_until_it_is_resumed() {
         }
     });
     let out = tmp.path().join("o");
-    run_ok(
-        prom2om()
-            .args(["convert", "-q", "-o"])
-            .arg(&out)
-            .arg(testdata("sample.dump")),
-    );
+    export_sample(&out);
     let before = dir_files(&out);
     let args = [
         "-q",

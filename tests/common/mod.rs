@@ -165,6 +165,16 @@ pub fn prom2om() -> Command {
     Command::new(assert_cmd::cargo::cargo_bin("prom2om"))
 }
 
+/// `prom2om convert testdata/sample.dump -o out`: an earlier export for the `--force` tests.
+pub fn export_sample(out: &Path) {
+    run_ok(
+        prom2om()
+            .args(["convert", "-q", "-o"])
+            .arg(out)
+            .arg(testdata("sample.dump")),
+    );
+}
+
 /// Every file in `dir` with its bytes, by name (not its subdirectories, such as fetch's
 /// checkpoint): to check that a run left a directory as it was.
 pub fn dir_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
