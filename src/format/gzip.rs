@@ -12,14 +12,15 @@ use std::io::{self, Write};
 
 use flate2::write::GzEncoder;
 
-/// The encoders' input is cut in blocks of this size, whatever the writes: both encoders' output
-/// depends on where their input is cut between calls, so the bytes are then a function of the
-/// text and the level alone (the streamed and the sorted path, a resumed fetch, write the same
-/// text differently). The copy costs about 7% of igzip's time.
+/// The encoders' input is cut in blocks of this size, whatever the writes: the output of both
+/// can depend on where their input is cut between calls (zlib-rs's does at levels 0 and 2-9), so
+/// the bytes are then a function of the text and the level alone (the streamed and the sorted
+/// path, a resumed fetch, write the same text differently). The copy costs about 7% of igzip's
+/// time.
 const BLOCK: usize = 1 << 18;
-/// Zeros after the text handed to igzip, in the same allocation: its match comparisons read by
-/// words, past the end of the input, so what lies there is the same every time. 1 KiB: more than
-/// a deflate match (258 bytes) reaches.
+/// Zeros after the text handed to igzip, in the same allocation: its assembly may read past the
+/// end of its input (match comparisons go by words), and whatever it could see there is then the
+/// same every time. 1 KiB: more than a deflate match (258 bytes) reaches.
 const PAD: usize = 1 << 10;
 
 /// A gzip member being written to `W`; [`GzWriter::finish`] ends it.
