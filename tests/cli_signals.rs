@@ -53,7 +53,9 @@ fn feed_until_temporary(stdin: &mut ChildStdin, watch: &Path) -> String {
         }
         stdin.write_all(chunk.as_bytes()).unwrap();
         if s % 100 == 0 {
-            if let Some(t) = temporaries(watch).into_iter().next() {
+            // Not the output directory's writability probe, which exists only for a moment.
+            let probe = |t: &String| t.ends_with("-probe.tmp");
+            if let Some(t) = temporaries(watch).into_iter().find(|t| !probe(t)) {
                 return t;
             }
             assert!(Instant::now() < deadline, "no temporary file in {watch:?}");
