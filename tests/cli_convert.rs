@@ -147,12 +147,8 @@ fn non_empty_output_dir_refused_without_force() {
     assert!(out.join("manifest.json").exists());
 }
 
-/// A --force run that fails (a bad line late in input it was streaming into shards of the same
-/// names, a selector that keeps nothing, a full disk) leaves the earlier export byte for byte,
-/// `verify` passes on it, and nothing of the failed run is left.
-#[test]
-fn a_failed_force_run_leaves_the_earlier_export_as_it_was() {
-    let tmp = tempfile::tempdir().unwrap();
+/// Dump text of 200 series over 4 h in series order: enough that `convert` streams shards.
+fn corpus_200_series_4h() -> Vec<u8> {
     let spec = prom2om::corpus::CorpusSpec {
         series: 200,
         hours: 4.0,
@@ -160,6 +156,16 @@ fn a_failed_force_run_leaves_the_earlier_export_as_it_was() {
     };
     let mut text = Vec::new();
     prom2om::corpus::generate(&spec, &mut text).unwrap();
+    text
+}
+
+/// A --force run that fails (a bad line late in input it was streaming into shards of the same
+/// names, a selector that keeps nothing, a full disk) leaves the earlier export byte for byte,
+/// `verify` passes on it, and nothing of the failed run is left.
+#[test]
+fn a_failed_force_run_leaves_the_earlier_export_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut text = corpus_200_series_4h();
     let good = tmp.path().join("good.dump");
     std::fs::write(&good, &text).unwrap();
     text.extend_from_slice(b"{__name__=\"zz\"} not-a-number 1000\n");
@@ -349,13 +355,7 @@ fn disk_full_mid_run_leaves_nothing_finished() {
 fn bad_line_while_streaming_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let f = tmp.path().join("sorted.dump");
-    let spec = prom2om::corpus::CorpusSpec {
-        series: 200,
-        hours: 4.0,
-        ..Default::default()
-    };
-    let mut text = Vec::new();
-    prom2om::corpus::generate(&spec, &mut text).unwrap();
+    let mut text = corpus_200_series_4h();
     text.extend_from_slice(b"{__name__=\"zz\"} not-a-number 1000\n");
     std::fs::write(&f, &text).unwrap();
     let out = tmp.path().join("out");
