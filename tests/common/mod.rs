@@ -28,6 +28,41 @@ pub fn tool(name: &str) -> PathBuf {
         })
 }
 
+/// Which real Prometheus a test runs against: both are customers' versions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PromVersion {
+    /// Debian bookworm's 2.42, on PATH (Debian's `prometheus` package).
+    V2_42,
+    /// 3.5.3 (the long-term-support line) from Debian's `sid` suite, unpacked by `.ci/sid-tools`.
+    V3_5,
+}
+
+/// `name` (`prometheus`, `promtool`, `victoria-metrics`, `vmctl`) as Debian's `sid` suite ships
+/// it, unpacked by `.ci/sid-tools` into `target/sid-tools` (or `$PROM2OM_SID_TOOLS`). Fails the
+/// test (never skips) when it is missing.
+pub fn sid_tool(name: &str) -> PathBuf {
+    let root = std::env::var_os("PROM2OM_SID_TOOLS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/sid-tools"),
+        PathBuf::from,
+    );
+    let path = root.join("usr/bin").join(name);
+    assert!(
+        path.is_file(),
+        "{} not found: these tests need Debian sid's {name} and fail without it; run \
+         `bash .ci/sid-tools` (.ci/run does)",
+        path.display()
+    );
+    path
+}
+
+/// The real `name` of that Prometheus version: [`tool`] for 2.42, [`sid_tool`] for 3.5.
+pub fn tool_of(version: PromVersion, name: &str) -> PathBuf {
+    match version {
+        PromVersion::V2_42 => tool(name),
+        PromVersion::V3_5 => sid_tool(name),
+    }
+}
+
 /// The real promtool; see [`tool`].
 pub fn promtool() -> PathBuf {
     tool("promtool")
@@ -327,12 +362,27 @@ impl Prom {
     /// Starts the server and returns at once, not waiting for it to be ready: for a server the
     /// plain HTTP probe cannot reach (TLS). Without `data`, an empty TSDB in the temp dir.
     pub fn spawn(data: Option<&Path>, config: &str, flags: &[&str]) -> Prom {
+        Self::spawn_version(PromVersion::V2_42, data, config, flags)
+    }
+
+    /// Serves the TSDB in `data` with that version of Prometheus; returns once it is ready.
+    pub fn start_version(version: PromVersion, data: &Path, flags: &[&str]) -> Prom {
+        Self::spawn_version(version, Some(data), PROM_CONFIG, flags).ready()
+    }
+
+    /// [`Prom::spawn`] with that version of Prometheus.
+    pub fn spawn_version(
+        version: PromVersion,
+        data: Option<&Path>,
+        config: &str,
+        flags: &[&str],
+    ) -> Prom {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("prometheus.yml");
         std::fs::write(&file, config).unwrap();
         let data = data.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
         let port = free_port();
-        let child = Command::new(prometheus())
+        let child = Command::new(tool_of(version, "prometheus"))
             .arg(format!("--config.file={}", file.display()))
             .arg(format!("--storage.tsdb.path={}", data.display()))
             .arg("--storage.tsdb.retention.time=100y")
