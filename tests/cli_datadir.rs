@@ -358,3 +358,81 @@ fn inspect_counts_series_and_range_from_the_index() {
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains(&format!("series {}", series.len())), "{text}");
 }
+
+/// Every file under `dir` with its size, mtime and bytes.
+fn tree(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime, Vec<u8>)> {
+    let mut v = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let m = e.metadata().unwrap();
+            let bytes = if m.is_dir() {
+                stack.push(e.path());
+                Vec::new()
+            } else {
+                std::fs::read(e.path()).unwrap()
+            };
+            v.push((e.path(), m.len(), m.modified().unwrap(), bytes));
+        }
+    }
+    v.sort();
+    v
+}
+
+/// prom2om never writes into a data directory it reads: an output inside it, the data dir itself
+/// with --force, or a path that reaches it through `..` or a symbolic link, is refused with exit 2
+/// before anything is created there (not even the output lock file).
+#[test]
+fn output_inside_the_data_dir_is_refused_and_the_dir_stays_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, _) = awkward_tsdb(tmp.path());
+    std::os::unix::fs::symlink(&data, tmp.path().join("link")).unwrap();
+    let before = tree(&data);
+    let d = data.display().to_string();
+    let cases = [
+        (
+            vec![d.clone(), "-o".into(), format!("{d}/export")],
+            "inside",
+        ),
+        (
+            vec![d.clone(), "-o".into(), d.clone(), "--force".into()],
+            "inside",
+        ),
+        (
+            vec![
+                d.clone(),
+                "-o".into(),
+                format!("{d}/x/../y/z"),
+                "--force".into(),
+            ],
+            "inside",
+        ),
+        (
+            vec![
+                d.clone(),
+                "-o".into(),
+                tmp.path().join("link/out").display().to_string(),
+            ],
+            "inside",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = prom2om().arg("convert").args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(want) && stderr.contains("never"),
+            "{args:?}: {stderr}"
+        );
+        assert!(tree(&data) == before, "{args:?} changed the data dir");
+    }
+    // Beside it is fine.
+    let out = tmp.path().join("beside");
+    prom2om()
+        .args(["convert", &d, "-o"])
+        .arg(&out)
+        .assert()
+        .success();
+    assert!(tree(&data) == before);
+}

@@ -13,7 +13,7 @@ use super::common::{
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
 use crate::pipeline::datadir::{self, DirStats, ReadOptions};
 use crate::pipeline::input::InputSpec;
-use crate::pipeline::sink::{RunInfo, Sink, SinkSummary, StaleMode};
+use crate::pipeline::sink::{Output, RunInfo, Sink, SinkSummary, StaleMode};
 use crate::select::filter::Filter;
 
 /// Convert a Prometheus data directory, or `promtool tsdb dump` output, into OpenMetrics that
@@ -134,6 +134,7 @@ pub fn run(args: Args) -> Result<()> {
     // Dumps of persisted blocks and data directories come in series order: their shards can be
     // written while reading.
     sink_opts.stream = true;
+    refuse_output_in_data_dir(&sources, &sink_opts.output)?;
     let _lock = lock_output(&sink_opts.output)?;
     let mut sink = Sink::create(sink_opts)?;
     if !args.output.allow_merge {
@@ -226,6 +227,57 @@ fn recorded_mode(stale: StaleMode, any_dump: bool, any_dir: bool) -> &'static st
     match stale {
         StaleMode::Carry if any_dump && !any_dir => StaleMode::Drop.as_str(),
         s => s.as_str(),
+    }
+}
+
+/// Refuses an output directory that is a data directory being read, or inside one: prom2om never
+/// writes into a customer's data directory (not even its lock file), `--force` or not.
+fn refuse_output_in_data_dir(sources: &[Source], output: &Output) -> Result<()> {
+    let Output::Dir { path, .. } = output else {
+        return Ok(());
+    };
+    let out = resolved(path);
+    for src in sources {
+        let Source::Tsdb(dir) = src else { continue };
+        let Ok(data) = dir.canonicalize() else {
+            continue;
+        };
+        if out.starts_with(&data) {
+            return Err(crate::bad_input!(
+                "output directory {} is inside the data directory {} being read: prom2om never \
+                 writes into a Prometheus data directory; choose -o outside it",
+                path.display(),
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `path` with symbolic links and `..` resolved, for a path that may not exist yet: its nearest
+/// existing ancestor canonicalized, the rest appended as given.
+fn resolved(path: &std::path::Path) -> std::path::PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut rest = Vec::new();
+    let mut cur = abs.as_path();
+    loop {
+        if let Ok(c) = cur.canonicalize() {
+            return rest.iter().rev().fold(c, |mut acc, part| {
+                if part == ".." {
+                    acc.pop();
+                } else if part != "." {
+                    acc.push(part);
+                }
+                acc
+            });
+        }
+        match (cur.parent(), cur.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                cur = parent;
+            }
+            _ => return abs,
+        }
     }
 }
 
