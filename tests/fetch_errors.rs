@@ -196,3 +196,71 @@ fn a_force_fetch_cut_short_keeps_the_earlier_export_until_it_is_resumed() {
     assert!(got == want, "the resumed export differs from a fresh one");
     assert!(!out.join(".prom2om-fetch").exists());
 }
+
+#[test]
+fn an_unknown_host_fails_at_once_saying_it_does_not_resolve() {
+    let tmp = tempfile::tempdir().unwrap();
+    // `.invalid` never resolves (RFC 2606).
+    let (code, stderr, secs) = fetch(
+        "http://prom2om-test.invalid:9090",
+        &tmp.path().join("o"),
+        &[],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(secs < 5.0, "{secs:.1}s: {stderr}");
+    once(
+        &stderr,
+        "the host name of http://prom2om-test.invalid:9090 does not resolve",
+    );
+    assert!(!stderr.contains("giving up"), "{stderr}");
+    assert!(!stderr.contains(RESUME_HINT), "{stderr}");
+}
+
+#[test]
+fn a_dead_proxy_is_named_not_the_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prom = Prom::start_empty();
+    let proxy = format!("http://127.0.0.1:{}", free_port());
+    let (code, stderr, secs) = fetch(&prom.url(), &tmp.path().join("o"), &["--proxy", &proxy]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(secs < 5.0, "{secs:.1}s: {stderr}");
+    once(&stderr, &format!("nothing answers at the proxy {proxy}"));
+    assert!(stderr.contains("--proxy right?"), "{stderr}");
+    assert!(
+        !stderr.contains(&format!("nothing answers at {}", prom.url())),
+        "{stderr}"
+    );
+    // An unknown proxy host is the proxy's too.
+    let (code, stderr, _) = fetch(
+        &prom.url(),
+        &tmp.path().join("o"),
+        &["--proxy", "http://prom2om-test.invalid:3128"],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    once(&stderr, "the host name of the proxy http://prom2om-test.invalid:3128 does not resolve; check the host in --proxy");
+}
+
+/// A remote-write URL is the whole endpoint: a 404 there says so, not "without /api/v1".
+#[test]
+fn a_404_from_a_remote_write_url_asks_for_the_whole_endpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shards = tmp.path().join("shards");
+    export_sample(&shards);
+    let prom = Prom::start_with(
+        tmp.path().join("data").as_path(),
+        &["--web.enable-remote-write-receiver"],
+    );
+    let mut cmd = prom2om();
+    cmd.arg("import")
+        .arg(&shards)
+        .args(["--remote-write", &format!("{}/api/v1/writ", prom.url())]);
+    let (code, stdout, stderr) = run(cmd);
+    let stderr = stdout + &stderr;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("HTTP 404"), "{stderr}");
+    assert!(
+        stderr.contains("the receiver's whole write endpoint, e.g. http://host:9090/api/v1/write"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("without /api/v1"), "{stderr}");
+}

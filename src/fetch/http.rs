@@ -109,23 +109,63 @@ impl std::fmt::Display for HttpStatus {
         if self.status == 401 || self.status == 403 {
             f.write_str(" (check --user/--password or --bearer-token)")?;
         }
-        if self.status == 404 {
-            f.write_str(
-                " (check --url: the base URL of Prometheus, e.g. https://host or \
-                 https://host/prometheus, without /api/v1)",
-            )?;
-        }
         Ok(())
     }
 }
 
 impl std::error::Error for HttpStatus {}
 
+/// What a 404 means: a query API path under a wrong base URL, or (the URL itself posted to, as
+/// remote write does) a wrong endpoint.
+fn not_found_hint(path: &str) -> &'static str {
+    if path.is_empty() {
+        " (check the URL: it must be the receiver's whole write endpoint, e.g. \
+         http://host:9090/api/v1/write for Prometheus, http://host:8428/api/v1/write for \
+         VictoriaMetrics, https://host/api/v1/push for Mimir)"
+    } else {
+        " (check --url: the base URL of Prometheus, e.g. https://host or \
+         https://host/prometheus, without /api/v1)"
+    }
+}
+
+/// How a host name failed to resolve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lookup {
+    /// The resolver says the name does not exist (`EAI_NONAME`, `EAI_NODATA`).
+    NoSuchName,
+    /// It could not answer now (`EAI_AGAIN`) or failed otherwise: retrying may help.
+    Other,
+}
+
+/// Whether `e` is a failed host-name lookup: std's resolver reports it as an I/O error whose
+/// text is getaddrinfo's (it has no error kind of its own).
+fn name_lookup_failure(e: &ureq::Error) -> Option<Lookup> {
+    let ureq::Error::Io(io) = e else {
+        return matches!(e, ureq::Error::HostNotFound).then_some(Lookup::NoSuchName);
+    };
+    let text = io.to_string();
+    if !text.contains("failed to lookup address information") {
+        return None;
+    }
+    let gone = [
+        "Name or service not known",
+        "No address associated",
+        "nodename nor servname",
+    ];
+    Some(if gone.iter().any(|g| text.contains(g)) {
+        Lookup::NoSuchName
+    } else {
+        Lookup::Other
+    })
+}
+
 pub struct Client {
     agent: ureq::Agent,
     base: String,
     /// The base URL with credentials and query removed: safe to print.
     display: String,
+    /// `--proxy`, masked the same way, when one is set.
+    proxy: Option<String>,
     base_query: Vec<(String, String)>,
     auth: Option<String>,
     headers: Vec<(String, String)>,
@@ -194,6 +234,7 @@ impl Client {
             agent: b.build().new_agent(),
             display: parsed.base.clone(),
             base: parsed.base,
+            proxy: cfg.proxy.as_deref().map(mask_url),
             base_query: parsed.query,
             auth,
             headers: cfg.headers.clone(),
@@ -316,11 +357,11 @@ impl Client {
             .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
         let mut text = Vec::new();
         let _ = self.reader(resp).take(64 << 10).read_to_end(&mut text);
-        let err = anyhow::Error::new(HttpStatus {
-            status,
-            message: server_message(&text),
-        })
-        .context(what);
+        let mut message = server_message(&text);
+        if status == 404 {
+            message.push_str(not_found_hint(path));
+        }
+        let err = anyhow::Error::new(HttpStatus { status, message }).context(what);
         if status == 429 || status >= 500 {
             Err(Failure::Transient(err, retry_after))
         } else {
@@ -334,11 +375,27 @@ impl Client {
         let first = !self.reached.load(Ordering::Relaxed);
         let refused =
             matches!(&e, ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused);
-        if first && (refused || matches!(e, ureq::Error::HostNotFound)) {
+        // With a proxy, every connection goes to the proxy: a refusal or an unknown host is its.
+        let (whom, flag) = match &self.proxy {
+            Some(p) => (format!("the proxy {p}"), "--proxy"),
+            None => (self.display.clone(), "the URL"),
+        };
+        if let Some(lookup) = name_lookup_failure(&e) {
+            // A name that does not exist will not exist in a minute; a resolver that could not
+            // answer now may.
+            if lookup == Lookup::NoSuchName {
+                return Failure::Fatal(anyhow::Error::new(Unreachable(format!(
+                    "{what}: {e}: the host name of {whom} does not resolve; check the host in {flag}"
+                ))));
+            }
+        } else if first && (refused || matches!(e, ureq::Error::HostNotFound)) {
+            let hint = if self.proxy.is_some() {
+                format!("is the proxy running, and are the host and port of {flag} right?")
+            } else {
+                "is the server running there, and are the host and port in the URL right?".into()
+            };
             return Failure::Fatal(anyhow::Error::new(Unreachable(format!(
-                "{what}: {e}: nothing answers at {}; is the server running there, and are the \
-                 host and port of --url right?",
-                self.display
+                "{what}: {e}: nothing answers at {whom}; {hint}"
             ))));
         }
         let tls = matches!(e, ureq::Error::Tls(_) | ureq::Error::Rustls(_));
