@@ -217,3 +217,49 @@ fn inspect_with_dashboard() {
     assert_eq!(v["series"], 10);
     assert_eq!(v["kept_series"], 4);
 }
+
+/// A query that uses a variable the dashboard does not define (`instance="$node"`) selects
+/// nothing as written: `dashboard` and `convert --dashboard` say so, naming it and the panel.
+#[test]
+fn an_undefined_variable_is_named_with_its_panel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = r#"{"title": "Nodes", "panels": [{"type": "timeseries", "title": "Docs",
+        "targets": [{"refId": "A", "expr": "sum(elasticsearch_indices_docs{cluster=\"prod-a\", name=\"$node\"}) by (name)"},
+                    {"refId": "B", "expr": "label_replace(up, \"x\", \"$1\", \"job\", \"(.*)\")"}]}]}"#;
+    let file = tmp.path().join("nodes.json");
+    std::fs::write(&file, json).unwrap();
+    let want = "$node (first in panel \"Docs\" A) is neither a variable of the dashboard nor given with --var";
+    let mut cmd = prom2om();
+    cmd.arg("dashboard").arg(&file).args(WINDOW);
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(want), "{out}");
+    assert!(
+        !out.contains("$1 "),
+        "a group reference is not a variable: {out}"
+    );
+    let dump = es_dump(tmp.path());
+    let mut cmd = prom2om();
+    cmd.args(["convert", "--allow-empty", "--dashboard"])
+        .arg(&file)
+        .args(WINDOW)
+        .arg("-o")
+        .arg(tmp.path().join("out"))
+        .arg(&dump);
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(want) && err.contains("--var node=VALUE"),
+        "{err}"
+    );
+    // Given with --var, it is used and the warning is gone.
+    let mut cmd = prom2om();
+    cmd.arg("dashboard")
+        .arg(&file)
+        .args(WINDOW)
+        .args(["--var", "node=es-1"]);
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("neither a variable"), "{out}");
+    assert!(out.contains(r#"name="es-1""#), "{out}");
+}

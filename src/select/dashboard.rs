@@ -94,6 +94,10 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Expressions that do not parse: `panel: ref: message`.
     pub errors: Vec<String>,
+    /// Names written as variables that are neither the dashboard's nor a `--var`, each with the
+    /// first query that uses one (`panel "T" A`), for the warning.
+    #[serde(skip)]
+    pub undefined: BTreeMap<String, String>,
 }
 
 impl Report {
@@ -128,9 +132,30 @@ pub fn union(reports: &[Report]) -> Vec<Selector> {
         .flat_map(|r| &r.selectors)
         .filter(|s| seen.insert(s.text.clone()))
         .collect();
+    // A selector that pins its metric names can only be covered by one that selects its first
+    // name too, or by one that pins none: compare with those alone, not with every selector
+    // (a dashboard of thousands of metrics made this quadratic).
+    let names: Vec<Option<Vec<String>>> = all.iter().map(|s| s.metric_names()).collect();
+    let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut unpinned = Vec::new();
+    for (j, n) in names.iter().enumerate() {
+        match n {
+            Some(n) => n.iter().for_each(|n| by_name.entry(n).or_default().push(j)),
+            None => unpinned.push(j),
+        }
+    }
+    let everyone: Vec<usize> = (0..all.len()).collect();
     let kept = |i: usize| {
         let s = all[i];
-        !all.iter().enumerate().any(|(j, o)| {
+        let candidates = match names[i].as_ref().and_then(|n| n.first()) {
+            Some(first) => [
+                by_name.get(first.as_str()).map_or(&[][..], Vec::as_slice),
+                &unpinned,
+            ],
+            None => [&everyone[..], &[][..]],
+        };
+        !candidates.iter().flat_map(|c| c.iter()).any(|&j| {
+            let o = all[j];
             // Of two that cover each other, the first stays.
             j != i && s.covered_by(o) && (j < i || !o.covered_by(s))
         })
@@ -170,6 +195,13 @@ pub fn analyze(name: &str, d: &Dashboard, opts: &Options) -> Report {
         r.warnings.push(format!(
             "variables without a saved value match any value: {} (set them with --var NAME=VALUE)",
             unset.join(", ")
+        ));
+    }
+    for (name, at) in &r.undefined {
+        r.warnings.push(format!(
+            "${name} (first in {at}) is neither a variable of the dashboard nor given with --var: \
+             the queries keep it as written and their selectors match no series; give --var \
+             {name}=VALUE (or --var {name}='*' for any value)"
         ));
     }
     let mut names: Vec<&String> = vars.keys().collect();
@@ -278,7 +310,12 @@ fn panel(
         }
         let b = builtins(&popts, p, t.interval.as_deref());
         for scope in repeats(p, vars) {
-            let expr = vars::interpolate(&t.expr, &scope, &b, used);
+            let mut undefined = BTreeSet::new();
+            let expr = vars::interpolate(&t.expr, &scope, &b, used, &mut undefined);
+            for name in undefined {
+                let at = format!("{} {}", pr.title, t.ref_id);
+                r.undefined.entry(name).or_insert(at);
+            }
             let q = query(&t.ref_id, expr, &popts, &p.title, r);
             // Grafana aligns the start of a range query down to its step; a panel's own time
             // range may start before the dashboard's.
@@ -384,7 +421,12 @@ fn variable(
         return pr;
     }
     let b = builtins(opts, &Panel::default(), None);
-    let q = vars::interpolate(&v.query, vars, &b, used);
+    let mut undefined = BTreeSet::new();
+    let q = vars::interpolate(&v.query, vars, &b, used, &mut undefined);
+    for name in undefined {
+        let at = format!("variable {:?}", v.name);
+        r.undefined.entry(name).or_insert(at);
+    }
     let mut qr = QueryReport {
         ref_id: "query".into(),
         expr: q.clone(),

@@ -322,17 +322,20 @@ fn builtins_and_unknown_variables() {
         rate_interval_ms: 60_000,
     };
     let mut used = BTreeSet::new();
+    let mut undefined = BTreeSet::new();
     let s = interpolate(
         "$__interval $__interval_ms $__rate_interval $__range $__range_s $__range_ms $__from ${__to:date:seconds} ${__from:date:iso} $1 $nope",
         &HashMap::new(),
         &b,
         &mut used,
+        &mut undefined,
     );
     assert_eq!(
         s,
         "15s 15000 1m 3600s 3600 3600000 1700000000000 1700003600 2023-11-14T22:13:20.000Z $1 $nope"
     );
     assert!(used.is_empty());
+    assert_eq!(undefined, BTreeSet::from(["nope".to_string()]));
     assert_eq!(vars::format_duration(5_415_250), "1h30m15s250ms");
     assert_eq!(vars::round_interval(288_000), 300_000);
     assert_eq!(vars::round_interval(24_000), 20_000);
@@ -442,4 +445,67 @@ fn data_after_the_window_is_noted() {
     // `@` long before the window reaches back to it.
     let ex = promql::extract(&format!("up @ {}", START / 1000 - 3600), START, END).unwrap();
     assert_eq!(ex.reach_ms, 3_600_000 + promql::LOOKBACK_MS);
+}
+
+#[test]
+fn expressions_too_large_to_analyse_are_refused_before_parsing() {
+    let terms = |n: usize| {
+        (0..n)
+            .map(|i| format!("m{i}{{a=\"x+y-z\"}}"))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
+    // 2,000 operators (a string's `+` and `-` are not operators) parse, every selector kept.
+    let ex = promql::extract(&terms(2_001), 0, 3_600_000).unwrap();
+    assert_eq!(ex.selectors.len(), 2_001);
+    let e = promql::extract(&terms(2_002), 0, 3_600_000).err().unwrap();
+    assert!(
+        e.starts_with("too large to analyse: 2001 binary operators (at most 2000)"),
+        "{e}"
+    );
+    let e = promql::extract("up and up or up unless up", 0, 1).map(|x| x.selectors.len());
+    assert_eq!(e, Ok(4));
+    let deep = format!("{}up{}", "(".repeat(257), ")".repeat(257));
+    let e = promql::extract(&deep, 0, 1).err().unwrap();
+    assert!(
+        e.starts_with("too deeply nested to analyse: 257 levels"),
+        "{e}"
+    );
+    assert!(promql::extract(&format!("{}up{}", "(".repeat(256), ")".repeat(256)), 0, 1).is_ok());
+}
+
+/// The union's indexed comparison keeps what comparing every pair keeps.
+#[test]
+fn union_of_many_metrics_is_what_pairwise_comparison_gives() {
+    let texts = [
+        "a",
+        "a{x=\"1\"}",
+        "b{x=\"1\"}",
+        "{__name__=~\"a|b\"}",
+        "{x=\"1\"}",
+        "c{x=~\".*\"}",
+        "c",
+        "{__name__=~\"c.*\"}",
+        "d{y=\"2\"}",
+        "{__name__=~\"d|e\", y=\"2\"}",
+        "e",
+    ];
+    let selectors: Vec<Selector> = texts.iter().map(|t| Selector::parse(t).unwrap()).collect();
+    let r = Report {
+        selectors: selectors.clone(),
+        ..Report::default()
+    };
+    let brute: Vec<String> = (0..selectors.len())
+        .filter(|&i| {
+            let s = &selectors[i];
+            !selectors
+                .iter()
+                .enumerate()
+                .any(|(j, o)| j != i && s.covered_by(o) && (j < i || !o.covered_by(s)))
+        })
+        .map(|i| selectors[i].text.clone())
+        .collect();
+    let got: Vec<String> = union(&[r]).into_iter().map(|s| s.text).collect();
+    assert_eq!(got, brute);
+    assert!(got.len() < texts.len(), "{got:?}");
 }

@@ -48,12 +48,14 @@ static VARIABLE: LazyLock<regex::Regex> = LazyLock::new(|| {
 });
 
 /// Replaces every variable Grafana would replace in `s`; unknown names stay as written (as
-/// `$1` in `label_replace`). Names of the variables used go into `used`.
+/// `$1` in `label_replace`). Names of the variables used go into `used`; unknown names other than
+/// group references (`$1`) go into `undefined`, since a selector that keeps one matches nothing.
 pub fn interpolate(
     s: &str,
     vars: &HashMap<String, Var>,
     b: &Builtins,
     used: &mut BTreeSet<String>,
+    undefined: &mut BTreeSet<String>,
 ) -> String {
     VARIABLE
         .replace_all(s, |c: &regex::Captures| {
@@ -68,7 +70,12 @@ pub fn interpolate(
                     used.insert(name.to_string());
                     format_value(name, var, fmt)
                 }
-                None => whole.to_string(),
+                None => {
+                    if !name.bytes().all(|c| c.is_ascii_digit()) {
+                        undefined.insert(name.to_string());
+                    }
+                    whole.to_string()
+                }
             }
         })
         .into_owned()
