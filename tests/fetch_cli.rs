@@ -112,6 +112,18 @@ fn fetch_cli_end_to_end() {
         stdout.contains("30  fx_gauge") && stdout.contains("120  series in 4 metrics"),
         "{stdout}"
     );
+    // Without a time range, as the README shows it: everything the server holds, and it says so.
+    let o = prom2om()
+        .args(["fetch", "--url", &prom.url(), "-m", SEL, "--list-metrics"])
+        .output()
+        .unwrap();
+    let stderr_l = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr_l}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), stdout);
+    assert!(
+        stderr_l.contains("listing series with samples from 1970-01-01T00:00:00Z to "),
+        "{stderr_l}"
+    );
 
     // Killed mid-way, then resumed: the same shards as the uninterrupted run.
     let slow = Proxy::start(prom.port, |_| Fault::Delay(Duration::from_millis(150)));

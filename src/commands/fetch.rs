@@ -77,7 +77,8 @@ pub struct Args {
     #[command(flatten)]
     pub http: HttpArgs,
 
-    /// Print the metric names and series counts the selectors would export, and stop.
+    /// Print the metric names and series counts the selectors would export, and stop. Without
+    /// --start or --since it counts the series with samples at any time up to --end (or now).
     #[arg(long)]
     pub list_metrics: bool,
 
@@ -113,8 +114,20 @@ pub fn run(args: Args) -> Result<()> {
     let mut filter = args.filter.resolve()?;
     let dashboards = args.dashboard.apply(&mut filter, args.quiet)?;
     let end = filter.end.unwrap_or_else(now_ms);
-    let Some(start) = filter.start else {
-        return Err(crate::bad_input!("fetch needs --start or --since"));
+    let start = match filter.start {
+        Some(start) => start,
+        // Listing is cheap: without a range it looks at everything the server holds.
+        None if args.list_metrics => {
+            if !args.quiet {
+                eprintln!(
+                    "prom2om: listing series with samples from 1970-01-01T00:00:00Z to {} (give \
+                     --since or --start to narrow)",
+                    crate::timeparse::format_time(end)
+                );
+            }
+            0
+        }
+        None => return Err(crate::bad_input!("fetch needs --start or --since")),
     };
     let selectors: Vec<Vec<Match>> = filter
         .selectors
