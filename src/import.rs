@@ -23,7 +23,7 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::bad_input;
-use crate::pipeline::manifest::{Manifest, ShardEntry, MANIFEST_FILE};
+use crate::format::shard_dir::{Manifest, ShardEntry, MANIFEST_FILE};
 use blocks::{move_blocks, read_blocks, BlockMeta};
 pub use promtool::Promtool;
 use state::{Record, State, Status};
@@ -707,7 +707,7 @@ mod tests {
         ShardEntry {
             file: file.into(),
             bytes: content.len() as u64,
-            sha256: crate::pipeline::manifest::sha256_hex(content).unwrap(),
+            sha256: crate::format::shard_dir::sha256_hex(content).unwrap(),
             ..Default::default()
         }
     }

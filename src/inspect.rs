@@ -10,9 +10,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::format::dump::{self, Value};
+use crate::format::shard_dir::Manifest;
 use crate::labels::Labels;
 use crate::pipeline::input::{self, Chunker, InputSpec};
-use crate::pipeline::manifest::Manifest;
 use crate::select::filter::Filter;
 
 /// One metric family.
@@ -425,7 +425,7 @@ pub fn inspect_dir(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Re
     }
     let mut report = scan.report(filter, top);
     let markers = manifest.shards.iter().flat_map(|e| &e.sidecars);
-    let markers = markers.filter(|s| s.kind == crate::pipeline::manifest::SIDECAR_STALE_MARKERS);
+    let markers = markers.filter(|s| s.kind == crate::format::shard_dir::SIDECAR_STALE_MARKERS);
     let n: u64 = markers.map(|s| s.samples).sum();
     report.stale_markers = (n > 0).then_some(n);
     Ok(report)

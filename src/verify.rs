@@ -11,10 +11,10 @@ use rayon::prelude::*;
 
 use crate::bad_input;
 use crate::format::openmetrics::{self, ReadStats};
+use crate::format::shard_dir;
+use crate::format::shard_dir::{sha256_hex, Manifest, ShardEntry, Sidecar, SIDECAR_STALE_MARKERS};
 use crate::labels::Labels;
 use crate::pipeline::atomic_file;
-use crate::pipeline::manifest::{sha256_hex, Manifest, ShardEntry, Sidecar, SIDECAR_STALE_MARKERS};
-use crate::pipeline::shard;
 
 /// The outcome for one shard the manifest lists.
 #[derive(Clone, Debug)]
@@ -32,7 +32,7 @@ pub struct FileReport {
     hashes: SeriesHashes,
 }
 
-/// Shard hashes ([`shard::series_hash`]) of the series of one shard: in the file, in sidecars.
+/// Shard hashes ([`shard_dir::series_hash`]) of the series of one shard: in the file, in sidecars.
 #[derive(Clone, Debug, Default)]
 struct SeriesHashes {
     shard: Vec<u64>,
@@ -49,9 +49,9 @@ pub struct Report {
     /// the file concerned.
     pub problems: Vec<String>,
     /// The manifest's totals, for the summary.
-    pub totals: crate::pipeline::manifest::Totals,
+    pub totals: crate::format::shard_dir::Totals,
     /// The manifest's count of series with quoted names (`None` from older versions).
-    pub quoted_names: Option<crate::pipeline::manifest::QuotedNames>,
+    pub quoted_names: Option<crate::format::shard_dir::QuotedNames>,
 }
 
 impl Report {
@@ -90,7 +90,7 @@ pub fn verify_listing(dir: &Path) -> anyhow::Result<Report> {
     if !dir.is_dir() {
         return Err(bad_input!("{}: not a directory", dir.display()));
     }
-    let path = dir.join(crate::pipeline::manifest::MANIFEST_FILE);
+    let path = dir.join(crate::format::shard_dir::MANIFEST_FILE);
     if !path.is_file() {
         return Err(bad_input!(
             "{}: no manifest: DIR must be a shard directory written by `prom2om convert -o` or \
@@ -243,7 +243,7 @@ fn check_sidecar(
         ));
         return None;
     }
-    let want = shard::stale_sidecar_name(&e.file);
+    let want = shard_dir::stale_sidecar_name(&e.file);
     if sc.file != want {
         problems.push(format!("the sidecar of {} must be named {want}", e.file));
     }
@@ -258,7 +258,7 @@ fn check_sidecar(
         if s.new_series {
             prefix.clear();
             openmetrics::write_series_prefix(s.labels, &mut prefix);
-            let h = shard::series_hash(&prefix);
+            let h = shard_dir::series_hash(&prefix);
             hashes.sidecar.push((sc.file.clone(), h));
         }
         if !window.contains(&s.ts_ms) && outside.is_none() {
@@ -339,7 +339,7 @@ fn check_shard(
         if let (true, Some(h)) = (s.new_series, hashes.as_mut()) {
             prefix.clear();
             openmetrics::write_series_prefix(s.labels, &mut prefix);
-            h.push(shard::series_hash(&prefix));
+            h.push(shard_dir::series_hash(&prefix));
         }
         if cur.is_some_and(|m| m.binary_search(&s.ts_ms).is_ok()) && clash.is_none() {
             clash = Some((s.line, s.ts_ms));
@@ -464,7 +464,7 @@ fn is_plain_file_name(name: &str) -> bool {
 fn check_totals(dir: &Path, m: &Manifest) -> Vec<String> {
     let mut problems = Vec::new();
     let t = &m.totals;
-    let path = dir.join(crate::pipeline::manifest::MANIFEST_FILE);
+    let path = dir.join(crate::format::shard_dir::MANIFEST_FILE);
     let mut check = |what: &str, total: u64, sum: u64| {
         if total != sum {
             problems.push(format!(
@@ -609,7 +609,7 @@ mod tests {
         };
         let mut m = Manifest {
             shards: vec![e(2, 5, 9), e(0, 0, 0), e(1, 1, 3)],
-            totals: crate::pipeline::manifest::Totals {
+            totals: crate::format::shard_dir::Totals {
                 shards: 3,
                 series: 3,
                 samples: 3,

@@ -11,10 +11,10 @@ use sha2::{Digest, Sha256};
 
 use super::sidecar::{self, Markers};
 use crate::format::openmetrics;
+use crate::format::shard_dir::ShardEntry;
 use crate::format::tsdb::block_writer::{self, BlockWriter, SegmentWriter};
 use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::labels::Labels;
-use crate::pipeline::manifest::ShardEntry;
 use crate::verify;
 
 /// Builds the block of shard `e` of the shard directory `dir` and its sidecars, in memory,

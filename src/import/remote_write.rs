@@ -18,9 +18,9 @@ use super::state::sync_dir;
 use crate::fetch::http::{Client, ClientConfig, Failure, HttpStatus};
 use crate::format::openmetrics;
 use crate::format::prompb::{self, Label, Sample, TimeSeries, WriteRequest};
+use crate::format::shard_dir::{sha256_hex, ShardEntry};
 use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::labels::Labels;
-use crate::pipeline::manifest::{sha256_hex, ShardEntry};
 use crate::select::filter::LabelEdits;
 
 /// Push state and lock, inside the shard directory (the receiver has no place for ours).

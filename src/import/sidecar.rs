@@ -9,8 +9,8 @@ use anyhow::{anyhow, Result};
 
 use crate::bad_input;
 use crate::format::openmetrics;
+use crate::format::shard_dir::{Manifest, ShardEntry, Sidecar, SIDECAR_STALE_MARKERS};
 use crate::labels::Labels;
-use crate::pipeline::manifest::{Manifest, ShardEntry, Sidecar, SIDECAR_STALE_MARKERS};
 
 /// The staleness markers beside one shard: each series with its marker timestamps (increasing),
 /// in the file's order (the shard's series order).

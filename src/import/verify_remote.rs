@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use crate::fetch::api::{label_values, promql_duration, query_vector_with};
 use crate::fetch::http::Client;
 use crate::format::openmetrics;
-use crate::pipeline::manifest::Manifest;
+use crate::format::shard_dir::Manifest;
 
 /// What the manifest says of one window, and what the receiver holds.
 #[derive(Clone, Debug, PartialEq)]

@@ -8,9 +8,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 
+use super::Manifest;
 use crate::format::openmetrics;
 use crate::labels::Labels;
-use crate::pipeline::manifest::Manifest;
 
 /// Every series of the shards in `dir` (as its manifest lists them) with its sample count.
 pub fn samples_per_series(dir: &Path) -> Result<HashMap<Labels, u64>> {
