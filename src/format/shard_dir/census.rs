@@ -2,36 +2,27 @@
 //! deduplication and staleness handling), for summaries that must count exactly.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rayon::prelude::*;
 
-use super::Manifest;
-use crate::format::openmetrics;
+use super::ShardDir;
 use crate::labels::Labels;
 
-/// Every series of the shards in `dir` (as its manifest lists them) with its sample count.
+/// Every series of the shards in `dir` (as its manifest lists them) with its sample count. A
+/// shard that does not read back as its manifest says is an error naming it.
 pub fn samples_per_series(dir: &Path) -> Result<HashMap<Labels, u64>> {
-    let manifest = Manifest::load(dir)?;
-    let per_shard: Vec<HashMap<Labels, u64>> = manifest
-        .shards
-        .par_iter()
-        .map(|e| {
-            let path = dir.join(&e.file);
-            let raw =
-                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let mut text = Vec::new();
-            let data = if manifest.compressed {
-                flate2::read::MultiGzDecoder::new(&raw[..])
-                    .read_to_end(&mut text)
-                    .with_context(|| format!("decompressing {}", path.display()))?;
-                &text[..]
-            } else {
-                &raw[..]
-            };
-            shard_series(data).with_context(|| path.display().to_string())
+    let dir = ShardDir::open(dir)?;
+    let per_shard: Vec<HashMap<Labels, u64>> = (0..dir.manifest().shards.len())
+        .into_par_iter()
+        .map(|i| {
+            let mut counts = Counts::default();
+            dir.read_samples(i, |p| {
+                counts.sample(p.labels, p.new_series);
+                Ok(())
+            })?;
+            Ok(counts.finish())
         })
         .collect::<Result<_>>()?;
     let mut all: HashMap<Labels, u64> = HashMap::new();
@@ -43,25 +34,32 @@ pub fn samples_per_series(dir: &Path) -> Result<HashMap<Labels, u64>> {
     Ok(all)
 }
 
-fn shard_series(data: &[u8]) -> Result<HashMap<Labels, u64>> {
-    let mut out: HashMap<Labels, u64> = HashMap::new();
-    let mut current: Option<(Labels, u64)> = None;
-    openmetrics::read(data, |s| {
-        if s.new_series {
-            if let Some((l, n)) = current.take() {
-                *out.entry(l).or_default() += n;
+/// Samples per series of one shard, counted as they come.
+#[derive(Default)]
+struct Counts {
+    out: HashMap<Labels, u64>,
+    current: Option<(Labels, u64)>,
+}
+
+impl Counts {
+    fn sample(&mut self, labels: &Labels, new_series: bool) {
+        if new_series {
+            if let Some((l, n)) = self.current.take() {
+                *self.out.entry(l).or_default() += n;
             }
-            current = Some((s.labels.clone(), 0));
+            self.current = Some((labels.clone(), 0));
         }
-        if let Some((_, n)) = current.as_mut() {
+        if let Some((_, n)) = self.current.as_mut() {
             *n += 1;
         }
-        Ok(())
-    })?;
-    if let Some((l, n)) = current {
-        *out.entry(l).or_default() += n;
     }
-    Ok(out)
+
+    fn finish(mut self) -> HashMap<Labels, u64> {
+        if let Some((l, n)) = self.current.take() {
+            *self.out.entry(l).or_default() += n;
+        }
+        self.out
+    }
 }
 
 #[cfg(test)]
@@ -71,7 +69,13 @@ mod tests {
     #[test]
     fn counts_each_series_of_a_shard() {
         let om = b"a{x=\"1\"} 1 1\na{x=\"1\"} 2 2\na{x=\"2\"} 1 1\nb 1 1\n# EOF\n";
-        let m = shard_series(om).unwrap();
+        let mut c = Counts::default();
+        crate::format::openmetrics::read(om, |s| {
+            c.sample(s.labels, s.new_series);
+            Ok(())
+        })
+        .unwrap();
+        let m = c.finish();
         let l = |pairs: &[(&str, &str)]| Labels::from_pairs(pairs.iter().copied());
         assert_eq!(m[&l(&[("__name__", "a"), ("x", "1")])], 2);
         assert_eq!(m[&l(&[("__name__", "a"), ("x", "2")])], 1);
