@@ -1,32 +1,32 @@
-//! `import`: loads a shard directory into a Prometheus data dir. Each shard is checked against the
-//! manifest, written as a block by prom2om's block writer (or backfilled by `promtool` with
-//! `--promtool`) into its own staging dir (several at once), its blocks counted, and only then are
-//! the whole block dirs renamed into the data dir.
+//! `import`: loads a shard directory into a Prometheus data dir. Each shard is read once, checked
+//! against the manifest in that read, written as a block by prom2om's block writer (or backfilled
+//! by `promtool` with `--promtool`) into its own staging dir (several at once), its blocks
+//! counted, and only then are the whole block dirs renamed into the data dir.
 
 pub mod blocks;
 pub mod build;
 pub mod lock;
 pub mod promtool;
 pub mod remote_write;
-pub mod sidecar;
 pub mod state;
 pub mod verify_remote;
+mod window_gate;
 
+use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Read};
-use std::path::{Component, Path, PathBuf};
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 
-use crate::bad_input;
-use crate::format::shard_dir::{Manifest, ShardEntry, MANIFEST_FILE};
+use crate::format::shard_dir::{Manifest, SeriesHashes, ShardDir, ShardEntry};
 use blocks::{move_blocks, read_blocks, BlockMeta};
 pub use promtool::Promtool;
 use state::{Record, State, Status};
+use window_gate::WindowGate;
 
 /// The staging area inside the data dir: same filesystem, so moving a block is one rename.
 /// Prometheus only opens directories named like a ULID, so it never looks in here.
@@ -76,8 +76,8 @@ pub struct ShardResult {
 pub struct Summary {
     /// One result per manifest shard, in manifest order.
     pub results: Vec<ShardResult>,
-    /// Problems `verify` found in the directory as a whole (totals, files the manifest does not
-    /// list): reported, but no reason to refuse the shards.
+    /// Problems of the directory as a whole (totals, files the manifest does not list):
+    /// reported, but no reason to refuse the shards.
     pub warnings: Vec<String>,
     /// The staging area: import state, and the work dirs of running jobs.
     pub staging: PathBuf,
@@ -130,8 +130,8 @@ impl Summary {
 
 /// Told about the run as it goes, e.g. to draw a progress bar. Called from worker threads.
 pub trait Progress: Sync {
-    /// Before the shards are verified (read whole and parsed before any job; without --promtool
-    /// and sidecars only the listing, each job verifying its shard).
+    /// Before the directory is checked as a whole (each shard is verified by the job that
+    /// reads it).
     fn verifying(&self, _shards: u64) {}
     /// Before the first job: how many shards and samples are to be imported.
     fn planned(&self, _shards: u64, _samples: u64) {}
@@ -142,18 +142,22 @@ pub trait Progress: Sync {
 pub struct Silent;
 impl Progress for Silent {}
 
-/// Imports the shards of `dir` (a directory with a manifest) into the data dir `tsdb`.
+/// Imports the shards of `dir` into the data dir `tsdb`.
 ///
-/// Errors are for the run as a whole (bad manifest: [`crate::exit_codes::BadInput`]; missing
-/// promtool, data dir in use: plain). A shard that fails is an [`Outcome::Failed`] in the summary
-/// and stops nothing else.
-pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) -> Result<Summary> {
+/// Errors are for the run as a whole (missing promtool, data dir in use: plain). A shard that
+/// fails is an [`Outcome::Failed`] in the summary and stops nothing else.
+pub fn import(
+    dir: &ShardDir,
+    tsdb: &Path,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<Summary> {
     let started = Instant::now();
-    let manifest = load_manifest(dir)?;
+    let manifest = dir.manifest();
     let promtool = match &opts.promtool {
         Some(path) => {
             let p = Promtool::detect(path)?;
-            p.check_quoted_names(manifest.quoted_names.as_ref(), dir)?;
+            p.check_quoted_names(manifest.quoted_names.as_ref(), dir.path())?;
             Some(p)
         }
         None => None,
@@ -176,18 +180,10 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
     clean_staging(&staging)?;
 
     progress.verifying(manifest.shards.len() as u64);
-    // The writer verifies each shard in the read that builds its block, when every check is
-    // one of a single shard (no sidecars: none across shards); otherwise all first.
-    let verify_in_jobs =
-        promtool.is_none() && manifest.shards.iter().all(|e| e.sidecars.is_empty());
-    let mut report = if verify_in_jobs {
-        crate::verify::verify_listing(dir)?
-    } else {
-        crate::verify::verify_dir(dir)?
-    };
+    let mut warnings = crate::verify::dir_problems(dir);
     if promtool.is_some() && manifest.totals.stale_markers > 0 {
         // Loss must be said: OpenMetrics, hence promtool's backfill, has no staleness marker.
-        report.problems.push(format!(
+        warnings.push(format!(
             "{} staleness markers in the shards' sidecars are not imported: promtool's backfill \
              cannot write staleness markers, so those series stay on graphs up to 5 minutes \
              after they ended (prometheus --query.lookback-delta); import without --promtool, \
@@ -195,25 +191,29 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
             manifest.totals.stale_markers
         ));
     }
-    let (mut results, todo) = plan(&manifest, &st, &recovered, &report, verify_in_jobs);
+    let (mut results, todo) = plan(manifest, &st, &recovered);
     for r in results.iter().flatten() {
         progress.finished(r);
     }
     let todo_samples = todo.iter().map(|&i| manifest.shards[i].samples).sum();
     progress.planned(todo.len() as u64, todo_samples);
+    let (gate, hash_only) = match WindowGate::new(dir, &todo) {
+        Some((gate, extra)) => (Some(Mutex::new(gate)), extra),
+        None => (None, Vec::new()),
+    };
     let job = Job {
         dir,
         tsdb,
         staging: &staging,
         promtool: promtool.as_ref(),
-        compressed: manifest.compressed,
-        verify_in_jobs,
         block_duration_ms: manifest.block_duration_ms,
         state: Mutex::new(st),
         state_path: &state_path,
         no_space: AtomicBool::new(false),
+        gate,
+        held: Mutex::new(HashMap::new()),
     };
-    for r in job.run_all(&manifest.shards, &todo, opts.jobs, progress) {
+    for r in job.run_all(&todo, &hash_only, opts.jobs, progress) {
         let i = r.index;
         results[i] = Some(r);
     }
@@ -224,7 +224,7 @@ pub fn import(dir: &Path, tsdb: &Path, opts: &Options, progress: &dyn Progress) 
             .into_iter()
             .map(|r| r.expect("every shard has a result"))
             .collect(),
-        warnings: report.problems,
+        warnings,
         staging,
         no_space,
         elapsed: started.elapsed(),
@@ -244,39 +244,22 @@ fn refuse_if_in_use(tsdb: &Path) -> Result<()> {
     }
 }
 
-/// The results known before any job (shards imported by earlier runs, shards `verify` refused)
-/// and the manifest indices still to import. `verify_in_jobs`: the report holds no shards, each
-/// job verifies its own.
+/// The results known before any job (shards imported by earlier runs) and the manifest indices
+/// still to import.
 fn plan(
     manifest: &Manifest,
     st: &State,
     recovered: &[Record],
-    report: &crate::verify::Report,
-    verify_in_jobs: bool,
 ) -> (Vec<Option<ShardResult>>, Vec<usize>) {
-    let problems_of: std::collections::HashMap<&str, &[String]> = report
-        .files
-        .iter()
-        .map(|f| (f.file.as_str(), &f.problems[..]))
-        .collect();
     let mut results = vec![None; manifest.shards.len()];
     let mut todo = Vec::new();
     for (i, e) in manifest.shards.iter().enumerate() {
         let key = state::key(&e.file, &e.sha256);
-        let unverified = ["not in the manifest verify read (did it change?)".to_string()];
-        let problems = match problems_of.get(e.file.as_str()) {
-            Some(p) => *p,
-            None if verify_in_jobs => &[],
-            None => &unverified,
-        };
         if let Some(r) = recovered.iter().find(|r| r.key() == key) {
             let blocks = r.blocks.clone();
             results[i] = Some(result(i, e, Outcome::Recovered { blocks }));
         } else if st.is_done(&key) {
             results[i] = Some(result(i, e, Outcome::Skipped));
-        } else if !problems.is_empty() {
-            let why = format!("verify: {}", problems.join("; "));
-            results[i] = Some(result(i, e, Outcome::Failed(why)));
         } else {
             todo.push(i);
         }
@@ -291,43 +274,6 @@ fn result(index: usize, e: &ShardEntry, outcome: Outcome) -> ShardResult {
         expected_samples: e.samples,
         outcome,
     }
-}
-
-/// Reads and checks the manifest; anything wrong with it is bad input (exit 2).
-pub fn load_manifest(dir: &Path) -> Result<Manifest> {
-    let path = dir.join(MANIFEST_FILE);
-    if !path.is_file() {
-        return Err(bad_input!(
-            "{}: no manifest: DIR must be a shard directory written by `prom2om convert -o` or \
-             `prom2om fetch -o`",
-            path.display()
-        ));
-    }
-    let m = Manifest::load(dir).map_err(|e| bad_input!("{e:#}"))?;
-    sidecar::check_kinds(&m, &path)?;
-    let mut seen = std::collections::HashSet::new();
-    for e in &m.shards {
-        if !is_plain_relative(&e.file) {
-            return Err(bad_input!(
-                "{}: shard file name {:?} is not a plain relative path",
-                path.display(),
-                e.file
-            ));
-        }
-        if !seen.insert(e.file.as_str()) {
-            return Err(bad_input!(
-                "{}: shard {} is listed twice",
-                path.display(),
-                e.file
-            ));
-        }
-    }
-    Ok(m)
-}
-
-fn is_plain_relative(file: &str) -> bool {
-    let p = Path::new(file);
-    !file.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
 /// Finishes the block moves an interrupted run left in `Moving` state; returns those records.
@@ -387,53 +333,60 @@ fn remove_dir_if_exists(p: &Path) -> Result<()> {
 
 /// What every worker shares.
 struct Job<'a> {
-    dir: &'a Path,
+    dir: &'a ShardDir,
     tsdb: &'a Path,
     staging: &'a Path,
     /// `None`: prom2om writes the blocks itself.
     promtool: Option<&'a Promtool>,
-    compressed: bool,
-    /// The writer's jobs verify their shards (see [`build::build_shard`]).
-    verify_in_jobs: bool,
     block_duration_ms: i64,
     state: Mutex<State>,
     state_path: &'a Path,
     /// Set when a shard failed for want of disk space.
     no_space: AtomicBool,
+    /// In a directory with side files: the check across each window's shards, which the staged
+    /// shards of a window wait for in `held`.
+    gate: Option<Mutex<WindowGate>>,
+    held: Mutex<HashMap<usize, Step>>,
+}
+
+/// Where a shard stands after its read.
+enum Step {
+    /// Its blocks wait in its work dir (`staging/<work_name>/blocks`).
+    Staged {
+        work_name: String,
+        blocks: Vec<BlockMeta>,
+    },
+    /// Nothing of it waits: its outcome (a refusal, a failure).
+    Done(Outcome),
 }
 
 impl Job<'_> {
-    /// Runs the shards `todo` (manifest indices) on `jobs` threads, each running one promtool at
-    /// a time; a shard's failure is its result, never the others'.
+    /// Runs the shards `todo` (manifest indices), and reads the shards `hash_only` for the check
+    /// across their windows, on `jobs` threads, each running one shard (or promtool) at a time;
+    /// a shard's failure is its result, never the others'.
     fn run_all(
         &self,
-        shards: &[ShardEntry],
         todo: &[usize],
+        hash_only: &[usize],
         jobs: usize,
         progress: &dyn Progress,
     ) -> Vec<ShardResult> {
+        let mut work: Vec<(usize, bool)> = todo.iter().map(|&i| (i, true)).collect();
+        work.extend(hash_only.iter().map(|&i| (i, false)));
+        // Manifest order, so the windows complete one after the other.
+        work.sort_unstable();
         let next = AtomicUsize::new(0);
         let done = Mutex::new(Vec::new());
-        let no_space = &self.no_space;
         std::thread::scope(|s| {
-            for _ in 0..jobs.clamp(1, todo.len().max(1)) {
+            for _ in 0..jobs.clamp(1, work.len().max(1)) {
                 s.spawn(|| {
-                    while let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        let e = &shards[i];
-                        let outcome = self.shard(i, e).unwrap_or_else(|err| {
-                            if is_no_space(&err) {
-                                no_space.store(true, Ordering::Relaxed);
-                            }
-                            Outcome::Failed(format!("{err:#}"))
-                        });
-                        // promtool says so in Go's words when its blocks do not fit.
-                        if matches!(&outcome, Outcome::Failed(why) if why.contains("no space left on device"))
-                        {
-                            no_space.store(true, Ordering::Relaxed);
+                    while let Some(&(i, import)) = work.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        if import {
+                            self.run_one(i, progress, &done);
+                        } else {
+                            let r = self.dir.shard(i).check();
+                            self.through_gate(i, r.hashes, progress, &done);
                         }
-                        let r = result(i, e, outcome);
-                        progress.finished(&r);
-                        done.lock().expect("no panics while held").push(r);
                     }
                 });
             }
@@ -441,50 +394,166 @@ impl Job<'_> {
         done.into_inner().expect("threads joined")
     }
 
-    /// Checks, backfills, counts and moves one shard. `Err` and `Failed` both leave the data dir
-    /// untouched by this shard, except an error while moving: the state then says `Moving` and
-    /// the work dir stays, for the next run to finish the move.
-    fn shard(&self, index: usize, e: &ShardEntry) -> Result<Outcome> {
-        let work_name = format!("shard-{index}");
+    /// Reads, checks and stages shard `i`, then moves its blocks into the data dir: at once, or
+    /// once its window has been read whole.
+    fn run_one(&self, i: usize, progress: &dyn Progress, done: &Mutex<Vec<ShardResult>>) {
+        let mut hashes = SeriesHashes::default();
+        let step = self
+            .stage(i, &mut hashes)
+            .unwrap_or_else(|err| Step::Done(Outcome::Failed(self.failure(&err))));
+        if self.gate.is_none() {
+            return self.settle(i, step, &[], progress, done);
+        }
+        self.held
+            .lock()
+            .expect("no panics while held")
+            .insert(i, step);
+        self.through_gate(i, hashes, progress, done);
+    }
+
+    /// Records the read of shard `i` at the gate; the last shard of a window settles the
+    /// window's held shards, each refused by a problem of the window that names it.
+    fn through_gate(
+        &self,
+        i: usize,
+        hashes: SeriesHashes,
+        progress: &dyn Progress,
+        done: &Mutex<Vec<ShardResult>>,
+    ) {
+        let m = self.dir.manifest();
+        let gate = self.gate.as_ref().expect("only with a gate");
+        let Some(problems) = gate
+            .lock()
+            .expect("no panics while held")
+            .read(m, i, hashes)
+        else {
+            return;
+        };
+        let window = m.shards[i].window_start_ms;
+        let waiting: Vec<(usize, Step)> = {
+            let mut held = self.held.lock().expect("no panics while held");
+            let mine: Vec<usize> = held
+                .keys()
+                .copied()
+                .filter(|&j| m.shards[j].window_start_ms == window)
+                .collect();
+            mine.into_iter()
+                .map(|j| (j, held.remove(&j).expect("listed")))
+                .collect()
+        };
+        for (j, step) in waiting {
+            let of_j: Vec<&str> = problems
+                .iter()
+                .filter(|(k, _)| *k == j)
+                .map(|(_, p)| p.as_str())
+                .collect();
+            self.settle(j, step, &of_j, progress, done);
+        }
+    }
+
+    /// The outcome of a shard after its read (and its window's check): its staged blocks moved
+    /// into the data dir, or removed when `problems` refuse it.
+    fn settle(
+        &self,
+        i: usize,
+        step: Step,
+        problems: &[&str],
+        progress: &dyn Progress,
+        done: &Mutex<Vec<ShardResult>>,
+    ) {
+        let work_dir = |name: &str| self.staging.join(name);
+        let outcome = match step {
+            Step::Done(o) => o,
+            Step::Staged { work_name, .. } if !problems.is_empty() => {
+                match remove_dir_if_exists(&work_dir(&work_name)) {
+                    Ok(()) => Outcome::Failed(format!("verify: {}", problems.join("; "))),
+                    Err(err) => Outcome::Failed(self.failure(&err)),
+                }
+            }
+            Step::Staged { work_name, blocks } => {
+                let e = &self.dir.manifest().shards[i];
+                let moved = self
+                    .commit(e, &work_name, blocks)
+                    .context("moving the blocks into the data dir (the next run finishes the move)")
+                    .and_then(|o| remove_dir_if_exists(&work_dir(&work_name)).map(|()| o));
+                moved.unwrap_or_else(|err| Outcome::Failed(self.failure(&err)))
+            }
+        };
+        // promtool says so in Go's words when its blocks do not fit.
+        if matches!(&outcome, Outcome::Failed(why) if why.contains("no space left on device")) {
+            self.no_space.store(true, Ordering::Relaxed);
+        }
+        let r = result(i, &self.dir.manifest().shards[i], outcome);
+        progress.finished(&r);
+        done.lock().expect("no panics while held").push(r);
+    }
+
+    /// A failure of the machine, said; a full disk noted.
+    fn failure(&self, err: &anyhow::Error) -> String {
+        if is_no_space(err) {
+            self.no_space.store(true, Ordering::Relaxed);
+        }
+        format!("{err:#}")
+    }
+
+    /// Reads and checks shard `i`, builds its blocks into its work dir and counts them. `Err`
+    /// and `Done` leave nothing of it behind; `hashes` gets what its read gathered.
+    fn stage(&self, i: usize, hashes: &mut SeriesHashes) -> Result<Step> {
+        let work_name = format!("shard-{i}");
         let work = self.staging.join(&work_name);
         remove_dir_if_exists(&work)?;
         let out_dir = work.join("blocks");
         fs::create_dir_all(&out_dir)
             .with_context(|| format!("{}: cannot create", out_dir.display()))?;
-        let blocks = match self.backfill(e, &work, &out_dir) {
-            Ok(Ok(blocks)) => blocks,
+        match self.backfill(i, &work, &out_dir, hashes) {
+            Ok(Ok(blocks)) => Ok(Step::Staged { work_name, blocks }),
             Ok(Err(refused)) => {
                 remove_dir_if_exists(&work)?;
-                return Ok(refused);
+                Ok(Step::Done(refused))
             }
             Err(err) => {
                 remove_dir_if_exists(&work)?;
-                return Err(err);
+                Err(err)
             }
-        };
-        let outcome = self
-            .commit(e, &work_name, &out_dir, blocks)
-            .context("moving the blocks into the data dir (the next run finishes the move)")?;
-        remove_dir_if_exists(&work)?;
-        Ok(outcome)
+        }
     }
 
-    /// Verifies the file, builds its blocks and counts them: `Ok(Err(Failed))` is a shard that
-    /// is refused, `Err` a failure of the machine.
+    /// Reads and verifies the shard, builds its blocks and counts them: `Ok(Err(Failed))` is a
+    /// shard that is refused, `Err` a failure of the machine.
     fn backfill(
         &self,
-        e: &ShardEntry,
+        i: usize,
         work: &Path,
         out_dir: &Path,
+        hashes: &mut SeriesHashes,
     ) -> Result<Result<Vec<BlockMeta>, Outcome>> {
+        let files = self.dir.shard(i);
         let Some(promtool) = self.promtool else {
-            return self.write_blocks(e, out_dir);
+            return self.write_blocks(i, files, out_dir, hashes);
         };
-        let src = self.dir.join(&e.file);
-        let input = match verify_and_open(&src, e, work)? {
-            Ok(p) => p,
-            Err(why) => return Ok(Err(Outcome::Failed(why))),
+        let e = &self.dir.manifest().shards[i];
+        // promtool reads plain text: a gzip shard's text, from this one read, goes into the
+        // work dir for it.
+        let input = if self.dir.manifest().compressed {
+            let target = work.join("shard.om");
+            if let Some(text) = files.text().filter(|_| files.sound()) {
+                fs::write(&target, text).map_err(|err| {
+                    anyhow::Error::new(err).context(format!(
+                        "cannot write the decompressed shard into the staging dir ({})",
+                        target.display()
+                    ))
+                })?;
+            }
+            target
+        } else {
+            self.dir.path().join(&e.file)
         };
+        let report = files.check();
+        *hashes = report.hashes;
+        if !report.problems.is_empty() {
+            let why = format!("verify: {}", report.problems.join("; "));
+            return Ok(Err(Outcome::Failed(why)));
+        }
         // promtool builds its head in TMPDIR: keep it on the data dir's filesystem, where the
         // next run cleans up after a killed job.
         let tmp = work.join("tmp");
@@ -509,8 +578,10 @@ impl Job<'_> {
     /// must hold the shard's samples plus the sidecars' staleness markers.
     fn write_blocks(
         &self,
-        e: &ShardEntry,
+        i: usize,
+        files: crate::format::shard_dir::ShardFiles<'_>,
         out_dir: &Path,
+        hashes: &mut SeriesHashes,
     ) -> Result<Result<Vec<BlockMeta>, Outcome>> {
         // The head range promtool's backfill gives its writer, so chunks are cut alike.
         let duration = if self.block_duration_ms > 0 {
@@ -518,10 +589,14 @@ impl Job<'_> {
         } else {
             2 * 3_600_000
         };
-        let (dir, compressed, verify) = (self.dir, self.compressed, self.verify_in_jobs);
-        if let Err(why) = build::build_shard(dir, compressed, e, verify, out_dir, 2 * duration)? {
+        let (report, block) = build::build(files, 2 * duration);
+        *hashes = report.hashes;
+        let Some(block) = block else {
+            let why = format!("verify: {}", report.problems.join("; "));
             return Ok(Err(Outcome::Failed(why)));
-        }
+        };
+        build::write_block(block, out_dir)?;
+        let e = &self.dir.manifest().shards[i];
         let blocks = read_blocks(out_dir)?;
         let samples: u64 = blocks.iter().map(|b| b.stats.num_samples).sum();
         let markers: u64 = e.sidecars.iter().map(|s| s.samples).sum();
@@ -537,13 +612,8 @@ impl Job<'_> {
     }
 
     /// Records the blocks as moving, renames them into the data dir, records the shard done.
-    fn commit(
-        &self,
-        e: &ShardEntry,
-        work_name: &str,
-        out_dir: &Path,
-        blocks: Vec<BlockMeta>,
-    ) -> Result<Outcome> {
+    fn commit(&self, e: &ShardEntry, work_name: &str, blocks: Vec<BlockMeta>) -> Result<Outcome> {
+        let out_dir = self.staging.join(work_name).join("blocks");
         let mut rec = Record {
             file: e.file.clone(),
             sha256: e.sha256.clone(),
@@ -555,7 +625,7 @@ impl Job<'_> {
             max_time_ms: blocks.iter().map(|b| b.max_time).max(),
         };
         self.save(rec.clone())?;
-        move_blocks(out_dir, self.tsdb, &rec.blocks)?;
+        move_blocks(&out_dir, self.tsdb, &rec.blocks)?;
         rec.status = Status::Done;
         self.save(rec.clone())?;
         Ok(Outcome::Imported {
@@ -573,92 +643,6 @@ impl Job<'_> {
     }
 }
 
-/// Checks size and checksum against the manifest and returns the plain OpenMetrics file for
-/// promtool: the shard itself, or (for `.gz`) its text decompressed into `work` while hashing.
-/// `Ok(Err(reason))` when the shard does not match its manifest entry.
-fn verify_and_open(src: &Path, e: &ShardEntry, work: &Path) -> Result<Result<PathBuf, String>> {
-    let f = match fs::File::open(src) {
-        Ok(f) => f,
-        Err(err) => return Ok(Err(format!("cannot open {}: {err}", src.display()))),
-    };
-    let len = f.metadata()?.len();
-    if len != e.bytes {
-        return Ok(Err(format!(
-            "{len} bytes, the manifest says {} (truncated or changed?)",
-            e.bytes
-        )));
-    }
-    let mut hashed = HashingReader {
-        inner: io::BufReader::with_capacity(1 << 16, f),
-        hash: Sha256::new(),
-    };
-    let target;
-    if e.file.ends_with(".gz") {
-        target = work.join("shard.om");
-        let mut out = io::BufWriter::with_capacity(
-            1 << 16,
-            fs::File::create(&target).with_context(|| format!("{}", target.display()))?,
-        );
-        let mut dec = flate2::read::MultiGzDecoder::new(&mut hashed);
-        let copied = copy_apart(&mut dec, &mut out);
-        drop(dec);
-        // Hash what the decoder left unread, so the checksum covers the whole file.
-        io::copy(&mut hashed, &mut io::sink())?;
-        let sum = hex(hashed.hash.finalize_reset());
-        if sum != e.sha256 {
-            return Ok(Err(checksum_mismatch(&sum, &e.sha256)));
-        }
-        let staging_write = |err: io::Error| {
-            anyhow::Error::new(err).context(format!(
-                "cannot write the decompressed shard into the staging dir ({})",
-                target.display()
-            ))
-        };
-        let n = match copied {
-            Ok(n) => n,
-            Err(Copy::Read(err)) => return Ok(Err(format!("not valid gzip: {err}"))),
-            Err(Copy::Write(err)) => return Err(staging_write(err)),
-        };
-        io::Write::flush(&mut out).map_err(staging_write)?;
-        if n != e.uncompressed_bytes {
-            return Ok(Err(format!(
-                "{n} bytes of OpenMetrics inside, the manifest says {}",
-                e.uncompressed_bytes
-            )));
-        }
-    } else {
-        target = src.to_path_buf();
-        io::copy(&mut hashed, &mut io::sink())?;
-        let sum = hex(hashed.hash.finalize_reset());
-        if sum != e.sha256 {
-            return Ok(Err(checksum_mismatch(&sum, &e.sha256)));
-        }
-    }
-    Ok(Ok(target))
-}
-
-/// Which side of a copy failed: a bad gzip stream is the shard's fault, a failed write (a full
-/// disk) is the machine's.
-enum Copy {
-    Read(io::Error),
-    Write(io::Error),
-}
-
-fn copy_apart(r: &mut impl Read, w: &mut impl io::Write) -> Result<u64, Copy> {
-    let mut buf = vec![0u8; 1 << 16];
-    let mut n = 0u64;
-    loop {
-        let got = match r.read(&mut buf) {
-            Ok(0) => return Ok(n),
-            Ok(got) => got,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Copy::Read(e)),
-        };
-        w.write_all(&buf[..got]).map_err(Copy::Write)?;
-        n += got as u64;
-    }
-}
-
 /// Whether the error is a full disk or an exhausted quota somewhere in its chain.
 pub fn is_no_space(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
@@ -666,104 +650,4 @@ pub fn is_no_space(err: &anyhow::Error) -> bool {
             .and_then(|io| io.raw_os_error())
             .is_some_and(|code| code == libc::ENOSPC || code == libc::EDQUOT)
     })
-}
-
-fn checksum_mismatch(got: &str, want: &str) -> String {
-    format!("checksum mismatch: sha256 {got}, the manifest says {want} (corrupted or changed)")
-}
-
-struct HashingReader<R> {
-    inner: R,
-    hash: Sha256,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
-fn hex(bytes: impl AsRef<[u8]>) -> String {
-    bytes.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_relative_paths() {
-        assert!(is_plain_relative("a.om.gz"));
-        assert!(is_plain_relative("sub/a.om"));
-        assert!(!is_plain_relative("../a.om"));
-        assert!(!is_plain_relative("/etc/passwd"));
-        assert!(!is_plain_relative("./a.om"));
-        assert!(!is_plain_relative(""));
-    }
-
-    fn entry(file: &str, content: &[u8]) -> ShardEntry {
-        ShardEntry {
-            file: file.into(),
-            bytes: content.len() as u64,
-            sha256: crate::format::shard_dir::sha256_hex(content).unwrap(),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn verify_gz_and_plain_and_refuse_changes() {
-        use std::io::Write;
-        let dir = tempfile::tempdir().unwrap();
-        let text = b"a 1 1\n# EOF\n";
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(text).unwrap();
-        let gz = gz.finish().unwrap();
-        fs::write(dir.path().join("s.om.gz"), &gz).unwrap();
-        fs::write(dir.path().join("s.om"), text).unwrap();
-        let mut e = entry("s.om.gz", &gz);
-        e.uncompressed_bytes = text.len() as u64;
-        let work = tempfile::tempdir().unwrap();
-        let p = verify_and_open(&dir.path().join("s.om.gz"), &e, work.path())
-            .unwrap()
-            .unwrap();
-        assert_eq!(fs::read(p).unwrap(), text);
-        let e2 = entry("s.om", text);
-        let p = verify_and_open(&dir.path().join("s.om"), &e2, work.path())
-            .unwrap()
-            .unwrap();
-        assert_eq!(p, dir.path().join("s.om"));
-
-        let mut changed = gz.clone();
-        let mid = changed.len() / 2;
-        changed[mid] ^= 1;
-        fs::write(dir.path().join("s.om.gz"), &changed).unwrap();
-        let why = verify_and_open(&dir.path().join("s.om.gz"), &e, work.path())
-            .unwrap()
-            .unwrap_err();
-        assert!(why.contains("checksum mismatch"), "{why}");
-        fs::write(dir.path().join("s.om.gz"), &gz[..gz.len() - 1]).unwrap();
-        let why = verify_and_open(&dir.path().join("s.om.gz"), &e, work.path())
-            .unwrap()
-            .unwrap_err();
-        assert!(why.contains("bytes, the manifest says"), "{why}");
-    }
-
-    #[test]
-    fn bad_manifests_are_bad_input() {
-        let dir = tempfile::tempdir().unwrap();
-        let code = |e: anyhow::Error| crate::exit_codes::ExitCode::of(&e).code();
-        assert_eq!(code(load_manifest(dir.path()).unwrap_err()), 2);
-        fs::write(dir.path().join(MANIFEST_FILE), b"{").unwrap();
-        assert_eq!(code(load_manifest(dir.path()).unwrap_err()), 2);
-        let mut m = Manifest::default();
-        m.shards.push(entry("../x.om", b""));
-        fs::write(
-            dir.path().join(MANIFEST_FILE),
-            serde_json::to_vec(&m).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(code(load_manifest(dir.path()).unwrap_err()), 2);
-    }
 }

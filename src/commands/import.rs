@@ -9,35 +9,38 @@ use clap::Args as ClapArgs;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::http_args::HttpArgs;
+use crate::format::shard_dir::ShardDir;
 use crate::import::{import, Options, Outcome, Progress, ShardResult, Summary};
 
 /// The subcommand's one-line help is its variant's doc in `cli.rs`; the details are here.
 const DETAILS: &str = "\
-Every shard is verified as `prom2om verify` does (size, sha256, OpenMetrics validity, counts, \
-window, sidecars) before anything of it is written; a shard that fails is not imported. Each \
-shard becomes one TSDB block, written by prom2om itself (no promtool needed), --jobs shards at \
-once: built in memory in the read that verifies the shard (a directory with sidecars, whose \
-checks span shards, is verified whole first and each shard read again, its checksum checked \
-again), with the staleness markers its sidecar files carry (a shard directory written from a \
-data dir or by fetch) as real markers. The block is written into a staging dir inside \
-DATA_DIR and moved into DATA_DIR only when it holds exactly the manifest's sample count (plus \
-its markers). A failed shard stops nothing else; running the same command again retries the \
+Every shard is read once, and verified in that read as `prom2om verify` does (size, sha256, \
+the size of its text, OpenMetrics validity, counts, window, sidecars); nothing of a shard that \
+fails is written. Each shard becomes one TSDB block, written by prom2om itself (no promtool \
+needed), --jobs shards at once: built in memory as the shard is read, with the staleness \
+markers its sidecar files carry (a shard directory written from a data dir or by fetch) as \
+real markers. The block is written into a staging dir inside DATA_DIR and moved into DATA_DIR \
+only when it holds exactly the manifest's sample count (plus its markers); in a directory with \
+sidecars, whose one check spans the shards of a window, only once every shard of its window \
+has been read. A failed shard stops nothing else; running the same command again retries the \
 failed shards and skips the imported ones (state in DATA_DIR/.prom2om-import).
 
-With --promtool (or --promtool=PATH) the directory is verified whole first and the blocks are \
-made instead by `promtool tsdb create-blocks-from openmetrics`, as prom2om 0.1 did: gzip \
-shards are decompressed into the staging dir for it; it is slower, needs promtool 2.51+ for \
-quoted names, and cannot write staleness markers.
+With --promtool (or --promtool=PATH) the blocks are made instead by `promtool tsdb \
+create-blocks-from openmetrics`, as prom2om 0.1 did: the text of a gzip shard, from the read \
+that verifies it, is written into the staging dir for it; it is slower, needs promtool 2.51+ \
+for quoted names, and cannot write staleness markers.
 
 A running Prometheus loads new blocks at its next block reload (every minute). At that reload it \
 deletes blocks ending more than --storage.tsdb.retention.time (default 15d) before the newest \
 block: import old data into a server started with a long enough retention.
 
 With --remote-write URL the shards go instead to any Prometheus remote-write receiver \
-(VictoriaMetrics, Mimir, Thanos Receive, Cortex, Prometheus): verified first in the same way, \
-pushed window by window in time order (Prometheus and Mimir take old samples only within their \
-out-of-order window behind their newest sample), in requests of --batch-samples, --concurrency \
-at once, each series' samples in order. Timeouts, dropped connections, 429 (after its \
+(VictoriaMetrics, Mimir, Thanos Receive, Cortex, Prometheus): each shard read once and sent as \
+it is verified in the same way (a shard whose files do not match the manifest's sizes and \
+checksums sends nothing; a sidecar series in the wrong shard of its window is found once the \
+window is sent, and fails its shard), window by window in time order (Prometheus and Mimir \
+take old samples only within their out-of-order window behind their newest sample), in \
+requests of --batch-samples, --concurrency at once, each series' samples in order. Timeouts, dropped connections, 429 (after its \
 Retry-After) and 5xx are retried with backoff and jitter (--retries); another 4xx stops that \
 shard with the receiver's message, and the others go on. State in DIR/.prom2om-remote-write \
 records the pushed shards per receiver: running the same command again sends only the rest.
@@ -165,8 +168,11 @@ fn remote_only(a: clap::Arg) -> clap::Arg {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    // The manifest is read once, and anything wrong with it is bad input (exit 2).
+    let dir = ShardDir::open(&args.dir)?;
+    dir.refuse_unreadable()?;
     let Some(tsdb) = args.tsdb.clone() else {
-        return super::import_remote::run(args);
+        return super::import_remote::run(args, &dir);
     };
     let jobs = match args.jobs {
         Some(n) => n as usize,
@@ -178,7 +184,7 @@ pub fn run(args: Args) -> Result<()> {
         force: args.force,
     };
     let bars = Bars::new();
-    let summary = import(&args.dir, &tsdb, &opts, &bars)?;
+    let summary = import(&dir, &tsdb, &opts, &bars)?;
     bars.clear();
     print_summary(&summary, &tsdb);
     let failed = summary.failed();

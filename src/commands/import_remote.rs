@@ -5,7 +5,10 @@ use anyhow::{bail, Result};
 use indicatif::ProgressStyle;
 
 use super::import::{out_line, Args, Bars};
+use std::collections::HashMap;
+
 use crate::fetch::http::{mask_url, Client};
+use crate::format::shard_dir::ShardDir;
 use crate::import::remote_write::{push, Options, Outcome, Progress, ShardResult, Summary};
 use crate::import::verify_remote;
 use crate::select::filter::LabelEdits;
@@ -13,7 +16,7 @@ use crate::select::filter::LabelEdits;
 /// How long a window found short is asked again: new data takes a moment to become searchable.
 const VERIFY_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(args: Args, dir: &ShardDir) -> Result<()> {
     let url = args
         .remote_write
         .clone()
@@ -32,7 +35,7 @@ pub fn run(args: Args) -> Result<()> {
         .expect("static template")
         .progress_chars("=> "),
     );
-    let summary = push(&args.dir, &opts, &bars)?;
+    let summary = push(dir, &opts, &bars)?;
     bars.clear();
     print_summary(&summary, &mask_url(&url));
     let failed = summary.failed();
@@ -44,15 +47,21 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     if let Some(v) = &args.verify_url {
-        verify(&args, v, &opts.edits.add)?;
+        verify(&args, dir, v, &opts.edits.add, &summary.nan)?;
     }
     Ok(())
 }
 
 /// Counts each window on the receiver; one line per window that differs and a summary line.
-fn verify(args: &Args, url: &str, matchers: &[(String, String)]) -> Result<()> {
+fn verify(
+    args: &Args,
+    dir: &ShardDir,
+    url: &str,
+    matchers: &[(String, String)],
+    nan_read: &HashMap<usize, u64>,
+) -> Result<()> {
     let client = Client::new(&args.http.client_config(url)?)?;
-    let checks = verify_remote::verify(&args.dir, &client, matchers, VERIFY_SETTLE)?;
+    let checks = verify_remote::verify(dir, &client, matchers, VERIFY_SETTLE, nan_read)?;
     let mut differ = 0;
     let mut nan_missing = 0;
     for c in &checks {
@@ -85,7 +94,7 @@ fn verify(args: &Args, url: &str, matchers: &[(String, String)]) -> Result<()> {
     };
     // PromQL counts no staleness marker (count_over_time skips them): the markers were checked
     // as the receiver accepted them, each shard's against its sidecar's count.
-    let markers = match crate::import::load_manifest(&args.dir)?.totals.stale_markers {
+    let markers = match dir.manifest().totals.stale_markers {
         0 => String::new(),
         k => format!(
             "; the {k} staleness markers of the sidecars, which PromQL does not count, were each accepted by the receiver"

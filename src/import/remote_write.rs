@@ -13,13 +13,11 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::sidecar::{self, StaleMarkers};
 use super::state::sync_dir;
+use super::window_gate::WindowGate;
 use crate::fetch::http::{Client, ClientConfig, Failure, HttpStatus};
-use crate::format::openmetrics;
 use crate::format::prompb::{self, Label, Sample, TimeSeries, WriteRequest};
-use crate::format::shard_dir::{sha256_hex, ShardEntry};
-use crate::format::tsdb::xor::STALE_NAN_BITS;
+use crate::format::shard_dir::{sha256_hex, SeriesHashes, ShardDir, ShardEntry, ShardFiles};
 use crate::labels::Labels;
 use crate::select::filter::LabelEdits;
 
@@ -67,8 +65,10 @@ pub struct ShardResult {
 pub struct Summary {
     /// One result per manifest shard, in push order (time order).
     pub results: Vec<ShardResult>,
-    /// Problems `verify` found in the directory as a whole.
+    /// Problems of the directory as a whole.
     pub warnings: Vec<String>,
+    /// NaN samples of each shard this run read (manifest index), for `--verify-url`.
+    pub nan: HashMap<usize, u64>,
     /// Series that an `--add-label` gave a different value than they had.
     pub overridden: u64,
     pub requests: u64,
@@ -170,15 +170,16 @@ fn target_key(display_url: &str, cfg: &ClientConfig, edits: &LabelEdits) -> Stri
     sha256_hex(text.as_bytes()).expect("reading a slice cannot fail")[..16].to_string()
 }
 
-/// Pushes the shards of `dir` to the receiver of `opts`.
+/// Pushes the shards of `dir` to the receiver of `opts`, each shard read once.
 ///
-/// Errors are for the run as a whole (bad manifest: bad input; bad URL or options). A shard the
-/// receiver refuses is an [`Outcome::Failed`] and stops nothing else.
-pub fn push(dir: &Path, opts: &Options, progress: &dyn Progress) -> Result<Summary> {
+/// Errors are for the run as a whole (bad URL or options, receiver unreachable). A shard the
+/// receiver refuses, or that does not read back as its manifest says, is an
+/// [`Outcome::Failed`] and stops nothing else.
+pub fn push(dir: &ShardDir, opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let started = Instant::now();
-    let manifest = super::load_manifest(dir)?;
+    let manifest = dir.manifest();
     let client = Client::new(&opts.client)?;
-    let state_dir = dir.join(STATE_DIR);
+    let state_dir = dir.path().join(STATE_DIR);
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("{}: cannot create", state_dir.display()))?;
     let _guard = crate::pipeline::run_lock::acquire(
@@ -190,23 +191,23 @@ pub fn push(dir: &Path, opts: &Options, progress: &dyn Progress) -> Result<Summa
     let target = target_key(client.display_url(), &opts.client, &opts.edits);
 
     progress.verifying(manifest.shards.len() as u64);
-    let report = crate::verify::verify_dir(dir)?;
-    let problems: BTreeMap<&str, &[String]> = report
-        .files
-        .iter()
-        .map(|f| (f.file.as_str(), &f.problems[..]))
-        .collect();
+    let warnings = crate::verify::dir_problems(dir);
     // Time order: receivers take old samples only within a window behind their newest one.
-    let mut order: Vec<&ShardEntry> = manifest.shards.iter().collect();
-    order.sort_by_key(|e| (e.window_start_ms, e.shard));
+    let mut order: Vec<usize> = (0..manifest.shards.len()).collect();
+    order.sort_by_key(|&i| (manifest.shards[i].window_start_ms, manifest.shards[i].shard));
     let done = st.targets.entry(target.clone()).or_default();
     done.url = client.display_url().to_string();
-    let todo: Vec<u64> = order
+    let todo: Vec<usize> = order
         .iter()
-        .filter(|e| !done.pushed.contains_key(&key(e)))
-        .map(|e| e.samples)
+        .copied()
+        .filter(|&i| !done.pushed.contains_key(&key(&manifest.shards[i])))
         .collect();
-    progress.planned(todo.len() as u64, todo.iter().sum());
+    let todo_samples = todo.iter().map(|&i| manifest.shards[i].samples).sum();
+    progress.planned(todo.len() as u64, todo_samples);
+    let (mut gate, hash_only) = match WindowGate::new(dir, &todo) {
+        Some((gate, extra)) => (Some(gate), extra),
+        None => (None, Vec::new()),
+    };
 
     let pusher = Pusher {
         client: &client,
@@ -217,37 +218,70 @@ pub fn push(dir: &Path, opts: &Options, progress: &dyn Progress) -> Result<Summa
         unreachable: AtomicBool::new(false),
     };
     let mut results = Vec::new();
-    for e in order {
-        let k = key(e);
-        let outcome = if st.targets[&target].pushed.contains_key(&k) {
-            Outcome::Skipped
-        } else if let Some(p) = problems.get(e.file.as_str()).filter(|p| !p.is_empty()) {
-            Outcome::Failed(format!("verify: {}", p.join("; ")))
+    let mut nan = HashMap::new();
+    // The results of the current window; with side files they wait for its check.
+    let mut pending: Vec<(usize, Outcome)> = Vec::new();
+    for (k, &i) in order.iter().enumerate() {
+        let e = &manifest.shards[i];
+        let pushed_before = st.targets[&target].pushed.contains_key(&key(e));
+        let (outcome, hashes) = if pushed_before && !hash_only.contains(&i) {
+            (Outcome::Skipped, None)
+        } else if pushed_before {
+            // Read for the check across its window; its NaN count serves --verify-url.
+            let mut n = 0;
+            let r = dir.shard(i).samples(|p| {
+                n += u64::from(p.value.is_nan());
+                Ok(())
+            });
+            nan.insert(i, n);
+            (Outcome::Skipped, Some(r.hashes))
         } else {
-            let o = pusher
-                .shard(dir, manifest.compressed, e)
-                .unwrap_or_else(|err| Outcome::Failed(format!("{err:#}")));
+            let (o, hashes, n) = pusher.shard(dir.shard(i));
             if let (Outcome::Failed(why), true) = (&o, pusher.unreachable.load(Ordering::Relaxed)) {
                 return Err(anyhow!("{why}"));
             }
-            if let Outcome::Pushed { samples, .. } = o {
+            nan.insert(i, n);
+            (o, Some(hashes))
+        };
+        pending.push((i, outcome));
+        let mut problems = Vec::new();
+        if let (Some(g), Some(h)) = (gate.as_mut(), hashes) {
+            problems = g.read(manifest, i, h).unwrap_or_default();
+        }
+        let window_ends = order
+            .get(k + 1)
+            .is_none_or(|&j| manifest.shards[j].window_start_ms != e.window_start_ms);
+        if gate.is_some() && !window_ends {
+            continue;
+        }
+        for (j, mut outcome) in pending.drain(..) {
+            let of_j: Vec<&str> = problems
+                .iter()
+                .filter(|(x, _)| *x == j)
+                .map(|(_, p)| p.as_str())
+                .collect();
+            let e = &manifest.shards[j];
+            if !of_j.is_empty() {
+                outcome = Outcome::Failed(format!("verify: {}", of_j.join("; ")));
+            }
+            if let Outcome::Pushed { samples, .. } = outcome {
                 let t = st.targets.get_mut(&target).expect("entry made above");
-                t.pushed.insert(k, samples);
+                t.pushed.insert(key(e), samples);
                 st.save(&state_path)?;
             }
-            o
-        };
-        let r = ShardResult {
-            file: e.file.clone(),
-            expected_samples: e.samples,
-            outcome,
-        };
-        progress.finished(&r);
-        results.push(r);
+            let r = ShardResult {
+                file: e.file.clone(),
+                expected_samples: e.samples,
+                outcome,
+            };
+            progress.finished(&r);
+            results.push(r);
+        }
     }
     Ok(Summary {
         results,
-        warnings: report.problems,
+        warnings,
+        nan,
         overridden: pusher.overridden.load(Ordering::Relaxed),
         requests: client.counters.requests.load(Ordering::Relaxed),
         retries: client.counters.retries.load(Ordering::Relaxed),
@@ -278,37 +312,22 @@ struct Refusal {
 }
 
 impl Pusher<'_> {
-    /// Reads one shard (checksum checked again), sends it on the lanes, waits for every answer.
-    fn shard(&self, dir: &Path, compressed: bool, e: &ShardEntry) -> Result<Outcome> {
-        let path = dir.join(&e.file);
-        let raw =
-            std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
-        let sum = sha256_hex(&raw[..]).expect("reading a slice cannot fail");
-        if sum != e.sha256 {
-            return Ok(Outcome::Failed(format!(
-                "changed since it was verified: sha256 {sum}, the manifest says {}",
-                e.sha256
-            )));
+    /// Sends one shard, as it is read, on the lanes, and waits for every answer. Returns its
+    /// outcome, what its read gathered for the check across its window, and its NaN samples.
+    fn shard(&self, files: ShardFiles<'_>) -> (Outcome, SeriesHashes, u64) {
+        if !files.sound() {
+            // Nothing of it is sent: its report says why.
+            let r = files.check();
+            let why = format!("verify: {}", r.problems.join("; "));
+            return (Outcome::Failed(why), r.hashes, 0);
         }
-        let text = if compressed {
-            let mut t = Vec::with_capacity(e.uncompressed_bytes as usize);
-            flate2::read::MultiGzDecoder::new(&raw[..])
-                .read_to_end(&mut t)
-                .context("gunzip")?;
-            t
-        } else {
-            raw
-        };
-        let markers = match sidecar::stale_markers(dir, e) {
-            Ok(m) => m,
-            Err(err) => return Ok(Outcome::Failed(format!("{err:#}"))),
-        };
         let refusal = Refusal {
             stop: AtomicBool::new(false),
             first: Mutex::new(None),
         };
         let lanes = self.opts.concurrency.max(1);
-        let (requests, read) = std::thread::scope(|s| {
+        let mut nan = 0;
+        let (requests, report) = std::thread::scope(|s| {
             let mut txs = Vec::with_capacity(lanes);
             let mut handles = Vec::with_capacity(lanes);
             for _ in 0..lanes {
@@ -317,49 +336,40 @@ impl Pusher<'_> {
                 let refusal = &refusal;
                 handles.push(s.spawn(move || self.lane(rx, refusal)));
             }
-            let read = self.read_into_lanes(&text, &markers, &txs, &refusal);
+            let report = self.read_into_lanes(files, &txs, &refusal, &mut nan);
             drop(txs);
             let requests: u64 = handles
                 .into_iter()
                 .map(|h| h.join().expect("lane threads do not panic"))
                 .sum();
-            (requests, read)
+            (requests, report)
         });
         if let Some(why) = refusal.first.into_inner().expect("lanes joined") {
-            return Ok(Outcome::Failed(why));
+            return (Outcome::Failed(why), report.hashes, nan);
         }
-        let (samples, carried) = read?;
-        let want: u64 = e.sidecars.iter().map(|s| s.samples).sum();
-        if carried != want {
-            return Ok(Outcome::Failed(format!(
-                "its sidecar holds {carried} staleness markers, the manifest says {want}"
-            )));
+        if !report.is_ok() {
+            let why = format!("verify: {}", report.problems.join("; "));
+            return (Outcome::Failed(why), report.hashes, nan);
         }
-        if samples != e.samples {
-            return Ok(Outcome::Failed(format!(
-                "holds {samples} samples, the manifest says {}",
-                e.samples
-            )));
-        }
-        Ok(Outcome::Pushed {
+        let samples = report.stats.as_ref().map_or(0, |st| st.samples);
+        let outcome = Outcome::Pushed {
             samples,
             requests,
-            markers: carried,
-        })
+            markers: report.stale_markers,
+        };
+        (outcome, report.hashes, nan)
     }
 
-    /// Parses the shard and hands full requests to the lanes, each series' staleness markers
-    /// (from its sidecar) merged in time order with its samples; returns (samples, markers) sent.
+    /// Reads the shard and hands full requests to the lanes, each series' staleness markers
+    /// (from its side file) merged in time order with its samples, with their exact bits: a
+    /// remote-write receiver stores them as staleness markers. Counts the NaN samples.
     fn read_into_lanes(
         &self,
-        text: &[u8],
-        markers: &StaleMarkers,
+        files: ShardFiles<'_>,
         txs: &[std::sync::mpsc::SyncSender<WriteRequest>],
         refusal: &Refusal,
-    ) -> Result<(u64, u64)> {
-        let index: HashMap<&Labels, usize> =
-            markers.iter().enumerate().map(|(i, m)| (&m.0, i)).collect();
-        let mut sent = vec![false; markers.len()];
+        nan: &mut u64,
+    ) -> crate::format::shard_dir::ShardReport {
         let mut lanes = Lanes {
             batch: self.opts.batch_samples.max(1),
             pending: (0..txs.len())
@@ -369,44 +379,27 @@ impl Pusher<'_> {
             lane: 0,
             labels: Vec::new(),
             open: false,
-            markers: 0,
         };
-        // The current series' markers and how many of them are sent.
-        let mut cur: Option<(&[i64], usize)> = None;
-        let stats = openmetrics::read(text, |s| {
+        let report = files.points(|p| {
             if refusal.stop.load(Ordering::Relaxed) {
                 return Err(anyhow!("stopped: the receiver refused a request"));
             }
-            if s.new_series {
-                lanes.markers_before(&mut cur, i64::MAX);
-                let mut l = s.labels.clone();
-                if self.opts.edits.apply_traced(&mut l).overrides {
+            if p.new_series {
+                let mut l = p.labels.clone();
+                // A series of markers only was counted in the shard that had its samples.
+                if p.markers_only {
+                    self.opts.edits.apply(&mut l);
+                } else if self.opts.edits.apply_traced(&mut l).overrides {
                     self.overridden.fetch_add(1, Ordering::Relaxed);
                 }
                 lanes.series(&l);
-                cur = index.get(s.labels).map(|&i| {
-                    sent[i] = true;
-                    (&markers[i].1[..], 0)
-                });
             }
-            lanes.markers_before(&mut cur, s.ts_ms);
-            lanes.push(s.value, s.ts_ms);
+            *nan += u64::from(!p.marker && p.value.is_nan());
+            lanes.push(p.value, p.ts_ms);
             Ok(())
         });
-        lanes.markers_before(&mut cur, i64::MAX);
-        // Series with markers and no sample in this shard (the target went away at its end).
-        if stats.is_ok() {
-            for ((l, ts), _) in markers.iter().zip(&sent).filter(|(_, &s)| !s) {
-                let mut l = l.clone();
-                self.opts.edits.apply(&mut l);
-                lanes.series(&l);
-                lanes.markers_before(&mut Some((&ts[..], 0)), i64::MAX);
-            }
-        }
-        let carried = lanes.markers;
         lanes.flush();
-        // After a refusal the reader's error only says it stopped; the refusal is the result.
-        stats.map(|st| (st.samples, carried))
+        report
     }
 
     /// Sends the requests of one lane in order; the number accepted. After a refusal (here or
@@ -506,8 +499,6 @@ struct Lanes<'a> {
     labels: Vec<Label>,
     /// Whether the current series has an entry in its lane's pending request.
     open: bool,
-    /// Staleness markers pushed.
-    markers: u64,
 }
 
 impl Lanes<'_> {
@@ -536,19 +527,6 @@ impl Lanes<'_> {
             self.open = false;
             // A closed lane has stopped on a refusal, which the result reports.
             let _ = self.txs[self.lane].send(full);
-        }
-    }
-
-    /// Pushes the current series' markers before `ts`, with their exact bits: a remote-write
-    /// receiver stores them as staleness markers.
-    fn markers_before(&mut self, cur: &mut Option<(&[i64], usize)>, ts: i64) {
-        let Some((m, pos)) = cur else {
-            return;
-        };
-        while *pos < m.len() && m[*pos] < ts {
-            self.push(f64::from_bits(STALE_NAN_BITS), m[*pos]);
-            self.markers += 1;
-            *pos += 1;
         }
     }
 
