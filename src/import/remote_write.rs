@@ -1,19 +1,18 @@
 //! `import --remote-write`: pushes verified shards, window by window in time order, to any
 //! Prometheus remote-write 1.0 receiver, on N ordered lanes (a series always takes the same one).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
-use serde::{Deserialize, Serialize};
 
-use super::state::sync_dir;
+use super::outcome::{Destination, Outcome, Progress, ShardResult, Summary};
+use super::state::{self, PushState, StateFile, STATE_FILE};
 use super::window_gate::WindowGate;
 use crate::fetch::http::{Client, ClientConfig, Failure, HttpStatus};
 use crate::format::prompb::{self, Label, Sample, TimeSeries, WriteRequest};
@@ -23,7 +22,6 @@ use crate::select::filter::LabelEdits;
 
 /// Push state and lock, inside the shard directory (the receiver has no place for ours).
 pub const STATE_DIR: &str = ".prom2om-remote-write";
-const STATE_FILE: &str = "state.json";
 /// Requests waiting per lane: enough to keep the lane busy while the reader builds the next.
 const LANE_QUEUE: usize = 2;
 
@@ -37,130 +35,6 @@ pub struct Options {
     pub concurrency: usize,
     /// `--add-label` edits applied to every series before it is sent.
     pub edits: LabelEdits,
-}
-
-/// What became of one shard.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
-    /// Every sample (and staleness marker of its sidecar) was accepted by the receiver.
-    Pushed {
-        samples: u64,
-        requests: u64,
-        markers: u64,
-    },
-    /// An earlier run pushed it (same name and checksum, same target).
-    Skipped,
-    /// Not (wholly) accepted: why, in the receiver's words.
-    Failed(String),
-}
-
-#[derive(Clone, Debug)]
-pub struct ShardResult {
-    pub file: String,
-    pub expected_samples: u64,
-    pub outcome: Outcome,
-}
-
-#[derive(Debug, Default)]
-pub struct Summary {
-    /// One result per manifest shard, in push order (time order).
-    pub results: Vec<ShardResult>,
-    /// Problems of the directory as a whole.
-    pub warnings: Vec<String>,
-    /// NaN samples of each shard this run read (manifest index), for `--verify-url`.
-    pub nan: HashMap<usize, u64>,
-    /// Series that an `--add-label` gave a different value than they had.
-    pub overridden: u64,
-    pub requests: u64,
-    pub retries: u64,
-    pub bytes_sent: u64,
-    pub elapsed: Duration,
-}
-
-impl Summary {
-    fn count(&self, f: impl Fn(&Outcome) -> bool) -> usize {
-        self.results.iter().filter(|r| f(&r.outcome)).count()
-    }
-    pub fn pushed(&self) -> usize {
-        self.count(|o| matches!(o, Outcome::Pushed { .. }))
-    }
-    pub fn skipped(&self) -> usize {
-        self.count(|o| matches!(o, Outcome::Skipped))
-    }
-    pub fn failed(&self) -> usize {
-        self.count(|o| matches!(o, Outcome::Failed(_)))
-    }
-    pub fn samples(&self) -> u64 {
-        self.results
-            .iter()
-            .map(|r| match r.outcome {
-                Outcome::Pushed { samples, .. } => samples,
-                _ => 0,
-            })
-            .sum()
-    }
-}
-
-/// Told about the push as it goes (progress bar). Called from worker threads.
-pub trait Progress: Sync {
-    fn verifying(&self, _shards: u64) {}
-    fn planned(&self, _shards: u64, _samples: u64) {}
-    /// The receiver accepted a request of `samples` samples.
-    fn accepted(&self, _samples: u64) {}
-    fn finished(&self, _result: &ShardResult) {}
-}
-
-/// No progress reporting.
-pub struct Silent;
-impl Progress for Silent {}
-
-/// The pushed shards of one directory, per target.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct State {
-    version: u32,
-    /// Target key -> (shard key `file@sha256` -> samples pushed).
-    targets: BTreeMap<String, Target>,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Target {
-    /// The URL without credentials, for a human reading the file.
-    url: String,
-    pushed: BTreeMap<String, u64>,
-}
-
-impl State {
-    fn load(path: &Path) -> Result<State> {
-        match std::fs::read(path) {
-            Ok(t) => serde_json::from_slice(&t).with_context(|| {
-                format!(
-                    "{}: unreadable push state (delete it to push every shard again)",
-                    path.display()
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State {
-                version: 1,
-                ..State::default()
-            }),
-            Err(e) => Err(e).with_context(|| format!("{}: cannot read", path.display())),
-        }
-    }
-
-    /// Temp file, fsync, rename, fsync dir: a crash leaves the old or the new state.
-    fn save(&self, path: &Path) -> Result<()> {
-        let tmp: PathBuf = path.with_extension("json.tmp");
-        let ctx = || format!("{}: cannot write the push state", path.display());
-        let mut f = std::fs::File::create(&tmp).with_context(ctx)?;
-        std::io::Write::write_all(&mut f, &serde_json::to_vec_pretty(self)?)
-            .and_then(|_| f.sync_all())
-            .with_context(ctx)?;
-        drop(f);
-        std::fs::rename(&tmp, path).with_context(ctx)?;
-        if let Some(dir) = path.parent() {
-            sync_dir(dir).with_context(ctx)?;
-        }
-        Ok(())
-    }
 }
 
 /// Who receives: the URL without credentials, the headers (a tenant) and the label edits. Hashed,
@@ -187,7 +61,7 @@ pub fn push(dir: &ShardDir, opts: &Options, progress: &dyn Progress) -> Result<S
         &format!("the push state {}", state_dir.display()),
     )?;
     let state_path = state_dir.join(STATE_FILE);
-    let mut st = State::load(&state_path)?;
+    let mut st = PushState::load(&state_path)?;
     let target = target_key(client.display_url(), &opts.client, &opts.edits);
 
     progress.verifying(manifest.shards.len() as u64);
@@ -270,6 +144,7 @@ pub fn push(dir: &ShardDir, opts: &Options, progress: &dyn Progress) -> Result<S
                 st.save(&state_path)?;
             }
             let r = ShardResult {
+                index: j,
                 file: e.file.clone(),
                 expected_samples: e.samples,
                 outcome,
@@ -281,17 +156,19 @@ pub fn push(dir: &ShardDir, opts: &Options, progress: &dyn Progress) -> Result<S
     Ok(Summary {
         results,
         warnings,
-        nan,
-        overridden: pusher.overridden.load(Ordering::Relaxed),
-        requests: client.counters.requests.load(Ordering::Relaxed),
-        retries: client.counters.retries.load(Ordering::Relaxed),
-        bytes_sent: pusher.sent.load(Ordering::Relaxed),
+        destination: Destination::Receiver {
+            overridden: pusher.overridden.load(Ordering::Relaxed),
+            requests: client.counters.requests.load(Ordering::Relaxed),
+            retries: client.counters.retries.load(Ordering::Relaxed),
+            bytes_sent: pusher.sent.load(Ordering::Relaxed),
+            nan,
+        },
         elapsed: started.elapsed(),
     })
 }
 
 fn key(e: &ShardEntry) -> String {
-    super::state::key(&e.file, &e.sha256)
+    state::key(&e.file, &e.sha256)
 }
 
 /// What the lanes of every shard share.
@@ -413,7 +290,7 @@ impl Pusher<'_> {
             match self.send(&req) {
                 Ok(()) => {
                     accepted += 1;
-                    self.progress.accepted(req.samples() as u64);
+                    self.progress.samples_done(req.samples() as u64);
                 }
                 Err(e) => {
                     if crate::fetch::http::unreachable(&e) {
@@ -579,21 +456,5 @@ mod tests {
         let l = Labels::from_pairs([("__name__", "up"), ("job", "a\"b")]);
         assert_eq!(lane_of(&l, 7), lane_of(&l.clone(), 7));
         assert!(lane_of(&l, 1) == 0);
-    }
-
-    #[test]
-    fn state_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join(STATE_FILE);
-        let mut s = State::load(&p).unwrap();
-        s.targets
-            .entry("t".into())
-            .or_default()
-            .pushed
-            .insert("a@b".into(), 3);
-        s.save(&p).unwrap();
-        assert_eq!(State::load(&p).unwrap().targets["t"].pushed["a@b"], 3);
-        std::fs::write(&p, b"{").unwrap();
-        assert!(State::load(&p).is_err());
     }
 }
