@@ -1,9 +1,10 @@
 //! `import --remote-write`: pushes verified shards, window by window in time order, to any
 //! Prometheus remote-write 1.0 receiver, on N ordered lanes (a series always takes the same one).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::io::Read;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Mutex;
@@ -78,90 +79,45 @@ pub fn push(dir: &ShardDir, opts: &Options, progress: &dyn Progress) -> Result<S
         .collect();
     let todo_samples = todo.iter().map(|&i| manifest.shards[i].samples).sum();
     progress.planned(todo.len() as u64, todo_samples);
-    let (mut gate, hash_only) = match WindowGate::new(dir, &todo) {
-        Some((gate, extra)) => (Some(gate), extra),
-        None => (None, Vec::new()),
+    let (gate, hash_only) = match WindowGate::new(dir, &todo) {
+        Some((gate, extra)) => (Some(gate), extra.into_iter().collect()),
+        None => (None, HashSet::new()),
     };
-
-    let pusher = Pusher {
-        client: &client,
-        opts,
-        progress,
-        sent: AtomicU64::new(0),
-        overridden: AtomicU64::new(0),
-        unreachable: AtomicBool::new(false),
+    let mut run = Run {
+        dir,
+        pusher: Pusher {
+            client: &client,
+            opts,
+            progress,
+            sent: AtomicU64::new(0),
+            overridden: AtomicU64::new(0),
+            unreachable: AtomicBool::new(false),
+        },
+        todo: todo.into_iter().collect(),
+        gate,
+        hash_only,
+        state: st,
+        state_path,
+        target,
+        nan: HashMap::new(),
+        pending: Vec::new(),
+        results: Vec::new(),
     };
-    let mut results = Vec::new();
-    let mut nan = HashMap::new();
-    // The results of the current window; with side files they wait for its check.
-    let mut pending: Vec<(usize, Outcome)> = Vec::new();
     for (k, &i) in order.iter().enumerate() {
-        let e = &manifest.shards[i];
-        let pushed_before = st.targets[&target].pushed.contains_key(&key(e));
-        let (outcome, hashes) = if pushed_before && !hash_only.contains(&i) {
-            (Outcome::Skipped, None)
-        } else if pushed_before {
-            // Read for the check across its window; its NaN count serves --verify-url.
-            let mut n = 0;
-            let r = dir.shard(i).samples(|p| {
-                n += u64::from(p.value.is_nan());
-                Ok(())
-            });
-            nan.insert(i, n);
-            (Outcome::Skipped, Some(r.hashes))
-        } else {
-            let (o, hashes, n) = pusher.shard(dir.shard(i));
-            if let (Outcome::Failed(why), true) = (&o, pusher.unreachable.load(Ordering::Relaxed)) {
-                return Err(anyhow!("{why}"));
-            }
-            nan.insert(i, n);
-            (o, Some(hashes))
-        };
-        pending.push((i, outcome));
-        let mut problems = Vec::new();
-        if let (Some(g), Some(h)) = (gate.as_mut(), hashes) {
-            problems = g.read(manifest, i, h).unwrap_or_default();
-        }
-        let window_ends = order
-            .get(k + 1)
-            .is_none_or(|&j| manifest.shards[j].window_start_ms != e.window_start_ms);
-        if gate.is_some() && !window_ends {
-            continue;
-        }
-        for (j, mut outcome) in pending.drain(..) {
-            let of_j: Vec<&str> = problems
-                .iter()
-                .filter(|(x, _)| *x == j)
-                .map(|(_, p)| p.as_str())
-                .collect();
-            let e = &manifest.shards[j];
-            if !of_j.is_empty() {
-                outcome = Outcome::Failed(format!("verify: {}", of_j.join("; ")));
-            }
-            if let Outcome::Pushed { samples, .. } = outcome {
-                let t = st.targets.get_mut(&target).expect("entry made above");
-                t.pushed.insert(key(e), samples);
-                st.save(&state_path)?;
-            }
-            let r = ShardResult {
-                index: j,
-                file: e.file.clone(),
-                expected_samples: e.samples,
-                outcome,
-            };
-            progress.finished(&r);
-            results.push(r);
-        }
+        let window = |j: usize| manifest.shards[j].window_start_ms;
+        let window_ends = order.get(k + 1).is_none_or(|&j| window(j) != window(i));
+        run.shard(i, window_ends)?;
     }
+    let p = &run.pusher;
     Ok(Summary {
-        results,
+        results: run.results,
         warnings,
         destination: Destination::Receiver {
-            overridden: pusher.overridden.load(Ordering::Relaxed),
+            overridden: p.overridden.load(Ordering::Relaxed),
             requests: client.counters.requests.load(Ordering::Relaxed),
             retries: client.counters.retries.load(Ordering::Relaxed),
-            bytes_sent: pusher.sent.load(Ordering::Relaxed),
-            nan,
+            bytes_sent: p.sent.load(Ordering::Relaxed),
+            nan: run.nan,
         },
         elapsed: started.elapsed(),
     })
@@ -169,6 +125,97 @@ pub fn push(dir: &ShardDir, opts: &Options, progress: &dyn Progress) -> Result<S
 
 fn key(e: &ShardEntry) -> String {
     state::key(&e.file, &e.sha256)
+}
+
+/// One push run over the shards in time order.
+struct Run<'a> {
+    dir: &'a ShardDir,
+    pusher: Pusher<'a>,
+    /// The shards not pushed before (manifest indices).
+    todo: HashSet<usize>,
+    /// With side files: the check across each window's shards, which a window's results wait
+    /// for in `pending`; `hash_only`, the shards pushed before that it reads.
+    gate: Option<WindowGate>,
+    hash_only: HashSet<usize>,
+    state: PushState,
+    state_path: PathBuf,
+    target: String,
+    /// NaN samples of each shard read, for `--verify-url`.
+    nan: HashMap<usize, u64>,
+    pending: Vec<(usize, Outcome)>,
+    results: Vec<ShardResult>,
+}
+
+impl Run<'_> {
+    /// Pushes shard `i` (or skips it, pushed before), then settles what waits: at once, or at
+    /// the end of its window (`window_ends`) when the directory has side files.
+    fn shard(&mut self, i: usize, window_ends: bool) -> Result<()> {
+        let (outcome, hashes) = if self.todo.contains(&i) {
+            let (o, hashes, n) = self.pusher.shard(self.dir.shard(i));
+            if let Outcome::Failed(why) = &o {
+                if self.pusher.unreachable.load(Ordering::Relaxed) {
+                    return Err(anyhow!("{why}"));
+                }
+            }
+            self.nan.insert(i, n);
+            (o, Some(hashes))
+        } else if self.hash_only.contains(&i) {
+            // Read for the check across its window; its NaN count serves --verify-url.
+            let mut n = 0;
+            let r = self.dir.shard(i).samples(|p| {
+                n += u64::from(p.value.is_nan());
+                Ok(())
+            });
+            self.nan.insert(i, n);
+            (Outcome::Skipped, Some(r.hashes))
+        } else {
+            (Outcome::Skipped, None)
+        };
+        self.pending.push((i, outcome));
+        let mut problems = Vec::new();
+        if let (Some(g), Some(h)) = (self.gate.as_mut(), hashes) {
+            problems = g.read(self.dir.manifest(), i, h).unwrap_or_default();
+        }
+        if self.gate.is_none() || window_ends {
+            self.settle(&problems)?;
+        }
+        Ok(())
+    }
+
+    /// The waiting results, each refused by a problem of its window that names it; the pushed
+    /// ones recorded in the state.
+    fn settle(&mut self, problems: &[(usize, String)]) -> Result<()> {
+        let m = self.dir.manifest();
+        for (j, mut outcome) in std::mem::take(&mut self.pending) {
+            let e = &m.shards[j];
+            let of_j: Vec<&str> = problems
+                .iter()
+                .filter(|(x, _)| *x == j)
+                .map(|(_, p)| p.as_str())
+                .collect();
+            if !of_j.is_empty() {
+                outcome = Outcome::Failed(format!("verify: {}", of_j.join("; ")));
+            }
+            if let Outcome::Pushed { samples, .. } = outcome {
+                let t = self
+                    .state
+                    .targets
+                    .get_mut(&self.target)
+                    .expect("entry made");
+                t.pushed.insert(key(e), samples);
+                self.state.save(&self.state_path)?;
+            }
+            let r = ShardResult {
+                index: j,
+                file: e.file.clone(),
+                expected_samples: e.samples,
+                outcome,
+            };
+            self.pusher.progress.finished(&r);
+            self.results.push(r);
+        }
+        Ok(())
+    }
 }
 
 /// What the lanes of every shard share.

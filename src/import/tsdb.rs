@@ -58,35 +58,14 @@ pub fn import(
         }
         None => None,
     };
-    fs::create_dir_all(tsdb)
-        .with_context(|| format!("{}: cannot create the data dir", tsdb.display()))?;
-    if !opts.force {
-        refuse_if_in_use(tsdb)?;
-    }
-    let staging = tsdb.join(STAGING_DIR);
-    fs::create_dir_all(&staging)
-        .with_context(|| format!("{}: cannot create the staging dir", staging.display()))?;
-    let _guard = crate::pipeline::run_lock::acquire(
-        &staging.join(STAGING_LOCK),
-        &format!("the import staging dir {}", staging.display()),
-    )?;
+    let (staging, _guard) = open_staging(tsdb, opts.force)?;
     let state_path = staging.join(state::STATE_FILE);
     let mut st = ImportState::load(&state_path)?;
     let recovered = recover_moves(&mut st, &staging, tsdb, &state_path)?;
     clean_staging(&staging)?;
 
     progress.verifying(manifest.shards.len() as u64);
-    let mut warnings = crate::verify::dir_problems(dir);
-    if promtool.is_some() && manifest.totals.stale_markers > 0 {
-        // Loss must be said: OpenMetrics, hence promtool's backfill, has no staleness marker.
-        warnings.push(format!(
-            "{} staleness markers in the shards' sidecars are not imported: promtool's backfill \
-             cannot write staleness markers, so those series stay on graphs up to 5 minutes \
-             after they ended (prometheus --query.lookback-delta); import without --promtool, \
-             or --remote-write, carries them",
-            manifest.totals.stale_markers
-        ));
-    }
+    let warnings = warnings(dir, promtool.is_some());
     let (mut results, todo) = plan(manifest, &st, &recovered);
     for r in results.iter().flatten() {
         progress.finished(r);
@@ -124,6 +103,41 @@ pub fn import(
         destination: Destination::Blocks { staging, no_space },
         elapsed: started.elapsed(),
     })
+}
+
+/// Creates the data dir and its staging area (refused when another process uses the data dir,
+/// unless `force`) and takes the staging lock.
+fn open_staging(tsdb: &Path, force: bool) -> Result<(PathBuf, crate::pipeline::run_lock::RunLock)> {
+    fs::create_dir_all(tsdb)
+        .with_context(|| format!("{}: cannot create the data dir", tsdb.display()))?;
+    if !force {
+        refuse_if_in_use(tsdb)?;
+    }
+    let staging = tsdb.join(STAGING_DIR);
+    fs::create_dir_all(&staging)
+        .with_context(|| format!("{}: cannot create the staging dir", staging.display()))?;
+    let guard = crate::pipeline::run_lock::acquire(
+        &staging.join(STAGING_LOCK),
+        &format!("the import staging dir {}", staging.display()),
+    )?;
+    Ok((staging, guard))
+}
+
+/// What is said before the shards: the directory's problems as a whole, and the staleness
+/// markers promtool's path cannot carry.
+fn warnings(dir: &ShardDir, promtool: bool) -> Vec<String> {
+    let mut warnings = crate::verify::dir_problems(dir);
+    let markers = dir.manifest().totals.stale_markers;
+    if promtool && markers > 0 {
+        // Loss must be said: OpenMetrics, hence promtool's backfill, has no staleness marker.
+        warnings.push(format!(
+            "{markers} staleness markers in the shards' sidecars are not imported: promtool's \
+             backfill cannot write staleness markers, so those series stay on graphs up to 5 \
+             minutes after they ended (prometheus --query.lookback-delta); import without \
+             --promtool, or --remote-write, carries them"
+        ));
+    }
+    warnings
 }
 
 fn refuse_if_in_use(tsdb: &Path) -> Result<()> {

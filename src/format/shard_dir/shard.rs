@@ -173,24 +173,25 @@ impl ShardFiles<'_> {
         let Some(text) = self.text else {
             return report;
         };
-        let give = report.problems.is_empty();
         let mut p = Parse {
             side: &self.side,
-            give,
+            give: report.problems.is_empty(),
             markers,
             refused: None,
             merged: vec![false; self.side.stale.len()],
             cur: None,
             new_series: false,
+            outside: 0,
+            first_outside: None,
+            clash: None,
         };
         let window = e.window_start_ms..e.window_end_ms;
-        let (mut outside, mut first_outside, mut clash) = (0u64, None, None);
         let want_hashes = dir.has_side_files();
         let mut prefix = Vec::new();
         let result = openmetrics::read(&text, |s| {
             if !window.contains(&s.ts_ms) {
-                outside += 1;
-                first_outside.get_or_insert((s.line, s.ts_ms));
+                p.outside += 1;
+                p.first_outside.get_or_insert((s.line, s.ts_ms));
             }
             if s.new_series {
                 p.end_series(&mut f)?;
@@ -201,23 +202,13 @@ impl ShardFiles<'_> {
                     report.hashes.shard.push(series_hash(&prefix));
                 }
             }
-            if p.markers_before(s.labels, s.ts_ms, &mut f)? && clash.is_none() {
-                clash = Some((s.line, s.ts_ms));
+            if p.markers_before(s.labels, s.ts_ms, &mut f)? && p.clash.is_none() {
+                p.clash = Some((s.line, s.ts_ms));
             }
             p.give(&mut f, s.labels, s.ts_ms, s.value, false, false)
         });
         let result = result.and_then(|stats| p.finish(&mut f).map(|()| stats));
-        if let Some((line, ts)) = clash {
-            report.problems.push(format!(
-                "line {line}: a sample at ts {ts} ms where the stale-markers sidecar has a marker of the same series"
-            ));
-        }
-        if let Some((line, ts)) = first_outside {
-            report.problems.push(format!(
-                "{outside} sample(s) outside the window [{}, {}), the first at line {line} (ts {ts} ms)",
-                window.start, window.end
-            ));
-        }
+        p.problems(&window, &mut report.problems);
         match result {
             Ok(stats) => {
                 compare_counts(e, &stats, &mut report.problems);
@@ -248,9 +239,29 @@ struct Parse<'s> {
     cur: Option<(usize, usize)>,
     /// The next point given starts its series.
     new_series: bool,
+    /// Samples outside the window, and the first of them (line, ts); the first sample where
+    /// its series has a marker.
+    outside: u64,
+    first_outside: Option<(u64, i64)>,
+    clash: Option<(u64, i64)>,
 }
 
 impl Parse<'_> {
+    /// What the parse saw wrong besides the text itself.
+    fn problems(&self, window: &std::ops::Range<i64>, problems: &mut Vec<String>) {
+        if let Some((line, ts)) = self.clash {
+            problems.push(format!(
+                "line {line}: a sample at ts {ts} ms where the stale-markers sidecar has a marker of the same series"
+            ));
+        }
+        if let Some((line, ts)) = self.first_outside {
+            problems.push(format!(
+                "{} sample(s) outside the window [{}, {}), the first at line {line} (ts {ts} ms)",
+                self.outside, window.start, window.end
+            ));
+        }
+    }
+
     fn start_series(&mut self, labels: &Labels) {
         self.cur = self.side.stale_index.get(labels).map(|&i| {
             self.merged[i] = true;
