@@ -5,7 +5,7 @@ use crate::format::tsdb::xor::STALE_NAN_BITS;
 
 const W: i64 = 7_200_000;
 
-fn gzip(data: &[u8]) -> Vec<u8> {
+pub(super) fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(data).unwrap();
