@@ -1,6 +1,6 @@
 //! The command line: the subcommands and the global behaviour (exit codes, error printing).
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::exit_codes::ExitCode;
 
@@ -63,7 +63,7 @@ pub fn run() -> ExitCode {
         Command::Fetch(a) => crate::commands::fetch::run(*a),
         Command::Import(a) => crate::commands::import::run(a),
         Command::Dashboard(a) => crate::commands::dashboard::run(a),
-        Command::Completions(a) => crate::commands::completions::run(a),
+        Command::Completions(a) => crate::commands::completions::run(a, &mut Cli::command()),
     };
     match result {
         Ok(()) => ExitCode::Success,
@@ -71,6 +71,33 @@ pub fn run() -> ExitCode {
         Err(e) => {
             eprintln!("prom2om: error: {e:#}");
             ExitCode::of(&e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shell_script_names_every_subcommand() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let script = crate::commands::completions::script(shell, &mut Cli::command());
+            let text = String::from_utf8(script).unwrap();
+            for sub in [
+                "convert",
+                "fetch",
+                "verify",
+                "import",
+                "inspect",
+                "completions",
+            ] {
+                assert!(text.contains(sub), "{shell:?} completion lacks {sub}");
+            }
         }
     }
 }

@@ -10,9 +10,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::format::dump::{self, Value};
+use crate::format::shard_dir::{ShardDir, SIDECAR_STALE_MARKERS};
 use crate::labels::Labels;
 use crate::pipeline::input::{self, Chunker, InputSpec};
-use crate::pipeline::manifest::Manifest;
 use crate::select::filter::Filter;
 
 /// One metric family.
@@ -398,34 +398,25 @@ fn scan_block(block: &crate::pipeline::datadir::Block, filter: &Filter) -> Resul
     Ok((out, range))
 }
 
-/// Inspects a shard directory through its manifest and the shards' OpenMetrics.
+/// Inspects a shard directory through its manifest and the shards' OpenMetrics, each shard read
+/// once and checked as `verify` checks it: a shard that does not match its manifest is an error
+/// naming it.
 pub fn inspect_dir(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Report> {
-    let manifest = Manifest::load(dir)?;
+    let dir = ShardDir::open(dir)?;
     let mut scan = Scan::default();
-    for entry in &manifest.shards {
-        let path = dir.join(&entry.file);
-        let raw = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let mut text = Vec::new();
-        if manifest.compressed {
-            flate2::read::MultiGzDecoder::new(&raw[..])
-                .read_to_end(&mut text)
-                .with_context(|| format!("decompressing {}", path.display()))?;
-        } else {
-            text = raw;
-        }
-        let mut fmt = Vec::new();
-        crate::format::openmetrics::read(&text, |s| {
+    let mut fmt = Vec::new();
+    for i in 0..dir.manifest().shards.len() {
+        dir.read_samples(i, |s| {
             let keep = filter.keeps_series(s.labels);
             fmt.clear();
             crate::format::gofloat::format_g(s.value, &mut fmt);
             scan.sample(s.labels, keep, s.ts_ms, fmt.len(), filter);
             Ok(())
-        })
-        .with_context(|| format!("reading {}", path.display()))?;
+        })?;
     }
     let mut report = scan.report(filter, top);
-    let markers = manifest.shards.iter().flat_map(|e| &e.sidecars);
-    let markers = markers.filter(|s| s.kind == crate::pipeline::manifest::SIDECAR_STALE_MARKERS);
+    let markers = dir.manifest().shards.iter().flat_map(|e| &e.sidecars);
+    let markers = markers.filter(|s| s.kind == SIDECAR_STALE_MARKERS);
     let n: u64 = markers.map(|s| s.samples).sum();
     report.stale_markers = (n > 0).then_some(n);
     Ok(report)

@@ -2,8 +2,9 @@
 //! sorted, deduplicated, window-aligned OpenMetrics shards that `promtool tsdb create-blocks-from
 //! openmetrics` imports bit-exact.
 //!
-//! Wings, dependencies pointing down: `commands` → `import`/`fetch` → `pipeline` → `format` →
-//! `select` → the ground floor (`labels`, `timeparse`, `exit_codes`, `progress`).
+//! Wings, dependencies pointing down: `commands` → `import`/`fetch` (and `verify`, `inspect`) →
+//! `pipeline` → `select` → `format` → the ground floor (`labels`, `timeparse`, `exit_codes`,
+//! `progress`).
 
 /// Every `eprintln!` in this crate is this one. Std's panics when stderr is a closed pipe
 /// (`prom2om verify d 2>&1 | head -1`); a diagnostic nobody can read any more is dropped instead.

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{dump_lines, gzip, prom2om, promtool, run, Prom};
-use prom2om::pipeline::manifest::{sha256_hex, Manifest, ShardEntry, Totals, MANIFEST_FILE};
+use prom2om::format::shard_dir::{sha256_hex, Manifest, ShardEntry, Totals, MANIFEST_FILE};
 
 const WINDOW_S: i64 = 7200;
 /// A 2h-aligned start, in seconds.

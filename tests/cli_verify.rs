@@ -11,8 +11,8 @@ use common::gzip;
 use predicates::prelude::*;
 
 use prom2om::format::openmetrics::{write_sample, write_series_prefix, EOF_LINE};
+use prom2om::format::shard_dir::{sha256_hex, Manifest, ShardEntry, Totals, MANIFEST_FILE};
 use prom2om::labels::Labels;
-use prom2om::pipeline::manifest::{sha256_hex, Manifest, ShardEntry, Totals, MANIFEST_FILE};
 
 const H2: i64 = 7_200_000;
 const T0: i64 = 1_699_999_200_000; // a 2h boundary

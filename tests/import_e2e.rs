@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 
 use common::{backfill, dump_lines, prom2om, run, Prom};
-use prom2om::pipeline::manifest::Manifest;
+use prom2om::format::shard_dir::Manifest;
 
 /// A 2h-aligned start, in seconds.
 const BASE_S: i64 = 1_700_000_000 / 7200 * 7200;

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 
 use common::*;
-use prom2om::pipeline::manifest::{
+use prom2om::format::shard_dir::{
     sha256_hex, Manifest, ShardEntry, Sidecar, Totals, MANIFEST_FILE, SIDECAR_STALE_MARKERS,
 };
 

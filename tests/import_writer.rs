@@ -10,7 +10,7 @@ use std::process::Command;
 
 use common::*;
 use prom2om::format::dump;
-use prom2om::pipeline::manifest::sha256_hex;
+use prom2om::format::shard_dir::sha256_hex;
 
 /// `prom2om import SHARDS --tsdb DATA` with no promtool on PATH; must succeed.
 fn import_without_promtool(shards: &Path, data: &Path) -> String {

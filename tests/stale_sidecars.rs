@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use common::{prom2om, promtool, run, shard_files, sidecar_files};
 use fetch_support::Data;
 use prom2om::format::openmetrics::{write_sample, write_series_prefix, EOF_LINE};
+use prom2om::format::shard_dir::series_hash;
+use prom2om::format::shard_dir::{sha256_hex, Manifest, MANIFEST_FILE};
 use prom2om::format::tsdb::xor::STALE_NAN_BITS;
 use prom2om::labels::Labels;
-use prom2om::pipeline::manifest::{sha256_hex, Manifest, MANIFEST_FILE};
-use prom2om::pipeline::shard::series_hash;
 use prom2om::pipeline::sink::{Output, RunInfo, Sink, SinkOptions, StaleMode};
 use rw_support::{prom_receiver, push, shard_data};
 

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::format::openmetrics::QUOTED_NAMES_SINCE;
-use crate::pipeline::manifest::QuotedNames;
+use crate::format::shard_dir::QuotedNames;
 use crate::pipeline::run_lock::{self, RunLock};
 use crate::pipeline::sink::{Output, SinkOptions, StaleMode, DEFAULT_SHARD_BYTES};
 use crate::select::filter::{Filter, LabelEdits};

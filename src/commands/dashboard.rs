@@ -199,7 +199,7 @@ impl Selection {
     /// (series, samples) each dashboard selects of the shards written to `output` (read back:
     /// exact after deduplication and staleness handling; labels after the label edits).
     fn counts(&self, output: &str) -> Result<Vec<(u64, u64)>> {
-        let census = crate::pipeline::census::samples_per_series(Path::new(output))?;
+        let census = crate::format::shard_dir::samples_per_series(Path::new(output))?;
         let groups: Vec<_> = self.reports.iter().map(|r| r.selectors.clone()).collect();
         Ok(tally::per_group(
             &groups,

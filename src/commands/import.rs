@@ -1,6 +1,9 @@
 //! `prom2om import`: a shard directory into a Prometheus data dir (blocks written by prom2om, or by
-//! promtool with `--promtool`), checked against the manifest; prints one line per shard, a summary, and how Prometheus will see the blocks.
+//! promtool with `--promtool`) or a remote-write receiver, checked against the manifest; prints
+//! one line per shard as it finishes (above progress bars), a summary, and for blocks how
+//! Prometheus will see them, for a receiver the `--verify-url` count.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -9,35 +12,41 @@ use clap::Args as ClapArgs;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::http_args::HttpArgs;
-use crate::import::{import, Options, Outcome, Progress, ShardResult, Summary};
+use crate::fetch::http::{mask_url, Client};
+use crate::format::shard_dir::ShardDir;
+use crate::import::{remote_write, tsdb, verify_remote};
+use crate::import::{Destination, Outcome, Progress, ShardResult, Summary};
+use crate::select::filter::LabelEdits;
 
 /// The subcommand's one-line help is its variant's doc in `cli.rs`; the details are here.
 const DETAILS: &str = "\
-Every shard is verified as `prom2om verify` does (size, sha256, OpenMetrics validity, counts, \
-window, sidecars) before anything of it is written; a shard that fails is not imported. Each \
-shard becomes one TSDB block, written by prom2om itself (no promtool needed), --jobs shards at \
-once: built in memory in the read that verifies the shard (a directory with sidecars, whose \
-checks span shards, is verified whole first and each shard read again, its checksum checked \
-again), with the staleness markers its sidecar files carry (a shard directory written from a \
-data dir or by fetch) as real markers. The block is written into a staging dir inside \
-DATA_DIR and moved into DATA_DIR only when it holds exactly the manifest's sample count (plus \
-its markers). A failed shard stops nothing else; running the same command again retries the \
+Every shard is read once, and verified in that read as `prom2om verify` does (size, sha256, \
+the size of its text, OpenMetrics validity, counts, window, sidecars); nothing of a shard that \
+fails is written. Each shard becomes one TSDB block, written by prom2om itself (no promtool \
+needed), --jobs shards at once: built in memory as the shard is read, with the staleness \
+markers its sidecar files carry (a shard directory written from a data dir or by fetch) as \
+real markers. The block is written into a staging dir inside DATA_DIR and moved into DATA_DIR \
+only when it holds exactly the manifest's sample count (plus its markers); in a directory with \
+sidecars, whose one check spans the shards of a window, only once every shard of its window \
+has been read. A failed shard stops nothing else; running the same command again retries the \
 failed shards and skips the imported ones (state in DATA_DIR/.prom2om-import).
 
-With --promtool (or --promtool=PATH) the directory is verified whole first and the blocks are \
-made instead by `promtool tsdb create-blocks-from openmetrics`, as prom2om 0.1 did: gzip \
-shards are decompressed into the staging dir for it; it is slower, needs promtool 2.51+ for \
-quoted names, and cannot write staleness markers.
+With --promtool (or --promtool=PATH) the blocks are made instead by `promtool tsdb \
+create-blocks-from openmetrics`, as prom2om 0.1 did: the text of a gzip shard, from the read \
+that verifies it, is written into the staging dir for it; it is slower, needs promtool 2.51+ \
+for quoted names, and cannot write staleness markers.
 
 A running Prometheus loads new blocks at its next block reload (every minute). At that reload it \
 deletes blocks ending more than --storage.tsdb.retention.time (default 15d) before the newest \
 block: import old data into a server started with a long enough retention.
 
 With --remote-write URL the shards go instead to any Prometheus remote-write receiver \
-(VictoriaMetrics, Mimir, Thanos Receive, Cortex, Prometheus): verified first in the same way, \
-pushed window by window in time order (Prometheus and Mimir take old samples only within their \
-out-of-order window behind their newest sample), in requests of --batch-samples, --concurrency \
-at once, each series' samples in order. Timeouts, dropped connections, 429 (after its \
+(VictoriaMetrics, Mimir, Thanos Receive, Cortex, Prometheus): each shard read once and sent as \
+it is verified in the same way (a shard whose files do not match the manifest's sizes and \
+checksums sends nothing; a sidecar series in the wrong shard of its window is found once the \
+window is sent, and fails its shard), window by window in time order (Prometheus and Mimir \
+take old samples only within their out-of-order window behind their newest sample), in \
+requests of --batch-samples, --concurrency at once, each series' samples in order. Timeouts, dropped connections, 429 (after its \
 Retry-After) and 5xx are retried with backoff and jitter (--retries); another 4xx stops that \
 shard with the receiver's message, and the others go on. State in DIR/.prom2om-remote-write \
 records the pushed shards per receiver: running the same command again sends only the rest.
@@ -164,32 +173,49 @@ fn remote_only(a: clap::Arg) -> clap::Arg {
     }
 }
 
+/// How long a window found short is asked again: new data takes a moment to become searchable.
+const VERIFY_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub fn run(args: Args) -> Result<()> {
-    let Some(tsdb) = args.tsdb.clone() else {
-        return super::import_remote::run(args);
-    };
+    // The manifest is read once, and anything wrong with it is bad input (exit 2).
+    let dir = ShardDir::open(&args.dir)?;
+    dir.refuse_unreadable()?;
+    match &args.tsdb {
+        Some(data) => into_tsdb(&args, &dir, data),
+        None => into_receiver(&args, &dir),
+    }
+}
+
+fn into_tsdb(args: &Args, dir: &ShardDir, data: &Path) -> Result<()> {
     let jobs = match args.jobs {
         Some(n) => n as usize,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let opts = Options {
+    let opts = tsdb::Options {
         promtool: args.promtool.clone(),
         jobs,
         force: args.force,
     };
-    let bars = Bars::new();
-    let summary = import(&args.dir, &tsdb, &opts, &bars)?;
+    let bars = Bars::new(false);
+    let summary = tsdb::import(dir, data, &opts, &bars)?;
     bars.clear();
-    print_summary(&summary, &tsdb);
+    print_blocks_summary(&summary, data);
     let failed = summary.failed();
-    if failed > 0 && summary.no_space {
+    if let (
+        true,
+        Destination::Blocks {
+            no_space: true,
+            staging,
+        },
+    ) = (failed > 0, &summary.destination)
+    {
         bail!(
             "{failed} of {} shards failed (listed above): no space left in the staging dir {} \
              (DATA_DIR's filesystem), where each shard's blocks are built (and, with \
              --promtool, each gzip shard is decompressed), --jobs at a time. Free space there (or use fewer --jobs), \
              then run the same command again: the imported shards are skipped",
             summary.results.len(),
-            summary.staging.display()
+            staging.display()
         );
     }
     if failed > 0 {
@@ -202,20 +228,110 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+fn into_receiver(args: &Args, dir: &ShardDir) -> Result<()> {
+    let url = args
+        .remote_write
+        .clone()
+        .expect("clap requires --tsdb or --remote-write");
+    let opts = remote_write::Options {
+        client: args.http.client_config(&url)?,
+        batch_samples: args.batch_samples as usize,
+        concurrency: args.concurrency as usize,
+        edits: LabelEdits::parse(&[], &args.add_labels)?,
+    };
+    let bars = Bars::new(true);
+    let summary = remote_write::push(dir, &opts, &bars)?;
+    bars.clear();
+    print_push_summary(&summary, &mask_url(&url));
+    let failed = summary.failed();
+    if failed > 0 {
+        bail!(
+            "{failed} of {} shards were not pushed (listed above); run the same command again to \
+             retry them, the pushed ones are skipped",
+            summary.results.len()
+        );
+    }
+    if let (Some(v), Destination::Receiver { nan, .. }) = (&args.verify_url, &summary.destination) {
+        verify_receiver(args, dir, v, &opts.edits.add, nan)?;
+    }
+    Ok(())
+}
+
+/// Counts each window on the receiver; one line per window that differs and a summary line.
+fn verify_receiver(
+    args: &Args,
+    dir: &ShardDir,
+    url: &str,
+    matchers: &[(String, String)],
+    nan_read: &HashMap<usize, u64>,
+) -> Result<()> {
+    let client = Client::new(&args.http.client_config(url)?)?;
+    let checks = verify_remote::verify(dir, &client, matchers, VERIFY_SETTLE, nan_read)?;
+    let mut differ = 0;
+    let mut nan_missing = 0;
+    for c in &checks {
+        if c.holds_all() {
+            nan_missing += c.expected - c.held;
+            continue;
+        }
+        differ += 1;
+        out_line(&format!(
+            "DIFFERS window {} ({} to {}): the receiver holds {} samples, the manifest says {}{}",
+            rfc3339(c.window_start_ms),
+            rfc3339(c.min_ts_ms),
+            rfc3339(c.max_ts_ms),
+            c.held,
+            c.expected,
+            match c.nan {
+                0 => String::new(),
+                n => format!(" ({n} of them NaN)"),
+            }
+        ));
+    }
+    let n = checks.len();
+    let at = client.display_url();
+    if differ > 0 {
+        bail!("{differ} of {n} windows differ on {at} (listed above)");
+    }
+    let nan = match nan_missing {
+        0 => String::new(),
+        k => format!(" (less {k} NaN samples, which the receiver does not keep)"),
+    };
+    // PromQL counts no staleness marker (count_over_time skips them): the markers were checked
+    // as the receiver accepted them, each shard's against its sidecar's count.
+    let markers = match dir.manifest().totals.stale_markers {
+        0 => String::new(),
+        k => format!(
+            "; the {k} staleness markers of the sidecars, which PromQL does not count, were each accepted by the receiver"
+        ),
+    };
+    out_line(&format!(
+        "verified {n} windows on {at}: all hold the manifest's count{nan}{markers}"
+    ));
+    Ok(())
+}
+
+fn rfc3339(ms: i64) -> String {
+    crate::timeparse::format_time(ms)
+}
+
 /// The per-shard lines (printed as shards finish, above the bars) and the bars, on a terminal.
-pub(super) struct Bars {
-    pub(super) multi: Option<MultiProgress>,
-    pub(super) shards: ProgressBar,
-    pub(super) samples: ProgressBar,
+struct Bars {
+    multi: Option<MultiProgress>,
+    shards: ProgressBar,
+    samples: ProgressBar,
+    /// Into a receiver: its words, and the samples bar shows the rate.
+    push: bool,
 }
 
 impl Bars {
-    pub(super) fn new() -> Bars {
+    fn new(push: bool) -> Bars {
         if !std::io::stderr().is_terminal() {
             return Bars {
                 multi: None,
                 shards: ProgressBar::hidden(),
                 samples: ProgressBar::hidden(),
+                push,
             };
         }
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
@@ -229,38 +345,39 @@ impl Bars {
             "shards  [{bar:30}] {pos}/{len} {elapsed} (eta {eta})",
         ));
         let samples = multi.add(ProgressBar::new(0));
-        samples.set_style(style("samples [{bar:30}] {human_pos}/{human_len}"));
+        samples.set_style(style(if push {
+            "samples [{bar:30}] {human_pos}/{human_len} ({per_sec}, eta {eta})"
+        } else {
+            "samples [{bar:30}] {human_pos}/{human_len}"
+        }));
         Bars {
             multi: Some(multi),
             shards,
             samples,
+            push,
         }
     }
 
-    /// Says the shards are being verified (before the bars have lengths).
-    pub(super) fn show_verifying(&self, shards: u64) {
-        self.shards
-            .set_message(format!("verifying {shards} shards"));
-        self.shards.tick();
-    }
-
     /// Prints a per-shard line above the bars.
-    pub(super) fn print_line(&self, line: &str) {
+    fn print_line(&self, line: &str) {
         match &self.multi {
             Some(m) => m.suspend(|| out_line(line)),
             None => out_line(line),
         }
     }
 
-    pub(super) fn clear(&self) {
+    fn clear(&self) {
         self.shards.finish_and_clear();
         self.samples.finish_and_clear();
     }
 }
 
 impl Progress for Bars {
+    /// Says the shards are being verified (before the bars have lengths).
     fn verifying(&self, shards: u64) {
-        self.show_verifying(shards);
+        self.shards
+            .set_message(format!("verifying {shards} shards"));
+        self.shards.tick();
     }
 
     fn planned(&self, shards: u64, samples: u64) {
@@ -269,16 +386,19 @@ impl Progress for Bars {
         self.samples.set_length(samples);
     }
 
+    fn samples_done(&self, samples: u64) {
+        self.samples.inc(samples);
+    }
+
     fn finished(&self, r: &ShardResult) {
-        self.print_line(&shard_line(r));
+        self.print_line(&shard_line(r, self.push));
         if !matches!(r.outcome, Outcome::Skipped | Outcome::Recovered { .. }) {
             self.shards.inc(1);
-            self.samples.inc(r.expected_samples);
         }
     }
 }
 
-fn shard_line(r: &ShardResult) -> String {
+fn shard_line(r: &ShardResult, push: bool) -> String {
     match &r.outcome {
         Outcome::Imported {
             blocks, samples, ..
@@ -287,7 +407,23 @@ fn shard_line(r: &ShardResult) -> String {
             r.file,
             blocks.len()
         ),
-        Outcome::Skipped => format!("skipped {}: imported by an earlier run", r.file),
+        Outcome::Pushed {
+            samples,
+            requests,
+            markers,
+        } => format!(
+            "ok      {}: {samples} samples{} in {requests} requests, as the manifest says",
+            r.file,
+            match markers {
+                0 => String::new(),
+                n => format!(" and {n} staleness markers"),
+            }
+        ),
+        Outcome::Skipped => format!(
+            "skipped {}: {} by an earlier run",
+            r.file,
+            if push { "pushed" } else { "imported" }
+        ),
         Outcome::Recovered { blocks } => format!(
             "skipped {}: an earlier run was interrupted moving its blocks; moved the rest of its {} block(s)",
             r.file,
@@ -299,39 +435,73 @@ fn shard_line(r: &ShardResult) -> String {
 
 /// A line of the report on stdout. An import goes on whatever becomes of its stdout (`| head`):
 /// stopping halfway would help nobody, and the exit code still tells how it went.
-pub(super) fn out_line(line: &str) {
+fn out_line(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout(), "{line}");
 }
 
-fn print_summary(s: &Summary, tsdb: &Path) {
+fn print_warnings(s: &Summary) {
     for w in &s.warnings {
         eprintln!("prom2om: warning: {w}");
     }
-    let (blocks, samples) = s.blocks_and_samples();
+}
+
+fn print_blocks_summary(s: &Summary, data: &Path) {
+    print_warnings(s);
+    let (blocks, samples) = (s.blocks(), s.samples());
     out_line(&format!(
         "imported {} shards, skipped {} (imported before), failed {}; {blocks} blocks, {samples} samples moved into {} in {:.1}s",
-        s.imported(),
+        s.done(),
         s.skipped(),
         s.failed(),
-        tsdb.display(),
+        data.display(),
         s.elapsed.as_secs_f64()
     ));
-    if s.imported() > 0 {
+    if s.done() > 0 {
         out_line(&format!(
             "verified: the blocks of the {} shards imported now hold exactly the manifest's sample counts ({samples} samples)",
-            s.imported()
+            s.done()
         ));
     }
     // Only about blocks this run moved (imported now, or a killed run's finished moves).
     if blocks > 0 {
-        eprintln!("{}", pickup_hint(s.min_time_ms(), tsdb));
+        eprintln!("{}", pickup_hint(s.min_time_ms(), data));
     }
+}
+
+fn print_push_summary(s: &Summary, url: &str) {
+    print_warnings(s);
+    let Destination::Receiver {
+        overridden,
+        requests,
+        retries,
+        bytes_sent,
+        ..
+    } = &s.destination
+    else {
+        return;
+    };
+    if *overridden > 0 {
+        eprintln!(
+            "prom2om: warning: --add-label replaced a different value {overridden} series already had"
+        );
+    }
+    let secs = s.elapsed.as_secs_f64().max(1e-9);
+    out_line(&format!(
+        "pushed {} shards, skipped {} (pushed before), failed {}; {} samples to {url} in {secs:.1}s \
+         ({:.0} samples/s; {requests} requests, {retries} retries, {} sent)",
+        s.done(),
+        s.skipped(),
+        s.failed(),
+        s.samples(),
+        s.samples() as f64 / secs,
+        super::common::human_bytes(*bytes_sent)
+    ));
 }
 
 /// How Prometheus will see the new blocks; found with a real 2.42 server: it rescans its data
 /// dir every minute and then also applies time retention, counted back from the newest block.
-fn pickup_hint(min_time_ms: Option<i64>, tsdb: &Path) -> String {
+fn pickup_hint(min_time_ms: Option<i64>, data: &Path) -> String {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
@@ -346,7 +516,7 @@ fn pickup_hint(min_time_ms: Option<i64>, tsdb: &Path) -> String {
         s.push_str(&format!(
             " The imported data starts {days} days ago: keep it with\n  prometheus \
              --storage.tsdb.path={} --storage.tsdb.retention.time={days}d (or more)",
-            tsdb.display()
+            data.display()
         ));
     }
     s

@@ -42,7 +42,7 @@ pub fn run(args: Args) -> Result<()> {
     let report = match args.inputs.as_slice() {
         [one]
             if Path::new(one)
-                .join(crate::pipeline::manifest::MANIFEST_FILE)
+                .join(crate::format::shard_dir::MANIFEST_FILE)
                 .is_file() =>
         {
             inspect_dir(Path::new(one), &filter, args.top)?
@@ -70,7 +70,7 @@ pub fn run(args: Args) -> Result<()> {
 
 fn print_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
     let fmt_ts = |t: Option<i64>| {
-        t.map(|ms| format!("{} ({ms})", crate::pipeline::shard::utc_stamp(ms)))
+        t.map(|ms| format!("{} ({ms})", crate::format::shard_dir::utc_stamp(ms)))
             .unwrap_or_else(|| "-".into())
     };
     writeln!(out, "series {}, samples {}", r.series, r.samples)?;

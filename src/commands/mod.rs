@@ -12,6 +12,5 @@ pub mod dashboard;
 pub mod fetch;
 pub mod http_args;
 pub mod import;
-mod import_remote;
 pub mod inspect;
 pub mod verify;

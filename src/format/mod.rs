@@ -6,4 +6,5 @@ pub mod gofloat;
 pub mod gzip;
 pub mod openmetrics;
 pub mod prompb;
+pub mod shard_dir;
 pub mod tsdb;

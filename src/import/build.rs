@@ -1,156 +1,34 @@
-//! The default `import` path: a shard read with the strict OpenMetrics reader (and verified in
-//! that read when it can be), its sidecars' staleness markers merged in, built in memory and
-//! written as one TSDB block.
+//! The default `import` path: a shard read once through the shard directory's reader (verified
+//! in that read, its side files' staleness markers merged in), built in memory and written as
+//! one TSDB block.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
-use sha2::{Digest, Sha256};
+use anyhow::{Context, Result};
 
-use super::sidecar::{self, Markers};
-use crate::format::openmetrics;
+use crate::format::shard_dir::{ShardFiles, ShardReport};
 use crate::format::tsdb::block_writer::{self, BlockWriter, SegmentWriter};
-use crate::format::tsdb::xor::STALE_NAN_BITS;
-use crate::labels::Labels;
-use crate::pipeline::manifest::ShardEntry;
-use crate::verify;
 
-/// Builds the block of shard `e` of the shard directory `dir` and its sidecars, in memory,
-/// then writes it into `out_dir/<ULID>/`. `verify`: the shard is verified here, as `prom2om
-/// verify` does, in the read that builds the block (a directory without sidecars, whose checks
-/// are all per shard); otherwise the caller verified it and it is read again, its size and
-/// sha256 checked again. `Ok(Err(reason))`: the shard is refused; `Err`: the machine failed (a
-/// full disk). Nothing is written for a shard without samples.
-pub fn build_shard(
-    dir: &Path,
-    compressed: bool,
-    e: &ShardEntry,
-    verify: bool,
-    out_dir: &Path,
-    chunk_range: i64,
-) -> Result<Result<(), String>> {
-    let mut markers = Markers::new();
-    for sc in &e.sidecars {
-        match sidecar::read_into(dir, e, sc, &mut markers)? {
-            Ok(()) => {}
-            Err(why) => return Ok(Err(format!("sidecar {}: {why}", sc.file))),
+/// Builds the block of one shard in memory from its one read, the staleness markers of its side
+/// files written as real markers (their exact bits). Returns the read's report, and the block
+/// when the shard passed every check: a refused shard writes nothing.
+pub fn build(files: ShardFiles<'_>, chunk_range: i64) -> (ShardReport, Option<BlockWriter>) {
+    let mut w = BlockWriter::new(chunk_range);
+    let report = files.points(|p| {
+        if p.new_series {
+            w.start_series(p.labels.clone())?;
         }
-    }
-    let mut feed = Feed {
-        w: BlockWriter::new(chunk_range),
-        markers,
-        pending: Vec::new(),
-        next: 0,
-    };
-    // The block stays in memory until the shard has passed: a refused shard writes nothing.
-    if verify {
-        let report = verify::verify_shard_with(dir, compressed, e, &mut |s| feed.sample(s));
-        if !report.problems.is_empty() {
-            return Ok(Err(format!("verify: {}", report.problems.join("; "))));
-        }
-    } else {
-        let path = dir.join(&e.file);
-        let data = match read_checked(&path, e.bytes, &e.sha256, e.uncompressed_bytes)? {
-            Ok(d) => d,
-            Err(why) => return Ok(Err(why)),
-        };
-        if let Err(err) = openmetrics::read(&data, |s| feed.sample(&s)) {
-            return Ok(Err(format!("{err:#}")));
-        }
-    }
-    write_block(feed.finish()?, out_dir)?;
-    Ok(Ok(()))
-}
-
-/// The shard's samples into the block writer, each series' staleness markers merged in by time.
-struct Feed {
-    w: BlockWriter,
-    /// Markers of the series not reached yet.
-    markers: Markers,
-    /// The current series' markers, `next` the first not written.
-    pending: Vec<i64>,
-    next: usize,
-}
-
-impl Feed {
-    fn sample(&mut self, s: &openmetrics::Sample<'_>) -> Result<()> {
-        if s.new_series {
-            put_markers(&mut self.w, &self.pending[self.next..])?;
-            self.w.start_series(s.labels.clone())?;
-            self.pending = self.markers.remove(s.labels).unwrap_or_default();
-            self.next = 0;
-        }
-        while let Some(&m) = self.pending.get(self.next).filter(|&&m| m < s.ts_ms) {
-            self.w.append(m, STALE_NAN_BITS)?;
-            self.next += 1;
-        }
-        if self.pending.get(self.next) == Some(&s.ts_ms) {
-            return Err(anyhow!(
-                "line {}: a staleness marker of the sidecar has the time of this sample ({} ms)",
-                s.line,
-                s.ts_ms
-            ));
-        }
-        self.w.append(s.ts_ms, s.value.to_bits())
-    }
-
-    /// The last series' markers, then the series whose every sample in the window is a marker
-    /// (a target gone just before it).
-    fn finish(mut self) -> Result<BlockWriter> {
-        put_markers(&mut self.w, &self.pending[self.next..])?;
-        let mut only: Vec<(Labels, Vec<i64>)> = self.markers.into_iter().collect();
-        only.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (labels, ts) in only {
-            self.w.start_series(labels)?;
-            put_markers(&mut self.w, &ts)?;
-        }
-        Ok(self.w)
-    }
-}
-
-/// The file at `path` read whole, checked against its manifest size and sha256, and
-/// decompressed when its name ends `.gz` (then checked against `uncompressed`).
-pub(super) fn read_checked(
-    path: &Path,
-    bytes: u64,
-    sha256: &str,
-    uncompressed: u64,
-) -> Result<Result<Vec<u8>, String>> {
-    let raw = match fs::read(path) {
-        Ok(r) => r,
-        Err(err) => return Ok(Err(format!("cannot read {}: {err}", path.display()))),
-    };
-    if raw.len() as u64 != bytes {
-        return Ok(Err(format!(
-            "{} bytes, the manifest says {bytes} (truncated or changed?)",
-            raw.len()
-        )));
-    }
-    let sum = super::hex(Sha256::digest(&raw));
-    if sum != sha256 {
-        return Ok(Err(super::checksum_mismatch(&sum, sha256)));
-    }
-    if path.extension().is_none_or(|x| x != "gz") {
-        return Ok(Ok(raw));
-    }
-    let mut text = Vec::with_capacity(usize::try_from(uncompressed).unwrap_or(0).min(1 << 32));
-    if let Err(err) = flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut text) {
-        return Ok(Err(format!("not valid gzip: {err}")));
-    }
-    if text.len() as u64 != uncompressed {
-        return Ok(Err(format!(
-            "{} bytes of OpenMetrics inside, the manifest says {uncompressed}",
-            text.len()
-        )));
-    }
-    Ok(Ok(text))
+        w.append(p.ts_ms, p.value.to_bits())
+    });
+    let ok = report.is_ok();
+    (report, ok.then_some(w))
 }
 
 /// Writes the block built in memory into `out_dir/<ULID>/`: chunk segments, index, an empty
 /// tombstones file, and meta.json last (a dir without one is never taken for a block).
-fn write_block(w: BlockWriter, out_dir: &Path) -> Result<()> {
+pub fn write_block(w: BlockWriter, out_dir: &Path) -> Result<()> {
     if w.samples() == 0 {
         return Ok(());
     }
@@ -182,12 +60,6 @@ fn write_block(w: BlockWriter, out_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn put_markers(w: &mut BlockWriter, ts: &[i64]) -> Result<()> {
-    for &t in ts {
-        w.append(t, STALE_NAN_BITS)?;
-    }
-    Ok(())
-}
 fn create(p: &Path) -> Result<File> {
     File::create(p).with_context(|| format!("{}: cannot create", p.display()))
 }

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 
 use crate::format::openmetrics::QUOTED_NAMES_SINCE;
-use crate::pipeline::manifest::QuotedNames;
+use crate::format::shard_dir::QuotedNames;
 
 /// A promtool, and what its `create-blocks-from openmetrics` accepts.
 #[derive(Clone, Debug)]

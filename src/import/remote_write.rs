@@ -1,31 +1,28 @@
 //! `import --remote-write`: pushes verified shards, window by window in time order, to any
 //! Prometheus remote-write 1.0 receiver, on N ordered lanes (a series always takes the same one).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
-use serde::{Deserialize, Serialize};
 
-use super::sidecar::{self, StaleMarkers};
-use super::state::sync_dir;
+use super::outcome::{Destination, Outcome, Progress, ShardResult, Summary};
+use super::state::{self, PushState, StateFile, STATE_FILE};
+use super::window_gate::WindowGate;
 use crate::fetch::http::{Client, ClientConfig, Failure, HttpStatus};
-use crate::format::openmetrics;
 use crate::format::prompb::{self, Label, Sample, TimeSeries, WriteRequest};
-use crate::format::tsdb::xor::STALE_NAN_BITS;
+use crate::format::shard_dir::{sha256_hex, SeriesHashes, ShardDir, ShardEntry, ShardFiles};
 use crate::labels::Labels;
-use crate::pipeline::manifest::{sha256_hex, ShardEntry};
 use crate::select::filter::LabelEdits;
 
 /// Push state and lock, inside the shard directory (the receiver has no place for ours).
 pub const STATE_DIR: &str = ".prom2om-remote-write";
-const STATE_FILE: &str = "state.json";
 /// Requests waiting per lane: enough to keep the lane busy while the reader builds the next.
 const LANE_QUEUE: usize = 2;
 
@@ -41,128 +38,6 @@ pub struct Options {
     pub edits: LabelEdits,
 }
 
-/// What became of one shard.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
-    /// Every sample (and staleness marker of its sidecar) was accepted by the receiver.
-    Pushed {
-        samples: u64,
-        requests: u64,
-        markers: u64,
-    },
-    /// An earlier run pushed it (same name and checksum, same target).
-    Skipped,
-    /// Not (wholly) accepted: why, in the receiver's words.
-    Failed(String),
-}
-
-#[derive(Clone, Debug)]
-pub struct ShardResult {
-    pub file: String,
-    pub expected_samples: u64,
-    pub outcome: Outcome,
-}
-
-#[derive(Debug, Default)]
-pub struct Summary {
-    /// One result per manifest shard, in push order (time order).
-    pub results: Vec<ShardResult>,
-    /// Problems `verify` found in the directory as a whole.
-    pub warnings: Vec<String>,
-    /// Series that an `--add-label` gave a different value than they had.
-    pub overridden: u64,
-    pub requests: u64,
-    pub retries: u64,
-    pub bytes_sent: u64,
-    pub elapsed: Duration,
-}
-
-impl Summary {
-    fn count(&self, f: impl Fn(&Outcome) -> bool) -> usize {
-        self.results.iter().filter(|r| f(&r.outcome)).count()
-    }
-    pub fn pushed(&self) -> usize {
-        self.count(|o| matches!(o, Outcome::Pushed { .. }))
-    }
-    pub fn skipped(&self) -> usize {
-        self.count(|o| matches!(o, Outcome::Skipped))
-    }
-    pub fn failed(&self) -> usize {
-        self.count(|o| matches!(o, Outcome::Failed(_)))
-    }
-    pub fn samples(&self) -> u64 {
-        self.results
-            .iter()
-            .map(|r| match r.outcome {
-                Outcome::Pushed { samples, .. } => samples,
-                _ => 0,
-            })
-            .sum()
-    }
-}
-
-/// Told about the push as it goes (progress bar). Called from worker threads.
-pub trait Progress: Sync {
-    fn verifying(&self, _shards: u64) {}
-    fn planned(&self, _shards: u64, _samples: u64) {}
-    /// The receiver accepted a request of `samples` samples.
-    fn accepted(&self, _samples: u64) {}
-    fn finished(&self, _result: &ShardResult) {}
-}
-
-/// No progress reporting.
-pub struct Silent;
-impl Progress for Silent {}
-
-/// The pushed shards of one directory, per target.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct State {
-    version: u32,
-    /// Target key -> (shard key `file@sha256` -> samples pushed).
-    targets: BTreeMap<String, Target>,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Target {
-    /// The URL without credentials, for a human reading the file.
-    url: String,
-    pushed: BTreeMap<String, u64>,
-}
-
-impl State {
-    fn load(path: &Path) -> Result<State> {
-        match std::fs::read(path) {
-            Ok(t) => serde_json::from_slice(&t).with_context(|| {
-                format!(
-                    "{}: unreadable push state (delete it to push every shard again)",
-                    path.display()
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State {
-                version: 1,
-                ..State::default()
-            }),
-            Err(e) => Err(e).with_context(|| format!("{}: cannot read", path.display())),
-        }
-    }
-
-    /// Temp file, fsync, rename, fsync dir: a crash leaves the old or the new state.
-    fn save(&self, path: &Path) -> Result<()> {
-        let tmp: PathBuf = path.with_extension("json.tmp");
-        let ctx = || format!("{}: cannot write the push state", path.display());
-        let mut f = std::fs::File::create(&tmp).with_context(ctx)?;
-        std::io::Write::write_all(&mut f, &serde_json::to_vec_pretty(self)?)
-            .and_then(|_| f.sync_all())
-            .with_context(ctx)?;
-        drop(f);
-        std::fs::rename(&tmp, path).with_context(ctx)?;
-        if let Some(dir) = path.parent() {
-            sync_dir(dir).with_context(ctx)?;
-        }
-        Ok(())
-    }
-}
-
 /// Who receives: the URL without credentials, the headers (a tenant) and the label edits. Hashed,
 /// so a header holding a secret never lands in the state file.
 fn target_key(display_url: &str, cfg: &ClientConfig, edits: &LabelEdits) -> String {
@@ -170,15 +45,16 @@ fn target_key(display_url: &str, cfg: &ClientConfig, edits: &LabelEdits) -> Stri
     sha256_hex(text.as_bytes()).expect("reading a slice cannot fail")[..16].to_string()
 }
 
-/// Pushes the shards of `dir` to the receiver of `opts`.
+/// Pushes the shards of `dir` to the receiver of `opts`, each shard read once.
 ///
-/// Errors are for the run as a whole (bad manifest: bad input; bad URL or options). A shard the
-/// receiver refuses is an [`Outcome::Failed`] and stops nothing else.
-pub fn push(dir: &Path, opts: &Options, progress: &dyn Progress) -> Result<Summary> {
+/// Errors are for the run as a whole (bad URL or options, receiver unreachable). A shard the
+/// receiver refuses, or that does not read back as its manifest says, is an
+/// [`Outcome::Failed`] and stops nothing else.
+pub fn push(dir: &ShardDir, opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let started = Instant::now();
-    let manifest = super::load_manifest(dir)?;
+    let manifest = dir.manifest();
     let client = Client::new(&opts.client)?;
-    let state_dir = dir.join(STATE_DIR);
+    let state_dir = dir.path().join(STATE_DIR);
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("{}: cannot create", state_dir.display()))?;
     let _guard = crate::pipeline::run_lock::acquire(
@@ -186,78 +62,160 @@ pub fn push(dir: &Path, opts: &Options, progress: &dyn Progress) -> Result<Summa
         &format!("the push state {}", state_dir.display()),
     )?;
     let state_path = state_dir.join(STATE_FILE);
-    let mut st = State::load(&state_path)?;
+    let mut st = PushState::load(&state_path)?;
     let target = target_key(client.display_url(), &opts.client, &opts.edits);
 
     progress.verifying(manifest.shards.len() as u64);
-    let report = crate::verify::verify_dir(dir)?;
-    let problems: BTreeMap<&str, &[String]> = report
-        .files
-        .iter()
-        .map(|f| (f.file.as_str(), &f.problems[..]))
-        .collect();
+    let warnings = crate::verify::dir_problems(dir);
     // Time order: receivers take old samples only within a window behind their newest one.
-    let mut order: Vec<&ShardEntry> = manifest.shards.iter().collect();
-    order.sort_by_key(|e| (e.window_start_ms, e.shard));
+    let mut order: Vec<usize> = (0..manifest.shards.len()).collect();
+    order.sort_by_key(|&i| (manifest.shards[i].window_start_ms, manifest.shards[i].shard));
     let done = st.targets.entry(target.clone()).or_default();
     done.url = client.display_url().to_string();
-    let todo: Vec<u64> = order
+    let todo: Vec<usize> = order
         .iter()
-        .filter(|e| !done.pushed.contains_key(&key(e)))
-        .map(|e| e.samples)
+        .copied()
+        .filter(|&i| !done.pushed.contains_key(&key(&manifest.shards[i])))
         .collect();
-    progress.planned(todo.len() as u64, todo.iter().sum());
-
-    let pusher = Pusher {
-        client: &client,
-        opts,
-        progress,
-        sent: AtomicU64::new(0),
-        overridden: AtomicU64::new(0),
-        unreachable: AtomicBool::new(false),
+    let todo_samples = todo.iter().map(|&i| manifest.shards[i].samples).sum();
+    progress.planned(todo.len() as u64, todo_samples);
+    let (gate, hash_only) = match WindowGate::new(dir, &todo) {
+        Some((gate, extra)) => (Some(gate), extra.into_iter().collect()),
+        None => (None, HashSet::new()),
     };
-    let mut results = Vec::new();
-    for e in order {
-        let k = key(e);
-        let outcome = if st.targets[&target].pushed.contains_key(&k) {
-            Outcome::Skipped
-        } else if let Some(p) = problems.get(e.file.as_str()).filter(|p| !p.is_empty()) {
-            Outcome::Failed(format!("verify: {}", p.join("; ")))
-        } else {
-            let o = pusher
-                .shard(dir, manifest.compressed, e)
-                .unwrap_or_else(|err| Outcome::Failed(format!("{err:#}")));
-            if let (Outcome::Failed(why), true) = (&o, pusher.unreachable.load(Ordering::Relaxed)) {
-                return Err(anyhow!("{why}"));
-            }
-            if let Outcome::Pushed { samples, .. } = o {
-                let t = st.targets.get_mut(&target).expect("entry made above");
-                t.pushed.insert(k, samples);
-                st.save(&state_path)?;
-            }
-            o
-        };
-        let r = ShardResult {
-            file: e.file.clone(),
-            expected_samples: e.samples,
-            outcome,
-        };
-        progress.finished(&r);
-        results.push(r);
+    let mut run = Run {
+        dir,
+        pusher: Pusher {
+            client: &client,
+            opts,
+            progress,
+            sent: AtomicU64::new(0),
+            overridden: AtomicU64::new(0),
+            unreachable: AtomicBool::new(false),
+        },
+        todo: todo.into_iter().collect(),
+        gate,
+        hash_only,
+        state: st,
+        state_path,
+        target,
+        nan: HashMap::new(),
+        pending: Vec::new(),
+        results: Vec::new(),
+    };
+    for (k, &i) in order.iter().enumerate() {
+        let window = |j: usize| manifest.shards[j].window_start_ms;
+        let window_ends = order.get(k + 1).is_none_or(|&j| window(j) != window(i));
+        run.shard(i, window_ends)?;
     }
+    let p = &run.pusher;
     Ok(Summary {
-        results,
-        warnings: report.problems,
-        overridden: pusher.overridden.load(Ordering::Relaxed),
-        requests: client.counters.requests.load(Ordering::Relaxed),
-        retries: client.counters.retries.load(Ordering::Relaxed),
-        bytes_sent: pusher.sent.load(Ordering::Relaxed),
+        results: run.results,
+        warnings,
+        destination: Destination::Receiver {
+            overridden: p.overridden.load(Ordering::Relaxed),
+            requests: client.counters.requests.load(Ordering::Relaxed),
+            retries: client.counters.retries.load(Ordering::Relaxed),
+            bytes_sent: p.sent.load(Ordering::Relaxed),
+            nan: run.nan,
+        },
         elapsed: started.elapsed(),
     })
 }
 
 fn key(e: &ShardEntry) -> String {
-    super::state::key(&e.file, &e.sha256)
+    state::key(&e.file, &e.sha256)
+}
+
+/// One push run over the shards in time order.
+struct Run<'a> {
+    dir: &'a ShardDir,
+    pusher: Pusher<'a>,
+    /// The shards not pushed before (manifest indices).
+    todo: HashSet<usize>,
+    /// With side files: the check across each window's shards, which a window's results wait
+    /// for in `pending`; `hash_only`, the shards pushed before that it reads.
+    gate: Option<WindowGate>,
+    hash_only: HashSet<usize>,
+    state: PushState,
+    state_path: PathBuf,
+    target: String,
+    /// NaN samples of each shard read, for `--verify-url`.
+    nan: HashMap<usize, u64>,
+    pending: Vec<(usize, Outcome)>,
+    results: Vec<ShardResult>,
+}
+
+impl Run<'_> {
+    /// Pushes shard `i` (or skips it, pushed before), then settles what waits: at once, or at
+    /// the end of its window (`window_ends`) when the directory has side files.
+    fn shard(&mut self, i: usize, window_ends: bool) -> Result<()> {
+        let (outcome, hashes) = if self.todo.contains(&i) {
+            let (o, hashes, n) = self.pusher.shard(self.dir.shard(i));
+            if let Outcome::Failed(why) = &o {
+                if self.pusher.unreachable.load(Ordering::Relaxed) {
+                    return Err(anyhow!("{why}"));
+                }
+            }
+            self.nan.insert(i, n);
+            (o, Some(hashes))
+        } else if self.hash_only.contains(&i) {
+            // Read for the check across its window; its NaN count serves --verify-url.
+            let mut n = 0;
+            let r = self.dir.shard(i).samples(|p| {
+                n += u64::from(p.value.is_nan());
+                Ok(())
+            });
+            self.nan.insert(i, n);
+            (Outcome::Skipped, Some(r.hashes))
+        } else {
+            (Outcome::Skipped, None)
+        };
+        self.pending.push((i, outcome));
+        let mut problems = Vec::new();
+        if let (Some(g), Some(h)) = (self.gate.as_mut(), hashes) {
+            problems = g.read(self.dir.manifest(), i, h).unwrap_or_default();
+        }
+        if self.gate.is_none() || window_ends {
+            self.settle(&problems)?;
+        }
+        Ok(())
+    }
+
+    /// The waiting results, each refused by a problem of its window that names it; the pushed
+    /// ones recorded in the state.
+    fn settle(&mut self, problems: &[(usize, String)]) -> Result<()> {
+        let m = self.dir.manifest();
+        for (j, mut outcome) in std::mem::take(&mut self.pending) {
+            let e = &m.shards[j];
+            let of_j: Vec<&str> = problems
+                .iter()
+                .filter(|(x, _)| *x == j)
+                .map(|(_, p)| p.as_str())
+                .collect();
+            if !of_j.is_empty() {
+                outcome = Outcome::Failed(format!("verify: {}", of_j.join("; ")));
+            }
+            if let Outcome::Pushed { samples, .. } = outcome {
+                let t = self
+                    .state
+                    .targets
+                    .get_mut(&self.target)
+                    .expect("entry made");
+                t.pushed.insert(key(e), samples);
+                self.state.save(&self.state_path)?;
+            }
+            let r = ShardResult {
+                index: j,
+                file: e.file.clone(),
+                expected_samples: e.samples,
+                outcome,
+            };
+            self.pusher.progress.finished(&r);
+            self.results.push(r);
+        }
+        Ok(())
+    }
 }
 
 /// What the lanes of every shard share.
@@ -278,37 +236,22 @@ struct Refusal {
 }
 
 impl Pusher<'_> {
-    /// Reads one shard (checksum checked again), sends it on the lanes, waits for every answer.
-    fn shard(&self, dir: &Path, compressed: bool, e: &ShardEntry) -> Result<Outcome> {
-        let path = dir.join(&e.file);
-        let raw =
-            std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
-        let sum = sha256_hex(&raw[..]).expect("reading a slice cannot fail");
-        if sum != e.sha256 {
-            return Ok(Outcome::Failed(format!(
-                "changed since it was verified: sha256 {sum}, the manifest says {}",
-                e.sha256
-            )));
+    /// Sends one shard, as it is read, on the lanes, and waits for every answer. Returns its
+    /// outcome, what its read gathered for the check across its window, and its NaN samples.
+    fn shard(&self, files: ShardFiles<'_>) -> (Outcome, SeriesHashes, u64) {
+        if !files.sound() {
+            // Nothing of it is sent: its report says why.
+            let r = files.check();
+            let why = format!("verify: {}", r.problems.join("; "));
+            return (Outcome::Failed(why), r.hashes, 0);
         }
-        let text = if compressed {
-            let mut t = Vec::with_capacity(e.uncompressed_bytes as usize);
-            flate2::read::MultiGzDecoder::new(&raw[..])
-                .read_to_end(&mut t)
-                .context("gunzip")?;
-            t
-        } else {
-            raw
-        };
-        let markers = match sidecar::stale_markers(dir, e) {
-            Ok(m) => m,
-            Err(err) => return Ok(Outcome::Failed(format!("{err:#}"))),
-        };
         let refusal = Refusal {
             stop: AtomicBool::new(false),
             first: Mutex::new(None),
         };
         let lanes = self.opts.concurrency.max(1);
-        let (requests, read) = std::thread::scope(|s| {
+        let mut nan = 0;
+        let (requests, report) = std::thread::scope(|s| {
             let mut txs = Vec::with_capacity(lanes);
             let mut handles = Vec::with_capacity(lanes);
             for _ in 0..lanes {
@@ -317,49 +260,40 @@ impl Pusher<'_> {
                 let refusal = &refusal;
                 handles.push(s.spawn(move || self.lane(rx, refusal)));
             }
-            let read = self.read_into_lanes(&text, &markers, &txs, &refusal);
+            let report = self.read_into_lanes(files, &txs, &refusal, &mut nan);
             drop(txs);
             let requests: u64 = handles
                 .into_iter()
                 .map(|h| h.join().expect("lane threads do not panic"))
                 .sum();
-            (requests, read)
+            (requests, report)
         });
         if let Some(why) = refusal.first.into_inner().expect("lanes joined") {
-            return Ok(Outcome::Failed(why));
+            return (Outcome::Failed(why), report.hashes, nan);
         }
-        let (samples, carried) = read?;
-        let want: u64 = e.sidecars.iter().map(|s| s.samples).sum();
-        if carried != want {
-            return Ok(Outcome::Failed(format!(
-                "its sidecar holds {carried} staleness markers, the manifest says {want}"
-            )));
+        if !report.is_ok() {
+            let why = format!("verify: {}", report.problems.join("; "));
+            return (Outcome::Failed(why), report.hashes, nan);
         }
-        if samples != e.samples {
-            return Ok(Outcome::Failed(format!(
-                "holds {samples} samples, the manifest says {}",
-                e.samples
-            )));
-        }
-        Ok(Outcome::Pushed {
+        let samples = report.stats.as_ref().map_or(0, |st| st.samples);
+        let outcome = Outcome::Pushed {
             samples,
             requests,
-            markers: carried,
-        })
+            markers: report.stale_markers,
+        };
+        (outcome, report.hashes, nan)
     }
 
-    /// Parses the shard and hands full requests to the lanes, each series' staleness markers
-    /// (from its sidecar) merged in time order with its samples; returns (samples, markers) sent.
+    /// Reads the shard and hands full requests to the lanes, each series' staleness markers
+    /// (from its side file) merged in time order with its samples, with their exact bits: a
+    /// remote-write receiver stores them as staleness markers. Counts the NaN samples.
     fn read_into_lanes(
         &self,
-        text: &[u8],
-        markers: &StaleMarkers,
+        files: ShardFiles<'_>,
         txs: &[std::sync::mpsc::SyncSender<WriteRequest>],
         refusal: &Refusal,
-    ) -> Result<(u64, u64)> {
-        let index: HashMap<&Labels, usize> =
-            markers.iter().enumerate().map(|(i, m)| (&m.0, i)).collect();
-        let mut sent = vec![false; markers.len()];
+        nan: &mut u64,
+    ) -> crate::format::shard_dir::ShardReport {
         let mut lanes = Lanes {
             batch: self.opts.batch_samples.max(1),
             pending: (0..txs.len())
@@ -369,44 +303,27 @@ impl Pusher<'_> {
             lane: 0,
             labels: Vec::new(),
             open: false,
-            markers: 0,
         };
-        // The current series' markers and how many of them are sent.
-        let mut cur: Option<(&[i64], usize)> = None;
-        let stats = openmetrics::read(text, |s| {
+        let report = files.points(|p| {
             if refusal.stop.load(Ordering::Relaxed) {
                 return Err(anyhow!("stopped: the receiver refused a request"));
             }
-            if s.new_series {
-                lanes.markers_before(&mut cur, i64::MAX);
-                let mut l = s.labels.clone();
-                if self.opts.edits.apply_traced(&mut l).overrides {
+            if p.new_series {
+                let mut l = p.labels.clone();
+                // A series of markers only was counted in the shard that had its samples.
+                if p.markers_only {
+                    self.opts.edits.apply(&mut l);
+                } else if self.opts.edits.apply_traced(&mut l).overrides {
                     self.overridden.fetch_add(1, Ordering::Relaxed);
                 }
                 lanes.series(&l);
-                cur = index.get(s.labels).map(|&i| {
-                    sent[i] = true;
-                    (&markers[i].1[..], 0)
-                });
             }
-            lanes.markers_before(&mut cur, s.ts_ms);
-            lanes.push(s.value, s.ts_ms);
+            *nan += u64::from(!p.marker && p.value.is_nan());
+            lanes.push(p.value, p.ts_ms);
             Ok(())
         });
-        lanes.markers_before(&mut cur, i64::MAX);
-        // Series with markers and no sample in this shard (the target went away at its end).
-        if stats.is_ok() {
-            for ((l, ts), _) in markers.iter().zip(&sent).filter(|(_, &s)| !s) {
-                let mut l = l.clone();
-                self.opts.edits.apply(&mut l);
-                lanes.series(&l);
-                lanes.markers_before(&mut Some((&ts[..], 0)), i64::MAX);
-            }
-        }
-        let carried = lanes.markers;
         lanes.flush();
-        // After a refusal the reader's error only says it stopped; the refusal is the result.
-        stats.map(|st| (st.samples, carried))
+        report
     }
 
     /// Sends the requests of one lane in order; the number accepted. After a refusal (here or
@@ -420,7 +337,7 @@ impl Pusher<'_> {
             match self.send(&req) {
                 Ok(()) => {
                     accepted += 1;
-                    self.progress.accepted(req.samples() as u64);
+                    self.progress.samples_done(req.samples() as u64);
                 }
                 Err(e) => {
                     if crate::fetch::http::unreachable(&e) {
@@ -506,8 +423,6 @@ struct Lanes<'a> {
     labels: Vec<Label>,
     /// Whether the current series has an entry in its lane's pending request.
     open: bool,
-    /// Staleness markers pushed.
-    markers: u64,
 }
 
 impl Lanes<'_> {
@@ -536,19 +451,6 @@ impl Lanes<'_> {
             self.open = false;
             // A closed lane has stopped on a refusal, which the result reports.
             let _ = self.txs[self.lane].send(full);
-        }
-    }
-
-    /// Pushes the current series' markers before `ts`, with their exact bits: a remote-write
-    /// receiver stores them as staleness markers.
-    fn markers_before(&mut self, cur: &mut Option<(&[i64], usize)>, ts: i64) {
-        let Some((m, pos)) = cur else {
-            return;
-        };
-        while *pos < m.len() && m[*pos] < ts {
-            self.push(f64::from_bits(STALE_NAN_BITS), m[*pos]);
-            self.markers += 1;
-            *pos += 1;
         }
     }
 
@@ -601,21 +503,5 @@ mod tests {
         let l = Labels::from_pairs([("__name__", "up"), ("job", "a\"b")]);
         assert_eq!(lane_of(&l, 7), lane_of(&l.clone(), 7));
         assert!(lane_of(&l, 1) == 0);
-    }
-
-    #[test]
-    fn state_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join(STATE_FILE);
-        let mut s = State::load(&p).unwrap();
-        s.targets
-            .entry("t".into())
-            .or_default()
-            .pushed
-            .insert("a@b".into(), 3);
-        s.save(&p).unwrap();
-        assert_eq!(State::load(&p).unwrap().targets["t"].pushed["a@b"], 3);
-        std::fs::write(&p, b"{").unwrap();
-        assert!(State::load(&p).is_err());
     }
 }

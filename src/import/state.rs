@@ -1,5 +1,7 @@
-//! What `import` has done to a data dir, kept in its staging area so a re-run skips the shards
-//! already imported and finishes a block move that an interrupted run left half done.
+//! What an import has done, kept so a rerun skips the shards already done: one JSON state file
+//! format with one load and one atomic save, for the blocks of a data dir (in its staging area,
+//! also so a rerun finishes a block move an interrupted run left half done) and for the pushes
+//! into receivers (in the shard directory).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -7,9 +9,52 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+/// The name of both state files, each in its own directory.
 pub const STATE_FILE: &str = "state.json";
+
+/// A state file: JSON, read whole, replaced atomically.
+pub trait StateFile: Serialize + DeserializeOwned {
+    /// Whose state, for messages: `import`, `push`.
+    const WHAT: &'static str;
+
+    /// The state before any run.
+    fn empty() -> Self;
+
+    /// Reads the state file, or the empty state when there is none yet.
+    fn load(path: &Path) -> Result<Self> {
+        match fs::read(path) {
+            Ok(text) => serde_json::from_slice(&text).with_context(|| {
+                format!(
+                    "{}: unreadable {what} state (delete it to {what} every shard again)",
+                    path.display(),
+                    what = Self::WHAT
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::empty()),
+            Err(e) => Err(e).with_context(|| format!("{}: cannot read", path.display())),
+        }
+    }
+
+    /// Replaces the state file atomically (temp file, fsync, rename, fsync dir): a crash leaves
+    /// either the old or the new state, never a torn one.
+    fn save(&self, path: &Path) -> Result<()> {
+        let tmp: PathBuf = path.with_extension("json.tmp");
+        let ctx = || format!("{}: cannot write the {} state", path.display(), Self::WHAT);
+        let mut f = fs::File::create(&tmp).with_context(ctx)?;
+        f.write_all(&serde_json::to_vec_pretty(self)?)
+            .and_then(|_| f.sync_all())
+            .with_context(ctx)?;
+        drop(f);
+        fs::rename(&tmp, path).with_context(ctx)?;
+        if let Some(dir) = path.parent() {
+            sync_dir(dir).with_context(ctx)?;
+        }
+        Ok(())
+    }
+}
 
 /// Where a shard's import stands. `Moving` is written before the first block is renamed into the
 /// data dir, so a crash between renames is seen and finished by the next run.
@@ -45,47 +90,25 @@ pub fn key(file: &str, sha256: &str) -> String {
     format!("{file}@{sha256}")
 }
 
+/// The shards imported into one data dir, by [`key`].
 #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct State {
+pub struct ImportState {
     pub version: u32,
     pub shards: BTreeMap<String, Record>,
 }
 
-impl State {
-    /// Reads the state file, or an empty state when there is none yet.
-    pub fn load(path: &Path) -> Result<State> {
-        match fs::read(path) {
-            Ok(text) => serde_json::from_slice(&text).with_context(|| {
-                format!(
-                    "{}: unreadable import state (delete it to import every shard again)",
-                    path.display()
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State {
-                version: 1,
-                shards: BTreeMap::new(),
-            }),
-            Err(e) => Err(e).with_context(|| format!("{}: cannot read", path.display())),
+impl StateFile for ImportState {
+    const WHAT: &'static str = "import";
+
+    fn empty() -> Self {
+        ImportState {
+            version: 1,
+            shards: BTreeMap::new(),
         }
     }
+}
 
-    /// Replaces the state file atomically (temp file, fsync, rename, fsync dir): a crash leaves
-    /// either the old or the new state, never a torn one.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let tmp: PathBuf = path.with_extension("json.tmp");
-        let ctx = || format!("{}: cannot write the import state", path.display());
-        let mut f = fs::File::create(&tmp).with_context(ctx)?;
-        f.write_all(&serde_json::to_vec_pretty(self)?)
-            .and_then(|_| f.sync_all())
-            .with_context(ctx)?;
-        drop(f);
-        fs::rename(&tmp, path).with_context(ctx)?;
-        if let Some(dir) = path.parent() {
-            sync_dir(dir).with_context(ctx)?;
-        }
-        Ok(())
-    }
-
+impl ImportState {
     pub fn is_done(&self, key: &str) -> bool {
         self.shards
             .get(key)
@@ -94,6 +117,33 @@ impl State {
 
     pub fn put(&mut self, r: Record) {
         self.shards.insert(r.key(), r);
+    }
+}
+
+/// The shards of one directory pushed, per receiver.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct PushState {
+    pub version: u32,
+    /// Target key -> the shards pushed to it.
+    pub targets: BTreeMap<String, PushTarget>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct PushTarget {
+    /// The URL without credentials, for a human reading the file.
+    pub url: String,
+    /// Shard key ([`key`]) -> samples pushed.
+    pub pushed: BTreeMap<String, u64>,
+}
+
+impl StateFile for PushState {
+    const WHAT: &'static str = "push";
+
+    fn empty() -> Self {
+        PushState {
+            version: 1,
+            ..PushState::default()
+        }
     }
 }
 
@@ -110,7 +160,7 @@ mod tests {
     fn round_trip_and_missing_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(STATE_FILE);
-        let mut s = State::load(&path).unwrap();
+        let mut s = ImportState::load(&path).unwrap();
         assert!(s.shards.is_empty());
         s.put(Record {
             file: "a.om.gz".into(),
@@ -123,7 +173,7 @@ mod tests {
             max_time_ms: Some(10),
         });
         s.save(&path).unwrap();
-        let back = State::load(&path).unwrap();
+        let back = ImportState::load(&path).unwrap();
         assert_eq!(back, s);
         assert!(!back.is_done(&key("a.om.gz", "ab")));
         let mut r = back.shards[&key("a.om.gz", "ab")].clone();
@@ -138,6 +188,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(STATE_FILE);
         fs::write(&path, b"{not json").unwrap();
-        assert!(State::load(&path).is_err());
+        assert!(ImportState::load(&path).is_err());
+    }
+
+    #[test]
+    fn push_state_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(STATE_FILE);
+        let mut s = PushState::load(&p).unwrap();
+        s.targets
+            .entry("t".into())
+            .or_default()
+            .pushed
+            .insert("a@b".into(), 3);
+        s.save(&p).unwrap();
+        assert_eq!(PushState::load(&p).unwrap().targets["t"].pushed["a@b"], 3);
+        std::fs::write(&p, b"{").unwrap();
+        let err = PushState::load(&p).unwrap_err();
+        assert!(format!("{err}").contains("unreadable push state"), "{err}");
     }
 }

@@ -1,17 +1,14 @@
 //! `import --remote-write --verify-url`: asks the receiver's Prometheus query API how many samples
 //! each manifest window holds (`count_over_time`) and compares with the manifest's count.
 
-use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::fetch::api::{label_values, promql_duration, query_vector_with};
 use crate::fetch::http::Client;
-use crate::format::openmetrics;
-use crate::pipeline::manifest::Manifest;
+use crate::format::shard_dir::{Manifest, ShardDir};
 
 /// What the manifest says of one window, and what the receiver holds.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,28 +46,22 @@ fn windows(m: &Manifest) -> BTreeMap<i64, (i64, i64, u64)> {
     w
 }
 
-/// NaN samples per window, read from the shards (which `push` has verified).
-fn nan_counts(dir: &Path, m: &Manifest) -> Result<BTreeMap<i64, u64>> {
+/// NaN samples per window: of the shards `push` read, as it counted them (`read`, by manifest
+/// index); of the others (pushed by an earlier run), read now.
+fn nan_counts(dir: &ShardDir, read: &HashMap<usize, u64>) -> Result<BTreeMap<i64, u64>> {
     let mut out: BTreeMap<i64, u64> = BTreeMap::new();
-    for e in &m.shards {
-        let path = dir.join(&e.file);
-        let raw =
-            std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
-        let text = if m.compressed {
-            let mut t = Vec::with_capacity(e.uncompressed_bytes as usize);
-            flate2::read::MultiGzDecoder::new(&raw[..])
-                .read_to_end(&mut t)
-                .with_context(|| format!("{}: gunzip", path.display()))?;
-            t
-        } else {
-            raw
+    for (i, e) in dir.manifest().shards.iter().enumerate() {
+        let nan = match read.get(&i) {
+            Some(&n) => n,
+            None => {
+                let mut n = 0;
+                dir.read_samples(i, |s| {
+                    n += u64::from(s.value.is_nan());
+                    Ok(())
+                })?;
+                n
+            }
         };
-        let mut nan = 0;
-        openmetrics::read(&text, |s| {
-            nan += u64::from(s.value.is_nan());
-            Ok(())
-        })
-        .with_context(|| path.display().to_string())?;
         *out.entry(e.window_start_ms).or_default() += nan;
     }
     Ok(out)
@@ -145,20 +136,22 @@ fn held(client: &Client, matchers: &[(String, String)], min_ts: i64, max_ts: i64
 }
 
 /// Checks every window of the manifest in `dir` against the receiver behind `client` (its
-/// query API base URL). `matchers` restrict the count to the pushed series (`--add-label`).
+/// query API base URL). `matchers` restrict the count to the pushed series (`--add-label`);
+/// `nan_read`: the NaN samples of the shards the push read (`Summary::nan`).
 /// New data takes a moment to become searchable: a window found short is asked again every
 /// half second until `settle` has passed since the first query.
 pub fn verify(
-    dir: &Path,
+    dir: &ShardDir,
     client: &Client,
     matchers: &[(String, String)],
     settle: Duration,
+    nan_read: &HashMap<usize, u64>,
 ) -> Result<Vec<WindowCheck>> {
-    let m = super::load_manifest(dir)?;
-    let nans = nan_counts(dir, &m)?;
+    let m = dir.manifest();
+    let nans = nan_counts(dir, nan_read)?;
     let deadline = Instant::now() + settle;
     let mut out = Vec::new();
-    for (start, (min_ts, max_ts, expected)) in windows(&m) {
+    for (start, (min_ts, max_ts, expected)) in windows(m) {
         let mut check = WindowCheck {
             window_start_ms: start,
             min_ts_ms: min_ts,

@@ -2,12 +2,10 @@
 //! the sink and its series table (windows, staleness, spill, streaming), and the shard writer.
 
 pub mod atomic_file;
-pub mod census;
 pub mod convert;
 pub mod datadir;
 pub mod head;
 pub mod input;
-pub mod manifest;
 pub mod out_dir;
 pub mod run_lock;
 mod series;

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::format::shard_dir::{Manifest, MANIFEST_FILE};
 use crate::pipeline::atomic_file::{self, TempPath};
-use crate::pipeline::manifest::{Manifest, MANIFEST_FILE};
 use crate::pipeline::run_lock;
 use crate::pipeline::shard::FinishedShard;
 

@@ -11,10 +11,14 @@ use sha2::{Digest, Sha256};
 
 use crate::format::gzip::GzWriter;
 use crate::format::openmetrics;
+use crate::format::shard_dir::{stale_sidecar_name, ShardEntry, Sidecar, SIDECAR_STALE_MARKERS};
 use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::pipeline::atomic_file::TempPath;
-use crate::pipeline::manifest::{ShardEntry, Sidecar, SIDECAR_STALE_MARKERS};
 use crate::pipeline::spill::Rec;
+
+// The names and the hash are the format's; the writers' call sites in `sink` and `stream` name
+// them through here.
+pub use crate::format::shard_dir::{file_name, series_hash};
 
 /// What to do with staleness markers. An exact source (a data directory, remote read) tells a
 /// marker by its bits (`0x7ff0000000000002`); dump text prints it `NaN` like a real NaN, so for
@@ -359,33 +363,6 @@ pub struct ShardTarget<'a> {
     pub shard: u32,
 }
 
-/// A stable hash of a series from its rendered `name{labels} ` prefix: decides its shard.
-pub fn series_hash(prefix: &[u8]) -> u64 {
-    // FNV-1a: stable across runs, platforms and versions, unlike std's hasher.
-    prefix.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// `WINDOWSTART-SHARD.om[.gz]`, the shard number padded to `width` digits: names sort by window,
-/// then shard.
-pub fn file_name(window_start_ms: i64, shard: usize, width: usize, compress: bool) -> String {
-    format!(
-        "{}-{shard:0width$}.om{}",
-        utc_stamp(window_start_ms),
-        if compress { ".gz" } else { "" }
-    )
-}
-
-/// The name of the stale-markers sidecar of shard `file`: `W-S.om.gz` → `W-S.stale.om.gz`.
-pub fn stale_sidecar_name(file: &str) -> String {
-    let (stem, ext) = match file.strip_suffix(".om.gz") {
-        Some(stem) => (stem, ".om.gz"),
-        None => (file.strip_suffix(".om").unwrap_or(file), ".om"),
-    };
-    format!("{stem}.stale{ext}")
-}
-
 /// One file under its temporary name, hashed and optionally gzipped as it is written.
 struct OpenFile {
     body: Body,
@@ -618,28 +595,6 @@ pub fn write_shard<I: SeriesInfo>(
     file.finish(stats)
 }
 
-/// `YYYYMMDDTHHMMSSZ` for a Unix-ms instant: file names that sort by time.
-pub fn utc_stamp(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil-from-days (proleptic Gregorian), after H. Hinnant's public-domain algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -761,16 +716,8 @@ mod tests {
         assert_eq!(sc.uncompressed_bytes, side.len() as u64);
         assert_eq!(
             sc.sha256,
-            crate::pipeline::manifest::sha256_hex(&side[..]).unwrap()
+            crate::format::shard_dir::sha256_hex(&side[..]).unwrap()
         );
         assert_eq!(stale_sidecar_name("x-1.om.gz"), "x-1.stale.om.gz");
-    }
-
-    #[test]
-    fn utc_stamps() {
-        assert_eq!(utc_stamp(0), "19700101T000000Z");
-        assert_eq!(utc_stamp(1_700_000_000_000), "20231114T221320Z");
-        assert_eq!(utc_stamp(-1), "19691231T235959Z");
-        assert_eq!(utc_stamp(951_782_400_000), "20000229T000000Z");
     }
 }

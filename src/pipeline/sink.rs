@@ -11,9 +11,9 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 
 use crate::format::openmetrics;
+use crate::format::shard_dir::{Filters, QuotedNames};
 use crate::labels::Labels;
 use crate::pipeline::atomic_file::{self, TempPath};
-use crate::pipeline::manifest::{Filters, QuotedNames};
 use crate::pipeline::out_dir::{self, OutDir};
 use crate::pipeline::series::SeriesTable;
 pub use crate::pipeline::shard::StaleMode;

@@ -209,7 +209,7 @@ fn markers_are_carried_beside_their_shards() {
         gunzip(&files["19700101T000004Z-000.stale.om.gz"]),
         "a{i=\"0\"} NaN 4.5\n# EOF\n"
     );
-    let m: crate::pipeline::manifest::Manifest =
+    let m: crate::format::shard_dir::Manifest =
         serde_json::from_slice(&files["manifest.json"]).unwrap();
     assert_eq!((m.totals.samples, m.totals.stale_markers), (4, 2));
     assert_eq!(

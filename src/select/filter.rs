@@ -130,8 +130,8 @@ impl Filter {
     }
 
     /// The filters as the manifest records them.
-    pub fn describe(&self, stale: &str) -> crate::pipeline::manifest::Filters {
-        crate::pipeline::manifest::Filters {
+    pub fn describe(&self, stale: &str) -> crate::format::shard_dir::Filters {
+        crate::format::shard_dir::Filters {
             matchers: self.selectors.iter().map(|s| s.text.clone()).collect(),
             start_ms: self.start,
             end_ms: self.end,

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::{shard_width, Neighbours, Output, RunInfo, SeriesId, Sink, SinkSummary};
 use crate::format::openmetrics;
-use crate::pipeline::manifest::{Manifest, QuotedNames, ShardEntry, Totals, SIDECAR_STALE_MARKERS};
+use crate::format::shard_dir::{Manifest, QuotedNames, ShardEntry, Totals, SIDECAR_STALE_MARKERS};
 use crate::pipeline::out_dir::OutDir;
 use crate::pipeline::shard::{self, SeriesInfo, ShardTarget, WriteStats};
 use crate::pipeline::sorter::{self, Partition};

@@ -116,14 +116,14 @@ pub struct QuotedNames {
 }
 
 impl Manifest {
-    /// Reads `DIR/manifest.json`.
+    /// Reads `DIR/manifest.json`; one that does not parse is bad input.
     pub fn load(dir: &Path) -> anyhow::Result<Manifest> {
         use anyhow::Context;
         let path = dir.join(MANIFEST_FILE);
         let text = std::fs::read(&path)
             .with_context(|| format!("{}: cannot read the manifest", path.display()))?;
         serde_json::from_slice(&text)
-            .with_context(|| format!("{}: not a prom2om manifest", path.display()))
+            .map_err(|e| crate::bad_input!("{}: not a prom2om manifest: {e}", path.display()))
     }
 }
 
