@@ -12,6 +12,9 @@ mod common;
 /// The whole journey with staleness, on the same fixtures.
 #[path = "datadir_e2e/journey.rs"]
 mod journey;
+/// What the 3.5.3 native-histogram data dir holds, by the source's query API.
+#[path = "datadir_e2e/native.rs"]
+mod native;
 #[path = "common/promdir.rs"]
 #[allow(dead_code)]
 mod promdir;
@@ -127,7 +130,12 @@ fn cutting_range(l: &Layout, dump: &[u8]) -> (i64, i64) {
 fn scenarios_build_real_data_dirs() {
     let work = tempfile::tempdir().unwrap();
     for f in fixtures() {
-        eprintln!("{}:\n{}", f.id(), f.layout.describe());
+        eprintln!(
+            "{} (built in {:.0?}):\n{}",
+            f.id(),
+            f.build_time,
+            f.layout.describe()
+        );
         let dump = std::fs::read(promtool_dump(f, work.path())).unwrap();
         assert!(
             series_set(&dump).len() > 300,

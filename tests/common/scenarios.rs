@@ -13,6 +13,14 @@ use prom2om::fetch::remote_read::TimeSeries;
 use crate::common::PromVersion;
 use crate::promdir::*;
 
+/// The native-histogram scenario of Prometheus 3.5.3.
+#[path = "scenario_native.rs"]
+mod native;
+/// Native histograms for remote write.
+#[path = "nativehist.rs"]
+pub mod nativehist;
+pub use native::NAME as NATIVE;
+
 /// A built data dir (server stopped), how it was made, and the configuration a server serving a
 /// copy of it needs (the out-of-order window, without which 2.42 ignores the wbl).
 pub struct Fixture {
@@ -23,6 +31,8 @@ pub struct Fixture {
     pub serve_config: String,
     pub how: String,
     pub layout: Layout,
+    /// How long the scenario took to build (all are built at once).
+    pub build_time: Duration,
 }
 
 /// Minutes of history pushed before scraping starts: nine head compactions, so the WAL has been
@@ -66,7 +76,7 @@ impl Fixture {
 
     /// Whether it holds native histograms (which prom2om does not carry yet: issue 22).
     pub fn has_histograms(&self) -> bool {
-        false
+        self.name == native::NAME
     }
 }
 
@@ -78,7 +88,8 @@ pub fn fixture(name: &str, version: PromVersion) -> &'static Fixture {
         .unwrap_or_else(|| panic!("no fixture {name} of {version:?}"))
 }
 
-/// Builds every scenario under `root`, in parallel, with both versions.
+/// Builds every scenario under `root`, in parallel: the float ones with both versions, the
+/// native-histogram one with 3.5.3.
 pub fn build_all(root: &Path) -> Vec<Fixture> {
     type Scenario = fn(&Path, PromVersion) -> Fixture;
     let floats: [Scenario; 3] = [stale_restart, tombstones, out_of_order];
@@ -86,10 +97,18 @@ pub fn build_all(root: &Path) -> Vec<Fixture> {
     for v in [PromVersion::V2_42, PromVersion::V3_5] {
         all.extend(floats.iter().map(|&f| (f, v)));
     }
+    all.push((native::native_histograms, PromVersion::V3_5));
     std::thread::scope(|s| {
         let handles: Vec<_> = all
             .iter()
-            .map(|&(f, v)| s.spawn(move || f(root, v)))
+            .map(|&(f, v)| {
+                s.spawn(move || {
+                    let t0 = std::time::Instant::now();
+                    let mut fixture = f(root, v);
+                    fixture.build_time = t0.elapsed();
+                    fixture
+                })
+            })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     })
@@ -291,6 +310,7 @@ fn stale_restart(root: &Path, version: PromVersion) -> Fixture {
              SIGTERM. History starts at {start} ms."
         ),
         layout,
+        build_time: Duration::ZERO,
     }
 }
 
@@ -346,6 +366,7 @@ fn tombstones(root: &Path, version: PromVersion) -> Fixture {
              (head), awk_many{{i=~\"01.\"}} for 5 s (head); 3 more scrapes; SIGTERM."
         ),
         layout,
+        build_time: Duration::ZERO,
     }
 }
 
@@ -428,6 +449,7 @@ fn out_of_order(root: &Path, version: PromVersion) -> Fixture {
              awk_many{{i=\"007\"}} inside the in-order head's range; 5 more scrapes; SIGTERM."
         ),
         layout,
+        build_time: Duration::ZERO,
     }
 }
 

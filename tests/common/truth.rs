@@ -245,6 +245,8 @@ pub struct Mismatches {
     pub bad: usize,
     /// The first difference, described.
     pub first: String,
+    /// How many the source answered with an error (compared like any answer).
+    pub source_errors: usize,
 }
 
 /// What a comparison holds the home server to.
@@ -294,6 +296,7 @@ pub fn compare(
         for &t in instants {
             let (a, b) = scoped(try_instant(source, q, t), try_instant(home, q, t), scope);
             m.total += 1;
+            m.source_errors += usize::from(a.is_err());
             if a != b {
                 m.bad += 1;
                 if m.first.is_empty() {

@@ -127,3 +127,11 @@ fn home_answers_instant_queries_as_the_source_with_staleness() {
 fn home_answers_instant_queries_as_the_source_with_staleness_3_5() {
     home_answers_as_the_source(fixture("stale_restart", crate::common::PromVersion::V3_5));
 }
+
+#[test]
+fn home_answers_floats_as_the_source_with_native_histograms_3_5() {
+    home_answers_as_the_source(fixture(
+        crate::scenarios::NATIVE,
+        crate::common::PromVersion::V3_5,
+    ));
+}
