@@ -14,6 +14,9 @@ use crate::truth::{
 
 const ALL: &str = r#"{__name__=~".+"}"#;
 
+/// Which series a kind of histogram is.
+type Pick = Box<dyn Fn(&Labels) -> bool>;
+
 /// A server on a fresh copy of the fixture (with the admin API, to delete in the copy).
 fn serve_copy(f: &Fixture, dir: &std::path::Path) -> Prom {
     copy_dir(&f.data, dir);
@@ -58,7 +61,7 @@ fn native_scenario_holds_every_kind_of_histogram() {
     let pushed = |kind: &'static str| move |k: &Labels| is(k, "hist_native", Some(("kind", kind)));
     let mixed = |at: &'static str| move |k: &Labels| is(k, "hist_mixed", Some(("where", at)));
     // (what, its series, whether it has floats too)
-    let kinds: Vec<(&str, Box<dyn Fn(&Labels) -> bool>, bool)> = vec![
+    let kinds: Vec<(&str, Pick, bool)> = vec![
         (
             "exponential, scraped over protobuf",
             Box::new(|k: &Labels| is(k, "prometheus_http_request_duration_seconds", None)),
