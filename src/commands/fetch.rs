@@ -15,6 +15,7 @@ use crate::fetch::http::{mask_url, ClientConfig};
 use crate::fetch::plan::{Match, Method};
 use crate::fetch::{self, FetchOptions, FetchStats, MethodChoice, STATE_DIR};
 use crate::labels::Labels;
+use crate::pipeline::feed::{Provenance, SampleSink};
 use crate::pipeline::sink::{Output, RunInfo, Sink, SinkSummary, StaleMode};
 use crate::timeparse;
 
@@ -188,9 +189,13 @@ pub fn run(args: Args) -> Result<()> {
         if traced.overrides && overrode.is_none() {
             overrode = Some(edits.restore(&labels, &traced.origin));
         }
-        let id = sink.series_traced(labels, &traced.origin)?;
+        let from = Provenance {
+            origin: Some(&traced.origin),
+            ..Provenance::EXACT
+        };
+        let id = sink.series(labels, from)?;
         for (t, v) in samples {
-            sink.push(id, t, v)?;
+            sink.float(id, t, v.to_bits())?;
         }
         Ok(())
     });

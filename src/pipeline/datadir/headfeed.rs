@@ -7,10 +7,10 @@ use anyhow::Result;
 use super::merge::{DirStats, ReadOptions};
 use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::labels::Labels;
-use crate::pipeline::sink::{SeriesId, Sink};
+use crate::pipeline::feed::{Provenance, SampleSink, SeriesId};
 
-pub struct HeadFeed<'a> {
-    sink: &'a mut Sink,
+pub struct HeadFeed<'a, S: SampleSink> {
+    sink: &'a mut S,
     opts: &'a ReadOptions,
     ids: Vec<SeriesId>,
     pub stats: DirStats,
@@ -18,8 +18,8 @@ pub struct HeadFeed<'a> {
     hold: Option<super::headhold::Hold>,
 }
 
-impl<'a> HeadFeed<'a> {
-    pub fn new(sink: &'a mut Sink, opts: &'a ReadOptions) -> Self {
+impl<'a, S: SampleSink> HeadFeed<'a, S> {
+    pub fn new(sink: &'a mut S, opts: &'a ReadOptions) -> Self {
         HeadFeed {
             sink,
             opts,
@@ -30,19 +30,19 @@ impl<'a> HeadFeed<'a> {
     }
 
     /// A head series: `Some(id)` when the selectors keep it.
-    pub fn series(&mut self, labels: &Labels) -> Option<u32> {
+    pub fn series(&mut self, labels: &Labels) -> Result<Option<u32>> {
         if !self.opts.filter.keeps_series(labels) {
-            return None;
+            return Ok(None);
         }
         let mut l = labels.clone();
         self.opts.filter.edits.apply(&mut l);
-        let sid = self.sink.series(l);
+        let sid = self.sink.series(l, Provenance::EXACT)?;
         self.ids.push(sid);
         if let Some(h) = &mut self.hold {
             h.series(labels, sid);
         }
         self.stats.series += 1;
-        Some(self.ids.len() as u32 - 1)
+        Ok(Some(self.ids.len() as u32 - 1))
     }
 
     /// One raw sample of a kept series.
@@ -61,15 +61,13 @@ impl<'a> HeadFeed<'a> {
         self.stats.samples_kept += 1;
         match &mut self.hold {
             Some(h) => h.sample(id, ts, bits),
-            None => self
-                .sink
-                .push(self.ids[id as usize], ts, f64::from_bits(bits)),
+            None => self.sink.float(self.ids[id as usize], ts, bits),
         }
     }
 }
 
-impl crate::pipeline::head::HeadVisitor for HeadFeed<'_> {
-    fn series(&mut self, labels: &Labels) -> Option<u32> {
+impl<S: SampleSink> crate::pipeline::head::HeadVisitor for HeadFeed<'_, S> {
+    fn series(&mut self, labels: &Labels) -> Result<Option<u32>> {
         HeadFeed::series(self, labels)
     }
 
@@ -88,7 +86,7 @@ pub fn read_head(
     dir: &std::path::Path,
     blocks: &[super::Block],
     opts: &ReadOptions,
-    sink: &mut Sink,
+    sink: &mut impl SampleSink,
 ) -> Result<DirStats> {
     let (st, _) = replay(dir, blocks, opts, sink, None)?;
     Ok(st)
@@ -99,7 +97,7 @@ pub(super) fn replay(
     dir: &std::path::Path,
     blocks: &[super::Block],
     opts: &ReadOptions,
-    sink: &mut Sink,
+    sink: &mut impl SampleSink,
     hold: Option<super::headhold::Hold>,
 ) -> Result<(DirStats, Option<super::headhold::Hold>)> {
     use crate::pipeline::head::{self, HeadOptions};
@@ -128,7 +126,7 @@ pub(super) fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::sink::{RunInfo, SinkOptions};
+    use crate::pipeline::sink::{RunInfo, Sink, SinkOptions};
     use crate::select::filter::Filter;
     use crate::select::selector::Selector;
 
@@ -155,11 +153,13 @@ mod tests {
         };
         let mut feed = HeadFeed::new(&mut sink, &opts);
         assert_eq!(
-            feed.series(&Labels::from_pairs([("__name__", "down")])),
+            feed.series(&Labels::from_pairs([("__name__", "down")]))
+                .unwrap(),
             None
         );
         let id = feed
             .series(&Labels::from_pairs([("__name__", "up"), ("job", "a")]))
+            .unwrap()
             .unwrap();
         let nan = f64::NAN.to_bits();
         for (ts, bits) in [

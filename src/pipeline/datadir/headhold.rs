@@ -10,7 +10,7 @@ use anyhow::Result;
 
 use super::merge::{DirStats, ReadOptions};
 use crate::labels::Labels;
-use crate::pipeline::sink::{SeriesId, Sink};
+use crate::pipeline::feed::{SampleSink, SeriesId};
 
 /// Memory counted per held sample: the pair, and the slack of a growing vector.
 const HELD_SAMPLE_MEM: u64 = 32;
@@ -109,7 +109,11 @@ impl Hold {
 
     /// Pushes the held series ordered before `labels` and returns the samples of the one equal
     /// to it, if held: the blocks' stream is at `labels`.
-    pub(super) fn advance(&mut self, labels: &Labels, sink: &mut Sink) -> Result<Vec<(i64, u64)>> {
+    pub(super) fn advance(
+        &mut self,
+        labels: &Labels,
+        sink: &mut impl SampleSink,
+    ) -> Result<Vec<(i64, u64)>> {
         while let Some(&i) = self.order.get(self.next) {
             let h = &mut self.series[i as usize];
             match h.labels.cmp(labels) {
@@ -129,7 +133,7 @@ impl Hold {
     }
 
     /// Pushes the held series not pushed yet (after the blocks' last series).
-    pub(super) fn finish(&mut self, sink: &mut Sink) -> Result<()> {
+    pub(super) fn finish(&mut self, sink: &mut impl SampleSink) -> Result<()> {
         while let Some(&i) = self.order.get(self.next) {
             let h = &mut self.series[i as usize];
             let samples = std::mem::take(&mut h.samples);
@@ -144,7 +148,7 @@ impl Hold {
 /// Pushes one series: its block samples and its head samples (both time-ordered) merged by
 /// time, block samples first among equal timestamps, as when the head came after the blocks.
 pub(super) fn push_merged(
-    sink: &mut Sink,
+    sink: &mut impl SampleSink,
     id: SeriesId,
     block: &[(i64, u64)],
     head: &[(i64, u64)],
@@ -159,7 +163,7 @@ pub(super) fn push_merged(
             j += 1;
             head[j - 1]
         };
-        sink.push(id, t, f64::from_bits(v))?;
+        sink.float(id, t, v)?;
     }
     Ok(())
 }
@@ -171,12 +175,12 @@ pub fn hold_head(
     dir: &std::path::Path,
     blocks: &[super::Block],
     opts: &ReadOptions,
-    sink: &mut Sink,
+    sink: &mut impl SampleSink,
 ) -> Result<Option<(DirStats, Hold)>> {
     if !opts.filter.edits.is_empty() {
         return Ok(None);
     }
-    let hold = Hold::new(sink.budget() / 2);
+    let hold = Hold::new(sink.memory_share());
     match super::headfeed::replay(dir, blocks, opts, sink, Some(hold)) {
         Ok((st, Some(mut hold))) => {
             hold.seal();
@@ -192,6 +196,7 @@ pub fn hold_head(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::sink::Sink;
 
     #[test]
     fn seal_orders_series_by_labels_and_samples_stably_by_time() {

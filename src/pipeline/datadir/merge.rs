@@ -13,7 +13,7 @@ use crate::format::tsdb::index::{ChunkMeta, Index};
 use crate::format::tsdb::tombstones::Tombstones;
 use crate::format::tsdb::{chunks, xor::STALE_NAN_BITS};
 use crate::labels::Labels;
-use crate::pipeline::sink::Sink;
+use crate::pipeline::feed::{Provenance, SampleSink};
 use crate::select::filter::Filter;
 
 /// Damaged chunks or series reported in detail under --skip-invalid; the rest only counted.
@@ -260,7 +260,7 @@ impl Cursor<'_> {
 pub fn read_blocks(
     blocks: &[Block],
     opts: &ReadOptions,
-    sink: &mut Sink,
+    sink: &mut impl SampleSink,
     progress: &indicatif::ProgressBar,
     head: Option<&mut Hold>,
 ) -> Result<DirStats> {
@@ -290,7 +290,7 @@ impl Reader<'_> {
     /// stats and the union of `seen` with this pass's series when `seen` was asked for it.
     pub fn read(
         &self,
-        sink: &mut Sink,
+        sink: &mut impl SampleSink,
         progress: &indicatif::ProgressBar,
         mut head: Option<&mut Hold>,
         mut seen: Seen<'_>,
@@ -384,7 +384,7 @@ impl Reader<'_> {
     fn flush(
         &self,
         batch: &mut Vec<Work>,
-        sink: &mut Sink,
+        sink: &mut impl SampleSink,
         stats: &mut DirStats,
         seen: &mut Seen<'_>,
         mut head: Option<&mut Hold>,
@@ -407,7 +407,7 @@ impl Reader<'_> {
             }
             let mut labels = w.labels;
             self.opts.filter.edits.apply(&mut labels);
-            let id = sink.series(labels);
+            let id = sink.series(labels, Provenance::EXACT)?;
             headhold::push_merged(sink, id, &d.samples, &held)?;
         }
         Ok(())
