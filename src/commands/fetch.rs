@@ -14,8 +14,7 @@ use crate::exit_codes::ExitCode;
 use crate::fetch::http::{mask_url, ClientConfig};
 use crate::fetch::plan::{Match, Method};
 use crate::fetch::{self, FetchOptions, FetchStats, MethodChoice, STATE_DIR};
-use crate::labels::Labels;
-use crate::pipeline::feed::{Provenance, SampleSink};
+use crate::pipeline::feed::Edited;
 use crate::pipeline::sink::{Output, RunInfo, Sink, SinkSummary, StaleMode};
 use crate::timeparse;
 
@@ -182,23 +181,9 @@ pub fn run(args: Args) -> Result<()> {
     if !args.output.allow_merge {
         sink.refuse_merges(&filter.edits);
     }
-    let edits = filter.edits.clone();
-    let mut overrode: Option<Labels> = None;
-    let result = fetch::fetch(&opts, &mut |mut labels, samples| {
-        let traced = edits.apply_traced(&mut labels);
-        if traced.overrides && overrode.is_none() {
-            overrode = Some(edits.restore(&labels, &traced.origin));
-        }
-        let from = Provenance {
-            origin: Some(&traced.origin),
-            ..Provenance::EXACT
-        };
-        let id = sink.series(labels, from)?;
-        for (t, v) in samples {
-            sink.float(id, t, v.to_bits())?;
-        }
-        Ok(())
-    });
+    let mut edited = Edited::new(&mut sink, &filter.edits);
+    let result = fetch::fetch(&opts, &mut edited);
+    let overrode = edited.overrode;
     let stats = match result {
         Ok(s) => s,
         // Label edits that merge series are bad input: nothing to resume.

@@ -1,6 +1,6 @@
 //! `fetch`: pulls raw samples out of a live Prometheus HTTP API (remote read, raw PromQL range
 //! selectors, or query_range) when no dump is possible, in planned, retried, resumable work
-//! units. Series come out through a callback; `commands::fetch` feeds them to the shard sink.
+//! units. Series go to a [`SampleSink`]; `commands::fetch` gives the shard sink, edits applied.
 
 pub mod api;
 pub mod discover;
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::labels::Labels;
+use crate::pipeline::feed::{Provenance, SampleSink};
 use http::{Client, ClientConfig};
 use plan::{Checkpoint, Match, Method, Sizing, Unit};
 
@@ -78,12 +79,10 @@ pub struct FetchStats {
     pub elapsed: Duration,
 }
 
-/// Runs the fetch, calling `out` for every batch of samples of one series (each batch sorted by
-/// time; batches of one series may come in any order and overlap at most in duplicates).
-pub fn fetch(
-    opts: &FetchOptions,
-    out: &mut dyn FnMut(Labels, Vec<(i64, f64)>) -> Result<()>,
-) -> Result<FetchStats> {
+/// Runs the fetch into `sink`, the series as the server has them, a batch of samples at a time:
+/// each batch sorted by time, batches of one series in any order, overlapping at most in
+/// duplicates.
+pub fn fetch(opts: &FetchOptions, sink: &mut impl SampleSink) -> Result<FetchStats> {
     let started = Instant::now();
     let client = Client::new(&opts.client)?;
     let mut stats = FetchStats::default();
@@ -135,7 +134,7 @@ pub fn fetch(
             if spool_len > 0 {
                 spool::replay(d, spool_len, |l, s| {
                     stats.samples_resumed += s.len() as u64;
-                    out(l, s)
+                    deliver(sink, l, &s)
                 })?;
             }
             Some(spool::SpoolWriter::open(d, spool_len)?)
@@ -169,7 +168,7 @@ pub fn fetch(
             if let Some(sp) = spool.as_mut() {
                 sp.append(&sd.labels, &sd.samples)?;
             }
-            out(sd.labels, sd.samples)
+            deliver(sink, sd.labels, &sd.samples)
         }
         worker::Msg::Done(i) => {
             if let (Some(sp), Some(cp)) = (spool.as_mut(), checkpoint.as_mut()) {
@@ -192,6 +191,15 @@ pub fn fetch(
         stats.end_ms = opts.end_ms;
     }
     Ok(stats)
+}
+
+/// Hands one batch of one series to the sink. Remote read gives the values' exact bits.
+fn deliver(sink: &mut impl SampleSink, labels: Labels, samples: &[(i64, f64)]) -> Result<()> {
+    let id = sink.series(labels, Provenance::EXACT)?;
+    for &(t, v) in samples {
+        sink.float(id, t, v.to_bits())?;
+    }
+    Ok(())
 }
 
 /// Discovery, `--top-by`, method choice and the unit plan of a fresh fetch.

@@ -4,6 +4,7 @@
 use anyhow::Result;
 
 use crate::labels::Labels;
+use crate::select::filter::LabelEdits;
 
 /// The id a sink gives a series; its samples are delivered under it.
 pub type SeriesId = u32;
@@ -102,5 +103,60 @@ impl<S: SampleSink + ?Sized> SampleSink for &mut S {
     #[inline]
     fn hold_memory(&mut self, bytes: u64) {
         (**self).hold_memory(bytes)
+    }
+}
+
+/// A sink that applies label edits to each series before handing it on, traced: the sink below
+/// can then refuse two source series the edits make one (the series' [`Provenance::origin`] is
+/// what the edits erased). For a source that delivers series as it finds them (fetch).
+pub struct Edited<'e, S> {
+    sink: S,
+    edits: &'e LabelEdits,
+    /// The source labels of the first series whose value an `--add-label` replaced.
+    pub overrode: Option<Labels>,
+}
+
+impl<'e, S: SampleSink> Edited<'e, S> {
+    pub fn new(sink: S, edits: &'e LabelEdits) -> Self {
+        Edited {
+            sink,
+            edits,
+            overrode: None,
+        }
+    }
+}
+
+impl<S: SampleSink> SampleSink for Edited<'_, S> {
+    fn series(&mut self, mut labels: Labels, from: Provenance<'_>) -> Result<SeriesId> {
+        let traced = self.edits.apply_traced(&mut labels);
+        if traced.overrides && self.overrode.is_none() {
+            self.overrode = Some(self.edits.restore(&labels, &traced.origin));
+        }
+        let from = Provenance {
+            origin: Some(&traced.origin),
+            ..from
+        };
+        self.sink.series(labels, from)
+    }
+
+    #[inline]
+    fn float(&mut self, id: SeriesId, ts: i64, bits: u64) -> Result<()> {
+        self.sink.float(id, ts, bits)
+    }
+
+    fn pass_start(&self, t: i64) -> i64 {
+        self.sink.pass_start(t)
+    }
+
+    fn begin_pass(&mut self, from: i64) -> Result<()> {
+        self.sink.begin_pass(from)
+    }
+
+    fn memory_share(&self) -> u64 {
+        self.sink.memory_share()
+    }
+
+    fn hold_memory(&mut self, bytes: u64) {
+        self.sink.hold_memory(bytes)
     }
 }
