@@ -8,10 +8,12 @@ mod headfeed;
 mod headhold;
 mod merge;
 mod split;
+mod stats;
 
 pub use headfeed::{read_head, HeadFeed};
 pub use headhold::{hold_head, Hold};
-pub use merge::{read_blocks, DirStats, ReadOptions};
+pub use merge::read_blocks;
+pub use stats::{DirStats, ReadOptions};
 
 use split::{read_split, split_time};
 

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use super::merge::{DirStats, ReadOptions};
+use super::stats::{DirStats, ReadOptions};
 use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::labels::Labels;
 use crate::pipeline::feed::{Provenance, SampleSink, SeriesId};

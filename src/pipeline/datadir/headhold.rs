@@ -8,7 +8,7 @@
 
 use anyhow::Result;
 
-use super::merge::{DirStats, ReadOptions};
+use super::stats::{DirStats, ReadOptions};
 use crate::labels::Labels;
 use crate::pipeline::feed::{SampleSink, SeriesId};
 
