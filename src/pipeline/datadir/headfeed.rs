@@ -1,6 +1,6 @@
-//! Head samples into the sink: the head reader (`pipeline::head`) offers series and raw samples
-//! in any order; this applies the same selectors, time range, label edits and exact staleness
-//! rule as the blocks, and leaves ordering and repeated samples to the sink.
+//! Head samples into a [`SampleSink`]: the head reader (`pipeline::head`) offers series and raw
+//! samples in any order; this applies the same selectors, time range, label edits and exact
+//! staleness rule as the blocks, and leaves ordering and repeated samples to the sink.
 
 use anyhow::Result;
 
@@ -14,8 +14,6 @@ pub struct HeadFeed<'a, S: SampleSink> {
     opts: &'a ReadOptions,
     ids: Vec<SeriesId>,
     pub stats: DirStats,
-    /// Set: kept samples are held here instead of pushed (see [`super::headhold`]).
-    hold: Option<super::headhold::Hold>,
 }
 
 impl<'a, S: SampleSink> HeadFeed<'a, S> {
@@ -25,7 +23,6 @@ impl<'a, S: SampleSink> HeadFeed<'a, S> {
             opts,
             ids: Vec::new(),
             stats: DirStats::default(),
-            hold: None,
         }
     }
 
@@ -38,9 +35,6 @@ impl<'a, S: SampleSink> HeadFeed<'a, S> {
         self.opts.filter.edits.apply(&mut l);
         let sid = self.sink.series(l, Provenance::EXACT)?;
         self.ids.push(sid);
-        if let Some(h) = &mut self.hold {
-            h.series(labels, sid);
-        }
         self.stats.series += 1;
         Ok(Some(self.ids.len() as u32 - 1))
     }
@@ -59,10 +53,7 @@ impl<'a, S: SampleSink> HeadFeed<'a, S> {
             self.stats.stale_kept += 1;
         }
         self.stats.samples_kept += 1;
-        match &mut self.hold {
-            Some(h) => h.sample(id, ts, bits),
-            None => self.sink.float(self.ids[id as usize], ts, bits),
-        }
+        self.sink.float(self.ids[id as usize], ts, bits)
     }
 }
 
@@ -80,26 +71,15 @@ impl<S: SampleSink> crate::pipeline::head::HeadVisitor for HeadFeed<'_, S> {
     }
 }
 
-/// Replays the head of data dir `dir` into the sink, after the blocks: WAL samples older than
-/// the newest block's maxTime are discarded, as Prometheus does.
+/// Replays the head of data dir `dir` into the sink (the shard sink after the blocks, or the
+/// [`Hold`](super::Hold) that joins the head to them): WAL samples older than the newest block's
+/// maxTime are discarded, as Prometheus does.
 pub fn read_head(
     dir: &std::path::Path,
     blocks: &[super::Block],
     opts: &ReadOptions,
     sink: &mut impl SampleSink,
 ) -> Result<DirStats> {
-    let (st, _) = replay(dir, blocks, opts, sink, None)?;
-    Ok(st)
-}
-
-/// Replays the head into the sink, or with `hold` into it (returned with the stats).
-pub(super) fn replay(
-    dir: &std::path::Path,
-    blocks: &[super::Block],
-    opts: &ReadOptions,
-    sink: &mut impl SampleSink,
-    hold: Option<super::headhold::Hold>,
-) -> Result<(DirStats, Option<super::headhold::Hold>)> {
     use crate::pipeline::head::{self, HeadOptions};
     let f = &opts.filter;
     let hopts = HeadOptions {
@@ -110,9 +90,7 @@ pub(super) fn replay(
         skip_invalid: opts.skip_invalid,
     };
     let mut feed = HeadFeed::new(sink, opts);
-    feed.hold = hold;
     let hs = head::read_head(dir, &hopts, &mut feed)?;
-    let hold = feed.hold.take();
     let mut st = feed.stats;
     st.head_series = st.series;
     st.histograms_skipped += hs.histograms;
@@ -120,7 +98,7 @@ pub(super) fn replay(
     for r in hs.reported {
         st.report(format!("head: {r}"));
     }
-    Ok((st, hold))
+    Ok(st)
 }
 
 #[cfg(test)]
