@@ -293,9 +293,9 @@ fn scan_head(
         series: Vec<(Labels, Vec<i64>)>,
     }
     impl HeadVisitor for Count {
-        fn series(&mut self, labels: &Labels) -> Option<u32> {
+        fn series(&mut self, labels: &Labels) -> Result<Option<u32>> {
             self.series.push((labels.clone(), Vec::new()));
-            Some(self.series.len() as u32 - 1)
+            Ok(Some(self.series.len() as u32 - 1))
         }
         fn sample(&mut self, id: u32, ts: i64, _: u64) -> Result<()> {
             self.series[id as usize].1.push(ts);

@@ -37,7 +37,7 @@ pub struct HeadOptions {
 
 pub trait HeadVisitor {
     /// A series the head holds. Some(id): its samples are wanted and come as `sample(id, ..)`.
-    fn series(&mut self, labels: &Labels) -> Option<u32>;
+    fn series(&mut self, labels: &Labels) -> Result<Option<u32>>;
     /// Asked once per series before any sample is read: false when [`HeadVisitor::series`]
     /// would refuse it, so that its chunks and samples are not decoded at all.
     fn wants(&mut self, _labels: &Labels) -> bool {
@@ -90,9 +90,9 @@ pub fn head_series(
         range: Option<(i64, i64)>,
     }
     impl HeadVisitor for Range<'_> {
-        fn series(&mut self, labels: &Labels) -> Option<u32> {
+        fn series(&mut self, labels: &Labels) -> Result<Option<u32>> {
             (self.f)(labels);
-            Some(0)
+            Ok(Some(0))
         }
         fn sample(&mut self, _: u32, ts: i64, _: u64) -> Result<()> {
             let (a, b) = self.range.unwrap_or((ts, ts));
@@ -710,7 +710,7 @@ impl Replay<'_> {
             Visit::Unwanted => return Ok(()),
             Visit::Unasked => {
                 self.stats.series += 1;
-                match self.v.series(&self.labels[idx]) {
+                match self.v.series(&self.labels[idx])? {
                     Some(id) => {
                         s.visit = Visit::Wanted(id);
                         id
