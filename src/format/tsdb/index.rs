@@ -1,11 +1,10 @@
 //! Block index reader (`tsdb/index`, versions 1–3): TOC, symbols, series with their chunk metas,
-//! postings and the postings offset table. Lazy over the file's bytes; selection via postings.
+//! postings and their offset table, lazily; selectors are matched above it (`select::postings`).
 
 use std::collections::HashMap;
 
 use super::{section, Buf, Error, ErrorKind, Result};
 use crate::labels::Labels;
-use crate::select::selector::Selector;
 
 pub const MAGIC: u32 = 0xBAAA_D700;
 /// Six BE64 section offsets and their CRC32C, at the very end of the file.
@@ -208,54 +207,6 @@ impl<'a> Index<'a> {
         self.postings("", "")
     }
 
-    /// The candidate series for `selectors` (any may match; none: all), from postings only, as
-    /// Prometheus's `PostingsForMatchers` picks them: each matcher that rejects the empty value
-    /// narrows by its postings. Callers check the full selector on the series labels.
-    pub fn select(&self, selectors: &[Selector]) -> Result<Vec<u32>> {
-        if selectors.is_empty() {
-            return self.all_postings();
-        }
-        let mut out: Vec<u32> = Vec::new();
-        for s in selectors {
-            let ids = self.select_one(s)?;
-            out = union(&out, &ids);
-        }
-        Ok(out)
-    }
-
-    fn select_one(&self, s: &Selector) -> Result<Vec<u32>> {
-        let mut acc: Option<Vec<u32>> = None;
-        for m in s.matchers.iter().filter(|m| !m.matches("")) {
-            let mut ids = Vec::new();
-            let vals = self.label_values(m.name.as_bytes());
-            match m.pinned_values() {
-                Some(pinned) => {
-                    for v in pinned {
-                        ids = union(&ids, &self.postings(&m.name, &v)?);
-                    }
-                }
-                None => {
-                    for (v, off) in vals {
-                        if std::str::from_utf8(v).is_ok_and(|v| m.matches(v)) {
-                            ids = union(&ids, &self.postings_at(*off)?);
-                        }
-                    }
-                }
-            }
-            acc = Some(match acc {
-                None => ids,
-                Some(a) => intersect(&a, &ids),
-            });
-            if acc.as_ref().is_some_and(Vec::is_empty) {
-                break;
-            }
-        }
-        match acc {
-            Some(a) => Ok(a),
-            None => self.all_postings(),
-        }
-    }
-
     /// Reads series `id`: its labels, and its chunk metas into `chunks` (cleared first).
     pub fn series(&self, id: u32, chunks: &mut Vec<ChunkMeta>) -> Result<Labels> {
         chunks.clear();
@@ -394,7 +345,7 @@ pub fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
     out
 }
 
-/// Fuzz logic: parse, then read every series the postings name and run a selection.
+/// Fuzz logic: parse, then read every series the postings name and some postings lists.
 pub(crate) fn fuzz(data: &[u8]) {
     let Ok(ix) = Index::parse(data) else {
         return;
@@ -410,9 +361,6 @@ pub(crate) fn fuzz(data: &[u8]) {
         for (_, off) in ix.label_values(n).iter().take(8) {
             let _ = ix.postings_at(*off);
         }
-    }
-    if let Ok(sel) = Selector::parse(r#"{__name__=~"a.*|b", job!=""}"#) {
-        let _ = ix.select(&[sel]);
     }
 }
 

@@ -15,6 +15,7 @@ use crate::format::tsdb::{chunks, xor::STALE_NAN_BITS};
 use crate::labels::Labels;
 use crate::pipeline::sink::Sink;
 use crate::select::filter::Filter;
+use crate::select::postings;
 
 /// Damaged chunks or series reported in detail under --skip-invalid; the rest only counted.
 const MAX_REPORTED: usize = 5;
@@ -318,8 +319,7 @@ impl Reader<'_> {
         let mut cursors = Vec::with_capacity(blocks.len());
         for (i, ix) in indexes.iter().enumerate() {
             let Some(ix) = ix else { continue };
-            let ids = ix
-                .select(&opts.filter.selectors)
+            let ids = postings::for_selectors(ix, &opts.filter.selectors)
                 .map_err(|e| crate::bad_input!("block {}: index: {e}", blocks[i].name()))?;
             cursors.push(Cursor {
                 block: i,
