@@ -1,14 +1,14 @@
 //! Block chunk segment files (`tsdb/chunks`, `chunks/000001`…): an 8-byte header (magic
 //! 0x85BD40DD, version 1, padding), then chunks of uvarint length, encoding byte, data, CRC32C.
 
-use super::{check_crc, Buf, Error, ErrorKind, Result};
+use super::{check_crc, Cursor, Error, ErrorKind, Result};
 
 pub const MAGIC: u32 = 0x85BD_40DD;
 pub const HEADER_LEN: usize = 8;
 
 /// Checks a segment file's header.
 pub fn check_segment(data: &[u8]) -> Result<()> {
-    let mut b = Buf::new(data, 0);
+    let mut b = Cursor::new(data, 0);
     let magic = b.be32("segment header")?;
     if magic != MAGIC {
         return Err(Error::new(
@@ -56,7 +56,7 @@ pub fn chunk_at(segment: &[u8], offset: usize) -> Result<Chunk<'_>> {
             ),
         ));
     }
-    let mut b = Buf::new(&segment[offset..], offset);
+    let mut b = Cursor::new(&segment[offset..], offset);
     let len = b.uvarint("chunk length")?;
     let body = b.bytes(
         usize::try_from(len).unwrap_or(usize::MAX).saturating_add(1),
@@ -80,7 +80,7 @@ pub fn header_at(segment: &[u8], offset: usize) -> Result<(u8, u16)> {
             "chunk reference outside the segment",
         ));
     }
-    let mut b = Buf::new(&segment[offset..], offset);
+    let mut b = Cursor::new(&segment[offset..], offset);
     b.uvarint("chunk length")?;
     let enc = b.byte("chunk encoding")?;
     let n = b.bytes(2, "chunk sample count")?;
@@ -106,7 +106,7 @@ pub fn iter(segment: &[u8]) -> impl Iterator<Item = Result<(usize, Chunk<'_>)>> 
         match chunk_at(segment, off) {
             Ok(c) => {
                 let at = off;
-                let mut b = Buf::new(&segment[off..], off);
+                let mut b = Cursor::new(&segment[off..], off);
                 let _ = b.uvarint("chunk length");
                 off = b.offset() + 1 + c.data.len() + 4;
                 Some(Ok((at, c)))
@@ -173,7 +173,7 @@ mod tests {
         seg[second + 3] ^= 1;
         let e = chunk_at(&seg, second).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Checksum);
-        assert_eq!(e.offset, second as u64);
+        assert_eq!(e.offset, Some(second as u64));
         assert!(e.to_string().contains(&format!("at byte {second}")), "{e}");
     }
 
@@ -184,7 +184,7 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Truncated);
         assert!(e.to_string().contains("at byte"), "{e}");
         assert_eq!(chunk_at(&seg, 4).unwrap_err().kind, ErrorKind::Truncated);
-        assert_eq!(chunk_at(&seg, 1 << 20).unwrap_err().offset, 1 << 20);
+        assert_eq!(chunk_at(&seg, 1 << 20).unwrap_err().offset, Some(1 << 20));
         assert_eq!(
             check_segment(&seg[..6]).unwrap_err().kind,
             ErrorKind::Truncated

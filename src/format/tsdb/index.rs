@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{section, Buf, Error, ErrorKind, Result};
+use super::{section, Cursor, Error, ErrorKind, Result};
 use crate::labels::Labels;
 
 pub const MAGIC: u32 = 0xBAAA_D700;
@@ -47,7 +47,7 @@ pub struct Index<'a> {
 
 impl<'a> Index<'a> {
     pub fn parse(data: &'a [u8]) -> Result<Index<'a>> {
-        let mut h = Buf::new(data, 0);
+        let mut h = Cursor::new(data, 0);
         let magic = h.be32("index header")?;
         if magic != MAGIC {
             return Err(Error::new(
@@ -149,7 +149,7 @@ impl<'a> Index<'a> {
                 "symbol reference past the end",
             ));
         }
-        let mut b = Buf::new(&self.data[off..], off);
+        let mut b = Cursor::new(&self.data[off..], off);
         let s = b.uvarint_bytes("symbol")?;
         std::str::from_utf8(s)
             .map_err(|_| Error::new(ErrorKind::Malformed, off, "symbol is not UTF-8"))
@@ -223,12 +223,12 @@ impl<'a> Index<'a> {
                 format!("series {id} lies past the end of the index"),
             ));
         }
-        let mut h = Buf::new(&self.data[off..], off);
+        let mut h = Cursor::new(&self.data[off..], off);
         let len = h.uvarint("series length")?;
         let content = h.bytes(to_usize(len), "series")?;
         let sum = h.bytes(4, "series checksum")?;
         super::check_crc(content, sum, off, &format!("series {id}"))?;
-        let mut d = Buf::new(content, h.offset() - 4 - content.len());
+        let mut d = Cursor::new(content, h.offset() - 4 - content.len());
         let k = d.uvarint("label count")?;
         let mut pairs = Vec::with_capacity((k as usize).min(64));
         for _ in 0..k {
@@ -241,7 +241,7 @@ impl<'a> Index<'a> {
     }
 }
 
-fn read_chunk_metas(d: &mut Buf, chunks: &mut Vec<ChunkMeta>) -> Result<()> {
+fn read_chunk_metas(d: &mut Cursor, chunks: &mut Vec<ChunkMeta>) -> Result<()> {
     let k = d.uvarint("chunk count")?;
     if k == 0 {
         return Ok(());
@@ -280,7 +280,7 @@ fn read_toc(data: &[u8]) -> Result<Toc> {
     let at = data.len() - TOC_LEN;
     let (body, sum) = data[at..].split_at(TOC_LEN - 4);
     super::check_crc(body, sum, at, "table of contents")?;
-    let mut b = Buf::new(body, at);
+    let mut b = Cursor::new(body, at);
     let mut next = || b.be64("table of contents");
     let toc = Toc {
         symbols: next()?,
