@@ -35,12 +35,12 @@ pub fn encoding_name(enc: u8) -> String {
 }
 
 /// Decodes a chunk body (the bytes after the encoding byte). Float samples go to
-/// `f(timestamp_ms, value_bits)`. Offsets in errors are relative to the chunk body.
+/// `f(timestamp_ms, value_bits)`. Offsets in errors are relative to the chunk body
+/// ([`Error::shifted`] by where the body lies gives the file's).
 pub fn decode(enc: u8, data: &[u8], f: impl FnMut(i64, u64)) -> Result<Decoded> {
-    let bad = |e: anyhow::Error| Error::new(ErrorKind::Malformed, 0, format!("{e:#}"));
     match enc {
-        ENC_XOR => xor::decode(data, f).map(Decoded::Floats).map_err(bad),
-        ENC_XOR2 => xor2::decode(data, f).map(Decoded::Floats).map_err(bad),
+        ENC_XOR => xor::decode(data, f).map(Decoded::Floats),
+        ENC_XOR2 => xor2::decode(data, f).map(Decoded::Floats),
         ENC_HISTOGRAM | ENC_FLOAT_HISTOGRAM | ENC_HISTOGRAM_ST | ENC_FLOAT_HISTOGRAM_ST => {
             // Every chunk starts with its BE16 sample count.
             match data {

@@ -42,6 +42,16 @@ pub fn unpack_ref(chunk_ref: u64) -> (usize, usize) {
 pub struct Chunk<'a> {
     pub encoding: u8,
     pub data: &'a [u8],
+    /// Where `data` starts in the segment file.
+    pub data_offset: usize,
+}
+
+impl Chunk<'_> {
+    /// [`chunkenc::decode`](super::chunkenc::decode) with errors at their byte of the segment.
+    pub fn decode(&self, f: impl FnMut(i64, u64)) -> Result<super::chunkenc::Decoded> {
+        super::chunkenc::decode(self.encoding, self.data, f)
+            .map_err(|e| e.shifted(self.data_offset))
+    }
 }
 
 /// Reads the chunk at byte `offset` of a segment, checking its CRC32C.
@@ -62,11 +72,13 @@ pub fn chunk_at(segment: &[u8], offset: usize) -> Result<Chunk<'_>> {
         usize::try_from(len).unwrap_or(usize::MAX).saturating_add(1),
         "chunk",
     )?;
+    let data_offset = b.offset() - body.len() + 1;
     let sum = b.bytes(4, "chunk checksum")?;
     check_crc(body, sum, offset, "chunk")?;
     Ok(Chunk {
         encoding: body[0],
         data: &body[1..],
+        data_offset,
     })
 }
 
@@ -164,6 +176,8 @@ mod tests {
         assert_eq!(all[0].1.data, b"abc");
         assert_eq!(all[1].1.encoding, 2);
         assert_eq!(chunk_at(&seg, all[1].0).unwrap().data.len(), 200);
+        assert_eq!(all[0].1.data_offset, 8 + 1 + 1);
+        assert_eq!(all[1].1.data_offset, all[1].0 + 2 + 1);
     }
 
     #[test]

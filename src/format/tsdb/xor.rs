@@ -2,10 +2,60 @@
 //! chunks of remote read and of block files alike. Values are raw bits so a staleness marker
 //! (0x7ff0000000000002) can be told from an ordinary NaN exactly.
 
-use anyhow::{bail, Result};
+use std::fmt;
+
+use anyhow::bail;
+
+use super::{Error, ErrorKind};
 
 /// The exact bit pattern Prometheus writes as a staleness marker.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// What broke inside a sample of a chunk's bit stream; the decoder says where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Fault {
+    /// The chunk ends inside a sample.
+    Short,
+    /// A varint longer than 64 bits.
+    Overflow,
+    /// A value window wider than 64 bits.
+    Window { leading: u32, sig: u32 },
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Short => f.write_str("chunk ends in the middle of a sample"),
+            Fault::Overflow => f.write_str("varint overflows 64 bits"),
+            Fault::Window { leading, sig } => write!(
+                f,
+                "{leading} leading zeros and {sig} significant bits exceed 64"
+            ),
+        }
+    }
+}
+
+impl Fault {
+    /// The error for sample `i` (from 0) of `total` in a chunk of encoding `name`, which
+    /// starts at byte `offset` of the chunk's data.
+    #[cold]
+    pub(super) fn at(self, name: &str, i: usize, total: usize, offset: usize) -> Error {
+        let msg = format!(
+            "corrupt {name} chunk at sample {} of {total}: {self}",
+            i + 1
+        );
+        Error::new(ErrorKind::Malformed, offset, msg)
+    }
+}
+
+/// A chunk too short for its header.
+#[cold]
+pub(super) fn no_header(name: &str, len: usize) -> Error {
+    let msg = format!("{name} chunk of {len} bytes has no header");
+    Error::new(ErrorKind::Truncated, 0, msg)
+}
+
+type Result<T, E = Fault> = std::result::Result<T, E>;
 
 /// Reads bits most-significant first from a byte slice, the order `bstream` writes them. A
 /// 64-bit buffer is refilled with one unaligned 8-byte load: the bits below the counted ones are
@@ -54,7 +104,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// Bits read so far.
-    fn consumed_bits(&self) -> usize {
+    pub(super) fn consumed_bits(&self) -> usize {
         self.pos * 8 - self.avail as usize
     }
 
@@ -68,7 +118,7 @@ impl<'a> BitReader<'a> {
         if n > self.avail {
             self.refill();
             if n > self.avail {
-                return Err(short());
+                return Err(Fault::Short);
             }
         }
         let v = self.buf >> (64 - n);
@@ -100,7 +150,7 @@ impl<'a> BitReader<'a> {
         let n = self.buf.leading_ones().min(max);
         let used = n + u32::from(n < max);
         if used > self.avail {
-            return Err(short());
+            return Err(Fault::Short);
         }
         self.buf <<= used;
         self.avail -= used;
@@ -119,14 +169,14 @@ impl<'a> BitReader<'a> {
             let b = self.byte()?;
             if b < 0x80 {
                 if i == 9 && b > 1 {
-                    bail!("varint overflows 64 bits");
+                    return Err(Fault::Overflow);
                 }
                 return Ok(x | (b as u64) << shift);
             }
             x |= ((b & 0x7f) as u64) << shift;
             shift += 7;
         }
-        bail!("varint overflows 64 bits")
+        Err(Fault::Overflow)
     }
 
     /// Go's `binary.ReadVarint` (zig-zag).
@@ -137,14 +187,10 @@ impl<'a> BitReader<'a> {
     }
 }
 
-#[cold]
-fn short() -> anyhow::Error {
-    anyhow::anyhow!("chunk ends in the middle of a sample")
-}
-
 /// Decodes one XOR chunk, calling `f(timestamp_ms, value_bits)` for each sample in order.
-/// Returns the number of samples. Fails on a truncated or malformed chunk.
-pub fn decode(chunk: &[u8], f: impl FnMut(i64, u64)) -> Result<usize> {
+/// Returns the number of samples. Fails on a truncated or malformed chunk, at the byte of the
+/// chunk where the sample that broke starts.
+pub fn decode(chunk: &[u8], f: impl FnMut(i64, u64)) -> Result<usize, Error> {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("bmi2") && std::is_x86_feature_detected!("lzcnt") {
         // SAFETY: the CPU has the features `decode_bmi2` is compiled for.
@@ -157,41 +203,41 @@ pub fn decode(chunk: &[u8], f: impl FnMut(i64, u64)) -> Result<usize> {
 /// `lzcnt`), which the per-sample path is made of: 5-15% faster where the CPU has them.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "bmi2,lzcnt")]
-fn decode_bmi2(chunk: &[u8], f: impl FnMut(i64, u64)) -> Result<usize> {
+fn decode_bmi2(chunk: &[u8], f: impl FnMut(i64, u64)) -> Result<usize, Error> {
     decode_any(chunk, f)
 }
 
 #[inline(always)]
-fn decode_any(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> Result<usize> {
+fn decode_any(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> Result<usize, Error> {
     if chunk.len() < 2 {
-        bail!("XOR chunk of {} bytes has no header", chunk.len());
+        return Err(no_header("XOR", chunk.len()));
     }
     let total = u16::from_be_bytes([chunk[0], chunk[1]]) as usize;
     let body = &chunk[2..];
     let mut st = State::default();
-    let fail = |i: usize, e: anyhow::Error| {
-        anyhow::anyhow!("corrupt XOR chunk at sample {} of {total}: {e}", i + 1)
-    };
+    // Sample `i`, which starts at byte `at` of the body, is where the chunk broke.
+    let fail = |i: usize, at: usize, e: Fault| e.at("XOR", i, total, 2 + at);
     if total == 0 {
         return Ok(0);
     }
     // The first two samples start on byte boundaries: their varints and the first value are read
     // as bytes, which matters in chunks of a few samples.
-    let (u, mut p) = uvarint_at(body, 0).map_err(|e| fail(0, e))?;
+    let (u, mut p) = uvarint_at(body, 0).map_err(|e| fail(0, 0, e))?;
     st.t = (u >> 1) as i64 ^ -((u & 1) as i64);
-    let v = body.get(p..p + 8).ok_or_else(|| fail(0, short()))?;
+    let v = body.get(p..p + 8).ok_or_else(|| fail(0, 0, Fault::Short))?;
     st.v = u64::from_be_bytes(v.try_into().unwrap());
     p += 8;
     f(st.t, st.v);
     if total == 1 {
         return Ok(1);
     }
-    let (delta, n) = uvarint_at(body, p).map_err(|e| fail(1, e))?;
+    let second = p;
+    let (delta, n) = uvarint_at(body, p).map_err(|e| fail(1, second, e))?;
     p += n;
     st.t_delta = delta;
     st.t = st.t.wrapping_add(delta as i64);
     let mut r = BitReader::new(&body[p..]);
-    st.second_value(&mut r).map_err(|e| fail(1, e))?;
+    st.second_value(&mut r).map_err(|e| fail(1, second, e))?;
     f(st.t, st.v);
     // The hot loop, straight from the chunk while a whole sample and its loads fit in it.
     let mut bit = p * 8 + r.consumed_bits();
@@ -199,7 +245,7 @@ fn decode_any(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> Result<usize> {
     let last_start = body.len().saturating_sub(MARGIN);
     while i < total && bit >> 3 < last_start {
         if let Err(e) = st.sample(body, &mut bit) {
-            return Err(fail(i, e.into()));
+            return Err(fail(i, st.broke_at >> 3, e));
         }
         f(st.t, st.v);
         i += 1;
@@ -209,18 +255,20 @@ fn decode_any(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> Result<usize> {
     }
     // The last bytes, copied in front of zeros: reading past their end is harmless there, and a
     // sample that used a bit past it is where the chunk was cut.
-    let rest = &body[bit >> 3..];
+    let base = bit >> 3;
+    let rest = &body[base..];
     let mut tail = [0u8; 2 * MARGIN];
     tail[..rest.len()].copy_from_slice(rest);
     let end = rest.len() * 8;
     bit &= 7;
     while i < total {
+        let at = base + (bit >> 3);
         let res = st.sample(&tail, &mut bit);
         if bit > end {
-            return Err(fail(i, short()));
+            return Err(fail(i, at, Fault::Short));
         }
         if let Err(e) = res {
-            return Err(fail(i, e.into()));
+            return Err(fail(i, at, e));
         }
         f(st.t, st.v);
         i += 1;
@@ -234,7 +282,7 @@ fn uvarint_at(data: &[u8], p: usize) -> Result<(u64, usize)> {
     let mut x = 0u64;
     for i in 0..10 {
         let Some(&b) = data.get(p + i) else {
-            return Err(short());
+            return Err(Fault::Short);
         };
         if b < 0x80 {
             if i == 9 && b > 1 {
@@ -244,29 +292,12 @@ fn uvarint_at(data: &[u8], p: usize) -> Result<(u64, usize)> {
         }
         x |= ((b & 0x7f) as u64) << (7 * i);
     }
-    bail!("varint overflows 64 bits")
+    Err(Fault::Overflow)
 }
 
 /// Bytes a sample may need from its first byte on: 145 bits at most (a 68-bit timestamp, a
 /// 77-bit value) from any bit of that byte, and the 9-byte load at the last of them.
 const MARGIN: usize = 32;
-
-/// The one error a sample can hold once its bits are known to be there.
-struct Window {
-    leading: u32,
-    sig: u32,
-}
-
-impl From<Window> for anyhow::Error {
-    #[cold]
-    fn from(w: Window) -> Self {
-        anyhow::anyhow!(
-            "{} leading zeros and {} significant bits exceed 64",
-            w.leading,
-            w.sig
-        )
-    }
-}
 
 /// At least 57 bits from bit `bit` of `data`, left-aligned; `data` holds 8 bytes there.
 #[inline(always)]
@@ -293,6 +324,9 @@ struct State {
     /// The value window: trailing zeros and significant bits (64 until a window is written).
     trailing: u32,
     sig: u32,
+    /// The bit where the sample that broke starts: kept by the error path alone, so that the
+    /// hot loop holds no copy of each sample's start.
+    broke_at: usize,
 }
 
 impl Default for State {
@@ -303,6 +337,7 @@ impl Default for State {
             t_delta: 0,
             trailing: 0,
             sig: 64,
+            broke_at: 0,
         }
     }
 }
@@ -323,21 +358,33 @@ impl State {
     }
 
     #[inline(always)]
-    fn new_window(&mut self, leading: u32, sig: u32) -> Result<(), Window> {
+    fn new_window(&mut self, leading: u32, sig: u32) -> Result<()> {
         // 64 significant bits do not fit in six bits; the writer stores them as 0.
         let sig = if sig == 0 { 64 } else { sig };
         if leading + sig > 64 {
-            return Err(Window { leading, sig });
+            // The one error a sample can hold once its bits are known to be there.
+            return Err(Fault::Window { leading, sig });
         }
         self.sig = sig;
         self.trailing = 64 - leading - sig;
         Ok(())
     }
 
+    /// A sample that broke at its value window, which ends at `b + used + 13`: `*bit` goes
+    /// there, and `broke_at` to the sample's start.
+    #[cold]
+    #[inline(never)]
+    fn broke(&mut self, e: Fault, b: usize, used: u32, bit: &mut usize) -> Fault {
+        *bit = b + used as usize + 13;
+        // `used` is 0 only after a 64-bit timestamp, which moved `b` past its 68 bits.
+        self.broke_at = if used == 0 { b - 68 } else { b };
+        e
+    }
+
     /// One sample after the second, from bit `*bit` of `data`, which holds at least `MARGIN`
     /// bytes from there; `*bit` moves past it (past the window header on error).
     #[inline(always)]
-    fn sample(&mut self, data: &[u8], bit: &mut usize) -> Result<(), Window> {
+    fn sample(&mut self, data: &[u8], bit: &mut usize) -> Result<()> {
         let mut b = *bit;
         // One load serves the timestamp and the value's control bits: at most 24 + 13 of its
         // 57 bits (the 64-bit timestamp case loads again).
@@ -385,8 +432,7 @@ impl State {
         } else {
             let hdr = ((c << 2) >> 53) as u32;
             if let Err(e) = self.new_window(hdr >> 6, hdr & 63) {
-                *bit = b + used as usize + 13;
-                return Err(e);
+                return Err(self.broke(e, b, used, bit));
             }
             used + 13
         };
@@ -489,7 +535,7 @@ impl Encoder {
 
     /// Appends a sample; timestamps are expected to increase, as the TSDB guarantees.
     /// Fails once the chunk holds 65535 samples (the count is 16 bits).
-    pub fn append(&mut self, t: i64, v: u64) -> Result<()> {
+    pub fn append(&mut self, t: i64, v: u64) -> anyhow::Result<()> {
         match self.n {
             u16::MAX => bail!("an XOR chunk holds at most 65535 samples"),
             0 => {
@@ -566,7 +612,7 @@ impl Encoder {
 }
 
 /// Encodes samples into one XOR chunk (at most 65535 of them).
-pub fn encode(samples: &[(i64, u64)]) -> Result<Vec<u8>> {
+pub fn encode(samples: &[(i64, u64)]) -> anyhow::Result<Vec<u8>> {
     let mut e = Encoder::new();
     for &(t, v) in samples {
         e.append(t, v)?;
