@@ -52,6 +52,16 @@ impl Chunk<'_> {
         super::chunkenc::decode(self.encoding, self.data, f)
             .map_err(|e| e.shifted(self.data_offset))
     }
+
+    /// [`chunkenc::decode_samples`](super::chunkenc::decode_samples): every sample, histograms
+    /// too, with errors at their byte of the segment.
+    pub fn decode_samples(
+        &self,
+        f: impl FnMut(i64, i64, super::chunkenc::Value<'_>),
+    ) -> Result<usize> {
+        super::chunkenc::decode_samples(self.encoding, self.data, f)
+            .map_err(|e| e.shifted(self.data_offset))
+    }
 }
 
 /// Reads the chunk at byte `offset` of a segment, checking its CRC32C.
@@ -135,12 +145,13 @@ pub fn iter(segment: &[u8]) -> impl Iterator<Item = Result<(usize, Chunk<'_>)>> 
 pub(crate) fn fuzz(data: &[u8]) {
     for c in iter(data).take(100_000) {
         let Ok((_, c)) = c else { break };
-        let _ = super::chunkenc::decode(c.encoding, c.data, |_, _| {});
+        let _ = c.decode_samples(|_, _, _| {});
     }
     // Also treat the whole input as one chunk body of every encoding.
     for enc in 0..=7 {
         let _ = super::chunkenc::decode(enc, data, |_, _| {});
     }
+    super::chunkenc::fuzz_chunk_samples(data);
 }
 
 #[cfg(test)]

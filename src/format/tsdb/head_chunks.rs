@@ -35,6 +35,16 @@ impl HeadChunk<'_> {
         self.encoding & !OOO_FLAG
     }
 
+    /// Every sample of the chunk, whatever its encoding (the out-of-order bit set or not), as
+    /// [`chunkenc::decode_samples`](super::chunkenc::decode_samples) gives them; errors at
+    /// their byte of the chunk's data.
+    pub fn decode_samples(
+        &self,
+        f: impl FnMut(i64, i64, super::chunkenc::Value<'_>),
+    ) -> Result<usize, Error> {
+        super::chunkenc::decode_samples(self.base_encoding(), self.data, f)
+    }
+
     /// The sample count every chunk encoding starts with.
     pub fn num_samples(&self) -> u16 {
         match self.data {
@@ -210,9 +220,7 @@ pub fn fuzz_head_chunks(data: &[u8]) {
             continue;
         }
         for c in HeadChunks::new(file).flatten() {
-            if c.base_encoding() == 1 {
-                let _ = super::xor::decode(c.data, |_, _| {});
-            }
+            let _ = c.decode_samples(|_, _, _| {});
         }
     }
 }
@@ -301,6 +309,57 @@ pub(crate) mod tests {
         junk.extend_from_slice(&[0, 0, 7]);
         let got: Vec<_> = HeadChunks::new(&junk).collect();
         assert!(got[1].clone().unwrap_err().what.contains("too few"));
+    }
+
+    #[test]
+    fn out_of_order_bit_on_any_encoding() {
+        use crate::format::histogram::{FloatHistogram, Histogram};
+        use crate::format::tsdb::chunkenc::Value;
+        let h = Histogram {
+            count: 2,
+            sum: 1.5f64.to_bits(),
+            ..Histogram::default()
+        };
+        let hc = crate::format::tsdb::histogram::encode(&[(1000, h.clone())]).unwrap();
+        let fh = FloatHistogram {
+            count: 2.5f64.to_bits(),
+            ..FloatHistogram::default()
+        };
+        let fc = crate::format::tsdb::float_histogram::encode(&[(2000, fh.clone())]).unwrap();
+        let x = xor_chunk(3000, 4.0);
+        let file = write_file(
+            &[
+                (1, 1000, 1000, 2 | OOO_FLAG, &hc),
+                (1, 2000, 2000, 3 | OOO_FLAG, &fc),
+                (2, 3000, 3000, 1 | OOO_FLAG, &x),
+                (3, 1000, 1000, 2, &hc),
+            ],
+            64,
+        );
+        let mut got = Vec::new();
+        for c in HeadChunks::new(&file) {
+            let c = c.unwrap();
+            c.decode_samples(|_, t, v| {
+                let v = match v {
+                    Value::Float(b) => format!("{}", f64::from_bits(b)),
+                    Value::Histogram(h) => format!("h{}", h.count),
+                    Value::FloatHistogram(h) => format!("fh{}", f64::from_bits(h.count)),
+                };
+                got.push((c.is_ooo(), c.base_encoding(), t, v));
+            })
+            .unwrap();
+        }
+        let want = [
+            (true, 2, 1000, "h2"),
+            (true, 3, 2000, "fh2.5"),
+            (true, 1, 3000, "4"),
+            (false, 2, 1000, "h2"),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|&(o, e, t, v)| (o, e, t, v.to_string()))
+            .collect();
+        assert_eq!(got, want);
     }
 
     proptest::proptest! {

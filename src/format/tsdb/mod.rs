@@ -5,14 +5,22 @@
 //! Writers (`index_writer`, `block_writer`) take `io::Write` and write blocks as Prometheus does.
 
 pub mod block_writer;
+mod bstream;
 pub mod chunkenc;
 pub mod chunks;
+pub mod float_histogram;
+mod float_histogram_append;
 pub mod head_chunks;
+pub mod histogram;
+pub mod histogram_append;
+pub mod histogram_meta;
 pub mod index;
 pub mod index_writer;
 pub mod meta;
 pub mod record;
+mod st;
 pub mod tombstones;
+mod varbit;
 pub mod wal;
 pub mod xor;
 pub mod xor2;

@@ -1,7 +1,8 @@
 //! Decoder for XOR2 float chunks (encoding 4, Prometheus 3.11+ `tsdb/chunkenc/xor2.go`): joint
 //! timestamp/value control bits and optional start timestamps, which are read past, not kept.
 
-use super::xor::{no_header, BitReader, Fault, STALE_NAN_BITS};
+use super::bstream::{no_header, BitReader, Fault};
+use super::xor::STALE_NAN_BITS;
 use super::Error;
 
 type Result<T> = std::result::Result<T, Fault>;
