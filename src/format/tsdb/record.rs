@@ -1,10 +1,17 @@
 //! WAL record payloads (`tsdb/record/record.go`, 2.42 to 3.14): series, float samples (v1 and
-//! the 3.11 SamplesV2), tombstones, m-map markers; histogram records are walked, not decoded.
+//! the 3.11 SamplesV2), tombstones, m-map markers, histogram samples (`histograms`).
 //!
 //! Every decoder borrows the record bytes and yields entries lazily; a malformed record is an
 //! error naming what broke, never a panic. Exemplar and metadata records are recognised only.
 
 use super::{put_uvarint, put_uvarint_bytes, put_varint, Cursor, Error, ErrorKind};
+
+mod histograms;
+
+pub use histograms::{
+    encode_histograms, fuzz_histogram_record, histogram_refs, histograms, is_int_type,
+    HistogramSample,
+};
 
 /// Record types, the first byte of every record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,10 +60,10 @@ pub fn record_type(rec: &[u8]) -> Result<Option<RecordType>, Error> {
     }))
 }
 
-type Res<T> = Result<T, Error>;
+pub(super) type Res<T> = Result<T, Error>;
 
 /// The payload after the type byte, which must be one of `want`.
-fn body<'a>(rec: &'a [u8], want: &[u8]) -> Res<Cursor<'a>> {
+pub(super) fn body<'a>(rec: &'a [u8], want: &[u8]) -> Res<Cursor<'a>> {
     let bad = |msg: String| Error::unplaced(ErrorKind::Malformed, msg);
     match rec.split_first() {
         Some((t, rest)) if want.contains(t) => Ok(Cursor::record(rest)),
@@ -93,7 +100,7 @@ pub fn series(rec: &[u8]) -> Res<impl Iterator<Item = Res<SeriesEntry<'_>>>> {
 }
 
 /// Turns a fallible step function into an iterator that stops after the first error.
-fn entries<T>(mut f: impl FnMut() -> Res<Option<T>>) -> impl Iterator<Item = Res<T>> {
+pub(super) fn entries<T>(mut f: impl FnMut() -> Res<Option<T>>) -> impl Iterator<Item = Res<T>> {
     let mut failed = false;
     std::iter::from_fn(move || {
         if failed {
@@ -124,7 +131,7 @@ pub fn samples(rec: &[u8]) -> Res<impl Iterator<Item = Res<Sample>> + '_> {
     let mut d = body(rec, &[2, 11])?;
     let mut refs = Deltas::new(v2);
     Ok(entries(move || {
-        let Some((r, t)) = refs.next(&mut d)? else {
+        let Some((r, t, _)) = refs.next(&mut d)? else {
             return Ok(None);
         };
         let bits = d.be64("sample value")?;
@@ -245,35 +252,39 @@ fn unzigzag(u: u64) -> i64 {
     ((u >> 1) as i64) ^ -((u & 1) as i64)
 }
 
-/// The (ref, time) framing shared by sample and histogram records. V1: BE64 base ref and time,
-/// then per entry varint deltas to the base. V2: the first entry's ref, time and start time as
-/// varints, then per entry a ref delta to the previous entry, a time delta to the first and a
-/// start-time marker.
-struct Deltas {
+/// The (ref, time, start time) framing shared by sample and histogram records. V1: BE64 base
+/// ref and time, then per entry varint deltas to the base (no start times). V2: the first
+/// entry's ref, time and start time as varints, then per entry a ref delta to the previous
+/// entry, a time delta to the first and a start-time marker.
+pub(super) struct Deltas {
     v2: bool,
-    first: Option<(i64, i64)>,
+    /// The first entry's (ref, time, start time).
+    first: Option<(i64, i64, i64)>,
     prev_ref: i64,
+    prev_st: i64,
 }
 
 impl Deltas {
-    fn new(v2: bool) -> Deltas {
+    pub(super) fn new(v2: bool) -> Deltas {
         Deltas {
             v2,
             first: None,
             prev_ref: 0,
+            prev_st: 0,
         }
     }
 
-    fn next(&mut self, d: &mut Cursor<'_>) -> Res<Option<(i64, i64)>> {
+    /// The next entry's (ref, time, start time), `None` at the record's end.
+    pub(super) fn next(&mut self, d: &mut Cursor<'_>) -> Res<Option<(i64, i64, i64)>> {
         if d.is_empty() {
             return Ok(None);
         }
-        let (r, t) = match (self.v2, self.first) {
+        let (r, t, st) = match (self.v2, self.first) {
             (false, first) => {
-                let (br, bt) = match first {
+                let (br, bt, _) = match first {
                     Some(f) => f,
                     None => {
-                        let f = (d.be64("base ref")? as i64, d.be64("base time")? as i64);
+                        let f = (d.be64("base ref")? as i64, d.be64("base time")? as i64, 0);
                         self.first = Some(f);
                         if d.is_empty() {
                             return Ok(None);
@@ -282,32 +293,30 @@ impl Deltas {
                     }
                 };
                 let r = br.wrapping_add(d.varint("ref delta")?);
-                (r, bt.wrapping_add(d.varint("time delta")?))
+                (r, bt.wrapping_add(d.varint("time delta")?), 0)
             }
             (true, None) => {
-                let (r, t) = (d.varint("series ref")?, d.varint("time")?);
-                d.varint("start time")?;
-                self.first = Some((r, t));
-                (r, t)
+                let r = d.varint("series ref")?;
+                let (t, st) = (d.varint("time")?, d.varint("start time")?);
+                self.first = Some((r, t, st));
+                (r, t, st)
             }
-            (true, Some((_, t0))) => {
+            (true, Some((_, t0, st0))) => {
                 let r = self.prev_ref.wrapping_add(d.varint("ref delta")?);
                 let t = t0.wrapping_add(d.varint("time delta")?);
-                skip_st_marker(d)?;
-                (r, t)
+                // Start-time marker: 0 none, 1 the previous entry's, else a delta to the first.
+                let st = match d.byte("start time marker")? {
+                    0 => 0,
+                    1 => self.prev_st,
+                    _ => st0.wrapping_add(d.varint("start time")?),
+                };
+                (r, t, st)
             }
         };
         self.prev_ref = r;
-        Ok(Some((r, t)))
+        self.prev_st = st;
+        Ok(Some((r, t, st)))
     }
-}
-
-/// A start-time marker of the V2 records: 0 none, 1 same as previous, else a varint follows.
-fn skip_st_marker(d: &mut Cursor<'_>) -> Res<()> {
-    if d.byte("start time marker")? > 1 {
-        d.varint("start time")?;
-    }
-    Ok(())
 }
 
 /// One deletion request: samples of `series_ref` in `[mint, maxt]` are gone.
@@ -352,60 +361,6 @@ pub fn mmap_markers(rec: &[u8]) -> Res<impl Iterator<Item = Res<MmapMarker>> + '
             chunk_ref: d.be64("chunk ref")?,
         }))
     }))
-}
-
-/// Series reference and timestamp of each histogram in a histogram record (types 7, 8, 9, 10,
-/// 12, 13); the histograms themselves are walked over, not kept.
-pub fn histogram_refs(rec: &[u8]) -> Res<impl Iterator<Item = Res<(u64, i64)>> + '_> {
-    let typ = rec.first().copied().unwrap_or(0);
-    let mut d = body(rec, &[7, 8, 9, 10, 12, 13])?;
-    let float = matches!(typ, 8 | 10 | 13);
-    let mut refs = Deltas::new(typ >= 12);
-    Ok(entries(move || {
-        let Some((r, t)) = refs.next(&mut d)? else {
-            return Ok(None);
-        };
-        skip_histogram(&mut d, float)?;
-        Ok(Some((r as u64, t)))
-    }))
-}
-
-/// Custom-bucket (NHCB) schema: a list of bucket bounds follows the buckets.
-const CUSTOM_BUCKETS_SCHEMA: i64 = -53;
-
-/// Walks one encoded (float) histogram: `EncodeHistogram` / `EncodeFloatHistogram`.
-fn skip_histogram(d: &mut Cursor<'_>, float: bool) -> Res<()> {
-    d.byte("counter reset hint")?;
-    let schema = d.varint("schema")?;
-    d.be64("zero threshold")?;
-    if float {
-        d.bytes(24, "zero count, count and sum")?;
-    } else {
-        d.uvarint("zero count")?;
-        d.uvarint("count")?;
-        d.be64("sum")?;
-    }
-    for _ in 0..2 {
-        for _ in 0..d.count(2, "span count")? {
-            d.varint("span offset")?;
-            d.uvarint("span length")?;
-        }
-    }
-    for _ in 0..2 {
-        let n = d.count(if float { 8 } else { 1 }, "bucket count")?;
-        for _ in 0..n {
-            if float {
-                d.be64("bucket")?;
-            } else {
-                d.varint("bucket")?;
-            }
-        }
-    }
-    if schema == CUSTOM_BUCKETS_SCHEMA {
-        let n = d.count(8, "custom bound count")?;
-        d.bytes(n * 8, "custom bounds")?;
-    }
-    Ok(())
 }
 
 // Encoders, mirroring `record.Encoder`: for tests, benches and fixtures.
@@ -483,6 +438,7 @@ pub fn fuzz_record(data: &[u8]) {
             it.for_each(drop);
         };
     }
+    fuzz_histogram_record(data);
 }
 
 #[cfg(test)]
