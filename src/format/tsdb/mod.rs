@@ -50,6 +50,10 @@ pub fn fuzz_tsdb_chunks(data: &[u8]) {
 }
 
 #[cfg(test)]
+#[path = "histogram_golden_tests.rs"]
+mod histogram_golden;
+
+#[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
