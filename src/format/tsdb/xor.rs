@@ -66,8 +66,8 @@ fn decode_any(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> Result<usize, Error>
     let mut i = 2;
     let last_start = body.len().saturating_sub(MARGIN);
     while i < total && bit >> 3 < last_start {
-        if let Err(e) = st.sample(body, &mut bit) {
-            return Err(fail(i, st.broke_at >> 3, e));
+        if st.sample(body, &mut bit).is_err() {
+            return Err(fail(i, st.broke_at >> 3, st.window_fault()));
         }
         f(st.t, st.v);
         i += 1;
@@ -89,8 +89,8 @@ fn decode_any(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> Result<usize, Error>
         if bit > end {
             return Err(fail(i, at, Fault::Short));
         }
-        if let Err(e) = res {
-            return Err(fail(i, at, e));
+        if res.is_err() {
+            return Err(fail(i, at, st.window_fault()));
         }
         f(st.t, st.v);
         i += 1;
@@ -149,7 +149,12 @@ struct State {
     /// The bit where the sample that broke starts: kept by the error path alone, so that the
     /// hot loop holds no copy of each sample's start.
     broke_at: usize,
+    /// The window (leading zeros, significant bits) that broke it.
+    bad_window: (u32, u32),
 }
+
+/// A sample broke at its value window (see `State::bad_window`).
+struct Broke;
 
 impl Default for State {
     fn default() -> Self {
@@ -160,6 +165,7 @@ impl Default for State {
             trailing: 0,
             sig: 64,
             broke_at: 0,
+            bad_window: (0, 0),
         }
     }
 }
@@ -172,7 +178,8 @@ impl State {
             1 => {}
             _ => {
                 let lt = r.bits(11)? as u32;
-                self.new_window(lt >> 6, lt & 63)?;
+                self.new_window(lt >> 6, lt & 63)
+                    .map_err(|Broke| self.window_fault())?;
             }
         }
         self.v ^= r.bits(self.sig)? << self.trailing;
@@ -180,33 +187,42 @@ impl State {
     }
 
     #[inline(always)]
-    fn new_window(&mut self, leading: u32, sig: u32) -> Result<()> {
+    fn new_window(&mut self, leading: u32, sig: u32) -> Result<(), Broke> {
         // 64 significant bits do not fit in six bits; the writer stores them as 0.
         let sig = if sig == 0 { 64 } else { sig };
         if leading + sig > 64 {
-            // The one error a sample can hold once its bits are known to be there.
-            return Err(Fault::Window { leading, sig });
+            // The one error a sample can hold once its bits are known to be there: the
+            // window is kept for the message, the hot path carries no more than a flag.
+            self.bad_window = (leading, sig);
+            return Err(Broke);
         }
         self.sig = sig;
         self.trailing = 64 - leading - sig;
         Ok(())
     }
 
+    /// The window that broke a sample, as a fault.
+    #[cold]
+    fn window_fault(&self) -> Fault {
+        let (leading, sig) = self.bad_window;
+        Fault::Window { leading, sig }
+    }
+
     /// A sample that broke at its value window, which ends at `b + used + 13`: `*bit` goes
     /// there, and `broke_at` to the sample's start.
     #[cold]
     #[inline(never)]
-    fn broke(&mut self, e: Fault, b: usize, used: u32, bit: &mut usize) -> Fault {
+    fn broke(&mut self, b: usize, used: u32, bit: &mut usize) -> Broke {
         *bit = b + used as usize + 13;
         // `used` is 0 only after a 64-bit timestamp, which moved `b` past its 68 bits.
         self.broke_at = if used == 0 { b - 68 } else { b };
-        e
+        Broke
     }
 
     /// One sample after the second, from bit `*bit` of `data`, which holds at least `MARGIN`
     /// bytes from there; `*bit` moves past it (past the window header on error).
     #[inline(always)]
-    fn sample(&mut self, data: &[u8], bit: &mut usize) -> Result<()> {
+    fn sample(&mut self, data: &[u8], bit: &mut usize) -> Result<(), Broke> {
         let mut b = *bit;
         // One load serves the timestamp and the value's control bits: at most 24 + 13 of its
         // 57 bits (the 64-bit timestamp case loads again).
@@ -253,8 +269,8 @@ impl State {
             used + 2
         } else {
             let hdr = ((c << 2) >> 53) as u32;
-            if let Err(e) = self.new_window(hdr >> 6, hdr & 63) {
-                return Err(self.broke(e, b, used, bit));
+            if self.new_window(hdr >> 6, hdr & 63).is_err() {
+                return Err(self.broke(b, used, bit));
             }
             used + 13
         };
