@@ -203,13 +203,11 @@ impl Encoder {
 impl Fit {
     /// The float appender's "no": its header says only whether it was a counter reset.
     fn no_float(counter_reset: bool) -> Fit {
-        let mut fit = Fit::no(if counter_reset {
+        Fit::no(if counter_reset {
             CounterResetHeader::CounterReset
         } else {
             CounterResetHeader::Unknown
-        });
-        fit.ok = false;
-        fit
+        })
     }
 }
 

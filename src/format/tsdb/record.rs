@@ -9,8 +9,7 @@ use super::{put_uvarint, put_uvarint_bytes, put_varint, Cursor, Error, ErrorKind
 mod histograms;
 
 pub use histograms::{
-    encode_histograms, fuzz_histogram_record, histogram_refs, histograms, is_int_type,
-    HistogramSample,
+    encode_histograms, fuzz_histogram_record, histogram_refs, histograms, HistogramSample,
 };
 
 /// Record types, the first byte of every record.

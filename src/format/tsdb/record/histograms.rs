@@ -9,9 +9,7 @@ use crate::format::histogram::{
 };
 use crate::format::tsdb::{put_uvarint, put_varint, Cursor, Error, ErrorKind};
 
-/// Integer histogram records: plain, custom buckets, with start times.
-const INT_TYPES: [u8; 3] = [7, 9, 12];
-/// Float histogram records.
+/// Float histogram records: plain, custom buckets, with start times (the others are integer).
 const FLOAT_TYPES: [u8; 3] = [8, 10, 13];
 
 /// One histogram sample of a histogram record.
@@ -238,11 +236,6 @@ pub fn encode_histograms(typ: u8, samples: &[HistogramSample]) -> Vec<u8> {
     b
 }
 
-/// Whether record type `typ` holds integer histograms (else float ones, or none).
-pub fn is_int_type(typ: u8) -> bool {
-    INT_TYPES.contains(&typ)
-}
-
 /// Fuzz logic: arbitrary bytes as each histogram record type; never panics.
 pub fn fuzz_histogram_record(data: &[u8]) {
     for t in [7u8, 8, 9, 10, 12, 13] {
@@ -340,7 +333,6 @@ mod tests {
             prop_assert_eq!(&got, &samples);
             let refs: Vec<(u64, i64)> = histogram_refs(&rec).unwrap().collect::<Res<_>>().unwrap();
             prop_assert_eq!(refs, samples.iter().map(|s| (s.series_ref, s.t)).collect::<Vec<_>>());
-            prop_assert_eq!(is_int_type(typ), !float);
         }
 
         #[test]
