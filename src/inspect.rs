@@ -385,7 +385,7 @@ fn scan_block(block: &crate::pipeline::datadir::Block, filter: &Filter) -> Resul
                 }
             }
             let c = chunks::chunk_at(bytes, off).map_err(|e| bad(e, &file))?;
-            chunkenc::decode(c.encoding, c.data, |t, _| {
+            c.decode(|t, _| {
                 if !Tombstones::deleted(deleted, t) {
                     samples += u64::from(cut);
                     kept += u64::from(keep && start <= t && t <= end);

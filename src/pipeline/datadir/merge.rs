@@ -15,6 +15,7 @@ use crate::format::tsdb::tombstones::Tombstones;
 use crate::format::tsdb::{chunks, xor::STALE_NAN_BITS};
 use crate::labels::Labels;
 use crate::pipeline::feed::{Provenance, SampleSink};
+use crate::select::postings;
 
 /// Chunks decoded per parallel batch (about a million samples).
 const BATCH_CHUNKS: usize = 8192;
@@ -350,8 +351,7 @@ impl Reader<'_> {
         let mut cursors = Vec::with_capacity(blocks.len());
         for (i, ix) in indexes.iter().enumerate() {
             let Some(ix) = ix else { continue };
-            let ids = ix
-                .select(&opts.filter.selectors)
+            let ids = postings::for_selectors(ix, &opts.filter.selectors)
                 .map_err(|e| crate::bad_input!("block {}: index: {e}", blocks[i].name()))?;
             cursors.push(Cursor {
                 block: i,
