@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 
+use crate::format::histogram::HistogramValue;
 use crate::labels::Labels;
 use crate::select::filter::LabelEdits;
 
@@ -38,8 +39,8 @@ impl Provenance<'_> {
 ///
 /// Only [`series`](Self::series) and [`float`](Self::float) are required; the rest are for a
 /// source that reads in passes or holds samples before delivering them (the data-dir reader),
-/// and do nothing by default. Another kind of sample (native histograms) is another sample
-/// method beside [`float`](Self::float).
+/// and do nothing by default. Native histogram samples come through
+/// [`histogram`](Self::histogram), beside [`float`](Self::float).
 pub trait SampleSink {
     /// A series begins (or comes again): its labels as they are to be written (edits applied).
     /// Returns the id its samples go under; the same labels give the same id.
@@ -49,6 +50,16 @@ pub trait SampleSink {
     /// source has them). Samples come in any order, across series and within one; a repeated
     /// timestamp is a repeated sample, of which the later one wins.
     fn float(&mut self, id: SeriesId, ts: i64, bits: u64) -> Result<()>;
+
+    /// One native histogram sample of series `id`, integer or float, exact (a staleness marker
+    /// is one whose sum has the marker's bits). Any order, as for [`float`](Self::float); at a
+    /// repeated timestamp of a series the later sample wins, float or histogram. By default a
+    /// sink refuses them: one that cannot carry them must say so, never drop them.
+    fn histogram(&mut self, _id: SeriesId, _ts: i64, _h: &HistogramValue) -> Result<()> {
+        Err(anyhow::anyhow!(
+            "this output cannot carry native histograms"
+        ))
+    }
 
     /// For a source about to read in two passes whose second holds no sample before `t`: where
     /// the first should stop, so that what it delivers is complete in the sink's terms (for the
@@ -83,6 +94,11 @@ impl<S: SampleSink + ?Sized> SampleSink for &mut S {
     #[inline]
     fn float(&mut self, id: SeriesId, ts: i64, bits: u64) -> Result<()> {
         (**self).float(id, ts, bits)
+    }
+
+    #[inline]
+    fn histogram(&mut self, id: SeriesId, ts: i64, h: &HistogramValue) -> Result<()> {
+        (**self).histogram(id, ts, h)
     }
 
     #[inline]
@@ -142,6 +158,10 @@ impl<S: SampleSink> SampleSink for Edited<'_, S> {
     #[inline]
     fn float(&mut self, id: SeriesId, ts: i64, bits: u64) -> Result<()> {
         self.sink.float(id, ts, bits)
+    }
+
+    fn histogram(&mut self, id: SeriesId, ts: i64, h: &HistogramValue) -> Result<()> {
+        self.sink.histogram(id, ts, h)
     }
 
     fn pass_start(&self, t: i64) -> i64 {
