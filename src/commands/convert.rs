@@ -170,7 +170,7 @@ pub fn run(args: Args) -> Result<()> {
     if stats.samples_kept + dir_kept == 0 {
         if !args.output.allow_empty {
             let why = match &dir_stats {
-                Some(d) if !any_dump => nothing_kept_dir(d, &filter),
+                Some(d) if !any_dump => nothing_kept_dir(d, &tsdb_dirs(&sources), &filter),
                 _ => nothing_kept(&stats, sink.series_count(), &filter),
             };
             sink.abandon();
@@ -332,19 +332,149 @@ fn add_stats(a: &mut ConvertStats, b: ConvertStats) {
     }
 }
 
-/// Why reading data directories kept no sample, in one line.
-fn nothing_kept_dir(d: &DirStats, filter: &Filter) -> String {
-    let (selectors, window) = (describe_selectors(filter), describe_window(filter));
+/// The data directories among the sources.
+fn tsdb_dirs(sources: &[Source]) -> Vec<&std::path::Path> {
+    let dirs = sources.iter().filter_map(|s| match s {
+        Source::Tsdb(d) => Some(d.as_path()),
+        Source::Dumps(_) => None,
+    });
+    dirs.collect()
+}
+
+/// What the data directories held, for a run that kept nothing: their blocks and head, series,
+/// samples and time range, and the series and samples of those the selectors match at any
+/// time. Read again for this message (the run itself reads only the selected series).
+struct DirCensus {
+    blocks: usize,
+    heads: usize,
+    all: crate::inspect::Report,
+    matched: Option<crate::inspect::Report>,
+}
+
+fn dir_census(dirs: &[&std::path::Path], filter: &Filter) -> Result<DirCensus> {
+    let mut c = DirCensus {
+        blocks: 0,
+        heads: 0,
+        all: Default::default(),
+        matched: None,
+    };
+    let selected = Filter {
+        selectors: filter.selectors.clone(),
+        ..Filter::default()
+    };
+    for dir in dirs {
+        let opened = datadir::open(dir)?;
+        c.blocks += opened.blocks.len();
+        c.heads += usize::from(opened.head_dir.is_some());
+        let r = crate::inspect::inspect_tsdb(dir, &selected, None)?;
+        let widen = |a: Option<i64>, b: Option<i64>, f: fn(i64, i64) -> i64| match (a, b) {
+            (Some(x), Some(y)) => Some(f(x, y)),
+            (x, y) => x.or(y),
+        };
+        c.all.min_ts_ms = widen(c.all.min_ts_ms, r.min_ts_ms, i64::min);
+        c.all.max_ts_ms = widen(c.all.max_ts_ms, r.max_ts_ms, i64::max);
+        c.all.series += r.series;
+        c.all.samples += r.samples;
+        c.all.kept_series += r.kept_series;
+        c.all.kept_samples += r.kept_samples;
+    }
+    if !filter.selectors.is_empty() {
+        c.matched = Some(crate::inspect::Report {
+            series: c.all.kept_series,
+            samples: c.all.kept_samples,
+            ..Default::default()
+        });
+    }
+    Ok(c)
+}
+
+impl DirCensus {
+    /// `the data dir D held 3 blocks and a head: 84 series, 12345 samples from A to B`.
+    fn held(&self, dirs: &[&std::path::Path]) -> String {
+        let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        let what = match names.len() {
+            1 => format!("the data dir {}", names[0]),
+            _ => format!("the data dirs {}", names.join(", ")),
+        };
+        let plural = |n: usize, one: &str, many: &str| match n {
+            1 => format!("1 {one}"),
+            n => format!("{n} {many}"),
+        };
+        let head = match (self.heads, dirs.len()) {
+            (0, _) => "no head".to_string(),
+            (1, 1) => "a head".to_string(),
+            (n, _) => plural(n, "head", "heads"),
+        };
+        let range = match (self.all.min_ts_ms, self.all.max_ts_ms) {
+            (Some(a), Some(b)) => format!(" {}", describe_range((a, b))),
+            _ => String::new(),
+        };
+        format!(
+            "{what} held {} and {head}: {} series, {} samples{range}",
+            plural(self.blocks, "block", "blocks"),
+            self.all.series,
+            self.all.samples
+        )
+    }
+}
+
+/// Why reading data directories kept no sample, in one line: what they held (blocks and head,
+/// series, samples, time range) against what the filters asked.
+fn nothing_kept_dir(d: &DirStats, dirs: &[&std::path::Path], filter: &Filter) -> String {
+    let selectors = describe_selectors(filter);
+    let within = match describe_window(filter) {
+        w if w.is_empty() => "at any time".to_string(),
+        w => format!("within {w}"),
+    };
+    let census = match dir_census(dirs, filter) {
+        Ok(c) => c,
+        Err(e) => {
+            return format!(
+                "nothing kept: no series {}has samples {within} (what the data dir holds could \
+                 not be read again: {e:#})",
+                match selectors.is_empty() {
+                    true => String::new(),
+                    false => format!("matching {selectors} "),
+                }
+            )
+        }
+    };
+    let held = census.held(dirs);
     if d.stale_dropped > 0 || d.histograms_skipped > 0 {
+        let mut only = Vec::new();
+        if d.stale_dropped > 0 {
+            only.push(format!(
+                "staleness markers ({}, dropped by --stale drop)",
+                d.stale_dropped
+            ));
+        }
+        if d.histograms_skipped > 0 {
+            only.push(format!(
+                "native histogram samples ({}, which OpenMetrics cannot carry)",
+                d.histograms_skipped
+            ));
+        }
+        let which = match selectors.is_empty() {
+            true => "its series".to_string(),
+            false => format!("the series matching {selectors}"),
+        };
         return format!(
-            "nothing kept: the {} series read ({selectors}, {window}) hold only staleness markers ({}) and native histogram samples ({})",
-            d.series, d.stale_dropped, d.histograms_skipped
+            "nothing kept: {held}; {within} {which} hold only {}",
+            only.join(" and ")
         );
     }
-    format!(
-        "nothing kept: of the {} blocks read, no series matching {selectors} has samples within {window}",
-        d.blocks
-    )
+    match &census.matched {
+        Some(m) if m.series == 0 && d.series == 0 => {
+            format!("nothing kept: {held}; none matching {selectors}")
+        }
+        _ if census.all.samples == 0 => format!("nothing kept: {held}"),
+        Some(m) => format!(
+            "nothing kept: {held}; the {} series matching {selectors} hold {} samples, none \
+             {within}",
+            m.series, m.samples
+        ),
+        None => format!("nothing kept: {held}; none {within}"),
+    }
 }
 
 /// Staleness markers of the data directories: (dropped, kept as NaN, carried in sidecars).
