@@ -220,7 +220,7 @@ fn corrupted_shard_is_refused_others_import_and_a_rerun_retries_only_it() {
         "{out}"
     );
     assert!(
-        out.contains("imported 1 shards, skipped 2 (imported before), failed 0"),
+        out.contains("imported 1 shard, skipped 2 (imported before), failed 0"),
         "{out}"
     );
     assert_eq!(blocks_in(&data), (3, 288), "each shard exactly once");
@@ -274,7 +274,7 @@ fn promtool_errors_and_verify_problems_are_reported_per_shard() {
         "{out}"
     );
     assert!(
-        out.contains("imported 1 shards, skipped 0 (imported before), failed 2"),
+        out.contains("imported 1 shard, skipped 0 (imported before), failed 2"),
         "{out}"
     );
     assert_eq!(dump_lines(&data), shards[2].dump);

@@ -122,6 +122,14 @@ fn parse_time_flag(flag: &str, value: Option<&str>) -> Result<Option<i64>> {
         .map_err(|e| e.context(format!("{flag} {v}")))
 }
 
+/// `1 shard`, `2 shards`: a count and its noun, for messages (regular plurals only).
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    match n.into() {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// The selectors, for messages: `--match '{...}' --match '...'`.
 pub fn describe_selectors(f: &Filter) -> String {
     let parts: Vec<String> = f
@@ -318,4 +326,16 @@ pub fn human_bytes(n: u64) -> String {
 pub fn stderr_is_terminal() -> bool {
     use std::io::IsTerminal;
     std::io::stderr().is_terminal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_say_one_shard_and_two_shards() {
+        assert_eq!(count(0u64, "shard"), "0 shards");
+        assert_eq!(count(1u64, "shard"), "1 shard");
+        assert_eq!(count(2u64, "block"), "2 blocks");
+    }
 }

@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{
-    describe_range, describe_selectors, describe_window, human_bytes, lock_output,
+    count, describe_range, describe_selectors, describe_window, human_bytes, lock_output,
     stderr_is_terminal, warn_quoted_names, DashboardArgs, FilterArgs, OutputArgs,
 };
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
@@ -498,8 +498,8 @@ fn print_dir_summary(
     only: bool,
 ) {
     eprintln!(
-        "prom2om: read {} blocks ({} series, {} chunks; {} chunks outside the time range or deleted, not read) and the head ({} series) in {secs:.2}s",
-        d.blocks,
+        "prom2om: read {} ({} series, {} chunks; {} chunks outside the time range or deleted, not read) and the head ({} series) in {secs:.2}s",
+        count(d.blocks, "block"),
         d.series - d.head_series,
         d.chunks_read,
         d.chunks_skipped,
@@ -525,8 +525,8 @@ fn print_dir_summary(
         eprintln!("prom2om: kept {} series, {} samples", s.series, w.samples);
         if out != "-" {
             eprintln!(
-                "prom2om: wrote {} shards, {} ({} of OpenMetrics) to {out}",
-                s.shards,
+                "prom2om: wrote {}, {} ({} of OpenMetrics) to {out}",
+                count(s.shards as u64, "shard"),
                 human_bytes(s.bytes),
                 human_bytes(w.uncompressed_bytes)
             );
@@ -582,11 +582,20 @@ fn nothing_kept(st: &ConvertStats, matched: usize, filter: &Filter) -> String {
     )
 }
 
+/// Throughput in MB/s to three significant digits: a small input read at 0.74 MB/s is not "0".
+fn mb_per_s(bytes: u64, secs: f64) -> String {
+    match bytes as f64 / 1e6 / secs.max(1e-9) {
+        r if r >= 100.0 => format!("{r:.0}"),
+        r if r >= 10.0 => format!("{r:.1}"),
+        r => format!("{r:.2}"),
+    }
+}
+
 fn print_summary(c: &ConvertStats, s: &SinkSummary, secs: f64, out: &str, stale: StaleMode) {
     let w = &s.written;
-    let mbps = c.bytes as f64 / 1e6 / secs.max(1e-9);
+    let mbps = mb_per_s(c.bytes, secs);
     eprintln!(
-        "prom2om: read {} lines ({}) in {secs:.2}s, {mbps:.0} MB/s",
+        "prom2om: read {} lines ({}) in {secs:.2}s, {mbps} MB/s",
         c.lines,
         human_bytes(c.bytes)
     );
@@ -609,8 +618,8 @@ fn print_summary(c: &ConvertStats, s: &SinkSummary, secs: f64, out: &str, stale:
     }
     if out != "-" {
         eprintln!(
-            "prom2om: wrote {} shards, {} ({} of OpenMetrics) to {out}{}{}",
-            s.shards,
+            "prom2om: wrote {}, {} ({} of OpenMetrics) to {out}{}{}",
+            count(s.shards as u64, "shard"),
             human_bytes(s.bytes),
             human_bytes(w.uncompressed_bytes),
             if s.streamed_shards > 0 {
@@ -624,5 +633,17 @@ fn print_summary(c: &ConvertStats, s: &SinkSummary, secs: f64, out: &str, stale:
                 String::new()
             }
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_inputs_read_at_a_rate_above_zero() {
+        assert_eq!(mb_per_s(14_000, 0.02), "0.70");
+        assert_eq!(mb_per_s(1_200_000, 0.1), "12.0");
+        assert_eq!(mb_per_s(1_525_000_000, 2.3), "663");
     }
 }

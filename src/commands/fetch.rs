@@ -381,8 +381,8 @@ fn print_summary(st: &FetchStats, s: &SinkSummary, url: &str, (out, stale): (&st
     );
     if out != "-" {
         eprintln!(
-            "prom2om: wrote {} shards, {} ({} of OpenMetrics), {} samples to {out}",
-            s.shards,
+            "prom2om: wrote {}, {} ({} of OpenMetrics), {} samples to {out}",
+            super::common::count(s.shards as u64, "shard"),
             human_bytes(s.bytes),
             human_bytes(s.written.uncompressed_bytes),
             s.written.samples

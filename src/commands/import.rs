@@ -450,17 +450,18 @@ fn print_blocks_summary(s: &Summary, data: &Path) {
     print_warnings(s);
     let (blocks, samples) = (s.blocks(), s.samples());
     out_line(&format!(
-        "imported {} shards, skipped {} (imported before), failed {}; {blocks} blocks, {samples} samples moved into {} in {:.1}s",
-        s.done(),
+        "imported {}, skipped {} (imported before), failed {}; {}, {samples} samples moved into {} in {:.1}s",
+        super::common::count(s.done() as u64, "shard"),
         s.skipped(),
         s.failed(),
+        super::common::count(blocks as u64, "block"),
         data.display(),
         s.elapsed.as_secs_f64()
     ));
     if s.done() > 0 {
         out_line(&format!(
-            "verified: the blocks of the {} shards imported now hold exactly the manifest's sample counts ({samples} samples)",
-            s.done()
+            "verified: the blocks of the {} imported now hold exactly the manifest's sample counts ({samples} samples)",
+            super::common::count(s.done() as u64, "shard")
         ));
     }
     // Only about blocks this run moved (imported now, or a killed run's finished moves).
@@ -488,9 +489,9 @@ fn print_push_summary(s: &Summary, url: &str) {
     }
     let secs = s.elapsed.as_secs_f64().max(1e-9);
     out_line(&format!(
-        "pushed {} shards, skipped {} (pushed before), failed {}; {} samples to {url} in {secs:.1}s \
+        "pushed {}, skipped {} (pushed before), failed {}; {} samples to {url} in {secs:.1}s \
          ({:.0} samples/s; {requests} requests, {retries} retries, {} sent)",
-        s.done(),
+        super::common::count(s.done() as u64, "shard"),
         s.skipped(),
         s.failed(),
         s.samples(),
