@@ -122,6 +122,15 @@ fn parse_time_flag(flag: &str, value: Option<&str>) -> Result<Option<i64>> {
         .map_err(|e| e.context(format!("{flag} {v}")))
 }
 
+/// A path as the manifest records it: absolute, since a relative one means nothing once the
+/// shard directory has travelled (`..` and symbolic links are left as given).
+pub fn recorded_path(p: &std::path::Path) -> String {
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
+}
+
 /// `1 shard`, `2 shards`: a count and its noun, for messages (regular plurals only).
 pub fn count(n: impl Into<u64>, noun: &str) -> String {
     match n.into() {

@@ -8,7 +8,7 @@ use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{
     count, describe_range, describe_selectors, describe_window, human_bytes, lock_output,
-    stderr_is_terminal, warn_quoted_names, DashboardArgs, FilterArgs, OutputArgs,
+    recorded_path, stderr_is_terminal, warn_quoted_names, DashboardArgs, FilterArgs, OutputArgs,
 };
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
 use crate::pipeline::datadir::{self, DirStats, ReadOptions};
@@ -152,12 +152,15 @@ pub fn run(args: Args) -> Result<()> {
         let res = match src {
             Source::Dumps(inputs) => convert(inputs, &opts, &mut sink).map(|s| {
                 add_stats(&mut stats, s);
-                names.extend(inputs.iter().map(|i| i.name()));
+                names.extend(inputs.iter().map(|i| match i {
+                    InputSpec::File(p) => recorded_path(p),
+                    InputSpec::Stdin => i.name(),
+                }));
             }),
             Source::Tsdb(dir) => {
                 read_tsdb(dir, &filter, stale, args.skip_invalid, progress, &mut sink).map(|s| {
                     dir_stats.get_or_insert_with(Default::default).add(&s);
-                    names.push(dir.display().to_string());
+                    names.push(recorded_path(dir));
                 })
             }
         };
@@ -192,10 +195,12 @@ pub fn run(args: Args) -> Result<()> {
             "prom2om: warning: skipped {histograms} native histogram samples: OpenMetrics backfill cannot carry them"
         );
     }
+    let mut filters = filter.describe(recorded_mode(stale, any_dump, dir_stats.is_some()));
+    filters.dashboards = dashboards.as_ref().map(|d| d.recorded.clone());
     let info = RunInfo {
         source: "convert".to_string(),
         inputs: names,
-        filters: filter.describe(recorded_mode(stale, any_dump, dir_stats.is_some())),
+        filters,
     };
     let summary = sink.finish(info)?;
     warn_quoted_names(&summary.quoted_names);

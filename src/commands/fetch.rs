@@ -151,10 +151,12 @@ pub fn run(args: Args) -> Result<()> {
     let mut f = filter.clone();
     f.start = Some(stats.start_ms);
     f.end = Some(stats.end_ms);
+    let mut filters = f.describe(stale.as_str());
+    filters.dashboards = dashboards.as_ref().map(|d| d.recorded.clone());
     let info = RunInfo {
         source: "fetch".to_string(),
         inputs: vec![mask_url(&args.url)],
-        filters: f.describe(stale.as_str()),
+        filters,
     };
     let summary = sink.finish(info)?;
     warn_quoted_names(&summary.quoted_names);

@@ -25,8 +25,8 @@ use crate::bad_input;
 pub use census::samples_per_series;
 pub use checks::window_problems;
 pub use manifest::{
-    sha256_hex, Filters, Manifest, QuotedNames, ShardEntry, Sidecar, Totals, MANIFEST_FILE,
-    SIDECAR_STALE_MARKERS,
+    sha256_hex, Dashboards, Filters, Manifest, QuotedNames, ShardEntry, Sidecar, Totals,
+    MANIFEST_FILE, SIDECAR_STALE_MARKERS,
 };
 pub use naming::{file_name, series_hash, stale_sidecar_name, utc_stamp};
 pub use shard::{Point, SeriesHashes, ShardFiles, ShardReport};
