@@ -627,10 +627,11 @@ fn print_summary(c: &ConvertStats, s: &SinkSummary, secs: f64, out: &str, stale:
             count(s.shards as u64, "shard"),
             human_bytes(s.bytes),
             human_bytes(w.uncompressed_bytes),
-            if s.streamed_shards > 0 {
-                format!(", {} of them while reading", s.streamed_shards)
-            } else {
-                String::new()
+            match s.streamed_shards {
+                0 => String::new(),
+                1 if s.shards == 1 => ", while reading".to_string(),
+                n if n == s.shards => ", all while reading".to_string(),
+                n => format!(", {n} of them while reading"),
             },
             if s.spilled_bytes > 0 {
                 format!(", {} spilled to disk", human_bytes(s.spilled_bytes))
