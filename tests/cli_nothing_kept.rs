@@ -26,7 +26,7 @@ fn refused(dir: &Path, args: &[&str]) -> String {
     err
 }
 
-const HELD: &str = "held 6 blocks and a head: 74 series, 12333 samples \
+const HELD: &str = "held 6 blocks and a head: 74 series, 12280 samples and 53 staleness markers \
                     from 2026-12-06T22:24:27.530Z to 2026-12-06T22:30:41.803Z";
 
 #[test]

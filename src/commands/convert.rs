@@ -382,11 +382,15 @@ fn dir_census(dirs: &[&std::path::Path], filter: &Filter) -> Result<DirCensus> {
         c.all.samples += r.samples;
         c.all.kept_series += r.kept_series;
         c.all.kept_samples += r.kept_samples;
+        let add = |a: &mut Option<u64>, b: Option<u64>| *a = Some(a.unwrap_or(0) + b.unwrap_or(0));
+        add(&mut c.all.stale_markers, r.stale_markers);
+        add(&mut c.all.kept_stale_markers, r.kept_stale_markers);
     }
     if !filter.selectors.is_empty() {
         c.matched = Some(crate::inspect::Report {
             series: c.all.kept_series,
             samples: c.all.kept_samples,
+            stale_markers: c.all.kept_stale_markers,
             ..Default::default()
         });
     }
@@ -415,11 +419,19 @@ impl DirCensus {
             _ => String::new(),
         };
         format!(
-            "{what} held {} and {head}: {} series, {} samples{range}",
+            "{what} held {} and {head}: {} series, {}{range}",
             plural(self.blocks, "block", "blocks"),
             self.all.series,
-            self.all.samples
+            samples_and_markers(&self.all)
         )
+    }
+}
+
+/// `12280 samples and 53 staleness markers` (markers counted apart, as the manifest does).
+fn samples_and_markers(r: &crate::inspect::Report) -> String {
+    match r.stale_markers.unwrap_or(0) {
+        0 => format!("{} samples", r.samples),
+        n => format!("{} samples and {n} staleness markers", r.samples),
     }
 }
 
@@ -474,9 +486,9 @@ fn nothing_kept_dir(d: &DirStats, dirs: &[&std::path::Path], filter: &Filter) ->
         }
         _ if census.all.samples == 0 => format!("nothing kept: {held}"),
         Some(m) => format!(
-            "nothing kept: {held}; the {} series matching {selectors} hold {} samples, none \
-             {within}",
-            m.series, m.samples
+            "nothing kept: {held}; the {} series matching {selectors} hold {}, none {within}",
+            m.series,
+            samples_and_markers(m)
         ),
         None => format!("nothing kept: {held}; none {within}"),
     }
