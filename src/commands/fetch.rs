@@ -349,9 +349,10 @@ fn print_summary(st: &FetchStats, s: &SinkSummary, url: &str, (out, stale): (&st
     eprintln!(
         "prom2om: fetched {} series, {} samples{} from {url} with {method} in {secs:.2}s ({:.0} samples/s)",
         s.series,
-        st.samples + st.samples_resumed,
+        // Markers apart from the samples, as the manifest counts them.
+        (st.samples + st.samples_resumed).saturating_sub(st.stale_markers),
         if st.stale_markers > 0 {
-            format!(" ({} of them staleness markers)", st.stale_markers)
+            format!(" and {} staleness markers", st.stale_markers)
         } else {
             String::new()
         },
