@@ -9,6 +9,9 @@
 
 mod common;
 
+/// The same counts from inspect, convert, the manifest, verify and import.
+#[path = "datadir_e2e/counts.rs"]
+mod counts;
 /// The whole journey with staleness, on the same fixtures.
 #[path = "datadir_e2e/journey.rs"]
 mod journey;
