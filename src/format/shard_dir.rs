@@ -26,9 +26,9 @@ pub use census::samples_per_series;
 pub use checks::window_problems;
 pub use manifest::{
     sha256_hex, Filters, Manifest, QuotedNames, ShardEntry, Sidecar, Totals, MANIFEST_FILE,
-    SIDECAR_STALE_MARKERS,
+    SIDECAR_NATIVE_HISTOGRAMS, SIDECAR_STALE_MARKERS,
 };
-pub use naming::{file_name, series_hash, stale_sidecar_name, utc_stamp};
+pub use naming::{file_name, hist_sidecar_name, series_hash, stale_sidecar_name, utc_stamp};
 pub use shard::{Point, SeriesHashes, ShardFiles, ShardReport};
 pub use side::KNOWN_KINDS;
 

@@ -253,7 +253,7 @@ mod tests {
                 uncompressed_bytes: 0,
                 min_ts_ms: Some(1),
                 max_ts_ms: Some(9),
-                stale_markers: 0,
+                ..Totals::default()
             },
             ..Manifest::default()
         };
