@@ -446,8 +446,8 @@ impl Sink {
                 w.spill = Some(SpillWriter::create(p).context("creating a spill file")?);
             }
             if !w.texts.is_empty() {
-                spill_texts(w, &dir, i)?;
                 self.spilled_bytes += w.texts.len() as u64;
+                spill_texts(w, &dir, i)?;
             }
             let sw = w.spill.as_mut().expect("created above");
             sw.append(&w.mem)
