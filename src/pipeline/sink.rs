@@ -150,6 +150,8 @@ pub struct Sink {
     mem_records: u64,
     /// Bytes of histogram texts in memory.
     mem_texts: u64,
+    /// Histogram samples received (markers included).
+    histograms: u64,
     /// A histogram's text, rendered before it is stored.
     scratch: Vec<u8>,
     /// Memory a reader holds for the sink meanwhile ([`Sink::hold_memory`]).
@@ -205,6 +207,7 @@ impl Sink {
             last_bound: ((u32::MAX, usize::MAX), 0),
             mem_records: 0,
             mem_texts: 0,
+            histograms: 0,
             scratch: Vec::new(),
             held: 0,
             spill_dir: None,
@@ -247,6 +250,11 @@ impl Sink {
     /// Distinct series interned so far (those with no sample in the time range included).
     pub fn series_count(&self) -> usize {
         self.series.labels.len()
+    }
+
+    /// Native histogram samples received so far (staleness markers included, repeats too).
+    pub fn histogram_samples(&self) -> u64 {
+        self.histograms
     }
 
     /// Gives up the run: nothing is written, and an output directory this run created (still
@@ -340,6 +348,7 @@ impl Sink {
         }
         self.mem_records += REC_MEM;
         self.mem_texts += text.len() as u64 + 4;
+        self.histograms += 1;
         self.within_budget()
     }
 
