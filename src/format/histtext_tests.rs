@@ -434,3 +434,30 @@ proptest! {
         fuzz_histtext(&text);
     }
 }
+
+#[test]
+fn the_readme_s_example_line_is_what_the_writer_writes() {
+    let readme = include_str!("../../README.md");
+    let line = readme
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("rpc_seconds{job=\"api\"} {count:"))
+        .expect("the example line");
+    let file = format!("{line}\n# EOF\n");
+    let (got, _) = read_all(file.as_bytes()).unwrap();
+    let (l, ts, h, _) = &got[0];
+    assert_eq!(*ts, 1_700_000_015_000);
+    let mut p = Vec::new();
+    openmetrics::write_series_prefix(l, &mut p);
+    let mut again = Vec::new();
+    write_sample(&p, h, *ts, &mut again);
+    assert_eq!(String::from_utf8(again).unwrap(), format!("{line}\n"));
+    let HistogramValue::Int(h) = h else {
+        panic!("an integer histogram")
+    };
+    assert_eq!(
+        h.positive_buckets,
+        [3, 2, -3],
+        "absolute in the text, deltas in the model"
+    );
+}
