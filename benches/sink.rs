@@ -101,7 +101,10 @@ fn run(series_order: bool, hist: bool, stream: bool) -> u64 {
             }
         }
     }
-    sink.finish(Default::default()).expect("finish").written.samples
+    sink.finish(Default::default())
+        .expect("finish")
+        .written
+        .samples
 }
 
 fn sink(c: &mut Criterion) {
