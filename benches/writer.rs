@@ -9,7 +9,7 @@ use flate2::write::GzEncoder;
 use prom2om::format::gofloat::format_g;
 use prom2om::format::openmetrics::{write_sample, write_series_prefix, write_timestamp};
 use prom2om::labels::Labels;
-use prom2om::pipeline::shard::{NoSidecar, StaleMode, TextWriter};
+use prom2om::pipeline::shard::{Hists, NoSidecar, StaleMode, TextWriter};
 
 const SERIES: usize = 100;
 const PER_SERIES: usize = 480;
@@ -125,7 +125,7 @@ fn writer(c: &mut Criterion) {
         b.iter(|| {
             let mut w = TextWriter::new(NoSidecar(Vec::with_capacity(8 << 20)), StaleMode::Keep);
             for s in &series {
-                w.series(&s.prefix, black_box(&s.samples), None)
+                w.series(&s.prefix, black_box(&s.samples), Hists::NONE, None)
                     .expect("in memory");
             }
             w.finish().expect("in memory").0 .0.len()
@@ -136,7 +136,7 @@ fn writer(c: &mut Criterion) {
             let gz = GzEncoder::new(Vec::with_capacity(1 << 20), flate2::Compression::new(1));
             let mut w = TextWriter::new(NoSidecar(gz), StaleMode::Keep);
             for s in &series {
-                w.series(&s.prefix, black_box(&s.samples), None)
+                w.series(&s.prefix, black_box(&s.samples), Hists::NONE, None)
                     .expect("in memory");
             }
             let (out, _) = w.finish().expect("in memory");

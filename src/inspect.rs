@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::format::dump::{self, Value};
-use crate::format::shard_dir::{ShardDir, SIDECAR_STALE_MARKERS};
+use crate::format::shard_dir::{self, ShardDir, SIDECAR_STALE_MARKERS};
 use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::labels::Labels;
 use crate::pipeline::input::{self, Chunker, InputSpec};
@@ -30,6 +30,10 @@ pub struct Family {
     /// Samples that pass the filters.
     pub kept_samples: u64,
     pub kept_series: u64,
+    /// Of a shard directory: native histogram samples (markers not included), apart from
+    /// `samples`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub histogram_samples: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -67,6 +71,12 @@ pub struct Report {
     /// in sidecars, or keeps with `--stale keep`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kept_stale_markers: Option<u64>,
+    /// Of a shard directory: the native histogram samples of its side files (markers not
+    /// included; not in `samples`), and their staleness markers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub histogram_samples: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub histogram_stale_markers: Option<u64>,
 }
 
 /// Per-series counts while scanning.
@@ -77,6 +87,9 @@ struct SeriesAcc {
     markers: u64,
     kept_markers: u64,
     prefix_len: u64,
+    /// Native histogram samples (of a shard directory), and those kept.
+    hist: u64,
+    hist_kept: u64,
 }
 
 /// Accumulates series and samples from any source.
@@ -110,27 +123,49 @@ impl Scan {
         value_len: usize,
         filter: &Filter,
     ) {
-        self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
-        self.max_ts = Some(self.max_ts.map_or(ts, |m| m.max(ts)));
-        let acc = match self.series.get_mut(labels) {
-            Some(a) => a,
-            None => {
-                let mut prefix = Vec::new();
-                let mut edited = labels.clone();
-                filter.edits.apply(&mut edited);
-                crate::format::openmetrics::write_series_prefix(&edited, &mut prefix);
-                self.series.entry(labels.clone()).or_insert(SeriesAcc {
-                    prefix_len: prefix.len() as u64,
-                    ..Default::default()
-                })
-            }
-        };
+        let acc = self.series_acc(labels, ts, filter);
         acc.samples += 1;
         if kept_series && filter.keeps_time(ts) {
             acc.kept += 1;
             // prefix + value + ' ' + seconds (about 14 bytes) + '\n'
             self.out_bytes += acc.prefix_len + value_len as u64 + 16;
         }
+    }
+
+    /// A native histogram sample (not a marker) of a shard directory, `value_len` the length of
+    /// its text in the side file.
+    fn histogram(
+        &mut self,
+        labels: &Labels,
+        kept_series: bool,
+        ts: i64,
+        value_len: usize,
+        filter: &Filter,
+    ) {
+        let acc = self.series_acc(labels, ts, filter);
+        acc.hist += 1;
+        if kept_series && filter.keeps_time(ts) {
+            acc.hist_kept += 1;
+            self.out_bytes += acc.prefix_len + value_len as u64 + 16;
+        }
+    }
+
+    /// The counts of series `labels`, which has a sample at `ts`.
+    fn series_acc(&mut self, labels: &Labels, ts: i64, filter: &Filter) -> &mut SeriesAcc {
+        self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
+        self.max_ts = Some(self.max_ts.map_or(ts, |m| m.max(ts)));
+        if !self.series.contains_key(labels) {
+            let mut prefix = Vec::new();
+            let mut edited = labels.clone();
+            filter.edits.apply(&mut edited);
+            crate::format::openmetrics::write_series_prefix(&edited, &mut prefix);
+            let acc = SeriesAcc {
+                prefix_len: prefix.len() as u64,
+                ..Default::default()
+            };
+            self.series.insert(labels.clone(), acc);
+        }
+        self.series.get_mut(labels).expect("inserted above")
     }
 
     fn report(mut self, filter: &Filter, top: Option<usize>) -> Report {
@@ -151,10 +186,12 @@ impl Scan {
             f.samples += acc.samples;
             f.stale_markers += acc.markers;
             f.kept_samples += acc.kept;
-            f.kept_series += u64::from(acc.kept > 0);
+            let kept = acc.kept > 0 || acc.hist_kept > 0;
+            f.kept_series += u64::from(kept);
+            f.histogram_samples += acc.hist;
             r.series += 1;
             r.samples += acc.samples;
-            r.kept_series += u64::from(acc.kept > 0);
+            r.kept_series += u64::from(kept);
             r.kept_samples += acc.kept;
             for (n, v) in labels.iter() {
                 values
@@ -438,12 +475,23 @@ pub fn inspect_dir(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Re
     let dir = ShardDir::open(dir)?;
     let mut scan = Scan::default();
     let mut fmt = Vec::new();
+    let mut hist_markers = 0u64;
     for i in 0..dir.manifest().shards.len() {
-        dir.read_samples(i, |s| {
-            let keep = filter.keeps_series(s.labels);
+        dir.read_points(i, |p| {
+            let keep = filter.keeps_series(p.labels);
             fmt.clear();
-            crate::format::gofloat::format_g(s.value, &mut fmt);
-            scan.sample(s.labels, keep, s.ts_ms, fmt.len(), filter);
+            match p.value {
+                shard_dir::Value::Float(v) => {
+                    crate::format::gofloat::format_g(v, &mut fmt);
+                    scan.sample(p.labels, keep, p.ts_ms, fmt.len(), filter);
+                }
+                shard_dir::Value::StaleMarker => {}
+                shard_dir::Value::Histogram(h) if h.is_stale() => hist_markers += 1,
+                shard_dir::Value::Histogram(h) => {
+                    crate::format::histtext::write_value(h, &mut fmt);
+                    scan.histogram(p.labels, keep, p.ts_ms, fmt.len(), filter);
+                }
+            }
             Ok(())
         })?;
     }
@@ -452,5 +500,8 @@ pub fn inspect_dir(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Re
     let markers = markers.filter(|s| s.kind == SIDECAR_STALE_MARKERS);
     let n: u64 = markers.map(|s| s.samples).sum();
     report.stale_markers = (n > 0).then_some(n);
+    let hist: u64 = report.families.iter().map(|f| f.histogram_samples).sum();
+    report.histogram_samples = (hist > 0).then_some(hist);
+    report.histogram_stale_markers = (hist_markers > 0).then_some(hist_markers);
     Ok(report)
 }

@@ -61,6 +61,8 @@ pub fn verify_dir(dir: &Path) -> anyhow::Result<Report> {
         }
     }
     let m = sd.manifest();
+    let mut problems = problems;
+    problems.extend(histogram_split(&sd, &files));
     Ok(Report {
         dir: dir.to_path_buf(),
         files,
@@ -68,6 +70,39 @@ pub fn verify_dir(dir: &Path) -> anyhow::Result<Report> {
         totals: m.totals.clone(),
         quoted_names: m.quoted_names.clone(),
     })
+}
+
+/// The manifest's histogram totals against what the side files hold, samples and markers apart
+/// (the manifest lists only their sum per file). Checked when every shard read cleanly: else its
+/// problems say more.
+fn histogram_split(sd: &ShardDir, files: &[ShardReport]) -> Vec<String> {
+    if !files.iter().all(ShardReport::is_ok) {
+        return Vec::new();
+    }
+    let t = &sd.manifest().totals;
+    let path = sd.path().join(crate::format::shard_dir::MANIFEST_FILE);
+    let read = |f: fn(&ShardReport) -> u64| files.iter().map(f).sum::<u64>();
+    let mut problems = Vec::new();
+    for (what, total, held) in [
+        (
+            "histogram_samples",
+            t.histogram_samples,
+            read(|f| f.histogram_samples),
+        ),
+        (
+            "histogram_stale_markers",
+            t.histogram_stale_markers,
+            read(|f| f.histogram_stale_markers),
+        ),
+    ] {
+        if total != held {
+            problems.push(format!(
+                "{}: totals.{what} is {total}, the side files hold {held}",
+                path.display()
+            ));
+        }
+    }
+    problems
 }
 
 /// Problems of the directory as a whole ([`ShardDir::problems`]), and temporary files of

@@ -73,7 +73,7 @@ fn write_manifest(dir: &Path, compressed: bool, shards: Vec<ShardEntry>) {
         uncompressed_bytes: sum(|e| e.uncompressed_bytes),
         min_ts_ms: shards.iter().map(|e| e.min_ts_ms).min(),
         max_ts_ms: shards.iter().map(|e| e.max_ts_ms).max(),
-        stale_markers: 0,
+        ..Totals::default()
     };
     let m = Manifest {
         prom2om_version: "test".into(),

@@ -254,13 +254,13 @@ fn unknown_sidecar_kinds_refuse_the_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("shards");
     let (mut m, _) = write_dir(&dir);
-    m.shards[1].sidecars[0].kind = "native_histograms".into();
+    m.shards[1].sidecars[0].kind = "exemplars".into();
     save(&dir, &m);
     let data = tmp.path().join("data");
     let (code, out, err) = import(&dir, &data);
     assert_eq!(code, 2, "{out}\n{err}");
     assert!(
-        err.contains("shard w1.om.gz has a sidecar w1.stale.om.gz of kind \"native_histograms\""),
+        err.contains("shard w1.om.gz has a sidecar w1.stale.om.gz of kind \"exemplars\""),
         "{err}"
     );
     assert!(!data.exists(), "nothing done before the refusal");

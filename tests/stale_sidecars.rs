@@ -282,9 +282,9 @@ fn verify_names_each_kind_of_sidecar_damage() {
 
     let dir = fresh("kind", None);
     let mut m = load(&dir);
-    m.shards[i].sidecars[0].kind = "native_histograms".into();
+    m.shards[i].sidecars[0].kind = "exemplars".into();
     save(&dir, &m);
-    assert_fails(&dir, "kind", &[&side, "unknown kind \"native_histograms\""]);
+    assert_fails(&dir, "kind", &[&side, "unknown kind \"exemplars\""]);
 
     let dir = fresh("unlisted", None);
     let mut m = load(&dir);

@@ -9,6 +9,7 @@ use clap::Args;
 use crate::format::openmetrics::QUOTED_NAMES_SINCE;
 use crate::format::shard_dir::QuotedNames;
 use crate::pipeline::run_lock::{self, RunLock};
+use crate::pipeline::shard::WriteStats;
 use crate::pipeline::sink::{Output, SinkOptions, StaleMode, DEFAULT_SHARD_BYTES};
 use crate::select::filter::{Filter, LabelEdits};
 use crate::select::selector::Selector;
@@ -315,6 +316,27 @@ pub fn warn_quoted_names(q: &QuotedNames) {
     );
 }
 
+/// What the files of a run hold, in the manifest's words (`samples`, `stale_markers`,
+/// `histogram_samples`, `histogram_stale_markers`): `N samples`, then each other count that is
+/// not 0, and the histogram staleness markers `--stale drop` dropped.
+pub fn held(w: &WriteStats) -> String {
+    let h = &w.histograms;
+    let mut s = count(w.samples, "sample");
+    for (n, what) in [
+        (w.markers.markers, "staleness marker"),
+        (h.samples, "histogram sample"),
+        (h.stale_markers, "histogram staleness marker"),
+    ] {
+        if n > 0 {
+            s += &format!(", {}", count(n, what));
+        }
+    }
+    if h.stale_dropped > 0 {
+        s += &format!(" ({} dropped)", count(h.stale_dropped, "histogram staleness marker"));
+    }
+    s
+}
+
 /// `1.5 GiB`-style sizes for summaries.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -346,5 +368,27 @@ mod tests {
         assert_eq!(count(0u64, "shard"), "0 shards");
         assert_eq!(count(1u64, "shard"), "1 shard");
         assert_eq!(count(2u64, "block"), "2 blocks");
+    }
+
+    #[test]
+    fn held_counts_in_the_manifest_s_words() {
+        let mut w = WriteStats {
+            samples: 7,
+            ..WriteStats::default()
+        };
+        assert_eq!(held(&w), "7 samples");
+        w.markers.markers = 2;
+        w.histograms.samples = 5;
+        w.histograms.stale_markers = 1;
+        assert_eq!(
+            held(&w),
+            "7 samples, 2 staleness markers, 5 histogram samples, 1 histogram staleness marker"
+        );
+        w.histograms.stale_markers = 0;
+        w.histograms.stale_dropped = 3;
+        assert_eq!(
+            held(&w),
+            "7 samples, 2 staleness markers, 5 histogram samples (3 histogram staleness markers dropped)"
+        );
     }
 }

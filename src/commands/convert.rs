@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{
-    count, describe_range, describe_selectors, describe_window, human_bytes, lock_output,
+    count, describe_range, describe_selectors, describe_window, held, human_bytes, lock_output,
     recorded_path, stderr_is_terminal, warn_quoted_names, DashboardArgs, FilterArgs, OutputArgs,
 };
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
@@ -170,7 +170,7 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let dir_kept = dir_stats.as_ref().map_or(0, |d| d.samples_kept);
-    if stats.samples_kept + dir_kept == 0 {
+    if stats.samples_kept + dir_kept == 0 && sink.histogram_samples() == 0 {
         if !args.output.allow_empty {
             let why = match &dir_stats {
                 Some(d) if !any_dump => nothing_kept_dir(d, &tsdb_dirs(&sources), &filter),
@@ -539,7 +539,7 @@ fn print_dir_summary(
         let w = &s.written;
         // Overlapping blocks are merged while reading, as Prometheus merges them: no
         // duplicates reach the sink.
-        eprintln!("prom2om: kept {} series, {} samples", s.series, w.samples);
+        eprintln!("prom2om: kept {} series, {}", s.series, held(w));
         if out != "-" {
             eprintln!(
                 "prom2om: wrote {}, {} ({} of OpenMetrics) to {out}",
@@ -617,8 +617,11 @@ fn print_summary(c: &ConvertStats, s: &SinkSummary, secs: f64, out: &str, stale:
         human_bytes(c.bytes)
     );
     eprintln!(
-        "prom2om: kept {} series, {} samples; dropped by --match {}, by time {}",
-        s.series, w.samples, c.dropped_by_match, c.dropped_by_time
+        "prom2om: kept {} series, {}; dropped by --match {}, by time {}",
+        s.series,
+        held(w),
+        c.dropped_by_match,
+        c.dropped_by_time
     );
     eprintln!(
         "prom2om: staleness markers dropped {}{}, duplicates dropped {}, conflicting duplicates {} (later input kept), histograms skipped {}, bad lines {}",

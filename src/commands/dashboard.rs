@@ -198,15 +198,20 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// (series, samples) each dashboard selects of the shards written to `output` (read back:
-    /// exact after deduplication and staleness handling; labels after the label edits).
-    fn counts(&self, output: &str) -> Result<Vec<(u64, u64)>> {
+    /// (series, samples, histogram samples) each dashboard selects of the shards written to
+    /// `output` (read back: exact after deduplication and staleness handling; labels after the
+    /// label edits).
+    fn counts(&self, output: &str) -> Result<Vec<(u64, u64, u64)>> {
         let census = crate::format::shard_dir::samples_per_series(Path::new(output))?;
         let groups: Vec<_> = self.reports.iter().map(|r| r.selectors.clone()).collect();
-        Ok(tally::per_group(
-            &groups,
-            census.iter().map(|(l, n)| (l, *n)),
-        ))
+        let floats = tally::per_group(&groups, census.iter().map(|(l, n)| (l, n.samples)));
+        let hists = census.iter().map(|(l, n)| (l, n.histogram_samples));
+        let hists = tally::per_group(&groups, hists);
+        Ok(floats
+            .into_iter()
+            .zip(hists)
+            .map(|((series, samples), (_, h))| (series, samples, h))
+            .collect())
     }
 
     /// One summary line per dashboard; with the output directory, what the export holds of it.
@@ -222,7 +227,13 @@ impl Selection {
         for (i, r) in self.reports.iter().enumerate() {
             let counts = counts
                 .get(i)
-                .map(|(series, samples)| format!("; exported {series} series, {samples} samples"))
+                .map(|&(series, samples, h)| {
+                    let h = match h {
+                        0 => String::new(),
+                        h => format!(", {h} histogram samples"),
+                    };
+                    format!("; exported {series} series, {samples} samples{h}")
+                })
                 .unwrap_or_default();
             eprintln!(
                 "prom2om: dashboard {:?} ({}): {} panels, {} selectors, variables {}{counts}",

@@ -7,8 +7,8 @@ use anyhow::Result;
 use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{
-    describe_selectors, human_bytes, lock_output, now_ms, stderr_is_terminal, warn_quoted_names,
-    DashboardArgs, FilterArgs, OutputArgs,
+    describe_selectors, held, human_bytes, lock_output, now_ms, stderr_is_terminal,
+    warn_quoted_names, DashboardArgs, FilterArgs, OutputArgs,
 };
 use super::convert::Stale;
 use super::http_args::{parse_duration, HttpArgs};
@@ -136,7 +136,8 @@ pub fn run(args: Args) -> Result<()> {
         Ok(s) => s,
         Err(e) => return Err(failed(e, opts.state_dir.as_deref(), sink)),
     };
-    if stats.samples + stats.samples_resumed == 0 && !args.output.allow_empty {
+    let histograms = sink.histogram_samples();
+    if stats.samples + stats.samples_resumed == 0 && histograms == 0 && !args.output.allow_empty {
         if let Some(state) = &opts.state_dir {
             fetch::remove_state(state)?;
         }
@@ -384,11 +385,11 @@ fn print_summary(st: &FetchStats, s: &SinkSummary, url: &str, (out, stale): (&st
     );
     if out != "-" {
         eprintln!(
-            "prom2om: wrote {}, {} ({} of OpenMetrics), {} samples to {out}",
+            "prom2om: wrote {}, {} ({} of OpenMetrics), {} to {out}",
             super::common::count(s.shards as u64, "shard"),
             human_bytes(s.bytes),
             human_bytes(s.written.uncompressed_bytes),
-            s.written.samples
+            held(&s.written)
         );
     }
 }

@@ -80,6 +80,12 @@ fn print_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         (Some(n), Some(_)) => writeln!(out, "staleness markers {n} (not in the samples)")?,
         (None, _) => {}
     }
+    if let Some(n) = r.histogram_samples {
+        writeln!(out, "histogram samples in side files: {n}")?;
+    }
+    if let Some(n) = r.histogram_stale_markers {
+        writeln!(out, "histogram staleness markers in side files: {n}")?;
+    }
     writeln!(
         out,
         "time range {} .. {}",
@@ -104,16 +110,34 @@ fn print_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         }
     }
     writeln!(out)?;
+    // The histogram column only where there are histograms: other reports stay as they were.
+    let hist = r.families.iter().any(|f| f.histogram_samples > 0);
+    let col = |v: &dyn std::fmt::Display| {
+        if hist {
+            format!(" {v:>12}")
+        } else {
+            String::new()
+        }
+    };
     writeln!(
         out,
-        "{:>12} {:>8} {:>12} {:>8}  family",
-        "samples", "series", "kept", "kept_s"
+        "{:>12}{} {:>8} {:>12} {:>8}  family",
+        "samples",
+        col(&"histograms"),
+        "series",
+        "kept",
+        "kept_s"
     )?;
     for f in &r.families {
         writeln!(
             out,
-            "{:>12} {:>8} {:>12} {:>8}  {}",
-            f.samples, f.series, f.kept_samples, f.kept_series, f.name
+            "{:>12}{} {:>8} {:>12} {:>8}  {}",
+            f.samples,
+            col(&f.histogram_samples),
+            f.series,
+            f.kept_samples,
+            f.kept_series,
+            f.name
         )?;
     }
     writeln!(out)?;

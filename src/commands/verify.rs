@@ -43,12 +43,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let t = &report.totals;
     writeln!(
         out,
-        "OK {}: {}, {} series, {} samples{}",
+        "OK {}: {}, {} series, {} samples{}{}",
         args.dir.display(),
         super::common::count(report.files.len() as u64, "shard"),
         t.series,
         t.samples,
-        markers_note(t.stale_markers)
+        markers_note(t.stale_markers),
+        histograms_note(t.histogram_samples, t.histogram_stale_markers)
     )?;
     out.flush()?;
     Ok(())
@@ -59,6 +60,17 @@ fn markers_note(n: u64) -> String {
     match n {
         0 => String::new(),
         n => format!(", {n} staleness markers in sidecars"),
+    }
+}
+
+/// `, N histogram samples and M histogram staleness markers in side files` when there are any.
+fn histograms_note(samples: u64, markers: u64) -> String {
+    match (samples, markers) {
+        (0, 0) => String::new(),
+        (n, 0) => format!(", {n} histogram samples in side files"),
+        (n, m) => {
+            format!(", {n} histogram samples and {m} histogram staleness markers in side files")
+        }
     }
 }
 
@@ -77,11 +89,12 @@ fn print_report(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
                 if written.is_ok() {
                     written = writeln!(
                         out,
-                        "OK {}: {} series, {} samples{range}{}",
+                        "OK {}: {} series, {} samples{range}{}{}",
                         path.display(),
                         st.series,
                         st.samples,
-                        markers_note(f.stale_markers)
+                        markers_note(f.stale_markers),
+                        histograms_note(f.histogram_samples, f.histogram_stale_markers)
                     );
                 }
             }

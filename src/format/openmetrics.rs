@@ -3,6 +3,7 @@
 //! reader with the Prometheus parser's semantics, used by `verify`, `inspect` and the tests.
 
 mod reader;
+pub(crate) use reader::parse_series;
 pub use reader::{read, ReadStats, Sample};
 
 use crate::format::gofloat::{format_g_into, write_digits};

@@ -4,13 +4,15 @@
 //! [`ShardDir::open`] reads the manifest (once per command); [`ShardDir::shard`] reads one shard
 //! and its side files, each file opened once, hashed, and gunzipped no further than the size the
 //! manifest states; [`ShardFiles::points`] parses it once, making every check `verify` makes
-//! while it hands the samples on, each series' staleness markers merged in. What cannot be
+//! while it hands the samples on, each series' staleness markers and native histograms merged
+//! in. What cannot be
 //! checked one shard at a time is [`ShardDir::problems`] (totals, listing) and
 //! [`window_problems`] (shard assignment across a window).
 
 mod census;
 mod checks;
 mod manifest;
+mod merge;
 mod naming;
 mod read;
 mod shard;
@@ -22,15 +24,15 @@ use anyhow::Result;
 
 use crate::bad_input;
 
-pub use census::samples_per_series;
+pub use census::{samples_per_series, SeriesCounts};
 pub use checks::window_problems;
 pub use checks::SeriesHashes;
 pub use manifest::{
     sha256_hex, Dashboards, Filters, Manifest, QuotedNames, ShardEntry, Sidecar, Totals,
-    MANIFEST_FILE, SIDECAR_STALE_MARKERS,
+    MANIFEST_FILE, SIDECAR_NATIVE_HISTOGRAMS, SIDECAR_STALE_MARKERS,
 };
-pub use naming::{file_name, series_hash, stale_sidecar_name, utc_stamp};
-pub use shard::{Point, ShardFiles, ShardReport};
+pub use naming::{file_name, hist_sidecar_name, series_hash, stale_sidecar_name, utc_stamp};
+pub use shard::{Point, ShardFiles, ShardReport, Value};
 pub use side::KNOWN_KINDS;
 
 /// An open shard directory: its path and its manifest, read once.
@@ -93,8 +95,8 @@ impl ShardDir {
                 if !KNOWN_KINDS.contains(&sc.kind.as_str()) {
                     return Err(bad_input!(
                         "{}: shard {} has a sidecar {} of kind {:?}, which this prom2om does not \
-                         know (it knows {SIDECAR_STALE_MARKERS:?}); import it with the prom2om \
-                         that wrote the directory, or a newer one",
+                         know (it knows {KNOWN_KINDS:?}); import it with the prom2om that wrote \
+                         the directory, or a newer one",
                         path.display(),
                         e.file,
                         sc.file,
@@ -130,15 +132,24 @@ impl ShardDir {
         Ok(())
     }
 
-    /// Reads the samples of shard `index` ([`ShardFiles::samples`]) for a command that reports
-    /// on them: any problem of the read (or error of `f`) is an error naming the file, as bad
-    /// input.
+    /// Reads the samples of shard `index` ([`ShardFiles::samples`]: its float samples) for a
+    /// command that reports on them: any problem of the read (or error of `f`) is an error
+    /// naming the file, as bad input.
     pub fn read_samples(
         &self,
         index: usize,
         f: impl FnMut(&Point<'_>) -> Result<()>,
     ) -> Result<()> {
-        let r = self.shard(index).samples(f);
+        self.read_report(self.shard(index).samples(f))
+    }
+
+    /// [`ShardDir::read_samples`] of every point ([`ShardFiles::points`]): the float samples,
+    /// and the side files' staleness markers and native histogram samples.
+    pub fn read_points(&self, index: usize, f: impl FnMut(&Point<'_>) -> Result<()>) -> Result<()> {
+        self.read_report(self.shard(index).points(f))
+    }
+
+    fn read_report(&self, r: ShardReport) -> Result<()> {
         if r.is_ok() {
             return Ok(());
         }

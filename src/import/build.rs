@@ -20,7 +20,15 @@ pub fn build(files: ShardFiles<'_>, chunk_range: i64) -> (ShardReport, Option<Bl
         if p.new_series {
             w.start_series(p.labels.clone())?;
         }
-        w.append(p.ts_ms, p.value.to_bits())
+        let Some(bits) = p.value.float_bits() else {
+            anyhow::bail!(
+                "{} has native histogram samples (the first at {} ms), which the block writer \
+                 does not write yet",
+                p.labels,
+                p.ts_ms
+            );
+        };
+        w.append(p.ts_ms, bits)
     });
     let ok = report.is_ok();
     (report, ok.then_some(w))

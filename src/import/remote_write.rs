@@ -163,7 +163,7 @@ impl Run<'_> {
             // Read for the check across its window; its NaN count serves --verify-url.
             let mut n = 0;
             let r = self.dir.shard(i).samples(|p| {
-                n += u64::from(p.value.is_nan());
+                n += u64::from(p.value.float().is_some_and(f64::is_nan));
                 Ok(())
             });
             self.nan.insert(i, n);
@@ -311,15 +311,23 @@ impl Pusher<'_> {
             if p.new_series {
                 let mut l = p.labels.clone();
                 // A series of markers only was counted in the shard that had its samples.
-                if p.markers_only {
+                if p.side_only {
                     self.opts.edits.apply(&mut l);
                 } else if self.opts.edits.apply_traced(&mut l).overrides {
                     self.overridden.fetch_add(1, Ordering::Relaxed);
                 }
                 lanes.series(&l);
             }
-            *nan += u64::from(!p.marker && p.value.is_nan());
-            lanes.push(p.value, p.ts_ms);
+            *nan += u64::from(p.value.float().is_some_and(f64::is_nan));
+            let Some(bits) = p.value.float_bits() else {
+                return Err(anyhow!(
+                    "{} has native histogram samples (the first at {} ms), which the push does \
+                     not send yet",
+                    p.labels,
+                    p.ts_ms
+                ));
+            };
+            lanes.push(f64::from_bits(bits), p.ts_ms);
             Ok(())
         });
         lanes.flush();

@@ -137,6 +137,15 @@ fn warnings(dir: &ShardDir, promtool: bool) -> Vec<String> {
              --promtool, or --remote-write, carries them"
         ));
     }
+    let t = &dir.manifest().totals;
+    let hist = t.histogram_samples + t.histogram_stale_markers;
+    if promtool && hist > 0 {
+        warnings.push(format!(
+            "{hist} native histogram samples (markers included) in the shards' side files are \
+             not imported: promtool's backfill reads OpenMetrics 1.0, which has no native \
+             histograms"
+        ));
+    }
     warnings
 }
 

@@ -56,7 +56,7 @@ fn nan_counts(dir: &ShardDir, read: &HashMap<usize, u64>) -> Result<BTreeMap<i64
             None => {
                 let mut n = 0;
                 dir.read_samples(i, |s| {
-                    n += u64::from(s.value.is_nan());
+                    n += u64::from(s.value.float().is_some_and(f64::is_nan));
                     Ok(())
                 })?;
                 n

@@ -159,14 +159,16 @@ mod tests {
             window_end_ms: 10_000,
             shard: 0,
         };
-        let rec = Rec {
-            ts: 1000,
-            val: 2f64.to_bits(),
-            series: 0,
-        };
-        shard::write_shard(&target, &OneSeries, StaleMode::Keep, [Ok(rec)].into_iter())
-            .unwrap()
-            .unwrap()
+        let rec = Rec::float(0, 1000, 2f64.to_bits());
+        shard::write_shard(
+            &target,
+            &OneSeries,
+            StaleMode::Keep,
+            &[],
+            [Ok(rec)].into_iter(),
+        )
+        .unwrap()
+        .unwrap()
     }
 
     /// What an earlier run and the user left: the run's manifest, shards and sidecar, a note,

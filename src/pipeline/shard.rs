@@ -1,20 +1,18 @@
 //! Writing one shard: the sorted samples of the series that hash to it, deduplicated, with
-//! staleness markers decided (dropped, kept as NaN, or carried in a sidecar file beside the shard),
-//! encoded as OpenMetrics, optionally gzipped, checksummed, and renamed into place only when complete.
+//! staleness markers decided (dropped, kept as NaN, or carried in a sidecar file beside the shard)
+//! and native histograms in their side file, encoded as OpenMetrics, optionally gzipped,
+//! checksummed, and renamed into place only when complete.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+mod file;
+
+use std::io::{self, Write};
 
 use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
 
-use crate::format::gzip::GzWriter;
-use crate::format::openmetrics;
-use crate::format::shard_dir::{stale_sidecar_name, ShardEntry, Sidecar, SIDECAR_STALE_MARKERS};
 use crate::format::tsdb::xor::STALE_NAN_BITS;
-use crate::pipeline::atomic_file::TempPath;
-use crate::pipeline::spill::Rec;
+use crate::format::{histtext, openmetrics};
+use crate::pipeline::spill::{text_at, Rec};
+pub use file::{FinishedShard, ShardFile, ShardTarget};
 
 // The names and the hash are the format's; the writers' call sites in `sink` and `stream` name
 // them through here.
@@ -22,7 +20,8 @@ use crate::pipeline::spill::Rec;
 /// What to do with staleness markers. An exact source (a data directory, remote read) tells a
 /// marker by its bits (`0x7ff0000000000002`); dump text prints it `NaN` like a real NaN, so for
 /// dump series `Carry` and `Drop` guess: a lone NaN (neighbours not NaN) is taken for a marker
-/// and dropped.
+/// and dropped. A native histogram's marker (sum `StaleNaN`) is written to the histograms' side
+/// file exactly, except with `Drop`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StaleMode {
     /// Exact markers go to a sidecar file beside their shard (dropped where there is none: stdout).
@@ -63,15 +62,51 @@ pub struct WriteStats {
     pub samples: u64,
     pub min_ts: Option<i64>,
     pub max_ts: Option<i64>,
-    /// Repeated timestamps with the same value, dropped silently.
+    /// Repeated timestamps with the same value (float or histogram), dropped silently.
     pub duplicates: u64,
-    /// Repeated timestamps with another value; the later input's value was kept.
+    /// Repeated timestamps with another value (a float and a histogram included); the later
+    /// input's value was kept.
     pub conflicts: u64,
     /// Exact markers dropped, and NaNs dropped by the guess.
     pub stale_dropped: u64,
     pub uncompressed_bytes: u64,
     /// Exact markers written to sidecars, and what the sidecars hold.
     pub markers: MarkerStats,
+    /// Native histogram samples written to their side files.
+    pub histograms: HistogramStats,
+}
+
+/// Counts of the native histogram samples (markers among them) in the side files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HistogramStats {
+    /// Series with a line in a side file.
+    pub series: u64,
+    /// Histogram samples written, staleness markers not included.
+    pub samples: u64,
+    /// Histogram staleness markers written.
+    pub stale_markers: u64,
+    /// Histogram staleness markers dropped (`--stale drop`).
+    pub stale_dropped: u64,
+    pub min_ts: Option<i64>,
+    pub max_ts: Option<i64>,
+    pub uncompressed_bytes: u64,
+}
+
+impl HistogramStats {
+    fn add(&mut self, o: &HistogramStats) {
+        self.series += o.series;
+        self.samples += o.samples;
+        self.stale_markers += o.stale_markers;
+        self.stale_dropped += o.stale_dropped;
+        self.min_ts = min_opt(self.min_ts, o.min_ts);
+        self.max_ts = self.max_ts.max(o.max_ts);
+        self.uncompressed_bytes += o.uncompressed_bytes;
+    }
+
+    /// Lines written: samples and markers.
+    pub fn lines(&self) -> u64 {
+        self.samples + self.stale_markers
+    }
 }
 
 /// Counts of the staleness markers carried in sidecars.
@@ -105,6 +140,7 @@ impl WriteStats {
         self.stale_dropped += o.stale_dropped;
         self.uncompressed_bytes += o.uncompressed_bytes;
         self.markers.add(&o.markers);
+        self.histograms.add(&o.histograms);
     }
 }
 
@@ -132,12 +168,52 @@ pub fn push_dedup(samples: &mut Vec<(i64, u64)>, ts: i64, val: u64, stats: &mut 
     }
 }
 
+/// [`push_dedup`] for a series' histogram samples: `at` is where the value text lies in
+/// `texts`; the same text is the same histogram (each has one spelling).
+pub fn push_dedup_hist(
+    hists: &mut Vec<(i64, u64)>,
+    texts: &[u8],
+    ts: i64,
+    at: u64,
+    stats: &mut WriteStats,
+) {
+    match hists.last_mut() {
+        Some(last) if last.0 == ts => {
+            if text_at(texts, last.1) == text_at(texts, at) {
+                stats.duplicates += 1;
+            } else {
+                stats.conflicts += 1;
+                last.1 = at;
+            }
+        }
+        _ => hists.push((ts, at)),
+    }
+}
+
+/// A series' native histogram samples, time-sorted and deduplicated: each timestamp with where
+/// its value text lies in `texts` (see [`crate::pipeline::spill::Texts`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Hists<'a> {
+    pub texts: &'a [u8],
+    pub samples: &'a [(i64, u64)],
+}
+
+impl Hists<'_> {
+    /// A series with no histogram sample.
+    pub const NONE: Hists<'static> = Hists {
+        texts: &[],
+        samples: &[],
+    };
+}
+
 /// Where a shard's OpenMetrics text goes, and whether its staleness markers can go beside it.
 pub trait ShardOut: Write {
     /// Whether [`ShardOut::markers`] gives a place for markers (a shard file: yes; stdout: no).
     fn carries_markers(&self) -> bool;
     /// The sidecar taking the markers' OpenMetrics text, created on first use.
     fn markers(&mut self) -> io::Result<&mut dyn Write>;
+    /// The side file taking the native histograms' text ([`histtext`]), created on first use.
+    fn histograms(&mut self) -> io::Result<&mut dyn Write>;
 }
 
 /// An output with no room for markers (stdout, a buffer): carried markers are dropped, counted.
@@ -161,6 +237,12 @@ impl<W: Write> ShardOut for NoSidecar<W> {
     fn markers(&mut self) -> io::Result<&mut dyn Write> {
         Err(io::Error::other("this output carries no staleness markers"))
     }
+
+    fn histograms(&mut self) -> io::Result<&mut dyn Write> {
+        Err(io::Error::other(
+            "this output cannot carry native histograms",
+        ))
+    }
 }
 
 /// Buffered text is handed on in blocks of about this size.
@@ -168,13 +250,15 @@ const TEXT_BLOCK: usize = 1 << 18;
 
 /// Renders whole series (time-sorted, deduplicated) as OpenMetrics text, applying the staleness
 /// rule, and hands the text to `out` in blocks of about 256 KiB; carried markers go to the
-/// sidecar the same way, in the same series order. The sorted and the streamed write paths both
-/// end here, so they make the same bytes, down to the gzip stream.
+/// sidecar the same way, in the same series order, and native histograms to theirs. The sorted
+/// and the streamed write paths both end here, so they make the same bytes, down to the gzip
+/// stream.
 pub struct TextWriter<W: ShardOut> {
     out: W,
     stale: StaleMode,
     buf: Vec<u8>,
     side: Vec<u8>,
+    hist: Vec<u8>,
     pub stats: WriteStats,
 }
 
@@ -189,13 +273,21 @@ impl<W: ShardOut> TextWriter<W> {
             stale,
             buf: Vec::with_capacity(TEXT_BLOCK),
             side: Vec::new(),
+            hist: Vec::new(),
             stats: WriteStats::default(),
         }
     }
 
-    /// Writes one series; `guess` is `Some` for a dump series whose lone NaNs are taken for
-    /// staleness markers (see [`Guess`]). Returns whether any sample went to the shard.
-    pub fn series(&mut self, prefix: &[u8], s: &[(i64, u64)], guess: Guess) -> io::Result<bool> {
+    /// Writes one series: its float samples `s` and its histogram samples `h`; `guess` is `Some`
+    /// for a dump series whose lone NaNs are taken for staleness markers (see [`Guess`]).
+    /// Returns whether any sample (float or histogram, not a marker) was written.
+    pub fn series(
+        &mut self,
+        prefix: &[u8],
+        s: &[(i64, u64)],
+        h: Hists<'_>,
+        guess: Guess,
+    ) -> io::Result<bool> {
         let is_nan = |i: usize| f64::from_bits(s[i].1).is_nan();
         let mut written = 0u64;
         let mut carried = 0u64;
@@ -242,13 +334,43 @@ impl<W: ShardOut> TextWriter<W> {
             self.stats.markers.series += 1;
             self.stats.markers.markers += carried;
         }
+        let hists = self.histograms(prefix, h);
         if self.buf.len() >= TEXT_BLOCK {
             self.flush_buf()?;
         }
         if self.side.len() >= TEXT_BLOCK {
             self.flush_side()?;
         }
-        Ok(written > 0)
+        if self.hist.len() >= TEXT_BLOCK {
+            self.flush_hist()?;
+        }
+        Ok(written > 0 || hists > 0)
+    }
+
+    /// Renders a series' histogram samples into the side file's buffer, markers but with
+    /// `--stale drop`; returns the samples (not markers) written.
+    fn histograms(&mut self, prefix: &[u8], h: Hists<'_>) -> u64 {
+        let st = &mut self.stats.histograms;
+        let (mut samples, mut lines) = (0u64, 0u64);
+        for &(ts, at) in h.samples {
+            let text = text_at(h.texts, at);
+            if histtext::is_stale_text(text) {
+                if self.stale == StaleMode::Drop {
+                    st.stale_dropped += 1;
+                    continue;
+                }
+                st.stale_markers += 1;
+            } else {
+                samples += 1;
+            }
+            histtext::write_line(prefix, text, ts, &mut self.hist);
+            st.min_ts = min_opt(st.min_ts, Some(ts));
+            st.max_ts = st.max_ts.max(Some(ts));
+            lines += 1;
+        }
+        st.samples += samples;
+        st.series += u64::from(lines > 0);
+        samples
     }
 
     fn flush_buf(&mut self) -> io::Result<()> {
@@ -268,39 +390,71 @@ impl<W: ShardOut> TextWriter<W> {
         Ok(())
     }
 
+    fn flush_hist(&mut self) -> io::Result<()> {
+        if self.hist.is_empty() {
+            return Ok(());
+        }
+        self.stats.histograms.uncompressed_bytes += self.hist.len() as u64;
+        self.out.histograms()?.write_all(&self.hist)?;
+        self.hist.clear();
+        Ok(())
+    }
+
     /// Writes out what is buffered (not the `# EOF` lines) and returns the writer and the counts.
     pub fn finish(mut self) -> io::Result<(W, WriteStats)> {
         self.flush_buf()?;
         self.flush_side()?;
+        self.flush_hist()?;
         Ok((self.out, self.stats))
     }
 }
 
 /// Encodes records sorted by (series rank, timestamp), input order kept among equal timestamps,
-/// into OpenMetrics on `out` (without the `# EOF` line).
+/// into OpenMetrics on `out` (without the `# EOF` line); histogram records' texts lie in `texts`.
 pub struct Encoder<'a, I: SeriesInfo, W: ShardOut> {
     info: &'a I,
+    texts: &'a [u8],
     cur: Option<u32>,
     samples: Vec<(i64, u64)>,
+    hists: Vec<(i64, u64)>,
     text: TextWriter<W>,
 }
 
 impl<'a, I: SeriesInfo, W: ShardOut> Encoder<'a, I, W> {
-    pub fn new(info: &'a I, stale: StaleMode, out: W) -> Self {
+    pub fn new(info: &'a I, stale: StaleMode, texts: &'a [u8], out: W) -> Self {
         Encoder {
             info,
+            texts,
             cur: None,
             samples: Vec::new(),
+            hists: Vec::new(),
             text: TextWriter::new(out, stale),
         }
     }
 
+    /// Takes the next record. At a repeated timestamp the later record wins, whatever its
+    /// kind: a float and a histogram at one timestamp are a conflict, as Prometheus keeps one
+    /// sample per timestamp (at most one of the two lists holds the current timestamp).
     pub fn push(&mut self, r: &Rec) -> io::Result<()> {
         if self.cur != Some(r.series) {
             self.flush_series()?;
             self.cur = Some(r.series);
         }
-        push_dedup(&mut self.samples, r.ts, r.val, &mut self.text.stats);
+        let stats = &mut self.text.stats;
+        let (mine, other) = if r.hist {
+            (&mut self.hists, &mut self.samples)
+        } else {
+            (&mut self.samples, &mut self.hists)
+        };
+        if other.last().is_some_and(|l| l.0 == r.ts) {
+            other.pop();
+            stats.conflicts += 1;
+            mine.push((r.ts, r.val));
+        } else if r.hist {
+            push_dedup_hist(mine, self.texts, r.ts, r.val, stats);
+        } else {
+            push_dedup(mine, r.ts, r.val, stats);
+        }
         Ok(())
     }
 
@@ -315,277 +469,35 @@ impl<'a, I: SeriesInfo, W: ShardOut> Encoder<'a, I, W> {
             return Ok(());
         };
         let guess = self.info.guess(series);
+        let h = Hists {
+            texts: self.texts,
+            samples: &self.hists,
+        };
         if self
             .text
-            .series(self.info.prefix(series), &self.samples, guess)?
+            .series(self.info.prefix(series), &self.samples, h, guess)?
         {
             self.info.mark_written(series);
         }
         self.samples.clear();
+        self.hists.clear();
         Ok(())
     }
 }
 
-/// Counts and hashes the bytes that reach the file.
-struct HashingWriter<W: Write> {
-    inner: W,
-    hash: Sha256,
-    bytes: u64,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Where one shard file is being written, compressed or not.
-enum Body {
-    Plain(HashingWriter<BufWriter<File>>),
-    Gzip(Box<GzWriter<HashingWriter<BufWriter<File>>>>),
-}
-
-/// Where and how to write one shard.
-pub struct ShardTarget<'a> {
-    pub dir: &'a Path,
-    pub file: String,
-    pub compress: Option<u32>,
-    pub window_start_ms: i64,
-    pub window_end_ms: i64,
-    pub shard: u32,
-}
-
-/// One file under its temporary name, hashed and optionally gzipped as it is written.
-struct OpenFile {
-    body: Body,
-    tmp: TempPath,
-    dest: PathBuf,
-}
-
-impl OpenFile {
-    fn create(dir: &Path, name: &str, compress: Option<u32>, buffer: usize) -> Result<OpenFile> {
-        let dest = dir.join(name);
-        let tmp = TempPath::in_dir(dir, name);
-        let file =
-            File::create(tmp.path()).with_context(|| format!("writing {}", dest.display()))?;
-        let hw = HashingWriter {
-            inner: BufWriter::with_capacity(buffer, file),
-            hash: Sha256::new(),
-            bytes: 0,
-        };
-        let body = match compress {
-            Some(level) => Body::Gzip(Box::new(GzWriter::new(hw, level))),
-            None => Body::Plain(hw),
-        };
-        Ok(OpenFile { body, tmp, dest })
-    }
-
-    /// Ends the file with `# EOF` and syncs it; returns the written size and the SHA-256.
-    fn finish(mut self) -> Result<(ClosedFile, u64, String)> {
-        let dest = self.dest;
-        let ctx = || format!("writing {}", dest.display());
-        self.body
-            .write_all(openmetrics::EOF_LINE)
-            .with_context(ctx)?;
-        let mut hw = match self.body {
-            Body::Plain(w) => w,
-            Body::Gzip(w) => w.finish().with_context(ctx)?,
-        };
-        hw.flush().with_context(ctx)?;
-        let file = hw
-            .inner
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(ctx)?;
-        file.sync_all().with_context(ctx)?;
-        let sha = hw
-            .hash
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let closed = ClosedFile {
-            tmp: self.tmp,
-            dest,
-        };
-        Ok((closed, hw.bytes, sha))
-    }
-}
-
-/// A complete file under its temporary name, deleted when dropped unpersisted.
-struct ClosedFile {
-    tmp: TempPath,
-    dest: PathBuf,
-}
-
-impl ClosedFile {
-    fn persist(self) -> Result<()> {
-        let dest = self.dest;
-        self.tmp
-            .persist(&dest)
-            .with_context(|| format!("renaming into {}", dest.display()))
-    }
-}
-
-/// One shard file being written under its temporary name; `Write` takes the OpenMetrics text,
-/// [`ShardOut::markers`] the stale-markers sidecar's, which is created only when a marker comes.
-pub struct ShardFile {
-    file: OpenFile,
-    side: Option<OpenFile>,
-    dir: PathBuf,
-    compress: Option<u32>,
-    entry: ShardEntry,
-}
-
-impl Write for Body {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Body::Plain(w) => w.write(buf),
-            Body::Gzip(w) => w.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Body::Plain(w) => w.flush(),
-            Body::Gzip(w) => w.flush(),
-        }
-    }
-}
-
-impl Write for ShardFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.body.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.body.flush()
-    }
-}
-
-impl ShardOut for ShardFile {
-    fn carries_markers(&self) -> bool {
-        true
-    }
-
-    fn markers(&mut self) -> io::Result<&mut dyn Write> {
-        if self.side.is_none() {
-            let name = stale_sidecar_name(&self.entry.file);
-            let f = OpenFile::create(&self.dir, &name, self.compress, 1 << 16)
-                .map_err(|e| io::Error::other(format!("{e:#}")))?;
-            self.side = Some(f);
-        }
-        Ok(&mut self.side.as_mut().expect("created above").body)
-    }
-}
-
-impl ShardFile {
-    /// Creates the temporary file; `buffer` is the size of the file's write buffer.
-    pub fn create(target: &ShardTarget<'_>, buffer: usize) -> Result<ShardFile> {
-        let file = OpenFile::create(target.dir, &target.file, target.compress, buffer)?;
-        let entry = ShardEntry {
-            file: target.file.clone(),
-            window_start_ms: target.window_start_ms,
-            window_end_ms: target.window_end_ms,
-            shard: target.shard,
-            ..ShardEntry::default()
-        };
-        Ok(ShardFile {
-            file,
-            side: None,
-            dir: target.dir.to_path_buf(),
-            compress: target.compress,
-            entry,
-        })
-    }
-
-    /// Ends the file (and its sidecar) with `# EOF`, syncs them, and returns them with the
-    /// manifest entry; `None` (and the file removed) when nothing was written: every sample a
-    /// dropped staleness marker. A shard holding only carried markers is kept, `# EOF` alone,
-    /// so that its sidecar has a shard to stand beside.
-    pub fn finish(self, mut stats: WriteStats) -> Result<Option<FinishedShard>> {
-        let (file, bytes, sha256) = self.file.finish()?;
-        stats.uncompressed_bytes += openmetrics::EOF_LINE.len() as u64;
-        let mut sidecars = Vec::new();
-        let side = match self.side {
-            Some(side) => {
-                let (closed, bytes, sha256) = side.finish()?;
-                let m = &mut stats.markers;
-                m.uncompressed_bytes += openmetrics::EOF_LINE.len() as u64;
-                sidecars.push(Sidecar {
-                    kind: SIDECAR_STALE_MARKERS.to_string(),
-                    file: stale_sidecar_name(&self.entry.file),
-                    series: m.series,
-                    samples: m.markers,
-                    min_ts_ms: m.min_ts.unwrap_or_default(),
-                    max_ts_ms: m.max_ts.unwrap_or_default(),
-                    bytes,
-                    uncompressed_bytes: m.uncompressed_bytes,
-                    sha256,
-                });
-                Some(closed)
-            }
-            None => None,
-        };
-        if stats.samples == 0 && side.is_none() {
-            return Ok(None);
-        }
-        let entry = ShardEntry {
-            series: stats.series,
-            samples: stats.samples,
-            min_ts_ms: stats.min_ts.unwrap_or_default(),
-            max_ts_ms: stats.max_ts.unwrap_or_default(),
-            bytes,
-            uncompressed_bytes: stats.uncompressed_bytes,
-            sha256,
-            sidecars,
-            ..self.entry
-        };
-        Ok(Some(FinishedShard {
-            entry,
-            stats,
-            file,
-            side,
-        }))
-    }
-}
-
-/// A shard (and its sidecar) written in full under temporary names; [`FinishedShard::persist`]
-/// gives them their final names. Dropped unpersisted (another shard failed), they are deleted.
-pub struct FinishedShard {
-    pub entry: ShardEntry,
-    pub stats: WriteStats,
-    file: ClosedFile,
-    side: Option<ClosedFile>,
-}
-
-impl FinishedShard {
-    pub fn persist(self) -> Result<()> {
-        if let Some(side) = self.side {
-            side.persist()?;
-        }
-        self.file.persist()
-    }
-}
-
-/// Writes one shard file from sorted records under a temporary name; returns it with its manifest
-/// entry, or `None` when nothing was left to write (every sample a dropped staleness marker).
+/// Writes one shard file from sorted records under a temporary name (histogram records' texts
+/// lie in `texts`); returns it with its manifest entry, or `None` when nothing was left to write
+/// (every sample a dropped staleness marker).
 pub fn write_shard<I: SeriesInfo>(
     target: &ShardTarget<'_>,
     info: &I,
     stale: StaleMode,
+    texts: &[u8],
     recs: impl Iterator<Item = io::Result<Rec>>,
 ) -> Result<Option<FinishedShard>> {
     let file = ShardFile::create(target, 1 << 20)?;
     let ctx = || format!("writing {}", target.dir.join(&target.file).display());
-    let mut enc = Encoder::new(info, stale, file);
+    let mut enc = Encoder::new(info, stale, texts, file);
     for r in recs {
         let r = r.context("reading spilled samples back")?;
         enc.push(&r).with_context(ctx)?;
@@ -610,16 +522,12 @@ mod tests {
     }
 
     fn rec(series: u32, ts: i64, v: f64) -> Rec {
-        Rec {
-            ts,
-            val: v.to_bits(),
-            series,
-        }
+        Rec::float(series, ts, v.to_bits())
     }
 
     fn encode(recs: &[Rec], stale: StaleMode, guess: Guess) -> (String, WriteStats) {
         let info = Info(vec![b"a ".to_vec(), b"b{x=\"1\"} ".to_vec()], guess);
-        let mut enc = Encoder::new(&info, stale, NoSidecar(Vec::new()));
+        let mut enc = Encoder::new(&info, stale, &[], NoSidecar(Vec::new()));
         for r in recs {
             enc.push(r).unwrap();
         }
@@ -700,7 +608,7 @@ mod tests {
         };
         let info = Info(vec![b"a ".to_vec()], None);
         let recs = recs.iter().map(|r| Ok(*r));
-        let f = write_shard(&target, &info, StaleMode::Carry, recs)
+        let f = write_shard(&target, &info, StaleMode::Carry, &[], recs)
             .unwrap()
             .unwrap();
         let sc = f.entry.sidecars[0].clone();
@@ -717,6 +625,129 @@ mod tests {
             sc.sha256,
             crate::format::shard_dir::sha256_hex(&side[..]).unwrap()
         );
-        assert_eq!(stale_sidecar_name("x-1.om.gz"), "x-1.stale.om.gz");
+    }
+
+    /// A histogram sample of `series` whose value text (stored in `texts`) has sum `sum`.
+    fn hrec(texts: &mut Vec<u8>, series: u32, ts: i64, sum: u64) -> Rec {
+        use crate::format::histogram::{Histogram, HistogramValue};
+        let mut v = Vec::new();
+        let h = Histogram {
+            count: 1,
+            sum,
+            ..Histogram::default()
+        };
+        histtext::write_value(&HistogramValue::Int(h), &mut v);
+        Rec {
+            ts,
+            val: crate::pipeline::spill::push_text(texts, &v),
+            series,
+            hist: true,
+        }
+    }
+
+    fn value(sum: &str) -> String {
+        format!(
+            "{{count:1,sum:{sum},schema:0,zero_threshold:0,zero_count:0,negative_spans:[],\
+             negative_buckets:[],positive_spans:[],positive_buckets:[],custom_values:[],\
+             counter_reset_hint:unknown,kind:int}}"
+        )
+    }
+
+    #[test]
+    fn histograms_go_to_their_side_file_the_later_sample_winning_at_a_timestamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut texts = Vec::new();
+        let one = 1f64.to_bits();
+        let recs = [
+            rec(0, 1000, 1.0),
+            hrec(&mut texts, 0, 1000, one),
+            hrec(&mut texts, 0, 2000, one),
+            rec(0, 2000, 5.0),
+            hrec(&mut texts, 0, 3000, one),
+            hrec(&mut texts, 0, 3000, one),
+            hrec(&mut texts, 0, 4000, one),
+            hrec(&mut texts, 0, 4000, 2f64.to_bits()),
+            hrec(&mut texts, 0, 5000, STALE_NAN_BITS),
+            hrec(&mut texts, 1, 1000, one),
+        ];
+        let info = Info(vec![b"a ".to_vec(), b"b{x=\"1\"} ".to_vec()], None);
+        for (stale, markers) in [
+            (StaleMode::Carry, 1),
+            (StaleMode::Keep, 1),
+            (StaleMode::Drop, 0),
+        ] {
+            let target = ShardTarget {
+                dir: dir.path(),
+                file: "w-000.om".into(),
+                compress: None,
+                window_start_ms: 0,
+                window_end_ms: 10_000,
+                shard: 0,
+            };
+            let it = recs.iter().map(|r| Ok(*r));
+            let f = write_shard(&target, &info, stale, &texts, it)
+                .unwrap()
+                .unwrap();
+            let st = &f.stats;
+            assert_eq!(
+                (st.samples, st.series, st.duplicates, st.conflicts),
+                (1, 1, 1, 3)
+            );
+            let h = &st.histograms;
+            assert_eq!((h.samples, h.stale_markers, h.series), (4, markers, 2));
+            assert_eq!(h.stale_dropped, 1 - markers);
+            let sc = f.entry.sidecars[0].clone();
+            assert_eq!(f.entry.sidecars.len(), 1);
+            assert_eq!(
+                (sc.kind.as_str(), sc.file.as_str()),
+                ("native_histograms", "w-000.hist.om")
+            );
+            assert_eq!(
+                (sc.series, sc.samples, sc.min_ts_ms),
+                (2, 4 + markers, 1000)
+            );
+            assert_eq!(sc.max_ts_ms, if markers == 1 { 5000 } else { 4000 });
+            f.persist().unwrap();
+            let shard = std::fs::read_to_string(dir.path().join("w-000.om")).unwrap();
+            assert_eq!(shard, "a 5 2\n# EOF\n");
+            let side = std::fs::read_to_string(dir.path().join("w-000.hist.om")).unwrap();
+            let mut want = format!(
+                "a {} 1\na {} 3\na {} 4\n",
+                value("1"),
+                value("1"),
+                value("2")
+            );
+            if markers == 1 {
+                want += &format!("a {} 5\n", value("StaleNaN"));
+            }
+            want += &format!("b{{x=\"1\"}} {} 1\n# EOF\n", value("1"));
+            assert_eq!(side, want);
+            assert_eq!(sc.uncompressed_bytes, side.len() as u64);
+        }
+        // A shard of histograms only is kept, `# EOF` alone beside its side file.
+        let target = ShardTarget {
+            dir: dir.path(),
+            file: "v-000.om".into(),
+            compress: None,
+            window_start_ms: 0,
+            window_end_ms: 10_000,
+            shard: 0,
+        };
+        let it = recs[9..].iter().map(|r| Ok(*r));
+        let f = write_shard(&target, &info, StaleMode::Drop, &texts, it)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (f.entry.samples, f.entry.series, f.entry.sidecars.len()),
+            (0, 0, 1)
+        );
+        // Stdout has no side file.
+        let mut enc = Encoder::new(&info, StaleMode::Keep, &texts, NoSidecar(Vec::new()));
+        enc.push(&recs[9]).unwrap();
+        let err = enc.finish().err().unwrap();
+        assert!(
+            err.to_string().contains("cannot carry native histograms"),
+            "{err}"
+        );
     }
 }

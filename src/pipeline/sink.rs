@@ -1,6 +1,7 @@
 //! The shard sink: takes samples of any number of series in any order, sorts and deduplicates
-//! each series, and writes window-aligned OpenMetrics shards (or one stream) in bounded memory.
-//! Every source delivers here through [`SampleSink`], so their output is the same.
+//! each series, and writes window-aligned OpenMetrics shards (or one stream) in bounded memory,
+//! native histograms into side files beside the shards. Every source delivers here through
+//! [`SampleSink`], so their output is the same.
 
 mod write;
 
@@ -10,8 +11,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 
-use crate::format::openmetrics;
+use crate::format::histogram::HistogramValue;
 use crate::format::shard_dir::{Filters, QuotedNames};
+use crate::format::{histtext, openmetrics};
 use crate::labels::Labels;
 use crate::pipeline::atomic_file::{self, TempPath};
 use crate::pipeline::feed::{Provenance, SampleSink, SeriesId};
@@ -19,7 +21,7 @@ use crate::pipeline::out_dir::{self, OutDir};
 use crate::pipeline::series::SeriesTable;
 pub use crate::pipeline::shard::StaleMode;
 use crate::pipeline::shard::WriteStats;
-use crate::pipeline::spill::{Rec, SpillWriter, REC_MEM};
+use crate::pipeline::spill::{push_text, Rec, SpillWriter, TextsFile, MAX_SERIES, REC_MEM};
 use crate::pipeline::stream::{Layout, Streamer};
 use crate::select::filter::LabelEdits;
 use write::{rank_order, DirOut, RankedTable};
@@ -123,11 +125,15 @@ struct Bound {
     max_nan: bool,
 }
 
-/// Samples of one block window, in input order.
+/// Samples of one block window, in input order; its histogram samples' texts apart.
 struct Window {
     start: i64,
     mem: Vec<Rec>,
     spill: Option<SpillWriter>,
+    /// The texts of the histogram records of `mem` ([`crate::pipeline::spill::Texts`]), and of
+    /// those spilled.
+    texts: Vec<u8>,
+    texts_file: Option<TextsFile>,
     count: u64,
     est_bytes: u64,
 }
@@ -142,6 +148,12 @@ pub struct Sink {
     bound_index: HashMap<(SeriesId, usize), usize>,
     last_bound: ((SeriesId, usize), usize),
     mem_records: u64,
+    /// Bytes of histogram texts in memory.
+    mem_texts: u64,
+    /// Histogram samples received (markers included).
+    histograms: u64,
+    /// A histogram's text, rendered before it is stored.
+    scratch: Vec<u8>,
     /// Memory a reader holds for the sink meanwhile ([`Sink::hold_memory`]).
     held: u64,
     budget: u64,
@@ -194,6 +206,9 @@ impl Sink {
             bound_index: HashMap::new(),
             last_bound: ((u32::MAX, usize::MAX), 0),
             mem_records: 0,
+            mem_texts: 0,
+            histograms: 0,
+            scratch: Vec::new(),
             held: 0,
             spill_dir: None,
             spilled_bytes: 0,
@@ -237,6 +252,11 @@ impl Sink {
         self.series.labels.len()
     }
 
+    /// Native histogram samples received so far (staleness markers included, repeats too).
+    pub fn histogram_samples(&self) -> u64 {
+        self.histograms
+    }
+
     /// Gives up the run: nothing is written, and an output directory this run created (still
     /// empty) is removed, so no finished-looking or half-made output stays behind.
     pub fn abandon(mut self) {
@@ -247,8 +267,8 @@ impl Sink {
         }
     }
 
-    /// Adds one sample of series `id`, `val` its value's bits.
-    fn push(&mut self, id: SeriesId, ts: i64, val: u64) -> Result<()> {
+    /// Refuses a timestamp the shards cannot carry; counts those before 1970.
+    fn check_ts(&mut self, ts: i64) -> Result<()> {
         if ts < 0 {
             if !openmetrics::timestamp_supported(ts) {
                 return Err(unsupported_ts(ts));
@@ -257,13 +277,15 @@ impl Sink {
         } else if !openmetrics::timestamp_supported(ts) {
             return Err(unsupported_ts(ts));
         }
+        Ok(())
+    }
+
+    /// Adds one sample of series `id`, `val` its value's bits.
+    fn push(&mut self, id: SeriesId, ts: i64, val: u64) -> Result<()> {
+        self.check_ts(ts)?;
         let w = self.window_for(ts);
         let win = &mut self.windows[w];
-        win.mem.push(Rec {
-            ts,
-            val,
-            series: id,
-        });
+        win.mem.push(Rec::float(id, ts, val));
         win.count += 1;
         // Prefix, value, timestamp and separators: close enough to size the shards.
         win.est_bytes += self.series.prefixes[id as usize].len() as u64 + 26;
@@ -284,10 +306,50 @@ impl Sink {
             self.track_bound(id, w, ts, f64::from_bits(val).is_nan());
         }
         self.mem_records += REC_MEM;
-        if self.mem_records + self.series.mem + self.bounds_mem() + self.held > self.budget {
+        self.within_budget()
+    }
+
+    /// Spills every window when the memory in use exceeds the budget.
+    fn within_budget(&mut self) -> Result<()> {
+        let used = self.mem_records + self.mem_texts + self.series.mem + self.bounds_mem();
+        if used + self.held > self.budget {
             self.spill_all()?;
         }
         Ok(())
+    }
+
+    /// Adds one histogram sample of series `id`, `text` its value as the side file writes it.
+    /// Its record goes with the floats, so the sort keeps their input order; the text beside.
+    fn push_hist(&mut self, id: SeriesId, ts: i64, text: &[u8]) -> Result<()> {
+        self.check_ts(ts)?;
+        let w = self.window_for(ts);
+        let win = &mut self.windows[w];
+        let at = push_text(&mut win.texts, text);
+        win.mem.push(Rec {
+            ts,
+            val: at,
+            series: id,
+            hist: true,
+        });
+        win.count += 1;
+        // Prefix, value, timestamp and separators, in the side file.
+        win.est_bytes += self.series.prefixes[id as usize].len() as u64 + text.len() as u64 + 20;
+        if let Some(st) = self.stream.as_mut() {
+            let over = self.opts.shards.is_none() && win.est_bytes > self.opts.target_shard_bytes;
+            let at = (w, win.start, over);
+            let table = (
+                &self.series.labels[..],
+                &self.series.prefixes[..],
+                &self.guess[..],
+            );
+            if !st.push_hist(id, ts, text, at, table)? {
+                self.stream = None;
+            }
+        }
+        self.mem_records += REC_MEM;
+        self.mem_texts += text.len() as u64 + 4;
+        self.histograms += 1;
+        self.within_budget()
     }
 
     /// The start of the output window holding `ts` (`i64::MIN` for stdout: one window).
@@ -315,6 +377,8 @@ impl Sink {
                 start,
                 mem: Vec::new(),
                 spill: None,
+                texts: Vec::new(),
+                texts_file: None,
                 count: 0,
                 est_bytes: 0,
             });
@@ -390,6 +454,10 @@ impl Sink {
                 let p = dir.join(format!("window-{i}.run"));
                 w.spill = Some(SpillWriter::create(p).context("creating a spill file")?);
             }
+            if !w.texts.is_empty() {
+                self.spilled_bytes += w.texts.len() as u64;
+                spill_texts(w, &dir, i)?;
+            }
             let sw = w.spill.as_mut().expect("created above");
             sw.append(&w.mem)
                 .context("writing a spill file (is the temp dir full?)")?;
@@ -397,6 +465,7 @@ impl Sink {
             w.mem = Vec::new();
         }
         self.mem_records = 0;
+        self.mem_texts = 0;
         Ok(())
     }
 
@@ -460,12 +529,43 @@ impl SampleSink for Sink {
             Some(origin) => self.series.intern_traced(labels, origin)?,
             None => self.series.intern(labels),
         };
+        if id >= MAX_SERIES {
+            return Err(anyhow::anyhow!(
+                "more than {MAX_SERIES} series: more than the sink can tell apart"
+            ));
+        }
         Ok(self.note_series(id, from.nan_markers))
     }
 
     #[inline]
     fn float(&mut self, id: SeriesId, ts: i64, bits: u64) -> Result<()> {
         self.push(id, ts, bits)
+    }
+
+    /// Stores a histogram sample as the text its side file will hold. `-o -` has no side file:
+    /// a histogram there is bad input, refused before anything is written.
+    fn histogram(&mut self, id: SeriesId, ts: i64, h: &HistogramValue) -> Result<()> {
+        let labels = || &self.series.labels[id as usize];
+        if matches!(self.opts.output, Output::Stdout) {
+            return Err(crate::bad_input!(
+                "-o - cannot carry native histograms (the first: {} at {ts} ms): write to a \
+                 directory (-o DIR), where they go into side files beside the shards, or \
+                 leave them out with --match",
+                labels()
+            ));
+        }
+        if let Some(why) = histtext::layout_problem(h) {
+            return Err(crate::bad_input!(
+                "a native histogram of {} at {ts} ms: {why}",
+                labels()
+            ));
+        }
+        let mut text = std::mem::take(&mut self.scratch);
+        text.clear();
+        histtext::write_value(h, &mut text);
+        let r = self.push_hist(id, ts, &text);
+        self.scratch = text;
+        r
     }
 
     /// The start of the output window holding `t`.
@@ -497,6 +597,24 @@ impl SampleSink for Sink {
     fn hold_memory(&mut self, bytes: u64) {
         self.held = bytes;
     }
+}
+
+/// Appends window `w`'s histogram texts (window index `i`) to its texts file under `dir`, the
+/// records of `w.mem` made to point into the file.
+fn spill_texts(w: &mut Window, dir: &std::path::Path, i: usize) -> Result<()> {
+    if w.texts_file.is_none() {
+        let p = dir.join(format!("window-{i}.texts"));
+        w.texts_file = Some(TextsFile::create(p).context("creating a spill file")?);
+    }
+    let f = w.texts_file.as_mut().expect("created above");
+    let base = f
+        .append(&w.texts)
+        .context("writing a spill file (is the temp dir full?)")?;
+    for r in w.mem.iter_mut().filter(|r| r.hist) {
+        r.val += base;
+    }
+    w.texts = Vec::new();
+    Ok(())
 }
 
 fn unsupported_ts(ts: i64) -> anyhow::Error {

@@ -304,6 +304,7 @@ mod tests {
                 ts: ((i * 7919) % 500) as i64,
                 val: i as u64,
                 series: ((i * 31) % 13) as u32,
+                hist: i % 5 == 0,
             })
             .collect()
     }

@@ -15,9 +15,13 @@ use anyhow::{anyhow, Context, Result};
 use crate::format::shard_dir;
 use crate::labels::Labels;
 use crate::pipeline::shard::StaleMode;
-use crate::pipeline::shard::{self, FinishedShard, ShardFile, ShardTarget, TextWriter, WriteStats};
+use crate::pipeline::shard::{
+    self, FinishedShard, Hists, ShardFile, ShardTarget, TextWriter, WriteStats,
+};
+use crate::pipeline::spill::push_text;
 
-/// Whole series go to the workers in batches of about this many samples.
+/// Whole series go to the workers in batches of about this many samples (16 bytes each; a
+/// histogram sample counts its text too).
 const BATCH_SAMPLES: usize = 1 << 16;
 /// Batches queued for the workers at most (each batch is shared by all of them): enough that the
 /// reader need not wait for the writers while it has data at hand (a data dir's blocks are
@@ -42,7 +46,8 @@ pub struct Layout {
     pub stale: StaleMode,
 }
 
-/// One whole series, time-sorted; repeated timestamps are merged by the worker.
+/// One whole series, time-sorted; repeated timestamps are merged by the worker. No timestamp
+/// has both a float and a histogram (such input is left to the sorted path).
 struct Run {
     id: u32,
     hash: u64,
@@ -50,6 +55,9 @@ struct Run {
     /// The series gets the staleness guess (a dump series).
     guess: bool,
     samples: Vec<(i64, u64)>,
+    /// Histogram samples: timestamp and where the text lies in `texts`.
+    hists: Vec<(i64, u64)>,
+    texts: Vec<u8>,
 }
 
 /// The sink's series table, by series id: labels, rendered prefixes, staleness guess.
@@ -78,7 +86,10 @@ pub struct Streamer {
     handles: Vec<JoinHandle<Result<Streamed>>>,
     cur: Option<u32>,
     samples: Vec<(i64, u64)>,
+    hists: Vec<(i64, u64)>,
+    texts: Vec<u8>,
     batch: Vec<Run>,
+    /// Of the batch: samples, plus a sixteenth of its histogram texts' bytes.
     batch_samples: usize,
     max_series_samples: usize,
     /// By sink window index: still streamed.
@@ -107,6 +118,8 @@ impl Streamer {
             handles,
             cur: None,
             samples: Vec::new(),
+            hists: Vec::new(),
+            texts: Vec::new(),
             batch: Vec::new(),
             batch_samples: 0,
             max_series_samples: (memory_limit / 16 / 16) as usize,
@@ -136,14 +149,60 @@ impl Streamer {
         }
         self.track_window(w, start, over)?;
         if self.cur == Some(id) {
+            // A histogram at this timestamp: which of the two wins is the sort's to decide.
             if self.samples.last().is_some_and(|&(t, _)| ts < t)
-                || self.samples.len() >= self.max_series_samples
+                || self.hists.last().is_some_and(|&(t, _)| ts <= t)
+                || self.pending() >= self.max_series_samples
             {
                 return Ok(false);
             }
             self.samples.push((ts, val));
             return Ok(true);
         }
+        if !self.next_series(id, (labels, prefixes, guess))? {
+            return Ok(false);
+        }
+        self.samples.push((ts, val));
+        Ok(true)
+    }
+
+    /// [`Streamer::push`] for a histogram sample, `text` its value as the side file writes it.
+    pub fn push_hist(
+        &mut self,
+        id: u32,
+        ts: i64,
+        text: &[u8],
+        (w, start, over): (usize, i64, bool),
+        table: Table<'_>,
+    ) -> Result<bool> {
+        if start < self.closed_before {
+            self.close_window(w, start)?;
+            return Ok(true);
+        }
+        self.track_window(w, start, over)?;
+        if self.cur == Some(id) {
+            if self.hists.last().is_some_and(|&(t, _)| ts < t)
+                || self.samples.last().is_some_and(|&(t, _)| ts <= t)
+                || self.pending() >= self.max_series_samples
+            {
+                return Ok(false);
+            }
+        } else if !self.next_series(id, table)? {
+            return Ok(false);
+        }
+        let at = push_text(&mut self.texts, text);
+        self.hists.push((ts, at));
+        Ok(true)
+    }
+
+    /// What the pending series holds, in samples of 16 bytes.
+    fn pending(&self) -> usize {
+        self.samples.len() + self.hists.len() + self.texts.len() / 16
+    }
+
+    /// Series `id` begins: the one before it is complete. False when `id` does not come after
+    /// it in the series order.
+    fn next_series(&mut self, id: u32, (labels, prefixes, guess): Table<'_>) -> Result<bool> {
         if let Some(prev) = self.cur {
             if rank_key(&labels[prev as usize]) >= rank_key(&labels[id as usize]) {
                 return Ok(false);
@@ -151,7 +210,6 @@ impl Streamer {
             self.complete(prev, &prefixes[prev as usize], guessed(guess, prev))?;
         }
         self.cur = Some(id);
-        self.samples.push((ts, val));
         Ok(true)
     }
 
@@ -204,13 +262,15 @@ impl Streamer {
     }
 
     fn complete(&mut self, id: u32, prefix: &[u8], guess: bool) -> Result<()> {
-        self.batch_samples += self.samples.len();
+        self.batch_samples += self.pending();
         self.batch.push(Run {
             id,
             hash: shard_dir::series_hash(prefix),
             prefix: prefix.into(),
             guess,
             samples: std::mem::take(&mut self.samples),
+            hists: std::mem::take(&mut self.hists),
+            texts: std::mem::take(&mut self.texts),
         });
         if self.batch_samples >= BATCH_SAMPLES {
             self.send_batch()?;
@@ -309,6 +369,9 @@ fn owner(start: i64, d: i64, k: usize) -> usize {
     start.div_euclid(d).rem_euclid(k as i64) as usize
 }
 
+/// A sample in a run: its timestamp and value bits (of a histogram, where its text lies).
+type Sample = (i64, u64);
+
 /// The shards of one window on a worker; `None` once the window was abandoned.
 type WindowShards = Option<Vec<Option<TextWriter<ShardFile>>>>;
 
@@ -319,6 +382,7 @@ struct Worker<'a> {
     windows: HashMap<i64, WindowShards>,
     written: Vec<bool>,
     scratch: Vec<(i64, u64)>,
+    hscratch: Vec<(i64, u64)>,
 }
 
 /// A worker: writes the windows it owns from every batch, in order.
@@ -330,6 +394,7 @@ fn work(me: usize, k: usize, layout: &Layout, rx: Receiver<Msg>) -> Result<Strea
         windows: HashMap::new(),
         written: Vec::new(),
         scratch: Vec::new(),
+        hscratch: Vec::new(),
     };
     for msg in rx {
         match msg {
@@ -351,13 +416,20 @@ fn work(me: usize, k: usize, layout: &Layout, rx: Receiver<Msg>) -> Result<Strea
 impl Worker<'_> {
     /// Writes the segments of one series that fall in this worker's windows.
     fn run(&mut self, run: &Run) -> Result<()> {
-        let (s, d) = (&run.samples, self.layout.block_duration_ms);
+        let (s, h, d) = (&run.samples, &run.hists, self.layout.block_duration_ms);
         let nan = |i: usize| f64::from_bits(s[i].1).is_nan();
-        let mut i = 0;
-        while i < s.len() {
-            let start = s[i].0.div_euclid(d) * d;
+        let (mut i, mut k) = (0, 0);
+        while i < s.len() || k < h.len() {
+            let first = match (s.get(i), h.get(k)) {
+                (Some(a), Some(b)) => a.0.min(b.0),
+                (Some(a), None) => a.0,
+                (None, Some(b)) => b.0,
+                (None, None) => unreachable!("one of them has more"),
+            };
+            let start = first.div_euclid(d) * d;
             let end = start.saturating_add(d);
             let j = i + s[i..].partition_point(|&(t, _)| t < end);
+            let l = k + h[k..].partition_point(|&(t, _)| t < end);
             if owner(start, d, self.k) == self.me {
                 // The staleness rule looks past the window: at the sample before, and at the one
                 // that wins the next timestamp (the last of its repeats).
@@ -369,9 +441,9 @@ impl Worker<'_> {
                     });
                     (before, after)
                 });
-                self.segment(run, start, &s[i..j], guess)?;
+                self.segment(run, start, (&s[i..j], &h[k..l]), guess)?;
             }
-            i = j;
+            (i, k) = (j, l);
         }
         Ok(())
     }
@@ -380,7 +452,7 @@ impl Worker<'_> {
         &mut self,
         run: &Run,
         start: i64,
-        seg: &[(i64, u64)],
+        (seg, hseg): (&[Sample], &[Sample]),
         guess: shard::Guess,
     ) -> Result<()> {
         let n = self.layout.shards;
@@ -400,9 +472,17 @@ impl Worker<'_> {
         for &(t, v) in seg {
             shard::push_dedup(&mut self.scratch, t, v, &mut text.stats);
         }
+        self.hscratch.clear();
+        for &(t, at) in hseg {
+            shard::push_dedup_hist(&mut self.hscratch, &run.texts, t, at, &mut text.stats);
+        }
         let layout = self.layout;
+        let h = Hists {
+            texts: &run.texts,
+            samples: &self.hscratch,
+        };
         let wrote = text
-            .series(&run.prefix, &self.scratch, guess)
+            .series(&run.prefix, &self.scratch, h, guess)
             .with_context(|| {
                 let name = shard_dir::file_name(start, s, layout.width, layout.compress.is_some());
                 format!("writing {}", layout.dir.join(name).display())

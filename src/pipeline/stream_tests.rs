@@ -11,6 +11,10 @@ use crate::pipeline::sink::{RunInfo, Sink, SinkOptions, SinkSummary, StaleMode};
 
 type Input = Vec<(Labels, Vec<(i64, f64)>)>;
 
+#[path = "stream_hist_tests.rs"]
+mod hist;
+
+#[derive(Clone, Copy)]
 struct Opts {
     stream: bool,
     shards: Option<u32>,

@@ -282,7 +282,7 @@ fn parse_value_and_timestamp(rest: &[u8]) -> Result<(f64, i64), String> {
 
 /// Decodes the series part of a sample line; returns the labels and the length of the part,
 /// trailing space included.
-fn parse_series(line: &[u8]) -> Result<(Labels, usize), String> {
+pub(crate) fn parse_series(line: &[u8]) -> Result<(Labels, usize), String> {
     let mut name: Option<String> = None;
     let mut pairs: Vec<(String, String)> = Vec::new();
     let mut i = 0;

@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::{Manifest, ShardEntry, MANIFEST_FILE, SIDECAR_STALE_MARKERS};
+use super::{
+    Manifest, ShardEntry, MANIFEST_FILE, SIDECAR_NATIVE_HISTOGRAMS, SIDECAR_STALE_MARKERS,
+};
 use crate::format::openmetrics::ReadStats;
 
 /// Shard hashes ([`series_hash`](super::series_hash)) of the series of one shard: in its file, in its side files
@@ -83,12 +85,20 @@ pub(super) fn check_totals(dir: &Path, m: &Manifest) -> Vec<String> {
         m.shards.iter().map(|e| e.samples).sum(),
     );
     check("bytes", t.bytes, m.shards.iter().map(|e| e.bytes).sum());
-    let markers = m.shards.iter().flat_map(|e| &e.sidecars);
-    let markers = markers.filter(|s| s.kind == SIDECAR_STALE_MARKERS);
+    let of_kind = |kind: &'static str| {
+        let sides = m.shards.iter().flat_map(|e| &e.sidecars);
+        sides.filter(move |s| s.kind == kind)
+    };
     check(
         "stale_markers",
         t.stale_markers,
-        markers.map(|s| s.samples).sum(),
+        of_kind(SIDECAR_STALE_MARKERS).map(|s| s.samples).sum(),
+    );
+    // The side files say how many lines they hold; which are markers, only their reads can.
+    check(
+        "histogram_samples + histogram_stale_markers",
+        t.histogram_samples + t.histogram_stale_markers,
+        of_kind(SIDECAR_NATIVE_HISTOGRAMS).map(|s| s.samples).sum(),
     );
     check(
         "uncompressed_bytes",
@@ -109,11 +119,16 @@ pub(super) fn check_totals(dir: &Path, m: &Manifest) -> Vec<String> {
             ));
         }
     }
-    // A series spans windows, so the distinct total lies between the largest shard and the sum.
-    let (max, sum) = m
-        .shards
-        .iter()
-        .fold((0, 0), |(mx, sm), e| (mx.max(e.series), sm + e.series));
+    // A series spans windows, so the distinct total lies between the largest shard and the sum;
+    // a series of histograms only counts too, from its side file.
+    let hist_series = |e: &ShardEntry| -> u64 {
+        let sides = e.sidecars.iter();
+        let sides = sides.filter(|s| s.kind == SIDECAR_NATIVE_HISTOGRAMS);
+        sides.map(|s| s.series).sum()
+    };
+    let (max, sum) = m.shards.iter().fold((0, 0), |(mx, sm), e| {
+        (mx.max(e.series), sm + e.series + hist_series(e))
+    });
     if t.series < max || t.series > sum {
         problems.push(format!(
             "{}: totals.series is {}, but the shards hold between {max} and {sum} distinct series",
@@ -261,7 +276,7 @@ mod tests {
                 uncompressed_bytes: 0,
                 min_ts_ms: Some(1),
                 max_ts_ms: Some(9),
-                stale_markers: 0,
+                ..Totals::default()
             },
             ..Manifest::default()
         };

@@ -37,18 +37,26 @@ pub struct ShardEntry {
 /// order as the shard, ending `# EOF`) in which every sample is a marker, written `NaN`.
 pub const SIDECAR_STALE_MARKERS: &str = "stale_markers";
 
+/// The side-file kind that carries native histogram samples (their staleness markers among
+/// them): one line per sample (same series text, same order as the shard, ending `# EOF`), the
+/// value OpenMetrics 2.0's composite value with prom2om's fields ([`crate::format::histtext`]).
+/// Its [`Sidecar::samples`] counts the markers too.
+pub const SIDECAR_NATIVE_HISTOGRAMS: &str = "native_histograms";
+
 /// A file beside a shard for what plain OpenMetrics cannot carry, so the shard itself stays what
 /// promtool's backfill accepts. A shard whose window holds only such data (a series' marker just
-/// after its last sample's window) is listed with 0 samples: its file is `# EOF` alone. Each kind is OpenMetrics text whose samples mean what the kind
-/// says (today [`SIDECAR_STALE_MARKERS`]; native histograms could come as another kind). A reader
-/// that meets a kind it does not know must refuse the directory, never skip it: that is loss.
+/// after its last sample's window, a series of histograms only) is listed with 0 samples: its
+/// file is `# EOF` alone. Each kind is text whose samples mean what the kind says
+/// ([`SIDECAR_STALE_MARKERS`], [`SIDECAR_NATIVE_HISTOGRAMS`]). A reader that meets a kind it does
+/// not know must refuse the directory, never skip it: that is loss.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sidecar {
     pub kind: String,
     /// File name, relative to the shard directory.
     pub file: String,
     pub series: u64,
-    /// Samples in the file (for stale markers: markers).
+    /// Samples in the file (for stale markers: markers; for native histograms: histogram
+    /// samples, their staleness markers included).
     pub samples: u64,
     pub min_ts_ms: i64,
     pub max_ts_ms: i64,
@@ -99,6 +107,13 @@ pub struct Totals {
     /// Staleness markers carried in the shards' sidecars (not in `samples`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub stale_markers: u64,
+    /// Native histogram samples in the shards' side files, their staleness markers not included
+    /// (not in `samples` either).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub histogram_samples: u64,
+    /// Native histogram staleness markers in the shards' side files.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub histogram_stale_markers: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

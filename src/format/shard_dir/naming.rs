@@ -21,11 +21,21 @@ pub fn file_name(window_start_ms: i64, shard: usize, width: usize, compress: boo
 
 /// The name of the stale-markers sidecar of shard `file`: `W-S.om.gz` → `W-S.stale.om.gz`.
 pub fn stale_sidecar_name(file: &str) -> String {
+    side_name(file, "stale")
+}
+
+/// The name of the native histograms' side file of shard `file`: `W-S.om.gz` →
+/// `W-S.hist.om.gz`.
+pub fn hist_sidecar_name(file: &str) -> String {
+    side_name(file, "hist")
+}
+
+fn side_name(file: &str, tag: &str) -> String {
     let (stem, ext) = match file.strip_suffix(".om.gz") {
         Some(stem) => (stem, ".om.gz"),
         None => (file.strip_suffix(".om").unwrap_or(file), ".om"),
     };
-    format!("{stem}.stale{ext}")
+    format!("{stem}.{tag}{ext}")
 }
 
 /// `YYYYMMDDTHHMMSSZ` for a Unix-ms instant: file names that sort by time.
@@ -68,5 +78,7 @@ mod tests {
         assert_eq!(file_name(0, 7, 1, false), "19700101T000000Z-7.om");
         assert_eq!(stale_sidecar_name("x-1.om.gz"), "x-1.stale.om.gz");
         assert_eq!(stale_sidecar_name("x-1.om"), "x-1.stale.om");
+        assert_eq!(hist_sidecar_name("x-1.om.gz"), "x-1.hist.om.gz");
+        assert_eq!(hist_sidecar_name("x-1.om"), "x-1.hist.om");
     }
 }

@@ -1,32 +1,73 @@
 //! One shard read: its side files and its file, each opened once and checked against the
 //! manifest, then its text parsed once, every check of `verify` made in that parse while each
-//! sample (with the side files' markers merged in by time) goes to the consumer.
+//! sample (with the side files' markers and histograms merged in by time) goes to the consumer.
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 
 use super::checks::{compare_counts, SeriesHashes};
+use super::merge::Parse;
 use super::read::{read_listed, Listed};
 use super::side::{read_side, SideData};
 use super::{series_hash, ShardDir, ShardEntry};
+use crate::format::histogram::HistogramValue;
 use crate::format::openmetrics::{self, ReadStats};
 use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::labels::Labels;
 
-/// One point of a shard as its read hands it on: a sample of the shard, or a staleness marker of
-/// its side file, merged in by time into its series.
+/// One point of a shard as its read hands it on: a float sample of the shard, or a staleness
+/// marker or a native histogram sample of its side files, merged in by time into its series.
 #[derive(Debug)]
 pub struct Point<'a> {
     pub labels: &'a Labels,
     pub ts_ms: i64,
-    /// As written; a staleness marker's bits are exactly `STALE_NAN_BITS`.
-    pub value: f64,
-    /// A staleness marker of the side file, not a sample of the shard.
-    pub marker: bool,
+    pub value: Value<'a>,
     /// The first point of its series in this read.
     pub new_series: bool,
-    /// A series with no sample in the shard, only markers (its target went away just before
-    /// the window): these come after every series of the shard, in the side file's order.
-    pub markers_only: bool,
+    /// A series with no sample in the shard's file, only points of its side files (markers:
+    /// its target went away just before the window; histograms: a histogram series): these
+    /// come after every series of the shard, in the shards' series order.
+    pub side_only: bool,
+}
+
+/// What a [`Point`] is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value<'a> {
+    /// A float sample of the shard, as written (a real NaN among them).
+    Float(f64),
+    /// A float staleness marker of the stale-markers side file: its bits are exactly
+    /// `STALE_NAN_BITS`.
+    StaleMarker,
+    /// A native histogram sample of the histograms' side file, exact; a histogram staleness
+    /// marker is one whose sum has the marker's bits ([`HistogramValue::is_stale`]).
+    Histogram(&'a HistogramValue),
+}
+
+impl Value<'_> {
+    /// The bits of a float sample or a float marker; `None` for a histogram.
+    pub fn float_bits(&self) -> Option<u64> {
+        match self {
+            Value::Float(v) => Some(v.to_bits()),
+            Value::StaleMarker => Some(STALE_NAN_BITS),
+            Value::Histogram(_) => None,
+        }
+    }
+
+    /// The value of a float sample of the shard; `None` for a marker or a histogram.
+    pub fn float(&self) -> Option<f64> {
+        match self {
+            Value::Float(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// A staleness marker, float or histogram.
+    pub fn is_marker(&self) -> bool {
+        match self {
+            Value::Float(_) => false,
+            Value::StaleMarker => true,
+            Value::Histogram(h) => h.is_stale(),
+        }
+    }
 }
 
 /// What one shard's read found.
@@ -43,6 +84,10 @@ pub struct ShardReport {
     pub problems: Vec<String>,
     /// Staleness markers its side files hold (when they parse).
     pub stale_markers: u64,
+    /// Native histogram samples (markers not included) and histogram staleness markers its side
+    /// files hold (when they parse).
+    pub histogram_samples: u64,
+    pub histogram_stale_markers: u64,
     /// For the check across the shards of its window (gathered when the directory has side
     /// files, the only case that check is made).
     pub hashes: SeriesHashes,
@@ -133,15 +178,16 @@ impl ShardFiles<'_> {
         self.read(false, |_| Ok(()))
     }
 
-    /// [`ShardFiles::points`] without the markers: the shard's samples alone, `new_series` on
-    /// each series' first sample.
+    /// [`ShardFiles::points`] without the side files' points (markers, histograms): the
+    /// shard's float samples alone, `new_series` on each series' first sample.
     pub fn samples(self, f: impl FnMut(&Point<'_>) -> Result<()>) -> ShardReport {
         self.read(false, f)
     }
 
-    /// Parses the shard once, making every check of it (validity, window, counts, no marker on
-    /// a sample), and hands each point to `f`: the shard's samples in file order, each series'
-    /// markers merged in by time, then the series that only have markers. Points go to `f` only
+    /// Parses the shard once, making every check of it (validity, window, counts, no marker or
+    /// histogram on a sample), and hands each point to `f`: the shard's samples in file order,
+    /// each series' markers and histograms merged in by time, then the series that only have
+    /// side-file points, in the shards' series order. Points go to `f` only
     /// when the files matched the manifest ([`ShardFiles::sound`]): a changed or damaged file
     /// gives none. A check that fails in the parse (which a file matching its checksum only
     /// fails when the manifest itself is wrong) is a problem of the report, as is an error of
@@ -150,7 +196,7 @@ impl ShardFiles<'_> {
         self.read(true, f)
     }
 
-    fn read(self, markers: bool, mut f: impl FnMut(&Point<'_>) -> Result<()>) -> ShardReport {
+    fn read(self, side: bool, mut f: impl FnMut(&Point<'_>) -> Result<()>) -> ShardReport {
         let dir = self.dir;
         let e = &dir.manifest().shards[self.index];
         let mut report = ShardReport {
@@ -159,23 +205,14 @@ impl ShardFiles<'_> {
             stats: None,
             problems: self.problems,
             stale_markers: self.side.markers,
+            histogram_samples: self.side.hist_samples,
+            histogram_stale_markers: self.side.hist_markers,
             hashes: self.hashes,
         };
         let Some(text) = self.text else {
             return report;
         };
-        let mut p = Parse {
-            side: &self.side,
-            give: report.problems.is_empty(),
-            markers,
-            refused: None,
-            merged: vec![false; self.side.stale.len()],
-            cur: None,
-            new_series: false,
-            outside: 0,
-            first_outside: None,
-            clash: None,
-        };
+        let mut p = Parse::new(&self.side, report.problems.is_empty(), side);
         let window = e.window_start_ms..e.window_end_ms;
         let want_hashes = dir.has_side_files();
         let mut prefix = Vec::new();
@@ -193,10 +230,10 @@ impl ShardFiles<'_> {
                     report.hashes.shard.push(series_hash(&prefix));
                 }
             }
-            if p.markers_before(s.labels, s.ts_ms, &mut f)? && p.clash.is_none() {
-                p.clash = Some((s.line, s.ts_ms));
+            if let Some(what) = p.side_before(s.labels, s.ts_ms, &mut f)? {
+                p.clash.get_or_insert((s.line, s.ts_ms, what));
             }
-            p.give(&mut f, s.labels, s.ts_ms, s.value, false, false)
+            p.give(&mut f, s.labels, s.ts_ms, Value::Float(s.value))
         });
         let result = result.and_then(|stats| p.finish(&mut f).map(|()| stats));
         p.problems(&window, &mut report.problems);
@@ -212,134 +249,5 @@ impl ShardFiles<'_> {
             ),
         }
         report
-    }
-}
-
-/// The merge of one shard's samples with its side file's markers, as the parse goes.
-struct Parse<'s> {
-    side: &'s SideData,
-    /// Whether points go to the consumer.
-    give: bool,
-    /// Whether markers do.
-    markers: bool,
-    /// The consumer's error, as it said it.
-    refused: Option<String>,
-    /// The marker series already merged into a series of the shard.
-    merged: Vec<bool>,
-    /// The current series' markers (position in `side.stale`) and the first not yet handed on.
-    cur: Option<(usize, usize)>,
-    /// The next point given starts its series.
-    new_series: bool,
-    /// Samples outside the window, and the first of them (line, ts); the first sample where
-    /// its series has a marker.
-    outside: u64,
-    first_outside: Option<(u64, i64)>,
-    clash: Option<(u64, i64)>,
-}
-
-impl Parse<'_> {
-    /// What the parse saw wrong besides the text itself.
-    fn problems(&self, window: &std::ops::Range<i64>, problems: &mut Vec<String>) {
-        if let Some((line, ts)) = self.clash {
-            problems.push(format!(
-                "line {line}: a sample at ts {ts} ms where the stale-markers sidecar has a marker of the same series"
-            ));
-        }
-        if let Some((line, ts)) = self.first_outside {
-            problems.push(format!(
-                "{} sample(s) outside the window [{}, {}), the first at line {line} (ts {ts} ms)",
-                self.outside, window.start, window.end
-            ));
-        }
-    }
-
-    fn start_series(&mut self, labels: &Labels) {
-        self.cur = self.side.stale_index.get(labels).map(|&i| {
-            self.merged[i] = true;
-            (i, 0)
-        });
-        self.new_series = true;
-    }
-
-    /// Hands on the current series' markers before `ts`; whether one falls at `ts` itself (a
-    /// marker on a sample: the shard is wrong, and that marker is not handed on).
-    fn markers_before(
-        &mut self,
-        labels: &Labels,
-        ts: i64,
-        f: &mut impl FnMut(&Point<'_>) -> Result<()>,
-    ) -> Result<bool> {
-        let Some((i, mut next)) = self.cur else {
-            return Ok(false);
-        };
-        let times = &self.side.stale[i].1;
-        while next < times.len() && times[next] < ts {
-            self.cur = Some((i, next + 1));
-            self.give(
-                f,
-                labels,
-                times[next],
-                f64::from_bits(STALE_NAN_BITS),
-                true,
-                false,
-            )?;
-            next += 1;
-        }
-        let clash = times.get(next) == Some(&ts);
-        self.cur = Some((i, next + usize::from(clash)));
-        Ok(clash)
-    }
-
-    /// The rest of the current series' markers.
-    fn end_series(&mut self, f: &mut impl FnMut(&Point<'_>) -> Result<()>) -> Result<()> {
-        if let Some((i, _)) = self.cur {
-            let side = self.side;
-            self.markers_before(&side.stale[i].0, i64::MAX, f)?;
-        }
-        self.cur = None;
-        Ok(())
-    }
-
-    /// After the last sample: its series' markers, then the series with markers only.
-    fn finish(&mut self, f: &mut impl FnMut(&Point<'_>) -> Result<()>) -> Result<()> {
-        self.end_series(f)?;
-        let side = self.side;
-        for (i, (labels, times)) in side.stale.iter().enumerate() {
-            if self.merged[i] {
-                continue;
-            }
-            self.new_series = true;
-            for &t in times {
-                self.give(f, labels, t, f64::from_bits(STALE_NAN_BITS), true, true)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn give(
-        &mut self,
-        f: &mut impl FnMut(&Point<'_>) -> Result<()>,
-        labels: &Labels,
-        ts_ms: i64,
-        value: f64,
-        marker: bool,
-        markers_only: bool,
-    ) -> Result<()> {
-        if !self.give || (marker && !self.markers) {
-            return Ok(());
-        }
-        let p = Point {
-            labels,
-            ts_ms,
-            value,
-            marker,
-            new_series: std::mem::take(&mut self.new_series),
-            markers_only,
-        };
-        f(&p).map_err(|err| {
-            let msg = format!("{err:#}");
-            self.refused = Some(msg.clone());
-            anyhow!(msg)
-        })
     }
 }

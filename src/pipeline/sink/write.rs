@@ -10,12 +10,11 @@ use rayon::prelude::*;
 
 use super::{shard_width, Neighbours, Output, RunInfo, SeriesId, Sink, SinkSummary, StaleMode};
 use crate::format::openmetrics;
-use crate::format::shard_dir::{
-    self, Manifest, QuotedNames, ShardEntry, Totals, SIDECAR_STALE_MARKERS,
-};
+use crate::format::shard_dir::{self, Manifest, QuotedNames, ShardEntry, Totals};
 use crate::pipeline::out_dir::OutDir;
 use crate::pipeline::shard::{self, SeriesInfo, ShardTarget, WriteStats};
 use crate::pipeline::sorter::{self, Partition};
+use crate::pipeline::spill::Texts;
 use crate::pipeline::stream::Streamed;
 
 /// Where [`Sink::write_dir`] writes.
@@ -81,8 +80,8 @@ pub(super) fn rank_order(ranks: &[u32], items: Vec<Box<[u8]>>) -> Vec<Box<[u8]>>
     out
 }
 
-/// Orders the shard entries and computes the totals.
-fn totals(entries: &[ShardEntry], series: u64) -> Totals {
+/// The totals of the shard entries, and of what their files hold (`written`).
+fn totals(entries: &[ShardEntry], written: &WriteStats, series: u64) -> Totals {
     // A shard of markers only holds no sample: it has no time range.
     let nonempty = || entries.iter().filter(|e| e.samples > 0);
     Totals {
@@ -93,21 +92,20 @@ fn totals(entries: &[ShardEntry], series: u64) -> Totals {
         uncompressed_bytes: entries.iter().map(|e| e.uncompressed_bytes).sum(),
         min_ts_ms: nonempty().map(|e| e.min_ts_ms).min(),
         max_ts_ms: nonempty().map(|e| e.max_ts_ms).max(),
-        stale_markers: entries
-            .iter()
-            .flat_map(|e| &e.sidecars)
-            .filter(|s| s.kind == SIDECAR_STALE_MARKERS)
-            .map(|s| s.samples)
-            .sum(),
+        stale_markers: written.markers.markers,
+        histogram_samples: written.histograms.samples,
+        histogram_stale_markers: written.histograms.stale_markers,
     }
 }
 
-/// One window for the sorted path: its index, shard count, start and samples.
+/// One window for the sorted path: its index, shard count, start and samples (the histogram
+/// samples' texts in `texts`).
 struct WindowTask {
     w: usize,
     n: u32,
     start: i64,
     part: Partition,
+    texts: Texts,
 }
 
 /// What the sorted path writes every window with.
@@ -133,7 +131,13 @@ impl SortedJob<'_> {
         task: WindowTask,
         pb: &indicatif::ProgressBar,
     ) -> Result<Vec<shard::FinishedShard>> {
-        let WindowTask { w, n, start, part } = task;
+        let WindowTask {
+            w,
+            n,
+            start,
+            part,
+            texts,
+        } = task;
         let view = WindowView { t: self.t, w };
         let shard_of = |rank: u32| (self.hashes[rank as usize] % n as u64) as usize;
         let out = std::sync::Mutex::new(Vec::new());
@@ -153,7 +157,7 @@ impl SortedJob<'_> {
                     window_end_ms: start.saturating_add(self.block_duration_ms),
                     shard: s as u32,
                 };
-                if let Some(r) = shard::write_shard(&target, &view, self.stale, recs)? {
+                if let Some(r) = shard::write_shard(&target, &view, self.stale, &texts, recs)? {
                     out.lock().expect("not poisoned").push(r);
                 }
                 pb.inc(1);
@@ -198,7 +202,8 @@ impl Sink {
         let mut written = WriteStats::default();
         let root = self.spill_root_for_sort();
         for (w, _) in plan {
-            let part = self.take_partition(w)?;
+            // The sink refuses histograms for stdout: none are in the window.
+            let (part, _) = self.take_partition(w)?;
             let view = WindowView { t, w };
             let stats = std::sync::Mutex::new(WriteStats::default());
             sorter::sorted(
@@ -211,7 +216,7 @@ impl Sink {
                 |_, recs| {
                     let mut out = out.lock().expect("one shard");
                     let plain = shard::NoSidecar(&mut *out);
-                    let mut enc = shard::Encoder::new(&view, self.opts.stale, plain);
+                    let mut enc = shard::Encoder::new(&view, self.opts.stale, &[], plain);
                     for r in recs {
                         enc.push(&r?)?;
                     }
@@ -273,13 +278,19 @@ impl Sink {
         }
     }
 
-    /// Takes a window's samples out of the sink: in memory, or its finished run file.
-    fn take_partition(&mut self, w: usize) -> Result<Partition> {
+    /// Takes a window's samples out of the sink, with its histograms' texts: in memory, or its
+    /// finished run file (and texts file).
+    fn take_partition(&mut self, w: usize) -> Result<(Partition, Texts)> {
         let win = &mut self.windows[w];
-        Ok(match win.spill.take() {
+        let texts = match win.texts_file.take() {
+            Some(f) => f.finish().context("reading a spill file back")?,
+            None => Texts::Mem(std::mem::take(&mut win.texts)),
+        };
+        let part = match win.spill.take() {
             Some(sw) => Partition::File(sw.finish().context("finishing a spill file")?),
             None => Partition::Mem(std::mem::take(&mut win.mem)),
-        })
+        };
+        Ok((part, texts))
     }
 
     /// Writes the windows not streamed whole through the sorted path, then gives every shard
@@ -354,11 +365,13 @@ impl Sink {
         let tasks: Vec<WindowTask> = plan
             .iter()
             .map(|&(w, n)| {
+                let (part, texts) = self.take_partition(w)?;
                 Ok(WindowTask {
                     w,
                     n,
                     start: self.windows[w].start,
-                    part: self.take_partition(w)?,
+                    part,
+                    texts,
                 })
             })
             .collect::<Result<_>>()?;
@@ -394,7 +407,7 @@ impl Sink {
             filters: info.filters,
             block_duration_ms: self.opts.block_duration_ms,
             compressed: compress,
-            totals: totals(&shards, t.distinct_written()),
+            totals: totals(&shards, &written, t.distinct_written()),
             shards,
             quoted_names: Some(self.quoted_names(ranks, t)),
         };
