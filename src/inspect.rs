@@ -9,6 +9,10 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+mod tsdb;
+
+pub use tsdb::inspect_tsdb;
+
 use crate::format::dump::{self, Value};
 use crate::format::shard_dir::{ShardDir, SIDECAR_STALE_MARKERS};
 use crate::labels::Labels;
@@ -20,10 +24,24 @@ use crate::select::filter::Filter;
 pub struct Family {
     pub name: String,
     pub series: u64,
+    /// Float samples (their staleness markers included, but for a shard directory's).
     pub samples: u64,
-    /// Samples that pass the filters.
+    /// Native histogram samples, staleness markers excluded (of a data directory).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub histogram_samples: u64,
+    /// Native histogram staleness markers (of a data directory).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub histogram_stale_markers: u64,
+    /// Float samples that pass the filters.
     pub kept_samples: u64,
+    /// Histogram samples that pass the filters.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub kept_histogram_samples: u64,
     pub kept_series: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One label name and how many distinct values it has.
@@ -38,11 +56,20 @@ pub struct Report {
     pub families: Vec<Family>,
     pub labels: Vec<LabelCardinality>,
     pub series: u64,
+    /// Float samples (their staleness markers included, but for a shard directory's).
     pub samples: u64,
+    /// Native histogram samples, staleness markers excluded (of a data directory).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub histogram_samples: u64,
+    /// Native histogram staleness markers (of a data directory).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub histogram_stale_markers: u64,
     pub min_ts_ms: Option<i64>,
     pub max_ts_ms: Option<i64>,
     pub kept_series: u64,
     pub kept_samples: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub kept_histogram_samples: u64,
     /// OpenMetrics text the kept samples would make, estimated from their series and values.
     pub estimated_output_bytes: u64,
     pub invalid_lines: u64,
@@ -56,8 +83,13 @@ pub struct Report {
 /// Per-series counts while scanning.
 #[derive(Default)]
 struct SeriesAcc {
+    /// Float samples and those kept.
     samples: u64,
     kept: u64,
+    /// Histogram samples, histogram staleness markers, histogram samples kept.
+    histograms: u64,
+    markers: u64,
+    kept_histograms: u64,
     prefix_len: u64,
 }
 
@@ -130,13 +162,20 @@ impl Scan {
             let f = fams.entry(labels.metric_name().to_string()).or_default();
             f.name = labels.metric_name().to_string();
             f.series += 1;
+            let kept = acc.kept + acc.kept_histograms > 0;
             f.samples += acc.samples;
+            f.histogram_samples += acc.histograms;
+            f.histogram_stale_markers += acc.markers;
             f.kept_samples += acc.kept;
-            f.kept_series += u64::from(acc.kept > 0);
+            f.kept_histogram_samples += acc.kept_histograms;
+            f.kept_series += u64::from(kept);
             r.series += 1;
             r.samples += acc.samples;
-            r.kept_series += u64::from(acc.kept > 0);
+            r.histogram_samples += acc.histograms;
+            r.histogram_stale_markers += acc.markers;
+            r.kept_series += u64::from(kept);
             r.kept_samples += acc.kept;
+            r.kept_histogram_samples += acc.kept_histograms;
             for (n, v) in labels.iter() {
                 values
                     .entry(n.to_string())
@@ -146,8 +185,9 @@ impl Scan {
         }
         let _ = filter;
         r.families = fams.into_values().collect();
+        let size = |f: &Family| f.samples + f.histogram_samples + f.histogram_stale_markers;
         r.families
-            .sort_by(|a, b| b.samples.cmp(&a.samples).then_with(|| a.name.cmp(&b.name)));
+            .sort_by(|a, b| size(b).cmp(&size(a)).then_with(|| a.name.cmp(&b.name)));
         r.labels = values
             .into_iter()
             .map(|(name, v)| LabelCardinality {
@@ -232,170 +272,6 @@ fn itoa_len(mut n: u64) -> usize {
         len += 1;
     }
     len
-}
-
-/// Inspects a Prometheus data directory or block from its indexes and chunk headers: distinct
-/// series across blocks, sample counts from the chunk headers, the time range from the chunk
-/// metas. Only chunks cut by --start/--end are decoded, to count what they keep.
-pub fn inspect_tsdb(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Report> {
-    use crate::pipeline::datadir;
-    use rayon::prelude::*;
-    let opened = datadir::open(dir)?;
-    // Blocks are scanned in parallel, then their series merged: a series in several blocks is
-    // one series.
-    let per_block = opened
-        .blocks
-        .par_iter()
-        .map(|b| scan_block(b, filter))
-        .collect::<Result<Vec<_>>>()?;
-    let mut per_block = per_block;
-    if let Some(head) = &opened.head_dir {
-        per_block.push(scan_head(head, &opened.blocks, filter)?);
-    }
-    let mut scan = Scan::default();
-    for (series, range) in per_block {
-        if let Some((a, b)) = range {
-            scan.min_ts = Some(scan.min_ts.map_or(a, |t| t.min(a)));
-            scan.max_ts = Some(scan.max_ts.map_or(b, |t| t.max(b)));
-        }
-        for (labels, samples, kept) in series {
-            let acc = match scan.series.get_mut(&labels) {
-                Some(a) => a,
-                None => {
-                    let mut prefix = Vec::new();
-                    let mut edited = labels.clone();
-                    filter.edits.apply(&mut edited);
-                    crate::format::openmetrics::write_series_prefix(&edited, &mut prefix);
-                    scan.series.entry(labels).or_insert(SeriesAcc {
-                        prefix_len: prefix.len() as u64,
-                        ..Default::default()
-                    })
-                }
-            };
-            acc.samples += samples;
-            acc.kept += kept;
-            // prefix + a value of about 10 characters + timestamp and separators
-            scan.out_bytes += kept * (acc.prefix_len + 26);
-        }
-    }
-    Ok(scan.report(filter, top))
-}
-
-/// The head's series and samples, counted by replaying it as `convert` does. The replay may give
-/// a sample twice (an out-of-order chunk on disk and the wbl that wrote it): count it once.
-fn scan_head(
-    dir: &Path,
-    blocks: &[crate::pipeline::datadir::Block],
-    filter: &Filter,
-) -> Result<BlockScan> {
-    use crate::pipeline::head::{self, HeadOptions, HeadVisitor};
-    struct Count {
-        series: Vec<(Labels, Vec<i64>)>,
-    }
-    impl HeadVisitor for Count {
-        fn series(&mut self, labels: &Labels) -> Result<Option<u32>> {
-            self.series.push((labels.clone(), Vec::new()));
-            Ok(Some(self.series.len() as u32 - 1))
-        }
-        fn sample(&mut self, id: u32, ts: i64, _: u64) -> Result<()> {
-            self.series[id as usize].1.push(ts);
-            Ok(())
-        }
-    }
-    let opts = HeadOptions {
-        min_valid_time: blocks.last().map_or(i64::MIN, |b| b.meta.max_time),
-        mint: i64::MIN,
-        maxt: i64::MAX,
-        skip_invalid: false,
-    };
-    let mut c = Count { series: Vec::new() };
-    head::read_head(dir, &opts, &mut c)?;
-    let mut range: Option<(i64, i64)> = None;
-    let mut out = Vec::new();
-    for (labels, mut ts) in c.series {
-        ts.sort_unstable();
-        ts.dedup();
-        let (Some(&a), Some(&b)) = (ts.first(), ts.last()) else {
-            continue;
-        };
-        range = Some(range.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
-        let kept = if filter.keeps_series(&labels) {
-            ts.iter().filter(|&&t| filter.keeps_time(t)).count() as u64
-        } else {
-            0
-        };
-        out.push((labels, ts.len() as u64, kept));
-    }
-    Ok((out, range))
-}
-
-/// Per series of one block: labels, float samples, samples the filters keep; and the block's
-/// time range from its chunk metas.
-type BlockScan = (Vec<(Labels, u64, u64)>, Option<(i64, i64)>);
-
-fn scan_block(block: &crate::pipeline::datadir::Block, filter: &Filter) -> Result<BlockScan> {
-    use crate::format::tsdb::tombstones::Tombstones;
-    use crate::format::tsdb::{chunkenc, chunks};
-    let (start, end) = (
-        filter.start.unwrap_or(i64::MIN),
-        filter.end.unwrap_or(i64::MAX),
-    );
-    let ix = block.index()?;
-    let name = block.name();
-    let bad =
-        |e: crate::format::tsdb::Error, file: &str| crate::bad_input!("block {name}: {file}: {e}");
-    let mut metas = Vec::new();
-    let mut out = Vec::new();
-    let mut range: Option<(i64, i64)> = None;
-    for id in ix.all_postings().map_err(|e| bad(e, "index"))? {
-        let labels = ix.series(id, &mut metas).map_err(|e| bad(e, "index"))?;
-        let keep = filter.keeps_series(&labels);
-        let deleted = block.tombstones.intervals(id as u64);
-        let (mut samples, mut kept) = (0u64, 0u64);
-        for m in &metas {
-            if Tombstones::covers(deleted, m.min_time, m.max_time) {
-                continue;
-            }
-            let (seg, off) = chunks::unpack_ref(m.chunk_ref);
-            let file = format!("chunks/{:06}", seg + 1);
-            let bytes = block
-                .segments
-                .get(seg)
-                .ok_or_else(|| crate::bad_input!("block {name}: {file} is missing"))?;
-            let (enc, n) = chunks::header_at(bytes, off).map_err(|e| bad(e, &file))?;
-            if !matches!(enc, chunkenc::ENC_XOR | chunkenc::ENC_XOR2) {
-                continue;
-            }
-            let (a, b) = range.unwrap_or((m.min_time, m.max_time));
-            range = Some((a.min(m.min_time), b.max(m.max_time)));
-            // The header's count is exact unless a tombstone cuts the chunk; the kept count
-            // too unless the range cuts it. Otherwise decode the chunk, as convert will.
-            let cut = deleted
-                .iter()
-                .any(|&(a, b)| a <= m.max_time && b >= m.min_time);
-            let outside = m.max_time < start || m.min_time > end;
-            if !cut {
-                samples += n as u64;
-                if !keep || outside {
-                    continue;
-                }
-                if start <= m.min_time && m.max_time <= end {
-                    kept += n as u64;
-                    continue;
-                }
-            }
-            let c = chunks::chunk_at(bytes, off).map_err(|e| bad(e, &file))?;
-            c.decode(|t, _| {
-                if !Tombstones::deleted(deleted, t) {
-                    samples += u64::from(cut);
-                    kept += u64::from(keep && start <= t && t <= end);
-                }
-            })
-            .map_err(|e| bad(e, &file))?;
-        }
-        out.push((labels, samples, kept));
-    }
-    Ok((out, range))
 }
 
 /// Inspects a shard directory through its manifest and the shards' OpenMetrics, each shard read

@@ -74,6 +74,14 @@ fn print_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
             .unwrap_or_else(|| "-".into())
     };
     writeln!(out, "series {}, samples {}", r.series, r.samples)?;
+    let hist = r.histogram_samples + r.histogram_stale_markers > 0;
+    if hist {
+        writeln!(
+            out,
+            "native histogram samples {}, histogram staleness markers {}",
+            r.histogram_samples, r.histogram_stale_markers
+        )?;
+    }
     if let Some(n) = r.stale_markers.filter(|&n| n > 0) {
         writeln!(out, "staleness markers carried in sidecars: {n}")?;
     }
@@ -85,9 +93,14 @@ fn print_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
     )?;
     writeln!(
         out,
-        "kept by the filters: series {}, samples {}, about {} of OpenMetrics",
+        "kept by the filters: series {}, samples {}{}, about {} of OpenMetrics",
         r.kept_series,
         r.kept_samples,
+        if hist {
+            format!(", histogram samples {}", r.kept_histogram_samples)
+        } else {
+            String::new()
+        },
         human_bytes(r.estimated_output_bytes)
     )?;
     if r.invalid_lines > 0 {
@@ -97,17 +110,39 @@ fn print_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         }
     }
     writeln!(out)?;
-    writeln!(
-        out,
-        "{:>12} {:>8} {:>12} {:>8}  family",
-        "samples", "series", "kept", "kept_s"
-    )?;
-    for f in &r.families {
+    if hist {
         writeln!(
             out,
-            "{:>12} {:>8} {:>12} {:>8}  {}",
-            f.samples, f.series, f.kept_samples, f.kept_series, f.name
+            "{:>12} {:>10} {:>8} {:>12} {:>10} {:>8}  family",
+            "samples", "histograms", "series", "kept", "kept_h", "kept_s"
         )?;
+    } else {
+        writeln!(
+            out,
+            "{:>12} {:>8} {:>12} {:>8}  family",
+            "samples", "series", "kept", "kept_s"
+        )?;
+    }
+    for f in &r.families {
+        if hist {
+            writeln!(
+                out,
+                "{:>12} {:>10} {:>8} {:>12} {:>10} {:>8}  {}",
+                f.samples,
+                f.histogram_samples,
+                f.series,
+                f.kept_samples,
+                f.kept_histogram_samples,
+                f.kept_series,
+                f.name
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{:>12} {:>8} {:>12} {:>8}  {}",
+                f.samples, f.series, f.kept_samples, f.kept_series, f.name
+            )?;
+        }
     }
     writeln!(out)?;
     writeln!(out, "{:>8}  label", "values")?;
