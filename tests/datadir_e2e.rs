@@ -9,12 +9,17 @@
 
 mod common;
 
+#[path = "common/histtruth.rs"]
+mod histtruth;
 /// The whole journey with staleness, on the same fixtures.
 #[path = "datadir_e2e/journey.rs"]
 mod journey;
 /// What the 3.5.3 native-histogram data dir holds, by the source's query API.
 #[path = "datadir_e2e/native.rs"]
 mod native;
+/// The data dir's native histograms, read, against the source's query API.
+#[path = "datadir_e2e/native_read.rs"]
+mod native_read;
 #[path = "common/promdir.rs"]
 #[allow(dead_code)]
 mod promdir;
@@ -426,15 +431,24 @@ fn inspect_differences(f: &Fixture, work: &Path) -> Result<(), String> {
         "{}",
         f.id()
     );
-    let want: BTreeMap<String, u64> = series
-        .iter()
-        .map(|(k, v)| (k.clone(), v.len() as u64))
-        .collect();
     let out = run_ok(prom2om().arg("inspect").arg(&f.data).arg("--json"));
     let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let families = report["families"].as_array().unwrap();
+    // The dump leaves out the first histogram of each series (a series of one histogram is
+    // gone): series of families with histograms are counted against the API in `native_read`.
+    let hist_families: std::collections::BTreeSet<&str> = families
+        .iter()
+        .filter(|fam| fam.get("histogram_samples").is_some())
+        .map(|fam| fam["name"].as_str().unwrap())
+        .collect();
+    let want: BTreeMap<String, u64> = series
+        .iter()
+        .filter(|(k, _)| !hist_families.contains(k.as_str()))
+        .map(|(k, v)| (k.clone(), v.len() as u64))
+        .collect();
     let got: BTreeMap<String, u64> = families
         .iter()
+        .filter(|fam| !hist_families.contains(fam["name"].as_str().unwrap()))
         .map(|fam| {
             (
                 fam["name"].as_str().unwrap().to_string(),
@@ -444,27 +458,36 @@ fn inspect_differences(f: &Fixture, work: &Path) -> Result<(), String> {
         .collect();
     let id = f.id();
     if got != want {
-        return Err(format!(
-            "{id}: families and series counts {got:?} != {want:?}"
-        ));
+        let differ: Vec<String> = got
+            .keys()
+            .chain(want.keys())
+            .filter(|k| got.get(*k) != want.get(*k))
+            .map(|k| format!("{k}: {:?} series, the dump {:?}", got.get(k), want.get(k)))
+            .collect();
+        return Err(format!("{id}: {}", differ.join("; ")));
     }
     let total = report["series"].as_u64().unwrap();
-    if total != want.values().sum::<u64>() {
+    let hist_series: u64 = families
+        .iter()
+        .filter(|fam| hist_families.contains(fam["name"].as_str().unwrap()))
+        .map(|fam| fam["series"].as_u64().unwrap())
+        .sum();
+    if total != want.values().sum::<u64>() + hist_series {
         return Err(format!("{id}: total series {total}"));
     }
-    // Samples too: tombstones in blocks and head applied, repeated head samples once. Issue
-    // 22: families with histograms are left out (3.5.3's dump prints histograms lossily and
-    // without the first sample of each series; prom2om does not count them yet).
+    // Float samples too: tombstones in blocks and head applied, a sample two sources hold
+    // once. (Histograms are counted against the query API in `native_read`: the dump prints
+    // them lossily and leaves out the first of each series.)
     let mut bad = Vec::new();
     for fam in families {
         let name = fam["name"].as_str().unwrap();
         let (n, want) = (fam["samples"].as_u64().unwrap(), floats.get(name).copied());
-        if !with_histograms.contains(name) && n != want.unwrap_or(0) {
+        if n != want.unwrap_or(0) {
             bad.push(format!("{name}: {n} samples, the dump {want:?}"));
         }
     }
     let samples = report["samples"].as_u64().unwrap();
-    if with_histograms.is_empty() && samples != floats.values().sum::<u64>() {
+    if samples != floats.values().sum::<u64>() {
         bad.push(format!(
             "total: {samples} samples, the dump {}",
             floats.values().sum::<u64>()
