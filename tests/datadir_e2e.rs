@@ -17,6 +17,9 @@ mod journey;
 /// What the 3.5.3 native-histogram data dir holds, by the source's query API.
 #[path = "datadir_e2e/native.rs"]
 mod native;
+/// `fetch` from a 3.5.3 serving it, against the same query API.
+#[path = "datadir_e2e/native_fetch.rs"]
+mod native_fetch;
 /// The data dir's native histograms, read, against the source's query API.
 #[path = "datadir_e2e/native_read.rs"]
 mod native_read;

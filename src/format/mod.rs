@@ -8,6 +8,7 @@ pub mod gzip;
 pub mod histogram;
 pub mod openmetrics;
 pub mod prompb;
+pub mod prompb_histogram;
 pub mod shard_dir;
 pub mod tsdb;
 pub mod value;
