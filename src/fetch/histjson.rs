@@ -11,12 +11,12 @@
 //! the next).
 //! Remote read carries all of it exactly.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::format::histogram::{FloatHistogram, Span, CUSTOM_BUCKETS_SCHEMA};
 
 /// One histogram as the API prints it: every number a string.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 pub struct JsonHistogram {
     pub count: String,
     pub sum: String,
@@ -67,10 +67,13 @@ struct Parsed {
 fn parse(h: &JsonHistogram) -> Result<Parsed, String> {
     let mut buckets = Vec::with_capacity(h.buckets.len());
     for (rule, lo, hi, c) in &h.buckets {
-        if *rule > 3 {
-            return Err(format!("histogram bucket boundary rule {rule}"));
+        let (lo, hi) = (number(lo)?, number(hi)?);
+        if *rule > 3 || lo.is_nan() || hi.is_nan() || lo > hi {
+            return Err(format!(
+                "histogram bucket [{rule}, {lo}, {hi}] is no bucket"
+            ));
         }
-        buckets.push((*rule, number(lo)?, number(hi)?, number(c)?));
+        buckets.push((*rule, lo, hi, number(c)?));
     }
     Ok(Parsed {
         count: number(&h.count)?,
@@ -123,9 +126,16 @@ fn shown_schema(p: &Parsed) -> Option<i32> {
         .and_then(|b| schema_of(b.1, b.2))
 }
 
+/// Bucket indices Prometheus has: schema 8 reaches index `1024 << 8` and its overflow bucket.
+const MAX_INDEX: f64 = (1 << 20) as f64;
+
 /// The bucket index of an exponential bound magnitude `m` (`2^(idx * 2^-schema)`).
-fn index_of(m: f64, schema: i32) -> i32 {
-    (m.log2() * 2f64.powi(schema)).round() as i32
+fn index_of(m: f64, schema: i32) -> Result<i32, String> {
+    let i = (m.log2() * 2f64.powi(schema)).round();
+    if i.abs() > MAX_INDEX || i.is_nan() {
+        return Err(format!("histogram bucket bound {m} has no index"));
+    }
+    Ok(i as i32)
 }
 
 /// Spans and counts from (index, count) pairs in ascending index order.
@@ -164,7 +174,7 @@ pub fn rebuild_series(
     let out = if parsed.iter().any(shows_custom) {
         custom(&parsed)?
     } else {
-        exponential(&parsed, guessed)
+        exponential(&parsed, guessed)?
     };
     Ok(hs.iter().map(|(t, _)| *t).zip(out).collect())
 }
@@ -189,7 +199,7 @@ fn fill(own: &[Option<f64>]) -> Vec<Option<f64>> {
     out
 }
 
-fn exponential(parsed: &[Parsed], guessed: &mut Guessed) -> Vec<FloatHistogram> {
+fn exponential(parsed: &[Parsed], guessed: &mut Guessed) -> Result<Vec<FloatHistogram>, String> {
     let schemas: Vec<Option<f64>> = parsed
         .iter()
         .map(|p| shown_schema(p).map(f64::from))
@@ -210,12 +220,17 @@ fn exponential(parsed: &[Parsed], guessed: &mut Guessed) -> Vec<FloatHistogram> 
             match *b {
                 _ if is_zero_bucket(b) => zero = b.3,
                 // (lo, hi]: indexed by the upper bound; the +Inf bucket by its lower one.
-                (0, lo, hi, c) if hi.is_infinite() => pos.push((index_of(lo, s) + 1, c)),
-                (0, _, hi, c) => pos.push((index_of(hi, s), c)),
+                (0, lo, hi, c) if hi.is_infinite() => pos.push((index_of(lo, s)? + 1, c)),
+                (0, _, hi, c) => pos.push((index_of(hi, s)?, c)),
                 // [lo, hi) below zero: by the magnitude of the lower bound.
-                (_, lo, hi, c) if lo.is_infinite() => neg.push((index_of(-hi, s) + 1, c)),
-                (_, lo, _, c) => neg.push((index_of(-lo, s), c)),
+                (_, lo, hi, c) if lo.is_infinite() => neg.push((index_of(-hi, s)? + 1, c)),
+                (_, lo, _, c) => neg.push((index_of(-lo, s)?, c)),
             }
+        }
+        // The JSON lists buckets in ascending order: indices go up (negative ones down).
+        let up = |v: &[(i32, f64)]| v.windows(2).all(|w| w[0].0 < w[1].0);
+        if !up(&pos) || !neg.windows(2).all(|w| w[0].0 > w[1].0) {
+            return Err("histogram buckets out of order".into());
         }
         // Negative buckets come most negative (highest index) first.
         neg.reverse();
@@ -234,7 +249,7 @@ fn exponential(parsed: &[Parsed], guessed: &mut Guessed) -> Vec<FloatHistogram> 
             ..Default::default()
         });
     }
-    out
+    Ok(out)
 }
 
 /// NHCB: the custom bounds are every finite bound the series' buckets show, so that its
@@ -267,6 +282,9 @@ fn custom(parsed: &[Parsed]) -> Result<Vec<FloatHistogram>, String> {
                     "custom bucket ({lo}, {hi}] spans several buckets of its series"
                 ));
             }
+            if buckets.last().is_some_and(|&(last, _)| last >= idx as i32) {
+                return Err("custom buckets out of order".into());
+            }
             buckets.push((idx as i32, c));
         }
         let (positive_spans, positive_buckets) = layout(&buckets);
@@ -283,9 +301,18 @@ fn custom(parsed: &[Parsed]) -> Result<Vec<FloatHistogram>, String> {
     Ok(out)
 }
 
+/// Fuzz logic: arbitrary bytes as the API's JSON histograms of one series, rebuilt; never
+/// panics.
+pub fn fuzz_histogram_json(data: &[u8]) {
+    if let Ok(hs) = serde_json::from_slice::<Vec<(i64, JsonHistogram)>>(data) {
+        let _ = rebuild_series(&hs, &mut Guessed::default());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn json(count: &str, sum: &str, buckets: &[(u8, &str, &str, &str)]) -> JsonHistogram {
         JsonHistogram {
@@ -410,5 +437,40 @@ mod tests {
             crate::format::histogram::bucket_indices(&out[0].1.positive_spans).collect();
         assert_eq!(idx, [1, 1025]);
         assert!(parse(&json("1", "x", &[])).is_err());
+        let backwards = json("2", "1", &[(0, "2", "4", "1"), (0, "1", "2", "1")]);
+        assert!(rebuild_series(&[(1, backwards)], &mut Guessed::default()).is_err());
+    }
+
+    fn number_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("NaN".to_string()),
+            Just("+Inf".to_string()),
+            Just("-Inf".to_string()),
+            any::<f64>().prop_map(|f| f.to_string()),
+            (-8i32..9, -300i32..300)
+                .prop_map(|(s, i)| (i as f64 / 2f64.powi(s)).exp2().to_string()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_json_histograms_rebuild_or_fail_cleanly(
+            hs in prop::collection::vec(
+                (any::<i64>(), number_text(), number_text(), prop::collection::vec(
+                    (0u8..5, number_text(), number_text(), number_text()), 0..6)),
+                0..4)
+        ) {
+            let hs: Vec<(i64, JsonHistogram)> = hs
+                .into_iter()
+                .map(|(t, count, sum, buckets)| (t, JsonHistogram { count, sum, buckets }))
+                .collect();
+            fuzz_histogram_json(&serde_json::to_vec(&hs).unwrap());
+            let _ = rebuild_series(&hs, &mut Guessed::default());
+        }
+
+        #[test]
+        fn random_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..200)) {
+            fuzz_histogram_json(&data);
+        }
     }
 }

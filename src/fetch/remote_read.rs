@@ -358,6 +358,13 @@ pub fn read_samples(
     Ok(())
 }
 
+/// Fuzz logic: arbitrary bytes as a streamed response and as a `SAMPLES` response (snappy
+/// block); never panics.
+pub fn fuzz_remote_read(data: &[u8]) {
+    let _ = read_streamed(data, i64::MIN, i64::MAX, |_| Ok(()));
+    let _ = read_samples(data, i64::MIN, i64::MAX, |_| Ok(()));
+}
+
 fn to_labels(ls: &[Label]) -> Labels {
     Labels::from_pairs(ls.iter().map(|l| (l.name.as_str(), l.value.as_str())))
 }
@@ -366,6 +373,31 @@ fn to_labels(ls: &[Label]) -> Labels {
 mod tests {
     use super::*;
     use crate::format::tsdb::xor::tests::encode;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn random_responses_never_panic(
+            data in prop::collection::vec(any::<u8>(), 0..300),
+            typ in 0i32..5,
+        ) {
+            fuzz_remote_read(&data);
+            // A well-framed stream around a chunk of random bytes, of each chunk type.
+            let stream = frame(&ChunkedReadResponse {
+                chunked_series: vec![series("a", vec![Chunk {
+                    min_time_ms: 0,
+                    max_time_ms: 10,
+                    r#type: typ,
+                    data: data.clone(),
+                }])],
+                query_index: 0,
+            });
+            fuzz_remote_read(&stream);
+            let body = snap::raw::Encoder::new().compress_vec(&data).unwrap();
+            fuzz_remote_read(&body);
+        }
+    }
 
     fn frame(msg: &impl Message) -> Vec<u8> {
         let data = msg.encode_to_vec();
