@@ -130,8 +130,15 @@ fn fetch_delivers_the_histograms_of_a_3_5_server() {
         st.guessed.zero_threshold,
         st.guessed.unknown
     );
-    // Range: histograms counted as skipped, floats still fetched.
-    let mut o = options(&url, to - 60_000, to, Method::Range);
+    // Range, over the last minute with histograms: they are counted as skipped, floats fetched.
+    let last = api
+        .values()
+        .flatten()
+        .filter(|s| s.1.is_histogram())
+        .map(|s| s.0)
+        .max()
+        .unwrap();
+    let mut o = options(&url, last - 60_000, last, Method::Range);
     o.step_ms = Some(5_000);
     let (got, st) = run(&o);
     assert!(st.histograms_skipped > 0, "range skipped no histogram");

@@ -136,3 +136,47 @@ fn inspect_counts_them(f: &crate::scenarios::Fixture, got: &Got, st: &datadir::D
         .collect();
     assert_eq!(have, want, "series per family");
 }
+
+/// Selectors, a time range cutting chunks and label edits apply to histogram series as to
+/// floats: the read equals the API's samples of the selector in the range, labels edited.
+#[test]
+fn selectors_time_range_and_label_edits_apply_to_histograms() {
+    use prom2om::select::filter::{Filter, LabelEdits};
+    use prom2om::select::selector::Selector;
+    let f = fixture(NATIVE, PromVersion::V3_5);
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let source = serve_copy(f, &tmp.path().join("copy"));
+    let sel = r#"{__name__=~"hist_native|hist_mixed|awk_size_bytes",kind!="float"}"#;
+    // From inside the first block to inside the head, off any scrape or push time.
+    let min = f.layout.blocks.iter().map(|b| b.min_time).min().unwrap();
+    let max_block = f.layout.blocks.iter().map(|b| b.max_time).max().unwrap();
+    let (start, end) = (min + 95_003, max_block + 20_003);
+    let api = raw_samples_sliced(&source, sel, (start - 1, end), 300_000);
+    assert!(!histogram_series(&api).is_empty());
+    let edits = LabelEdits::parse(&["job".into()], &["site=eu".into()]).unwrap();
+    let opts = ReadOptions {
+        filter: Filter {
+            selectors: vec![Selector::parse(sel).unwrap()],
+            start: Some(start),
+            end: Some(end),
+            edits: edits.clone(),
+        },
+        ..Default::default()
+    };
+    let mut sink = Collector::new(1 << 30, 60_000);
+    let opened = datadir::open(&f.data).unwrap();
+    let pb = indicatif::ProgressBar::hidden();
+    datadir::read_dir(opened, &opts, &mut sink, &pb).unwrap();
+    let got = sink.into_series();
+    let want: crate::truth::Samples = api
+        .into_iter()
+        .map(|(mut k, v)| {
+            k.remove("job");
+            k.insert("site".into(), "eu".into());
+            (k, v)
+        })
+        .collect();
+    if let Some(d) = first_difference(&got, &want) {
+        panic!("{sel} in [{start}, {end}], edited: {d}");
+    }
+}
