@@ -598,3 +598,87 @@ fn decode_chunk(
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::histogram::Histogram;
+
+    fn h(count: u64) -> HistogramValue {
+        HistogramValue::Int(Histogram {
+            count,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn a_histogram_chunk_turns_every_part_mixed_and_the_chain_picks_as_for_floats() {
+        // Block 0: floats at 1, 2, 3; block 1: histograms at 2, 4 (a series that changed type
+        // in an overlapping block).
+        let mut p = Parts::default();
+        for (t, v) in [(1, 10), (2, 20), (3, 30)] {
+            p.cur.float(t, v);
+        }
+        p.end_part();
+        assert!(!p.mixed());
+        p.make_mixed();
+        p.cur.histogram(2, h(2));
+        p.cur.histogram(4, h(4));
+        p.end_part();
+        let Samples::Mixed { samples, hists } = p.chain() else {
+            panic!("mixed")
+        };
+        // Go's heap hands the tie at 2 to the input that was not current: block 1's histogram.
+        let got: Vec<String> = samples
+            .iter()
+            .map(|&(t, v)| match v {
+                Val::Float(b) => format!("{t}:f{b}"),
+                Val::Hist(k) => format!("{t}:{:?}", hists[k as usize].is_stale()),
+            })
+            .collect();
+        assert_eq!(got, ["1:f10", "2:false", "3:f30", "4:false"]);
+        let counts: Vec<u64> = samples
+            .iter()
+            .filter_map(|&(_, v)| match v {
+                Val::Hist(k) => match &hists[k as usize] {
+                    HistogramValue::Int(h) => Some(h.count),
+                    HistogramValue::Float(_) => None,
+                },
+                Val::Float(_) => None,
+            })
+            .collect();
+        assert_eq!(counts, [2, 4]);
+        // Floats alone stay on the float path.
+        let mut p = Parts::default();
+        p.cur.float(1, 1);
+        p.end_part();
+        assert_eq!(p.chain(), Samples::Floats(vec![(1, 1)]));
+    }
+
+    #[test]
+    fn markers_are_counted_apart_and_dropped_unless_kept() {
+        let mut s = Samples::default();
+        s.float(1, STALE);
+        s.float(2, 5);
+        s.histogram(3, HistogramValue::Int(Histogram::stale()));
+        s.histogram(4, h(1));
+        let mut st = DirStats::default();
+        let kept = keep(s.clone(), false, &mut st);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(
+            (
+                st.stale_dropped,
+                st.histogram_stale_dropped,
+                st.samples_kept,
+                st.histograms_kept
+            ),
+            (1, 1, 1, 1)
+        );
+        let mut st = DirStats::default();
+        assert_eq!(keep(s, true, &mut st).len(), 4);
+        assert_eq!((st.stale_kept, st.histogram_stale_kept), (1, 1));
+        assert_eq!(st.histogram_samples(), 1);
+    }
+
+    const STALE: u64 = crate::format::value::STALE_NAN_BITS;
+}
