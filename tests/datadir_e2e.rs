@@ -81,6 +81,48 @@ fn convert(input: &Path, extra: &[String]) -> Vec<u8> {
     )
 }
 
+/// What `convert` of `input` writes, as OpenMetrics text: one stream (`-o -`), or with `to_dir`
+/// (a fixture with native histograms, which only a directory carries, in side files) every
+/// shard's text of one shard per window in name order; compare with a dump converted alike.
+fn convert_as(input: &Path, extra: &[String], to_dir: bool) -> Vec<u8> {
+    if !to_dir {
+        return convert(input, extra);
+    }
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("shards");
+    run_ok(
+        prom2om()
+            .arg("convert")
+            .arg(input)
+            .args(["-q", "--no-compress", "--shards", "1", "-o"])
+            .arg(&dir)
+            .args(extra),
+    );
+    shards_text(&dir)
+}
+
+/// The shards' OpenMetrics of an output directory (side files left out), in name order.
+fn shards_text(dir: &Path) -> Vec<u8> {
+    let mut names: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let stem = name.trim_end_matches(".gz");
+            stem.ends_with(".om") && stem.matches('.').count() == 1
+        })
+        .collect();
+    names.sort();
+    let mut text = Vec::new();
+    for p in names {
+        match p.extension().is_some_and(|e| e == "gz") {
+            true => text.extend(gunzip(&p)),
+            false => text.extend(std::fs::read(&p).unwrap()),
+        }
+    }
+    text
+}
+
 /// Fails with the first line where two outputs differ.
 fn assert_same(what: &str, dir_out: &[u8], dump_out: &[u8]) {
     if dir_out == dump_out {
@@ -159,6 +201,8 @@ fn convert_dir_equals_converted_promtool_dump() {
     for f in fixtures() {
         let before = listing(&f.data);
         let dump = promtool_dump(f, work.path());
+        let to_dir = f.has_histograms();
+        let convert = |input: &Path, extra: &[String]| convert_as(input, extra, to_dir);
         // Some selectors keep nothing in some dirs: both sides must then agree on that too.
         let keep = || vec!["--stale".into(), "keep".into(), "--allow-empty".into()];
         let whole = convert(&f.data, &keep());
@@ -209,10 +253,11 @@ fn blocks_alone_equal_the_promtool_dump() {
         let dump = work.path().join(format!("{}-blocks.dump", f.id()));
         std::fs::write(&dump, common::dump_with(f.version, &copy, None)).unwrap();
         let keep = ["--stale".to_string(), "keep".to_string()];
+        let to_dir = f.has_histograms();
         assert_same(
             &format!("{} (blocks only)", f.id()),
-            &convert(&data, &keep),
-            &convert(&dump, &keep),
+            &convert_as(&data, &keep, to_dir),
+            &convert_as(&dump, &keep, to_dir),
         );
     }
 }
@@ -227,21 +272,28 @@ fn default_convert_drops_markers_as_remote_read_of_a_serving_prometheus() {
         let start = f.layout.blocks.iter().map(|b| b.min_time).min().unwrap() - 1_000;
         let end = promdir::now_ms();
         let range = ["--start".into(), secs(start), "--end".into(), secs(end)];
-        let fetched = run_ok(
-            prom2om()
-                .args([
-                    "fetch",
-                    "-q",
-                    "--url",
-                    &prom.url(),
-                    "--method",
-                    "remote-read",
-                ])
-                .args(["-m", r#"{__name__=~".+"}"#, "-o", "-"])
-                .args(&range),
-        );
+        let to_dir = f.has_histograms();
+        let out = work.path().join(format!("{}-fetched", f.id()));
+        let o = if to_dir { out.to_str().unwrap() } else { "-" };
+        let mut fetch = prom2om();
+        fetch
+            .args([
+                "fetch",
+                "-q",
+                "--url",
+                &prom.url(),
+                "--method",
+                "remote-read",
+            ])
+            .args(["-m", r#"{__name__=~".+"}"#, "-o", o])
+            .args(&range);
+        if to_dir {
+            fetch.args(["--no-compress", "--shards", "1"]);
+        }
+        let fetched = run_ok(&mut fetch);
+        let fetched = if to_dir { shards_text(&out) } else { fetched };
         drop(prom);
-        let converted = convert(&f.data, &range);
+        let converted = convert_as(&f.data, &range, to_dir);
         assert_same(
             &format!(
                 "{}: convert DIR (default) vs fetch --method remote-read",
@@ -324,17 +376,14 @@ fn carried_markers_are_the_sources_exactly_and_equal_remote_reads() {
         let b = work.path().join(format!("{}-fetched", f.id()));
         run_ok(fetch(&["-o", b.to_str().unwrap()]).arg("--shards").arg("2"));
         // Prometheus's own word on which samples are markers: its remote read answer with the
-        // markers kept as NaN, less the answer with them dropped.
-        let kept = run_ok(
-            fetch(&["--stale", "keep", "-o", "-"])
-                .arg("--shards")
-                .arg("1"),
-        );
-        let dropped = run_ok(
-            fetch(&["--stale", "drop", "-o", "-"])
-                .arg("--shards")
-                .arg("1"),
-        );
+        // markers kept as NaN, less the answer with them dropped (to directories: only they
+        // carry native histograms).
+        let answer = |stale: &str| {
+            let d = work.path().join(format!("{}-{stale}", f.id()));
+            run_ok(fetch(&["--stale", stale, "-o", d.to_str().unwrap()]).args(["--shards", "1"]));
+            shards_text(&d)
+        };
+        let (kept, dropped) = (answer("keep"), answer("drop"));
         drop(prom);
         let a = work.path().join(format!("{}-converted", f.id()));
         run_ok(
