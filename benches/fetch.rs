@@ -118,8 +118,9 @@ fn run_query_range_pool(url: &str, interval_ms: i64) -> (f64, u64) {
                     api::query_range(&client, &q, T0, T0 + HOURS * 3_600_000, interval_ms).unwrap();
                 let mut out = Vec::with_capacity(1 << 20);
                 let mut n = 0;
-                for (labels, samples) in res {
-                    for (ts, v) in samples {
+                for s in res {
+                    for (ts, v) in s.floats {
+                        let labels = &s.labels;
                         writeln!(out, "{labels} {v} {}.{:03}", ts / 1000, ts % 1000).unwrap();
                         n += 1;
                     }

@@ -68,6 +68,15 @@ impl<F: FnMut(&Labels) -> bool> HeadVisitor for Count<F> {
         self.0 = self.0.wrapping_add(ts as u64 ^ bits);
         Ok(())
     }
+    fn histogram(
+        &mut self,
+        _: u32,
+        ts: i64,
+        _: &prom2om::format::histogram::HistogramValue,
+    ) -> anyhow::Result<()> {
+        self.0 = self.0.wrapping_add(ts as u64);
+        Ok(())
+    }
 }
 
 fn head(c: &mut Criterion) {

@@ -9,9 +9,12 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+mod tsdb;
+
+pub use tsdb::inspect_tsdb;
+
 use crate::format::dump::{self, Value};
 use crate::format::shard_dir::{self, ShardDir, SIDECAR_STALE_MARKERS};
-use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::labels::Labels;
 use crate::pipeline::input::{self, Chunker, InputSpec};
 use crate::select::filter::Filter;
@@ -21,19 +24,24 @@ use crate::select::filter::Filter;
 pub struct Family {
     pub name: String,
     pub series: u64,
-    /// Samples, staleness markers not included (of a data directory; a dump's markers print as
-    /// NaN and count as samples).
+    /// Samples, staleness markers not included (of a data or shard directory; a dump's markers
+    /// print as NaN and count as samples).
     pub samples: u64,
     /// Staleness markers of a data directory (not in `samples`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub stale_markers: u64,
-    /// Samples that pass the filters.
-    pub kept_samples: u64,
-    pub kept_series: u64,
-    /// Of a shard directory: native histogram samples (markers not included), apart from
-    /// `samples`.
+    /// Native histogram samples, staleness markers excluded (of a data or shard directory).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub histogram_samples: u64,
+    /// Native histogram staleness markers (of a data or shard directory).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub histogram_stale_markers: u64,
+    /// Float samples that pass the filters.
+    pub kept_samples: u64,
+    /// Histogram samples that pass the filters.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub kept_histogram_samples: u64,
+    pub kept_series: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -54,10 +62,18 @@ pub struct Report {
     pub series: u64,
     /// Samples, staleness markers not included (see [`Family::samples`]).
     pub samples: u64,
+    /// Native histogram samples, staleness markers excluded (of a data directory).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub histogram_samples: u64,
+    /// Native histogram staleness markers (of a data directory).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub histogram_stale_markers: u64,
     pub min_ts_ms: Option<i64>,
     pub max_ts_ms: Option<i64>,
     pub kept_series: u64,
     pub kept_samples: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub kept_histogram_samples: u64,
     /// OpenMetrics text the kept samples would make, estimated from their series and values.
     pub estimated_output_bytes: u64,
     pub invalid_lines: u64,
@@ -71,25 +87,22 @@ pub struct Report {
     /// in sidecars, or keeps with `--stale keep`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kept_stale_markers: Option<u64>,
-    /// Of a shard directory: the native histogram samples of its side files (markers not
-    /// included; not in `samples`), and their staleness markers.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub histogram_samples: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub histogram_stale_markers: Option<u64>,
 }
 
 /// Per-series counts while scanning.
 #[derive(Default)]
 struct SeriesAcc {
+    /// Float samples and those kept.
     samples: u64,
     kept: u64,
+    /// Float staleness markers and those kept.
     markers: u64,
     kept_markers: u64,
+    /// Histogram samples, histogram staleness markers, histogram samples kept.
+    histograms: u64,
+    hist_markers: u64,
+    kept_histograms: u64,
     prefix_len: u64,
-    /// Native histogram samples (of a shard directory), and those kept.
-    hist: u64,
-    hist_kept: u64,
 }
 
 /// Accumulates series and samples from any source.
@@ -143,9 +156,9 @@ impl Scan {
         filter: &Filter,
     ) {
         let acc = self.series_acc(labels, ts, filter);
-        acc.hist += 1;
+        acc.histograms += 1;
         if kept_series && filter.keeps_time(ts) {
-            acc.hist_kept += 1;
+            acc.kept_histograms += 1;
             self.out_bytes += acc.prefix_len + value_len as u64 + 16;
         }
     }
@@ -183,16 +196,21 @@ impl Scan {
             let f = fams.entry(labels.metric_name().to_string()).or_default();
             f.name = labels.metric_name().to_string();
             f.series += 1;
+            let kept = acc.kept + acc.kept_histograms > 0;
             f.samples += acc.samples;
             f.stale_markers += acc.markers;
+            f.histogram_samples += acc.histograms;
+            f.histogram_stale_markers += acc.hist_markers;
             f.kept_samples += acc.kept;
-            let kept = acc.kept > 0 || acc.hist_kept > 0;
+            f.kept_histogram_samples += acc.kept_histograms;
             f.kept_series += u64::from(kept);
-            f.histogram_samples += acc.hist;
             r.series += 1;
             r.samples += acc.samples;
+            r.histogram_samples += acc.histograms;
+            r.histogram_stale_markers += acc.hist_markers;
             r.kept_series += u64::from(kept);
             r.kept_samples += acc.kept;
+            r.kept_histogram_samples += acc.kept_histograms;
             for (n, v) in labels.iter() {
                 values
                     .entry(n.to_string())
@@ -202,8 +220,9 @@ impl Scan {
         }
         let _ = filter;
         r.families = fams.into_values().collect();
+        let size = |f: &Family| f.samples + f.histogram_samples + f.histogram_stale_markers;
         r.families
-            .sort_by(|a, b| b.samples.cmp(&a.samples).then_with(|| a.name.cmp(&b.name)));
+            .sort_by(|a, b| size(b).cmp(&size(a)).then_with(|| a.name.cmp(&b.name)));
         r.labels = values
             .into_iter()
             .map(|(name, v)| LabelCardinality {
@@ -290,184 +309,6 @@ fn itoa_len(mut n: u64) -> usize {
     len
 }
 
-/// Inspects a Prometheus data directory or block from its indexes and chunks: distinct series
-/// across blocks, samples and staleness markers apart (every float chunk is decoded, since only
-/// a value's bits tell a marker), the time range from the chunk metas.
-pub fn inspect_tsdb(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Report> {
-    use crate::pipeline::datadir;
-    use rayon::prelude::*;
-    let opened = datadir::open(dir)?;
-    // Blocks are scanned in parallel, then their series merged: a series in several blocks is
-    // one series.
-    let per_block = opened
-        .blocks
-        .par_iter()
-        .map(|b| scan_block(b, filter))
-        .collect::<Result<Vec<_>>>()?;
-    let mut per_block = per_block;
-    if let Some(head) = &opened.head_dir {
-        per_block.push(scan_head(head, &opened.blocks, filter)?);
-    }
-    let mut scan = Scan::default();
-    for (series, range) in per_block {
-        if let Some((a, b)) = range {
-            scan.min_ts = Some(scan.min_ts.map_or(a, |t| t.min(a)));
-            scan.max_ts = Some(scan.max_ts.map_or(b, |t| t.max(b)));
-        }
-        for (labels, n) in series {
-            let acc = match scan.series.get_mut(&labels) {
-                Some(a) => a,
-                None => {
-                    let mut prefix = Vec::new();
-                    let mut edited = labels.clone();
-                    filter.edits.apply(&mut edited);
-                    crate::format::openmetrics::write_series_prefix(&edited, &mut prefix);
-                    scan.series.entry(labels).or_insert(SeriesAcc {
-                        prefix_len: prefix.len() as u64,
-                        ..Default::default()
-                    })
-                }
-            };
-            acc.samples += n.samples;
-            acc.kept += n.kept;
-            acc.markers += n.markers;
-            acc.kept_markers += n.kept_markers;
-            // prefix + a value of about 10 characters + timestamp and separators
-            scan.out_bytes += n.kept * (acc.prefix_len + 26);
-        }
-    }
-    let (markers, kept_markers) = scan
-        .series
-        .values()
-        .fold((0, 0), |(m, k), a| (m + a.markers, k + a.kept_markers));
-    let mut report = scan.report(filter, top);
-    report.stale_markers = Some(markers);
-    report.kept_stale_markers = Some(kept_markers);
-    Ok(report)
-}
-
-/// One series' counts in one block or the head: samples and staleness markers apart, and of
-/// each what the filters keep.
-#[derive(Default)]
-struct Counts {
-    samples: u64,
-    markers: u64,
-    kept: u64,
-    kept_markers: u64,
-}
-
-impl Counts {
-    fn add(&mut self, stale: bool, kept: bool) {
-        let (all, k) = match stale {
-            true => (&mut self.markers, &mut self.kept_markers),
-            false => (&mut self.samples, &mut self.kept),
-        };
-        *all += 1;
-        *k += u64::from(kept);
-    }
-}
-
-/// The head's series and samples, counted by replaying it as `convert` does. The replay may give
-/// a sample twice (an out-of-order chunk on disk and the wbl that wrote it): count it once.
-fn scan_head(
-    dir: &Path,
-    blocks: &[crate::pipeline::datadir::Block],
-    filter: &Filter,
-) -> Result<BlockScan> {
-    use crate::pipeline::head::{self, HeadOptions, HeadVisitor};
-    struct Count {
-        series: Vec<(Labels, Vec<(i64, bool)>)>,
-    }
-    impl HeadVisitor for Count {
-        fn series(&mut self, labels: &Labels) -> Result<Option<u32>> {
-            self.series.push((labels.clone(), Vec::new()));
-            Ok(Some(self.series.len() as u32 - 1))
-        }
-        fn sample(&mut self, id: u32, ts: i64, bits: u64) -> Result<()> {
-            self.series[id as usize]
-                .1
-                .push((ts, bits == STALE_NAN_BITS));
-            Ok(())
-        }
-    }
-    let opts = HeadOptions {
-        min_valid_time: blocks.last().map_or(i64::MIN, |b| b.meta.max_time),
-        mint: i64::MIN,
-        maxt: i64::MAX,
-        skip_invalid: false,
-    };
-    let mut c = Count { series: Vec::new() };
-    head::read_head(dir, &opts, &mut c)?;
-    let mut range: Option<(i64, i64)> = None;
-    let mut out = Vec::new();
-    for (labels, mut ts) in c.series {
-        ts.sort_unstable_by_key(|&(t, _)| t);
-        ts.dedup_by_key(|&mut (t, _)| t);
-        let (Some(&(a, _)), Some(&(b, _))) = (ts.first(), ts.last()) else {
-            continue;
-        };
-        range = Some(range.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
-        let keep = filter.keeps_series(&labels);
-        let mut n = Counts::default();
-        for &(t, stale) in &ts {
-            n.add(stale, keep && filter.keeps_time(t));
-        }
-        out.push((labels, n));
-    }
-    Ok((out, range))
-}
-
-/// Per series of one block: labels and counts; and the block's time range from its chunk metas.
-type BlockScan = (Vec<(Labels, Counts)>, Option<(i64, i64)>);
-
-fn scan_block(block: &crate::pipeline::datadir::Block, filter: &Filter) -> Result<BlockScan> {
-    use crate::format::tsdb::tombstones::Tombstones;
-    use crate::format::tsdb::{chunkenc, chunks};
-    let (start, end) = (
-        filter.start.unwrap_or(i64::MIN),
-        filter.end.unwrap_or(i64::MAX),
-    );
-    let ix = block.index()?;
-    let name = block.name();
-    let bad =
-        |e: crate::format::tsdb::Error, file: &str| crate::bad_input!("block {name}: {file}: {e}");
-    let mut metas = Vec::new();
-    let mut out = Vec::new();
-    let mut range: Option<(i64, i64)> = None;
-    for id in ix.all_postings().map_err(|e| bad(e, "index"))? {
-        let labels = ix.series(id, &mut metas).map_err(|e| bad(e, "index"))?;
-        let keep = filter.keeps_series(&labels);
-        let deleted = block.tombstones.intervals(id as u64);
-        let mut n = Counts::default();
-        for m in &metas {
-            if Tombstones::covers(deleted, m.min_time, m.max_time) {
-                continue;
-            }
-            let (seg, off) = chunks::unpack_ref(m.chunk_ref);
-            let file = format!("chunks/{:06}", seg + 1);
-            let bytes = block
-                .segments
-                .get(seg)
-                .ok_or_else(|| crate::bad_input!("block {name}: {file} is missing"))?;
-            let (enc, _) = chunks::header_at(bytes, off).map_err(|e| bad(e, &file))?;
-            if !matches!(enc, chunkenc::ENC_XOR | chunkenc::ENC_XOR2) {
-                continue;
-            }
-            let (a, b) = range.unwrap_or((m.min_time, m.max_time));
-            range = Some((a.min(m.min_time), b.max(m.max_time)));
-            let c = chunks::chunk_at(bytes, off).map_err(|e| bad(e, &file))?;
-            c.decode(|t, bits| {
-                if !Tombstones::deleted(deleted, t) {
-                    n.add(bits == STALE_NAN_BITS, keep && start <= t && t <= end);
-                }
-            })
-            .map_err(|e| bad(e, &file))?;
-        }
-        out.push((labels, n));
-    }
-    Ok((out, range))
-}
-
 /// Inspects a shard directory through its manifest and the shards' OpenMetrics, each shard read
 /// once and checked as `verify` checks it: a shard that does not match its manifest is an error
 /// naming it.
@@ -475,7 +316,6 @@ pub fn inspect_dir(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Re
     let dir = ShardDir::open(dir)?;
     let mut scan = Scan::default();
     let mut fmt = Vec::new();
-    let mut hist_markers = 0u64;
     for i in 0..dir.manifest().shards.len() {
         dir.read_points(i, |p| {
             let keep = filter.keeps_series(p.labels);
@@ -486,7 +326,9 @@ pub fn inspect_dir(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Re
                     scan.sample(p.labels, keep, p.ts_ms, fmt.len(), filter);
                 }
                 shard_dir::Value::StaleMarker => {}
-                shard_dir::Value::Histogram(h) if h.is_stale() => hist_markers += 1,
+                shard_dir::Value::Histogram(h) if h.is_stale() => {
+                    scan.series_acc(p.labels, p.ts_ms, filter).hist_markers += 1
+                }
                 shard_dir::Value::Histogram(h) => {
                     crate::format::histtext::write_value(h, &mut fmt);
                     scan.histogram(p.labels, keep, p.ts_ms, fmt.len(), filter);
@@ -500,8 +342,5 @@ pub fn inspect_dir(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Re
     let markers = markers.filter(|s| s.kind == SIDECAR_STALE_MARKERS);
     let n: u64 = markers.map(|s| s.samples).sum();
     report.stale_markers = (n > 0).then_some(n);
-    let hist: u64 = report.families.iter().map(|f| f.histogram_samples).sum();
-    report.histogram_samples = (hist > 0).then_some(hist);
-    report.histogram_stale_markers = (hist_markers > 0).then_some(hist_markers);
     Ok(report)
 }

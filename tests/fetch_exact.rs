@@ -77,8 +77,9 @@ fn fetch_methods_match_dump_and_query_range() {
     .unwrap();
     let want = api::query_range(&client, r#"{__name__=~"fx_.*"}"#, start, end, 60_000).unwrap();
     let mut want_d = Data::new();
-    for (l, s) in want {
-        want_d.insert(l, s.into_iter().map(|(t, v)| (t, v.to_bits())).collect());
+    for s in want {
+        let floats = s.floats.into_iter().map(|(t, v)| (t, v.to_bits()));
+        want_d.insert(s.labels, floats.collect());
     }
     assert_same(&got, &want_d, "range");
 

@@ -35,6 +35,15 @@ impl HeadVisitor for Lines {
         self.lines.insert(line);
         Ok(())
     }
+    fn histogram(
+        &mut self,
+        id: u32,
+        ts: i64,
+        _: &prom2om::format::histogram::HistogramValue,
+    ) -> anyhow::Result<()> {
+        let l = &self.labels[id as usize];
+        anyhow::bail!("a histogram of {l} at {ts}: these 2.42 heads hold none")
+    }
 }
 
 fn opts() -> HeadOptions {

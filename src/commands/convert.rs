@@ -169,7 +169,9 @@ pub fn run(args: Args) -> Result<()> {
             return Err(e);
         }
     }
-    let dir_kept = dir_stats.as_ref().map_or(0, |d| d.samples_kept);
+    let dir_kept = dir_stats
+        .as_ref()
+        .map_or(0, |d| d.samples_kept + d.histograms_kept);
     if stats.samples_kept + dir_kept == 0 && sink.histogram_samples() == 0 {
         if !args.output.allow_empty {
             let why = match &dir_stats {
@@ -188,11 +190,10 @@ pub fn run(args: Args) -> Result<()> {
             "prom2om: warning: --add-label overrides labels the series already have, e.g. of {l}"
         );
     }
-    let histograms =
-        stats.histograms_skipped + dir_stats.as_ref().map_or(0, |d| d.histograms_skipped);
-    if histograms > 0 {
+    if stats.histograms_skipped > 0 {
         eprintln!(
-            "prom2om: warning: skipped {histograms} native histogram samples: OpenMetrics backfill cannot carry them"
+            "prom2om: warning: {}",
+            dump_histograms(stats.histograms_skipped)
         );
     }
     let mut filters = filter.describe(recorded_mode(stale, any_dump, dir_stats.is_some()));
@@ -337,6 +338,17 @@ fn add_stats(a: &mut ConvertStats, b: ConvertStats) {
     }
 }
 
+/// The warning for native histograms in dump text, which cannot carry them exactly.
+fn dump_histograms(n: u64) -> String {
+    format!(
+        "skipped {n} native histogram samples of the dump text: promtool's dump cannot carry them \
+         exactly (2.48+ prints them lossily, without schema, zero threshold, reset hint or empty \
+         buckets, and leaves out the first sample of each histogram series; 2.42 ends a series \
+         at its first histogram); read the data directory instead, which carries them exactly: \
+         prom2om convert DATA_DIR"
+    )
+}
+
 /// The data directories among the sources.
 fn tsdb_dirs(sources: &[Source]) -> Vec<&std::path::Path> {
     let dirs = sources.iter().filter_map(|s| match s {
@@ -457,27 +469,15 @@ fn nothing_kept_dir(d: &DirStats, dirs: &[&std::path::Path], filter: &Filter) ->
         }
     };
     let held = census.held(dirs);
-    if d.stale_dropped > 0 || d.histograms_skipped > 0 {
-        let mut only = Vec::new();
-        if d.stale_dropped > 0 {
-            only.push(format!(
-                "staleness markers ({}, dropped by --stale drop)",
-                d.stale_dropped
-            ));
-        }
-        if d.histograms_skipped > 0 {
-            only.push(format!(
-                "native histogram samples ({}, which OpenMetrics cannot carry)",
-                d.histograms_skipped
-            ));
-        }
+    let markers = d.stale_dropped + d.histogram_stale_dropped;
+    if markers > 0 {
         let which = match selectors.is_empty() {
             true => "its series".to_string(),
             false => format!("the series matching {selectors}"),
         };
         return format!(
-            "nothing kept: {held}; {within} {which} hold only {}",
-            only.join(" and ")
+            "nothing kept: {held}; {within} {which} hold only staleness markers ({markers}, \
+             dropped by --stale drop)"
         );
     }
     match &census.matched {
@@ -524,8 +524,13 @@ fn print_dir_summary(
     );
     let (dropped, kept, carried) = dir_markers(d, s, stale);
     eprintln!(
-        "prom2om: staleness markers dropped {dropped}, kept {kept}, carried in sidecars {carried}; histograms skipped {}; samples dropped by time {}, deleted by tombstones {}; damaged chunks or series skipped {}",
-        d.histograms_skipped, d.dropped_by_time, d.deleted, d.invalid_skipped
+        "prom2om: staleness markers dropped {dropped}, kept {kept}, carried in sidecars {carried}; histogram samples {}, histogram staleness markers passed on {}, dropped {}; samples dropped by time {}, deleted by tombstones {}; damaged chunks or series skipped {}",
+        d.histogram_samples(),
+        d.histogram_stale_kept,
+        d.histogram_stale_dropped,
+        d.dropped_by_time,
+        d.deleted,
+        d.invalid_skipped
     );
     if stale == StaleMode::Carry && out == "-" && dropped > 0 {
         eprintln!(
@@ -583,9 +588,10 @@ fn nothing_kept(st: &ConvertStats, matched: usize, filter: &Filter) -> String {
                  sample ({} bad lines skipped)",
                 st.invalid_lines
             ),
-            _ => format!(
+            n => format!(
                 "nothing kept: the input held {held}; the {matched} series kept hold only native \
-                 histogram samples, which OpenMetrics backfill cannot carry"
+                 histogram samples: {}",
+                dump_histograms(n)
             ),
         };
     }

@@ -341,6 +341,34 @@ fn list_metrics(opts: &FetchOptions) -> Result<()> {
     Ok(())
 }
 
+/// The native histograms fetched, and what the method could not know of them.
+fn print_histograms(st: &FetchStats) {
+    if st.histogram_samples + st.histogram_stale_markers > 0 {
+        eprintln!(
+            "prom2om: native histograms: {} histogram samples, {} histogram staleness markers",
+            st.histogram_samples, st.histogram_stale_markers
+        );
+    }
+    if st.histograms_skipped > 0 {
+        eprintln!(
+            "prom2om: histogram points skipped {}: --method range cannot export native \
+             histograms (query_range resamples them); use --method remote-read (exact) or raw",
+            st.histograms_skipped
+        );
+    }
+    if st.method == Some(fetch::plan::Method::Raw) && st.histogram_samples > 0 {
+        let g = &st.guessed;
+        eprintln!(
+            "prom2om: note: --method raw rebuilt the histograms from the query API's JSON, which \
+             cannot say their counter-reset hints (written unknown), whether their counts were \
+             integers (written as float histograms), their empty buckets, or custom bounds only \
+             empty buckets show; {} took their schema and {} their zero threshold from another \
+             sample of their series, {} from none; --method remote-read carries them exactly",
+            g.schema, g.zero_threshold, g.unknown
+        );
+    }
+}
+
 fn print_summary(st: &FetchStats, s: &SinkSummary, url: &str, (out, stale): (&str, StaleMode)) {
     let secs = st.elapsed.as_secs_f64().max(1e-9);
     let method = st.method.map_or("-", |m| m.as_str());
@@ -366,11 +394,11 @@ fn print_summary(st: &FetchStats, s: &SinkSummary, url: &str, (out, stale): (&st
         0
     };
     eprintln!(
-        "prom2om: staleness markers dropped {}, kept {kept}, carried in sidecars {carried}; histogram chunks skipped {}, duplicates dropped {}",
+        "prom2om: staleness markers dropped {}, kept {kept}, carried in sidecars {carried}; duplicates dropped {}",
         st.stale_markers.saturating_sub(kept + carried),
-        st.histogram_chunks,
         s.written.duplicates
     );
+    print_histograms(st);
     eprintln!(
         "prom2om: {} requests, {} retries, {} received; {} work units{}",
         st.requests,

@@ -74,17 +74,29 @@ fn print_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
             .unwrap_or_else(|| "-".into())
     };
     writeln!(out, "series {}, samples {}", r.series, r.samples)?;
-    match (r.stale_markers.filter(|&n| n > 0), r.kept_stale_markers) {
-        (Some(n), None) => writeln!(out, "staleness markers carried in sidecars: {n}")?,
-        // A data directory: counted apart from the samples, as convert and the manifest do.
-        (Some(n), Some(_)) => writeln!(out, "staleness markers {n} (not in the samples)")?,
+    // A data directory's report says what its filters keep of the markers; a shard
+    // directory's carries them in side files.
+    let datadir = r.kept_stale_markers.is_some();
+    match (r.stale_markers.filter(|&n| n > 0), datadir) {
+        (Some(n), false) => writeln!(out, "staleness markers carried in sidecars: {n}")?,
+        // Counted apart from the samples, as convert and the manifest do.
+        (Some(n), true) => writeln!(out, "staleness markers {n} (not in the samples)")?,
         (None, _) => {}
     }
-    if let Some(n) = r.histogram_samples {
-        writeln!(out, "histogram samples in side files: {n}")?;
-    }
-    if let Some(n) = r.histogram_stale_markers {
-        writeln!(out, "histogram staleness markers in side files: {n}")?;
+    let hist = r.histogram_samples + r.histogram_stale_markers > 0;
+    if hist && datadir {
+        writeln!(
+            out,
+            "native histogram samples {}, histogram staleness markers {}",
+            r.histogram_samples, r.histogram_stale_markers
+        )?;
+    } else if hist {
+        writeln!(out, "histogram samples in side files: {}", r.histogram_samples)?;
+        writeln!(
+            out,
+            "histogram staleness markers in side files: {}",
+            r.histogram_stale_markers
+        )?;
     }
     writeln!(
         out,
@@ -97,9 +109,15 @@ fn print_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         "kept by the filters: series {}, samples {}{}, about {} of OpenMetrics",
         r.kept_series,
         r.kept_samples,
-        match r.kept_stale_markers {
-            Some(n) if n > 0 => format!(", staleness markers {n}"),
-            _ => String::new(),
+        {
+            let mut s = String::new();
+            if let Some(n) = r.kept_stale_markers.filter(|&n| n > 0) {
+                s += &format!(", staleness markers {n}");
+            }
+            if hist {
+                s += &format!(", histogram samples {}", r.kept_histogram_samples);
+            }
+            s
         },
         human_bytes(r.estimated_output_bytes)
     )?;
@@ -110,35 +128,39 @@ fn print_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         }
     }
     writeln!(out)?;
-    // The histogram column only where there are histograms: other reports stay as they were.
-    let hist = r.families.iter().any(|f| f.histogram_samples > 0);
-    let col = |v: &dyn std::fmt::Display| {
-        if hist {
-            format!(" {v:>12}")
-        } else {
-            String::new()
-        }
-    };
-    writeln!(
-        out,
-        "{:>12}{} {:>8} {:>12} {:>8}  family",
-        "samples",
-        col(&"histograms"),
-        "series",
-        "kept",
-        "kept_s"
-    )?;
-    for f in &r.families {
+    if hist {
         writeln!(
             out,
-            "{:>12}{} {:>8} {:>12} {:>8}  {}",
-            f.samples,
-            col(&f.histogram_samples),
-            f.series,
-            f.kept_samples,
-            f.kept_series,
-            f.name
+            "{:>12} {:>10} {:>8} {:>12} {:>10} {:>8}  family",
+            "samples", "histograms", "series", "kept", "kept_h", "kept_s"
         )?;
+    } else {
+        writeln!(
+            out,
+            "{:>12} {:>8} {:>12} {:>8}  family",
+            "samples", "series", "kept", "kept_s"
+        )?;
+    }
+    for f in &r.families {
+        if hist {
+            writeln!(
+                out,
+                "{:>12} {:>10} {:>8} {:>12} {:>10} {:>8}  {}",
+                f.samples,
+                f.histogram_samples,
+                f.series,
+                f.kept_samples,
+                f.kept_histogram_samples,
+                f.kept_series,
+                f.name
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{:>12} {:>8} {:>12} {:>8}  {}",
+                f.samples, f.series, f.kept_samples, f.kept_series, f.name
+            )?;
+        }
     }
     writeln!(out)?;
     writeln!(out, "{:>8}  label", "values")?;

@@ -8,11 +8,29 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, Context, Result};
 use serde::Deserialize;
 
+use super::histjson::JsonHistogram;
 use super::http::{Client, Failure};
 use crate::labels::Labels;
 
+/// One series of a matrix result: its float samples, and its native histograms as the JSON
+/// gives them (a series that changed type has both).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MatrixSeries {
+    pub labels: Labels,
+    pub floats: Vec<(i64, f64)>,
+    pub histograms: Vec<(i64, JsonHistogram)>,
+}
+
+impl MatrixSeries {
+    /// Keeps the samples in `[a, b]`.
+    pub fn retain_range(&mut self, a: i64, b: i64) {
+        self.floats.retain(|&(t, _)| t >= a && t <= b);
+        self.histograms.retain(|(t, _)| *t >= a && *t <= b);
+    }
+}
+
 /// Series and their samples, as a matrix result holds them.
-pub type Matrix = Vec<(Labels, Vec<(i64, f64)>)>;
+pub type Matrix = Vec<MatrixSeries>;
 
 #[derive(Deserialize)]
 struct Envelope<'a, T> {
@@ -123,11 +141,13 @@ pub fn label_values(
 }
 
 #[derive(Deserialize)]
-struct MatrixSeries<'a> {
+struct JsonSeries<'a> {
     #[serde(borrow)]
     metric: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
     #[serde(default, borrow)]
     values: Vec<(f64, &'a str)>,
+    #[serde(default)]
+    histograms: Vec<(f64, JsonHistogram)>,
 }
 
 #[derive(Deserialize)]
@@ -135,7 +155,7 @@ struct MatrixData<'a> {
     #[serde(rename = "resultType", borrow)]
     result_type: Cow<'a, str>,
     #[serde(borrow)]
-    result: Vec<MatrixSeries<'a>>,
+    result: Vec<JsonSeries<'a>>,
 }
 
 fn matrix_of(body: &[u8]) -> Result<Matrix, Failure> {
@@ -148,11 +168,20 @@ fn matrix_of(body: &[u8]) -> Result<Matrix, Failure> {
     }
     let mut out = Vec::with_capacity(data.result.len());
     for s in data.result {
-        let mut samples = Vec::with_capacity(s.values.len());
+        let mut floats = Vec::with_capacity(s.values.len());
         for (ts, v) in s.values {
-            samples.push((ms_of(ts), value_of(v).map_err(Failure::Fatal)?));
+            floats.push((ms_of(ts), value_of(v).map_err(Failure::Fatal)?));
         }
-        out.push((labels_of(s.metric), samples));
+        let histograms = s
+            .histograms
+            .into_iter()
+            .map(|(ts, h)| (ms_of(ts), h))
+            .collect();
+        out.push(MatrixSeries {
+            labels: labels_of(s.metric),
+            floats,
+            histograms,
+        });
     }
     Ok(out)
 }
@@ -370,9 +399,19 @@ mod tests {
         let body = br#"{"status":"success","data":{"resultType":"matrix","result":[
             {"metric":{"__name__":"m","path":"a\"b\\c\n"},"values":[[1.5,"1"],[2,"NaN"]]}]}}"#;
         let m = matrix_of(body).unwrap();
-        assert_eq!(m[0].0.get("path"), Some("a\"b\\c\n"));
-        assert_eq!(m[0].1[0], (1500, 1.0));
-        assert!(m[0].1[1].1.is_nan());
+        assert_eq!(m[0].labels.get("path"), Some("a\"b\\c\n"));
+        assert_eq!(m[0].floats[0], (1500, 1.0));
+        assert!(m[0].floats[1].1.is_nan());
+        // A series that turned histogram: both.
+        let body = br#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"__name__":"h"},"values":[[1,"2"]],"histograms":[[2.5,{"count":"3",
+            "sum":"1.5","buckets":[[0,"1","2","3"]]}],[3,{"count":"0","sum":"0"}]]}]}}"#;
+        let m = matrix_of(body).unwrap();
+        assert_eq!(m[0].floats, [(1000, 2.0)]);
+        assert_eq!(m[0].histograms.len(), 2);
+        assert_eq!(m[0].histograms[0].0, 2500);
+        assert_eq!(m[0].histograms[0].1.buckets[0].3, "3");
+        assert!(m[0].histograms[1].1.buckets.is_empty());
         let err = matrix_of(br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#);
         assert!(matches!(err, Err(Failure::Fatal(_))));
         assert!(matches!(

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod discover;
+pub mod histjson;
 pub mod http;
 pub mod plan;
 pub mod remote_read;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::format::histogram::HistogramValue;
 use crate::labels::Labels;
 use crate::pipeline::feed::{Provenance, SampleSink};
 use http::{Client, ClientConfig};
@@ -69,7 +71,14 @@ pub struct FetchStats {
     pub samples: u64,
     /// Staleness markers received (the sink carries, drops or keeps them).
     pub stale_markers: u64,
-    pub histogram_chunks: u64,
+    /// Native histogram samples delivered, staleness markers excluded.
+    pub histogram_samples: u64,
+    /// Native histogram staleness markers received (the sink carries or drops them).
+    pub histogram_stale_markers: u64,
+    /// Native histogram points `--method range` cannot export.
+    pub histograms_skipped: u64,
+    /// Of the histograms `--method raw` rebuilt from JSON, what it took from other samples.
+    pub guessed: histjson::Guessed,
     pub units: usize,
     pub units_resumed: usize,
     pub samples_resumed: u64,
@@ -100,9 +109,12 @@ pub fn fetch(opts: &FetchOptions, sink: &mut impl SampleSink) -> Result<FetchSta
     let spool = match &opts.state_dir {
         Some(d) if checkpoint.is_some() => {
             if spool_len > 0 {
-                spool::replay(d, spool_len, |l, s| {
+                spool::replay(d, spool_len, |l, s, h| {
                     stats.samples_resumed += s.len() as u64;
-                    deliver(sink, l, &s)
+                    let markers = h.iter().filter(|x| x.1.is_stale()).count() as u64;
+                    stats.histogram_stale_markers += markers;
+                    stats.histogram_samples += h.len() as u64 - markers;
+                    deliver(sink, l, &s, &h)
                 })?;
             }
             Some(spool::SpoolWriter::open(d, spool_len)?)
@@ -123,7 +135,7 @@ pub fn fetch(opts: &FetchOptions, sink: &mut impl SampleSink) -> Result<FetchSta
         spool,
         checkpoint,
         bar,
-        warned_hist: false,
+        warned_range: false,
     };
     worker::run(&exec, &units, &pending, opts.concurrency, |msg| c.take(msg))?;
     c.bar.finish_and_clear();
@@ -210,7 +222,7 @@ struct Collector<'a, S> {
     spool: Option<spool::SpoolWriter>,
     checkpoint: Option<Checkpoint>,
     bar: indicatif::ProgressBar,
-    warned_hist: bool,
+    warned_range: bool,
 }
 
 impl<S: SampleSink> Collector<'_, S> {
@@ -219,21 +231,25 @@ impl<S: SampleSink> Collector<'_, S> {
         match msg {
             worker::Msg::Series(sd) => {
                 stats.stale_markers += sd.stale_markers;
-                if sd.histogram_chunks > 0 && !self.warned_hist {
-                    self.warned_hist = true;
-                    self.bar.suspend(|| eprintln!("prom2om: warning: skipping native histogram chunks (series {}): OpenMetrics backfill cannot carry them", sd.labels));
+                if sd.histograms_skipped > 0 && !self.warned_range {
+                    self.warned_range = true;
+                    self.bar.suspend(|| eprintln!("prom2om: warning: --method range skips native histograms (series {}): query_range resamples them; use --method remote-read (exact) or raw", sd.labels));
                 }
-                stats.histogram_chunks += sd.histogram_chunks;
-                if sd.samples.is_empty() {
+                stats.histograms_skipped += sd.histograms_skipped;
+                stats.guessed.add(&sd.guessed);
+                if sd.samples.is_empty() && sd.histograms.is_empty() {
                     return Ok(());
                 }
                 stats.series_batches += 1;
                 stats.samples += sd.samples.len() as u64;
+                let hists = sd.histograms.len() as u64;
+                stats.histogram_stale_markers += sd.histogram_stale_markers;
+                stats.histogram_samples += hists - sd.histogram_stale_markers;
                 self.bar.set_message(format!("{} samples", stats.samples));
                 if let Some(sp) = self.spool.as_mut() {
-                    sp.append(&sd.labels, &sd.samples)?;
+                    sp.append(&sd.labels, &sd.samples, &sd.histograms)?;
                 }
-                deliver(self.sink, sd.labels, &sd.samples)
+                deliver(self.sink, sd.labels, &sd.samples, &sd.histograms)
             }
             worker::Msg::Done(i) => {
                 if let (Some(sp), Some(cp)) = (self.spool.as_mut(), self.checkpoint.as_mut()) {
@@ -248,11 +264,20 @@ impl<S: SampleSink> Collector<'_, S> {
     }
 }
 
-/// Hands one batch of one series to the sink. Remote read gives the values' exact bits.
-fn deliver(sink: &mut impl SampleSink, labels: Labels, samples: &[(i64, f64)]) -> Result<()> {
+/// Hands one batch of one series to the sink: its float samples, then its histograms (of a
+/// timestamp a method gives one or the other). Remote read gives the values' exact bits.
+fn deliver(
+    sink: &mut impl SampleSink,
+    labels: Labels,
+    samples: &[(i64, f64)],
+    histograms: &[(i64, HistogramValue)],
+) -> Result<()> {
     let id = sink.series(labels, Provenance::EXACT)?;
     for &(t, v) in samples {
         sink.float(id, t, v.to_bits())?;
+    }
+    for (t, h) in histograms {
+        sink.histogram(id, *t, h)?;
     }
     Ok(())
 }

@@ -235,6 +235,8 @@ pub struct Resumed {
 }
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.jsonl";
+/// The checkpoint and spool format: 2 since the spool carries native histograms.
+const VERSION: u32 = 2;
 
 impl Checkpoint {
     pub fn path(dir: &Path) -> PathBuf {
@@ -254,7 +256,7 @@ impl Checkpoint {
         let mut file = File::create(&path)
             .with_context(|| format!("creating checkpoint {}", path.display()))?;
         let h = Header {
-            version: 1,
+            version: VERSION,
             fingerprint: fingerprint.to_string(),
             method,
             start_ms,
@@ -279,6 +281,14 @@ impl Checkpoint {
             .with_context(|| format!("{} is empty", path.display()))?;
         let h: Header = serde_json::from_str(first)
             .with_context(|| format!("{}: not a prom2om fetch checkpoint", path.display()))?;
+        if h.version != VERSION {
+            return Err(crate::bad_input!(
+                "{} was written by another version of prom2om (checkpoint format {}, this one \
+                 reads {VERSION}); use --force to start over",
+                path.display(),
+                h.version
+            ));
+        }
         if h.fingerprint != fingerprint {
             return Err(crate::bad_input!(
                 "{} was written by a fetch with other options; rerun with the same URL, \

@@ -8,7 +8,10 @@ use anyhow::{bail, Context, Result};
 use prost::Message;
 
 use super::plan::{Match, Op};
+use crate::format::histogram::HistogramValue;
 pub use crate::format::prompb::{Label, Sample, TimeSeries};
+use crate::format::prompb_histogram::PbHistogram;
+use crate::format::tsdb::chunkenc::{self, Value};
 use crate::format::tsdb::xor;
 use crate::labels::Labels;
 
@@ -57,7 +60,18 @@ pub struct ReadResponse {
 #[derive(Clone, PartialEq, Message)]
 pub struct QueryResult {
     #[prost(message, repeated, tag = "1")]
-    pub timeseries: Vec<TimeSeries>,
+    pub timeseries: Vec<ReadSeries>,
+}
+
+/// `prompb.TimeSeries` as a `SAMPLES` response holds it: samples and native histograms.
+#[derive(Clone, PartialEq, Message)]
+pub struct ReadSeries {
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    #[prost(message, repeated, tag = "2")]
+    pub samples: Vec<Sample>,
+    #[prost(message, repeated, tag = "4")]
+    pub histograms: Vec<PbHistogram>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -90,6 +104,8 @@ pub struct Chunk {
 }
 
 const CHUNK_XOR: i32 = 1;
+const CHUNK_HISTOGRAM: i32 = 2;
+const CHUNK_FLOAT_HISTOGRAM: i32 = 3;
 /// Far above Prometheus' 1 MiB default frame size, low enough to stop a garbage length.
 const MAX_FRAME: u64 = 256 << 20;
 pub const STREAMED_CONTENT_TYPE: &str = "application/x-streamed-protobuf";
@@ -131,7 +147,7 @@ pub fn encode_request(matchers: &[Match], start_ms: i64, end_ms: i64, streamed: 
         .expect("snappy accepts any input below 4 GiB")
 }
 
-/// One series as remote read returned it, restricted to the query's time range.
+/// One series as a method returned it, restricted to the query's time range.
 #[derive(Debug, Default)]
 pub struct SeriesData {
     pub labels: Labels,
@@ -139,7 +155,14 @@ pub struct SeriesData {
     pub samples: Vec<(i64, f64)>,
     /// Of those, staleness markers.
     pub stale_markers: u64,
-    pub histogram_chunks: u64,
+    /// Native histograms in time order (exact from remote read, their markers included).
+    pub histograms: Vec<(i64, HistogramValue)>,
+    /// Of those, staleness markers.
+    pub histogram_stale_markers: u64,
+    /// Native histogram points a method cannot export (`query_range`'s).
+    pub histograms_skipped: u64,
+    /// Of the histograms `--method raw` rebuilt from JSON, what it took from other samples.
+    pub guessed: super::histjson::Guessed,
 }
 
 /// Reads the frames of a streamed response: `uvarint(len) crc32c_be(data) data`.
@@ -238,31 +261,59 @@ pub fn read_streamed<R: BufRead>(
 }
 
 fn add_chunk(sd: &mut SeriesData, c: &Chunk, start_ms: i64, end_ms: i64) -> Result<()> {
-    if c.r#type != CHUNK_XOR {
-        sd.histogram_chunks += 1;
-        return Ok(());
-    }
     if c.max_time_ms < start_ms || c.min_time_ms > end_ms {
         return Ok(());
     }
-    let samples = &mut sd.samples;
-    let stale = &mut sd.stale_markers;
-    xor::decode(&c.data, |t, bits| {
-        if t < start_ms || t > end_ms {
-            return;
+    let res = match c.r#type {
+        CHUNK_XOR => {
+            let samples = &mut sd.samples;
+            let stale = &mut sd.stale_markers;
+            xor::decode(&c.data, |t, bits| {
+                if t < start_ms || t > end_ms {
+                    return;
+                }
+                *stale += u64::from(bits == xor::STALE_NAN_BITS);
+                samples.push((t, f64::from_bits(bits)));
+            })
         }
-        *stale += u64::from(bits == xor::STALE_NAN_BITS);
-        samples.push((t, f64::from_bits(bits)));
-    })
-    .with_context(|| format!("series {}", sd.labels))?;
+        // The chunk types are the TSDB's encodings: 2 histogram, 3 float histogram.
+        CHUNK_HISTOGRAM | CHUNK_FLOAT_HISTOGRAM => {
+            let hists = &mut sd.histograms;
+            let stale = &mut sd.histogram_stale_markers;
+            chunkenc::decode_samples(c.r#type as u8, &c.data, |_, t, v| {
+                if t < start_ms || t > end_ms {
+                    return;
+                }
+                let h = match v {
+                    Value::Histogram(h) => HistogramValue::Int(h.clone()),
+                    Value::FloatHistogram(h) => HistogramValue::Float(h.clone()),
+                    Value::Float(_) => unreachable!("a histogram chunk holds histograms"),
+                };
+                *stale += u64::from(h.is_stale());
+                hists.push((t, h));
+            })
+        }
+        n => bail!(
+            "series {}: remote read chunk of unknown type {n}",
+            sd.labels
+        ),
+    };
+    res.with_context(|| format!("series {}", sd.labels))?;
     Ok(())
 }
 
-/// Chunks "may overlap": order by time and keep the first sample of each timestamp.
+/// Chunks "may overlap": order by time and keep the first sample of each timestamp, of each
+/// kind.
 fn finish(mut sd: SeriesData) -> SeriesData {
     if !sd.samples.windows(2).all(|w| w[0].0 < w[1].0) {
         sd.samples.sort_by_key(|s| s.0);
         sd.samples.dedup_by_key(|s| s.0);
+    }
+    let h = &mut sd.histograms;
+    if !h.windows(2).all(|w| w[0].0 < w[1].0) {
+        h.sort_by_key(|s| s.0);
+        h.dedup_by_key(|s| s.0);
+        sd.histogram_stale_markers = h.iter().filter(|s| s.1.is_stale()).count() as u64;
     }
     sd
 }
@@ -291,10 +342,27 @@ pub fn read_samples(
                 sd.stale_markers += u64::from(s.value.to_bits() == xor::STALE_NAN_BITS);
                 sd.samples.push((s.timestamp, s.value));
             }
+            for h in ts.histograms {
+                if h.timestamp < start_ms || h.timestamp > end_ms {
+                    continue;
+                }
+                let v = h
+                    .to_model()
+                    .map_err(|e| anyhow::anyhow!("series {}: {e}", sd.labels))?;
+                sd.histogram_stale_markers += u64::from(v.is_stale());
+                sd.histograms.push((h.timestamp, v));
+            }
             emit(finish(sd))?;
         }
     }
     Ok(())
+}
+
+/// Fuzz logic: arbitrary bytes as a streamed response and as a `SAMPLES` response (snappy
+/// block); never panics.
+pub fn fuzz_remote_read(data: &[u8]) {
+    let _ = read_streamed(data, i64::MIN, i64::MAX, |_| Ok(()));
+    let _ = read_samples(data, i64::MIN, i64::MAX, |_| Ok(()));
 }
 
 fn to_labels(ls: &[Label]) -> Labels {
@@ -305,6 +373,31 @@ fn to_labels(ls: &[Label]) -> Labels {
 mod tests {
     use super::*;
     use crate::format::tsdb::xor::tests::encode;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn random_responses_never_panic(
+            data in prop::collection::vec(any::<u8>(), 0..300),
+            typ in 0i32..5,
+        ) {
+            fuzz_remote_read(&data);
+            // A well-framed stream around a chunk of random bytes, of each chunk type.
+            let stream = frame(&ChunkedReadResponse {
+                chunked_series: vec![series("a", vec![Chunk {
+                    min_time_ms: 0,
+                    max_time_ms: 10,
+                    r#type: typ,
+                    data: data.clone(),
+                }])],
+                query_index: 0,
+            });
+            fuzz_remote_read(&stream);
+            let body = snap::raw::Encoder::new().compress_vec(&data).unwrap();
+            fuzz_remote_read(&body);
+        }
+    }
 
     fn frame(msg: &impl Message) -> Vec<u8> {
         let data = msg.encode_to_vec();
@@ -343,9 +436,17 @@ mod tests {
     fn series_split_over_frames_stale_and_histograms() {
         let a1 = xor_chunk(&[(0, 1.0f64.to_bits()), (10, xor::STALE_NAN_BITS)]);
         let a2 = xor_chunk(&[(20, f64::NAN.to_bits()), (30, 4.0f64.to_bits())]);
+        let h = |n: u64| crate::format::histogram::Histogram {
+            count: n,
+            ..Default::default()
+        };
+        let stale = crate::format::histogram::Histogram::stale();
+        let samples = [(-5, h(1)), (40, h(2)), (45, stale)];
         let hist = Chunk {
-            r#type: 2,
-            ..xor_chunk(&[(40, 0)])
+            min_time_ms: -5,
+            max_time_ms: 45,
+            r#type: CHUNK_HISTOGRAM,
+            data: crate::format::tsdb::histogram::encode(&samples).unwrap(),
         };
         let b = xor_chunk(&[(5, 2.0f64.to_bits()), (99, 3.0f64.to_bits())]);
         let mut stream = frame(&ChunkedReadResponse {
@@ -370,7 +471,26 @@ mod tests {
         assert_eq!(got[0].samples[1].1.to_bits(), xor::STALE_NAN_BITS);
         assert_eq!(got[0].samples[2].1.to_bits(), f64::NAN.to_bits());
         assert_eq!(got[0].stale_markers, 1);
-        assert_eq!(got[0].histogram_chunks, 1);
+        // The histogram chunk's samples in [0, 50], the marker with its bits.
+        let hs: Vec<_> = got[0].histograms.iter().map(|s| s.0).collect();
+        assert_eq!(hs, [40, 45]);
+        let HistogramValue::Int(first) = &got[0].histograms[0].1 else {
+            panic!("an integer histogram")
+        };
+        assert_eq!(first.count, 2);
+        assert!(got[0].histograms[1].1.is_stale());
+        assert_eq!(got[0].histogram_stale_markers, 1);
+        // A chunk of a type no Prometheus writes is an error, not a silent skip.
+        let odd = Chunk {
+            r#type: 7,
+            ..xor_chunk(&[(1, 1)])
+        };
+        let stream = frame(&ChunkedReadResponse {
+            chunked_series: vec![series("c", vec![odd])],
+            query_index: 0,
+        });
+        let e = read_streamed(stream.as_slice(), 0, 50, |_| Ok(())).unwrap_err();
+        assert!(format!("{e:#}").contains("unknown type 7"), "{e:#}");
         // Out of [0, 50]: the sample at 99 is dropped.
         assert_eq!(got[1].samples, vec![(5, 2.0)]);
     }
@@ -414,7 +534,13 @@ mod tests {
     fn samples_response_and_request_roundtrip() {
         let resp = ReadResponse {
             results: vec![QueryResult {
-                timeseries: vec![TimeSeries {
+                timeseries: vec![ReadSeries {
+                    histograms: vec![PbHistogram {
+                        count: Some(crate::format::prompb_histogram::PbCount::Float(1.5)),
+                        sum: 2.0,
+                        timestamp: 3,
+                        ..Default::default()
+                    }],
                     labels: vec![Label {
                         name: "__name__".into(),
                         value: "m".into(),
@@ -444,6 +570,10 @@ mod tests {
         assert_eq!(got[0].samples[0], (1, 1.0));
         assert_eq!(got[0].samples[1].1.to_bits(), xor::STALE_NAN_BITS);
         assert_eq!(got[0].stale_markers, 1);
+        let HistogramValue::Float(h) = &got[0].histograms[0].1 else {
+            panic!("a float histogram")
+        };
+        assert_eq!((got[0].histograms[0].0, h.count), (3, 1.5f64.to_bits()));
 
         let m = Match {
             name: "job".into(),

@@ -11,9 +11,11 @@ use anyhow::{anyhow, Result};
 
 use super::api;
 use super::discover::{content_type, remote_read_headers};
+use super::histjson;
 use super::http::{Client, Failure, HttpStatus};
 use super::plan::{promql_selector, Method, Unit};
 use super::remote_read::{self, SeriesData};
+use crate::format::histogram::HistogramValue;
 use crate::labels::Labels;
 
 /// What a worker sends to the collector.
@@ -97,7 +99,7 @@ fn fetch_unit(exec: &Exec, u: &Unit, tx: &SyncSender<Msg>, stop: &AtomicBool) ->
         Method::Range => {
             let q = promql_selector(&u.matchers);
             let m = api::query_range(exec.client, &q, u.start_ms, u.end_ms, exec.step_ms)?;
-            send_matrix(m, tx, stop)
+            send_matrix(m, false, tx, stop)
         }
     }
 }
@@ -159,10 +161,10 @@ fn raw_unit(
     );
     match api::query_matrix(exec.client, &q, b) {
         Ok(mut m) => {
-            for (_, s) in &mut m {
-                s.retain(|&(t, _)| t >= a && t <= b);
+            for s in &mut m {
+                s.retain_range(a, b);
             }
-            send_matrix(m, tx, stop)
+            send_matrix(m, true, tx, stop)
         }
         Err(e) if too_many_samples(&e) && b - a >= 2000 => {
             let mid = a + (b - a) / 2;
@@ -179,20 +181,28 @@ fn too_many_samples(e: &anyhow::Error) -> bool {
         .any(|s| s.status == 422 && s.message.contains("too many samples"))
 }
 
-fn send_matrix(m: api::Matrix, tx: &SyncSender<Msg>, stop: &AtomicBool) -> Result<()> {
-    for (labels, samples) in m {
-        if samples.is_empty() {
+/// Sends the series of a matrix answer. Raw samples (`raw`) carry their histograms, rebuilt
+/// from the JSON; `query_range`'s resampled points of histograms are only counted.
+fn send_matrix(m: api::Matrix, raw: bool, tx: &SyncSender<Msg>, stop: &AtomicBool) -> Result<()> {
+    for s in m {
+        let mut sd = SeriesData {
+            labels: s.labels,
+            samples: s.floats,
+            ..Default::default()
+        };
+        if raw {
+            let hs = histjson::rebuild_series(&s.histograms, &mut sd.guessed)
+                .map_err(|e| anyhow!("series {}: {e}", sd.labels))?;
+            sd.histograms = (hs.into_iter())
+                .map(|(t, h)| (t, HistogramValue::Float(h)))
+                .collect();
+        } else {
+            sd.histograms_skipped = s.histograms.len() as u64;
+        }
+        if sd.samples.is_empty() && sd.histograms.is_empty() && sd.histograms_skipped == 0 {
             continue;
         }
-        send(
-            tx,
-            stop,
-            SeriesData {
-                labels,
-                samples,
-                ..Default::default()
-            },
-        )?;
+        send(tx, stop, sd)?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ mod gomerge;
 mod headfeed;
 mod headhold;
 mod merge;
+mod samples;
 mod split;
 mod stats;
 

@@ -1,5 +1,6 @@
 //! Replays the head of a Prometheus data directory (chunks_head, the newest checkpoint, the WAL
-//! after it, the out-of-order wbl) into float samples, as 2.42's `OpenDBReadOnly` + `tsdb dump`.
+//! after it, the out-of-order wbl) into float and native histogram samples, as `OpenDBReadOnly`
+//! + `tsdb dump` (2.42; 3.5 for what only Prometheus 3 writes: histograms out of order).
 //!
 //! Two passes over the log: the first learns every series record and tombstone, so that the
 //! second can apply 2.42's replay rules while streaming samples, holding no samples in memory:
@@ -7,17 +8,22 @@
 //!   replayed for it before its last series record is dropped, and its m-mapped chunks are those
 //!   of the last ref;
 //! - WAL samples older than `min_valid_time` are dropped, so are samples at or before the last
-//!   m-mapped chunk of the series or the last accepted sample (in order only);
+//!   m-mapped chunk of the series or the last accepted sample (in order only; floats and
+//!   histograms alike: one series has one in-order time line whatever the kind);
 //! - tombstones apply to in-order data (m-mapped chunks and WAL) of the ref they name when that is
 //!   the series' first ref; out-of-order data ignores them (2.42 queries OOO without tombstones);
-//! - out-of-order samples from the wbl go through 2.42's out-of-order head chunk (32 samples,
-//!   duplicates rejected, emptied by an m-map marker of a chunk present in chunks_head).
+//! - out-of-order samples and histograms from the wbl go through the out-of-order head chunk (32
+//!   samples, duplicates rejected, emptied by an m-map marker of a chunk present in
+//!   chunks_head), `ooo`.
 
 mod batch;
 mod files;
+mod ooo;
 
 use crate::bad_input;
-use crate::format::tsdb::head_chunks::{self, HeadChunks};
+use crate::format::histogram::HistogramValue;
+use crate::format::tsdb::chunkenc::Value;
+use crate::format::tsdb::head_chunks::{self, HeadChunk, HeadChunks};
 use crate::format::tsdb::record::{self, RecordType};
 use crate::format::tsdb::{self, wal, xor};
 use crate::labels::Labels;
@@ -45,6 +51,8 @@ pub trait HeadVisitor {
     }
     /// One float sample, raw value bits (staleness markers included), any order, maybe repeated.
     fn sample(&mut self, id: u32, ts: i64, bits: u64) -> Result<()>;
+    /// One native histogram sample (staleness markers included), as [`HeadVisitor::sample`].
+    fn histogram(&mut self, id: u32, ts: i64, h: &HistogramValue) -> Result<()>;
 }
 
 #[derive(Default, Debug, Clone)]
@@ -53,7 +61,7 @@ pub struct HeadStats {
     pub series: u64,
     /// Float samples passed to the visitor.
     pub samples: u64,
-    /// Native histogram samples in [mint, maxt], not exported.
+    /// Native histogram samples passed to the visitor.
     pub histograms: u64,
     /// Damaged records and chunks skipped (`skip_invalid`).
     pub skipped_invalid: u64,
@@ -99,6 +107,9 @@ pub fn head_series(
             self.range = Some((a.min(ts), b.max(ts)));
             Ok(())
         }
+        fn histogram(&mut self, id: u32, ts: i64, _: &HistogramValue) -> Result<()> {
+            self.sample(id, ts, 0)
+        }
     }
     let mut v = Range { f, range: None };
     read_head(dir, opts, &mut v)?;
@@ -123,10 +134,10 @@ struct Series {
     last_t: i64,
     tombstones: Vec<(i64, i64)>,
     visit: Visit,
-    /// The visitor does not want it: its float samples are not decoded.
+    /// The visitor does not want it: its samples are not decoded.
     skip: bool,
     /// The out-of-order head chunk: sorted, at most [`OOO_CAP`].
-    ooo: Vec<(i64, u64)>,
+    ooo: Vec<(i64, ooo::OooVal)>,
 }
 
 impl Series {
@@ -197,7 +208,7 @@ type Stream<'f> = (&'f [Mapped], bool);
 enum Pass {
     /// Series records and tombstones.
     Index,
-    /// Out-of-order samples and m-map markers.
+    /// Out-of-order samples, histograms and m-map markers.
     Wbl,
 }
 
@@ -208,7 +219,7 @@ impl Pass {
         let known = (1..=13).contains(&t);
         match self {
             Pass::Index => matches!(t, 1 | 3) || !known,
-            Pass::Wbl => matches!(t, 2 | 5 | 11) || !known,
+            Pass::Wbl => matches!(t, 2 | 5 | 7..=13) || !known,
         }
     }
 }
@@ -411,7 +422,8 @@ impl<'o> Replay<'o> {
                     let what = if hist { "histogram" } else { "samples" };
                     self.bad_record(loc, what, e)?;
                 }
-                batch::Decoded::Samples(hist, v) => self.replay_in_order(p.seq, hist, &v)?,
+                batch::Decoded::Samples(v) => self.replay_floats(p.seq, &v)?,
+                batch::Decoded::Histograms(v) => self.replay_histograms(p.seq, v)?,
             }
         }
         Ok(())
@@ -567,7 +579,7 @@ impl<'o> Replay<'o> {
                     continue;
                 }
                 if enc != 1 {
-                    self.count_histograms(c.mint, c.maxt, c.num_samples());
+                    self.histogram_chunk(idx, &c, &m.rel)?;
                     continue;
                 }
                 buf.clear();
@@ -592,35 +604,65 @@ impl<'o> Replay<'o> {
         Ok(())
     }
 
-    /// A histogram chunk: counted when it overlaps the wanted range.
-    fn count_histograms(&mut self, mint: i64, maxt: i64, n: u16) {
-        if maxt >= self.opts.mint && mint <= self.opts.maxt {
-            self.stats.histograms += n as u64;
+    /// An m-mapped histogram chunk of series `idx`, in order or not: its samples emitted,
+    /// tombstones applied (Prometheus 3's head querier applies them to out-of-order data too).
+    fn histogram_chunk(&mut self, idx: usize, c: &HeadChunk<'_>, file: &str) -> Result<()> {
+        let mut hists: Vec<(i64, HistogramValue)> = Vec::with_capacity(c.num_samples() as usize);
+        let res = c.decode_samples(|_, t, v| match v {
+            Value::Histogram(h) => hists.push((t, HistogramValue::Int(h.clone()))),
+            Value::FloatHistogram(h) => hists.push((t, HistogramValue::Float(h.clone()))),
+            Value::Float(_) => unreachable!("a histogram encoding decodes to histograms"),
+        });
+        if let Err(e) = res {
+            let msg = format!(
+                "{file}: byte {}: chunk of series ref {}: {e}",
+                c.offset, c.series_ref
+            );
+            return self.damage(msg);
         }
+        for (t, h) in &hists {
+            if !self.series[idx].deleted(*t) {
+                self.emit_hist(idx, *t, h)?;
+            }
+        }
+        Ok(())
     }
 
-    /// WAL samples (or histograms) of the record at position `seq` through the in-order rules.
-    fn replay_in_order(&mut self, seq: u64, hist: bool, decoded: &[(u64, i64, u64)]) -> Result<()> {
+    /// The in-order rules for a WAL sample or histogram of series ref `r` at `t` in the record
+    /// at position `seq`: the series' index when it is replayed (and not deleted there).
+    #[inline]
+    fn in_order(&mut self, seq: u64, r: u64, t: i64) -> Option<usize> {
+        if t < self.opts.min_valid_time {
+            return None;
+        }
+        let (idx, known_at) = self.dense.get(&self.refs, r)?;
+        let s = &mut self.series[idx as usize];
+        if s.skip || known_at > seq || seq < s.last_seq || t <= s.last_t {
+            return None;
+        }
+        s.last_t = t;
+        (!s.deleted(t)).then_some(idx as usize)
+    }
+
+    /// WAL samples of the record at position `seq` through the in-order rules.
+    fn replay_floats(&mut self, seq: u64, decoded: &[(u64, i64, u64)]) -> Result<()> {
         for &(r, t, bits) in decoded {
-            if t < self.opts.min_valid_time {
-                continue;
-            }
-            let Some((idx, known_at)) = self.dense.get(&self.refs, r) else {
-                continue;
-            };
-            let idx = idx as usize;
-            let s = &mut self.series[idx];
-            if s.skip || known_at > seq || seq < s.last_seq || t <= s.last_t {
-                continue;
-            }
-            s.last_t = t;
-            if s.deleted(t) {
-                continue;
-            }
-            if hist {
-                self.count_histograms(t, t, 1);
-            } else {
+            if let Some(idx) = self.in_order(seq, r, t) {
                 self.emit(idx, t, bits)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// WAL histograms of the record at position `seq` through the in-order rules.
+    fn replay_histograms(
+        &mut self,
+        seq: u64,
+        decoded: Vec<(u64, i64, HistogramValue)>,
+    ) -> Result<()> {
+        for (r, t, h) in decoded {
+            if let Some(idx) = self.in_order(seq, r, t) {
+                self.emit_hist(idx, t, &h)?;
             }
         }
         Ok(())
@@ -628,98 +670,49 @@ impl<'o> Replay<'o> {
 }
 
 impl Replay<'_> {
-    /// The wbl: out-of-order samples through the OOO head chunk, and m-map markers.
-    fn wbl(&mut self, rec: &[u8], loc: Loc<'_>) -> Result<()> {
-        match record::record_type(rec) {
-            Err(e) => self.damage(format!("{}: byte {}: {e}", loc.file, loc.offset)),
-            Ok(Some(RecordType::Samples | RecordType::SamplesV2)) => {
-                let samples: Result<Vec<_>, _> = record::samples(rec).and_then(|it| it.collect());
-                match samples {
-                    Ok(samples) => {
-                        for s in samples {
-                            if let Some(&(idx, _)) = self.refs.get(&s.series_ref) {
-                                if !self.series[idx as usize].skip {
-                                    self.insert_ooo(idx as usize, s.t, s.bits)?;
-                                }
-                            }
-                        }
-                        Ok(())
-                    }
-                    Err(e) => self.bad_record(loc, "samples", e),
-                }
-            }
-            Ok(Some(RecordType::MmapMarkers)) => {
-                let markers: Result<Vec<_>, _> =
-                    record::mmap_markers(rec).and_then(|it| it.collect());
-                match markers {
-                    Ok(markers) => {
-                        for m in markers {
-                            if m.chunk_ref > self.last_chunk_ref {
-                                continue;
-                            }
-                            if let Some(&(idx, _)) = self.refs.get(&m.series_ref) {
-                                // Its samples went to that m-mapped chunk, already read.
-                                self.series[idx as usize].ooo.clear();
-                            }
-                        }
-                        Ok(())
-                    }
-                    Err(e) => self.bad_record(loc, "m-map markers", e),
-                }
-            }
-            Ok(_) => Ok(()),
-        }
-    }
-
-    /// 2.42's `OOOChunk.Insert` into the series' OOO head chunk, cut when full.
-    fn insert_ooo(&mut self, idx: usize, t: i64, bits: u64) -> Result<()> {
-        if self.series[idx].ooo.len() == OOO_CAP {
-            self.flush_ooo(idx)?;
-        }
-        let ooo = &mut self.series[idx].ooo;
-        match ooo.binary_search_by_key(&t, |&(t, _)| t) {
-            Ok(_) => {} // a duplicate timestamp is refused
-            Err(i) => ooo.insert(i, (t, bits)),
-        }
-        Ok(())
-    }
-
-    fn flush_ooo(&mut self, idx: usize) -> Result<()> {
-        let ooo = std::mem::take(&mut self.series[idx].ooo);
-        for &(t, bits) in &ooo {
-            self.emit(idx, t, bits)?;
-        }
-        let mut ooo = ooo;
-        ooo.clear();
-        self.series[idx].ooo = ooo;
-        Ok(())
-    }
-
     /// Passes one sample in [mint, maxt] to the visitor, asking about its series first.
     fn emit(&mut self, idx: usize, t: i64, bits: u64) -> Result<()> {
-        if t < self.opts.mint || t > self.opts.maxt {
+        let Some(id) = self.visit(idx, t)? else {
             return Ok(());
+        };
+        self.stats.samples += 1;
+        self.v.sample(id, t, bits)
+    }
+
+    /// [`emit`](Self::emit) for a histogram.
+    fn emit_hist(&mut self, idx: usize, t: i64, h: &HistogramValue) -> Result<()> {
+        let Some(id) = self.visit(idx, t)? else {
+            return Ok(());
+        };
+        self.stats.histograms += 1;
+        self.v.histogram(id, t, h)
+    }
+
+    /// The visitor's id of series `idx` for a sample at `t`: `None` when `t` is outside [mint,
+    /// maxt] or the visitor refuses the series (asked once).
+    #[inline]
+    fn visit(&mut self, idx: usize, t: i64) -> Result<Option<u32>> {
+        if t < self.opts.mint || t > self.opts.maxt {
+            return Ok(None);
         }
         let s = &mut self.series[idx];
-        let id = match s.visit {
-            Visit::Wanted(id) => id,
-            Visit::Unwanted => return Ok(()),
+        Ok(match s.visit {
+            Visit::Wanted(id) => Some(id),
+            Visit::Unwanted => None,
             Visit::Unasked => {
                 self.stats.series += 1;
                 match self.v.series(&self.labels[idx])? {
                     Some(id) => {
                         s.visit = Visit::Wanted(id);
-                        id
+                        Some(id)
                     }
                     None => {
                         s.visit = Visit::Unwanted;
-                        return Ok(());
+                        None
                     }
                 }
             }
-        };
-        self.stats.samples += 1;
-        self.v.sample(id, t, bits)
+        })
     }
 }
 

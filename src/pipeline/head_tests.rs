@@ -58,6 +58,8 @@ impl Dir {
 struct Collect {
     names: Vec<String>,
     got: BTreeSet<(String, i64, u64)>,
+    /// Histograms in the order given.
+    hists: Vec<(String, i64, HistogramValue)>,
     visits: usize,
 }
 
@@ -72,6 +74,12 @@ impl HeadVisitor for Collect {
     fn sample(&mut self, id: u32, ts: i64, bits: u64) -> Result<()> {
         self.visits += 1;
         self.got.insert((self.names[id as usize].clone(), ts, bits));
+        Ok(())
+    }
+    fn histogram(&mut self, id: u32, ts: i64, h: &HistogramValue) -> Result<()> {
+        self.visits += 1;
+        self.hists
+            .push((self.names[id as usize].clone(), ts, h.clone()));
         Ok(())
     }
 }
@@ -96,6 +104,13 @@ fn read(d: &Dir, o: &HeadOptions) -> Result<(Got, HeadStats)> {
         .map(|(s, t, b)| (s, t, f64::from_bits(b)))
         .collect();
     Ok((v, st))
+}
+
+/// The visitor after a replay of `d`.
+fn collect(d: &Dir, o: &HeadOptions) -> Collect {
+    let mut c = Collect::default();
+    read_head(&d.path(), o, &mut c).unwrap();
+    c
 }
 
 fn sx(name: &str) -> [(&'static str, &str); 2] {
@@ -463,7 +478,7 @@ fn head_series_gives_labels_and_range() {
 }
 
 #[test]
-fn histograms_are_counted_and_keep_the_order() {
+fn histograms_and_floats_share_one_in_order_time_line() {
     let d = Dir::new();
     d.log(
         "wal",
@@ -472,11 +487,16 @@ fn histograms_are_counted_and_keep_the_order() {
             enc_series(&[(1, &sx("a"))]),
             enc_histograms(7, &[(1, 100), (1, 200)]),
             enc_samples(&[(1, 150, f(1.0)), (1, 250, f(2.0))]),
+            enc_histograms(8, &[(1, 240), (1, 300)]),
         ],
     );
     let (got, st) = read(&d, &opts(i64::MIN)).unwrap();
     assert_eq!(got, vec![s("a", 250, 2.0)]);
-    assert_eq!(st.histograms, 2);
+    assert_eq!((st.samples, st.histograms), (1, 3));
+    let c = collect(&d, &opts(i64::MIN));
+    let times: Vec<i64> = c.hists.iter().map(|h| h.1).collect();
+    assert_eq!(times, [100, 200, 300]);
+    assert!(matches!(c.hists[2].2, HistogramValue::Float(_)));
 }
 
 #[test]
@@ -547,3 +567,6 @@ fn a_wal_as_3_x_writes_it_zstd_and_samples_v2() {
     assert_eq!(got[0], s("a", 1000, 0.0));
     assert_eq!(st.histograms, 2);
 }
+
+#[path = "head_hist_tests.rs"]
+mod hist;

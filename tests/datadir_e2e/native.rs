@@ -12,19 +12,19 @@ use crate::truth::{
     raw_samples_sliced, Counts, Labels, Samples, Scope, Value,
 };
 
-const ALL: &str = r#"{__name__=~".+"}"#;
+pub const ALL: &str = r#"{__name__=~".+"}"#;
 
 /// Which series a kind of histogram is.
 type Pick = Box<dyn Fn(&Labels) -> bool>;
 
 /// A server on a fresh copy of the fixture (with the admin API, to delete in the copy).
-fn serve_copy(f: &Fixture, dir: &std::path::Path) -> Prom {
+pub fn serve_copy(f: &Fixture, dir: &std::path::Path) -> Prom {
     copy_dir(&f.data, dir);
     Prom::start_version_config(f.version, dir, &f.serve_config, &["--web.enable-admin-api"])
 }
 
 /// From before the first block to now (a few minutes after the last sample).
-fn window(f: &Fixture) -> (i64, i64) {
+pub fn window(f: &Fixture) -> (i64, i64) {
     let min = f.layout.blocks.iter().map(|b| b.min_time).min().unwrap();
     (min - 1_000, now_ms())
 }

@@ -61,13 +61,13 @@ impl<T> GoHeap<T> {
 }
 
 /// One input of the chain: samples of one block, in that block's order.
-struct It<'a> {
-    s: &'a [(i64, u64)],
+struct It<'a, T> {
+    s: &'a [(i64, T)],
     /// Index of the current sample; `usize::MAX` before the first `next`.
     pos: usize,
 }
 
-impl It<'_> {
+impl<T> It<'_, T> {
     fn next(&mut self) -> bool {
         self.pos = self.pos.wrapping_add(1);
         self.pos < self.s.len()
@@ -78,15 +78,17 @@ impl It<'_> {
     }
 }
 
-/// The samples Prometheus's `chainSampleIterator` yields over `inputs` (in querier order).
-pub fn chain(inputs: &[Vec<(i64, u64)>]) -> Vec<(i64, u64)> {
+/// The samples Prometheus's `chainSampleIterator` yields over `inputs` (in querier order):
+/// float bits, or floats and histograms of a series holding both (it picks among samples of
+/// one timestamp whatever their kind).
+pub fn chain<T: Copy>(inputs: &[Vec<(i64, T)>]) -> Vec<(i64, T)> {
     match inputs {
         [] => return Vec::new(),
         [one] => return one.clone(),
         _ => {}
     }
-    let mut its: Vec<It> = inputs.iter().map(|s| It { s, pos: usize::MAX }).collect();
-    let less = |a: &usize, b: &usize, its: &[It]| its[*a].t() < its[*b].t();
+    let mut its: Vec<It<T>> = inputs.iter().map(|s| It { s, pos: usize::MAX }).collect();
+    let less = |a: &usize, b: &usize, its: &[It<T>]| its[*a].t() < its[*b].t();
     let mut h: GoHeap<usize> = GoHeap::new();
     for i in 1..its.len() {
         if its[i].next() {

@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use super::stats::{DirStats, ReadOptions};
-use crate::format::tsdb::xor::STALE_NAN_BITS;
+use crate::format::histogram::HistogramValue;
 use crate::labels::Labels;
 use crate::pipeline::feed::{Provenance, SampleSink, SeriesId};
 
@@ -45,15 +45,22 @@ impl<'a, S: SampleSink> HeadFeed<'a, S> {
             self.stats.dropped_by_time += 1;
             return Ok(());
         }
-        if bits == STALE_NAN_BITS {
-            if !self.opts.keep_stale {
-                self.stats.stale_dropped += 1;
-                return Ok(());
-            }
-            self.stats.stale_kept += 1;
+        if !self.stats.float(bits, self.opts.keep_stale) {
+            return Ok(());
         }
-        self.stats.samples_kept += 1;
         self.sink.float(self.ids[id as usize], ts, bits)
+    }
+
+    /// One native histogram sample of a kept series.
+    pub fn histogram(&mut self, id: u32, ts: i64, h: &HistogramValue) -> Result<()> {
+        if !self.opts.filter.keeps_time(ts) {
+            self.stats.dropped_by_time += 1;
+            return Ok(());
+        }
+        if !self.stats.histogram(h, self.opts.keep_stale) {
+            return Ok(());
+        }
+        self.sink.histogram(self.ids[id as usize], ts, h)
     }
 }
 
@@ -68,6 +75,10 @@ impl<S: SampleSink> crate::pipeline::head::HeadVisitor for HeadFeed<'_, S> {
 
     fn sample(&mut self, id: u32, ts: i64, bits: u64) -> Result<()> {
         HeadFeed::sample(self, id, ts, bits)
+    }
+
+    fn histogram(&mut self, id: u32, ts: i64, h: &HistogramValue) -> Result<()> {
+        HeadFeed::histogram(self, id, ts, h)
     }
 }
 
@@ -93,7 +104,6 @@ pub fn read_head(
     let hs = head::read_head(dir, &hopts, &mut feed)?;
     let mut st = feed.stats;
     st.head_series = st.series;
-    st.histograms_skipped += hs.histograms;
     st.invalid_skipped += hs.skipped_invalid;
     for r in hs.reported {
         st.report(format!("head: {r}"));
@@ -140,6 +150,7 @@ mod tests {
             .unwrap()
             .unwrap();
         let nan = f64::NAN.to_bits();
+        use crate::format::value::STALE_NAN_BITS;
         for (ts, bits) in [
             (3000, nan),
             (2000, STALE_NAN_BITS),

@@ -9,7 +9,9 @@
 use anyhow::Result;
 
 use super::headfeed::read_head;
+use super::samples::{histogram_mem, Samples};
 use super::stats::{DirStats, ReadOptions};
+use crate::format::histogram::HistogramValue;
 use crate::labels::Labels;
 use crate::pipeline::feed::{Provenance, SampleSink, SeriesId};
 
@@ -24,6 +26,8 @@ pub struct Hold {
     series: Vec<Held>,
     samples: u64,
     label_bytes: u64,
+    /// What the held histograms take beyond [`HELD_SAMPLE_MEM`] each.
+    hist_bytes: u64,
     /// Bound on `mem()`; past it the replay stops with [`TooBig`].
     cap: u64,
     /// Feed ids with samples in label order, once sealed; `next` is the first not yet pushed.
@@ -34,7 +38,7 @@ pub struct Hold {
 struct Held {
     labels: Labels,
     id: SeriesId,
-    samples: Vec<(i64, u64)>,
+    samples: Samples,
 }
 
 /// The head did not fit the share of the budget it may hold.
@@ -55,6 +59,7 @@ impl Hold {
             series: Vec::new(),
             samples: 0,
             label_bytes: 0,
+            hist_bytes: 0,
             cap,
             order: Vec::new(),
             next: 0,
@@ -66,6 +71,7 @@ impl Hold {
         self.samples * HELD_SAMPLE_MEM
             + self.series.len() as u64 * HELD_SERIES_MEM
             + self.label_bytes
+            + self.hist_bytes
     }
 
     /// A series the feed kept, sink id `id`; returns its hold id, the next.
@@ -77,7 +83,7 @@ impl Hold {
         self.series.push(Held {
             labels: labels.clone(),
             id,
-            samples: Vec::new(),
+            samples: Samples::default(),
         });
         self.series.len() as u32 - 1
     }
@@ -88,7 +94,19 @@ impl Hold {
             return Err(TooBig.into());
         }
         self.samples += 1;
-        self.series[id as usize].samples.push((ts, bits));
+        self.series[id as usize].samples.float(ts, bits);
+        Ok(())
+    }
+
+    /// A kept histogram sample of hold id `id`; [`TooBig`] when the hold is full. Its series is
+    /// held mixed from now on (24 bytes a float sample, within what each is counted).
+    pub(super) fn histogram(&mut self, id: u32, ts: i64, h: &HistogramValue) -> Result<()> {
+        if self.mem() >= self.cap {
+            return Err(TooBig.into());
+        }
+        self.samples += 1;
+        self.hist_bytes += histogram_mem(h);
+        self.series[id as usize].samples.histogram(ts, h.clone());
         Ok(())
     }
 
@@ -96,7 +114,7 @@ impl Hold {
     /// by label set, the blocks' merge order.
     fn seal(&mut self) {
         for h in &mut self.series {
-            h.samples.sort_by_key(|&(t, _)| t);
+            h.samples.sort_by_time();
         }
         let mut order: Vec<u32> = (0..self.series.len() as u32)
             .filter(|&i| !self.series[i as usize].samples.is_empty())
@@ -115,13 +133,12 @@ impl Hold {
         &mut self,
         labels: &Labels,
         sink: &mut impl SampleSink,
-    ) -> Result<Vec<(i64, u64)>> {
+    ) -> Result<Samples> {
         while let Some(&i) = self.order.get(self.next) {
             let h = &mut self.series[i as usize];
             match h.labels.cmp(labels) {
                 std::cmp::Ordering::Less => {
-                    let samples = std::mem::take(&mut h.samples);
-                    push_merged(sink, h.id, &[], &samples)?;
+                    std::mem::take(&mut h.samples).push(sink, h.id)?;
                 }
                 std::cmp::Ordering::Equal => {
                     self.next += 1;
@@ -131,15 +148,14 @@ impl Hold {
             }
             self.next += 1;
         }
-        Ok(Vec::new())
+        Ok(Samples::default())
     }
 
     /// Pushes the held series not pushed yet (after the blocks' last series).
     pub(super) fn finish(&mut self, sink: &mut impl SampleSink) -> Result<()> {
         while let Some(&i) = self.order.get(self.next) {
             let h = &mut self.series[i as usize];
-            let samples = std::mem::take(&mut h.samples);
-            push_merged(sink, h.id, &[], &samples)?;
+            std::mem::take(&mut h.samples).push(sink, h.id)?;
             self.next += 1;
         }
         sink.hold_memory(0);
@@ -163,29 +179,10 @@ impl<S: SampleSink> SampleSink for Holding<'_, S> {
     fn float(&mut self, id: SeriesId, ts: i64, bits: u64) -> Result<()> {
         self.hold.sample(id, ts, bits)
     }
-}
 
-/// Pushes one series: its block samples and its head samples (both time-ordered) merged by
-/// time, block samples first among equal timestamps, as when the head came after the blocks.
-pub(super) fn push_merged(
-    sink: &mut impl SampleSink,
-    id: SeriesId,
-    block: &[(i64, u64)],
-    head: &[(i64, u64)],
-) -> Result<()> {
-    let (mut i, mut j) = (0, 0);
-    while i < block.len() || j < head.len() {
-        let take_block = j == head.len() || (i < block.len() && block[i].0 <= head[j].0);
-        let (t, v) = if take_block {
-            i += 1;
-            block[i - 1]
-        } else {
-            j += 1;
-            head[j - 1]
-        };
-        sink.float(id, t, v)?;
+    fn histogram(&mut self, id: SeriesId, ts: i64, h: &HistogramValue) -> Result<()> {
+        self.hold.histogram(id, ts, h)
     }
-    Ok(())
 }
 
 /// Replays the head of `dir` into a [`Hold`] when it fits the sink's memory share (the sink
@@ -238,7 +235,10 @@ mod tests {
             vec![1, 0],
             "a series without samples is not pushed"
         );
-        assert_eq!(h.series[0].samples, vec![(3, 2), (5, 1), (5, 3)]);
+        assert_eq!(
+            h.series[0].samples,
+            Samples::Floats(vec![(3, 2), (5, 1), (5, 3)])
+        );
     }
 
     /// A sink writing plain shards of 10-minute windows into `out`, as the tests here need.

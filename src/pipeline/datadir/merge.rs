@@ -6,13 +6,15 @@ use anyhow::Result;
 use rayon::prelude::*;
 
 use super::gomerge::{self, GoHeap};
-use super::headhold::{self, Hold};
+use super::headhold::Hold;
+use super::samples::{push_merged, Samples, Val};
 use super::stats::{DirStats, ReadOptions};
 use super::Block;
-use crate::format::tsdb::chunkenc::{self, Decoded};
+use crate::format::histogram::HistogramValue;
+use crate::format::tsdb::chunkenc::{self, Value};
+use crate::format::tsdb::chunks;
 use crate::format::tsdb::index::{ChunkMeta, Index};
 use crate::format::tsdb::tombstones::Tombstones;
-use crate::format::tsdb::{chunks, xor::STALE_NAN_BITS};
 use crate::labels::Labels;
 use crate::pipeline::feed::{Provenance, SampleSink};
 use crate::select::postings;
@@ -382,7 +384,7 @@ impl Reader<'_> {
             stats.series += u64::from(seen.first(&w.labels));
             let held = match head.as_deref_mut() {
                 Some(h) => h.advance(&w.labels, sink)?,
-                None => Vec::new(),
+                None => Samples::default(),
             };
             if d.samples.is_empty() && held.is_empty() {
                 continue;
@@ -390,7 +392,7 @@ impl Reader<'_> {
             let mut labels = w.labels;
             self.opts.filter.edits.apply(&mut labels);
             let id = sink.series(labels, Provenance::EXACT)?;
-            headhold::push_merged(sink, id, &d.samples, &held)?;
+            push_merged(sink, id, &d.samples, &held)?;
         }
         Ok(())
     }
@@ -399,25 +401,100 @@ impl Reader<'_> {
 /// A series' samples, decoded, with what was dropped or skipped on the way.
 #[derive(Default)]
 struct DecodedSeries {
-    samples: Vec<(i64, u64)>,
+    samples: Samples,
     stats: DirStats,
     error: Option<String>,
+}
+
+/// A series' samples part by part (one part per block) while its chunks are decoded: floats
+/// alone until a histogram chunk comes, then every part mixed.
+#[derive(Default)]
+struct Parts {
+    done: Vec<Samples>,
+    cur: Samples,
+}
+
+impl Parts {
+    fn mixed(&self) -> bool {
+        matches!(self.cur, Samples::Mixed { .. })
+    }
+
+    /// Makes every part mixed: a histogram chunk was found.
+    fn make_mixed(&mut self) {
+        for p in self.done.iter_mut().chain([&mut self.cur]) {
+            p.mixed();
+        }
+    }
+
+    fn end_part(&mut self) {
+        let next = if self.mixed() {
+            let mut m = Samples::default();
+            m.mixed();
+            m
+        } else {
+            Samples::default()
+        };
+        self.done.push(std::mem::replace(&mut self.cur, next));
+    }
+
+    /// The parts merged as Prometheus's querier merges blocks.
+    fn chain(self) -> Samples {
+        if !self.mixed() {
+            let floats: Vec<Vec<(i64, u64)>> = (self.done.into_iter())
+                .map(|p| match p {
+                    Samples::Floats(v) => v,
+                    Samples::Mixed { .. } => unreachable!("all parts are alike"),
+                })
+                .collect();
+            return Samples::Floats(gomerge::chain(&floats));
+        }
+        // Histogram indices are made global to the series.
+        let mut hists = Vec::new();
+        let mut inputs: Vec<Vec<(i64, Val)>> = Vec::with_capacity(self.done.len());
+        for p in self.done {
+            let Samples::Mixed { samples, hists: h } = p else {
+                unreachable!("all parts are alike")
+            };
+            let base = hists.len() as u32;
+            inputs.push(
+                (samples.into_iter())
+                    .map(|(t, v)| match v {
+                        Val::Hist(k) => (t, Val::Hist(base + k)),
+                        f => (t, f),
+                    })
+                    .collect(),
+            );
+            hists.extend(h);
+        }
+        Samples::Mixed {
+            samples: gomerge::chain(&inputs),
+            hists,
+        }
+    }
 }
 
 fn decode_series(w: &Work, r: &Reader<'_>) -> DecodedSeries {
     let (blocks, opts) = (r.blocks, r.opts);
     let start = opts.filter.start.unwrap_or(i64::MIN);
     let mut out = DecodedSeries::default();
-    let mut inputs: Vec<Vec<(i64, u64)>> = Vec::with_capacity(w.parts.len());
+    let mut parts = Parts::default();
     for part in &w.parts {
         let block = &blocks[part.block];
         let deleted = block.tombstones.intervals(part.series_ref as u64);
         for c in &part.chunks {
-            let before = out.samples.len();
+            let before = parts.cur.len();
             // The chunk is counted by the pass holding its first sample in range.
             let owner = r.pass.holds(c.min_time.max(start));
-            if let Err(msg) = decode_chunk(block, c, deleted, (opts, &r.pass, owner), &mut out) {
-                out.samples.truncate(before);
+            let res = decode_chunk(
+                block,
+                c,
+                deleted,
+                (opts, &r.pass, owner),
+                &mut parts,
+                &mut out,
+            );
+            if let Err(msg) = res {
+                parts.cur.truncate(before);
                 let msg = format!("block {}: {msg} (series {})", block.name(), w.labels);
                 if !opts.skip_invalid {
                     out.error = Some(msg);
@@ -429,31 +506,38 @@ fn decode_series(w: &Work, r: &Reader<'_>) -> DecodedSeries {
                 }
             }
         }
-        inputs.push(std::mem::take(&mut out.samples));
+        parts.end_part();
     }
     // Overlapping blocks: one value per timestamp, the one Prometheus would return.
-    let merged = gomerge::chain(&inputs);
-    let st = &mut out.stats;
-    out.samples = Vec::with_capacity(merged.len());
-    for (t, v) in merged {
-        if v == STALE_NAN_BITS && !opts.keep_stale {
-            st.stale_dropped += 1;
-        } else {
-            st.stale_kept += u64::from(v == STALE_NAN_BITS);
-            st.samples_kept += 1;
-            out.samples.push((t, v));
-        }
-    }
+    out.samples = keep(parts.chain(), opts.keep_stale, &mut out.stats);
     out
 }
 
-/// Decodes one chunk into `out`, the samples of `pass`, counted when `owner`; Err is the
-/// message for a damaged chunk.
+/// The merged samples less the staleness markers dropped, counted.
+fn keep(merged: Samples, keep_stale: bool, st: &mut DirStats) -> Samples {
+    match merged {
+        Samples::Floats(mut merged) => {
+            merged.retain(|&(_, v)| st.float(v, keep_stale));
+            Samples::Floats(merged)
+        }
+        Samples::Mixed { mut samples, hists } => {
+            samples.retain(|&(_, v)| match v {
+                Val::Float(v) => st.float(v, keep_stale),
+                Val::Hist(k) => st.histogram(&hists[k as usize], keep_stale),
+            });
+            Samples::Mixed { samples, hists }
+        }
+    }
+}
+
+/// Decodes one chunk into the series' current part, the samples of `pass`, counted in `out`'s
+/// stats when `owner`; Err is the message for a damaged chunk.
 fn decode_chunk(
     block: &Block,
     c: &ChunkMeta,
     deleted: &[(i64, i64)],
     (opts, pass, owner): (&ReadOptions, &Pass, bool),
+    parts: &mut Parts,
     out: &mut DecodedSeries,
 ) -> std::result::Result<(), String> {
     let (seg, off) = chunks::unpack_ref(c.chunk_ref);
@@ -470,28 +554,131 @@ fn decode_chunk(
     let f = &opts.filter;
     let (start, end) = (f.start.unwrap_or(i64::MIN), f.end.unwrap_or(i64::MAX));
     let st = &mut out.stats;
-    let samples = &mut out.samples;
-    let res = chunkenc::decode(chunk.encoding, chunk.data, |t, v| {
+    let float = matches!(chunk.encoding, chunkenc::ENC_XOR | chunkenc::ENC_XOR2);
+    if !float && !parts.mixed() {
+        parts.make_mixed();
+    }
+    // Whether a sample of the chunk is kept (and counts what is not).
+    let mut wanted = |t: i64| {
         if t < start || t > end {
             st.dropped_by_time += u64::from(owner);
+            false
         } else if pass.holds(t) {
-            if !deleted.is_empty() && Tombstones::deleted(deleted, t) {
-                st.deleted += 1;
-            } else {
+            let gone = !deleted.is_empty() && Tombstones::deleted(deleted, t);
+            st.deleted += u64::from(gone);
+            !gone
+        } else {
+            false
+        }
+    };
+    let res = match &mut parts.cur {
+        // The float path: no histogram in the series so far.
+        Samples::Floats(samples) => chunkenc::decode(chunk.encoding, chunk.data, |t, v| {
+            if wanted(t) {
                 samples.push((t, v));
             }
-        }
-    });
-    match res {
-        Ok(Decoded::Floats(_)) => Ok(()),
-        Ok(Decoded::Histograms(n)) => {
-            st.histograms_skipped += if owner { n as u64 } else { 0 };
-            Ok(())
-        }
-        Err(e) => Err(format!(
+        })
+        .map(|_| ()),
+        cur => chunkenc::decode_samples(chunk.encoding, chunk.data, |_, t, v| {
+            if wanted(t) {
+                match v {
+                    Value::Float(b) => cur.float(t, b),
+                    Value::Histogram(h) => cur.histogram(t, HistogramValue::Int(h.clone())),
+                    Value::FloatHistogram(h) => cur.histogram(t, HistogramValue::Float(h.clone())),
+                }
+            }
+        })
+        .map(|_| ()),
+    };
+    res.map_err(|e| {
+        format!(
             "{file}: chunk at byte {off}: {} ({})",
             e.what,
             chunkenc::encoding_name(chunk.encoding)
-        )),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::histogram::Histogram;
+
+    fn h(count: u64) -> HistogramValue {
+        HistogramValue::Int(Histogram {
+            count,
+            ..Default::default()
+        })
     }
+
+    #[test]
+    fn a_histogram_chunk_turns_every_part_mixed_and_the_chain_picks_as_for_floats() {
+        // Block 0: floats at 1, 2, 3; block 1: histograms at 2, 4 (a series that changed type
+        // in an overlapping block).
+        let mut p = Parts::default();
+        for (t, v) in [(1, 10), (2, 20), (3, 30)] {
+            p.cur.float(t, v);
+        }
+        p.end_part();
+        assert!(!p.mixed());
+        p.make_mixed();
+        p.cur.histogram(2, h(2));
+        p.cur.histogram(4, h(4));
+        p.end_part();
+        let Samples::Mixed { samples, hists } = p.chain() else {
+            panic!("mixed")
+        };
+        // Go's heap hands the tie at 2 to the input that was not current: block 1's histogram.
+        let got: Vec<String> = samples
+            .iter()
+            .map(|&(t, v)| match v {
+                Val::Float(b) => format!("{t}:f{b}"),
+                Val::Hist(k) => format!("{t}:{:?}", hists[k as usize].is_stale()),
+            })
+            .collect();
+        assert_eq!(got, ["1:f10", "2:false", "3:f30", "4:false"]);
+        let counts: Vec<u64> = samples
+            .iter()
+            .filter_map(|&(_, v)| match v {
+                Val::Hist(k) => match &hists[k as usize] {
+                    HistogramValue::Int(h) => Some(h.count),
+                    HistogramValue::Float(_) => None,
+                },
+                Val::Float(_) => None,
+            })
+            .collect();
+        assert_eq!(counts, [2, 4]);
+        // Floats alone stay on the float path.
+        let mut p = Parts::default();
+        p.cur.float(1, 1);
+        p.end_part();
+        assert_eq!(p.chain(), Samples::Floats(vec![(1, 1)]));
+    }
+
+    #[test]
+    fn markers_are_counted_apart_and_dropped_unless_kept() {
+        let mut s = Samples::default();
+        s.float(1, STALE);
+        s.float(2, 5);
+        s.histogram(3, HistogramValue::Int(Histogram::stale()));
+        s.histogram(4, h(1));
+        let mut st = DirStats::default();
+        let kept = keep(s.clone(), false, &mut st);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(
+            (
+                st.stale_dropped,
+                st.histogram_stale_dropped,
+                st.samples_kept,
+                st.histograms_kept
+            ),
+            (1, 1, 1, 1)
+        );
+        let mut st = DirStats::default();
+        assert_eq!(keep(s, true, &mut st).len(), 4);
+        assert_eq!((st.stale_kept, st.histogram_stale_kept), (1, 1));
+        assert_eq!(st.histogram_samples(), 1);
+    }
+
+    const STALE: u64 = crate::format::value::STALE_NAN_BITS;
 }

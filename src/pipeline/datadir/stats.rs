@@ -1,6 +1,8 @@
 //! What a data-dir read is asked to do (`ReadOptions`) and what it did (`DirStats`): shared by
 //! the block merge and the head feed, whose counts add up to one read's.
 
+use crate::format::histogram::HistogramValue;
+use crate::format::value::STALE_NAN_BITS;
 use crate::select::filter::Filter;
 
 /// Damaged chunks or series reported in detail under --skip-invalid; the rest only counted.
@@ -26,6 +28,7 @@ pub struct DirStats {
     pub chunks_read: u64,
     /// Chunks not read: entirely outside --start/--end or deleted by tombstones.
     pub chunks_skipped: u64,
+    /// Float samples kept (staleness markers passed on included).
     pub samples_kept: u64,
     /// Samples of decoded chunks outside --start/--end.
     pub dropped_by_time: u64,
@@ -34,7 +37,12 @@ pub struct DirStats {
     pub stale_dropped: u64,
     /// Staleness markers passed on to the sink with their exact bits (carried or kept as NaN).
     pub stale_kept: u64,
-    pub histograms_skipped: u64,
+    /// Native histogram samples kept (their staleness markers passed on included).
+    pub histograms_kept: u64,
+    /// Histogram staleness markers passed on to the sink (exact: the sink carries them).
+    pub histogram_stale_kept: u64,
+    /// Histogram staleness markers dropped (`--stale drop`).
+    pub histogram_stale_dropped: u64,
     /// Damaged chunks or series skipped under --skip-invalid.
     pub invalid_skipped: u64,
     pub reported: Vec<String>,
@@ -52,11 +60,44 @@ impl DirStats {
         self.deleted += o.deleted;
         self.stale_dropped += o.stale_dropped;
         self.stale_kept += o.stale_kept;
-        self.histograms_skipped += o.histograms_skipped;
+        self.histograms_kept += o.histograms_kept;
+        self.histogram_stale_kept += o.histogram_stale_kept;
+        self.histogram_stale_dropped += o.histogram_stale_dropped;
         self.invalid_skipped += o.invalid_skipped;
         for r in &o.reported {
             self.report(r.clone());
         }
+    }
+
+    /// Counts a float sample of the time range: whether it is kept (a staleness marker is
+    /// dropped unless `keep_stale`).
+    #[inline]
+    pub(crate) fn float(&mut self, bits: u64, keep_stale: bool) -> bool {
+        let stale = bits == STALE_NAN_BITS;
+        if stale && !keep_stale {
+            self.stale_dropped += 1;
+            return false;
+        }
+        self.stale_kept += u64::from(stale);
+        self.samples_kept += 1;
+        true
+    }
+
+    /// [`float`](Self::float) for a native histogram sample.
+    pub(crate) fn histogram(&mut self, h: &HistogramValue, keep_stale: bool) -> bool {
+        let stale = h.is_stale();
+        if stale && !keep_stale {
+            self.histogram_stale_dropped += 1;
+            return false;
+        }
+        self.histogram_stale_kept += u64::from(stale);
+        self.histograms_kept += 1;
+        true
+    }
+
+    /// Native histogram samples kept, staleness markers excluded.
+    pub fn histogram_samples(&self) -> u64 {
+        self.histograms_kept - self.histogram_stale_kept
     }
 
     pub(crate) fn report(&mut self, r: String) {

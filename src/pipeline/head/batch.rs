@@ -8,6 +8,7 @@
 use rayon::prelude::*;
 
 use super::dense_max;
+use crate::format::histogram::HistogramValue;
 use crate::format::tsdb::record::{self, RecordType};
 use crate::format::tsdb::wal::{self, Compression, RawRecord, Span};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -56,8 +57,10 @@ pub(super) enum Decoded {
     Logged(String),
     /// Decoding failed: whether it is a histogram record, and why.
     Bad(bool, crate::format::tsdb::Error),
-    /// (ref, t, value bits) the replay may accept, or (ref, t, 0) of histograms.
-    Samples(bool, Vec<(u64, i64, u64)>),
+    /// (ref, t, value bits) the replay may accept.
+    Samples(Vec<(u64, i64, u64)>),
+    /// (ref, t, histogram) the replay may accept.
+    Histograms(Vec<(u64, i64, HistogramValue)>),
 }
 
 /// The refs whose series are wanted, fixed after the first pass: a byte per ref when refs are
@@ -175,39 +178,46 @@ fn decode_one(comp: Compression, logged: &[u8], out: &mut Vec<u8>, accept: &Acce
         )) => true,
         _ => return Decoded::Other,
     };
+    if hist {
+        return decode_histograms(data, accept);
+    }
     let mut v = Vec::new();
     // Most records are well-formed float samples: filtered in one tight loop, or on any doubt
     // decoded again below, which says what is wrong.
-    if !hist
-        && record::kept_samples_v1(data, accept.min_valid_time, |r| accept.wants(r), &mut v)
-            .is_some()
-    {
-        return Decoded::Samples(false, v);
+    if record::kept_samples_v1(data, accept.min_valid_time, |r| accept.wants(r), &mut v).is_some() {
+        return Decoded::Samples(v);
     }
     v.clear();
-    let res = if hist {
-        record::histogram_refs(data).and_then(|it| {
-            for x in it {
-                let (r, t) = x?;
-                if accept.keeps(r, t) {
-                    v.push((r, t, 0));
-                }
+    let res = record::samples(data).and_then(|it| {
+        for x in it {
+            let s = x?;
+            if accept.keeps(s.series_ref, s.t) {
+                v.push((s.series_ref, s.t, s.bits));
             }
-            Ok(())
-        })
-    } else {
-        record::samples(data).and_then(|it| {
-            for x in it {
-                let s = x?;
-                if accept.keeps(s.series_ref, s.t) {
-                    v.push((s.series_ref, s.t, s.bits));
-                }
-            }
-            Ok(())
-        })
-    };
+        }
+        Ok(())
+    });
     match res {
-        Ok(()) => Decoded::Samples(hist, v),
-        Err(e) => Decoded::Bad(hist, e),
+        Ok(()) => Decoded::Samples(v),
+        Err(e) => Decoded::Bad(false, e),
+    }
+}
+
+/// A histogram record's histograms the replay may accept (those of unknown schemas left out,
+/// as Prometheus's replay does).
+fn decode_histograms(data: &[u8], accept: &Accept<'_>) -> Decoded {
+    let mut v = Vec::new();
+    let res = record::histograms(data).and_then(|it| {
+        for x in it {
+            let s = x?;
+            if accept.keeps(s.series_ref, s.t) {
+                v.push((s.series_ref, s.t, s.h));
+            }
+        }
+        Ok(())
+    });
+    match res {
+        Ok(()) => Decoded::Histograms(v),
+        Err(e) => Decoded::Bad(true, e),
     }
 }
