@@ -316,7 +316,7 @@ fn side_files_hold_exactly_the_histograms_and_verify_and_inspect_count_them_apar
         "{out}"
     );
     assert!(
-        out.contains("         0          120        1            0        1  n\n"),
+        out.contains("           0        120        1            0        120        1  n\n"),
         "{out}"
     );
     let mut c = prom2om();
