@@ -14,6 +14,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::http_args::HttpArgs;
 use crate::fetch::http::{mask_url, Client};
 use crate::format::shard_dir::ShardDir;
+use crate::import::receiver::Receiver;
 use crate::import::{remote_write, tsdb, verify_remote};
 use crate::import::{Destination, Outcome, Progress, ShardResult, Summary};
 use crate::select::filter::LabelEdits;
@@ -233,11 +234,16 @@ fn into_receiver(args: &Args, dir: &ShardDir) -> Result<()> {
         .remote_write
         .clone()
         .expect("clap requires --tsdb or --remote-write");
+    let query = match args.verify_url.as_deref().or(query_api_of(&url)) {
+        Some(q) => Some(args.http.client_config(q)?),
+        None => None,
+    };
     let opts = remote_write::Options {
         client: args.http.client_config(&url)?,
         batch_samples: args.batch_samples as usize,
         concurrency: args.concurrency as usize,
         edits: LabelEdits::parse(&[], &args.add_labels)?,
+        query,
     };
     let bars = Bars::new(true);
     let summary = remote_write::push(dir, &opts, &bars)?;
@@ -246,56 +252,92 @@ fn into_receiver(args: &Args, dir: &ShardDir) -> Result<()> {
     let failed = summary.failed();
     if failed > 0 {
         bail!(
-            "{failed} of {} shards were not pushed (listed above); run the same command again to \
-             retry them, the pushed ones are skipped",
+            "{failed} of {} shards were not pushed (listed above); run the same command again: \
+             it sends what the receiver has not taken of them, and skips the pushed ones",
             summary.results.len()
         );
     }
     if let (Some(v), Destination::Receiver { nan, .. }) = (&args.verify_url, &summary.destination) {
-        verify_receiver(args, dir, v, &opts.edits.add, nan)?;
+        verify_receiver(args, dir, v, &opts, nan)?;
     }
     Ok(())
 }
 
+/// The query API of a receiver whose write endpoint is `url`, where Prometheus and a single
+/// VictoriaMetrics serve it: the URL without `/api/v1/write`. Asked (only) what the receiver
+/// holds of a request whose fate is unknown, when `--verify-url` does not say.
+fn query_api_of(url: &str) -> Option<&str> {
+    url.split('?')
+        .next()
+        .and_then(|u| u.trim_end_matches('/').strip_suffix("/api/v1/write"))
+}
+
 /// Counts each window on the receiver; one line per window that differs and a summary line.
+/// Windows found short are marked for the next run to check request by request.
 fn verify_receiver(
     args: &Args,
     dir: &ShardDir,
     url: &str,
-    matchers: &[(String, String)],
+    opts: &remote_write::Options,
     nan_read: &HashMap<usize, u64>,
 ) -> Result<()> {
     let client = Client::new(&args.http.client_config(url)?)?;
-    let checks = verify_remote::verify(dir, &client, matchers, VERIFY_SETTLE, nan_read)?;
-    let mut differ = 0;
-    let mut nan_missing = 0;
-    for c in &checks {
-        if c.holds_all() {
-            nan_missing += c.expected - c.held;
-            continue;
+    let receiver = Receiver::identify(&client)?;
+    let matchers = &opts.edits.add;
+    let checks = verify_remote::verify(dir, &client, &receiver, matchers, VERIFY_SETTLE, nan_read)?;
+    let mut short = Vec::new();
+    let mut over = 0;
+    for c in checks.iter().filter(|c| !c.holds_all()) {
+        if c.held < c.want {
+            short.push(c.window_start_ms);
+        } else {
+            over += 1;
         }
-        differ += 1;
-        out_line(&format!(
-            "DIFFERS window {} ({} to {}): the receiver holds {} samples, the manifest says {}{}",
-            rfc3339(c.window_start_ms),
-            rfc3339(c.min_ts_ms),
-            rfc3339(c.max_ts_ms),
-            c.held,
-            c.expected,
-            match c.nan {
-                0 => String::new(),
-                n => format!(" ({n} of them NaN)"),
-            }
-        ));
+        out_line(&differs_line(c, &receiver));
     }
     let n = checks.len();
-    let at = client.display_url();
-    if differ > 0 {
-        bail!("{differ} of {n} windows differ on {at} (listed above)");
+    let at = format!("{} ({})", client.display_url(), receiver.describe());
+    if !short.is_empty() || over > 0 {
+        let mut why = format!(
+            "{} of {n} windows differ on {at} (listed above)",
+            short.len() + over
+        );
+        if !short.is_empty() {
+            let shards = remote_write::recheck(dir, opts, &short)?;
+            why.push_str(&format!(
+                ". {} fewer samples than were pushed: requests the receiver (or a proxy in front \
+                 of it) answered without storing them. Run the same command again: it asks the \
+                 receiver what it holds of each request of {} ({shards} shards) and sends only \
+                 what it lacks",
+                match short.len() {
+                    1 => "1 holds".to_string(),
+                    k => format!("{k} hold"),
+                },
+                if short.len() == 1 {
+                    "that window"
+                } else {
+                    "those windows"
+                }
+            ));
+        }
+        if over > 0 {
+            why.push_str(&format!(
+                ". {} more samples than the manifest: other data in the same series and \
+                 times, or samples stored twice (a VictoriaMetrics without \
+                 -dedup.minScrapeInterval keeps both copies of a request sent again after its \
+                 answer was lost), which prom2om cannot take back",
+                match over {
+                    1 => "1 holds".to_string(),
+                    k => format!("{k} hold"),
+                }
+            ));
+        }
+        bail!("{why}");
     }
-    let nan = match nan_missing {
+    let nan_less: u64 = checks.iter().map(|c| c.expected - c.want).sum();
+    let nan = match nan_less {
         0 => String::new(),
-        k => format!(" (less {k} NaN samples, which the receiver does not keep)"),
+        k => format!(" less its {k} NaN samples"),
     };
     // PromQL counts no staleness marker (count_over_time skips them): the markers were checked
     // as the receiver accepted them, each shard's against its sidecar's count.
@@ -306,9 +348,37 @@ fn verify_receiver(
         ),
     };
     out_line(&format!(
-        "verified {n} windows on {at}: all hold the manifest's count{nan}{markers}"
+        "verified {n} windows on {at}: all hold exactly the manifest's count{nan}{markers}"
     ));
     Ok(())
+}
+
+/// The line of a window that differs: what it holds, what it should, and why that much.
+fn differs_line(c: &verify_remote::WindowCheck, receiver: &Receiver) -> String {
+    let because = match (c.nan, receiver.keeps_nan()) {
+        (0, _) => format!("the manifest's {}", c.expected),
+        (k, false) => format!(
+            "the manifest's {} less its {k} NaN samples, which the receiver does not keep",
+            c.expected
+        ),
+        (k, true) if c.held + k == c.want => format!(
+            "the manifest's {}, {k} of them NaN, which it keeps (short by exactly those NaN: a \
+             store that drops NaN would hold this, and prom2om knows only VictoriaMetrics to)",
+            c.expected
+        ),
+        (k, true) => format!(
+            "the manifest's {}, {k} of them NaN, which it keeps",
+            c.expected
+        ),
+    };
+    format!(
+        "DIFFERS window {} ({} to {}): the receiver holds {} samples, it should hold {}: {because}",
+        rfc3339(c.window_start_ms),
+        rfc3339(c.min_ts_ms),
+        rfc3339(c.max_ts_ms),
+        c.held,
+        c.want,
+    )
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -411,12 +481,17 @@ fn shard_line(r: &ShardResult, push: bool) -> String {
             samples,
             requests,
             markers,
+            earlier,
         } => format!(
-            "ok      {}: {samples} samples{} in {requests} requests, as the manifest says",
+            "ok      {}: {samples} samples{} in {requests} requests, as the manifest says{}",
             r.file,
             match markers {
                 0 => String::new(),
                 n => format!(" and {n} staleness markers"),
+            },
+            match earlier {
+                0 => String::new(),
+                n => format!(" ({n} of them delivered by an earlier run)"),
             }
         ),
         Outcome::Skipped => format!(
@@ -476,20 +551,39 @@ fn print_push_summary(s: &Summary, url: &str) {
         requests,
         retries,
         bytes_sent,
+        checked,
+        found,
+        unchecked,
         ..
     } = &s.destination
     else {
         return;
     };
+    if *unchecked > 0 {
+        eprintln!(
+            "prom2om: warning: {unchecked} requests whose fate was unknown (an answer lost, or \
+             an earlier run stopped while sending them) were sent again without asking the \
+             receiver what it held: give --verify-url (its query API) so prom2om can ask. A \
+             receiver that keeps both copies of a sample sent twice (VictoriaMetrics without \
+             -dedup.minScrapeInterval) may hold some samples twice, which --verify-url counts"
+        );
+    }
     if *overridden > 0 {
         eprintln!(
             "prom2om: warning: --add-label replaced a different value {overridden} series already had"
         );
     }
     let secs = s.elapsed.as_secs_f64().max(1e-9);
+    let asked = match checked {
+        0 => String::new(),
+        n => format!(
+            "; {n} requests whose fate was unknown asked about on the receiver, {found} of them \
+             found held and not sent again"
+        ),
+    };
     out_line(&format!(
         "pushed {} shards, skipped {} (pushed before), failed {}; {} samples to {url} in {secs:.1}s \
-         ({:.0} samples/s; {requests} requests, {retries} retries, {} sent)",
+         ({:.0} samples/s; {requests} requests, {retries} retries, {} sent){asked}",
         s.done(),
         s.skipped(),
         s.failed(),

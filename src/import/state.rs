@@ -3,7 +3,7 @@
 //! also so a rerun finishes a block move an interrupted run left half done) and for the pushes
 //! into receivers (in the shard directory).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -134,6 +134,24 @@ pub struct PushTarget {
     pub url: String,
     /// Shard key ([`key`]) -> samples pushed.
     pub pushed: BTreeMap<String, u64>,
+    /// Shards the receiver took part of (a refusal, a kill): where each of their lanes stands,
+    /// so a rerun sends only the rest.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub partial: BTreeMap<String, Partial>,
+    /// Shards of windows that `--verify-url` found short: a rerun asks the receiver what it
+    /// holds of each of their requests and sends only what it lacks.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub recheck: BTreeSet<String>,
+}
+
+/// How far the receiver took a shard. A shard's points (samples and staleness markers, in the
+/// order its read gives them) go to `lanes` ordered lanes by a stable hash of each series' labels
+/// as sent; each lane's requests are answered in order, so what the receiver took of a lane is
+/// its first `acked` points.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partial {
+    pub lanes: usize,
+    pub acked: Vec<u64>,
 }
 
 impl StateFile for PushState {
