@@ -14,8 +14,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::http_args::HttpArgs;
 use crate::fetch::http::{mask_url, Client};
 use crate::format::shard_dir::ShardDir;
+use crate::import::blocks::read_blocks;
 use crate::import::receiver::Receiver;
-use crate::import::{remote_write, tsdb, verify_remote};
+use crate::import::{future, remote_write, tsdb, verify_remote};
 use crate::import::{Destination, Outcome, Progress, ShardResult, Summary};
 use crate::select::filter::LabelEdits;
 
@@ -47,17 +48,29 @@ it is verified in the same way (a shard whose files do not match the manifest's 
 checksums sends nothing; a sidecar series in the wrong shard of its window is found once the \
 window is sent, and fails its shard), window by window in time order (Prometheus and Mimir \
 take old samples only within their out-of-order window behind their newest sample), in \
-requests of --batch-samples, --concurrency at once, each series' samples in order. Timeouts, dropped connections, 429 (after its \
-Retry-After) and 5xx are retried with backoff and jitter (--retries); another 4xx stops that \
-shard with the receiver's message, and the others go on. State in DIR/.prom2om-remote-write \
-records the pushed shards per receiver: running the same command again sends only the rest.
+requests of --batch-samples, --concurrency at once, each series' samples in order. Timeouts, \
+dropped connections, 429 (after its Retry-After) and 5xx are retried with backoff and jitter \
+(--retries); another 4xx stops that shard with the receiver's message, and the others go on. \
+A request whose answer was lost (the receiver may have stored it: a dropped connection, an \
+answer later than --timeout, a 5xx from a proxy), or that the receiver refuses for what it \
+holds (out of order, duplicate sample, out of bounds), is settled by asking the receiver's \
+query API what it holds of the request's series over its time span: what it holds is not sent \
+again, so a Prometheus without an out-of-order window does not refuse the retry and a \
+VictoriaMetrics does not store it twice. The query API is --verify-url, or the write URL \
+without /api/v1/write (where Prometheus and VictoriaMetrics serve it). State in \
+DIR/.prom2om-remote-write records per receiver the pushed shards and, for a shard the \
+receiver took part of (a refusal, a kill), how far each lane got: running the same command \
+again sends only the rest, asking first about the requests that were under way.
 
 With --verify-url URL (the receiver's Prometheus query API) each window is then counted on the \
 receiver: sum(count_over_time(...)) over the window's first to last sample, restricted to the \
---add-label labels, against the manifest's count. Receivers that keep no NaN (VictoriaMetrics) \
-may hold fewer samples by the window's NaN count, which is said; any other difference is \
-printed per window and the exit code is 1. Newly pushed data takes a moment to become \
-searchable: a short window is asked again for up to 10 s.
+--add-label labels, and compared exactly with what that receiver keeps of the manifest's \
+count: all of it for Prometheus (and stores built on its TSDB: Mimir, Thanos, Cortex), all but \
+the NaN samples for VictoriaMetrics, which is found out by asking. A window that differs is \
+printed and the exit code is 1; a window holding fewer samples than pushed is marked, and the \
+same command again asks the receiver about each request of it and sends only what it lacks. \
+Newly pushed data takes a moment to become searchable: a short window is asked again for up \
+to 10 s.
 
 Exit codes: 0 every shard imported (now or before); 1 a shard failed, a window differs \
 under --verify-url, promtool missing or too \
@@ -138,6 +151,13 @@ pub struct Args {
     /// next block reload, within about a minute.
     #[arg(long)]
     pub force: bool,
+
+    /// Import samples later than now too. Without it a shard directory holding any is refused
+    /// before anything is imported: they come from a host whose clock was ahead, and a
+    /// Prometheus that holds them counts retention back from them (deleting older blocks) and
+    /// refuses every current sample as out of bounds until its clock passes them.
+    #[arg(long)]
+    pub allow_future: bool,
 }
 
 /// Samples per request unless --batch-samples says otherwise; measured against VictoriaMetrics
@@ -181,10 +201,31 @@ pub fn run(args: Args) -> Result<()> {
     // The manifest is read once, and anything wrong with it is bad input (exit 2).
     let dir = ShardDir::open(&args.dir)?;
     dir.refuse_unreadable()?;
+    refuse_future(&args, &dir)?;
     match &args.tsdb {
         Some(data) => into_tsdb(&args, &dir, data),
         None => into_receiver(&args, &dir),
     }
+}
+
+/// Refuses a directory holding samples later than now (unless --allow-future), before anything
+/// is imported; with the flag, says that they are imported.
+fn refuse_future(args: &Args, dir: &ShardDir) -> Result<()> {
+    let now = future::now_ms();
+    let Some(a) = future::ahead(dir, now) else {
+        return Ok(());
+    };
+    if !args.allow_future {
+        let n = future::count(dir, &a, now)?;
+        return Err(future::refusal(dir, &a, n, now, args.tsdb.is_none()));
+    }
+    eprintln!(
+        "prom2om: warning: importing samples later than now (--allow-future), the latest at {} \
+         ({} ahead of this host's clock)",
+        rfc3339(a.latest_ms),
+        future::span(a.latest_ms - now)
+    );
+    Ok(())
 }
 
 fn into_tsdb(args: &Args, dir: &ShardDir, data: &Path) -> Result<()> {
@@ -540,7 +581,7 @@ fn print_blocks_summary(s: &Summary, data: &Path) {
     }
     // Only about blocks this run moved (imported now, or a killed run's finished moves).
     if blocks > 0 {
-        eprintln!("{}", pickup_hint(s.min_time_ms(), data));
+        eprintln!("{}", pickup_hint(data));
     }
 }
 
@@ -594,22 +635,47 @@ fn print_push_summary(s: &Summary, url: &str) {
 }
 
 /// How Prometheus will see the new blocks; found with a real 2.42 server: it rescans its data
-/// dir every minute and then also applies time retention, counted back from the newest block.
-fn pickup_hint(min_time_ms: Option<i64>, data: &Path) -> String {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let days = min_time_ms.map_or(0, |t| (now_ms - t).max(0) / 86_400_000 + 1);
+/// dir every minute and then also applies time retention, deleting each block that ends
+/// `retention` or more before the newest block's end, and refuses samples older than the newest
+/// block. The blocks of `data` (those there before too) must all outlive the newest one.
+fn pickup_hint(data: &Path) -> String {
+    let now_ms = future::now_ms();
     let mut s = String::from(
         "prom2om: a running Prometheus loads the new blocks at its next block reload (every \
          minute, no restart needed); a stopped one loads them when it starts. At each reload it \
          deletes the blocks that end more than --storage.tsdb.retention.time (default 15d) \
          before the newest block in its data dir.",
     );
+    // A block a running server compacts away meanwhile is no matter for a hint.
+    let blocks = read_blocks(data).unwrap_or_default();
+    let (Some(oldest), Some(newest)) = (
+        blocks.iter().map(|b| b.min_time).min(),
+        blocks.iter().map(|b| b.max_time).max(),
+    ) else {
+        return s;
+    };
+    // Its own head becomes a block ending about now.
+    let reference = newest.max(now_ms);
+    let days = (reference - oldest).max(0) / 86_400_000 + 1;
+    if newest > now_ms {
+        s.push_str(&format!(
+            " The newest block ends at {}, {} from now: until this host's clock passes it, \
+             that Prometheus refuses every scraped or written sample older than it (\"out of \
+             bounds\"), and it counts retention back from it.",
+            rfc3339(newest),
+            future::span(newest - now_ms)
+        ));
+    }
     if days > 15 {
         s.push_str(&format!(
-            " The imported data starts {days} days ago: keep it with\n  prometheus \
+            " The blocks in {} span {days} days back from {}: keep them all with\n  prometheus \
              --storage.tsdb.path={} --storage.tsdb.retention.time={days}d (or more)",
+            data.display(),
+            if newest > now_ms {
+                "the newest block's end"
+            } else {
+                "now"
+            },
             data.display()
         ));
     }
