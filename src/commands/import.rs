@@ -501,6 +501,14 @@ impl Progress for Bars {
         self.samples.inc(samples);
     }
 
+    fn warn(&self, text: &str) {
+        let line = format!("prom2om: warning: {text}");
+        match &self.multi {
+            Some(m) => m.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+
     fn finished(&self, r: &ShardResult) {
         self.print_line(&shard_line(r, self.push));
         if !matches!(r.outcome, Outcome::Skipped | Outcome::Recovered { .. }) {

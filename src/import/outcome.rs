@@ -143,6 +143,8 @@ pub trait Progress: Sync {
     /// `samples` more are through: accepted by the receiver, or in a shard that finished.
     fn samples_done(&self, _samples: u64) {}
     fn finished(&self, _result: &ShardResult) {}
+    /// Something the user should know before the run ends (a check that could not be made).
+    fn warn(&self, _text: &str) {}
 }
 
 /// No progress reporting.
