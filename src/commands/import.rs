@@ -121,8 +121,9 @@ pub struct Args {
     pub concurrency: u32,
 
     /// After the push, ask this Prometheus query API (the receiver's, e.g. http://vm:8428 or
-    /// http://mimir/prometheus) whether each window holds the manifest's sample count. The auth
-    /// and TLS options apply to it too.
+    /// http://mimir/prometheus) whether each window holds exactly what the receiver keeps of the
+    /// manifest's sample count. During the push it is asked what the receiver holds of a request
+    /// whose answer was lost. The auth and TLS options apply to it too.
     #[arg(long, value_name = "URL", requires = "remote_write")]
     pub verify_url: Option<String>,
 
