@@ -58,8 +58,8 @@ fn build(dir: &Path) {
 struct Count<F>(u64, F);
 
 impl<F: FnMut(&Labels) -> bool> HeadVisitor for Count<F> {
-    fn series(&mut self, l: &Labels) -> Option<u32> {
-        (self.1)(l).then_some(0)
+    fn series(&mut self, l: &Labels) -> anyhow::Result<Option<u32>> {
+        Ok((self.1)(l).then_some(0))
     }
     fn wants(&mut self, l: &Labels) -> bool {
         (self.1)(l)

@@ -293,9 +293,9 @@ fn scan_head(
         series: Vec<(Labels, Vec<i64>)>,
     }
     impl HeadVisitor for Count {
-        fn series(&mut self, labels: &Labels) -> Option<u32> {
+        fn series(&mut self, labels: &Labels) -> Result<Option<u32>> {
             self.series.push((labels.clone(), Vec::new()));
-            Some(self.series.len() as u32 - 1)
+            Ok(Some(self.series.len() as u32 - 1))
         }
         fn sample(&mut self, id: u32, ts: i64, _: u64) -> Result<()> {
             self.series[id as usize].1.push(ts);
@@ -385,7 +385,7 @@ fn scan_block(block: &crate::pipeline::datadir::Block, filter: &Filter) -> Resul
                 }
             }
             let c = chunks::chunk_at(bytes, off).map_err(|e| bad(e, &file))?;
-            chunkenc::decode(c.encoding, c.data, |t, _| {
+            c.decode(|t, _| {
                 if !Tombstones::deleted(deleted, t) {
                     samples += u64::from(cut);
                     kept += u64::from(keep && start <= t && t <= end);

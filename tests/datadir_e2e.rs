@@ -1,22 +1,29 @@
-//! `prom2om convert DIR` and `inspect DIR` on real Prometheus 2.42 data dirs (blocks, compacted
-//! blocks, tombstones, WAL with checkpoint, m-mapped head chunks, wbl): byte-identical to
-//! converting `promtool tsdb dump` of a copy, staleness dropped exactly as a serving 2.42 exports
-//! it over remote read, and the directory left untouched. The dirs are built once per run
-//! (`tests/common/scenarios.rs`, about 90 s); `PROM2OM_FIXTURES_OUT=DIR cargo test --test
-//! datadir_e2e scenarios` also writes them, with promtool dumps and a README, to DIR. `journey.rs`
-//! takes one of them home: convert, import, and a home Prometheus answering as the source.
+//! `prom2om convert DIR` and `inspect DIR` on real Prometheus 2.42 and 3.5.3 data dirs (blocks,
+//! compacted blocks, tombstones, WAL with checkpoint, m-mapped head chunks, wbl; native histograms
+//! on 3.5.3): byte-identical to converting `promtool tsdb dump` of a copy by the same version,
+//! staleness dropped exactly as a serving Prometheus exports it over remote read, and the
+//! directory left untouched. The dirs are built once per run (`tests/common/scenarios.rs`, two to
+//! three minutes); `PROM2OM_FIXTURES_OUT=DIR cargo test --test datadir_e2e scenarios` also writes
+//! them, with promtool dumps and a README, to DIR. `journey.rs` takes them home: convert, import,
+//! and a home Prometheus answering as the source; `native.rs` checks what the 3.5.3 one holds.
 
 mod common;
 
 /// The whole journey with staleness, on the same fixtures.
 #[path = "datadir_e2e/journey.rs"]
 mod journey;
+/// What the 3.5.3 native-histogram data dir holds, by the source's query API.
+#[path = "datadir_e2e/native.rs"]
+mod native;
 #[path = "common/promdir.rs"]
 #[allow(dead_code)]
 mod promdir;
 #[path = "common/scenarios.rs"]
 #[allow(dead_code)]
 mod scenarios;
+#[path = "common/truth.rs"]
+#[allow(dead_code)]
+mod truth;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -40,13 +47,20 @@ const SELECTORS: &[&[&str]] = &[
     &[r#"{__name__="hist_gauge",idx=~"00[1-5]"}"#],
 ];
 
-/// `promtool tsdb dump` of a copy of the fixture (2.42's dump may write into the dir it reads).
+/// `promtool tsdb dump` of a copy of the fixture by its version's promtool (2.42's dump may
+/// write into the dir it reads, 3.5.3's makes a sandbox there).
 fn promtool_dump(f: &Fixture, work: &Path) -> std::path::PathBuf {
-    let copy = work.join(format!("{}-copy", f.name));
+    let copy = work.join(format!("{}-copy", f.id()));
     copy_dir(&f.data, &copy);
-    let out = work.join(format!("{}.dump", f.name));
-    std::fs::write(&out, common::dump(&copy, None)).unwrap();
+    let out = work.join(format!("{}.dump", f.id()));
+    std::fs::write(&out, common::dump_with(f.version, &copy, None)).unwrap();
     out
+}
+
+/// Whether a dump line is a histogram sample (3.5.3 prints `{count:N, sum:S, ...}`), which
+/// prom2om skips until issue 22 is done.
+fn is_histogram_line(line: &[u8]) -> bool {
+    line.windows(7).any(|w| w == b"{count:")
 }
 
 fn convert(input: &Path, extra: &[String]) -> Vec<u8> {
@@ -116,12 +130,17 @@ fn cutting_range(l: &Layout, dump: &[u8]) -> (i64, i64) {
 fn scenarios_build_real_data_dirs() {
     let work = tempfile::tempdir().unwrap();
     for f in fixtures() {
-        eprintln!("{}:\n{}", f.name, f.layout.describe());
+        eprintln!(
+            "{} (built in {:.0?}):\n{}",
+            f.id(),
+            f.build_time,
+            f.layout.describe()
+        );
         let dump = std::fs::read(promtool_dump(f, work.path())).unwrap();
         assert!(
             series_set(&dump).len() > 300,
             "{}: the dump holds few series",
-            f.name
+            f.id()
         );
     }
 }
@@ -135,8 +154,8 @@ fn convert_dir_equals_converted_promtool_dump() {
         // Some selectors keep nothing in some dirs: both sides must then agree on that too.
         let keep = || vec!["--stale".into(), "keep".into(), "--allow-empty".into()];
         let whole = convert(&f.data, &keep());
-        assert!(whole.len() > 100_000, "{}: little output", f.name);
-        assert_same(f.name, &whole, &convert(&dump, &keep()));
+        assert!(whole.len() > 100_000, "{}: little output", f.id());
+        assert_same(&f.id(), &whole, &convert(&dump, &keep()));
         let (start, end) = cutting_range(&f.layout, &std::fs::read(&dump).unwrap());
         let ranged = |sel: &[&str]| {
             let mut a = keep();
@@ -147,7 +166,7 @@ fn convert_dir_equals_converted_promtool_dump() {
         for sel in SELECTORS {
             let mut args = keep();
             args.extend(sel.iter().map(|s| format!("--match={s}")));
-            let what = format!("{} {sel:?}", f.name);
+            let what = format!("{} {sel:?}", f.id());
             assert_same(&what, &convert(&f.data, &args), &convert(&dump, &args));
             let what = format!("{what} --start {} --end {}", secs(start), secs(end));
             assert_same(
@@ -157,11 +176,11 @@ fn convert_dir_equals_converted_promtool_dump() {
             );
         }
         assert_same(
-            &format!("{} --start {} --end {}", f.name, secs(start), secs(end)),
+            &format!("{} --start {} --end {}", f.id(), secs(start), secs(end)),
             &convert(&f.data, &ranged(&[])),
             &convert(&dump, &ranged(&[])),
         );
-        assert_eq!(before, listing(&f.data), "{}: the dir changed", f.name);
+        assert_eq!(before, listing(&f.data), "{}: the dir changed", f.id());
     }
 }
 
@@ -171,19 +190,19 @@ fn blocks_alone_equal_the_promtool_dump() {
     // staleness markers next to real NaNs. 2.42's dump needs a wal/ dir, even an empty one.
     let work = tempfile::tempdir().unwrap();
     for f in fixtures() {
-        let data = work.path().join(f.name);
+        let data = work.path().join(f.id());
         copy_dir(&f.data, &data);
         for sub in ["wal", "chunks_head", "wbl"] {
             let _ = std::fs::remove_dir_all(data.join(sub));
         }
         std::fs::create_dir(data.join("wal")).unwrap();
-        let copy = work.path().join(format!("{}-blocks-copy", f.name));
+        let copy = work.path().join(format!("{}-blocks-copy", f.id()));
         copy_dir(&data, &copy);
-        let dump = work.path().join(format!("{}-blocks.dump", f.name));
-        std::fs::write(&dump, common::dump(&copy, None)).unwrap();
+        let dump = work.path().join(format!("{}-blocks.dump", f.id()));
+        std::fs::write(&dump, common::dump_with(f.version, &copy, None)).unwrap();
         let keep = ["--stale".to_string(), "keep".to_string()];
         assert_same(
-            &format!("{} (blocks only)", f.name),
+            &format!("{} (blocks only)", f.id()),
             &convert(&data, &keep),
             &convert(&dump, &keep),
         );
@@ -194,9 +213,9 @@ fn blocks_alone_equal_the_promtool_dump() {
 fn default_convert_drops_markers_as_remote_read_of_a_serving_prometheus() {
     let work = tempfile::tempdir().unwrap();
     for f in fixtures() {
-        let copy = work.path().join(f.name);
+        let copy = work.path().join(f.id());
         copy_dir(&f.data, &copy);
-        let prom = Prom::start_config(&copy, &f.serve_config, &[]);
+        let prom = Prom::start_version_config(f.version, &copy, &f.serve_config, &[]);
         let start = f.layout.blocks.iter().map(|b| b.min_time).min().unwrap() - 1_000;
         let end = promdir::now_ms();
         let range = ["--start".into(), secs(start), "--end".into(), secs(end)];
@@ -218,7 +237,7 @@ fn default_convert_drops_markers_as_remote_read_of_a_serving_prometheus() {
         assert_same(
             &format!(
                 "{}: convert DIR (default) vs fetch --method remote-read",
-                f.name
+                f.id()
             ),
             &converted,
             &fetched,
@@ -227,7 +246,7 @@ fn default_convert_drops_markers_as_remote_read_of_a_serving_prometheus() {
         assert!(
             text.contains("NaN"),
             "{}: no real NaN survived the drop of markers",
-            f.name
+            f.id()
         );
     }
 }
@@ -273,9 +292,9 @@ fn gunzip(path: &Path) -> Vec<u8> {
 fn carried_markers_are_the_sources_exactly_and_equal_remote_reads() {
     let work = tempfile::tempdir().unwrap();
     for f in fixtures() {
-        let copy = work.path().join(f.name);
+        let copy = work.path().join(f.id());
         copy_dir(&f.data, &copy);
-        let prom = Prom::start_config(&copy, &f.serve_config, &[]);
+        let prom = Prom::start_version_config(f.version, &copy, &f.serve_config, &[]);
         let start = f.layout.blocks.iter().map(|b| b.min_time).min().unwrap() - 1_000;
         let end = promdir::now_ms();
         let range = ["--start".into(), secs(start), "--end".into(), secs(end)];
@@ -294,7 +313,7 @@ fn carried_markers_are_the_sources_exactly_and_equal_remote_reads() {
             .args(extra);
             c
         };
-        let b = work.path().join(format!("{}-fetched", f.name));
+        let b = work.path().join(format!("{}-fetched", f.id()));
         run_ok(fetch(&["-o", b.to_str().unwrap()]).arg("--shards").arg("2"));
         // Prometheus's own word on which samples are markers: its remote read answer with the
         // markers kept as NaN, less the answer with them dropped.
@@ -309,7 +328,7 @@ fn carried_markers_are_the_sources_exactly_and_equal_remote_reads() {
                 .arg("1"),
         );
         drop(prom);
-        let a = work.path().join(format!("{}-converted", f.name));
+        let a = work.path().join(format!("{}-converted", f.id()));
         run_ok(
             prom2om()
                 .arg("convert")
@@ -323,13 +342,13 @@ fn carried_markers_are_the_sources_exactly_and_equal_remote_reads() {
             fa.keys().collect::<Vec<_>>(),
             fb.keys().collect::<Vec<_>>(),
             "{}: files of convert DIR vs fetch --method remote-read",
-            f.name
+            f.id()
         );
         for (name, bytes) in &fa {
             assert!(
                 *bytes == fb[name],
                 "{}: {name} differs between convert DIR and fetch --method remote-read",
-                f.name
+                f.id()
             );
         }
         let want: std::collections::BTreeSet<Vec<u8>> = om_lines(&kept)
@@ -343,10 +362,10 @@ fn carried_markers_are_the_sources_exactly_and_equal_remote_reads() {
         assert!(
             f.name != "stale_restart" || want.len() > 100,
             "{}: few markers ({})",
-            f.name,
+            f.id(),
             want.len()
         );
-        assert!(got == want, "{}: the sidecars' markers differ", f.name);
+        assert!(got == want, "{}: the sidecars' markers differ", f.id());
         let m: serde_json::Value =
             serde_json::from_slice(&std::fs::read(a.join("manifest.json")).unwrap()).unwrap();
         assert_eq!(
@@ -358,50 +377,102 @@ fn carried_markers_are_the_sources_exactly_and_equal_remote_reads() {
     }
 }
 
+/// A dump line's series (its labels text), metric name, and whether it is a histogram sample.
+fn dump_line(line: &[u8]) -> (Vec<u8>, String, bool) {
+    let hist = is_histogram_line(line);
+    let labels = if hist {
+        let at = line.windows(8).rposition(|w| w == b" {count:").unwrap();
+        &line[..at]
+    } else {
+        line.rsplitn(3, |&b| b == b' ').nth(2).unwrap()
+    };
+    let s = String::from_utf8_lossy(labels);
+    let name = s
+        .split_once("__name__=\"")
+        .map(|(_, r)| r.split('"').next().unwrap().to_string())
+        .unwrap_or_default();
+    (labels.to_vec(), name, hist)
+}
+
 #[test]
 fn inspect_dir_counts_the_series_of_the_dump() {
+    // Every fixture is checked, and all that differ reported at once.
     let work = tempfile::tempdir().unwrap();
-    for f in fixtures() {
-        let dump = std::fs::read(promtool_dump(f, work.path())).unwrap();
-        let mut want: BTreeMap<String, u64> = BTreeMap::new();
-        for s in series_set(&dump) {
-            let s = String::from_utf8(s).unwrap();
-            let name = s
-                .split_once("__name__=\"")
-                .map(|(_, r)| r.split('"').next().unwrap().to_string())
-                .unwrap_or_default();
-            *want.entry(name).or_default() += 1;
+    let failures: Vec<String> = fixtures()
+        .iter()
+        .filter_map(|f| inspect_differences(f, work.path()).err())
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `inspect DIR` against the fixture's dump: families, series and samples.
+fn inspect_differences(f: &Fixture, work: &Path) -> Result<(), String> {
+    let dump = std::fs::read(promtool_dump(f, work)).unwrap();
+    let mut series: BTreeMap<String, std::collections::BTreeSet<Vec<u8>>> = BTreeMap::new();
+    let mut floats: BTreeMap<String, u64> = BTreeMap::new();
+    let mut with_histograms = std::collections::BTreeSet::new();
+    for line in dump.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let (labels, name, hist) = dump_line(line);
+        series.entry(name.clone()).or_default().insert(labels);
+        if hist {
+            with_histograms.insert(name);
+        } else {
+            *floats.entry(name).or_default() += 1;
         }
-        let out = run_ok(prom2om().arg("inspect").arg(&f.data).arg("--json"));
-        let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        let got: BTreeMap<String, u64> = report["families"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|fam| {
-                (
-                    fam["name"].as_str().unwrap().to_string(),
-                    fam["series"].as_u64().unwrap(),
-                )
-            })
-            .collect();
-        assert_eq!(got, want, "{}: families and series counts", f.name);
-        assert_eq!(
-            report["series"].as_u64().unwrap(),
-            want.values().sum::<u64>(),
-            "{}: total series",
-            f.name
-        );
-        // Samples too: tombstones in blocks and head applied, repeated head samples once.
-        let lines = dump
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .count();
-        assert_eq!(
-            report["samples"].as_u64().unwrap(),
-            lines as u64,
-            "{}: total samples",
-            f.name
-        );
+    }
+    assert_eq!(
+        f.has_histograms(),
+        !with_histograms.is_empty(),
+        "{}",
+        f.id()
+    );
+    let want: BTreeMap<String, u64> = series
+        .iter()
+        .map(|(k, v)| (k.clone(), v.len() as u64))
+        .collect();
+    let out = run_ok(prom2om().arg("inspect").arg(&f.data).arg("--json"));
+    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let families = report["families"].as_array().unwrap();
+    let got: BTreeMap<String, u64> = families
+        .iter()
+        .map(|fam| {
+            (
+                fam["name"].as_str().unwrap().to_string(),
+                fam["series"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let id = f.id();
+    if got != want {
+        return Err(format!(
+            "{id}: families and series counts {got:?} != {want:?}"
+        ));
+    }
+    let total = report["series"].as_u64().unwrap();
+    if total != want.values().sum::<u64>() {
+        return Err(format!("{id}: total series {total}"));
+    }
+    // Samples too: tombstones in blocks and head applied, repeated head samples once. Issue
+    // 22: families with histograms are left out (3.5.3's dump prints histograms lossily and
+    // without the first sample of each series; prom2om does not count them yet).
+    let mut bad = Vec::new();
+    for fam in families {
+        let name = fam["name"].as_str().unwrap();
+        let (n, want) = (fam["samples"].as_u64().unwrap(), floats.get(name).copied());
+        if !with_histograms.contains(name) && n != want.unwrap_or(0) {
+            bad.push(format!("{name}: {n} samples, the dump {want:?}"));
+        }
+    }
+    let samples = report["samples"].as_u64().unwrap();
+    if with_histograms.is_empty() && samples != floats.values().sum::<u64>() {
+        bad.push(format!(
+            "total: {samples} samples, the dump {}",
+            floats.values().sum::<u64>()
+        ));
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{id}: {}", bad.join("; ")))
     }
 }

@@ -1,4 +1,4 @@
-//! `prom2om convert DIR` and `inspect DIR` on the data dir of a RUNNING Prometheus 2.42 with
+//! `prom2om convert DIR` and `inspect DIR` on the data dir of a RUNNING Prometheus (2.42, 3.5.3) with
 //! 1-minute blocks, fed by remote write fast enough that it compacts its head, compacts blocks and
 //! truncates its WAL all through the reads: every read succeeds, and strace shows that nothing
 //! under the directory was opened for writing, created, removed, renamed or written to.
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::tool;
+use common::{tool, PromVersion};
 use promdir::{config, now_ms, series, Server};
 
 /// Pushes minutes of data, 10 s of sample time per request, from three hours ago towards now:
@@ -180,10 +180,19 @@ fn writes_under(trace: &str, dir: &Path) -> (Vec<String>, usize) {
 
 #[test]
 fn reads_of_a_running_server_succeed_and_write_nothing() {
+    reads_of_a_running_server(PromVersion::V2_42);
+}
+
+#[test]
+fn reads_of_a_running_server_succeed_and_write_nothing_3_5() {
+    reads_of_a_running_server(PromVersion::V3_5);
+}
+
+fn reads_of_a_running_server(version: PromVersion) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let srv = Server::start(&data, &config(&[], Some("30m")), &[]);
+    let srv = Server::start(version, &data, &config(&[], Some("30m")), &[]);
     let start = now_ms().div_euclid(60_000) * 60_000 - 3 * 3_600_000;
     let stop = AtomicBool::new(false);
     // Stops the feeder when a read fails too: the scope waits for it before reporting.

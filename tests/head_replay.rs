@@ -19,9 +19,9 @@ struct Lines {
 }
 
 impl HeadVisitor for Lines {
-    fn series(&mut self, labels: &Labels) -> Option<u32> {
+    fn series(&mut self, labels: &Labels) -> anyhow::Result<Option<u32>> {
         self.labels.push(labels.clone());
-        Some(self.labels.len() as u32 - 1)
+        Ok(Some(self.labels.len() as u32 - 1))
     }
     fn sample(&mut self, id: u32, ts: i64, bits: u64) -> anyhow::Result<()> {
         let mut line = Vec::new();

@@ -20,6 +20,7 @@ use prom2om::format::shard_dir::series_hash;
 use prom2om::format::shard_dir::{sha256_hex, Manifest, MANIFEST_FILE};
 use prom2om::format::tsdb::xor::STALE_NAN_BITS;
 use prom2om::labels::Labels;
+use prom2om::pipeline::feed::{Provenance, SampleSink};
 use prom2om::pipeline::sink::{Output, RunInfo, Sink, SinkOptions, StaleMode};
 use rw_support::{prom_receiver, push, shard_data};
 
@@ -114,9 +115,9 @@ fn write_shards(src: &Source, dir: &Path, shards: Option<u32>) {
         all.entry(l.clone()).or_default().extend(m);
     }
     for (l, s) in &all {
-        let id = sink.series(l.clone());
+        let id = sink.series(l.clone(), Provenance::EXACT).unwrap();
         for (&t, &v) in s {
-            sink.push(id, t, f64::from_bits(v)).unwrap();
+            sink.float(id, t, v).unwrap();
         }
     }
     let mut info = RunInfo {

@@ -1,6 +1,8 @@
 //! `prom2om fetch`: raw samples from a live Prometheus HTTP API in, the same sorted shards and
 //! manifest as `convert` out (through the same sink).
 
+use std::path::{Path, PathBuf};
+
 use anyhow::Result;
 use clap::{Args as ClapArgs, ValueEnum};
 
@@ -14,8 +16,9 @@ use crate::exit_codes::ExitCode;
 use crate::fetch::http::{mask_url, ClientConfig};
 use crate::fetch::plan::{Match, Method};
 use crate::fetch::{self, FetchOptions, FetchStats, MethodChoice, STATE_DIR};
-use crate::labels::Labels;
-use crate::pipeline::sink::{Output, RunInfo, Sink, SinkSummary, StaleMode};
+use crate::pipeline::feed::Edited;
+use crate::pipeline::sink::{Output, RunInfo, Sink, SinkOptions, SinkSummary, StaleMode};
+use crate::select::filter::Filter;
 use crate::timeparse;
 
 /// Export raw samples from a Prometheus HTTP API into the same shards `convert` writes, when
@@ -113,148 +116,32 @@ pub enum MethodArg {
 pub fn run(args: Args) -> Result<()> {
     let mut filter = args.filter.resolve()?;
     let dashboards = args.dashboard.apply(&mut filter, args.quiet)?;
-    let end = filter.end.unwrap_or_else(now_ms);
-    let start = match filter.start {
-        Some(start) => start,
-        // Listing is cheap: without a range it looks at everything the server holds.
-        None if args.list_metrics => {
-            if !args.quiet {
-                eprintln!(
-                    "prom2om: listing series with samples from 1970-01-01T00:00:00Z to {} (give \
-                     --since or --start to narrow)",
-                    crate::timeparse::format_time(end)
-                );
-            }
-            0
-        }
-        None => return Err(crate::bad_input!("fetch needs --start or --since")),
-    };
-    let selectors: Vec<Vec<Match>> = filter
-        .selectors
-        .iter()
-        .map(|s| s.matchers.iter().map(Match::from).collect())
-        .collect();
     let progress = stderr_is_terminal() && !args.quiet;
-    let mut opts = FetchOptions {
-        client: ClientConfig {
-            rate_limit: args.rate_limit,
-            ..args.http.client_config(&args.url)?
-        },
-        selectors,
-        start_ms: start,
-        end_ms: end,
-        method: match args.method {
-            MethodArg::Auto => MethodChoice::Auto,
-            MethodArg::RemoteRead => MethodChoice::Use(Method::RemoteRead),
-            MethodArg::Raw => MethodChoice::Use(Method::Raw),
-            MethodArg::Range => MethodChoice::Use(Method::Range),
-        },
-        step_ms: args.step.as_deref().map(parse_duration).transpose()?,
-        concurrency: args.concurrency as usize,
-        samples_per_request: args.samples_per_request,
-        top_by: args.top_by.as_deref().map(parse_top_by).transpose()?,
-        state_dir: None,
-        resume: args.resume,
-        fingerprint: fingerprint(&args),
-        progress,
-    };
+    let mut opts = fetch_options(&args, &filter, progress)?;
     if args.list_metrics {
         return list_metrics(&opts);
     }
     let stale = args.stale.mode();
     let mut sink_opts = args.output.sink_options(stale, progress)?;
     let _lock = lock_output(&sink_opts.output)?;
-    if let Output::Dir { path, .. } = &sink_opts.output {
-        let state = path.join(STATE_DIR);
-        let interrupted = fetch::plan::Checkpoint::path(&state).exists();
-        if interrupted && args.resume {
-            // The checkpoint and spool stay; stray shards of the interrupted run (and any earlier
-            // export) are replaced when the resumed run completes, as with --force.
-            sink_opts.force = true;
-        } else if interrupted && args.output.force {
-            fetch::remove_state(&state)?;
-        } else if interrupted {
-            return Err(crate::bad_input!(
-                "{} holds an interrupted fetch: add --resume to continue it, or --force to start over",
-                path.display()
-            ));
-        } else if args.resume {
-            eprintln!(
-                "prom2om: warning: nothing to resume in {}; starting a new fetch",
-                path.display()
-            );
-        }
-        opts.state_dir = Some(state);
-    } else if args.resume {
-        return Err(crate::bad_input!(
-            "--resume needs an output directory, not -o -"
-        ));
-    }
+    opts.state_dir = state_dir(&args, &mut sink_opts)?;
     let mut sink = Sink::create(sink_opts)?;
     if !args.output.allow_merge {
         sink.refuse_merges(&filter.edits);
     }
-    let edits = filter.edits.clone();
-    let mut overrode: Option<Labels> = None;
-    let result = fetch::fetch(&opts, &mut |mut labels, samples| {
-        let traced = edits.apply_traced(&mut labels);
-        if traced.overrides && overrode.is_none() {
-            overrode = Some(edits.restore(&labels, &traced.origin));
-        }
-        let id = sink.series_traced(labels, &traced.origin)?;
-        for (t, v) in samples {
-            sink.push(id, t, v)?;
-        }
-        Ok(())
-    });
+    let mut edited = Edited::new(&mut sink, &filter.edits);
+    let result = fetch::fetch(&opts, &mut edited);
+    let overrode = edited.overrode;
     let stats = match result {
         Ok(s) => s,
-        // Label edits that merge series are bad input: nothing to resume.
-        Err(e) if ExitCode::of(&e) == ExitCode::BadInput => {
-            if let Some(state) = &opts.state_dir {
-                fetch::remove_state(state)?;
-            }
-            sink.abandon();
-            return Err(e);
-        }
-        Err(e) => {
-            return Err(match &opts.state_dir {
-                // Only a transfer cut short is worth resuming: a refusal (a bad URL, a 404, a
-                // login page, options that differ from the checkpoint) would meet the resumed
-                // run as well.
-                Some(state)
-                    if crate::fetch::http::gave_up(&e)
-                        && fetch::plan::Checkpoint::path(state).exists() =>
-                {
-                    e.context("fetch interrupted; rerun the same command with --resume to continue")
-                }
-                _ => e,
-            });
-        }
+        Err(e) => return Err(failed(e, opts.state_dir.as_deref(), sink)),
     };
     if stats.samples + stats.samples_resumed == 0 && !args.output.allow_empty {
         if let Some(state) = &opts.state_dir {
             fetch::remove_state(state)?;
         }
         sink.abandon();
-        let selectors = match describe_selectors(&filter) {
-            s if s.is_empty() => "any selector".to_string(),
-            s => s,
-        };
-        let (from, to) = (
-            timeparse::format_time(stats.start_ms),
-            timeparse::format_time(stats.end_ms),
-        );
-        let held = match stats.series_discovered {
-            0 => format!("has no series matching {selectors} from {from} to {to}"),
-            n => format!(
-                "has {n} series matching {selectors}, with no float sample from {from} to {to}"
-            ),
-        };
-        return Err(crate::bad_input!(
-            "nothing kept: {} {held}; --allow-empty accepts an empty output",
-            mask_url(&args.url)
-        ));
+        return Err(nothing_kept(&args.url, &filter, &stats));
     }
     if let Some(l) = &overrode {
         eprintln!(
@@ -282,6 +169,132 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The fetch `args` and the resolved `filter` ask for (no state directory yet).
+fn fetch_options(args: &Args, filter: &Filter, progress: bool) -> Result<FetchOptions> {
+    let end = filter.end.unwrap_or_else(now_ms);
+    let start = match filter.start {
+        Some(start) => start,
+        // Listing is cheap: without a range it looks at everything the server holds.
+        None if args.list_metrics => {
+            if !args.quiet {
+                eprintln!(
+                    "prom2om: listing series with samples from 1970-01-01T00:00:00Z to {} (give \
+                     --since or --start to narrow)",
+                    crate::timeparse::format_time(end)
+                );
+            }
+            0
+        }
+        None => return Err(crate::bad_input!("fetch needs --start or --since")),
+    };
+    let selectors: Vec<Vec<Match>> = filter
+        .selectors
+        .iter()
+        .map(|s| s.matchers.iter().map(Match::from).collect())
+        .collect();
+    Ok(FetchOptions {
+        client: ClientConfig {
+            rate_limit: args.rate_limit,
+            ..args.http.client_config(&args.url)?
+        },
+        selectors,
+        start_ms: start,
+        end_ms: end,
+        method: match args.method {
+            MethodArg::Auto => MethodChoice::Auto,
+            MethodArg::RemoteRead => MethodChoice::Use(Method::RemoteRead),
+            MethodArg::Raw => MethodChoice::Use(Method::Raw),
+            MethodArg::Range => MethodChoice::Use(Method::Range),
+        },
+        step_ms: args.step.as_deref().map(parse_duration).transpose()?,
+        concurrency: args.concurrency as usize,
+        samples_per_request: args.samples_per_request,
+        top_by: args.top_by.as_deref().map(parse_top_by).transpose()?,
+        state_dir: None,
+        resume: args.resume,
+        fingerprint: fingerprint(args),
+        progress,
+    })
+}
+
+/// The checkpoint and spool directory of a fetch into a directory. An interrupted fetch there
+/// is continued (`--resume`, the output then replaced at the end as with `--force`), started
+/// over (`--force`) or refused.
+fn state_dir(args: &Args, sink_opts: &mut SinkOptions) -> Result<Option<PathBuf>> {
+    let Output::Dir { path, .. } = &sink_opts.output else {
+        if args.resume {
+            return Err(crate::bad_input!(
+                "--resume needs an output directory, not -o -"
+            ));
+        }
+        return Ok(None);
+    };
+    let state = path.join(STATE_DIR);
+    let interrupted = fetch::plan::Checkpoint::path(&state).exists();
+    if interrupted && args.resume {
+        // The checkpoint and spool stay; stray shards of the interrupted run (and any earlier
+        // export) are replaced when the resumed run completes, as with --force.
+        sink_opts.force = true;
+    } else if interrupted && args.output.force {
+        fetch::remove_state(&state)?;
+    } else if interrupted {
+        return Err(crate::bad_input!(
+            "{} holds an interrupted fetch: add --resume to continue it, or --force to start over",
+            path.display()
+        ));
+    } else if args.resume {
+        eprintln!(
+            "prom2om: warning: nothing to resume in {}; starting a new fetch",
+            path.display()
+        );
+    }
+    Ok(Some(state))
+}
+
+/// The error a failed fetch ends with. Label edits that merge series are bad input: nothing to
+/// resume, and nothing left behind.
+fn failed(e: anyhow::Error, state: Option<&Path>, sink: Sink) -> anyhow::Error {
+    if ExitCode::of(&e) == ExitCode::BadInput {
+        if let Some(Err(r)) = state.map(fetch::remove_state) {
+            return r;
+        }
+        sink.abandon();
+        return e;
+    }
+    match state {
+        // Only a transfer cut short is worth resuming: a refusal (a bad URL, a 404, a login
+        // page, options that differ from the checkpoint) would meet the resumed run as well.
+        Some(state)
+            if crate::fetch::http::gave_up(&e) && fetch::plan::Checkpoint::path(state).exists() =>
+        {
+            e.context("fetch interrupted; rerun the same command with --resume to continue")
+        }
+        _ => e,
+    }
+}
+
+/// Why a fetch that kept no sample fails.
+fn nothing_kept(url: &str, filter: &Filter, stats: &FetchStats) -> anyhow::Error {
+    let selectors = match describe_selectors(filter) {
+        s if s.is_empty() => "any selector".to_string(),
+        s => s,
+    };
+    let (from, to) = (
+        timeparse::format_time(stats.start_ms),
+        timeparse::format_time(stats.end_ms),
+    );
+    let held = match stats.series_discovered {
+        0 => format!("has no series matching {selectors} from {from} to {to}"),
+        n => {
+            format!("has {n} series matching {selectors}, with no float sample from {from} to {to}")
+        }
+    };
+    crate::bad_input!(
+        "nothing kept: {} {held}; --allow-empty accepts an empty output",
+        mask_url(url)
+    )
 }
 
 fn parse_top_by(s: &str) -> Result<(String, usize)> {

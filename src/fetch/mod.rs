@@ -1,6 +1,6 @@
 //! `fetch`: pulls raw samples out of a live Prometheus HTTP API (remote read, raw PromQL range
 //! selectors, or query_range) when no dump is possible, in planned, retried, resumable work
-//! units. Series come out through a callback; `commands::fetch` feeds them to the shard sink.
+//! units. Series go to a [`SampleSink`]; `commands::fetch` gives the shard sink, edits applied.
 
 pub mod api;
 pub mod discover;
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::labels::Labels;
+use crate::pipeline::feed::{Provenance, SampleSink};
 use http::{Client, ClientConfig};
 use plan::{Checkpoint, Match, Method, Sizing, Unit};
 
@@ -78,64 +79,30 @@ pub struct FetchStats {
     pub elapsed: Duration,
 }
 
-/// Runs the fetch, calling `out` for every batch of samples of one series (each batch sorted by
-/// time; batches of one series may come in any order and overlap at most in duplicates).
-pub fn fetch(
-    opts: &FetchOptions,
-    out: &mut dyn FnMut(Labels, Vec<(i64, f64)>) -> Result<()>,
-) -> Result<FetchStats> {
+/// Runs the fetch into `sink`, the series as the server has them, a batch of samples at a time:
+/// each batch sorted by time, batches of one series in any order, overlapping at most in
+/// duplicates.
+pub fn fetch(opts: &FetchOptions, sink: &mut impl SampleSink) -> Result<FetchStats> {
     let started = Instant::now();
     let client = Client::new(&opts.client)?;
     let mut stats = FetchStats::default();
-    let resume_from = match &opts.state_dir {
-        Some(d) if opts.resume && Checkpoint::path(d).exists() => Some(d.clone()),
-        _ => None,
-    };
-    let config = match api::server_config(&client) {
-        Ok(c) => c,
-        Err(e) if http::unreachable(&e) => return Err(e),
-        Err(e) => {
-            eprintln!("prom2om: warning: {e:#}; assuming a 15s scrape interval");
-            api::ServerConfig::default()
-        }
-    };
-    let (method, units, done, mut checkpoint, spool_len) = match resume_from {
-        Some(dir) => {
-            let (cp, r) = Checkpoint::resume(&dir, &opts.fingerprint)?;
-            stats.start_ms = r.start_ms;
-            stats.end_ms = r.end_ms;
-            (r.method, r.units, r.done, Some(cp), r.spool_len)
-        }
-        None => {
-            let (method, units) = plan_fetch(&client, opts, &config, &mut stats)?;
-            let cp = match &opts.state_dir {
-                Some(d) => {
-                    std::fs::create_dir_all(d)
-                        .with_context(|| format!("creating {}", d.display()))?;
-                    Some(Checkpoint::create(
-                        d,
-                        &opts.fingerprint,
-                        method,
-                        &units,
-                        opts.start_ms,
-                        opts.end_ms,
-                    )?)
-                }
-                None => None,
-            };
-            let n = units.len();
-            (method, units, vec![false; n], cp, 0)
-        }
-    };
+    let config = server_config(&client)?;
+    let (plan, checkpoint) = start(&client, opts, &config, &mut stats)?;
+    let Plan {
+        method,
+        units,
+        done,
+        spool_len,
+    } = plan;
     stats.method = Some(method);
     stats.units = units.len();
     stats.units_resumed = done.iter().filter(|d| **d).count();
-    let mut spool = match &opts.state_dir {
+    let spool = match &opts.state_dir {
         Some(d) if checkpoint.is_some() => {
             if spool_len > 0 {
                 spool::replay(d, spool_len, |l, s| {
                     stats.samples_resumed += s.len() as u64;
-                    out(l, s)
+                    deliver(sink, l, &s)
                 })?;
             }
             Some(spool::SpoolWriter::open(d, spool_len)?)
@@ -143,55 +110,151 @@ pub fn fetch(
         _ => None,
     };
     let pending: Vec<usize> = (0..units.len()).filter(|&i| !done[i]).collect();
-    let step_ms = step_for(opts, &config);
     let exec = worker::Exec {
         client: &client,
         method,
-        step_ms,
+        step_ms: step_for(opts, &config),
         external_labels: &config.external_labels,
     };
     let bar = progress_bar(opts.progress, &units, stats.units_resumed);
-    let mut warned_hist = false;
-    worker::run(&exec, &units, &pending, opts.concurrency, |msg| match msg {
-        worker::Msg::Series(sd) => {
-            stats.stale_markers += sd.stale_markers;
-            if sd.histogram_chunks > 0 && !warned_hist {
-                warned_hist = true;
-                bar.suspend(|| eprintln!("prom2om: warning: skipping native histogram chunks (series {}): OpenMetrics backfill cannot carry them", sd.labels));
-            }
-            stats.histogram_chunks += sd.histogram_chunks;
-            if sd.samples.is_empty() {
-                return Ok(());
-            }
-            stats.series_batches += 1;
-            stats.samples += sd.samples.len() as u64;
-            bar.set_message(format!("{} samples", stats.samples));
-            if let Some(sp) = spool.as_mut() {
-                sp.append(&sd.labels, &sd.samples)?;
-            }
-            out(sd.labels, sd.samples)
-        }
-        worker::Msg::Done(i) => {
-            if let (Some(sp), Some(cp)) = (spool.as_mut(), checkpoint.as_mut()) {
-                let len = sp.commit()?;
-                cp.done(i, len)?;
-            }
-            bar.inc(1);
-            Ok(())
-        }
-        worker::Msg::Failed(e) => Err(e),
-    })?;
-    bar.finish_and_clear();
-    let c = &client.counters;
-    stats.requests = c.requests.load(Ordering::Relaxed);
-    stats.retries = c.retries.load(Ordering::Relaxed);
-    stats.bytes = c.bytes.load(Ordering::Relaxed);
+    let mut c = Collector {
+        sink,
+        stats: &mut stats,
+        spool,
+        checkpoint,
+        bar,
+        warned_hist: false,
+    };
+    worker::run(&exec, &units, &pending, opts.concurrency, |msg| c.take(msg))?;
+    c.bar.finish_and_clear();
+    let n = &client.counters;
+    stats.requests = n.requests.load(Ordering::Relaxed);
+    stats.retries = n.retries.load(Ordering::Relaxed);
+    stats.bytes = n.bytes.load(Ordering::Relaxed);
     stats.elapsed = started.elapsed();
     if stats.start_ms == 0 && stats.end_ms == 0 {
         stats.start_ms = opts.start_ms;
         stats.end_ms = opts.end_ms;
     }
     Ok(stats)
+}
+
+/// The server's configuration; an unreadable one (but a reachable server) is the defaults.
+fn server_config(client: &Client) -> Result<api::ServerConfig> {
+    match api::server_config(client) {
+        Ok(c) => Ok(c),
+        Err(e) if http::unreachable(&e) => Err(e),
+        Err(e) => {
+            eprintln!("prom2om: warning: {e:#}; assuming a 15s scrape interval");
+            Ok(api::ServerConfig::default())
+        }
+    }
+}
+
+/// What a fetch runs: the method, the units and which are done, and the spool's length.
+struct Plan {
+    method: Method,
+    units: Vec<Unit>,
+    done: Vec<bool>,
+    spool_len: u64,
+}
+
+/// The plan of the fetch recorded in the state directory (`--resume`), or a fresh one with its
+/// checkpoint created (when there is a state directory).
+fn start(
+    client: &Client,
+    opts: &FetchOptions,
+    config: &api::ServerConfig,
+    stats: &mut FetchStats,
+) -> Result<(Plan, Option<Checkpoint>)> {
+    let resume_from = match &opts.state_dir {
+        Some(d) if opts.resume && Checkpoint::path(d).exists() => Some(d),
+        _ => None,
+    };
+    if let Some(dir) = resume_from {
+        let (cp, r) = Checkpoint::resume(dir, &opts.fingerprint)?;
+        stats.start_ms = r.start_ms;
+        stats.end_ms = r.end_ms;
+        let plan = Plan {
+            method: r.method,
+            units: r.units,
+            done: r.done,
+            spool_len: r.spool_len,
+        };
+        return Ok((plan, Some(cp)));
+    }
+    let (method, units) = plan_fetch(client, opts, config, stats)?;
+    let cp = match &opts.state_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            let (fp, start, end) = (&opts.fingerprint, opts.start_ms, opts.end_ms);
+            Some(Checkpoint::create(d, fp, method, &units, start, end)?)
+        }
+        None => None,
+    };
+    let done = vec![false; units.len()];
+    let plan = Plan {
+        method,
+        units,
+        done,
+        spool_len: 0,
+    };
+    Ok((plan, cp))
+}
+
+/// Takes the workers' messages on the calling thread: series into the spool and the sink, each
+/// finished unit into the checkpoint.
+struct Collector<'a, S> {
+    sink: &'a mut S,
+    stats: &'a mut FetchStats,
+    spool: Option<spool::SpoolWriter>,
+    checkpoint: Option<Checkpoint>,
+    bar: indicatif::ProgressBar,
+    warned_hist: bool,
+}
+
+impl<S: SampleSink> Collector<'_, S> {
+    fn take(&mut self, msg: worker::Msg) -> Result<()> {
+        let stats = &mut *self.stats;
+        match msg {
+            worker::Msg::Series(sd) => {
+                stats.stale_markers += sd.stale_markers;
+                if sd.histogram_chunks > 0 && !self.warned_hist {
+                    self.warned_hist = true;
+                    self.bar.suspend(|| eprintln!("prom2om: warning: skipping native histogram chunks (series {}): OpenMetrics backfill cannot carry them", sd.labels));
+                }
+                stats.histogram_chunks += sd.histogram_chunks;
+                if sd.samples.is_empty() {
+                    return Ok(());
+                }
+                stats.series_batches += 1;
+                stats.samples += sd.samples.len() as u64;
+                self.bar.set_message(format!("{} samples", stats.samples));
+                if let Some(sp) = self.spool.as_mut() {
+                    sp.append(&sd.labels, &sd.samples)?;
+                }
+                deliver(self.sink, sd.labels, &sd.samples)
+            }
+            worker::Msg::Done(i) => {
+                if let (Some(sp), Some(cp)) = (self.spool.as_mut(), self.checkpoint.as_mut()) {
+                    let len = sp.commit()?;
+                    cp.done(i, len)?;
+                }
+                self.bar.inc(1);
+                Ok(())
+            }
+            worker::Msg::Failed(e) => Err(e),
+        }
+    }
+}
+
+/// Hands one batch of one series to the sink. Remote read gives the values' exact bits.
+fn deliver(sink: &mut impl SampleSink, labels: Labels, samples: &[(i64, f64)]) -> Result<()> {
+    let id = sink.series(labels, Provenance::EXACT)?;
+    for &(t, v) in samples {
+        sink.float(id, t, v.to_bits())?;
+    }
+    Ok(())
 }
 
 /// Discovery, `--top-by`, method choice and the unit plan of a fresh fetch.

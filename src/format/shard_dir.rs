@@ -24,12 +24,13 @@ use crate::bad_input;
 
 pub use census::samples_per_series;
 pub use checks::window_problems;
+pub use checks::SeriesHashes;
 pub use manifest::{
     sha256_hex, Filters, Manifest, QuotedNames, ShardEntry, Sidecar, Totals, MANIFEST_FILE,
     SIDECAR_STALE_MARKERS,
 };
 pub use naming::{file_name, series_hash, stale_sidecar_name, utc_stamp};
-pub use shard::{Point, SeriesHashes, ShardFiles, ShardReport};
+pub use shard::{Point, ShardFiles, ShardReport};
 pub use side::KNOWN_KINDS;
 
 /// An open shard directory: its path and its manifest, read once.

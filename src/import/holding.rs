@@ -12,7 +12,7 @@ use super::verify_remote::quote;
 use crate::fetch::api::{promql_duration, query_matrix_with};
 use crate::fetch::http::Client;
 use crate::format::prompb::{TimeSeries, WriteRequest};
-use crate::format::tsdb::xor::STALE_NAN_BITS;
+use crate::format::value::STALE_NAN_BITS;
 use crate::labels::{is_classic_label_name, Labels};
 
 /// How long a receiver that cannot be asked to flush (a VictoriaMetrics cluster) is asked

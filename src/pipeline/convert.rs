@@ -1,4 +1,4 @@
-//! The `convert` pipeline: dump text → parsed, filtered samples → the shard sink. Inputs are cut
+//! The `convert` pipeline: dump text → parsed, filtered samples → a [`SampleSink`]. Inputs are cut
 //! into newline-aligned chunks that are parsed in parallel; each chunk remembers the decision for
 //! each series it met, so a line of a series the filters drop costs little more than finding its
 //! end. Chunks are merged in input order, which keeps "the later input wins" deterministic.
@@ -15,8 +15,8 @@ use rayon::prelude::*;
 use crate::format::dump::{self, Value};
 use crate::format::openmetrics;
 use crate::labels::Labels;
+use crate::pipeline::feed::{Provenance, SampleSink, SeriesId};
 use crate::pipeline::input::{self, Chunker, InputSpec};
-use crate::pipeline::sink::{SeriesId, Sink};
 use crate::select::filter::{Filter, LabelEdits};
 
 // 1 MiB: thousands of lines per parallel task, and little memory in flight.
@@ -129,7 +129,7 @@ struct Parsed {
 pub fn convert(
     inputs: &[InputSpec],
     opts: &ConvertOptions,
-    sink: &mut Sink,
+    sink: &mut impl SampleSink,
 ) -> Result<ConvertStats> {
     let total: u64 = inputs.iter().filter_map(|i| i.size()).sum();
     let pb = if opts.progress {
@@ -139,12 +139,9 @@ pub fn convert(
     };
     let mut stats = ConvertStats::default();
     let read = Arc::new(AtomicU64::new(0));
-    // The dump prints a staleness marker as NaN: these series get the sink's NaN guess.
-    sink.set_dump_input(true);
     for spec in inputs {
         convert_one(spec, opts, sink, &mut stats, read.clone(), &pb)?;
     }
-    sink.set_dump_input(false);
     pb.finish_and_clear();
     stats.bytes = read.load(Ordering::Relaxed);
     Ok(stats)
@@ -153,7 +150,7 @@ pub fn convert(
 fn convert_one(
     spec: &InputSpec,
     opts: &ConvertOptions,
-    sink: &mut Sink,
+    sink: &mut impl SampleSink,
     stats: &mut ConvertStats,
     read: Arc<AtomicU64>,
     pb: &indicatif::ProgressBar,
@@ -215,7 +212,7 @@ fn merge(
     chunk: &[u8],
     name: &str,
     line_base: u64,
-    sink: &mut Sink,
+    sink: &mut impl SampleSink,
     stats: &mut ConvertStats,
 ) -> Result<()> {
     for (line_no, msg) in &p.bad {
@@ -245,11 +242,15 @@ fn merge(
     }
     let mut ids: Vec<SeriesId> = Vec::with_capacity(p.series.len());
     for (i, l) in p.series.into_iter().enumerate() {
-        let origin = p.origins.get(i).map_or(&[][..], |o| &o[..]);
-        ids.push(sink.series_traced(l, origin)?);
+        let from = Provenance {
+            origin: Some(p.origins.get(i).map_or(&[][..], |o| &o[..])),
+            // The dump prints a staleness marker as NaN: the sink guesses which NaNs are.
+            nan_markers: true,
+        };
+        ids.push(sink.series(l, from)?);
     }
     for (local, ts, v) in p.samples {
-        sink.push(ids[local as usize], ts, v)?;
+        sink.float(ids[local as usize], ts, v.to_bits())?;
     }
     Ok(())
 }

@@ -8,10 +8,12 @@ mod headfeed;
 mod headhold;
 mod merge;
 mod split;
+mod stats;
 
 pub use headfeed::{read_head, HeadFeed};
 pub use headhold::{hold_head, Hold};
-pub use merge::{read_blocks, DirStats, ReadOptions};
+pub use merge::read_blocks;
+pub use stats::{DirStats, ReadOptions};
 
 use split::{read_split, split_time};
 
@@ -26,6 +28,7 @@ use memmap2::Mmap;
 use crate::format::tsdb::index::Index;
 use crate::format::tsdb::meta::{self, Meta};
 use crate::format::tsdb::{chunks, tombstones};
+use crate::pipeline::feed::SampleSink;
 
 /// Listing and opening are retried this often when a block disappears meanwhile.
 const OPEN_ATTEMPTS: u32 = 8;
@@ -326,7 +329,7 @@ fn late_once(dir: &Path, known: &[Block]) -> std::result::Result<Vec<Block>, Ope
 pub fn read_dir(
     opened: Opened,
     opts: &ReadOptions,
-    sink: &mut crate::pipeline::sink::Sink,
+    sink: &mut impl SampleSink,
     pb: &indicatif::ProgressBar,
 ) -> Result<DirStats> {
     let blocks = opened.blocks;
@@ -344,7 +347,7 @@ pub(super) fn read_held(
     mut blocks: Vec<Block>,
     head: &Path,
     opts: &ReadOptions,
-    sink: &mut crate::pipeline::sink::Sink,
+    sink: &mut impl SampleSink,
     pb: &indicatif::ProgressBar,
 ) -> Result<DirStats> {
     match hold_head(head, &blocks, opts, sink)? {

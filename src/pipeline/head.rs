@@ -19,7 +19,7 @@ mod files;
 use crate::bad_input;
 use crate::format::tsdb::head_chunks::{self, HeadChunks};
 use crate::format::tsdb::record::{self, RecordType};
-use crate::format::tsdb::{wal, xor};
+use crate::format::tsdb::{self, wal, xor};
 use crate::labels::Labels;
 use anyhow::{Context, Result};
 use files::{HeadFiles, Mapped};
@@ -37,7 +37,7 @@ pub struct HeadOptions {
 
 pub trait HeadVisitor {
     /// A series the head holds. Some(id): its samples are wanted and come as `sample(id, ..)`.
-    fn series(&mut self, labels: &Labels) -> Option<u32>;
+    fn series(&mut self, labels: &Labels) -> Result<Option<u32>>;
     /// Asked once per series before any sample is read: false when [`HeadVisitor::series`]
     /// would refuse it, so that its chunks and samples are not decoded at all.
     fn wants(&mut self, _labels: &Labels) -> bool {
@@ -90,9 +90,9 @@ pub fn head_series(
         range: Option<(i64, i64)>,
     }
     impl HeadVisitor for Range<'_> {
-        fn series(&mut self, labels: &Labels) -> Option<u32> {
+        fn series(&mut self, labels: &Labels) -> Result<Option<u32>> {
             (self.f)(labels);
-            Some(0)
+            Ok(Some(0))
         }
         fn sample(&mut self, _: u32, ts: i64, _: u64) -> Result<()> {
             let (a, b) = self.range.unwrap_or((ts, ts));
@@ -350,7 +350,8 @@ impl<'o> Replay<'o> {
             let raw = match res {
                 Ok(raw) => raw,
                 Err(e) => {
-                    self.damage(format!("{}: {e}", segs[e.segment].rel))?;
+                    let file = &segs[e.segment].rel;
+                    self.damage(e.in_file(file).to_string())?;
                     continue;
                 }
             };
@@ -372,7 +373,7 @@ impl<'o> Replay<'o> {
             let data = match raw.data() {
                 Ok(d) => d,
                 Err(e) => {
-                    self.damage(format!("{}: {e}", loc.file))?;
+                    self.damage(e.in_file(loc.file).to_string())?;
                     continue;
                 }
             };
@@ -402,13 +403,8 @@ impl<'o> Replay<'o> {
                 // the first.
                 batch::Decoded::Logged(msg) => {
                     if p.hint.is_some() {
-                        let (segment, offset) = (p.segment, p.offset);
-                        let e = wal::WalError {
-                            segment,
-                            offset,
-                            msg,
-                        };
-                        self.damage(format!("{}: {e}", loc.file))?;
+                        let e = tsdb::Error::new(tsdb::ErrorKind::Malformed, p.offset, msg);
+                        self.damage(e.in_file(loc.file).to_string())?;
                     }
                 }
                 batch::Decoded::Bad(hist, e) => {
@@ -523,7 +519,7 @@ impl<'o> Replay<'o> {
         let mut buf = Vec::new();
         for (i, (seq, m)) in chunk_files.iter().enumerate() {
             if let Err(e) = head_chunks::check_header(m.bytes()) {
-                self.damage(format!("{}: {e}", m.rel))?;
+                self.damage(e.in_file(&m.rel).to_string())?;
                 continue;
             }
             let newest = i + 1 == chunk_files.len();
@@ -531,9 +527,9 @@ impl<'o> Replay<'o> {
                 let c = match c {
                     // A chunk being written: its samples are still in the WAL, which the
                     // replay reads from after the last complete chunk (as 2.42 would).
-                    Err(e) if newest && e.at_tail => break,
+                    Err(e) if newest && e.is_torn() => break,
                     Err(e) => {
-                        self.damage(format!("{}: {e}", m.rel))?;
+                        self.damage(e.in_file(&m.rel).to_string())?;
                         continue;
                     }
                     Ok(c) => c,
@@ -710,7 +706,7 @@ impl Replay<'_> {
             Visit::Unwanted => return Ok(()),
             Visit::Unasked => {
                 self.stats.series += 1;
-                match self.v.series(&self.labels[idx]) {
+                match self.v.series(&self.labels[idx])? {
                     Some(id) => {
                         s.visit = Visit::Wanted(id);
                         id

@@ -62,12 +62,12 @@ struct Collect {
 }
 
 impl HeadVisitor for Collect {
-    fn series(&mut self, labels: &Labels) -> Option<u32> {
+    fn series(&mut self, labels: &Labels) -> Result<Option<u32>> {
         if labels.metric_name() == "unwanted" {
-            return None;
+            return Ok(None);
         }
         self.names.push(labels.get("s").unwrap_or("").to_string());
-        Some(self.names.len() as u32 - 1)
+        Ok(Some(self.names.len() as u32 - 1))
     }
     fn sample(&mut self, id: u32, ts: i64, bits: u64) -> Result<()> {
         self.visits += 1;

@@ -1,9 +1,10 @@
-//! What every source flows through on its way to the shards: input chunking, the dump converter,
-//! the sink and its series table (windows, staleness, spill, streaming), and the shard writer.
+//! What every source flows through on its way to the shards: the dump and data-dir readers, the
+//! sink trait they feed (`feed`), the shard sink (windows, staleness, spill, streaming), the writer.
 
 pub mod atomic_file;
 pub mod convert;
 pub mod datadir;
+pub mod feed;
 pub mod head;
 pub mod input;
 pub mod out_dir;

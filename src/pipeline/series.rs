@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::format::openmetrics;
 use crate::labels::Labels;
-use crate::pipeline::sink::SeriesId;
+use crate::pipeline::feed::SeriesId;
 use crate::select::filter::LabelEdits;
 
 /// Interned series: labels and what the writer needs of them.

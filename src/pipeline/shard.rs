@@ -18,7 +18,6 @@ use crate::pipeline::spill::Rec;
 
 // The names and the hash are the format's; the writers' call sites in `sink` and `stream` name
 // them through here.
-pub use crate::format::shard_dir::{file_name, series_hash};
 
 /// What to do with staleness markers. An exact source (a data directory, remote read) tells a
 /// marker by its bits (`0x7ff0000000000002`); dump text prints it `NaN` like a real NaN, so for

@@ -1,6 +1,6 @@
 //! The shard sink: takes samples of any number of series in any order, sorts and deduplicates
 //! each series, and writes window-aligned OpenMetrics shards (or one stream) in bounded memory.
-//! `convert` and `fetch` both end here, so their output is the same.
+//! Every source delivers here through [`SampleSink`], so their output is the same.
 
 mod write;
 
@@ -14,6 +14,7 @@ use crate::format::openmetrics;
 use crate::format::shard_dir::{Filters, QuotedNames};
 use crate::labels::Labels;
 use crate::pipeline::atomic_file::{self, TempPath};
+use crate::pipeline::feed::{Provenance, SampleSink, SeriesId};
 use crate::pipeline::out_dir::{self, OutDir};
 use crate::pipeline::series::SeriesTable;
 pub use crate::pipeline::shard::StaleMode;
@@ -31,9 +32,6 @@ pub enum Output {
     /// Shards and `manifest.json` in a directory.
     Dir { path: PathBuf, compress: bool },
 }
-
-/// Index of an interned series in the sink.
-pub type SeriesId = u32;
 
 /// Default upper bound for the OpenMetrics text of one shard.
 pub const DEFAULT_SHARD_BYTES: u64 = 256 << 20;
@@ -155,11 +153,9 @@ pub struct Sink {
     out_dir: Option<OutDir>,
     /// The output directory did not exist before this run.
     created_dir: bool,
-    /// Series interned from now on come from dump text (see [`Sink::set_dump_input`]).
-    dump_input: bool,
     /// By series id: its NaNs get the staleness guess (a dump series, and not `--stale keep`).
     guess: Vec<bool>,
-    /// The input came in passes ([`Sink::begin_pass`]).
+    /// The input came in passes ([`SampleSink::begin_pass`]).
     passes: bool,
 }
 
@@ -204,24 +200,17 @@ impl Sink {
             negative_ts: 0,
             out_dir: prepared,
             created_dir,
-            dump_input: false,
             guess: Vec::new(),
             passes: false,
         })
     }
 
-    /// Tells the sink whether the series interned from now on come from dump text, which prints
-    /// a staleness marker as `NaN`: their lone NaNs are then taken for markers (unless `Keep`).
-    /// Series of exact sources (data directory, remote read) have their markers' exact bits.
-    /// The dump pipeline ([`crate::pipeline::convert::convert`]) sets it while it reads.
-    pub fn set_dump_input(&mut self, dump: bool) {
-        self.dump_input = dump;
-    }
-
-    fn note_series(&mut self, id: SeriesId) -> SeriesId {
-        if self.dump_input && self.opts.stale != StaleMode::Keep {
+    /// A series of a source that prints staleness markers as `NaN` (dump text): its lone NaNs
+    /// are taken for markers, unless `Keep` ([`Provenance::nan_markers`]).
+    fn note_series(&mut self, id: SeriesId, nan_markers: bool) -> SeriesId {
+        if nan_markers && self.opts.stale != StaleMode::Keep {
             if self.passes {
-                // See [`Sink::begin_pass`].
+                // See [`SampleSink::begin_pass`].
                 self.stream = None;
             }
             let i = id as usize;
@@ -237,8 +226,8 @@ impl Sink {
         self.guess.get(id as usize).copied().unwrap_or(false)
     }
 
-    /// Refuses label edits that make two source series one (see [`Sink::series_traced`]). Call
-    /// it before the first series.
+    /// Refuses label edits that make two source series one, for the series delivered with
+    /// their [`Provenance::origin`]. Call it before the first series.
     pub fn refuse_merges(&mut self, edits: &LabelEdits) {
         self.series.refuse_merges(edits);
     }
@@ -246,14 +235,6 @@ impl Sink {
     /// Distinct series interned so far (those with no sample in the time range included).
     pub fn series_count(&self) -> usize {
         self.series.labels.len()
-    }
-
-    /// Interns a series whose labels `edits` changed, `origin` telling its source series apart
-    /// ([`LabelEdits::apply_traced`]). While merges are refused, a second source series with the
-    /// same edited labels is bad input naming both: their samples would interleave in one series.
-    pub fn series_traced(&mut self, labels: Labels, origin: &[u8]) -> Result<SeriesId> {
-        let id = self.series.intern_traced(labels, origin)?;
-        Ok(self.note_series(id))
     }
 
     /// Gives up the run: nothing is written, and an output directory this run created (still
@@ -266,24 +247,8 @@ impl Sink {
         }
     }
 
-    /// The memory the sink may use before spilling (half of --memory-limit).
-    pub fn budget(&self) -> u64 {
-        self.budget
-    }
-
-    /// Counts `bytes` a reader holds (samples still to push) against the budget until changed.
-    pub fn hold_memory(&mut self, bytes: u64) {
-        self.held = bytes;
-    }
-
-    /// Interns a series (labels already edited by --drop-label/--add-label) and returns its id.
-    pub fn series(&mut self, labels: Labels) -> SeriesId {
-        let id = self.series.intern(labels);
-        self.note_series(id)
-    }
-
-    /// Adds one sample of series `id`.
-    pub fn push(&mut self, id: SeriesId, ts: i64, value: f64) -> Result<()> {
+    /// Adds one sample of series `id`, `val` its value's bits.
+    fn push(&mut self, id: SeriesId, ts: i64, val: u64) -> Result<()> {
         if ts < 0 {
             if !openmetrics::timestamp_supported(ts) {
                 return Err(unsupported_ts(ts));
@@ -293,7 +258,6 @@ impl Sink {
             return Err(unsupported_ts(ts));
         }
         let w = self.window_for(ts);
-        let val = value.to_bits();
         let win = &mut self.windows[w];
         win.mem.push(Rec {
             ts,
@@ -317,7 +281,7 @@ impl Sink {
             }
         }
         if self.guessed(id) {
-            self.track_bound(id, w, ts, value.is_nan());
+            self.track_bound(id, w, ts, f64::from_bits(val).is_nan());
         }
         self.mem_records += REC_MEM;
         if self.mem_records + self.series.mem + self.bounds_mem() + self.held > self.budget {
@@ -327,7 +291,7 @@ impl Sink {
     }
 
     /// The start of the output window holding `ts` (`i64::MIN` for stdout: one window).
-    pub fn window_start(&self, ts: i64) -> i64 {
+    fn window_start(&self, ts: i64) -> i64 {
         match self.opts.output {
             Output::Stdout => i64::MIN,
             Output::Dir { .. } => {
@@ -335,22 +299,6 @@ impl Sink {
                 ts.div_euclid(d) * d
             }
         }
-    }
-
-    /// Ends a pass over the input, for a reader that feeds the sink twice in series order (data
-    /// before `from` first, then the rest): the windows before `from` are taken as complete, and
-    /// series order starts over. A later sample in such a window only sends that window to the
-    /// sorted path (the sink keeps every sample), so the shards are the same bytes either way.
-    pub fn begin_pass(&mut self, from: i64) -> Result<()> {
-        self.passes = true;
-        if self.guess.iter().any(|&g| g) {
-            // The staleness guess looks at neighbours across windows: sort everything.
-            self.stream = None;
-        }
-        if let Some(st) = self.stream.as_mut() {
-            st.begin_pass(from, &self.series.prefixes, &self.guess)?;
-        }
-        Ok(())
     }
 
     fn window_for(&mut self, ts: i64) -> usize {
@@ -501,6 +449,53 @@ impl Sink {
             rank[id as usize] = r as u32;
         }
         rank
+    }
+}
+
+impl SampleSink for Sink {
+    /// Interns the series. With merges refused ([`Sink::refuse_merges`]), a second source series
+    /// with the same edited labels is bad input naming both: their samples would interleave.
+    fn series(&mut self, labels: Labels, from: Provenance<'_>) -> Result<SeriesId> {
+        let id = match from.origin {
+            Some(origin) => self.series.intern_traced(labels, origin)?,
+            None => self.series.intern(labels),
+        };
+        Ok(self.note_series(id, from.nan_markers))
+    }
+
+    #[inline]
+    fn float(&mut self, id: SeriesId, ts: i64, bits: u64) -> Result<()> {
+        self.push(id, ts, bits)
+    }
+
+    /// The start of the output window holding `t`.
+    fn pass_start(&self, t: i64) -> i64 {
+        self.window_start(t)
+    }
+
+    /// Ends a pass over the input, for a reader that feeds the sink twice in series order (data
+    /// before `from` first, then the rest): the windows before `from` are taken as complete, and
+    /// series order starts over. A later sample in such a window only sends that window to the
+    /// sorted path (the sink keeps every sample), so the shards are the same bytes either way.
+    fn begin_pass(&mut self, from: i64) -> Result<()> {
+        self.passes = true;
+        if self.guess.iter().any(|&g| g) {
+            // The staleness guess looks at neighbours across windows: sort everything.
+            self.stream = None;
+        }
+        if let Some(st) = self.stream.as_mut() {
+            st.begin_pass(from, &self.series.prefixes, &self.guess)?;
+        }
+        Ok(())
+    }
+
+    /// Half the memory the sink may use before spilling (itself half of --memory-limit).
+    fn memory_share(&self) -> u64 {
+        self.budget / 2
+    }
+
+    fn hold_memory(&mut self, bytes: u64) {
+        self.held = bytes;
     }
 }
 

@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{anyhow, Context, Result};
 
+use crate::format::shard_dir;
 use crate::labels::Labels;
 use crate::pipeline::shard::StaleMode;
 use crate::pipeline::shard::{self, FinishedShard, ShardFile, ShardTarget, TextWriter, WriteStats};
@@ -206,7 +207,7 @@ impl Streamer {
         self.batch_samples += self.samples.len();
         self.batch.push(Run {
             id,
-            hash: shard::series_hash(prefix),
+            hash: shard_dir::series_hash(prefix),
             prefix: prefix.into(),
             guess,
             samples: std::mem::take(&mut self.samples),
@@ -403,7 +404,7 @@ impl Worker<'_> {
         let wrote = text
             .series(&run.prefix, &self.scratch, guess)
             .with_context(|| {
-                let name = shard::file_name(start, s, layout.width, layout.compress.is_some());
+                let name = shard_dir::file_name(start, s, layout.width, layout.compress.is_some());
                 format!("writing {}", layout.dir.join(name).display())
             })?;
         if wrote {
@@ -437,7 +438,7 @@ impl Worker<'_> {
 fn open_shard(layout: &Layout, start: i64, s: usize) -> Result<TextWriter<ShardFile>> {
     let target = ShardTarget {
         dir: &layout.dir,
-        file: shard::file_name(start, s, layout.width, layout.compress.is_some()),
+        file: shard_dir::file_name(start, s, layout.width, layout.compress.is_some()),
         compress: layout.compress,
         window_start_ms: start,
         window_end_ms: start.saturating_add(layout.block_duration_ms),

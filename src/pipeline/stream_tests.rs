@@ -6,6 +6,7 @@ use proptest::prelude::*;
 
 use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::labels::Labels;
+use crate::pipeline::feed::{Provenance, SampleSink};
 use crate::pipeline::sink::{RunInfo, Sink, SinkOptions, SinkSummary, StaleMode};
 
 type Input = Vec<(Labels, Vec<(i64, f64)>)>;
@@ -49,11 +50,14 @@ fn run(input: &Input, o: &Opts) -> (Files, SinkSummary) {
         ..SinkOptions::test_dir(&out, true)
     })
     .unwrap();
-    sink.set_dump_input(o.dump);
+    let from = Provenance {
+        nan_markers: o.dump,
+        ..Provenance::EXACT
+    };
     for (labels, samples) in input {
-        let id = sink.series(labels.clone());
+        let id = sink.series(labels.clone(), from).unwrap();
         for &(ts, v) in samples {
-            sink.push(id, ts, v).unwrap();
+            sink.float(id, ts, v.to_bits()).unwrap();
         }
     }
     let summary = sink.finish(RunInfo::default()).unwrap();
@@ -265,9 +269,9 @@ fn run_passes(passes: &[Input], from: i64) -> (Files, Files, SinkSummary) {
                 sink.begin_pass(from).unwrap();
             }
             for (labels, samples) in pass {
-                let id = sink.series(labels.clone());
+                let id = sink.series(labels.clone(), Provenance::EXACT).unwrap();
                 for &(ts, v) in samples {
-                    sink.push(id, ts, v).unwrap();
+                    sink.float(id, ts, v.to_bits()).unwrap();
                 }
             }
         }
@@ -347,15 +351,18 @@ fn guessed_series_are_not_streamed_in_passes() {
         ..SinkOptions::test_dir(&dir.path().join("o"), true)
     })
     .unwrap();
-    sink.set_dump_input(true);
+    let dump = Provenance {
+        nan_markers: true,
+        ..Provenance::EXACT
+    };
     for pass in [
         between(&input, -1, 20_000),
         between(&input, 20_000, 1 << 40),
     ] {
         for (labels, samples) in &pass {
-            let id = sink.series(labels.clone());
+            let id = sink.series(labels.clone(), dump).unwrap();
             for &(ts, v) in samples {
-                sink.push(id, ts, v).unwrap();
+                sink.float(id, ts, v.to_bits()).unwrap();
             }
         }
         sink.begin_pass(20_000).unwrap();

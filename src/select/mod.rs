@@ -3,5 +3,6 @@
 
 pub mod dashboard;
 pub mod filter;
+pub mod postings;
 pub mod selector;
 pub mod tally;

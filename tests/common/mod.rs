@@ -37,6 +37,19 @@ pub enum PromVersion {
     V3_5,
 }
 
+impl PromVersion {
+    /// Both, oldest first.
+    pub const ALL: [PromVersion; 2] = [PromVersion::V2_42, PromVersion::V3_5];
+
+    /// Its version number, for names and messages.
+    pub fn number(self) -> &'static str {
+        match self {
+            PromVersion::V2_42 => "2.42",
+            PromVersion::V3_5 => "3.5.3",
+        }
+    }
+}
+
 /// `name` (`prometheus`, `promtool`, `victoria-metrics`, `vmctl`) as Debian's `sid` suite ships
 /// it, unpacked by `.ci/sid-tools` into `target/sid-tools` (or `$PROM2OM_SID_TOOLS`). Fails the
 /// test (never skips) when it is missing.
@@ -114,8 +127,14 @@ pub fn backfill(om: &Path, data: &Path) {
 
 /// `promtool tsdb dump` of a data dir (2.42 needs a wal dir to exist), optionally `--match`.
 pub fn dump(data: &Path, matcher: Option<&str>) -> Vec<u8> {
+    dump_with(PromVersion::V2_42, data, matcher)
+}
+
+/// [`dump`] with that version's promtool (3.5.3's prints histograms as `{count:N, sum:S, ...}`,
+/// lossily, and leaves out the first sample of each histogram series).
+pub fn dump_with(version: PromVersion, data: &Path, matcher: Option<&str>) -> Vec<u8> {
     std::fs::create_dir_all(data.join("wal")).unwrap();
-    let mut cmd = Command::new(promtool());
+    let mut cmd = Command::new(tool_of(version, "promtool"));
     cmd.args(["tsdb", "dump"]);
     if let Some(m) = matcher {
         cmd.arg(format!("--match={m}"));
@@ -368,6 +387,17 @@ impl Prom {
     /// Serves the TSDB in `data` with that version of Prometheus; returns once it is ready.
     pub fn start_version(version: PromVersion, data: &Path, flags: &[&str]) -> Prom {
         Self::spawn_version(version, Some(data), PROM_CONFIG, flags).ready()
+    }
+
+    /// Serves the TSDB in `data` with that version, this configuration and extra flags; returns
+    /// once it is ready.
+    pub fn start_version_config(
+        version: PromVersion,
+        data: &Path,
+        config: &str,
+        flags: &[&str],
+    ) -> Prom {
+        Self::spawn_version(version, Some(data), config, flags).ready()
     }
 
     /// [`Prom::spawn`] with that version of Prometheus.

@@ -1,7 +1,7 @@
-//! Real Prometheus 2.42 data directories for the data-dir reader's tests: a server with 1-minute
-//! blocks driven through scrapes of an awkward exposition, remote write, reloads, restarts and the
-//! admin API, and a description of what its directory holds (blocks, WAL, checkpoint, chunks_head,
-//! wbl, tombstones). Scenarios built from these live in `scenarios.rs`.
+//! Real Prometheus data directories (2.42 and 3.5.3) for the data-dir reader's tests: a server with
+//! 1-minute blocks driven through scrapes of an awkward exposition, remote write, reloads, restarts
+//! and the admin API, and a description of what its directory holds (blocks, WAL, checkpoint,
+//! chunks_head, wbl, tombstones). Scenarios built from these live in `scenarios.rs`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use prom2om::fetch::remote_read::{Label, Sample, TimeSeries};
 use prost::Message;
 
-use crate::common::{free_port, http_get, prometheus, url_encode};
+use crate::common::{free_port, http_get, tool_of, url_encode, PromVersion};
 
 /// The staleness marker Prometheus writes (`value.StaleNaN`).
 pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
@@ -41,20 +41,33 @@ pub fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// A Prometheus configuration: scrape interval 1 s; `targets` are (job, host:port, extra static
-/// label lines); the out-of-order window when given.
-pub fn config(targets: &[(&str, String, &str)], ooo_window: Option<&str>) -> String {
+/// One scrape job of a [`config`].
+pub struct Job<'a> {
+    pub name: &'a str,
+    /// host:port of its one target.
+    pub addr: String,
+    /// Lines of the static config's `labels:` map (10 spaces in), or empty.
+    pub labels: &'a str,
+    /// Lines of the job's own options (4 spaces in), e.g. its scrape protocols, or empty.
+    pub options: &'a str,
+}
+
+/// A Prometheus configuration: scrape interval 1 s; the scrape `jobs`; the out-of-order window
+/// when given.
+pub fn config(jobs: &[Job], ooo_window: Option<&str>) -> String {
     let mut c = String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n");
-    if targets.is_empty() {
+    if jobs.is_empty() {
         c.push_str("scrape_configs: []\n");
     } else {
         c.push_str("scrape_configs:\n");
-        for (job, addr, labels) in targets {
+        for j in jobs {
+            c.push_str(&format!("  - job_name: {}\n{}", j.name, j.options));
             c.push_str(&format!(
-                "  - job_name: {job}\n    static_configs:\n      - targets: ['{addr}']\n"
+                "    static_configs:\n      - targets: ['{}']\n",
+                j.addr
             ));
-            if !labels.is_empty() {
-                c.push_str(&format!("        labels:\n{labels}"));
+            if !j.labels.is_empty() {
+                c.push_str(&format!("        labels:\n{}", j.labels));
             }
         }
     }
@@ -70,6 +83,7 @@ pub fn config(targets: &[(&str, String, &str)], ooo_window: Option<&str>) -> Str
 /// directory is left as a real shutdown leaves it; killed if still running on drop.
 pub struct Server {
     child: Option<Child>,
+    pub version: PromVersion,
     pub port: u16,
     pub data: PathBuf,
     config_file: PathBuf,
@@ -78,13 +92,15 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts on `data` with `config` and the extra `flags`; returns once it is ready.
-    pub fn start(data: &Path, config: &str, flags: &[&str]) -> Server {
+    /// Starts that `version` on `data` with `config` and the extra `flags`; returns once it is
+    /// ready.
+    pub fn start(version: PromVersion, data: &Path, config: &str, flags: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let config_file = dir.path().join("prometheus.yml");
         std::fs::write(&config_file, config).unwrap();
         let mut s = Server {
             child: None,
+            version,
             port: free_port(),
             data: data.to_path_buf(),
             config_file,
@@ -97,7 +113,7 @@ impl Server {
 
     fn spawn(&mut self) {
         let log = std::fs::File::create(self._dir.path().join("prometheus.log")).unwrap();
-        let child = Command::new(prometheus())
+        let child = Command::new(tool_of(self.version, "prometheus"))
             .arg(format!("--config.file={}", self.config_file.display()))
             .arg(format!("--storage.tsdb.path={}", self.data.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
@@ -182,9 +198,15 @@ impl Server {
 
     /// Pushes `series` with remote write 1.0 (snappy block-compressed protobuf).
     pub fn remote_write(&self, series: Vec<TimeSeries>) {
-        let body = snap::raw::Encoder::new()
-            .compress_vec(&WriteRequest { timeseries: series }.encode_to_vec())
-            .unwrap();
+        self.remote_write_body(
+            snap::raw::Encoder::new()
+                .compress_vec(&WriteRequest { timeseries: series }.encode_to_vec())
+                .unwrap(),
+        );
+    }
+
+    /// Posts a remote write 1.0 request body (a snappy-compressed `prompb.WriteRequest`).
+    pub fn remote_write_body(&self, body: Vec<u8>) {
         self.post(
             "/api/v1/write",
             "application/x-protobuf",
@@ -486,6 +508,29 @@ pub fn exposition(phase: u32, n: u64) -> String {
         "awk_latency_seconds_sum {}\nawk_latency_seconds_count {cum}\n",
         f * 1.125
     ));
+    // Histograms a Prometheus 3 stores as NHCB when told to: one resets every 25 scrapes, one
+    // vanishes in odd phases (a histogram staleness marker); both have an empty bucket.
+    s.push_str("# TYPE awk_size_bytes histogram\n");
+    let reset = n % 25;
+    let mut size = |route: &str, cums: [u64; 4], sum: f64| {
+        for (le, c) in ["100", "1000", "10000", "+Inf"].iter().zip(cums) {
+            s.push_str(&format!(
+                "awk_size_bytes_bucket{{route=\"{route}\",le=\"{le}\"}} {c}\n"
+            ));
+        }
+        s.push_str(&format!(
+            "awk_size_bytes_sum{{route=\"{route}\"}} {sum}\nawk_size_bytes_count{{route=\"{route}\"}} {}\n",
+            cums[3]
+        ));
+    };
+    size(
+        "/a",
+        [reset, reset, 3 * reset, 3 * reset + 1],
+        reset as f64 * 150.5,
+    );
+    if phase % 2 == 0 {
+        size("/b", [n, 2 * n, 2 * n, 4 * n], f * 99.25);
+    }
     s
 }
 

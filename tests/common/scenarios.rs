@@ -1,7 +1,8 @@
-//! The real data dirs the data-dir reader is tested on, each made by a Prometheus 2.42 with
-//! 1-minute blocks (see `promdir.rs`): history pushed minute by minute so blocks, compactions and a
-//! WAL checkpoint exist within seconds, then scrapes of the awkward target, outages, a restart,
-//! deletions and out-of-order samples. Built in parallel threads; about two minutes in all.
+//! The real data dirs the data-dir reader is tested on, each made by a Prometheus 2.42 or 3.5.3
+//! with 1-minute blocks (see `promdir.rs`): history pushed minute by minute so blocks, compactions
+//! and a WAL checkpoint exist within seconds, then scrapes of the awkward target, outages, a
+//! restart, deletions and out-of-order samples; on 3.5.3 also native histograms (`native.rs`).
+//! Built in parallel threads; two to three minutes in all.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -9,16 +10,29 @@ use std::time::Duration;
 
 use prom2om::fetch::remote_read::TimeSeries;
 
+use crate::common::PromVersion;
 use crate::promdir::*;
+
+/// The native-histogram scenario of Prometheus 3.5.3.
+#[path = "scenario_native.rs"]
+mod native;
+/// Native histograms for remote write.
+#[path = "nativehist.rs"]
+pub mod nativehist;
+pub use native::NAME as NATIVE;
 
 /// A built data dir (server stopped), how it was made, and the configuration a server serving a
 /// copy of it needs (the out-of-order window, without which 2.42 ignores the wbl).
 pub struct Fixture {
     pub name: &'static str,
+    /// The Prometheus that made it; serve copies and dump it with the same one.
+    pub version: PromVersion,
     pub data: PathBuf,
     pub serve_config: String,
     pub how: String,
     pub layout: Layout,
+    /// How long the scenario took to build (all are built at once).
+    pub build_time: Duration,
 }
 
 /// Minutes of history pushed before scraping starts: nine head compactions, so the WAL has been
@@ -54,28 +68,78 @@ fn remove_stale_roots(tmp: &Path) {
     }
 }
 
-/// Builds every scenario under `root`, in parallel.
+impl Fixture {
+    /// Its name and version, unique among the fixtures: for paths and messages.
+    pub fn id(&self) -> String {
+        format!("{}-{}", self.name, self.version.number())
+    }
+
+    /// Whether it holds native histograms (which prom2om does not carry yet: issue 22).
+    pub fn has_histograms(&self) -> bool {
+        self.name == native::NAME
+    }
+}
+
+/// The fixture `name` made by `version`.
+pub fn fixture(name: &str, version: PromVersion) -> &'static Fixture {
+    fixtures()
+        .iter()
+        .find(|f| f.name == name && f.version == version)
+        .unwrap_or_else(|| panic!("no fixture {name} of {version:?}"))
+}
+
+/// Builds every scenario under `root`, in parallel: the float ones with both versions, the
+/// native-histogram one with 3.5.3.
 pub fn build_all(root: &Path) -> Vec<Fixture> {
-    type Scenario = fn(&Path) -> Fixture;
-    let scenarios: [Scenario; 3] = [stale_restart, tombstones, out_of_order];
+    type Scenario = fn(&Path, PromVersion) -> Fixture;
+    let floats: [Scenario; 3] = [stale_restart, tombstones, out_of_order];
+    let mut all: Vec<(Scenario, PromVersion)> = Vec::new();
+    for v in [PromVersion::V2_42, PromVersion::V3_5] {
+        all.extend(floats.iter().map(|&f| (f, v)));
+    }
+    all.push((native::native_histograms, PromVersion::V3_5));
     std::thread::scope(|s| {
-        let handles: Vec<_> = scenarios.iter().map(|f| s.spawn(move || f(root))).collect();
+        let handles: Vec<_> = all
+            .iter()
+            .map(|&(f, v)| {
+                s.spawn(move || {
+                    let t0 = std::time::Instant::now();
+                    let mut fixture = f(root, v);
+                    fixture.build_time = t0.elapsed();
+                    fixture
+                })
+            })
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     })
 }
 
+/// The scrape jobs of the scenarios: Prometheus itself and the awkward target, each with its
+/// own options (4 spaces in).
+fn awkward_jobs<'a>(
+    srv: &Server,
+    target: &Target,
+    self_options: &'a str,
+    target_options: &'a str,
+) -> [Job<'a>; 2] {
+    [
+        Job {
+            name: "prometheus",
+            addr: format!("127.0.0.1:{}", srv.port),
+            labels: "",
+            options: self_options,
+        },
+        Job {
+            name: "awkward",
+            addr: target.addr(),
+            labels: "          env: 'tést \"q\" \\ x'\n",
+            options: target_options,
+        },
+    ]
+}
+
 fn awkward_config(srv: &Server, target: &Target, ooo: Option<&str>) -> String {
-    config(
-        &[
-            ("prometheus", format!("127.0.0.1:{}", srv.port), ""),
-            (
-                "awkward",
-                target.addr(),
-                "          env: 'tést \"q\" \\ x'\n",
-            ),
-        ],
-        ooo,
-    )
+    config(&awkward_jobs(srv, target, "", ""), ooo)
 }
 
 /// The first minute of history: whole minutes ending at the current minute.
@@ -86,8 +150,16 @@ fn history_start() -> i64 {
 /// Pushes history minutes `from..to` (from `start`), each in one request, and waits for the
 /// head compaction each full minute after the first triggers.
 fn push_history(srv: &Server, start: i64, from: i64, to: i64) {
+    push_minutes(srv, start, from, to, |k| {
+        srv.remote_write(history_minute(start, k))
+    });
+}
+
+/// Pushes minutes `from..to` with `push(k)`, one request each, waiting for the head compaction
+/// each full minute after the first triggers.
+fn push_minutes(srv: &Server, start: i64, from: i64, to: i64, push: impl Fn(i64)) {
     for k in from..to {
-        srv.remote_write(history_minute(start, k));
+        push(k);
         if k >= 1 {
             srv.wait_head_min(start + k * 60_000, Duration::from_secs(30));
             // Let the compaction finish (WAL truncation, block compaction) before the next push
@@ -174,8 +246,8 @@ fn wait_mmapped_chunk(srv: &Server) {
     );
 }
 
-fn scenario_dir(root: &Path, name: &str) -> PathBuf {
-    let d = root.join(name).join("data");
+fn scenario_dir(root: &Path, name: &str, version: PromVersion) -> PathBuf {
+    let d = root.join(version.number()).join(name).join("data");
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -183,10 +255,11 @@ fn scenario_dir(root: &Path, name: &str) -> PathBuf {
 /// Staleness: scrapes with per-series and whole-target staleness markers, real NaN beside them,
 /// a restart that turns WAL compression off (the WAL holds both kinds of record), markers both
 /// in a block and in the head.
-fn stale_restart(root: &Path) -> Fixture {
-    let data = scenario_dir(root, "stale_restart");
+fn stale_restart(root: &Path, version: PromVersion) -> Fixture {
+    let data = scenario_dir(root, "stale_restart", version);
     let target = Target::start();
     let mut srv = Server::start(
+        version,
         &data,
         &config(&[], None),
         &["--storage.tsdb.wal-compression"],
@@ -222,6 +295,7 @@ fn stale_restart(root: &Path) -> Fixture {
     check(&layout, "stale_restart");
     Fixture {
         name: "stale_restart",
+        version,
         data,
         serve_config: config(&[], None),
         how: format!(
@@ -236,16 +310,18 @@ fn stale_restart(root: &Path) -> Fixture {
              SIGTERM. History starts at {start} ms."
         ),
         layout,
+        build_time: Duration::ZERO,
     }
 }
 
 /// Tombstones in blocks and in the head (WAL compression off): partial deletions that cut
 /// through blocks and the head, a whole-series deletion, kept under the 5% of a block's series
 /// that would make compaction rewrite it.
-fn tombstones(root: &Path) -> Fixture {
-    let data = scenario_dir(root, "tombstones");
+fn tombstones(root: &Path, version: PromVersion) -> Fixture {
+    let data = scenario_dir(root, "tombstones", version);
     let target = Target::start();
     let srv = Server::start(
+        version,
         &data,
         &config(&[], None),
         &["--no-storage.tsdb.wal-compression"],
@@ -278,6 +354,7 @@ fn tombstones(root: &Path) -> Fixture {
     );
     Fixture {
         name: "tombstones",
+        version,
         data,
         serve_config: config(&[], None),
         how: format!(
@@ -289,16 +366,17 @@ fn tombstones(root: &Path) -> Fixture {
              (head), awk_many{{i=~\"01.\"}} for 5 s (head); 3 more scrapes; SIGTERM."
         ),
         layout,
+        build_time: Duration::ZERO,
     }
 }
 
 /// Out-of-order samples (window 30m) by remote write: some compacted into out-of-order blocks
 /// that overlap in-order ones, some left in the wbl and in m-mapped out-of-order head chunks,
 /// some inside the in-order head's time range.
-fn out_of_order(root: &Path) -> Fixture {
-    let data = scenario_dir(root, "out_of_order");
+fn out_of_order(root: &Path, version: PromVersion) -> Fixture {
+    let data = scenario_dir(root, "out_of_order", version);
     let target = Target::start();
-    let mut srv = Server::start(&data, &config(&[], Some("30m")), &[]);
+    let mut srv = Server::start(version, &data, &config(&[], Some("30m")), &[]);
     let start = history_start();
     push_history(&srv, start, 0, 5);
     // Behind blocks already written: compacted into out-of-order blocks by the next head
@@ -356,6 +434,7 @@ fn out_of_order(root: &Path) -> Fixture {
     );
     Fixture {
         name: "out_of_order",
+        version,
         data,
         serve_config: config(&[], Some("30m")),
         how: format!(
@@ -370,6 +449,7 @@ fn out_of_order(root: &Path) -> Fixture {
              awk_many{{i=\"007\"}} inside the in-order head's range; 5 more scrapes; SIGTERM."
         ),
         layout,
+        build_time: Duration::ZERO,
     }
 }
 
@@ -431,35 +511,39 @@ fn check(l: &Layout, name: &str) {
     );
 }
 
-/// Copies each fixture to `out/<name>/data`, dumps another copy with promtool into
-/// `out/<name>/dump.txt`, and writes `out/README.md`.
+/// Copies each fixture to `out/<id>/data` (id: name and version), dumps another copy with that
+/// version's promtool into `out/<id>/dump.txt`, and writes `out/README.md`.
 pub fn export(fixtures: &[Fixture], out: &Path) {
     let mut readme = String::from(
-        "# Prometheus 2.42 data directories\n\n\
+        "# Prometheus 2.42 and 3.5.3 data directories\n\n\
          Made by `tests/common/scenarios.rs` (run with PROM2OM_FIXTURES_OUT=DIR; the tests build \
-         their own in a temp dir). Each `<name>/data` is the data dir of a stopped Prometheus \
-         2.42.0 (Debian) run with --storage.tsdb.min-block-duration=1m \
-         --storage.tsdb.max-block-duration=3m; `<name>/dump.txt` is `promtool tsdb dump` of \
-         another copy (2.42's dump writes into the dir it reads). Label values include quotes, \
+         their own in a temp dir). Each `<name>-<version>/data` is the data dir of a stopped \
+         Prometheus 2.42.0 (Debian bookworm) or 3.5.3 (Debian sid) run with \
+         --storage.tsdb.min-block-duration=1m --storage.tsdb.max-block-duration=3m; \
+         `dump.txt` is `promtool tsdb dump` of another copy by the same version's promtool \
+         (2.42's dump writes into the dir it reads; 3.5.3's prints histograms lossily and \
+         leaves out the first sample of each histogram series). Label values include quotes, \
          backslashes, newlines, tabs, UTF-8 and a 2000-byte value; values include real NaN \
          (0x7ff8000000000001) next to staleness markers (0x7ff0000000000002), ±Inf, -0, \
          5e-324. Servers serving a copy need `serve.yml` (the out-of-order window).\n\n\
-         Checked on these dirs: 2.42's dump includes the out-of-order head (wbl and m-mapped \
-         out-of-order chunks) and applies tombstones; remote read from a 2.42 serving a copy \
-         returns exactly the dump's samples less the staleness markers. The fixture lists below \
-         give each block's [minTime, maxTime) in ms.\n\n",
+         Checked on these dirs: the dump includes the out-of-order head (wbl and m-mapped \
+         out-of-order chunks) and applies tombstones; remote read from the same version serving \
+         a copy returns exactly the dump's float samples less the staleness markers. The \
+         fixture lists below give each block's [minTime, maxTime) in ms.\n\n",
     );
     for f in fixtures {
-        let dir = out.join(f.name);
+        let dir = out.join(f.id());
         let _ = std::fs::remove_dir_all(&dir);
         copy_dir(&f.data, &dir.join("data"));
         let tmp = tempfile::tempdir().unwrap();
         copy_dir(&f.data, tmp.path());
-        std::fs::write(dir.join("dump.txt"), crate::common::dump(tmp.path(), None)).unwrap();
+        let dump = crate::common::dump_with(f.version, tmp.path(), None);
+        std::fs::write(dir.join("dump.txt"), dump).unwrap();
         std::fs::write(dir.join("serve.yml"), &f.serve_config).unwrap();
         readme.push_str(&format!(
-            "## {}\n\n{}\n\n{}\n",
+            "## {} (Prometheus {})\n\n{}\n\n{}\n",
             f.name,
+            f.version.number(),
             f.how,
             f.layout.describe()
         ));

@@ -1,15 +1,16 @@
-//! The whole journey with staleness: the data dir of a real Prometheus 2.42 whose target vanished
-//! and came back and which was restarted, `convert DIR -o shards`, then `import shards --tsdb
-//! home` with no promtool anywhere. A Prometheus on `home` must answer instant queries exactly as
-//! one serving the source does, at every instant 2 s apart across the data and 5 minutes after it
-//! (Prometheus's lookback), where staleness markers decide whether a series is still there.
+//! The whole journey with staleness: the data dir of a real Prometheus (2.42, and 3.5.3 with native
+//! histograms) whose target vanished and came back and which was restarted, `convert DIR -o
+//! shards`, then `import shards --tsdb home` with no promtool anywhere. The same Prometheus on
+//! `home` must answer instant queries exactly as one serving the source does, at every instant 2 s
+//! apart across the data and 5 minutes after it (Prometheus's lookback), where staleness markers
+//! decide whether a series is still there.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::common::{prom2om, run_ok, url_encode, Prom};
+use crate::common::{prom2om, run_ok, Prom};
 use crate::promdir::copy_dir;
-use crate::scenarios::fixtures;
+use crate::scenarios::{fixture, Fixture};
+use crate::truth::{compare, histogram_series, instants, raw_samples_sliced, Scope};
 
 /// Every series: the markers of the awkward target, and all the others that must not change.
 const QUERY: &str = r#"{__name__=~".+"}"#;
@@ -18,26 +19,6 @@ const STEP_MS: i64 = 2_000;
 /// Prometheus's default lookback: after its last sample a series answers for this long, unless
 /// a staleness marker ends it earlier.
 const LOOKBACK_MS: i64 = 300_000;
-
-/// An instant query's answer, order-free: each series' labels (sorted) with its value.
-type Answer = BTreeMap<BTreeMap<String, String>, String>;
-
-fn answer(p: &Prom, t_ms: i64) -> Answer {
-    let time = format!("{}.{:03}", t_ms.div_euclid(1000), t_ms.rem_euclid(1000));
-    let path = format!("/api/v1/query?query={}&time={time}", url_encode(QUERY));
-    let (status, body) = p.get(&path);
-    assert_eq!(status, 200, "{path}: {body}");
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    v["data"]["result"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{path}: no result: {body}"))
-        .iter()
-        .map(|r| {
-            let metric = serde_json::from_value(r["metric"].clone()).unwrap();
-            (metric, r["value"][1].as_str().unwrap().to_string())
-        })
-        .collect()
-}
 
 /// The first and last sample of the export, from the manifest (markers may lie after the last).
 fn span(shards: &Path) -> (i64, i64) {
@@ -74,54 +55,83 @@ fn journey(data: &Path, work: &Path, stale: Option<&str>) -> (std::path::PathBuf
     (home, span(&shards))
 }
 
-/// Instants (of `from..=to`, `STEP_MS` apart) where the two servers answer differently, with
-/// the first difference described.
-fn mismatches(source: &Prom, home: &Prom, (from, to): (i64, i64)) -> (usize, usize, String) {
-    let (mut total, mut bad, mut first) = (0, 0, String::new());
-    let mut t = from;
-    while t <= to {
-        let (a, b) = (answer(source, t), answer(home, t));
-        total += 1;
-        if a != b {
-            bad += 1;
-            if first.is_empty() {
-                let only_src: Vec<_> = a.iter().filter(|(k, v)| b.get(*k) != Some(v)).collect();
-                let only_home: Vec<_> = b.iter().filter(|(k, v)| a.get(*k) != Some(v)).collect();
-                first = format!(
-                    "at {t} ms: source alone has {:?}; home alone has {:?}",
-                    only_src.iter().take(3).collect::<Vec<_>>(),
-                    only_home.iter().take(3).collect::<Vec<_>>()
-                );
-            }
-        }
-        t += STEP_MS;
-    }
-    (total, bad, first)
+/// The journey of `fixture` to a home Prometheus of its own version, compared with one serving
+/// a copy of the source at every instant; then without markers, which must differ.
+fn home_answers_as_the_source(fixture: &Fixture) {
+    let id = fixture.id();
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let copy = tmp.path().join("source-copy");
+    copy_dir(&fixture.data, &copy);
+    let v = fixture.version;
+    let source = Prom::start_version_config(v, &copy, &fixture.serve_config, &[]);
+
+    let (home, (min, max)) = journey(&fixture.data, tmp.path(), None);
+    let home = Prom::start_version(v, &home, &[]);
+    let window = (min - STEP_MS, max + LOOKBACK_MS + STEP_MS);
+    // Issue 22: prom2om skips native histograms, so their series are missing (or stale floats)
+    // at home; until it carries them, floats are held exact and histogram series to nothing.
+    // Once it does, compare every series with `Scope::All` (and the queries of
+    // `truth::histogram_queries` per histogram metric).
+    let hist = histogram_series(&raw_samples_sliced(
+        &source,
+        QUERY,
+        (window.0 - LOOKBACK_MS, window.1),
+        300_000,
+    ));
+    assert_eq!(
+        fixture.has_histograms(),
+        !hist.is_empty(),
+        "{id}: histogram series {hist:?}"
+    );
+    let scope = if hist.is_empty() {
+        Scope::All
+    } else {
+        Scope::FloatsOnly(&hist)
+    };
+    let at = instants(window, STEP_MS);
+    let m = compare(&source, &home, &[QUERY.into()], &at, scope);
+    assert!(
+        m.total > 300,
+        "{id}: only {} instants in {window:?}",
+        m.total
+    );
+    assert_eq!(
+        m.bad, 0,
+        "{id}: {} of {} instants differ; first {}",
+        m.bad, m.total, m.first
+    );
+    eprintln!(
+        "{id}: default export: all {} instants answer as the source ({} histogram series left \
+         out: issue 22)",
+        m.total,
+        hist.len()
+    );
+
+    // The same journey without the markers must differ: the check has teeth.
+    let (home_drop, _) = journey(&fixture.data, tmp.path(), Some("drop"));
+    let home_drop = Prom::start_version(v, &home_drop, &[]);
+    let m = compare(&source, &home_drop, &[QUERY.into()], &at, scope);
+    assert!(m.bad > 0, "{id}: --stale drop matched at all {}", m.total);
+    eprintln!(
+        "{id}: --stale drop: {} of {} instants differ; first {}",
+        m.bad, m.total, m.first
+    );
 }
 
 #[test]
 fn home_answers_instant_queries_as_the_source_with_staleness() {
-    let fixture = fixtures()
-        .iter()
-        .find(|f| f.name == "stale_restart")
-        .expect("the stale_restart scenario");
-    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let copy = tmp.path().join("source-copy");
-    copy_dir(&fixture.data, &copy);
-    let source = Prom::start_config(&copy, &fixture.serve_config, &[]);
+    home_answers_as_the_source(fixture("stale_restart", crate::common::PromVersion::V2_42));
+}
 
-    let (home, (min, max)) = journey(&fixture.data, tmp.path(), None);
-    let home = Prom::start(&home);
-    let window = (min - STEP_MS, max + LOOKBACK_MS + STEP_MS);
-    let (total, bad, first) = mismatches(&source, &home, window);
-    assert!(total > 300, "only {total} instants in {window:?}");
-    assert_eq!(bad, 0, "{bad} of {total} instants differ; first {first}");
-    eprintln!("default export: all {total} instants answer as the source");
+#[test]
+fn home_answers_instant_queries_as_the_source_with_staleness_3_5() {
+    home_answers_as_the_source(fixture("stale_restart", crate::common::PromVersion::V3_5));
+}
 
-    // The same journey without the markers must differ: the check has teeth.
-    let (home_drop, _) = journey(&fixture.data, tmp.path(), Some("drop"));
-    let home_drop = Prom::start(&home_drop);
-    let (total, bad, first) = mismatches(&source, &home_drop, window);
-    assert!(bad > 0, "--stale drop matched at all {total} instants");
-    eprintln!("--stale drop: {bad} of {total} instants differ; first {first}");
+#[test]
+fn home_answers_floats_as_the_source_with_native_histograms_3_5() {
+    home_answers_as_the_source(fixture(
+        crate::scenarios::NATIVE,
+        crate::common::PromVersion::V3_5,
+    ));
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prom2om::labels::Labels;
+use prom2om::pipeline::feed::{Provenance, SampleSink, SeriesId};
 
 /// Series -> (timestamp, value bits), ordered.
 pub type Data = BTreeMap<Labels, BTreeMap<i64, u64>>;
@@ -451,14 +452,30 @@ fn tunnel(mut c: TcpStream, upstream: u16) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Collects fetched series into `Data`.
-pub fn collector(d: &mut Data) -> impl FnMut(Labels, Vec<(i64, f64)>) -> anyhow::Result<()> + '_ {
-    move |l, s| {
-        let e = d.entry(l).or_default();
-        for (t, v) in s {
-            e.insert(t, v.to_bits());
-        }
+/// Collects fetched series: each batch as delivered, in order.
+#[derive(Default)]
+pub struct Collector(Vec<(Labels, Vec<(i64, u64)>)>);
+
+impl SampleSink for Collector {
+    fn series(&mut self, l: Labels, _: Provenance<'_>) -> anyhow::Result<SeriesId> {
+        self.0.push((l, Vec::new()));
+        Ok(self.0.len() as SeriesId - 1)
+    }
+
+    fn float(&mut self, id: SeriesId, t: i64, bits: u64) -> anyhow::Result<()> {
+        self.0[id as usize].1.push((t, bits));
         Ok(())
+    }
+}
+
+impl Collector {
+    /// The batches in `Data`, a later sample replacing an earlier one at the same time.
+    pub fn into_data(self) -> Data {
+        let mut d = Data::new();
+        for (l, s) in self.0 {
+            d.entry(l).or_default().extend(s);
+        }
+        d
     }
 }
 
@@ -504,9 +521,9 @@ pub fn options(
 
 /// Runs a fetch and collects what it delivers.
 pub fn run(o: &FetchOptions) -> anyhow::Result<(Data, prom2om::fetch::FetchStats)> {
-    let mut d = Data::new();
-    let stats = prom2om::fetch::fetch(o, &mut collector(&mut d))?;
-    Ok((d, stats))
+    let mut c = Collector::default();
+    let stats = prom2om::fetch::fetch(o, &mut c)?;
+    Ok((c.into_data(), stats))
 }
 
 /// `d` restricted to `[start, end]`.

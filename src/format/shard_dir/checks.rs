@@ -4,9 +4,17 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::shard::SeriesHashes;
 use super::{Manifest, ShardEntry, MANIFEST_FILE, SIDECAR_STALE_MARKERS};
 use crate::format::openmetrics::ReadStats;
+
+/// Shard hashes ([`series_hash`](super::series_hash)) of the series of one shard: in its file, in its side files
+/// (with the side file's name), for the check across a window's shards
+/// ([`window_problems`]).
+#[derive(Clone, Debug, Default)]
+pub struct SeriesHashes {
+    pub(super) shard: Vec<u64>,
+    pub(super) side: Vec<(String, u64)>,
+}
 
 /// Shards per window at most (as the sink plans them).
 const MAX_SHARDS: u64 = 1 << 16;

@@ -4,22 +4,13 @@
 
 use anyhow::{anyhow, Result};
 
-use super::checks::compare_counts;
+use super::checks::{compare_counts, SeriesHashes};
 use super::read::{read_listed, Listed};
 use super::side::{read_side, SideData};
 use super::{series_hash, ShardDir, ShardEntry};
 use crate::format::openmetrics::{self, ReadStats};
 use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::labels::Labels;
-
-/// Shard hashes ([`series_hash`]) of the series of one shard: in its file, in its side files
-/// (with the side file's name), for the check across a window's shards
-/// ([`window_problems`](super::window_problems)).
-#[derive(Clone, Debug, Default)]
-pub struct SeriesHashes {
-    pub(super) shard: Vec<u64>,
-    pub(super) side: Vec<(String, u64)>,
-}
 
 /// One point of a shard as its read hands it on: a sample of the shard, or a staleness marker of
 /// its side file, merged in by time into its series.

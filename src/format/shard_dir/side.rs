@@ -5,9 +5,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::checks::compare_counts;
+use super::checks::{compare_counts, SeriesHashes};
 use super::read::{read_listed, Listed};
-use super::shard::SeriesHashes;
 use super::{series_hash, stale_sidecar_name, ShardEntry, Sidecar, SIDECAR_STALE_MARKERS};
 use crate::format::openmetrics;
 use crate::labels::Labels;

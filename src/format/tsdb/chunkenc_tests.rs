@@ -78,4 +78,22 @@ fn corrupt_float_chunk_is_an_error() {
     let e = decode(ENC_XOR, &[0, 5, 1], |_, _| {}).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Malformed);
     assert!(e.to_string().contains("sample 1 of 5"), "{e}");
+    assert_eq!(e.offset, Some(2), "{e}");
+    // The real offset of the sample that broke, in the chunk and in its segment.
+    let mut chunk = xor::encode(&[(0, 0), (10, 1), (20, 2), (30, 3)]).unwrap();
+    chunk.truncate(chunk.len() - 1);
+    let e = decode(ENC_XOR, &chunk, |_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("sample 4 of 4"), "{e}");
+    assert!(e.offset.unwrap() > 12, "{e}");
+    let c = chunks::Chunk {
+        encoding: ENC_XOR,
+        data: &chunk,
+        data_offset: 1000,
+    };
+    assert_eq!(
+        c.decode(|_, _| {}).unwrap_err().offset,
+        Some(e.offset.unwrap() + 1000)
+    );
+    let e = decode(ENC_XOR2, &[0, 2, 0, 0], |_, _| {}).unwrap_err();
+    assert_eq!(e.offset, Some(3), "{e}");
 }

@@ -1,14 +1,14 @@
 //! Block chunk segment files (`tsdb/chunks`, `chunks/000001`…): an 8-byte header (magic
 //! 0x85BD40DD, version 1, padding), then chunks of uvarint length, encoding byte, data, CRC32C.
 
-use super::{check_crc, Buf, Error, ErrorKind, Result};
+use super::{check_crc, Cursor, Error, ErrorKind, Result};
 
 pub const MAGIC: u32 = 0x85BD_40DD;
 pub const HEADER_LEN: usize = 8;
 
 /// Checks a segment file's header.
 pub fn check_segment(data: &[u8]) -> Result<()> {
-    let mut b = Buf::new(data, 0);
+    let mut b = Cursor::new(data, 0);
     let magic = b.be32("segment header")?;
     if magic != MAGIC {
         return Err(Error::new(
@@ -42,6 +42,26 @@ pub fn unpack_ref(chunk_ref: u64) -> (usize, usize) {
 pub struct Chunk<'a> {
     pub encoding: u8,
     pub data: &'a [u8],
+    /// Where `data` starts in the segment file.
+    pub data_offset: usize,
+}
+
+impl Chunk<'_> {
+    /// [`chunkenc::decode`](super::chunkenc::decode) with errors at their byte of the segment.
+    pub fn decode(&self, f: impl FnMut(i64, u64)) -> Result<super::chunkenc::Decoded> {
+        super::chunkenc::decode(self.encoding, self.data, f)
+            .map_err(|e| e.shifted(self.data_offset))
+    }
+
+    /// [`chunkenc::decode_samples`](super::chunkenc::decode_samples): every sample, histograms
+    /// too, with errors at their byte of the segment.
+    pub fn decode_samples(
+        &self,
+        f: impl FnMut(i64, i64, super::chunkenc::Value<'_>),
+    ) -> Result<usize> {
+        super::chunkenc::decode_samples(self.encoding, self.data, f)
+            .map_err(|e| e.shifted(self.data_offset))
+    }
 }
 
 /// Reads the chunk at byte `offset` of a segment, checking its CRC32C.
@@ -56,17 +76,19 @@ pub fn chunk_at(segment: &[u8], offset: usize) -> Result<Chunk<'_>> {
             ),
         ));
     }
-    let mut b = Buf::new(&segment[offset..], offset);
+    let mut b = Cursor::new(&segment[offset..], offset);
     let len = b.uvarint("chunk length")?;
     let body = b.bytes(
         usize::try_from(len).unwrap_or(usize::MAX).saturating_add(1),
         "chunk",
     )?;
+    let data_offset = b.offset() - body.len() + 1;
     let sum = b.bytes(4, "chunk checksum")?;
     check_crc(body, sum, offset, "chunk")?;
     Ok(Chunk {
         encoding: body[0],
         data: &body[1..],
+        data_offset,
     })
 }
 
@@ -80,7 +102,7 @@ pub fn header_at(segment: &[u8], offset: usize) -> Result<(u8, u16)> {
             "chunk reference outside the segment",
         ));
     }
-    let mut b = Buf::new(&segment[offset..], offset);
+    let mut b = Cursor::new(&segment[offset..], offset);
     b.uvarint("chunk length")?;
     let enc = b.byte("chunk encoding")?;
     let n = b.bytes(2, "chunk sample count")?;
@@ -106,7 +128,7 @@ pub fn iter(segment: &[u8]) -> impl Iterator<Item = Result<(usize, Chunk<'_>)>> 
         match chunk_at(segment, off) {
             Ok(c) => {
                 let at = off;
-                let mut b = Buf::new(&segment[off..], off);
+                let mut b = Cursor::new(&segment[off..], off);
                 let _ = b.uvarint("chunk length");
                 off = b.offset() + 1 + c.data.len() + 4;
                 Some(Ok((at, c)))
@@ -123,12 +145,13 @@ pub fn iter(segment: &[u8]) -> impl Iterator<Item = Result<(usize, Chunk<'_>)>> 
 pub(crate) fn fuzz(data: &[u8]) {
     for c in iter(data).take(100_000) {
         let Ok((_, c)) = c else { break };
-        let _ = super::chunkenc::decode(c.encoding, c.data, |_, _| {});
+        let _ = c.decode_samples(|_, _, _| {});
     }
     // Also treat the whole input as one chunk body of every encoding.
     for enc in 0..=7 {
         let _ = super::chunkenc::decode(enc, data, |_, _| {});
     }
+    super::chunkenc::fuzz_chunk_samples(data);
 }
 
 #[cfg(test)]
@@ -164,6 +187,8 @@ mod tests {
         assert_eq!(all[0].1.data, b"abc");
         assert_eq!(all[1].1.encoding, 2);
         assert_eq!(chunk_at(&seg, all[1].0).unwrap().data.len(), 200);
+        assert_eq!(all[0].1.data_offset, 8 + 1 + 1);
+        assert_eq!(all[1].1.data_offset, all[1].0 + 2 + 1);
     }
 
     #[test]
@@ -173,7 +198,7 @@ mod tests {
         seg[second + 3] ^= 1;
         let e = chunk_at(&seg, second).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Checksum);
-        assert_eq!(e.offset, second as u64);
+        assert_eq!(e.offset, Some(second as u64));
         assert!(e.to_string().contains(&format!("at byte {second}")), "{e}");
     }
 
@@ -184,7 +209,7 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Truncated);
         assert!(e.to_string().contains("at byte"), "{e}");
         assert_eq!(chunk_at(&seg, 4).unwrap_err().kind, ErrorKind::Truncated);
-        assert_eq!(chunk_at(&seg, 1 << 20).unwrap_err().offset, 1 << 20);
+        assert_eq!(chunk_at(&seg, 1 << 20).unwrap_err().offset, Some(1 << 20));
         assert_eq!(
             check_segment(&seg[..6]).unwrap_err().kind,
             ErrorKind::Truncated

@@ -5,7 +5,7 @@
 //! mint, BE64 maxt, encoding byte (0x80 = out-of-order), uvarint length, data, CRC32C of all of
 //! it. Files are preallocated: an all-zero chunk header marks the end.
 
-use std::fmt;
+use super::{Cursor, Error, ErrorKind};
 
 pub const MAGIC: u32 = 0x0130_BC91;
 pub const HEADER_SIZE: usize = 8;
@@ -13,26 +13,6 @@ pub const HEADER_SIZE: usize = 8;
 pub const OOO_FLAG: u8 = 0x80;
 /// Series ref, mint, maxt, encoding, the longest length varint Prometheus writes, CRC.
 const MAX_META: usize = 8 + 16 + 1 + 5 + 4;
-
-/// A damaged chunk file: byte offset and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChunkError {
-    pub offset: usize,
-    pub msg: String,
-    /// Whether reading can go on after this chunk (its extent is known).
-    pub skippable: bool,
-    /// Whether the damage reaches the end of the file with nothing but zeros after it: what a
-    /// chunk being written looks like in the newest file of a running server.
-    pub at_tail: bool,
-}
-
-impl fmt::Display for ChunkError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "byte {}: {}", self.offset, self.msg)
-    }
-}
-
-impl std::error::Error for ChunkError {}
 
 /// One chunk as stored; `data` starts with the BE16 sample count, as every encoding does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +35,16 @@ impl HeadChunk<'_> {
         self.encoding & !OOO_FLAG
     }
 
+    /// Every sample of the chunk, whatever its encoding (the out-of-order bit set or not), as
+    /// [`chunkenc::decode_samples`](super::chunkenc::decode_samples) gives them; errors at
+    /// their byte of the chunk's data.
+    pub fn decode_samples(
+        &self,
+        f: impl FnMut(i64, i64, super::chunkenc::Value<'_>),
+    ) -> Result<usize, Error> {
+        super::chunkenc::decode_samples(self.base_encoding(), self.data, f)
+    }
+
     /// The sample count every chunk encoding starts with.
     pub fn num_samples(&self) -> u16 {
         match self.data {
@@ -70,18 +60,11 @@ pub fn chunk_ref(file_seq: u32, offset: usize) -> u64 {
 }
 
 /// Checks magic and version.
-pub fn check_header(file: &[u8]) -> Result<(), ChunkError> {
-    let bad = |msg: String| ChunkError {
-        offset: 0,
-        msg,
-        skippable: false,
-        at_tail: false,
-    };
+pub fn check_header(file: &[u8]) -> Result<(), Error> {
+    let bad = |msg: String| Error::new(ErrorKind::Header, 0, msg);
     if file.len() < HEADER_SIZE {
-        return Err(bad(format!(
-            "{} bytes is too short for a header",
-            file.len()
-        )));
+        let msg = format!("{} bytes is too short for a header", file.len());
+        return Err(Error::new(ErrorKind::Truncated, 0, msg));
     }
     let magic = u32::from_be_bytes([file[0], file[1], file[2], file[3]]);
     if magic != MAGIC {
@@ -121,25 +104,24 @@ impl<'a> HeadChunks<'a> {
         }
     }
 
+    /// Damage at `offset`; reading goes on after it when `skippable` (the chunk's extent is
+    /// known).
     fn fail(
         &mut self,
+        kind: ErrorKind,
         offset: usize,
         msg: String,
         skippable: bool,
-        at_tail: bool,
-    ) -> Option<Result<HeadChunk<'a>, ChunkError>> {
+    ) -> Option<Result<HeadChunk<'a>, Error>> {
         self.done = !skippable;
-        Some(Err(ChunkError {
-            offset,
-            msg,
-            skippable,
-            at_tail,
-        }))
+        Some(Err(Error::new(kind, offset, msg)))
     }
 }
 
 impl<'a> Iterator for HeadChunks<'a> {
-    type Item = Result<HeadChunk<'a>, ChunkError>;
+    /// A chunk, or damage: [`ErrorKind::Torn`] when it reaches the end of the file with nothing
+    /// but zeros after it, as a chunk being written does in the newest file of a running server.
+    type Item = Result<HeadChunk<'a>, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let f = self.file;
@@ -153,7 +135,7 @@ impl<'a> Iterator for HeadChunks<'a> {
                 return None;
             }
             let msg = format!("{} bytes left, too few for a chunk header", f.len() - at);
-            return self.fail(at, msg, false, true);
+            return self.fail(ErrorKind::Torn, at, msg, false);
         }
         let be = |i: usize| u64::from_be_bytes(f[i..i + 8].try_into().expect("8 bytes"));
         let (series_ref, mint, maxt) = (be(at), be(at + 8) as i64, be(at + 16) as i64);
@@ -162,20 +144,18 @@ impl<'a> Iterator for HeadChunks<'a> {
             return None;
         }
         let encoding = f[at + 24];
-        let mut d = super::record::Dec {
-            b: &f[at + 25..at + 30],
+        let mut d = Cursor::new(&f[at + 25..at + 30], at + 25);
+        let Ok(len) = d.uvarint("chunk length") else {
+            return self.fail(ErrorKind::Malformed, at, "bad chunk length".into(), false);
         };
-        let Ok(len) = d.uvarint() else {
-            return self.fail(at, "bad chunk length".into(), false, false);
-        };
-        let start = at + 25 + (5 - d.b.len());
+        let start = d.offset();
         let end = usize::try_from(len)
             .ok()
             .and_then(|l| start.checked_add(l))
             .filter(|e| e.saturating_add(4) <= f.len());
         let Some(end) = end else {
             let msg = format!("chunk length {len} is past the file end");
-            return self.fail(at, msg, false, true);
+            return self.fail(ErrorKind::Torn, at, msg, false);
         };
         self.pos = end + 4;
         let stored = u32::from_be_bytes(f[end..end + 4].try_into().expect("4 bytes"));
@@ -186,8 +166,12 @@ impl<'a> Iterator for HeadChunks<'a> {
         };
         if stored != actual {
             let msg = format!("CRC32C mismatch: stored {stored:08x}, computed {actual:08x} (series ref {series_ref})");
-            let at_tail = f[end + 4..].iter().all(|&b| b == 0);
-            return self.fail(at, msg, true, at_tail);
+            let kind = if f[end + 4..].iter().all(|&b| b == 0) {
+                ErrorKind::Torn
+            } else {
+                ErrorKind::Checksum
+            };
+            return self.fail(kind, at, msg, true);
         }
         Some(Ok(HeadChunk {
             series_ref,
@@ -236,9 +220,7 @@ pub fn fuzz_head_chunks(data: &[u8]) {
             continue;
         }
         for c in HeadChunks::new(file).flatten() {
-            if c.base_encoding() == 1 {
-                let _ = super::xor::decode(c.data, |_, _| {});
-            }
+            let _ = c.decode_samples(|_, _, _| {});
         }
     }
 }
@@ -295,16 +277,18 @@ pub(crate) mod tests {
         assert!(check_header(&file[..4]).is_err());
         let mut bad = file.clone();
         bad[0] = 9;
-        assert!(check_header(&bad).unwrap_err().msg.contains("magic"));
+        assert!(check_header(&bad).unwrap_err().what.contains("magic"));
         bad = file.clone();
         bad[4] = 2;
-        assert!(check_header(&bad).unwrap_err().msg.contains("version"));
+        assert!(check_header(&bad).unwrap_err().what.contains("version"));
         // A flipped data byte: that chunk is skippable, the next one still reads.
         file[HEADER_SIZE + 30] ^= 1;
         let got: Vec<_> = HeadChunks::new(&file).collect();
         let e = got[0].clone().unwrap_err();
         assert!(
-            e.skippable && e.msg.contains("CRC32C") && e.offset == HEADER_SIZE,
+            e.kind == ErrorKind::Checksum
+                && e.what.contains("CRC32C")
+                && e.offset == Some(HEADER_SIZE as u64),
             "{e}"
         );
         assert_eq!(got[1].clone().unwrap().series_ref, 2);
@@ -319,12 +303,63 @@ pub(crate) mod tests {
         let got: Vec<_> = HeadChunks::new(cut).collect();
         assert!(got[0].is_ok());
         let e = got[1].clone().unwrap_err();
-        assert!(!e.skippable && e.at_tail, "{e}");
+        assert!(e.is_torn(), "{e}");
         // Junk shorter than a header after the chunks.
         let mut junk = write_file(&[(1, 1000, 1000, 1, &a)], 0);
         junk.extend_from_slice(&[0, 0, 7]);
         let got: Vec<_> = HeadChunks::new(&junk).collect();
-        assert!(got[1].clone().unwrap_err().msg.contains("too few"));
+        assert!(got[1].clone().unwrap_err().what.contains("too few"));
+    }
+
+    #[test]
+    fn out_of_order_bit_on_any_encoding() {
+        use crate::format::histogram::{FloatHistogram, Histogram};
+        use crate::format::tsdb::chunkenc::Value;
+        let h = Histogram {
+            count: 2,
+            sum: 1.5f64.to_bits(),
+            ..Histogram::default()
+        };
+        let hc = crate::format::tsdb::histogram::encode(&[(1000, h.clone())]).unwrap();
+        let fh = FloatHistogram {
+            count: 2.5f64.to_bits(),
+            ..FloatHistogram::default()
+        };
+        let fc = crate::format::tsdb::float_histogram::encode(&[(2000, fh.clone())]).unwrap();
+        let x = xor_chunk(3000, 4.0);
+        let file = write_file(
+            &[
+                (1, 1000, 1000, 2 | OOO_FLAG, &hc),
+                (1, 2000, 2000, 3 | OOO_FLAG, &fc),
+                (2, 3000, 3000, 1 | OOO_FLAG, &x),
+                (3, 1000, 1000, 2, &hc),
+            ],
+            64,
+        );
+        let mut got = Vec::new();
+        for c in HeadChunks::new(&file) {
+            let c = c.unwrap();
+            c.decode_samples(|_, t, v| {
+                let v = match v {
+                    Value::Float(b) => format!("{}", f64::from_bits(b)),
+                    Value::Histogram(h) => format!("h{}", h.count),
+                    Value::FloatHistogram(h) => format!("fh{}", f64::from_bits(h.count)),
+                };
+                got.push((c.is_ooo(), c.base_encoding(), t, v));
+            })
+            .unwrap();
+        }
+        let want = [
+            (true, 2, 1000, "h2"),
+            (true, 3, 2000, "fh2.5"),
+            (true, 1, 3000, "4"),
+            (false, 2, 1000, "h2"),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|&(o, e, t, v)| (o, e, t, v.to_string()))
+            .collect();
+        assert_eq!(got, want);
     }
 
     proptest::proptest! {

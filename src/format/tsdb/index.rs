@@ -1,11 +1,10 @@
 //! Block index reader (`tsdb/index`, versions 1–3): TOC, symbols, series with their chunk metas,
-//! postings and the postings offset table. Lazy over the file's bytes; selection via postings.
+//! postings and their offset table, lazily; selectors are matched above it (`select::postings`).
 
 use std::collections::HashMap;
 
-use super::{section, Buf, Error, ErrorKind, Result};
+use super::{section, Cursor, Error, ErrorKind, Result};
 use crate::labels::Labels;
-use crate::select::selector::Selector;
 
 pub const MAGIC: u32 = 0xBAAA_D700;
 /// Six BE64 section offsets and their CRC32C, at the very end of the file.
@@ -48,7 +47,7 @@ pub struct Index<'a> {
 
 impl<'a> Index<'a> {
     pub fn parse(data: &'a [u8]) -> Result<Index<'a>> {
-        let mut h = Buf::new(data, 0);
+        let mut h = Cursor::new(data, 0);
         let magic = h.be32("index header")?;
         if magic != MAGIC {
             return Err(Error::new(
@@ -150,7 +149,7 @@ impl<'a> Index<'a> {
                 "symbol reference past the end",
             ));
         }
-        let mut b = Buf::new(&self.data[off..], off);
+        let mut b = Cursor::new(&self.data[off..], off);
         let s = b.uvarint_bytes("symbol")?;
         std::str::from_utf8(s)
             .map_err(|_| Error::new(ErrorKind::Malformed, off, "symbol is not UTF-8"))
@@ -208,54 +207,6 @@ impl<'a> Index<'a> {
         self.postings("", "")
     }
 
-    /// The candidate series for `selectors` (any may match; none: all), from postings only, as
-    /// Prometheus's `PostingsForMatchers` picks them: each matcher that rejects the empty value
-    /// narrows by its postings. Callers check the full selector on the series labels.
-    pub fn select(&self, selectors: &[Selector]) -> Result<Vec<u32>> {
-        if selectors.is_empty() {
-            return self.all_postings();
-        }
-        let mut out: Vec<u32> = Vec::new();
-        for s in selectors {
-            let ids = self.select_one(s)?;
-            out = union(&out, &ids);
-        }
-        Ok(out)
-    }
-
-    fn select_one(&self, s: &Selector) -> Result<Vec<u32>> {
-        let mut acc: Option<Vec<u32>> = None;
-        for m in s.matchers.iter().filter(|m| !m.matches("")) {
-            let mut ids = Vec::new();
-            let vals = self.label_values(m.name.as_bytes());
-            match m.pinned_values() {
-                Some(pinned) => {
-                    for v in pinned {
-                        ids = union(&ids, &self.postings(&m.name, &v)?);
-                    }
-                }
-                None => {
-                    for (v, off) in vals {
-                        if std::str::from_utf8(v).is_ok_and(|v| m.matches(v)) {
-                            ids = union(&ids, &self.postings_at(*off)?);
-                        }
-                    }
-                }
-            }
-            acc = Some(match acc {
-                None => ids,
-                Some(a) => intersect(&a, &ids),
-            });
-            if acc.as_ref().is_some_and(Vec::is_empty) {
-                break;
-            }
-        }
-        match acc {
-            Some(a) => Ok(a),
-            None => self.all_postings(),
-        }
-    }
-
     /// Reads series `id`: its labels, and its chunk metas into `chunks` (cleared first).
     pub fn series(&self, id: u32, chunks: &mut Vec<ChunkMeta>) -> Result<Labels> {
         chunks.clear();
@@ -272,12 +223,12 @@ impl<'a> Index<'a> {
                 format!("series {id} lies past the end of the index"),
             ));
         }
-        let mut h = Buf::new(&self.data[off..], off);
+        let mut h = Cursor::new(&self.data[off..], off);
         let len = h.uvarint("series length")?;
         let content = h.bytes(to_usize(len), "series")?;
         let sum = h.bytes(4, "series checksum")?;
         super::check_crc(content, sum, off, &format!("series {id}"))?;
-        let mut d = Buf::new(content, h.offset() - 4 - content.len());
+        let mut d = Cursor::new(content, h.offset() - 4 - content.len());
         let k = d.uvarint("label count")?;
         let mut pairs = Vec::with_capacity((k as usize).min(64));
         for _ in 0..k {
@@ -290,7 +241,7 @@ impl<'a> Index<'a> {
     }
 }
 
-fn read_chunk_metas(d: &mut Buf, chunks: &mut Vec<ChunkMeta>) -> Result<()> {
+fn read_chunk_metas(d: &mut Cursor, chunks: &mut Vec<ChunkMeta>) -> Result<()> {
     let k = d.uvarint("chunk count")?;
     if k == 0 {
         return Ok(());
@@ -329,7 +280,7 @@ fn read_toc(data: &[u8]) -> Result<Toc> {
     let at = data.len() - TOC_LEN;
     let (body, sum) = data[at..].split_at(TOC_LEN - 4);
     super::check_crc(body, sum, at, "table of contents")?;
-    let mut b = Buf::new(body, at);
+    let mut b = Cursor::new(body, at);
     let mut next = || b.be64("table of contents");
     let toc = Toc {
         symbols: next()?,
@@ -394,7 +345,7 @@ pub fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
     out
 }
 
-/// Fuzz logic: parse, then read every series the postings name and run a selection.
+/// Fuzz logic: parse, then read every series the postings name and some postings lists.
 pub(crate) fn fuzz(data: &[u8]) {
     let Ok(ix) = Index::parse(data) else {
         return;
@@ -410,9 +361,6 @@ pub(crate) fn fuzz(data: &[u8]) {
         for (_, off) in ix.label_values(n).iter().take(8) {
             let _ = ix.postings_at(*off);
         }
-    }
-    if let Ok(sel) = Selector::parse(r#"{__name__=~"a.*|b", job!=""}"#) {
-        let _ = ix.select(&[sel]);
     }
 }
 

@@ -1,10 +1,16 @@
 //! WAL record payloads (`tsdb/record/record.go`, 2.42 to 3.14): series, float samples (v1 and
-//! the 3.11 SamplesV2), tombstones, m-map markers; histogram records are walked, not decoded.
+//! the 3.11 SamplesV2), tombstones, m-map markers, histogram samples (`histograms`).
 //!
 //! Every decoder borrows the record bytes and yields entries lazily; a malformed record is an
 //! error naming what broke, never a panic. Exemplar and metadata records are recognised only.
 
-use std::fmt;
+use super::{put_uvarint, put_uvarint_bytes, put_varint, Cursor, Error, ErrorKind};
+
+mod histograms;
+
+pub use histograms::{
+    encode_histograms, fuzz_histogram_record, histogram_refs, histograms, HistogramSample,
+};
 
 /// Record types, the first byte of every record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +35,7 @@ pub enum RecordType {
 
 /// The type of a record; `Ok(None)` for an empty record (Prometheus skips those), an error
 /// naming an unknown type byte.
-pub fn record_type(rec: &[u8]) -> Result<Option<RecordType>, DecodeError> {
+pub fn record_type(rec: &[u8]) -> Result<Option<RecordType>, Error> {
     use RecordType::*;
     let Some(&b) = rec.first() else {
         return Ok(None);
@@ -46,104 +52,22 @@ pub fn record_type(rec: &[u8]) -> Result<Option<RecordType>, DecodeError> {
         11 => SamplesV2,
         12 => HistogramsV2,
         13 => FloatHistogramsV2,
-        t => return Err(DecodeError(format!("unknown record type {t}"))),
+        t => {
+            let msg = format!("unknown record type {t}");
+            return Err(Error::unplaced(ErrorKind::Malformed, msg));
+        }
     }))
 }
 
-/// A malformed record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodeError(pub String);
+pub(super) type Res<T> = Result<T, Error>;
 
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for DecodeError {}
-
-type Res<T> = Result<T, DecodeError>;
-
-/// Go's `encoding.Decbuf` over a borrowed slice.
-#[derive(Clone, Copy)]
-pub(crate) struct Dec<'a> {
-    pub b: &'a [u8],
-}
-
-impl<'a> Dec<'a> {
-    fn short<T>(&self, what: &str) -> Res<T> {
-        Err(DecodeError(format!("record ends inside {what}")))
-    }
-
-    pub fn byte(&mut self) -> Res<u8> {
-        let Some((&x, rest)) = self.b.split_first() else {
-            return self.short("a byte");
-        };
-        self.b = rest;
-        Ok(x)
-    }
-
-    pub fn be64(&mut self) -> Res<u64> {
-        if self.b.len() < 8 {
-            return self.short("a 64-bit field");
-        }
-        let (x, rest) = self.b.split_at(8);
-        self.b = rest;
-        Ok(u64::from_be_bytes(x.try_into().expect("8 bytes")))
-    }
-
-    /// Go's `binary.Uvarint`: at most 10 bytes, the tenth at most 1.
-    pub fn uvarint(&mut self) -> Res<u64> {
-        let mut x = 0u64;
-        for i in 0..10 {
-            let Some(&b) = self.b.get(i) else {
-                return self.short("a varint");
-            };
-            if b < 0x80 {
-                if i == 9 && b > 1 {
-                    break;
-                }
-                self.b = &self.b[i + 1..];
-                return Ok(x | (b as u64) << (7 * i));
-            }
-            x |= ((b & 0x7f) as u64) << (7 * i);
-        }
-        Err(DecodeError("varint overflows 64 bits".into()))
-    }
-
-    pub fn varint(&mut self) -> Res<i64> {
-        Ok(unzigzag(self.uvarint()?))
-    }
-
-    pub fn bytes(&mut self, n: usize) -> Res<&'a [u8]> {
-        if self.b.len() < n {
-            return self.short("a string");
-        }
-        let (x, rest) = self.b.split_at(n);
-        self.b = rest;
-        Ok(x)
-    }
-
-    pub fn uvarint_bytes(&mut self) -> Res<&'a [u8]> {
-        let n = self.uvarint()?;
-        self.bytes(usize::try_from(n).unwrap_or(usize::MAX))
-    }
-
-    /// A count of items that each take at least `min_size` bytes: bounded by what is left.
-    fn count(&mut self, min_size: usize) -> Res<usize> {
-        let n = self.uvarint()?;
-        if n > (self.b.len() / min_size.max(1)) as u64 {
-            return Err(DecodeError(format!("count {n} exceeds the record")));
-        }
-        Ok(n as usize)
-    }
-}
-
-fn body<'a>(rec: &'a [u8], want: &[u8]) -> Res<Dec<'a>> {
+/// The payload after the type byte, which must be one of `want`.
+pub(super) fn body<'a>(rec: &'a [u8], want: &[u8]) -> Res<Cursor<'a>> {
+    let bad = |msg: String| Error::unplaced(ErrorKind::Malformed, msg);
     match rec.split_first() {
-        Some((t, rest)) if want.contains(t) => Ok(Dec { b: rest }),
-        Some((t, _)) => Err(DecodeError(format!("record type {t}, expected {want:?}"))),
-        None => Err(DecodeError("empty record".into())),
+        Some((t, rest)) if want.contains(t) => Ok(Cursor::record(rest)),
+        Some((t, _)) => Err(bad(format!("record type {t}, expected {want:?}"))),
+        None => Err(bad("empty record".into())),
     }
 }
 
@@ -158,21 +82,24 @@ pub struct SeriesEntry<'a> {
 pub fn series(rec: &[u8]) -> Res<impl Iterator<Item = Res<SeriesEntry<'_>>>> {
     let mut d = body(rec, &[1])?;
     Ok(entries(move || {
-        if d.b.is_empty() {
+        if d.is_empty() {
             return Ok(None);
         }
-        let series_ref = d.be64()?;
-        let n = d.count(2)?;
+        let series_ref = d.be64("series ref")?;
+        let n = d.count(2, "label count")?;
         let mut labels = Vec::with_capacity(n);
         for _ in 0..n {
-            labels.push((d.uvarint_bytes()?, d.uvarint_bytes()?));
+            labels.push((
+                d.uvarint_bytes("label name")?,
+                d.uvarint_bytes("label value")?,
+            ));
         }
         Ok(Some(SeriesEntry { series_ref, labels }))
     }))
 }
 
 /// Turns a fallible step function into an iterator that stops after the first error.
-fn entries<T>(mut f: impl FnMut() -> Res<Option<T>>) -> impl Iterator<Item = Res<T>> {
+pub(super) fn entries<T>(mut f: impl FnMut() -> Res<Option<T>>) -> impl Iterator<Item = Res<T>> {
     let mut failed = false;
     std::iter::from_fn(move || {
         if failed {
@@ -203,10 +130,10 @@ pub fn samples(rec: &[u8]) -> Res<impl Iterator<Item = Res<Sample>> + '_> {
     let mut d = body(rec, &[2, 11])?;
     let mut refs = Deltas::new(v2);
     Ok(entries(move || {
-        let Some((r, t)) = refs.next(&mut d)? else {
+        let Some((r, t, _)) = refs.next(&mut d)? else {
             return Ok(None);
         };
-        let bits = d.be64()?;
+        let bits = d.be64("sample value")?;
         Ok(Some(Sample {
             series_ref: r as u64,
             t,
@@ -260,7 +187,7 @@ pub fn kept_samples_v1(
     Some(())
 }
 
-/// The index just past the varint at `b[i..]`, `None` where [`Dec::uvarint`] would fail. One-
+/// The index just past the varint at `b[i..]`, `None` where [`Cursor::uvarint`] would fail. One-
 /// and two-byte varints by branches (predictable in a record), up to 8 bytes in one load (the
 /// end is the first byte under 0x80, and so short a varint cannot overflow); longer ones, and
 /// the last bytes of the record, go the plain way.
@@ -286,7 +213,7 @@ pub(crate) fn skip_uvarint(b: &[u8], i: usize) -> Option<usize> {
     Some(j)
 }
 
-/// [`Dec::uvarint`] at `b[*i..]`, advancing `i`; `None` where it would fail. One- and two-byte
+/// [`Cursor::uvarint`] at `b[*i..]`, advancing `i`; `None` where it would fail. One- and two-byte
 /// varints (sample ref and time deltas, mostly) take the short way.
 #[inline(always)]
 fn uvarint_at(b: &[u8], i: &mut usize) -> Option<u64> {
@@ -324,68 +251,71 @@ fn unzigzag(u: u64) -> i64 {
     ((u >> 1) as i64) ^ -((u & 1) as i64)
 }
 
-/// The (ref, time) framing shared by sample and histogram records. V1: BE64 base ref and time,
-/// then per entry varint deltas to the base. V2: the first entry's ref, time and start time as
-/// varints, then per entry a ref delta to the previous entry, a time delta to the first and a
-/// start-time marker.
-struct Deltas {
+/// The (ref, time, start time) framing shared by sample and histogram records. V1: BE64 base
+/// ref and time, then per entry varint deltas to the base (no start times). V2: the first
+/// entry's ref, time and start time as varints, then per entry a ref delta to the previous
+/// entry, a time delta to the first and a start-time marker.
+pub(super) struct Deltas {
     v2: bool,
-    first: Option<(i64, i64)>,
+    /// The first entry's (ref, time, start time).
+    first: Option<(i64, i64, i64)>,
     prev_ref: i64,
+    prev_st: i64,
 }
 
 impl Deltas {
-    fn new(v2: bool) -> Deltas {
+    pub(super) fn new(v2: bool) -> Deltas {
         Deltas {
             v2,
             first: None,
             prev_ref: 0,
+            prev_st: 0,
         }
     }
 
-    fn next(&mut self, d: &mut Dec<'_>) -> Res<Option<(i64, i64)>> {
-        if d.b.is_empty() {
+    /// The next entry's (ref, time, start time), `None` at the record's end.
+    pub(super) fn next(&mut self, d: &mut Cursor<'_>) -> Res<Option<(i64, i64, i64)>> {
+        if d.is_empty() {
             return Ok(None);
         }
-        let (r, t) = match (self.v2, self.first) {
+        let (r, t, st) = match (self.v2, self.first) {
             (false, first) => {
-                let (br, bt) = match first {
+                let (br, bt, _) = match first {
                     Some(f) => f,
                     None => {
-                        let f = (d.be64()? as i64, d.be64()? as i64);
+                        let f = (d.be64("base ref")? as i64, d.be64("base time")? as i64, 0);
                         self.first = Some(f);
-                        if d.b.is_empty() {
+                        if d.is_empty() {
                             return Ok(None);
                         }
                         f
                     }
                 };
-                (br.wrapping_add(d.varint()?), bt.wrapping_add(d.varint()?))
+                let r = br.wrapping_add(d.varint("ref delta")?);
+                (r, bt.wrapping_add(d.varint("time delta")?), 0)
             }
             (true, None) => {
-                let (r, t) = (d.varint()?, d.varint()?);
-                d.varint()?; // start time
-                self.first = Some((r, t));
-                (r, t)
+                let r = d.varint("series ref")?;
+                let (t, st) = (d.varint("time")?, d.varint("start time")?);
+                self.first = Some((r, t, st));
+                (r, t, st)
             }
-            (true, Some((_, t0))) => {
-                let r = self.prev_ref.wrapping_add(d.varint()?);
-                let t = t0.wrapping_add(d.varint()?);
-                skip_st_marker(d)?;
-                (r, t)
+            (true, Some((_, t0, st0))) => {
+                let r = self.prev_ref.wrapping_add(d.varint("ref delta")?);
+                let t = t0.wrapping_add(d.varint("time delta")?);
+                // Start-time marker: 0 none, 1 the previous entry's, else a delta to the first.
+                let st = match d.byte("start time marker")? {
+                    0 => 0,
+                    1 => self.prev_st,
+                    _ => st0.wrapping_add(d.varint("start time")?),
+                };
+                (r, t, st)
             }
         };
         self.prev_ref = r;
-        Ok(Some((r, t)))
+        self.prev_st = st;
+        Ok(Some((r, t, st)))
     }
-}
-
-/// A start-time marker of the V2 records: 0 none, 1 same as previous, else a varint follows.
-fn skip_st_marker(d: &mut Dec<'_>) -> Res<()> {
-    if d.byte()? > 1 {
-        d.varint()?;
-    }
-    Ok(())
 }
 
 /// One deletion request: samples of `series_ref` in `[mint, maxt]` are gone.
@@ -400,13 +330,13 @@ pub struct Tombstone {
 pub fn tombstones(rec: &[u8]) -> Res<impl Iterator<Item = Res<Tombstone>> + '_> {
     let mut d = body(rec, &[3])?;
     Ok(entries(move || {
-        if d.b.is_empty() {
+        if d.is_empty() {
             return Ok(None);
         }
         Ok(Some(Tombstone {
-            series_ref: d.be64()?,
-            mint: d.varint()?,
-            maxt: d.varint()?,
+            series_ref: d.be64("series ref")?,
+            mint: d.varint("mint")?,
+            maxt: d.varint("maxt")?,
         }))
     }))
 }
@@ -422,88 +352,17 @@ pub struct MmapMarker {
 pub fn mmap_markers(rec: &[u8]) -> Res<impl Iterator<Item = Res<MmapMarker>> + '_> {
     let mut d = body(rec, &[5])?;
     Ok(entries(move || {
-        if d.b.is_empty() {
+        if d.is_empty() {
             return Ok(None);
         }
         Ok(Some(MmapMarker {
-            series_ref: d.be64()?,
-            chunk_ref: d.be64()?,
+            series_ref: d.be64("series ref")?,
+            chunk_ref: d.be64("chunk ref")?,
         }))
     }))
 }
 
-/// Series reference and timestamp of each histogram in a histogram record (types 7, 8, 9, 10,
-/// 12, 13); the histograms themselves are walked over, not kept.
-pub fn histogram_refs(rec: &[u8]) -> Res<impl Iterator<Item = Res<(u64, i64)>> + '_> {
-    let typ = rec.first().copied().unwrap_or(0);
-    let mut d = body(rec, &[7, 8, 9, 10, 12, 13])?;
-    let float = matches!(typ, 8 | 10 | 13);
-    let mut refs = Deltas::new(typ >= 12);
-    Ok(entries(move || {
-        let Some((r, t)) = refs.next(&mut d)? else {
-            return Ok(None);
-        };
-        skip_histogram(&mut d, float)?;
-        Ok(Some((r as u64, t)))
-    }))
-}
-
-/// Custom-bucket (NHCB) schema: a list of bucket bounds follows the buckets.
-const CUSTOM_BUCKETS_SCHEMA: i64 = -53;
-
-/// Walks one encoded (float) histogram: `EncodeHistogram` / `EncodeFloatHistogram`.
-fn skip_histogram(d: &mut Dec<'_>, float: bool) -> Res<()> {
-    d.byte()?; // counter reset hint
-    let schema = d.varint()?;
-    d.be64()?; // zero threshold
-    if float {
-        d.bytes(24)?; // zero count, count, sum
-    } else {
-        d.uvarint()?;
-        d.uvarint()?;
-        d.be64()?;
-    }
-    for _ in 0..2 {
-        for _ in 0..d.count(2)? {
-            d.varint()?;
-            d.uvarint()?;
-        }
-    }
-    for _ in 0..2 {
-        let n = d.count(if float { 8 } else { 1 })?;
-        for _ in 0..n {
-            if float {
-                d.be64()?;
-            } else {
-                d.varint()?;
-            }
-        }
-    }
-    if schema == CUSTOM_BUCKETS_SCHEMA {
-        let n = d.count(8)?;
-        d.bytes(n * 8)?;
-    }
-    Ok(())
-}
-
 // Encoders, mirroring `record.Encoder`: for tests, benches and fixtures.
-
-pub(crate) fn put_uvarint(b: &mut Vec<u8>, mut x: u64) {
-    while x >= 0x80 {
-        b.push(x as u8 | 0x80);
-        x >>= 7;
-    }
-    b.push(x as u8);
-}
-
-pub(crate) fn put_varint(b: &mut Vec<u8>, x: i64) {
-    put_uvarint(b, ((x << 1) ^ (x >> 63)) as u64);
-}
-
-fn put_str(b: &mut Vec<u8>, s: &str) {
-    put_uvarint(b, s.len() as u64);
-    b.extend_from_slice(s.as_bytes());
-}
 
 /// A series record (type 1), as `record.Encoder.Series` writes it.
 pub fn encode_series(series: &[(u64, &[(&str, &str)])]) -> Vec<u8> {
@@ -512,8 +371,8 @@ pub fn encode_series(series: &[(u64, &[(&str, &str)])]) -> Vec<u8> {
         b.extend_from_slice(&r.to_be_bytes());
         put_uvarint(&mut b, ls.len() as u64);
         for (n, v) in *ls {
-            put_str(&mut b, n);
-            put_str(&mut b, v);
+            put_uvarint_bytes(&mut b, n.as_bytes());
+            put_uvarint_bytes(&mut b, v.as_bytes());
         }
     }
     b
@@ -578,6 +437,7 @@ pub fn fuzz_record(data: &[u8]) {
             it.for_each(drop);
         };
     }
+    fuzz_histogram_record(data);
 }
 
 #[cfg(test)]

@@ -211,7 +211,7 @@ fn exemplar_and_metadata_types_are_known_unknown_types_are_errors() {
 fn truncated_and_wrong_records_are_errors() {
     let rec = enc_series(&[(1, &[("__name__", "up")])]);
     let last = series(&rec[..rec.len() - 1]).unwrap().last().unwrap();
-    assert!(last.unwrap_err().0.contains("ends inside"));
+    assert!(last.unwrap_err().what.contains("ends inside"));
     let rec = enc_samples(&[(1, 2, 3), (1, 3, 4)]);
     let got: Vec<_> = samples(&rec[..rec.len() - 3]).unwrap().collect();
     assert!(got[0].is_ok() && got[1].is_err());
@@ -226,8 +226,8 @@ fn truncated_and_wrong_records_are_errors() {
     bad.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
     assert!(series(&bad).unwrap().next().unwrap().is_err());
     // Eleven-byte varint overflows.
-    let mut d = Dec { b: &[0xff; 11] };
-    assert!(d.uvarint().unwrap_err().0.contains("overflows"));
+    let mut d = Cursor::record(&[0xff; 11]);
+    assert!(d.uvarint("x").unwrap_err().what.contains("overflows"));
 }
 
 proptest! {
@@ -297,8 +297,8 @@ proptest! {
             b.extend_from_slice(&after);
         }
         b.truncate(cut.index(b.len() + 1).max(before.len()));
-        let mut d = Dec { b: &b[before.len()..] };
-        let want = d.uvarint().ok().map(|_| b.len() - d.b.len());
+        let mut d = Cursor::record(&b[before.len()..]);
+        let want = d.uvarint("x").ok().map(|_| b.len() - d.remaining());
         prop_assert_eq!(skip_uvarint(&b, before.len()), want);
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{check_crc, Buf, Error, ErrorKind, Result};
+use super::{check_crc, Cursor, Error, ErrorKind, Result};
 
 pub const MAGIC: u32 = 0x0130_BA30;
 
@@ -47,7 +47,7 @@ pub fn parse(data: &[u8]) -> Result<Tombstones> {
             format!("tombstones file of {} bytes has no header", data.len()),
         ));
     }
-    let mut h = Buf::new(data, 0);
+    let mut h = Cursor::new(data, 0);
     let magic = h.be32("tombstones header")?;
     if magic != MAGIC {
         return Err(Error::new(
@@ -66,7 +66,7 @@ pub fn parse(data: &[u8]) -> Result<Tombstones> {
     }
     let (body, sum) = data[5..].split_at(data.len() - 9);
     check_crc(body, sum, 5, "tombstones")?;
-    let mut d = Buf::new(body, 5);
+    let mut d = Cursor::new(body, 5);
     let mut t = Tombstones::default();
     while d.remaining() > 0 {
         let r = d.uvarint("tombstone series ref")?;
@@ -137,6 +137,6 @@ mod tests {
         g.extend_from_slice(&body);
         g.extend_from_slice(&crate::format::tsdb::crc32c(&body).to_be_bytes());
         let e = parse(&g).unwrap_err();
-        assert_eq!((e.kind, e.offset), (ErrorKind::Truncated, 7));
+        assert_eq!((e.kind, e.offset), (ErrorKind::Truncated, Some(7)));
     }
 }

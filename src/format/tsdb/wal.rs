@@ -7,9 +7,10 @@
 //! in what Prometheus writes; a record may span pages and, when bigger than what is left of a
 //! segment, segments. A record cut short at the end of the newest segment is a write in progress.
 
-use std::fmt;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use super::{Error, ErrorKind};
 
 /// Size of a WAL page: fragments never cross one.
 pub const PAGE_SIZE: usize = 32 * 1024;
@@ -34,22 +35,6 @@ enum Kind {
     Middle,
     Last,
 }
-
-/// Damage in a segment: which of the given segments, the byte offset in it, what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WalError {
-    pub segment: usize,
-    pub offset: usize,
-    pub msg: String,
-}
-
-impl fmt::Display for WalError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "byte {}: {}", self.offset, self.msg)
-    }
-}
-
-impl std::error::Error for WalError {}
 
 /// One record: its bytes (borrowed from the segment when it is one uncompressed fragment) and
 /// where its first fragment starts.
@@ -132,7 +117,7 @@ impl<'r> RawRecord<'r> {
     }
 
     /// The record's bytes, decompressed when needed.
-    pub fn data(self) -> Result<&'r [u8], WalError> {
+    pub fn data(self) -> Result<&'r [u8], Error> {
         let raw = assemble(self.segs, self.spans, self.buf);
         if self.comp == Compression::None {
             return Ok(raw);
@@ -140,11 +125,9 @@ impl<'r> RawRecord<'r> {
         let out = self.out;
         match decompress(self.comp, raw, out) {
             Ok(()) => Ok(&out[..]),
-            Err(msg) => Err(WalError {
-                segment: self.segment,
-                offset: self.offset,
-                msg,
-            }),
+            Err(msg) => {
+                Err(Error::new(ErrorKind::Malformed, self.offset, msg).in_segment(self.segment))
+            }
         }
     }
 }
@@ -242,7 +225,7 @@ impl<'a> Records<'a> {
 
     /// The next record, `None` at the end, or the damage found (then call again to go on).
     #[allow(clippy::should_implement_trait)] // lends from self: not an Iterator
-    pub fn next(&mut self) -> Option<Result<Record<'_>, WalError>> {
+    pub fn next(&mut self) -> Option<Result<Record<'_>, Error>> {
         let raw = match self.next_raw()? {
             Ok(raw) => raw,
             Err(e) => return Some(Err(e)),
@@ -256,7 +239,7 @@ impl<'a> Records<'a> {
     }
 
     /// Like [`Records::next`], leaving decompression to [`RawRecord::data`].
-    pub fn next_raw(&mut self) -> Option<Result<RawRecord<'_>, WalError>> {
+    pub fn next_raw(&mut self) -> Option<Result<RawRecord<'_>, Error>> {
         match self.advance() {
             Ok(None) => None,
             Ok(Some((segment, offset, comp))) => Some(Ok(RawRecord {
@@ -276,22 +259,19 @@ impl<'a> Records<'a> {
     }
 
     /// Drops the partial record and moves to the page after the damage.
-    fn skip_damage(&mut self, e: &WalError) {
+    fn skip_damage(&mut self, e: &Error) {
         self.pending = None;
         self.spans.clear();
         self.resync = true;
         if e.segment == self.seg {
-            let next_page = (e.offset / PAGE_SIZE + 1) * PAGE_SIZE;
+            let at = e.offset.unwrap_or(0) as usize;
+            let next_page = (at / PAGE_SIZE + 1) * PAGE_SIZE;
             self.pos = self.pos.max(next_page);
         }
     }
 
-    fn err(&self, offset: usize, msg: impl Into<String>) -> WalError {
-        WalError {
-            segment: self.seg,
-            offset,
-            msg: msg.into(),
-        }
+    fn err(&self, kind: ErrorKind, offset: usize, msg: impl Into<String>) -> Error {
+        Error::new(kind, offset, msg).in_segment(self.seg)
     }
 
     fn in_last_segment(&self) -> bool {
@@ -299,7 +279,7 @@ impl<'a> Records<'a> {
     }
 
     /// A tear only where a write may be in progress: the newest segment, nothing after it.
-    fn tear_or(&mut self, at: usize, rest_clean: bool, e: WalError) -> Result<(), WalError> {
+    fn tear_or(&mut self, at: usize, rest_clean: bool, e: Error) -> Result<(), Error> {
         let started_here = self.pending.is_none_or(|p| p.0 == self.seg);
         if self.live_tail && self.in_last_segment() && rest_clean && started_here {
             self.torn = Some((self.seg, self.pending.map_or(at, |p| p.1)));
@@ -311,7 +291,7 @@ impl<'a> Records<'a> {
         }
     }
 
-    fn advance(&mut self) -> Result<Found, WalError> {
+    fn advance(&mut self) -> Result<Found, Error> {
         loop {
             if self.done {
                 return Ok(None);
@@ -326,11 +306,8 @@ impl<'a> Records<'a> {
                     }
                     self.done = true;
                     if let Some((s, off)) = self.pending {
-                        let e = WalError {
-                            segment: s,
-                            offset: off,
-                            msg: "the log ends in the middle of a record".into(),
-                        };
+                        let msg = "the log ends in the middle of a record";
+                        let e = Error::new(ErrorKind::Truncated, off, msg).in_segment(s);
                         self.tear_or(off, true, e)?;
                     }
                     return Ok(None);
@@ -350,7 +327,7 @@ impl<'a> Records<'a> {
         comp: Compression,
         data: Span,
         at: usize,
-    ) -> Result<Found, WalError> {
+    ) -> Result<Found, Error> {
         let starts = matches!(kind, Kind::Full | Kind::First);
         if self.resync {
             if !starts {
@@ -359,8 +336,10 @@ impl<'a> Records<'a> {
             self.resync = false;
         }
         match (starts, self.pending) {
-            (true, Some(_)) => return Err(self.err(at, format!("unexpected {kind:?} fragment"))),
-            (false, None) => return Err(self.err(at, format!("unexpected {kind:?} fragment"))),
+            (true, Some(_)) | (false, None) => {
+                let msg = format!("unexpected {kind:?} fragment");
+                return Err(self.err(ErrorKind::Malformed, at, msg));
+            }
             (true, None) => {
                 self.pending = Some((self.seg, at));
                 self.spans.clear();
@@ -380,7 +359,7 @@ impl<'a> Records<'a> {
     }
 
     /// Reads one fragment header (or padding) at the current position.
-    fn step(&mut self) -> Result<Step, WalError> {
+    fn step(&mut self) -> Result<Step, Error> {
         let Some(&seg) = self.segs.get(self.seg) else {
             return Ok(Step::SegmentEnd);
         };
@@ -392,7 +371,7 @@ impl<'a> Records<'a> {
         let typ = seg[at];
         if typ & 7 == 0 {
             if seg[at + 1..page_end].iter().any(|&b| b != 0) {
-                return Err(self.err(at, "non-zero byte in page padding"));
+                return Err(self.err(ErrorKind::Malformed, at, "non-zero byte in page padding"));
             }
             self.pos = page_end;
             return Ok(Step::Padding);
@@ -402,7 +381,10 @@ impl<'a> Records<'a> {
             2 => Kind::First,
             3 => Kind::Middle,
             4 => Kind::Last,
-            t => return Err(self.err(at, format!("unknown fragment type {t}"))),
+            t => {
+                let msg = format!("unknown fragment type {t}");
+                return Err(self.err(ErrorKind::Malformed, at, msg));
+            }
         };
         let comp = if typ & SNAPPY != 0 {
             Compression::Snappy
@@ -412,18 +394,23 @@ impl<'a> Records<'a> {
             Compression::None
         };
         if seg.len() - at < HEADER_SIZE {
-            let e = self.err(at, "segment ends inside a fragment header");
+            let e = self.err(
+                ErrorKind::Truncated,
+                at,
+                "segment ends inside a fragment header",
+            );
             self.tear_or(at, true, e)?;
             return Ok(Step::SegmentEnd);
         }
         let len = u16::from_be_bytes([seg[at + 1], seg[at + 2]]) as usize;
         let crc = u32::from_be_bytes([seg[at + 3], seg[at + 4], seg[at + 5], seg[at + 6]]);
         if len > PAGE_SIZE - HEADER_SIZE {
-            return Err(self.err(at, format!("fragment length {len} exceeds a page")));
+            let msg = format!("fragment length {len} exceeds a page");
+            return Err(self.err(ErrorKind::Malformed, at, msg));
         }
         let end = at + HEADER_SIZE + len;
         if end > seg.len() {
-            let e = self.err(at, "segment ends inside a fragment");
+            let e = self.err(ErrorKind::Truncated, at, "segment ends inside a fragment");
             self.tear_or(at, true, e)?;
             return Ok(Step::SegmentEnd);
         }
@@ -440,10 +427,8 @@ impl<'a> Records<'a> {
             c.claim(page);
         }
         if actual != crc {
-            let e = self.err(
-                at,
-                format!("CRC32C mismatch: stored {crc:08x}, computed {actual:08x}"),
-            );
+            let msg = format!("CRC32C mismatch: stored {crc:08x}, computed {actual:08x}");
+            let e = self.err(ErrorKind::Checksum, at, msg);
             let rest_clean = seg[end..].iter().all(|&b| b == 0);
             self.tear_or(at, rest_clean, e)?;
             return Ok(Step::SegmentEnd);
@@ -697,7 +682,7 @@ impl Writer {
 }
 
 /// All records of `segs` as owned bytes, or the first error: a convenience for tests and tools.
-pub fn read_all(segs: &[&[u8]], live_tail: bool) -> Result<Vec<Vec<u8>>, WalError> {
+pub fn read_all(segs: &[&[u8]], live_tail: bool) -> Result<Vec<Vec<u8>>, Error> {
     let mut r = Records::new(segs.to_vec(), live_tail);
     let mut out = Vec::new();
     while let Some(rec) = r.next() {
@@ -743,7 +728,7 @@ pub fn fuzz_wal(data: &[u8]) {
 }
 
 /// Every record's bytes, or where the damage was, in reading order.
-fn outcomes(mut r: Records<'_>, len: usize) -> Vec<Result<Vec<u8>, (usize, usize)>> {
+fn outcomes(mut r: Records<'_>, len: usize) -> Vec<Result<Vec<u8>, (usize, u64)>> {
     let mut v = Vec::new();
     while let Some(res) = r.next() {
         v.push(match res {
@@ -751,7 +736,7 @@ fn outcomes(mut r: Records<'_>, len: usize) -> Vec<Result<Vec<u8>, (usize, usize
                 assert!(rec.data.len() <= MAX_RECORD);
                 Ok(rec.data.to_vec())
             }
-            Err(e) => Err((e.segment, e.offset)),
+            Err(e) => Err((e.segment, e.offset.unwrap_or(u64::MAX))),
         });
         assert!(v.len() <= len + 2, "reader does not advance");
     }

@@ -110,7 +110,7 @@ fn torn_tail_of_the_newest_segment_stops_quietly() {
         // Not the newest segment: the same cut is damage.
         let e = read_all(&[s, &segs[0][..0]], true).unwrap_err();
         assert_eq!(e.segment, 0);
-        assert_eq!(e.offset, HEADER_SIZE + 100, "{e}");
+        assert_eq!(e.offset, Some((HEADER_SIZE + 100) as u64), "{e}");
         // A checkpoint is never being written: damage too.
         assert!(read_all(&[s], false).is_err());
     }
@@ -129,8 +129,8 @@ fn half_written_fragment_at_the_tail_is_a_tear_but_not_in_the_middle() {
     let mut seg = write(&recs, PAGE_SIZE * 4, Compression::None).remove(0);
     seg[50] ^= 0xff;
     let e = read_all(&[&seg], true).unwrap_err();
-    assert_eq!((e.segment, e.offset), (0, 0));
-    assert!(e.msg.contains("CRC32C"), "{e}");
+    assert_eq!((e.segment, e.offset), (0, Some(0)));
+    assert!(e.what.contains("CRC32C"), "{e}");
     let _ = second;
 }
 
@@ -150,7 +150,7 @@ fn damage_is_reported_with_segment_and_offset_and_reading_resumes() {
         }
     }
     assert_eq!(errs.len(), 1);
-    assert_eq!((errs[0].segment, errs[0].offset), (1, 0));
+    assert_eq!((errs[0].segment, errs[0].offset), (1, Some(0)));
     // Everything but the page that held the damage came through.
     assert!(good.len() >= recs.len() - 11 && good.len() < recs.len());
     assert_eq!(good.last(), recs.last());
@@ -176,14 +176,14 @@ fn bad_fragment_sequences_and_types_are_damage() {
         ),
     ] {
         let e = read_all(&[&bytes], false).unwrap_err();
-        assert!(e.msg.contains(want), "{e} / {want}");
+        assert!(e.what.contains(want), "{e} / {want}");
     }
     let mut big = mk(1, b"x");
     big[1] = 0xff;
     big[2] = 0xff;
     assert!(read_all(&[&big], false)
         .unwrap_err()
-        .msg
+        .what
         .contains("exceeds a page"));
 }
 
@@ -302,7 +302,7 @@ fn type_hint_of_snappy_long_literals() {
 
 /// Everything a reader yields (records with their place, damage), and where it found a tear.
 type Reading = (
-    Vec<Result<(Vec<u8>, usize, usize), WalError>>,
+    Vec<Result<(Vec<u8>, usize, usize), Error>>,
     Option<(usize, usize)>,
 );
 

@@ -2,149 +2,17 @@
 //! chunks of remote read and of block files alike. Values are raw bits so a staleness marker
 //! (0x7ff0000000000002) can be told from an ordinary NaN exactly.
 
-use anyhow::{bail, Result};
+use anyhow::bail;
 
-/// The exact bit pattern Prometheus writes as a staleness marker.
-pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+use super::bstream::{no_header, BitReader, BitWriter, Fault, Result};
+use super::Error;
 
-/// Reads bits most-significant first from a byte slice, the order `bstream` writes them. A
-/// 64-bit buffer is refilled with one unaligned 8-byte load: the bits below the counted ones are
-/// the stream's next bits too, so or-ing the next load over them changes nothing.
-pub(super) struct BitReader<'a> {
-    data: &'a [u8],
-    /// Next byte to load.
-    pos: usize,
-    /// Unread bits, left-aligned; `avail` of them are counted.
-    buf: u64,
-    avail: u32,
-}
-
-impl<'a> BitReader<'a> {
-    pub(super) fn new(data: &'a [u8]) -> Self {
-        BitReader {
-            data,
-            pos: 0,
-            buf: 0,
-            avail: 0,
-        }
-    }
-
-    /// Tops the buffer up to at least 57 counted bits, or to the end of the data.
-    #[inline(always)]
-    fn refill(&mut self) {
-        match self.data.get(self.pos..self.pos + 8) {
-            Some(b) => {
-                let w = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-                self.buf |= w >> self.avail;
-                let bytes = (63 - self.avail) >> 3;
-                self.pos += bytes as usize;
-                self.avail += bytes << 3;
-            }
-            None => self.refill_tail(),
-        }
-    }
-
-    #[cold]
-    fn refill_tail(&mut self) {
-        while self.avail <= 56 && self.pos < self.data.len() {
-            self.buf |= (self.data[self.pos] as u64) << (56 - self.avail);
-            self.avail += 8;
-            self.pos += 1;
-        }
-    }
-
-    /// Bits read so far.
-    fn consumed_bits(&self) -> usize {
-        self.pos * 8 - self.avail as usize
-    }
-
-    /// The next `n` bits (1..=64) as the low bits of the result.
-    #[inline(always)]
-    pub(super) fn bits(&mut self, n: u32) -> Result<u64> {
-        debug_assert!((1..=64).contains(&n));
-        if n > 56 {
-            return self.bits_wide(n);
-        }
-        if n > self.avail {
-            self.refill();
-            if n > self.avail {
-                return Err(short());
-            }
-        }
-        let v = self.buf >> (64 - n);
-        self.buf <<= n;
-        self.avail -= n;
-        Ok(v)
-    }
-
-    /// More than 56 bits: two reads, so every shift stays below 64.
-    #[inline(never)]
-    fn bits_wide(&mut self, n: u32) -> Result<u64> {
-        let hi = self.bits(n - 32)?;
-        let lo = self.bits(32)?;
-        Ok((hi << 32) | lo)
-    }
-
-    #[inline(always)]
-    pub(super) fn bit(&mut self) -> Result<bool> {
-        Ok(self.bits(1)? == 1)
-    }
-
-    /// Leading one bits, at most `max` (< 57), consuming them and the zero that ends them.
-    #[inline(always)]
-    fn ones(&mut self, max: u32) -> Result<u32> {
-        if self.avail <= max {
-            self.refill();
-        }
-        // Past the end of the data the buffer holds zeros: the count stops there.
-        let n = self.buf.leading_ones().min(max);
-        let used = n + u32::from(n < max);
-        if used > self.avail {
-            return Err(short());
-        }
-        self.buf <<= used;
-        self.avail -= used;
-        Ok(n)
-    }
-
-    fn byte(&mut self) -> Result<u8> {
-        Ok(self.bits(8)? as u8)
-    }
-
-    /// Go's `binary.ReadUvarint` over the bit stream.
-    pub(super) fn uvarint(&mut self) -> Result<u64> {
-        let mut x = 0u64;
-        let mut shift = 0u32;
-        for i in 0..10 {
-            let b = self.byte()?;
-            if b < 0x80 {
-                if i == 9 && b > 1 {
-                    bail!("varint overflows 64 bits");
-                }
-                return Ok(x | (b as u64) << shift);
-            }
-            x |= ((b & 0x7f) as u64) << shift;
-            shift += 7;
-        }
-        bail!("varint overflows 64 bits")
-    }
-
-    /// Go's `binary.ReadVarint` (zig-zag).
-    pub(super) fn varint(&mut self) -> Result<i64> {
-        let u = self.uvarint()?;
-        let x = (u >> 1) as i64;
-        Ok(if u & 1 != 0 { !x } else { x })
-    }
-}
-
-#[cold]
-fn short() -> anyhow::Error {
-    anyhow::anyhow!("chunk ends in the middle of a sample")
-}
+pub use crate::format::value::STALE_NAN_BITS;
 
 /// Decodes one XOR chunk, calling `f(timestamp_ms, value_bits)` for each sample in order.
-/// Returns the number of samples. Fails on a truncated or malformed chunk.
-pub fn decode(chunk: &[u8], f: impl FnMut(i64, u64)) -> Result<usize> {
+/// Returns the number of samples. Fails on a truncated or malformed chunk, at the byte of the
+/// chunk where the sample that broke starts.
+pub fn decode(chunk: &[u8], f: impl FnMut(i64, u64)) -> Result<usize, Error> {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("bmi2") && std::is_x86_feature_detected!("lzcnt") {
         // SAFETY: the CPU has the features `decode_bmi2` is compiled for.
@@ -157,49 +25,49 @@ pub fn decode(chunk: &[u8], f: impl FnMut(i64, u64)) -> Result<usize> {
 /// `lzcnt`), which the per-sample path is made of: 5-15% faster where the CPU has them.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "bmi2,lzcnt")]
-fn decode_bmi2(chunk: &[u8], f: impl FnMut(i64, u64)) -> Result<usize> {
+fn decode_bmi2(chunk: &[u8], f: impl FnMut(i64, u64)) -> Result<usize, Error> {
     decode_any(chunk, f)
 }
 
 #[inline(always)]
-fn decode_any(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> Result<usize> {
+fn decode_any(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> Result<usize, Error> {
     if chunk.len() < 2 {
-        bail!("XOR chunk of {} bytes has no header", chunk.len());
+        return Err(no_header("XOR", chunk.len()));
     }
     let total = u16::from_be_bytes([chunk[0], chunk[1]]) as usize;
     let body = &chunk[2..];
     let mut st = State::default();
-    let fail = |i: usize, e: anyhow::Error| {
-        anyhow::anyhow!("corrupt XOR chunk at sample {} of {total}: {e}", i + 1)
-    };
+    // Sample `i`, which starts at byte `at` of the body, is where the chunk broke.
+    let fail = |i: usize, at: usize, e: Fault| e.at("XOR", i, total, 2 + at);
     if total == 0 {
         return Ok(0);
     }
     // The first two samples start on byte boundaries: their varints and the first value are read
     // as bytes, which matters in chunks of a few samples.
-    let (u, mut p) = uvarint_at(body, 0).map_err(|e| fail(0, e))?;
+    let (u, mut p) = uvarint_at(body, 0).map_err(|e| fail(0, 0, e))?;
     st.t = (u >> 1) as i64 ^ -((u & 1) as i64);
-    let v = body.get(p..p + 8).ok_or_else(|| fail(0, short()))?;
+    let v = body.get(p..p + 8).ok_or_else(|| fail(0, 0, Fault::Short))?;
     st.v = u64::from_be_bytes(v.try_into().unwrap());
     p += 8;
     f(st.t, st.v);
     if total == 1 {
         return Ok(1);
     }
-    let (delta, n) = uvarint_at(body, p).map_err(|e| fail(1, e))?;
+    let second = p;
+    let (delta, n) = uvarint_at(body, p).map_err(|e| fail(1, second, e))?;
     p += n;
     st.t_delta = delta;
     st.t = st.t.wrapping_add(delta as i64);
     let mut r = BitReader::new(&body[p..]);
-    st.second_value(&mut r).map_err(|e| fail(1, e))?;
+    st.second_value(&mut r).map_err(|e| fail(1, second, e))?;
     f(st.t, st.v);
     // The hot loop, straight from the chunk while a whole sample and its loads fit in it.
     let mut bit = p * 8 + r.consumed_bits();
     let mut i = 2;
     let last_start = body.len().saturating_sub(MARGIN);
     while i < total && bit >> 3 < last_start {
-        if let Err(e) = st.sample(body, &mut bit) {
-            return Err(fail(i, e.into()));
+        if st.sample(body, &mut bit).is_err() {
+            return Err(fail(i, st.broke_at >> 3, st.window_fault()));
         }
         f(st.t, st.v);
         i += 1;
@@ -209,18 +77,20 @@ fn decode_any(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> Result<usize> {
     }
     // The last bytes, copied in front of zeros: reading past their end is harmless there, and a
     // sample that used a bit past it is where the chunk was cut.
-    let rest = &body[bit >> 3..];
+    let base = bit >> 3;
+    let rest = &body[base..];
     let mut tail = [0u8; 2 * MARGIN];
     tail[..rest.len()].copy_from_slice(rest);
     let end = rest.len() * 8;
     bit &= 7;
     while i < total {
+        let at = base + (bit >> 3);
         let res = st.sample(&tail, &mut bit);
         if bit > end {
-            return Err(fail(i, short()));
+            return Err(fail(i, at, Fault::Short));
         }
-        if let Err(e) = res {
-            return Err(fail(i, e.into()));
+        if res.is_err() {
+            return Err(fail(i, at, st.window_fault()));
         }
         f(st.t, st.v);
         i += 1;
@@ -234,7 +104,7 @@ fn uvarint_at(data: &[u8], p: usize) -> Result<(u64, usize)> {
     let mut x = 0u64;
     for i in 0..10 {
         let Some(&b) = data.get(p + i) else {
-            return Err(short());
+            return Err(Fault::Short);
         };
         if b < 0x80 {
             if i == 9 && b > 1 {
@@ -244,29 +114,12 @@ fn uvarint_at(data: &[u8], p: usize) -> Result<(u64, usize)> {
         }
         x |= ((b & 0x7f) as u64) << (7 * i);
     }
-    bail!("varint overflows 64 bits")
+    Err(Fault::Overflow)
 }
 
 /// Bytes a sample may need from its first byte on: 145 bits at most (a 68-bit timestamp, a
 /// 77-bit value) from any bit of that byte, and the 9-byte load at the last of them.
 const MARGIN: usize = 32;
-
-/// The one error a sample can hold once its bits are known to be there.
-struct Window {
-    leading: u32,
-    sig: u32,
-}
-
-impl From<Window> for anyhow::Error {
-    #[cold]
-    fn from(w: Window) -> Self {
-        anyhow::anyhow!(
-            "{} leading zeros and {} significant bits exceed 64",
-            w.leading,
-            w.sig
-        )
-    }
-}
 
 /// At least 57 bits from bit `bit` of `data`, left-aligned; `data` holds 8 bytes there.
 #[inline(always)]
@@ -293,7 +146,15 @@ struct State {
     /// The value window: trailing zeros and significant bits (64 until a window is written).
     trailing: u32,
     sig: u32,
+    /// The bit where the sample that broke starts: kept by the error path alone, so that the
+    /// hot loop holds no copy of each sample's start.
+    broke_at: usize,
+    /// The window (leading zeros, significant bits) that broke it.
+    bad_window: (u32, u32),
 }
+
+/// A sample broke at its value window (see `State::bad_window`).
+struct Broke;
 
 impl Default for State {
     fn default() -> Self {
@@ -303,6 +164,8 @@ impl Default for State {
             t_delta: 0,
             trailing: 0,
             sig: 64,
+            broke_at: 0,
+            bad_window: (0, 0),
         }
     }
 }
@@ -315,7 +178,8 @@ impl State {
             1 => {}
             _ => {
                 let lt = r.bits(11)? as u32;
-                self.new_window(lt >> 6, lt & 63)?;
+                self.new_window(lt >> 6, lt & 63)
+                    .map_err(|Broke| self.window_fault())?;
             }
         }
         self.v ^= r.bits(self.sig)? << self.trailing;
@@ -323,21 +187,42 @@ impl State {
     }
 
     #[inline(always)]
-    fn new_window(&mut self, leading: u32, sig: u32) -> Result<(), Window> {
+    fn new_window(&mut self, leading: u32, sig: u32) -> Result<(), Broke> {
         // 64 significant bits do not fit in six bits; the writer stores them as 0.
         let sig = if sig == 0 { 64 } else { sig };
         if leading + sig > 64 {
-            return Err(Window { leading, sig });
+            // The one error a sample can hold once its bits are known to be there: the
+            // window is kept for the message, the hot path carries no more than a flag.
+            self.bad_window = (leading, sig);
+            return Err(Broke);
         }
         self.sig = sig;
         self.trailing = 64 - leading - sig;
         Ok(())
     }
 
+    /// The window that broke a sample, as a fault.
+    #[cold]
+    fn window_fault(&self) -> Fault {
+        let (leading, sig) = self.bad_window;
+        Fault::Window { leading, sig }
+    }
+
+    /// A sample that broke at its value window, which ends at `b + used + 13`: `*bit` goes
+    /// there, and `broke_at` to the sample's start.
+    #[cold]
+    #[inline(never)]
+    fn broke(&mut self, b: usize, used: u32, bit: &mut usize) -> Broke {
+        *bit = b + used as usize + 13;
+        // `used` is 0 only after a 64-bit timestamp, which moved `b` past its 68 bits.
+        self.broke_at = if used == 0 { b - 68 } else { b };
+        Broke
+    }
+
     /// One sample after the second, from bit `*bit` of `data`, which holds at least `MARGIN`
     /// bytes from there; `*bit` moves past it (past the window header on error).
     #[inline(always)]
-    fn sample(&mut self, data: &[u8], bit: &mut usize) -> Result<(), Window> {
+    fn sample(&mut self, data: &[u8], bit: &mut usize) -> Result<(), Broke> {
         let mut b = *bit;
         // One load serves the timestamp and the value's control bits: at most 24 + 13 of its
         // 57 bits (the 64-bit timestamp case loads again).
@@ -384,9 +269,8 @@ impl State {
             used + 2
         } else {
             let hdr = ((c << 2) >> 53) as u32;
-            if let Err(e) = self.new_window(hdr >> 6, hdr & 63) {
-                *bit = b + used as usize + 13;
-                return Err(e);
+            if self.new_window(hdr >> 6, hdr & 63).is_err() {
+                return Err(self.broke(b, used, bit));
             }
             used + 13
         };
@@ -394,49 +278,6 @@ impl State {
         self.v ^= take(data, b, self.sig) << self.trailing;
         *bit = b + self.sig as usize;
         Ok(())
-    }
-}
-
-/// Writes bits most-significant first, as Prometheus's `bstream` does.
-#[derive(Default, Clone)]
-pub(super) struct BitWriter {
-    pub(super) bytes: Vec<u8>,
-    /// Free low bits in the last byte.
-    free: u32,
-    /// The last write ended on a byte boundary with whole bytes: `bstream.writeByte` has then
-    /// appended an empty byte that ends up in the chunk if nothing follows.
-    empty_tail: bool,
-}
-
-impl BitWriter {
-    /// Appends the low `n` bits of `v` (n ≤ 64).
-    pub(super) fn put(&mut self, v: u64, n: u32) {
-        let mut left = n;
-        while left > 0 {
-            if self.free == 0 {
-                self.bytes.push(0);
-                self.free = 8;
-            }
-            let take = left.min(self.free);
-            let chunk = (v >> (left - take)) & ((1u64 << take) - 1);
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= (chunk as u8) << (self.free - take);
-            self.free -= take;
-            left -= take;
-        }
-        self.empty_tail = n >= 8 && n % 8 == 0 && self.free == 0;
-    }
-
-    pub(super) fn put_uvarint(&mut self, mut x: u64) {
-        while x >= 0x80 {
-            self.put((x as u8 | 0x80) as u64, 8);
-            x >>= 7;
-        }
-        self.put(x, 8);
-    }
-
-    pub(super) fn put_varint(&mut self, x: i64) {
-        self.put_uvarint(((x << 1) ^ (x >> 63)) as u64);
     }
 }
 
@@ -489,7 +330,7 @@ impl Encoder {
 
     /// Appends a sample; timestamps are expected to increase, as the TSDB guarantees.
     /// Fails once the chunk holds 65535 samples (the count is 16 bits).
-    pub fn append(&mut self, t: i64, v: u64) -> Result<()> {
+    pub fn append(&mut self, t: i64, v: u64) -> anyhow::Result<()> {
         match self.n {
             u16::MAX => bail!("an XOR chunk holds at most 65535 samples"),
             0 => {
@@ -566,7 +407,7 @@ impl Encoder {
 }
 
 /// Encodes samples into one XOR chunk (at most 65535 of them).
-pub fn encode(samples: &[(i64, u64)]) -> Result<Vec<u8>> {
+pub fn encode(samples: &[(i64, u64)]) -> anyhow::Result<Vec<u8>> {
     let mut e = Encoder::new();
     for &(t, v) in samples {
         e.append(t, v)?;

@@ -1,14 +1,17 @@
 //! Decoder for XOR2 float chunks (encoding 4, Prometheus 3.11+ `tsdb/chunkenc/xor2.go`): joint
 //! timestamp/value control bits and optional start timestamps, which are read past, not kept.
 
-use anyhow::{bail, Result};
+use super::bstream::{no_header, BitReader, Fault};
+use super::xor::STALE_NAN_BITS;
+use super::Error;
 
-use super::xor::{BitReader, STALE_NAN_BITS};
+type Result<T> = std::result::Result<T, Fault>;
 
-/// Decodes one XOR2 chunk, calling `f(timestamp_ms, value_bits)` per sample in order.
-pub fn decode(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> Result<usize> {
+/// Decodes one XOR2 chunk, calling `f(timestamp_ms, value_bits)` per sample in order. Fails at
+/// the byte of the chunk where the sample that broke starts.
+pub fn decode(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> std::result::Result<usize, Error> {
     if chunk.len() < 3 {
-        bail!("XOR2 chunk of {} bytes has no header", chunk.len());
+        return Err(no_header("XOR2", chunk.len()));
     }
     let total = u16::from_be_bytes([chunk[0], chunk[1]]) as usize;
     let st_known = chunk[2] & 0x80 != 0;
@@ -16,13 +19,14 @@ pub fn decode(chunk: &[u8], mut f: impl FnMut(i64, u64)) -> Result<usize> {
     let mut r = BitReader::new(&chunk[3..]);
     let mut s = State::default();
     for i in 0..total {
+        let at = 3 + r.consumed_bits() / 8;
         let res = match i {
             0 => s.first(&mut r, st_known),
             1 => s.second(&mut r, st_change_on == 1),
             _ => s.next(&mut r, st_change_on > 0 && i >= st_change_on),
         };
         if let Err(e) = res {
-            bail!("corrupt XOR2 chunk at sample {} of {total}: {e}", i + 1);
+            return Err(e.at("XOR2", i, total, at));
         }
         f(s.t, s.v);
     }
@@ -136,10 +140,10 @@ impl State {
             sig = 64;
         }
         if self.leading + sig > 64 {
-            bail!(
-                "{} leading zeros and {sig} significant bits exceed 64",
-                self.leading
-            );
+            return Err(Fault::Window {
+                leading: self.leading,
+                sig,
+            });
         }
         self.trailing = 64 - self.leading - sig;
         let bits = r.bits(sig)?;

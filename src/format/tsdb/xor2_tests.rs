@@ -2,7 +2,7 @@
 //! the fast paths write the same bits), start timestamps included.
 
 use super::*;
-use crate::format::tsdb::xor::BitWriter;
+use crate::format::tsdb::bstream::BitWriter;
 use proptest::prelude::*;
 
 struct Enc2 {

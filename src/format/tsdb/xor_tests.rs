@@ -15,7 +15,8 @@ fn roundtrip(samples: &[(i64, u64)]) {
 }
 
 /// The plainest decoder there is, one bit at a time, for the fast one to be checked against: the
-/// samples it gives and the error that stops it, word for word.
+/// samples it gives and the error that stops it, word for word, at the byte where the sample
+/// that broke starts.
 fn reference(chunk: &[u8]) -> (Vec<(i64, u64)>, Option<String>) {
     struct Bits<'a>(&'a [u8], usize);
     impl Bits<'_> {
@@ -57,13 +58,17 @@ fn reference(chunk: &[u8]) -> (Vec<(i64, u64)>, Option<String>) {
     if chunk.len() < 2 {
         return (
             out,
-            Some(format!("XOR chunk of {} bytes has no header", chunk.len())),
+            Some(format!(
+                "at byte 0: XOR chunk of {} bytes has no header",
+                chunk.len()
+            )),
         );
     }
     let total = u16::from_be_bytes([chunk[0], chunk[1]]) as usize;
     let mut r = Bits(&chunk[2..], 0);
     let (mut t, mut v, mut delta, mut leading, mut trailing) = (0i64, 0u64, 0i64, 0u32, 0u32);
     for i in 0..total {
+        let start = 2 + r.1 / 8;
         let mut sample = || -> Result<(), String> {
             if i == 0 {
                 let u = r.uvarint()?;
@@ -114,7 +119,7 @@ fn reference(chunk: &[u8]) -> (Vec<(i64, u64)>, Option<String>) {
             return (
                 out,
                 Some(format!(
-                    "corrupt XOR chunk at sample {} of {total}: {e}",
+                    "at byte {start}: corrupt XOR chunk at sample {} of {total}: {e}",
                     i + 1
                 )),
             );
@@ -125,7 +130,7 @@ fn reference(chunk: &[u8]) -> (Vec<(i64, u64)>, Option<String>) {
 }
 
 /// A decoder build, filling a vector.
-type Build = fn(&[u8], &mut Vec<(i64, u64)>) -> Result<usize>;
+type Build = fn(&[u8], &mut Vec<(i64, u64)>) -> Result<usize, Error>;
 
 /// The fast decoder against the reference: the same samples, then the same error if any. Both
 /// builds of it: the one `decode` picks on this CPU and the portable one.

@@ -1,48 +1,42 @@
-//! Head samples into the sink: the head reader (`pipeline::head`) offers series and raw samples
-//! in any order; this applies the same selectors, time range, label edits and exact staleness
-//! rule as the blocks, and leaves ordering and repeated samples to the sink.
+//! Head samples into a [`SampleSink`]: the head reader (`pipeline::head`) offers series and raw
+//! samples in any order; this applies the same selectors, time range, label edits and exact
+//! staleness rule as the blocks, and leaves ordering and repeated samples to the sink.
 
 use anyhow::Result;
 
-use super::merge::{DirStats, ReadOptions};
+use super::stats::{DirStats, ReadOptions};
 use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::labels::Labels;
-use crate::pipeline::sink::{SeriesId, Sink};
+use crate::pipeline::feed::{Provenance, SampleSink, SeriesId};
 
-pub struct HeadFeed<'a> {
-    sink: &'a mut Sink,
+pub struct HeadFeed<'a, S: SampleSink> {
+    sink: &'a mut S,
     opts: &'a ReadOptions,
     ids: Vec<SeriesId>,
     pub stats: DirStats,
-    /// Set: kept samples are held here instead of pushed (see [`super::headhold`]).
-    hold: Option<super::headhold::Hold>,
 }
 
-impl<'a> HeadFeed<'a> {
-    pub fn new(sink: &'a mut Sink, opts: &'a ReadOptions) -> Self {
+impl<'a, S: SampleSink> HeadFeed<'a, S> {
+    pub fn new(sink: &'a mut S, opts: &'a ReadOptions) -> Self {
         HeadFeed {
             sink,
             opts,
             ids: Vec::new(),
             stats: DirStats::default(),
-            hold: None,
         }
     }
 
     /// A head series: `Some(id)` when the selectors keep it.
-    pub fn series(&mut self, labels: &Labels) -> Option<u32> {
+    pub fn series(&mut self, labels: &Labels) -> Result<Option<u32>> {
         if !self.opts.filter.keeps_series(labels) {
-            return None;
+            return Ok(None);
         }
         let mut l = labels.clone();
         self.opts.filter.edits.apply(&mut l);
-        let sid = self.sink.series(l);
+        let sid = self.sink.series(l, Provenance::EXACT)?;
         self.ids.push(sid);
-        if let Some(h) = &mut self.hold {
-            h.series(labels, sid);
-        }
         self.stats.series += 1;
-        Some(self.ids.len() as u32 - 1)
+        Ok(Some(self.ids.len() as u32 - 1))
     }
 
     /// One raw sample of a kept series.
@@ -59,17 +53,12 @@ impl<'a> HeadFeed<'a> {
             self.stats.stale_kept += 1;
         }
         self.stats.samples_kept += 1;
-        match &mut self.hold {
-            Some(h) => h.sample(id, ts, bits),
-            None => self
-                .sink
-                .push(self.ids[id as usize], ts, f64::from_bits(bits)),
-        }
+        self.sink.float(self.ids[id as usize], ts, bits)
     }
 }
 
-impl crate::pipeline::head::HeadVisitor for HeadFeed<'_> {
-    fn series(&mut self, labels: &Labels) -> Option<u32> {
+impl<S: SampleSink> crate::pipeline::head::HeadVisitor for HeadFeed<'_, S> {
+    fn series(&mut self, labels: &Labels) -> Result<Option<u32>> {
         HeadFeed::series(self, labels)
     }
 
@@ -82,26 +71,15 @@ impl crate::pipeline::head::HeadVisitor for HeadFeed<'_> {
     }
 }
 
-/// Replays the head of data dir `dir` into the sink, after the blocks: WAL samples older than
-/// the newest block's maxTime are discarded, as Prometheus does.
+/// Replays the head of data dir `dir` into the sink (the shard sink after the blocks, or the
+/// [`Hold`](super::Hold) that joins the head to them): WAL samples older than the newest block's
+/// maxTime are discarded, as Prometheus does.
 pub fn read_head(
     dir: &std::path::Path,
     blocks: &[super::Block],
     opts: &ReadOptions,
-    sink: &mut Sink,
+    sink: &mut impl SampleSink,
 ) -> Result<DirStats> {
-    let (st, _) = replay(dir, blocks, opts, sink, None)?;
-    Ok(st)
-}
-
-/// Replays the head into the sink, or with `hold` into it (returned with the stats).
-pub(super) fn replay(
-    dir: &std::path::Path,
-    blocks: &[super::Block],
-    opts: &ReadOptions,
-    sink: &mut Sink,
-    hold: Option<super::headhold::Hold>,
-) -> Result<(DirStats, Option<super::headhold::Hold>)> {
     use crate::pipeline::head::{self, HeadOptions};
     let f = &opts.filter;
     let hopts = HeadOptions {
@@ -112,9 +90,7 @@ pub(super) fn replay(
         skip_invalid: opts.skip_invalid,
     };
     let mut feed = HeadFeed::new(sink, opts);
-    feed.hold = hold;
     let hs = head::read_head(dir, &hopts, &mut feed)?;
-    let hold = feed.hold.take();
     let mut st = feed.stats;
     st.head_series = st.series;
     st.histograms_skipped += hs.histograms;
@@ -122,13 +98,13 @@ pub(super) fn replay(
     for r in hs.reported {
         st.report(format!("head: {r}"));
     }
-    Ok((st, hold))
+    Ok(st)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::sink::{RunInfo, SinkOptions};
+    use crate::pipeline::sink::{RunInfo, Sink, SinkOptions};
     use crate::select::filter::Filter;
     use crate::select::selector::Selector;
 
@@ -155,11 +131,13 @@ mod tests {
         };
         let mut feed = HeadFeed::new(&mut sink, &opts);
         assert_eq!(
-            feed.series(&Labels::from_pairs([("__name__", "down")])),
+            feed.series(&Labels::from_pairs([("__name__", "down")]))
+                .unwrap(),
             None
         );
         let id = feed
             .series(&Labels::from_pairs([("__name__", "up"), ("job", "a")]))
+            .unwrap()
             .unwrap();
         let nan = f64::NAN.to_bits();
         for (ts, bits) in [

@@ -8,9 +8,10 @@
 
 use anyhow::Result;
 
-use super::merge::{DirStats, ReadOptions};
+use super::headfeed::read_head;
+use super::stats::{DirStats, ReadOptions};
 use crate::labels::Labels;
-use crate::pipeline::sink::{SeriesId, Sink};
+use crate::pipeline::feed::{Provenance, SampleSink, SeriesId};
 
 /// Memory counted per held sample: the pair, and the slack of a growing vector.
 const HELD_SAMPLE_MEM: u64 = 32;
@@ -19,7 +20,7 @@ const HELD_SERIES_MEM: u64 = 96;
 
 /// Kept head samples by series, in replay order, until the blocks' stream takes them.
 pub struct Hold {
-    /// By head feed id: unedited labels, sink id, samples.
+    /// By hold id (as [`Holding`] gives them): labels, sink id, samples.
     series: Vec<Held>,
     samples: u64,
     label_bytes: u64,
@@ -67,8 +68,8 @@ impl Hold {
             + self.label_bytes
     }
 
-    /// A series the feed kept, as its next id.
-    pub(super) fn series(&mut self, labels: &Labels, id: SeriesId) {
+    /// A series the feed kept, sink id `id`; returns its hold id, the next.
+    pub(super) fn series(&mut self, labels: &Labels, id: SeriesId) -> u32 {
         self.label_bytes += labels
             .iter()
             .map(|(n, v)| n.len() + v.len() + 48)
@@ -78,9 +79,10 @@ impl Hold {
             id,
             samples: Vec::new(),
         });
+        self.series.len() as u32 - 1
     }
 
-    /// A kept sample of feed id `id`; [`TooBig`] when the hold is full.
+    /// A kept sample of hold id `id`; [`TooBig`] when the hold is full.
     pub(super) fn sample(&mut self, id: u32, ts: i64, bits: u64) -> Result<()> {
         if self.mem() >= self.cap {
             return Err(TooBig.into());
@@ -109,7 +111,11 @@ impl Hold {
 
     /// Pushes the held series ordered before `labels` and returns the samples of the one equal
     /// to it, if held: the blocks' stream is at `labels`.
-    pub(super) fn advance(&mut self, labels: &Labels, sink: &mut Sink) -> Result<Vec<(i64, u64)>> {
+    pub(super) fn advance(
+        &mut self,
+        labels: &Labels,
+        sink: &mut impl SampleSink,
+    ) -> Result<Vec<(i64, u64)>> {
         while let Some(&i) = self.order.get(self.next) {
             let h = &mut self.series[i as usize];
             match h.labels.cmp(labels) {
@@ -129,7 +135,7 @@ impl Hold {
     }
 
     /// Pushes the held series not pushed yet (after the blocks' last series).
-    pub(super) fn finish(&mut self, sink: &mut Sink) -> Result<()> {
+    pub(super) fn finish(&mut self, sink: &mut impl SampleSink) -> Result<()> {
         while let Some(&i) = self.order.get(self.next) {
             let h = &mut self.series[i as usize];
             let samples = std::mem::take(&mut h.samples);
@@ -141,10 +147,28 @@ impl Hold {
     }
 }
 
+/// The sink a head replay feeds while it is held: each series is interned in the sink below as
+/// it comes (the same ids as when the head goes there directly), its samples kept in the hold.
+struct Holding<'a, S> {
+    sink: &'a mut S,
+    hold: &'a mut Hold,
+}
+
+impl<S: SampleSink> SampleSink for Holding<'_, S> {
+    fn series(&mut self, labels: Labels, from: Provenance<'_>) -> Result<SeriesId> {
+        let id = self.sink.series(labels.clone(), from)?;
+        Ok(self.hold.series(&labels, id))
+    }
+
+    fn float(&mut self, id: SeriesId, ts: i64, bits: u64) -> Result<()> {
+        self.hold.sample(id, ts, bits)
+    }
+}
+
 /// Pushes one series: its block samples and its head samples (both time-ordered) merged by
 /// time, block samples first among equal timestamps, as when the head came after the blocks.
 pub(super) fn push_merged(
-    sink: &mut Sink,
+    sink: &mut impl SampleSink,
     id: SeriesId,
     block: &[(i64, u64)],
     head: &[(i64, u64)],
@@ -159,31 +183,34 @@ pub(super) fn push_merged(
             j += 1;
             head[j - 1]
         };
-        sink.push(id, t, f64::from_bits(v))?;
+        sink.float(id, t, v)?;
     }
     Ok(())
 }
 
-/// Replays the head of `dir` into a [`Hold`] when it fits half the sink's budget (the sink
+/// Replays the head of `dir` into a [`Hold`] when it fits the sink's memory share (the sink
 /// counts it while it is held); `None` when it does not fit or label edits are set (two source
 /// series could then become one sink series, whose samples would come in another order).
 pub fn hold_head(
     dir: &std::path::Path,
     blocks: &[super::Block],
     opts: &ReadOptions,
-    sink: &mut Sink,
+    sink: &mut impl SampleSink,
 ) -> Result<Option<(DirStats, Hold)>> {
     if !opts.filter.edits.is_empty() {
         return Ok(None);
     }
-    let hold = Hold::new(sink.budget() / 2);
-    match super::headfeed::replay(dir, blocks, opts, sink, Some(hold)) {
-        Ok((st, Some(mut hold))) => {
+    let mut hold = Hold::new(sink.memory_share());
+    let mut holding = Holding {
+        sink: &mut *sink,
+        hold: &mut hold,
+    };
+    match read_head(dir, blocks, opts, &mut holding) {
+        Ok(st) => {
             hold.seal();
             sink.hold_memory(hold.mem());
             Ok(Some((st, hold)))
         }
-        Ok((_, None)) => unreachable!("the feed returns the hold it was given"),
         Err(e) if e.chain().any(|c| c.is::<TooBig>()) => Ok(None),
         Err(e) => Err(e),
     }
@@ -192,6 +219,7 @@ pub fn hold_head(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::sink::Sink;
 
     #[test]
     fn seal_orders_series_by_labels_and_samples_stably_by_time() {

@@ -7,79 +7,18 @@ use rayon::prelude::*;
 
 use super::gomerge::{self, GoHeap};
 use super::headhold::{self, Hold};
+use super::stats::{DirStats, ReadOptions};
 use super::Block;
 use crate::format::tsdb::chunkenc::{self, Decoded};
 use crate::format::tsdb::index::{ChunkMeta, Index};
 use crate::format::tsdb::tombstones::Tombstones;
 use crate::format::tsdb::{chunks, xor::STALE_NAN_BITS};
 use crate::labels::Labels;
-use crate::pipeline::sink::Sink;
-use crate::select::filter::Filter;
+use crate::pipeline::feed::{Provenance, SampleSink};
+use crate::select::postings;
 
-/// Damaged chunks or series reported in detail under --skip-invalid; the rest only counted.
-const MAX_REPORTED: usize = 5;
 /// Chunks decoded per parallel batch (about a million samples).
 const BATCH_CHUNKS: usize = 8192;
-
-#[derive(Clone, Debug, Default)]
-pub struct ReadOptions {
-    pub filter: Filter,
-    /// Pass staleness markers on to the sink with their exact bits (which carries them or keeps
-    /// them as NaN) instead of dropping them.
-    pub keep_stale: bool,
-    pub skip_invalid: bool,
-}
-
-/// What reading the data dir did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DirStats {
-    pub blocks: u64,
-    /// Series offered by the head (WAL, chunks_head) that the selectors keep.
-    pub head_series: u64,
-    /// Distinct series read (after --match), across blocks.
-    pub series: u64,
-    pub chunks_read: u64,
-    /// Chunks not read: entirely outside --start/--end or deleted by tombstones.
-    pub chunks_skipped: u64,
-    pub samples_kept: u64,
-    /// Samples of decoded chunks outside --start/--end.
-    pub dropped_by_time: u64,
-    /// Samples deleted by tombstones.
-    pub deleted: u64,
-    pub stale_dropped: u64,
-    /// Staleness markers passed on to the sink with their exact bits (carried or kept as NaN).
-    pub stale_kept: u64,
-    pub histograms_skipped: u64,
-    /// Damaged chunks or series skipped under --skip-invalid.
-    pub invalid_skipped: u64,
-    pub reported: Vec<String>,
-}
-
-impl DirStats {
-    pub fn add(&mut self, o: &DirStats) {
-        self.blocks += o.blocks;
-        self.head_series += o.head_series;
-        self.series += o.series;
-        self.chunks_read += o.chunks_read;
-        self.chunks_skipped += o.chunks_skipped;
-        self.samples_kept += o.samples_kept;
-        self.dropped_by_time += o.dropped_by_time;
-        self.deleted += o.deleted;
-        self.stale_dropped += o.stale_dropped;
-        self.stale_kept += o.stale_kept;
-        self.histograms_skipped += o.histograms_skipped;
-        self.invalid_skipped += o.invalid_skipped;
-        for r in &o.reported {
-            self.report(r.clone());
-        }
-    }
-
-    pub(crate) fn report(&mut self, r: String) {
-        if self.reported.len() < MAX_REPORTED {
-            self.reported.push(r);
-        }
-    }
-}
 
 /// The share of the time range one read covers. A data dir may be read in passes split at a
 /// time (see `datadir::read_dir`): each chunk and sample is then counted by exactly one pass.
@@ -260,7 +199,7 @@ impl Cursor<'_> {
 pub fn read_blocks(
     blocks: &[Block],
     opts: &ReadOptions,
-    sink: &mut Sink,
+    sink: &mut impl SampleSink,
     progress: &indicatif::ProgressBar,
     head: Option<&mut Hold>,
 ) -> Result<DirStats> {
@@ -272,6 +211,69 @@ pub fn read_blocks(
         only: None,
     };
     Ok(r.read(sink, progress, head, seen)?.0)
+}
+
+/// The blocks' series sets merged as Prometheus's genericMergeSeriesSet merges them, so that
+/// blocks with the same series come out in the same order as there (see gomerge): each series
+/// whole, with its part of every block that has it.
+struct Merge<'a> {
+    cursors: Vec<Cursor<'a>>,
+    /// Each cursor's current series, while in the heap.
+    current: Vec<Option<(Labels, Part)>>,
+    heap: GoHeap<usize>,
+    /// The cursors to move on before the next series.
+    advance: Vec<usize>,
+    /// Block series taken so far.
+    done: u64,
+}
+
+impl<'a> Merge<'a> {
+    fn new(cursors: Vec<Cursor<'a>>) -> Merge<'a> {
+        Merge {
+            current: (0..cursors.len()).map(|_| None).collect(),
+            advance: (0..cursors.len()).collect(),
+            cursors,
+            heap: GoHeap::new(),
+            done: 0,
+        }
+    }
+
+    /// The next series in label order, or `None` at the end.
+    fn next(&mut self, r: &Reader<'_>, stats: &mut DirStats) -> Result<Option<Work>> {
+        let less = |a: &usize, b: &usize, cur: &[Option<(Labels, Part)>]| {
+            let la = &cur[*a].as_ref().expect("in heap").0;
+            let lb = &cur[*b].as_ref().expect("in heap").0;
+            la < lb
+        };
+        let current = &mut self.current;
+        for &b in &self.advance {
+            current[b] = self.cursors[b].next(r.blocks, r.opts, &r.pass, stats)?;
+            if current[b].is_some() {
+                self.heap.push(b, &|x, y| less(x, y, current));
+            }
+        }
+        self.advance.clear();
+        let Some(&top) = self.heap.items.first() else {
+            return Ok(None);
+        };
+        let labels = current[top].as_ref().expect("in heap").0.clone();
+        let mut parts = Vec::new();
+        while self
+            .heap
+            .items
+            .first()
+            .is_some_and(|&b| current[b].as_ref().is_some_and(|c| c.0 == labels))
+        {
+            let b = self
+                .heap
+                .pop(&|x, y| less(x, y, current))
+                .expect("not empty");
+            parts.push(current[b].take().expect("in heap").1);
+            self.advance.push(b);
+            self.done += 1;
+        }
+        Ok(Some(Work { labels, parts }))
+    }
 }
 
 /// One pass over blocks.
@@ -290,88 +292,26 @@ impl Reader<'_> {
     /// stats and the union of `seen` with this pass's series when `seen` was asked for it.
     pub fn read(
         &self,
-        sink: &mut Sink,
+        sink: &mut impl SampleSink,
         progress: &indicatif::ProgressBar,
         mut head: Option<&mut Hold>,
         mut seen: Seen<'_>,
     ) -> Result<(DirStats, Vec<Labels>)> {
-        let (blocks, opts, pass) = (self.blocks, self.opts, &self.pass);
         let mut stats = DirStats::default();
-        let (start, end) = (
-            opts.filter.start.unwrap_or(i64::MIN),
-            opts.filter.end.unwrap_or(i64::MAX),
-        );
-        let (lo, hi) = (start.max(pass.lo), end.min(pass.hi));
-        // Blocks outside the time range take no part, as in Prometheus's querier.
-        let in_range = |b: &Block, lo: i64, hi: i64| b.meta.min_time <= hi && lo < b.meta.max_time;
-        if pass.count_blocks {
-            stats.blocks = blocks.iter().filter(|b| in_range(b, start, end)).count() as u64;
-        }
-        let indexes = blocks
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                let wanted = self.only.is_none_or(|o| o[i]) && in_range(b, lo, hi);
-                wanted.then(|| b.index()).transpose()
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mut cursors = Vec::with_capacity(blocks.len());
-        for (i, ix) in indexes.iter().enumerate() {
-            let Some(ix) = ix else { continue };
-            let ids = ix
-                .select(&opts.filter.selectors)
-                .map_err(|e| crate::bad_input!("block {}: index: {e}", blocks[i].name()))?;
-            cursors.push(Cursor {
-                block: i,
-                index: ix,
-                ids,
-                pos: 0,
-            });
-        }
+        let indexes = self.indexes(&mut stats)?;
+        let cursors = self.cursors(&indexes)?;
         let total: u64 = cursors.iter().map(|c| c.ids.len() as u64).sum();
         progress.set_length(total);
-        // The series sets are merged as Prometheus's genericMergeSeriesSet merges them, so that
-        // blocks with the same series come out in the same order as there (see gomerge).
-        let mut current: Vec<Option<(Labels, Part)>> = (0..cursors.len()).map(|_| None).collect();
-        let less = |a: &usize, b: &usize, cur: &[Option<(Labels, Part)>]| {
-            let la = &cur[*a].as_ref().expect("in heap").0;
-            let lb = &cur[*b].as_ref().expect("in heap").0;
-            la < lb
-        };
-        let mut heap: GoHeap<usize> = GoHeap::new();
-        let mut advance: Vec<usize> = (0..cursors.len()).collect();
+        let mut merge = Merge::new(cursors);
         let mut batch: Vec<Work> = Vec::new();
         let mut batch_chunks = 0;
-        let mut done = 0u64;
-        loop {
-            for &b in &advance {
-                current[b] = cursors[b].next(blocks, opts, pass, &mut stats)?;
-                if current[b].is_some() {
-                    heap.push(b, &|x, y| less(x, y, &current));
-                }
-            }
-            advance.clear();
-            let Some(&top) = heap.items.first() else {
-                break;
-            };
-            let labels = current[top].as_ref().expect("in heap").0.clone();
-            let mut parts = Vec::new();
-            while heap
-                .items
-                .first()
-                .is_some_and(|&b| current[b].as_ref().is_some_and(|c| c.0 == labels))
-            {
-                let b = heap.pop(&|x, y| less(x, y, &current)).expect("not empty");
-                parts.push(current[b].take().expect("in heap").1);
-                advance.push(b);
-                done += 1;
-            }
-            batch_chunks += parts.iter().map(|p| p.chunks.len()).sum::<usize>();
-            batch.push(Work { labels, parts });
+        while let Some(work) = merge.next(self, &mut stats)? {
+            batch_chunks += work.parts.iter().map(|p| p.chunks.len()).sum::<usize>();
+            batch.push(work);
             if batch_chunks >= BATCH_CHUNKS {
                 self.flush(&mut batch, sink, &mut stats, &mut seen, head.as_deref_mut())?;
                 batch_chunks = 0;
-                progress.set_position(done);
+                progress.set_position(merge.done);
             }
         }
         self.flush(&mut batch, sink, &mut stats, &mut seen, head.as_deref_mut())?;
@@ -381,10 +321,52 @@ impl Reader<'_> {
         Ok((stats, seen.into_union()))
     }
 
+    /// The index of each block this pass reads (`None` for the others); counts the blocks of
+    /// the time range when the pass does. Blocks outside the time range take no part, as in
+    /// Prometheus's querier.
+    fn indexes(&self, stats: &mut DirStats) -> Result<Vec<Option<Index<'_>>>> {
+        let (blocks, opts, pass) = (self.blocks, self.opts, &self.pass);
+        let (start, end) = (
+            opts.filter.start.unwrap_or(i64::MIN),
+            opts.filter.end.unwrap_or(i64::MAX),
+        );
+        let (lo, hi) = (start.max(pass.lo), end.min(pass.hi));
+        let in_range = |b: &Block, lo: i64, hi: i64| b.meta.min_time <= hi && lo < b.meta.max_time;
+        if pass.count_blocks {
+            stats.blocks = blocks.iter().filter(|b| in_range(b, start, end)).count() as u64;
+        }
+        blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let wanted = self.only.is_none_or(|o| o[i]) && in_range(b, lo, hi);
+                wanted.then(|| b.index()).transpose()
+            })
+            .collect()
+    }
+
+    /// A cursor over the selected series of each index.
+    fn cursors<'i>(&self, indexes: &'i [Option<Index<'i>>]) -> Result<Vec<Cursor<'i>>> {
+        let (blocks, opts) = (self.blocks, self.opts);
+        let mut cursors = Vec::with_capacity(blocks.len());
+        for (i, ix) in indexes.iter().enumerate() {
+            let Some(ix) = ix else { continue };
+            let ids = postings::for_selectors(ix, &opts.filter.selectors)
+                .map_err(|e| crate::bad_input!("block {}: index: {e}", blocks[i].name()))?;
+            cursors.push(Cursor {
+                block: i,
+                index: ix,
+                ids,
+                pos: 0,
+            });
+        }
+        Ok(cursors)
+    }
+
     fn flush(
         &self,
         batch: &mut Vec<Work>,
-        sink: &mut Sink,
+        sink: &mut impl SampleSink,
         stats: &mut DirStats,
         seen: &mut Seen<'_>,
         mut head: Option<&mut Hold>,
@@ -407,7 +389,7 @@ impl Reader<'_> {
             }
             let mut labels = w.labels;
             self.opts.filter.edits.apply(&mut labels);
-            let id = sink.series(labels);
+            let id = sink.series(labels, Provenance::EXACT)?;
             headhold::push_merged(sink, id, &d.samples, &held)?;
         }
         Ok(())

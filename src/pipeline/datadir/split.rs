@@ -7,6 +7,7 @@ use anyhow::Result;
 
 use super::merge::{Pass, Reader, Seen};
 use super::{bound, hold_head, late_blocks, read_blocks, read_head, Block, DirStats, ReadOptions};
+use crate::pipeline::feed::SampleSink;
 
 /// The start of the output window from which the head may have samples, when blocks hold data
 /// before it and reading in two passes writes the same shards and stats: no label edits (the
@@ -16,7 +17,7 @@ pub(super) fn split_time(
     head: &Path,
     blocks: &[Block],
     opts: &ReadOptions,
-    sink: &crate::pipeline::sink::Sink,
+    sink: &impl SampleSink,
 ) -> Option<i64> {
     if !opts.filter.edits.is_empty() || opts.skip_invalid {
         return None;
@@ -29,7 +30,7 @@ pub(super) fn split_time(
         end = end.max(b.meta.max_time);
     }
     let start = opts.filter.start.unwrap_or(i64::MIN);
-    let w = sink.window_start(bound::head_lower_bound(head, blocks)?.max(start));
+    let w = sink.pass_start(bound::head_lower_bound(head, blocks)?.max(start));
     let first = blocks
         .iter()
         .any(|b| b.meta.min_time < w && start < b.meta.max_time);
@@ -47,7 +48,7 @@ pub(super) fn read_split(
     head: &Path,
     w: i64,
     opts: &ReadOptions,
-    sink: &mut crate::pipeline::sink::Sink,
+    sink: &mut impl SampleSink,
     pb: &indicatif::ProgressBar,
 ) -> Result<DirStats> {
     let before = Reader {

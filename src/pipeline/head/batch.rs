@@ -55,7 +55,7 @@ pub(super) enum Decoded {
     /// Decompression failed: the message.
     Logged(String),
     /// Decoding failed: whether it is a histogram record, and why.
-    Bad(bool, record::DecodeError),
+    Bad(bool, crate::format::tsdb::Error),
     /// (ref, t, value bits) the replay may accept, or (ref, t, 0) of histograms.
     Samples(bool, Vec<(u64, i64, u64)>),
 }

@@ -3,14 +3,16 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 
-use super::{shard_width, Neighbours, Output, RunInfo, SeriesId, Sink, SinkSummary};
+use super::{shard_width, Neighbours, Output, RunInfo, SeriesId, Sink, SinkSummary, StaleMode};
 use crate::format::openmetrics;
-use crate::format::shard_dir::{Manifest, QuotedNames, ShardEntry, Totals, SIDECAR_STALE_MARKERS};
+use crate::format::shard_dir::{
+    self, Manifest, QuotedNames, ShardEntry, Totals, SIDECAR_STALE_MARKERS,
+};
 use crate::pipeline::out_dir::OutDir;
 use crate::pipeline::shard::{self, SeriesInfo, ShardTarget, WriteStats};
 use crate::pipeline::sorter::{self, Partition};
@@ -97,6 +99,68 @@ fn totals(entries: &[ShardEntry], series: u64) -> Totals {
             .filter(|s| s.kind == SIDECAR_STALE_MARKERS)
             .map(|s| s.samples)
             .sum(),
+    }
+}
+
+/// One window for the sorted path: its index, shard count, start and samples.
+struct WindowTask {
+    w: usize,
+    n: u32,
+    start: i64,
+    part: Partition,
+}
+
+/// What the sorted path writes every window with.
+struct SortedJob<'a> {
+    path: &'a Path,
+    width: usize,
+    level: Option<u32>,
+    block_duration_ms: i64,
+    stale: StaleMode,
+    ranks: &'a [u32],
+    t: &'a RankedTable,
+    /// The shard hash of each series, by rank.
+    hashes: Vec<u64>,
+    /// Memory a window's sort may use, and where it spills beyond.
+    budget: u64,
+    sort_root: PathBuf,
+}
+
+impl SortedJob<'_> {
+    /// Sorts window `task` into its shards.
+    fn window(
+        &self,
+        task: WindowTask,
+        pb: &indicatif::ProgressBar,
+    ) -> Result<Vec<shard::FinishedShard>> {
+        let WindowTask { w, n, start, part } = task;
+        let view = WindowView { t: self.t, w };
+        let shard_of = |rank: u32| (self.hashes[rank as usize] % n as u64) as usize;
+        let out = std::sync::Mutex::new(Vec::new());
+        sorter::sorted(
+            part,
+            self.ranks,
+            shard_of,
+            n as usize,
+            self.budget,
+            self.sort_root.clone(),
+            |s, recs| {
+                let target = ShardTarget {
+                    dir: self.path,
+                    file: shard_dir::file_name(start, s, self.width, self.level.is_some()),
+                    compress: self.level,
+                    window_start_ms: start,
+                    window_end_ms: start.saturating_add(self.block_duration_ms),
+                    shard: s as u32,
+                };
+                if let Some(r) = shard::write_shard(&target, &view, self.stale, recs)? {
+                    out.lock().expect("not poisoned").push(r);
+                }
+                pb.inc(1);
+                Ok(())
+            },
+        )?;
+        Ok(out.into_inner().expect("not poisoned"))
     }
 }
 
@@ -218,6 +282,8 @@ impl Sink {
         })
     }
 
+    /// Writes the windows not streamed whole through the sorted path, then gives every shard
+    /// its final name and writes the manifest.
     pub(super) fn write_dir(
         mut self,
         plan: Vec<(usize, u32)>,
@@ -231,9 +297,6 @@ impl Sink {
             compress,
             info,
         } = out;
-        let path = dir.path().to_path_buf();
-        let task_budget = self.budget;
-        let hashes = series_hashes(t);
         let width = shard_width(plan.iter().map(|&(_, n)| n).max().unwrap_or(1));
         let pre = self.take_streamed(&plan, width, ranks, t, streamed);
         let done: std::collections::HashSet<usize> = pre.iter().map(|&(w, _)| w).collect();
@@ -241,80 +304,25 @@ impl Sink {
             .into_iter()
             .filter(|(w, _)| !done.contains(w))
             .collect();
-        let total_shards: u64 = plan.iter().map(|&(_, n)| n as u64).sum();
-        let pb = if self.opts.progress {
-            crate::progress::bar(total_shards, "writing shards", false)
-        } else {
-            indicatif::ProgressBar::hidden()
+        let job = SortedJob {
+            path: dir.path(),
+            width,
+            level: compress.then_some(self.opts.compression_level),
+            block_duration_ms: self.opts.block_duration_ms,
+            stale: self.opts.stale,
+            ranks,
+            t,
+            hashes: series_hashes(t),
+            budget: self.budget,
+            sort_root: self.spill_root_for_sort(),
         };
-        let tasks: Vec<(usize, u32, i64, Partition)> = plan
-            .iter()
-            .map(|&(w, n)| Ok((w, n, self.windows[w].start, self.take_partition(w)?)))
-            .collect::<Result<_>>()?;
-        let sort_root = self.spill_root_for_sort();
-        let level = compress.then_some(self.opts.compression_level);
-        let d = self.opts.block_duration_ms;
-        let stale = self.opts.stale;
-        let process = |(w, n, start, part): (usize, u32, i64, Partition)| {
-            let view = WindowView { t, w };
-            let shard_of = |rank: u32| (hashes[rank as usize] % n as u64) as usize;
-            let out = std::sync::Mutex::new(Vec::new());
-            sorter::sorted(
-                part,
-                ranks,
-                shard_of,
-                n as usize,
-                task_budget,
-                sort_root.clone(),
-                |s, recs| {
-                    let target = ShardTarget {
-                        dir: &path,
-                        file: shard::file_name(start, s, width, compress),
-                        compress: level,
-                        window_start_ms: start,
-                        window_end_ms: start.saturating_add(d),
-                        shard: s as u32,
-                    };
-                    if let Some(r) = shard::write_shard(&target, &view, stale, recs)? {
-                        out.lock().expect("not poisoned").push(r);
-                    }
-                    pb.inc(1);
-                    Ok(())
-                },
-            )?;
-            Ok(out.into_inner().expect("not poisoned"))
-        };
-        // Spilled data is processed a window at a time so only one window is resident; data that
-        // fit in memory is resident anyway, so windows go in parallel.
-        let results: Vec<Vec<shard::FinishedShard>> = if self.spilled_bytes > 0 {
-            tasks.into_iter().map(process).collect::<Result<_>>()?
-        } else {
-            tasks.into_par_iter().map(process).collect::<Result<_>>()?
-        };
-        pb.finish_and_clear();
+        let mut finished = self.write_sorted(&plan, &job)?;
         // Every shard is complete: only now do they get their final names (replacing an earlier
         // run's files), the manifest last.
         let streamed_shards: usize = pre.iter().map(|(_, s)| s.len()).sum();
-        let mut finished: Vec<shard::FinishedShard> = results.into_iter().flatten().collect();
         finished.extend(pre.into_iter().flat_map(|(_, s)| s));
         finished.sort_by(|a, b| a.entry.file.cmp(&b.entry.file));
-        let mut written = WriteStats::default();
-        let mut shards: Vec<ShardEntry> = Vec::with_capacity(finished.len());
-        for f in &finished {
-            written.add(&f.stats);
-            shards.push(f.entry.clone());
-        }
-        let manifest = Manifest {
-            prom2om_version: env!("CARGO_PKG_VERSION").to_string(),
-            source: info.source,
-            inputs: info.inputs,
-            filters: info.filters,
-            block_duration_ms: d,
-            compressed: compress,
-            totals: totals(&shards, t.distinct_written()),
-            shards,
-            quoted_names: Some(self.quoted_names(ranks, t)),
-        };
+        let (manifest, written) = self.manifest(&finished, info, compress, ranks, t);
         dir.commit(finished, &manifest)?;
         drop(self.spill_dir.take());
         Ok(SinkSummary {
@@ -327,6 +335,70 @@ impl Sink {
             streamed_shards,
             quoted_names: manifest.quoted_names.unwrap_or_default(),
         })
+    }
+
+    /// Sorts and writes the windows of `plan` as shards under their temporary names. Spilled
+    /// data is processed a window at a time so only one window is resident; data that fit in
+    /// memory is resident anyway, so windows go in parallel.
+    fn write_sorted(
+        &mut self,
+        plan: &[(usize, u32)],
+        job: &SortedJob<'_>,
+    ) -> Result<Vec<shard::FinishedShard>> {
+        let total_shards: u64 = plan.iter().map(|&(_, n)| n as u64).sum();
+        let pb = if self.opts.progress {
+            crate::progress::bar(total_shards, "writing shards", false)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let tasks: Vec<WindowTask> = plan
+            .iter()
+            .map(|&(w, n)| {
+                Ok(WindowTask {
+                    w,
+                    n,
+                    start: self.windows[w].start,
+                    part: self.take_partition(w)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        let process = |task| job.window(task, &pb);
+        let results: Vec<Vec<shard::FinishedShard>> = if self.spilled_bytes > 0 {
+            tasks.into_iter().map(process).collect::<Result<_>>()?
+        } else {
+            tasks.into_par_iter().map(process).collect::<Result<_>>()?
+        };
+        pb.finish_and_clear();
+        Ok(results.into_iter().flatten().collect())
+    }
+
+    /// The manifest of the finished shards, and what they hold.
+    fn manifest(
+        &self,
+        finished: &[shard::FinishedShard],
+        info: RunInfo,
+        compress: bool,
+        ranks: &[u32],
+        t: &RankedTable,
+    ) -> (Manifest, WriteStats) {
+        let mut written = WriteStats::default();
+        let mut shards: Vec<ShardEntry> = Vec::with_capacity(finished.len());
+        for f in finished {
+            written.add(&f.stats);
+            shards.push(f.entry.clone());
+        }
+        let manifest = Manifest {
+            prom2om_version: env!("CARGO_PKG_VERSION").to_string(),
+            source: info.source,
+            inputs: info.inputs,
+            filters: info.filters,
+            block_duration_ms: self.opts.block_duration_ms,
+            compressed: compress,
+            totals: totals(&shards, t.distinct_written()),
+            shards,
+            quoted_names: Some(self.quoted_names(ranks, t)),
+        };
+        (manifest, written)
     }
 
     /// The streamed shards of the windows that need no sorted pass: streamed whole, and laid out
@@ -367,5 +439,8 @@ impl Sink {
 
 /// The shard hash of each series, by rank.
 fn series_hashes(t: &RankedTable) -> Vec<u64> {
-    t.prefixes.iter().map(|p| shard::series_hash(p)).collect()
+    t.prefixes
+        .iter()
+        .map(|p| shard_dir::series_hash(p))
+        .collect()
 }

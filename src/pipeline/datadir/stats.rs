@@ -1,0 +1,67 @@
+//! What a data-dir read is asked to do (`ReadOptions`) and what it did (`DirStats`): shared by
+//! the block merge and the head feed, whose counts add up to one read's.
+
+use crate::select::filter::Filter;
+
+/// Damaged chunks or series reported in detail under --skip-invalid; the rest only counted.
+const MAX_REPORTED: usize = 5;
+
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    pub filter: Filter,
+    /// Pass staleness markers on to the sink with their exact bits (which carries them or keeps
+    /// them as NaN) instead of dropping them.
+    pub keep_stale: bool,
+    pub skip_invalid: bool,
+}
+
+/// What reading the data dir did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DirStats {
+    pub blocks: u64,
+    /// Series offered by the head (WAL, chunks_head) that the selectors keep.
+    pub head_series: u64,
+    /// Distinct series read (after --match), across blocks.
+    pub series: u64,
+    pub chunks_read: u64,
+    /// Chunks not read: entirely outside --start/--end or deleted by tombstones.
+    pub chunks_skipped: u64,
+    pub samples_kept: u64,
+    /// Samples of decoded chunks outside --start/--end.
+    pub dropped_by_time: u64,
+    /// Samples deleted by tombstones.
+    pub deleted: u64,
+    pub stale_dropped: u64,
+    /// Staleness markers passed on to the sink with their exact bits (carried or kept as NaN).
+    pub stale_kept: u64,
+    pub histograms_skipped: u64,
+    /// Damaged chunks or series skipped under --skip-invalid.
+    pub invalid_skipped: u64,
+    pub reported: Vec<String>,
+}
+
+impl DirStats {
+    pub fn add(&mut self, o: &DirStats) {
+        self.blocks += o.blocks;
+        self.head_series += o.head_series;
+        self.series += o.series;
+        self.chunks_read += o.chunks_read;
+        self.chunks_skipped += o.chunks_skipped;
+        self.samples_kept += o.samples_kept;
+        self.dropped_by_time += o.dropped_by_time;
+        self.deleted += o.deleted;
+        self.stale_dropped += o.stale_dropped;
+        self.stale_kept += o.stale_kept;
+        self.histograms_skipped += o.histograms_skipped;
+        self.invalid_skipped += o.invalid_skipped;
+        for r in &o.reported {
+            self.report(r.clone());
+        }
+    }
+
+    pub(crate) fn report(&mut self, r: String) {
+        if self.reported.len() < MAX_REPORTED {
+            self.reported.push(r);
+        }
+    }
+}
