@@ -155,6 +155,7 @@ pub fn run(args: Args) -> Result<()> {
         source: "fetch".to_string(),
         inputs: vec![mask_url(&args.url)],
         filters: f.describe(stale.as_str()),
+        losses: Vec::new(),
     };
     let summary = sink.finish(info)?;
     warn_quoted_names(&summary.quoted_names);

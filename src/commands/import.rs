@@ -203,6 +203,9 @@ pub fn run(args: Args) -> Result<()> {
     let dir = ShardDir::open(&args.dir)?;
     dir.refuse_unreadable()?;
     refuse_future(&args, &dir)?;
+    for l in &dir.manifest().losses {
+        eprintln!("prom2om: warning: {}", l.describe());
+    }
     match &args.tsdb {
         Some(data) => into_tsdb(&args, &dir, data),
         None => into_receiver(&args, &dir),

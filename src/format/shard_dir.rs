@@ -26,8 +26,8 @@ pub use census::samples_per_series;
 pub use checks::window_problems;
 pub use checks::SeriesHashes;
 pub use manifest::{
-    sha256_hex, Filters, Manifest, QuotedNames, ShardEntry, Sidecar, Totals, MANIFEST_FILE,
-    SIDECAR_STALE_MARKERS,
+    sha256_hex, Filters, Loss, Manifest, QuotedNames, ShardEntry, Sidecar, Totals,
+    LOSS_SKIPPED_INVALID, LOSS_TORN_LOG, MANIFEST_FILE, SIDECAR_STALE_MARKERS,
 };
 pub use naming::{file_name, series_hash, stale_sidecar_name, utc_stamp};
 pub use shard::{Point, ShardFiles, ShardReport};

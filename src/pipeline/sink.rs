@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 
 use crate::format::openmetrics;
-use crate::format::shard_dir::{Filters, QuotedNames};
+use crate::format::shard_dir::{Filters, Loss, QuotedNames};
 use crate::labels::Labels;
 use crate::pipeline::atomic_file::{self, TempPath};
 use crate::pipeline::feed::{Provenance, SampleSink, SeriesId};
@@ -89,6 +89,8 @@ pub struct RunInfo {
     pub source: String,
     pub inputs: Vec<String>,
     pub filters: Filters,
+    /// What the inputs held that could not be read (the manifest's `losses`).
+    pub losses: Vec<Loss>,
 }
 
 /// What the sink did.

@@ -98,6 +98,7 @@ pub fn read_head(
     for r in hs.reported {
         st.report(format!("head: {r}"));
     }
+    st.torn = hs.torn;
     Ok(st)
 }
 

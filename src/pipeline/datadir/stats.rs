@@ -38,6 +38,10 @@ pub struct DirStats {
     /// Damaged chunks or series skipped under --skip-invalid.
     pub invalid_skipped: u64,
     pub reported: Vec<String>,
+    /// The head's logs that end inside a record, whose record is lost ([`HeadStats::torn`]).
+    ///
+    /// [`HeadStats::torn`]: crate::pipeline::head::HeadStats::torn
+    pub torn: Vec<String>,
 }
 
 impl DirStats {
@@ -57,6 +61,7 @@ impl DirStats {
         for r in &o.reported {
             self.report(r.clone());
         }
+        self.torn.extend(o.torn.iter().cloned());
     }
 
     pub(crate) fn report(&mut self, r: String) {

@@ -397,6 +397,7 @@ impl Sink {
             totals: totals(&shards, t.distinct_written()),
             shards,
             quoted_names: Some(self.quoted_names(ranks, t)),
+            losses: info.losses,
         };
         (manifest, written)
     }
