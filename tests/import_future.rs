@@ -180,3 +180,57 @@ fn remote_write_refuses_a_future_sample_before_sending_anything() {
     let got = vm.export("{__name__!=\"\"}", 0);
     assert!(got.is_empty(), "nothing may be sent: {got:?}");
 }
+
+/// `convert` names samples later than now, from a dump and from a data dir (blocks promtool
+/// made), even with -q: how many, the latest, the clock to check.
+#[test]
+fn convert_names_samples_later_than_now() {
+    let tmp = tempfile::tempdir().unwrap();
+    let now = now_ms();
+    // From dump text, into a shard dir and onto stdout.
+    let shards = tmp.path().join("dump");
+    std::fs::create_dir_all(&shards).unwrap();
+    shards_with_a_future_sample(&shards, now);
+    for out in [shards.join("again"), PathBuf::from("-")] {
+        let mut c = prom2om();
+        c.arg("convert")
+            .arg(shards.join("in.dump"))
+            .arg("-q")
+            .arg("-o")
+            .arg(&out);
+        let (code, _, err) = run(c);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            err.contains("warning: 1 sample is later than the start of this run"),
+            "{err}"
+        );
+        assert!(err.contains("29d 23h ahead of this host's clock"), "{err}");
+        assert!(
+            err.contains("--allow-future") && err.contains("--end "),
+            "{err}"
+        );
+    }
+    // From a data dir: two samples 30 days ahead in a block.
+    let t = now + 30 * DAY;
+    let om = format!(
+        "# TYPE ahead gauge\nahead 1 {}.{:03}\nahead 2 {}.{:03}\n# EOF\n",
+        t / 1000,
+        t % 1000,
+        (t + 1000) / 1000,
+        (t + 1000) % 1000
+    );
+    std::fs::write(tmp.path().join("ahead.om"), om).unwrap();
+    let data = tmp.path().join("ahead-data");
+    common::backfill(&tmp.path().join("ahead.om"), &data);
+    let mut c = prom2om();
+    c.arg("convert")
+        .arg(&data)
+        .arg("-o")
+        .arg(tmp.path().join("ahead-shards"));
+    let (code, _, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: 2 samples are later than the start of this run"),
+        "{err}"
+    );
+}

@@ -8,7 +8,7 @@ use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{
     describe_range, describe_selectors, describe_window, human_bytes, lock_output,
-    stderr_is_terminal, warn_quoted_names, DashboardArgs, FilterArgs, OutputArgs,
+    stderr_is_terminal, warn_later, warn_quoted_names, DashboardArgs, FilterArgs, OutputArgs,
 };
 use crate::format::shard_dir::{Loss, LOSS_SKIPPED_INVALID, LOSS_TORN_LOG};
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
@@ -209,6 +209,7 @@ pub fn run(args: Args) -> Result<()> {
         losses,
     };
     let summary = sink.finish(info)?;
+    warn_later(&summary.later, &args.output.output)?;
     warn_quoted_names(&summary.quoted_names);
     if summary.negative_ts > 0 {
         eprintln!(

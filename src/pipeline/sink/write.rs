@@ -234,6 +234,7 @@ impl Sink {
             bytes: 0,
             spilled_bytes: self.spilled_bytes,
             negative_ts: self.negative_ts,
+            later: self.later,
             streamed_shards: 0,
             quoted_names: self.quoted_names(ranks, t),
         })
@@ -332,6 +333,7 @@ impl Sink {
             written,
             spilled_bytes: self.spilled_bytes,
             negative_ts: self.negative_ts,
+            later: self.later,
             streamed_shards,
             quoted_names: manifest.quoted_names.unwrap_or_default(),
         })
