@@ -333,3 +333,88 @@ fn a_kill_at_any_point_then_one_rerun_ends_exact() {
         }
     }
 }
+
+/// Without a query API to ask (the one found from the write URL refuses every query): the
+/// retry of a request whose answer was lost is sent unasked. A Prometheus refuses it as out of
+/// order, and the shard fails saying to give --verify-url, with which the same command then
+/// completes; VictoriaMetrics takes it, and the summary warns that it may now hold it twice.
+#[test]
+fn without_a_query_api_a_lost_answer_is_said_and_verify_url_completes_the_push() {
+    let no_queries = |head: &str, n: usize| match (head.starts_with("POST "), n) {
+        (false, _) => Fault::BadRequest,
+        (true, 2) => Fault::Truncate(0),
+        _ => Fault::Pass,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (shards, want) = corpus(tmp.path(), "fx_h");
+    let server = Server::start(Kind::Prom(PromVersion::V2_42), tmp.path(), "fx_h");
+    let proxy = Proxy::start_by(server.port(), no_queries);
+    let args = ["--batch-samples", BATCH, "--concurrency", "1"];
+    let (code, out, err) = push(&shards, &proxied(&proxy), &args);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let failed = out.lines().find(|l| l.starts_with("FAILED")).expect(&out);
+    assert!(failed.contains("out of order sample"), "{failed}");
+    assert!(
+        failed.contains("what the receiver holds could not be checked"),
+        "{failed}"
+    );
+    assert!(failed.contains("with --verify-url"), "{failed}");
+    let verify = server.query_url();
+    let mut with = args.to_vec();
+    with.extend(["--verify-url", &verify]);
+    let (code, out, err) = push(&shards, &proxied(&proxy), &with);
+    assert_eq!(code, 0, "{out}\n{err}");
+    server.holds_exactly(&want, "Prometheus after the rerun with --verify-url");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (shards, want) = corpus(tmp.path(), "fx_i");
+    let vm = Vm::start();
+    let proxy = Proxy::start_by(vm.port, no_queries);
+    let (code, out, err) = push(&shards, &proxied(&proxy), &args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("warning: 1 requests whose fate was unknown")
+            && err.contains("were sent again without asking the receiver what it held")
+            && err.contains("give --verify-url"),
+        "{err}"
+    );
+    // And it does hold that request twice: 50 samples more than sent.
+    let twice = samples(&without_nan(&want)) + 50;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let _ = common::http_get(vm.port, "/internal/force_flush");
+        let path = "/api/v1/export?match[]=%7B__name__%3D%22fx_i%22%7D&start=0";
+        let (status, body) = common::http_get(vm.port, path).unwrap();
+        assert_eq!(status, 200);
+        // `{"metric":{..},"values":[..],"timestamps":[..]}`: count the timestamps.
+        let held: usize = body
+            .lines()
+            .map(|l| {
+                l.rsplit("\"timestamps\":[")
+                    .next()
+                    .unwrap()
+                    .matches(',')
+                    .count()
+                    + 1
+            })
+            .sum();
+        if held >= twice || Instant::now() > deadline {
+            assert_eq!(held, twice, "{body}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // Which --verify-url then finds, and says what it may be.
+    let verify = format!("http://127.0.0.1:{}", vm.port);
+    let mut with = args.to_vec();
+    with.extend(["--verify-url", &verify]);
+    let (code, out, err) = push(&shards, &proxied(&proxy), &with);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("pushed 0 shards, skipped 1"), "{out}");
+    assert!(
+        err.contains("1 holds more samples than the manifest")
+            && err.contains("samples stored twice")
+            && err.contains("-dedup.minScrapeInterval"),
+        "{err}"
+    );
+}

@@ -269,16 +269,20 @@ impl Proxy {
         Self::start_mode(upstream, true, plan)
     }
 
+    /// A proxy whose `plan` sees each request's head (method, path, headers) and the number
+    /// of the POSTs so far (of every request, for a request that is not a POST).
+    pub fn start_by(
+        upstream: u16,
+        plan: impl Fn(&str, usize) -> Fault + Send + Sync + 'static,
+    ) -> Proxy {
+        Self::start_plan(upstream, true, Arc::new(plan))
+    }
+
     fn start_mode(
         upstream: u16,
         writes_only: bool,
         plan: impl Fn(usize) -> Fault + Send + Sync + 'static,
     ) -> Proxy {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let requests = Arc::new(AtomicUsize::new(0));
-        let (s2, r2) = (stop.clone(), requests.clone());
         let plan: Arc<Plan> = Arc::new(move |head: &str, n| {
             if writes_only && !head.starts_with("POST ") {
                 Fault::Pass
@@ -286,6 +290,15 @@ impl Proxy {
                 plan(n)
             }
         });
+        Self::start_plan(upstream, writes_only, plan)
+    }
+
+    fn start_plan(upstream: u16, writes_only: bool, plan: Arc<Plan>) -> Proxy {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (s2, r2) = (stop.clone(), requests.clone());
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 if s2.load(Ordering::Relaxed) {
