@@ -18,7 +18,8 @@ use crate::labels::Labels;
 /// The requests being filled, one per lane; a full one goes to its lane.
 pub(super) struct Lanes<'a> {
     pub batch: usize,
-    pub pending: Vec<WriteRequest>,
+    /// Each lane's request being filled, and its samples.
+    pub pending: Vec<(WriteRequest, usize)>,
     pub txs: &'a [SyncSender<WriteRequest>],
     /// Points of each lane an earlier run delivered: left out.
     pub skip: Vec<u64>,
@@ -32,7 +33,7 @@ impl<'a> Lanes<'a> {
     pub fn new(batch: usize, txs: &'a [SyncSender<WriteRequest>], skip: Vec<u64>) -> Lanes<'a> {
         Lanes {
             batch: batch.max(1),
-            pending: vec![WriteRequest::default(); txs.len()],
+            pending: vec![(WriteRequest::default(), 0); txs.len()],
             txs,
             skip,
             lane: 0,
@@ -53,7 +54,7 @@ impl<'a> Lanes<'a> {
             self.skip[self.lane] -= 1;
             return;
         }
-        let req = &mut self.pending[self.lane];
+        let (req, n) = &mut self.pending[self.lane];
         if !self.open {
             req.timeseries.push(TimeSeries {
                 labels: self.labels.clone(),
@@ -63,8 +64,10 @@ impl<'a> Lanes<'a> {
         }
         let ts = req.timeseries.last_mut().expect("pushed above");
         ts.samples.push(Sample { value, timestamp });
-        if req.samples() >= self.batch {
+        *n += 1;
+        if *n >= self.batch {
             let full = std::mem::take(req);
+            *n = 0;
             self.open = false;
             // A closed lane has stopped on a refusal, which the result reports.
             let _ = self.txs[self.lane].send(full);
@@ -72,8 +75,8 @@ impl<'a> Lanes<'a> {
     }
 
     pub fn flush(self) {
-        for (i, req) in self.pending.into_iter().enumerate() {
-            if !req.timeseries.is_empty() {
+        for (i, (req, n)) in self.pending.into_iter().enumerate() {
+            if n > 0 {
                 let _ = self.txs[i].send(req);
             }
         }

@@ -444,11 +444,17 @@ impl Tracker {
         self.save()
     }
 
+    /// `points` more of `lane` are held by the receiver; written now and then, unsynced (the
+    /// lanes wait for this lock): a power cut may lose some, which the next run asks about.
     fn ack(&mut self, lane: usize, points: u64) -> Result<()> {
         let (_, p) = self.shard.as_mut().expect("begun");
         p.acked[lane] += points;
         if self.saved.elapsed() >= SAVE_EVERY {
-            self.save()?;
+            self.record();
+            self.saved = Instant::now();
+            self.state
+                .save_unsynced(&self.path)
+                .context("recording the push's progress")?;
         }
         Ok(())
     }
@@ -469,10 +475,15 @@ impl Tracker {
         self.save()
     }
 
-    fn save(&mut self) -> Result<()> {
+    /// The shard under way's progress into the state.
+    fn record(&mut self) {
         if let Some((k, p)) = self.shard.clone() {
             self.entry().partial.insert(k, p);
         }
+    }
+
+    fn save(&mut self) -> Result<()> {
+        self.record();
         self.saved = Instant::now();
         self.state
             .save(&self.path)

@@ -41,15 +41,26 @@ pub trait StateFile: Serialize + DeserializeOwned {
     /// Replaces the state file atomically (temp file, fsync, rename, fsync dir): a crash leaves
     /// either the old or the new state, never a torn one.
     fn save(&self, path: &Path) -> Result<()> {
+        self.write(path, true)
+    }
+
+    /// [`StateFile::save`] without the fsyncs: atomic against a killed process (the rename),
+    /// not durable against a power cut, after which the older state is read. For progress saved
+    /// often, where an older state costs only work done again.
+    fn save_unsynced(&self, path: &Path) -> Result<()> {
+        self.write(path, false)
+    }
+
+    fn write(&self, path: &Path, sync: bool) -> Result<()> {
         let tmp: PathBuf = path.with_extension("json.tmp");
         let ctx = || format!("{}: cannot write the {} state", path.display(), Self::WHAT);
         let mut f = fs::File::create(&tmp).with_context(ctx)?;
         f.write_all(&serde_json::to_vec_pretty(self)?)
-            .and_then(|_| f.sync_all())
+            .and_then(|_| if sync { f.sync_all() } else { Ok(()) })
             .with_context(ctx)?;
         drop(f);
         fs::rename(&tmp, path).with_context(ctx)?;
-        if let Some(dir) = path.parent() {
+        if let (true, Some(dir)) = (sync, path.parent()) {
             sync_dir(dir).with_context(ctx)?;
         }
         Ok(())
