@@ -168,20 +168,21 @@ pub(super) fn deliver(
     mut req: WriteRequest,
     uncertain: bool,
 ) -> Result<Delivered> {
+    let mut one = Asking {
+        query,
+        counts,
+        asked: false,
+        unchecked: false,
+    };
     let mut maybe_held = uncertain;
     let mut tries = 0;
-    let mut unchecked = false;
     loop {
         if maybe_held {
-            match check(query, counts, &req)? {
-                Some(Held::All) => return Ok(Delivered::Found),
+            match one.held(&req)? {
+                Some(Held::All) => return Ok(one.found()),
                 Some(Held::Missing(rest)) => req = rest,
                 Some(Held::Unknown) => {}
-                None if !unchecked => {
-                    unchecked = true;
-                    counts.unchecked.fetch_add(1, Ordering::Relaxed);
-                }
-                None => {}
+                None => one.unchecked(),
             }
         }
         let err = match post(client, counts, &req) {
@@ -199,39 +200,73 @@ pub(super) fn deliver(
             }
             Err(Failure::Fatal(e)) => e,
         };
+        return one.settle_refusal(&req, err, maybe_held);
+    }
+}
+
+/// The questions about one request, counted once per request.
+struct Asking<'a> {
+    query: &'a Query,
+    counts: &'a Counts,
+    asked: bool,
+    unchecked: bool,
+}
+
+impl Asking<'_> {
+    /// What the receiver holds of `req`: `None` without a query API to ask.
+    fn held(&mut self, req: &WriteRequest) -> Result<Option<Held>> {
+        let Ok(checker) = self.query.checker() else {
+            return Ok(None);
+        };
+        if !self.asked {
+            self.asked = true;
+            self.counts.checked.fetch_add(1, Ordering::Relaxed);
+        }
+        checker.held(req).map(Some)
+    }
+
+    fn found(&self) -> Delivered {
+        self.counts.found.fetch_add(1, Ordering::Relaxed);
+        Delivered::Found
+    }
+
+    /// Sent again without a way to ask first.
+    fn unchecked(&mut self) {
+        if !self.unchecked {
+            self.unchecked = true;
+            self.counts.unchecked.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A final refusal `err` of `req`: delivered after all when the refusal is for what the
+    /// receiver holds and it holds the request; `maybe_held`: an earlier attempt (or run) may
+    /// have stored it.
+    fn settle_refusal(
+        &mut self,
+        req: &WriteRequest,
+        err: anyhow::Error,
+        maybe_held: bool,
+    ) -> Result<Delivered> {
         if !refused_for_what_it_holds(&err) {
             return Err(err);
         }
-        return match check(query, counts, &req)? {
-            Some(Held::All) => Ok(Delivered::Found),
+        match self.held(req)? {
+            Some(Held::All) => Ok(self.found()),
             // Staleness markers only, which PromQL cannot show: the receiver refuses them as
             // not newer than what it holds of their series, and this lane sent nothing newer
             // of them, so it is this request, stored on an attempt whose answer was lost.
-            Some(Held::Unknown) if maybe_held && out_of_order(&err) => Ok(Delivered::Found),
+            Some(Held::Unknown) if maybe_held && out_of_order(&err) => Ok(self.found()),
             Some(_) => Err(err),
             None if maybe_held => Err(err.context(format!(
                 "this request may be held already (an earlier attempt's answer was lost, or \
                  an earlier run was stopped while sending it), and what the receiver holds \
                  could not be checked: {}; run the same command again with --verify-url \
                  (the receiver's query API) so prom2om can check",
-                query.checker().err().unwrap_or_default()
+                self.query.checker().err().unwrap_or_default()
             ))),
             None => Err(err),
-        };
+        }
     }
-}
-
-/// What the receiver holds of `req`: `None` without a query API to ask.
-fn check(query: &Query, counts: &Counts, req: &WriteRequest) -> Result<Option<Held>> {
-    let Ok(checker) = query.checker() else {
-        return Ok(None);
-    };
-    counts.checked.fetch_add(1, Ordering::Relaxed);
-    let held = checker.held(req)?;
-    if held == Held::All {
-        counts.found.fetch_add(1, Ordering::Relaxed);
-    }
-    Ok(Some(held))
 }
 
 /// One attempt.
