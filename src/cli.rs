@@ -29,7 +29,7 @@ pub enum Command {
     /// Convert a Prometheus data directory (read directly) or `promtool tsdb dump` output into
     /// sorted, sharded OpenMetrics.
     Convert(crate::commands::convert::Args),
-    /// Export raw samples from a Prometheus HTTP API into shards (when no dump is possible).
+    /// Export raw samples from a Prometheus HTTP API into shards (when there is no shell on its host).
     Fetch(Box<crate::commands::fetch::Args>),
     /// Check a shard directory: manifest, checksums, OpenMetrics validity, counts.
     Verify(crate::commands::verify::Args),

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::format::dump::{self, Value};
 use crate::format::shard_dir::{ShardDir, SIDECAR_STALE_MARKERS};
+use crate::format::tsdb::xor::STALE_NAN_BITS;
 use crate::labels::Labels;
 use crate::pipeline::input::{self, Chunker, InputSpec};
 use crate::select::filter::Filter;
@@ -20,10 +21,19 @@ use crate::select::filter::Filter;
 pub struct Family {
     pub name: String,
     pub series: u64,
+    /// Samples, staleness markers not included (of a data directory; a dump's markers print as
+    /// NaN and count as samples).
     pub samples: u64,
+    /// Staleness markers of a data directory (not in `samples`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stale_markers: u64,
     /// Samples that pass the filters.
     pub kept_samples: u64,
     pub kept_series: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One label name and how many distinct values it has.
@@ -38,6 +48,7 @@ pub struct Report {
     pub families: Vec<Family>,
     pub labels: Vec<LabelCardinality>,
     pub series: u64,
+    /// Samples, staleness markers not included (see [`Family::samples`]).
     pub samples: u64,
     pub min_ts_ms: Option<i64>,
     pub max_ts_ms: Option<i64>,
@@ -48,9 +59,14 @@ pub struct Report {
     pub invalid_lines: u64,
     /// Where the first invalid lines are: `file:line: what is wrong: excerpt`.
     pub first_invalid: Vec<String>,
-    /// Of a shard directory: the staleness markers its sidecars carry (not in `samples`).
+    /// The staleness markers (not in `samples`): a shard directory's sidecars carry them, a
+    /// data directory's chunks and head hold them. `None` for a dump, whose markers print as NaN.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stale_markers: Option<u64>,
+    /// Of a data directory: the staleness markers that pass the filters (what `convert` carries
+    /// in sidecars, or keeps with `--stale keep`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_stale_markers: Option<u64>,
 }
 
 /// Per-series counts while scanning.
@@ -58,6 +74,8 @@ pub struct Report {
 struct SeriesAcc {
     samples: u64,
     kept: u64,
+    markers: u64,
+    kept_markers: u64,
     prefix_len: u64,
 }
 
@@ -131,6 +149,7 @@ impl Scan {
             f.name = labels.metric_name().to_string();
             f.series += 1;
             f.samples += acc.samples;
+            f.stale_markers += acc.markers;
             f.kept_samples += acc.kept;
             f.kept_series += u64::from(acc.kept > 0);
             r.series += 1;
@@ -234,9 +253,9 @@ fn itoa_len(mut n: u64) -> usize {
     len
 }
 
-/// Inspects a Prometheus data directory or block from its indexes and chunk headers: distinct
-/// series across blocks, sample counts from the chunk headers, the time range from the chunk
-/// metas. Only chunks cut by --start/--end are decoded, to count what they keep.
+/// Inspects a Prometheus data directory or block from its indexes and chunks: distinct series
+/// across blocks, samples and staleness markers apart (every float chunk is decoded, since only
+/// a value's bits tell a marker), the time range from the chunk metas.
 pub fn inspect_tsdb(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<Report> {
     use crate::pipeline::datadir;
     use rayon::prelude::*;
@@ -258,7 +277,7 @@ pub fn inspect_tsdb(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<R
             scan.min_ts = Some(scan.min_ts.map_or(a, |t| t.min(a)));
             scan.max_ts = Some(scan.max_ts.map_or(b, |t| t.max(b)));
         }
-        for (labels, samples, kept) in series {
+        for (labels, n) in series {
             let acc = match scan.series.get_mut(&labels) {
                 Some(a) => a,
                 None => {
@@ -272,13 +291,43 @@ pub fn inspect_tsdb(dir: &Path, filter: &Filter, top: Option<usize>) -> Result<R
                     })
                 }
             };
-            acc.samples += samples;
-            acc.kept += kept;
+            acc.samples += n.samples;
+            acc.kept += n.kept;
+            acc.markers += n.markers;
+            acc.kept_markers += n.kept_markers;
             // prefix + a value of about 10 characters + timestamp and separators
-            scan.out_bytes += kept * (acc.prefix_len + 26);
+            scan.out_bytes += n.kept * (acc.prefix_len + 26);
         }
     }
-    Ok(scan.report(filter, top))
+    let (markers, kept_markers) = scan
+        .series
+        .values()
+        .fold((0, 0), |(m, k), a| (m + a.markers, k + a.kept_markers));
+    let mut report = scan.report(filter, top);
+    report.stale_markers = Some(markers);
+    report.kept_stale_markers = Some(kept_markers);
+    Ok(report)
+}
+
+/// One series' counts in one block or the head: samples and staleness markers apart, and of
+/// each what the filters keep.
+#[derive(Default)]
+struct Counts {
+    samples: u64,
+    markers: u64,
+    kept: u64,
+    kept_markers: u64,
+}
+
+impl Counts {
+    fn add(&mut self, stale: bool, kept: bool) {
+        let (all, k) = match stale {
+            true => (&mut self.markers, &mut self.kept_markers),
+            false => (&mut self.samples, &mut self.kept),
+        };
+        *all += 1;
+        *k += u64::from(kept);
+    }
 }
 
 /// The head's series and samples, counted by replaying it as `convert` does. The replay may give
@@ -290,15 +339,17 @@ fn scan_head(
 ) -> Result<BlockScan> {
     use crate::pipeline::head::{self, HeadOptions, HeadVisitor};
     struct Count {
-        series: Vec<(Labels, Vec<i64>)>,
+        series: Vec<(Labels, Vec<(i64, bool)>)>,
     }
     impl HeadVisitor for Count {
         fn series(&mut self, labels: &Labels) -> Result<Option<u32>> {
             self.series.push((labels.clone(), Vec::new()));
             Ok(Some(self.series.len() as u32 - 1))
         }
-        fn sample(&mut self, id: u32, ts: i64, _: u64) -> Result<()> {
-            self.series[id as usize].1.push(ts);
+        fn sample(&mut self, id: u32, ts: i64, bits: u64) -> Result<()> {
+            self.series[id as usize]
+                .1
+                .push((ts, bits == STALE_NAN_BITS));
             Ok(())
         }
     }
@@ -313,25 +364,24 @@ fn scan_head(
     let mut range: Option<(i64, i64)> = None;
     let mut out = Vec::new();
     for (labels, mut ts) in c.series {
-        ts.sort_unstable();
-        ts.dedup();
-        let (Some(&a), Some(&b)) = (ts.first(), ts.last()) else {
+        ts.sort_unstable_by_key(|&(t, _)| t);
+        ts.dedup_by_key(|&mut (t, _)| t);
+        let (Some(&(a, _)), Some(&(b, _))) = (ts.first(), ts.last()) else {
             continue;
         };
         range = Some(range.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
-        let kept = if filter.keeps_series(&labels) {
-            ts.iter().filter(|&&t| filter.keeps_time(t)).count() as u64
-        } else {
-            0
-        };
-        out.push((labels, ts.len() as u64, kept));
+        let keep = filter.keeps_series(&labels);
+        let mut n = Counts::default();
+        for &(t, stale) in &ts {
+            n.add(stale, keep && filter.keeps_time(t));
+        }
+        out.push((labels, n));
     }
     Ok((out, range))
 }
 
-/// Per series of one block: labels, float samples, samples the filters keep; and the block's
-/// time range from its chunk metas.
-type BlockScan = (Vec<(Labels, u64, u64)>, Option<(i64, i64)>);
+/// Per series of one block: labels and counts; and the block's time range from its chunk metas.
+type BlockScan = (Vec<(Labels, Counts)>, Option<(i64, i64)>);
 
 fn scan_block(block: &crate::pipeline::datadir::Block, filter: &Filter) -> Result<BlockScan> {
     use crate::format::tsdb::tombstones::Tombstones;
@@ -351,7 +401,7 @@ fn scan_block(block: &crate::pipeline::datadir::Block, filter: &Filter) -> Resul
         let labels = ix.series(id, &mut metas).map_err(|e| bad(e, "index"))?;
         let keep = filter.keeps_series(&labels);
         let deleted = block.tombstones.intervals(id as u64);
-        let (mut samples, mut kept) = (0u64, 0u64);
+        let mut n = Counts::default();
         for m in &metas {
             if Tombstones::covers(deleted, m.min_time, m.max_time) {
                 continue;
@@ -362,38 +412,21 @@ fn scan_block(block: &crate::pipeline::datadir::Block, filter: &Filter) -> Resul
                 .segments
                 .get(seg)
                 .ok_or_else(|| crate::bad_input!("block {name}: {file} is missing"))?;
-            let (enc, n) = chunks::header_at(bytes, off).map_err(|e| bad(e, &file))?;
+            let (enc, _) = chunks::header_at(bytes, off).map_err(|e| bad(e, &file))?;
             if !matches!(enc, chunkenc::ENC_XOR | chunkenc::ENC_XOR2) {
                 continue;
             }
             let (a, b) = range.unwrap_or((m.min_time, m.max_time));
             range = Some((a.min(m.min_time), b.max(m.max_time)));
-            // The header's count is exact unless a tombstone cuts the chunk; the kept count
-            // too unless the range cuts it. Otherwise decode the chunk, as convert will.
-            let cut = deleted
-                .iter()
-                .any(|&(a, b)| a <= m.max_time && b >= m.min_time);
-            let outside = m.max_time < start || m.min_time > end;
-            if !cut {
-                samples += n as u64;
-                if !keep || outside {
-                    continue;
-                }
-                if start <= m.min_time && m.max_time <= end {
-                    kept += n as u64;
-                    continue;
-                }
-            }
             let c = chunks::chunk_at(bytes, off).map_err(|e| bad(e, &file))?;
-            c.decode(|t, _| {
+            c.decode(|t, bits| {
                 if !Tombstones::deleted(deleted, t) {
-                    samples += u64::from(cut);
-                    kept += u64::from(keep && start <= t && t <= end);
+                    n.add(bits == STALE_NAN_BITS, keep && start <= t && t <= end);
                 }
             })
             .map_err(|e| bad(e, &file))?;
         }
-        out.push((labels, samples, kept));
+        out.push((labels, n));
     }
     Ok((out, range))
 }

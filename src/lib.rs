@@ -1,6 +1,8 @@
-//! prom2om: turns `promtool tsdb dump` output, or samples pulled from a Prometheus HTTP API, into
-//! sorted, deduplicated, window-aligned OpenMetrics shards that `promtool tsdb create-blocks-from
-//! openmetrics` imports bit-exact.
+//! prom2om: turns a Prometheus data directory (read directly, read-only), `promtool tsdb dump`
+//! output, or samples pulled from a Prometheus HTTP API, into sorted, deduplicated, window-aligned
+//! OpenMetrics shards (with their staleness markers beside them) that `promtool tsdb
+//! create-blocks-from openmetrics` imports bit-exact, and imports them at home: TSDB blocks it
+//! writes itself, or remote write.
 //!
 //! Wings, dependencies pointing down: `commands` → `import`/`fetch` (and `verify`, `inspect`) →
 //! `pipeline` → `select` → `format` → the ground floor (`labels`, `timeparse`, `exit_codes`,

@@ -1,5 +1,6 @@
 //! `prom2om dashboard` and `--dashboard` on the command line: the report and the selectors,
-//! --strict, bad files, JSON, the selectors reused as --match, inspect and convert summaries.
+//! --strict, bad files, JSON, the selectors reused as --match, inspect and convert summaries,
+//! what the manifest records of the dashboards.
 
 mod common;
 
@@ -198,6 +199,50 @@ fn convert_with_dashboard_equals_convert_with_its_selectors() {
         err.contains("dashboard \"Schema v2\"") && err.contains("exported 0 series, 0 samples"),
         "{err}"
     );
+}
+
+/// The manifest records the dashboard files and the --var values that chose its selectors, and
+/// how far the start moved back; paths given relative are recorded absolute.
+#[test]
+fn the_manifest_records_the_dashboards_and_vars_and_absolute_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    es_dump(tmp.path());
+    std::fs::copy(dash("elasticsearch.json"), tmp.path().join("es.json")).unwrap();
+    let mut cmd = prom2om();
+    cmd.current_dir(tmp.path())
+        .args(["convert", "es.dump", "--dashboard", "es.json"])
+        .args(["--var", "cluster=prod-a", "--var", "node=es-1"])
+        .args(WINDOW)
+        .args(["-q", "-o", "shards"]);
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(tmp.path().join("shards/manifest.json")).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let root = tmp.path().canonicalize().unwrap();
+    let abs = |name: &str| serde_json::json!(root.join(name).display().to_string());
+    assert_eq!(m["inputs"], serde_json::json!([abs("es.dump")]), "{text}");
+    let d = &m["filters"]["dashboards"];
+    assert_eq!(d["files"], serde_json::json!([abs("es.json")]), "{text}");
+    assert_eq!(
+        d["vars"],
+        serde_json::json!(["cluster=prod-a", "node=es-1"]),
+        "{text}"
+    );
+    // increase(...[1h]) at a 5m interval: 1h5m before --start.
+    assert_eq!(d["reach_back_ms"], serde_json::json!(3_900_000), "{text}");
+    assert_eq!(
+        m["filters"]["start_ms"],
+        serde_json::json!(1_700_000_000_000i64 - 3_900_000),
+        "{text}"
+    );
+    // Without --dashboard the field is left out, as in the manifests of earlier versions.
+    let mut cmd = prom2om();
+    cmd.current_dir(tmp.path())
+        .args(["convert", "es.dump", "-q", "-o", "plain"]);
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(tmp.path().join("plain/manifest.json")).unwrap();
+    assert!(!text.contains("dashboards"), "{text}");
 }
 
 #[test]

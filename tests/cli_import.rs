@@ -170,9 +170,9 @@ fn imports_every_window_and_dump_equals_the_samples_written() {
             out.contains("imported 6 shards, skipped 0 (imported before), failed 0"),
             "{out}"
         );
-        assert!(out.contains("verified: the blocks of the 6 shards imported now hold exactly the manifest's sample counts (288 samples)"), "{out}");
+        assert!(out.contains("verified: the blocks of the 6 shards imported now hold exactly the manifest's counts (288 samples)"), "{out}");
         assert!(
-            out.contains("ok      w1-0.om.gz: 48 samples in 1 block(s), as the manifest says"),
+            out.contains("ok      w1-0.om.gz: 48 samples in 1 block, as the manifest says"),
             "{out}"
         );
         assert!(err.contains("next block reload"), "{err}");
@@ -220,7 +220,7 @@ fn corrupted_shard_is_refused_others_import_and_a_rerun_retries_only_it() {
         "{out}"
     );
     assert!(
-        out.contains("imported 1 shards, skipped 2 (imported before), failed 0"),
+        out.contains("imported 1 shard, skipped 2 (imported before), failed 0"),
         "{out}"
     );
     assert_eq!(blocks_in(&data), (3, 288), "each shard exactly once");
@@ -274,7 +274,7 @@ fn promtool_errors_and_verify_problems_are_reported_per_shard() {
         "{out}"
     );
     assert!(
-        out.contains("imported 1 shards, skipped 0 (imported before), failed 2"),
+        out.contains("imported 1 shard, skipped 0 (imported before), failed 2"),
         "{out}"
     );
     assert_eq!(dump_lines(&data), shards[2].dump);
@@ -289,7 +289,7 @@ fn promtool_errors_and_verify_problems_are_reported_per_shard() {
         "{out}"
     );
     assert!(
-        out.contains("ok      w0-0.om.gz: 1 samples in 1 block(s)"),
+        out.contains("ok      w0-0.om.gz: 1 sample in 1 block"),
         "{out}"
     );
     let mut want = shards[2].dump.clone();

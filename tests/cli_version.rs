@@ -1,5 +1,5 @@
-//! `prom2om --version` names the commit it was built from and its gzip level-1 encoder, and
-//! `completions` prints scripts for the shells the release tarball ships.
+//! `prom2om --version` names the commit it was built from and its gzip level-1 encoder, `--help`
+//! names every input, and `completions` prints scripts for the shells the release tarball ships.
 
 use assert_cmd::Command;
 
@@ -25,6 +25,24 @@ fn version_names_the_commit_and_the_gzip_encoder() {
         "zlib-rs"
     };
     assert_eq!(&caps[2], encoder);
+}
+
+#[test]
+fn help_names_the_data_directory_first_among_the_inputs() {
+    let out = Command::cargo_bin("prom2om")
+        .unwrap()
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let about = text.split("\n\n").next().unwrap().replace('\n', " ");
+    assert!(
+        about.contains(
+            "(its data directory read directly, promtool tsdb dump output or the HTTP API)"
+        ),
+        "{about}"
+    );
 }
 
 #[test]

@@ -391,7 +391,7 @@ fn remote_write_gives_a_prometheus_receiver_the_markers_with_their_exact_bits() 
         ],
     );
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("and 1 staleness markers"), "{out}");
+    assert!(out.contains("and 1 staleness marker in"), "{out}");
     assert!(
         out.contains("the 4 staleness markers of the sidecars"),
         "{out}"

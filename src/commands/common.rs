@@ -122,6 +122,23 @@ fn parse_time_flag(flag: &str, value: Option<&str>) -> Result<Option<i64>> {
         .map_err(|e| e.context(format!("{flag} {v}")))
 }
 
+/// A path as the manifest records it: absolute, since a relative one means nothing once the
+/// shard directory has travelled (`..` and symbolic links are left as given).
+pub fn recorded_path(p: &std::path::Path) -> String {
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// `1 shard`, `2 shards`: a count and its noun, for messages (regular plurals only).
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    match n.into() {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// The selectors, for messages: `--match '{...}' --match '...'`.
 pub fn describe_selectors(f: &Filter) -> String {
     let parts: Vec<String> = f
@@ -347,4 +364,16 @@ pub fn warn_later(later: &crate::pipeline::sink::Later, out: &str) -> anyhow::Re
         later.than_ms.div_euclid(1000)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_say_one_shard_and_two_shards() {
+        assert_eq!(count(0u64, "shard"), "0 shards");
+        assert_eq!(count(1u64, "shard"), "1 shard");
+        assert_eq!(count(2u64, "block"), "2 blocks");
+    }
 }

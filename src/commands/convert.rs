@@ -7,8 +7,9 @@ use anyhow::Result;
 use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{
-    describe_range, describe_selectors, describe_window, human_bytes, lock_output,
-    stderr_is_terminal, warn_later, warn_quoted_names, DashboardArgs, FilterArgs, OutputArgs,
+    count, describe_range, describe_selectors, describe_window, human_bytes, lock_output,
+    recorded_path, stderr_is_terminal, warn_later, warn_quoted_names, DashboardArgs, FilterArgs,
+    OutputArgs,
 };
 use crate::format::shard_dir::{Loss, LOSS_SKIPPED_INVALID, LOSS_TORN_LOG};
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
@@ -156,13 +157,16 @@ pub fn run(args: Args) -> Result<()> {
                 let input: Vec<String> = inputs.iter().map(|i| i.name()).collect();
                 losses.extend(dump_losses(&input.join(", "), &s));
                 add_stats(&mut stats, s);
-                names.extend(input);
+                names.extend(inputs.iter().map(|i| match i {
+                    InputSpec::File(p) => recorded_path(p),
+                    InputSpec::Stdin => i.name(),
+                }));
             }),
             Source::Tsdb(dir) => {
                 read_tsdb(dir, &filter, stale, args.skip_invalid, progress, &mut sink).map(|s| {
-                    losses.extend(dir_losses(&dir.display().to_string(), &s));
+                    losses.extend(dir_losses(&recorded_path(dir), &s));
                     dir_stats.get_or_insert_with(Default::default).add(&s);
-                    names.push(dir.display().to_string());
+                    names.push(recorded_path(dir));
                 })
             }
         };
@@ -175,7 +179,7 @@ pub fn run(args: Args) -> Result<()> {
     if stats.samples_kept + dir_kept == 0 {
         if !args.output.allow_empty {
             let why = match &dir_stats {
-                Some(d) if !any_dump => nothing_kept_dir(d, &filter),
+                Some(d) if !any_dump => nothing_kept_dir(d, &tsdb_dirs(&sources), &filter),
                 _ => nothing_kept(&stats, sink.series_count(), &filter),
             };
             sink.abandon();
@@ -202,10 +206,12 @@ pub fn run(args: Args) -> Result<()> {
     for l in &losses {
         warn_loss(l, listed);
     }
+    let mut filters = filter.describe(recorded_mode(stale, any_dump, dir_stats.is_some()));
+    filters.dashboards = dashboards.as_ref().map(|d| d.recorded.clone());
     let info = RunInfo {
         source: "convert".to_string(),
         inputs: names,
-        filters: filter.describe(recorded_mode(stale, any_dump, dir_stats.is_some())),
+        filters,
         losses,
     };
     let summary = sink.finish(info)?;
@@ -403,19 +409,161 @@ fn add_stats(a: &mut ConvertStats, b: ConvertStats) {
     }
 }
 
-/// Why reading data directories kept no sample, in one line.
-fn nothing_kept_dir(d: &DirStats, filter: &Filter) -> String {
-    let (selectors, window) = (describe_selectors(filter), describe_window(filter));
+/// The data directories among the sources.
+fn tsdb_dirs(sources: &[Source]) -> Vec<&std::path::Path> {
+    let dirs = sources.iter().filter_map(|s| match s {
+        Source::Tsdb(d) => Some(d.as_path()),
+        Source::Dumps(_) => None,
+    });
+    dirs.collect()
+}
+
+/// What the data directories held, for a run that kept nothing: their blocks and head, series,
+/// samples and time range, and the series and samples of those the selectors match at any
+/// time. Read again for this message (the run itself reads only the selected series).
+struct DirCensus {
+    blocks: usize,
+    heads: usize,
+    all: crate::inspect::Report,
+    matched: Option<crate::inspect::Report>,
+}
+
+fn dir_census(dirs: &[&std::path::Path], filter: &Filter) -> Result<DirCensus> {
+    let mut c = DirCensus {
+        blocks: 0,
+        heads: 0,
+        all: Default::default(),
+        matched: None,
+    };
+    let selected = Filter {
+        selectors: filter.selectors.clone(),
+        ..Filter::default()
+    };
+    for dir in dirs {
+        let opened = datadir::open(dir)?;
+        c.blocks += opened.blocks.len();
+        c.heads += usize::from(opened.head_dir.is_some());
+        let r = crate::inspect::inspect_tsdb(dir, &selected, None)?;
+        let widen = |a: Option<i64>, b: Option<i64>, f: fn(i64, i64) -> i64| match (a, b) {
+            (Some(x), Some(y)) => Some(f(x, y)),
+            (x, y) => x.or(y),
+        };
+        c.all.min_ts_ms = widen(c.all.min_ts_ms, r.min_ts_ms, i64::min);
+        c.all.max_ts_ms = widen(c.all.max_ts_ms, r.max_ts_ms, i64::max);
+        c.all.series += r.series;
+        c.all.samples += r.samples;
+        c.all.kept_series += r.kept_series;
+        c.all.kept_samples += r.kept_samples;
+        let add = |a: &mut Option<u64>, b: Option<u64>| *a = Some(a.unwrap_or(0) + b.unwrap_or(0));
+        add(&mut c.all.stale_markers, r.stale_markers);
+        add(&mut c.all.kept_stale_markers, r.kept_stale_markers);
+    }
+    if !filter.selectors.is_empty() {
+        c.matched = Some(crate::inspect::Report {
+            series: c.all.kept_series,
+            samples: c.all.kept_samples,
+            stale_markers: c.all.kept_stale_markers,
+            ..Default::default()
+        });
+    }
+    Ok(c)
+}
+
+impl DirCensus {
+    /// `the data dir D held 3 blocks and a head: 84 series, 12345 samples from A to B`.
+    fn held(&self, dirs: &[&std::path::Path]) -> String {
+        let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        let what = match names.len() {
+            1 => format!("the data dir {}", names[0]),
+            _ => format!("the data dirs {}", names.join(", ")),
+        };
+        let plural = |n: usize, one: &str, many: &str| match n {
+            1 => format!("1 {one}"),
+            n => format!("{n} {many}"),
+        };
+        let head = match (self.heads, dirs.len()) {
+            (0, _) => "no head".to_string(),
+            (1, 1) => "a head".to_string(),
+            (n, _) => plural(n, "head", "heads"),
+        };
+        let range = match (self.all.min_ts_ms, self.all.max_ts_ms) {
+            (Some(a), Some(b)) => format!(" {}", describe_range((a, b))),
+            _ => String::new(),
+        };
+        format!(
+            "{what} held {} and {head}: {} series, {}{range}",
+            plural(self.blocks, "block", "blocks"),
+            self.all.series,
+            samples_and_markers(&self.all)
+        )
+    }
+}
+
+/// `12280 samples and 53 staleness markers` (markers counted apart, as the manifest does).
+fn samples_and_markers(r: &crate::inspect::Report) -> String {
+    match r.stale_markers.unwrap_or(0) {
+        0 => format!("{} samples", r.samples),
+        n => format!("{} samples and {n} staleness markers", r.samples),
+    }
+}
+
+/// Why reading data directories kept no sample, in one line: what they held (blocks and head,
+/// series, samples, time range) against what the filters asked.
+fn nothing_kept_dir(d: &DirStats, dirs: &[&std::path::Path], filter: &Filter) -> String {
+    let selectors = describe_selectors(filter);
+    let within = match describe_window(filter) {
+        w if w.is_empty() => "at any time".to_string(),
+        w => format!("within {w}"),
+    };
+    let census = match dir_census(dirs, filter) {
+        Ok(c) => c,
+        Err(e) => {
+            return format!(
+                "nothing kept: no series {}has samples {within} (what the data dir holds could \
+                 not be read again: {e:#})",
+                match selectors.is_empty() {
+                    true => String::new(),
+                    false => format!("matching {selectors} "),
+                }
+            )
+        }
+    };
+    let held = census.held(dirs);
     if d.stale_dropped > 0 || d.histograms_skipped > 0 {
+        let mut only = Vec::new();
+        if d.stale_dropped > 0 {
+            only.push(format!(
+                "staleness markers ({}, dropped by --stale drop)",
+                d.stale_dropped
+            ));
+        }
+        if d.histograms_skipped > 0 {
+            only.push(format!(
+                "native histogram samples ({}, which OpenMetrics cannot carry)",
+                d.histograms_skipped
+            ));
+        }
+        let which = match selectors.is_empty() {
+            true => "its series".to_string(),
+            false => format!("the series matching {selectors}"),
+        };
         return format!(
-            "nothing kept: the {} series read ({selectors}, {window}) hold only staleness markers ({}) and native histogram samples ({})",
-            d.series, d.stale_dropped, d.histograms_skipped
+            "nothing kept: {held}; {within} {which} hold only {}",
+            only.join(" and ")
         );
     }
-    format!(
-        "nothing kept: of the {} blocks read, no series matching {selectors} has samples within {window}",
-        d.blocks
-    )
+    match &census.matched {
+        Some(m) if m.series == 0 && d.series == 0 => {
+            format!("nothing kept: {held}; none matching {selectors}")
+        }
+        _ if census.all.samples == 0 => format!("nothing kept: {held}"),
+        Some(m) => format!(
+            "nothing kept: {held}; the {} series matching {selectors} hold {}, none {within}",
+            m.series,
+            samples_and_markers(m)
+        ),
+        None => format!("nothing kept: {held}; none {within}"),
+    }
 }
 
 /// Staleness markers of the data directories: (dropped, kept as NaN, carried in sidecars).
@@ -439,8 +587,8 @@ fn print_dir_summary(
     only: bool,
 ) {
     eprintln!(
-        "prom2om: read {} blocks ({} series, {} chunks; {} chunks outside the time range or deleted, not read) and the head ({} series) in {secs:.2}s",
-        d.blocks,
+        "prom2om: read {} ({} series, {} chunks; {} chunks outside the time range or deleted, not read) and the head ({} series) in {secs:.2}s",
+        count(d.blocks, "block"),
         d.series - d.head_series,
         d.chunks_read,
         d.chunks_skipped,
@@ -466,8 +614,8 @@ fn print_dir_summary(
         eprintln!("prom2om: kept {} series, {} samples", s.series, w.samples);
         if out != "-" {
             eprintln!(
-                "prom2om: wrote {} shards, {} ({} of OpenMetrics) to {out}",
-                s.shards,
+                "prom2om: wrote {}, {} ({} of OpenMetrics) to {out}",
+                count(s.shards as u64, "shard"),
                 human_bytes(s.bytes),
                 human_bytes(w.uncompressed_bytes)
             );
@@ -523,11 +671,20 @@ fn nothing_kept(st: &ConvertStats, matched: usize, filter: &Filter) -> String {
     )
 }
 
+/// Throughput in MB/s to three significant digits: a small input read at 0.74 MB/s is not "0".
+fn mb_per_s(bytes: u64, secs: f64) -> String {
+    match bytes as f64 / 1e6 / secs.max(1e-9) {
+        r if r >= 100.0 => format!("{r:.0}"),
+        r if r >= 10.0 => format!("{r:.1}"),
+        r => format!("{r:.2}"),
+    }
+}
+
 fn print_summary(c: &ConvertStats, s: &SinkSummary, secs: f64, out: &str, stale: StaleMode) {
     let w = &s.written;
-    let mbps = c.bytes as f64 / 1e6 / secs.max(1e-9);
+    let mbps = mb_per_s(c.bytes, secs);
     eprintln!(
-        "prom2om: read {} lines ({}) in {secs:.2}s, {mbps:.0} MB/s",
+        "prom2om: read {} lines ({}) in {secs:.2}s, {mbps} MB/s",
         c.lines,
         human_bytes(c.bytes)
     );
@@ -550,14 +707,15 @@ fn print_summary(c: &ConvertStats, s: &SinkSummary, secs: f64, out: &str, stale:
     }
     if out != "-" {
         eprintln!(
-            "prom2om: wrote {} shards, {} ({} of OpenMetrics) to {out}{}{}",
-            s.shards,
+            "prom2om: wrote {}, {} ({} of OpenMetrics) to {out}{}{}",
+            count(s.shards as u64, "shard"),
             human_bytes(s.bytes),
             human_bytes(w.uncompressed_bytes),
-            if s.streamed_shards > 0 {
-                format!(", {} of them while reading", s.streamed_shards)
-            } else {
-                String::new()
+            match s.streamed_shards {
+                0 => String::new(),
+                1 if s.shards == 1 => ", while reading".to_string(),
+                n if n == s.shards => ", all while reading".to_string(),
+                n => format!(", {n} of them while reading"),
             },
             if s.spilled_bytes > 0 {
                 format!(", {} spilled to disk", human_bytes(s.spilled_bytes))
@@ -565,5 +723,17 @@ fn print_summary(c: &ConvertStats, s: &SinkSummary, secs: f64, out: &str, stale:
                 String::new()
             }
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_inputs_read_at_a_rate_above_zero() {
+        assert_eq!(mb_per_s(14_000, 0.02), "0.70");
+        assert_eq!(mb_per_s(1_200_000, 0.1), "12.0");
+        assert_eq!(mb_per_s(1_525_000_000, 2.3), "663");
     }
 }

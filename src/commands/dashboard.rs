@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
 
-use super::common::{now_ms, DashboardArgs};
+use super::common::{now_ms, recorded_path, DashboardArgs};
 use crate::select::dashboard::{self, vars::format_duration, Options, Report};
 use crate::select::filter::Filter;
 use crate::select::tally;
@@ -193,6 +193,8 @@ fn write_report(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
 /// What `--dashboard` selected, for the summary at the end of an export.
 pub struct Selection {
     pub reports: Vec<Report>,
+    /// What the manifest records of it.
+    pub recorded: crate::format::shard_dir::Dashboards,
 }
 
 impl Selection {
@@ -270,8 +272,14 @@ impl DashboardArgs {
         }
         filter.selectors.extend(selectors);
         let reach = reports.iter().map(|r| r.reach_ms).max().unwrap_or(0);
+        let mut recorded = crate::format::shard_dir::Dashboards {
+            files: self.dashboards.iter().map(|f| recorded_path(f)).collect(),
+            vars: self.vars.clone(),
+            reach_back_ms: 0,
+        };
         if let (Some(s), false) = (filter.start, self.no_reach_back) {
             filter.start = Some(s.saturating_sub(reach));
+            recorded.reach_back_ms = s - s.saturating_sub(reach);
             if !quiet {
                 let longest = reports.iter().max_by_key(|r| r.reach_ms).expect("some");
                 eprintln!(
@@ -282,6 +290,6 @@ impl DashboardArgs {
                 );
             }
         }
-        Ok(Some(Selection { reports }))
+        Ok(Some(Selection { reports, recorded }))
     }
 }

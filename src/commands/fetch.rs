@@ -151,10 +151,12 @@ pub fn run(args: Args) -> Result<()> {
     let mut f = filter.clone();
     f.start = Some(stats.start_ms);
     f.end = Some(stats.end_ms);
+    let mut filters = f.describe(stale.as_str());
+    filters.dashboards = dashboards.as_ref().map(|d| d.recorded.clone());
     let info = RunInfo {
         source: "fetch".to_string(),
         inputs: vec![mask_url(&args.url)],
-        filters: f.describe(stale.as_str()),
+        filters,
         losses: Vec::new(),
     };
     let summary = sink.finish(info)?;
@@ -349,9 +351,10 @@ fn print_summary(st: &FetchStats, s: &SinkSummary, url: &str, (out, stale): (&st
     eprintln!(
         "prom2om: fetched {} series, {} samples{} from {url} with {method} in {secs:.2}s ({:.0} samples/s)",
         s.series,
-        st.samples + st.samples_resumed,
+        // Markers apart from the samples, as the manifest counts them.
+        (st.samples + st.samples_resumed).saturating_sub(st.stale_markers),
         if st.stale_markers > 0 {
-            format!(" ({} of them staleness markers)", st.stale_markers)
+            format!(" and {} staleness markers", st.stale_markers)
         } else {
             String::new()
         },
@@ -383,8 +386,8 @@ fn print_summary(st: &FetchStats, s: &SinkSummary, url: &str, (out, stale): (&st
     );
     if out != "-" {
         eprintln!(
-            "prom2om: wrote {} shards, {} ({} of OpenMetrics), {} samples to {out}",
-            s.shards,
+            "prom2om: wrote {}, {} ({} of OpenMetrics), {} samples to {out}",
+            super::common::count(s.shards as u64, "shard"),
             human_bytes(s.bytes),
             human_bytes(s.written.uncompressed_bytes),
             s.written.samples

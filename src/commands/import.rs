@@ -524,11 +524,15 @@ impl Progress for Bars {
 fn shard_line(r: &ShardResult, push: bool) -> String {
     match &r.outcome {
         Outcome::Imported {
-            blocks, samples, ..
+            blocks,
+            samples,
+            markers,
+            ..
         } => format!(
-            "ok      {}: {samples} samples in {} block(s), as the manifest says",
+            "ok      {}: {} in {}, as the manifest says",
             r.file,
-            blocks.len()
+            samples_and_markers(*samples, *markers),
+            super::common::count(blocks.len() as u64, "block")
         ),
         Outcome::Pushed {
             samples,
@@ -536,12 +540,10 @@ fn shard_line(r: &ShardResult, push: bool) -> String {
             markers,
             earlier,
         } => format!(
-            "ok      {}: {samples} samples{} in {requests} requests, as the manifest says{}",
+            "ok      {}: {} in {}, as the manifest says{}",
             r.file,
-            match markers {
-                0 => String::new(),
-                n => format!(" and {n} staleness markers"),
-            },
+            samples_and_markers(*samples, *markers),
+            super::common::count(*requests, "request"),
             match earlier {
                 0 => String::new(),
                 n => format!(" ({n} of them delivered by an earlier run)"),
@@ -568,6 +570,18 @@ fn out_line(line: &str) {
     let _ = writeln!(std::io::stdout(), "{line}");
 }
 
+/// `3861 samples and 21 staleness markers`: markers counted apart, as the manifest does.
+fn samples_and_markers(samples: u64, markers: u64) -> String {
+    match markers {
+        0 => super::common::count(samples, "sample"),
+        n => format!(
+            "{} and {}",
+            super::common::count(samples, "sample"),
+            super::common::count(n, "staleness marker")
+        ),
+    }
+}
+
 fn print_warnings(s: &Summary) {
     for w in &s.warnings {
         eprintln!("prom2om: warning: {w}");
@@ -576,19 +590,20 @@ fn print_warnings(s: &Summary) {
 
 fn print_blocks_summary(s: &Summary, data: &Path) {
     print_warnings(s);
-    let (blocks, samples) = (s.blocks(), s.samples());
+    let (blocks, samples) = (s.blocks(), samples_and_markers(s.samples(), s.markers()));
     out_line(&format!(
-        "imported {} shards, skipped {} (imported before), failed {}; {blocks} blocks, {samples} samples moved into {} in {:.1}s",
-        s.done(),
+        "imported {}, skipped {} (imported before), failed {}; {}, {samples} moved into {} in {:.1}s",
+        super::common::count(s.done() as u64, "shard"),
         s.skipped(),
         s.failed(),
+        super::common::count(blocks as u64, "block"),
         data.display(),
         s.elapsed.as_secs_f64()
     ));
     if s.done() > 0 {
         out_line(&format!(
-            "verified: the blocks of the {} shards imported now hold exactly the manifest's sample counts ({samples} samples)",
-            s.done()
+            "verified: the blocks of the {} imported now hold exactly the manifest's counts ({samples})",
+            super::common::count(s.done() as u64, "shard")
         ));
     }
     // Only about blocks this run moved (imported now, or a killed run's finished moves).
@@ -635,12 +650,12 @@ fn print_push_summary(s: &Summary, url: &str) {
         ),
     };
     out_line(&format!(
-        "pushed {} shards, skipped {} (pushed before), failed {}; {} samples to {url} in {secs:.1}s \
+        "pushed {}, skipped {} (pushed before), failed {}; {} to {url} in {secs:.1}s \
          ({:.0} samples/s; {requests} requests, {retries} retries, {} sent){asked}",
-        s.done(),
+        super::common::count(s.done() as u64, "shard"),
         s.skipped(),
         s.failed(),
-        s.samples(),
+        samples_and_markers(s.samples(), s.markers()),
         s.samples() as f64 / secs,
         super::common::human_bytes(*bytes_sent)
     ));

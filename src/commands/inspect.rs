@@ -74,8 +74,11 @@ fn print_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
             .unwrap_or_else(|| "-".into())
     };
     writeln!(out, "series {}, samples {}", r.series, r.samples)?;
-    if let Some(n) = r.stale_markers.filter(|&n| n > 0) {
-        writeln!(out, "staleness markers carried in sidecars: {n}")?;
+    match (r.stale_markers.filter(|&n| n > 0), r.kept_stale_markers) {
+        (Some(n), None) => writeln!(out, "staleness markers carried in sidecars: {n}")?,
+        // A data directory: counted apart from the samples, as convert and the manifest do.
+        (Some(n), Some(_)) => writeln!(out, "staleness markers {n} (not in the samples)")?,
+        (None, _) => {}
     }
     writeln!(
         out,
@@ -85,9 +88,13 @@ fn print_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
     )?;
     writeln!(
         out,
-        "kept by the filters: series {}, samples {}, about {} of OpenMetrics",
+        "kept by the filters: series {}, samples {}{}, about {} of OpenMetrics",
         r.kept_series,
         r.kept_samples,
+        match r.kept_stale_markers {
+            Some(n) if n > 0 => format!(", staleness markers {n}"),
+            _ => String::new(),
+        },
         human_bytes(r.estimated_output_bytes)
     )?;
     if r.invalid_lines > 0 {

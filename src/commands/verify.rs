@@ -47,9 +47,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let t = &report.totals;
     writeln!(
         out,
-        "OK {}: {} shards, {} series, {} samples{}",
+        "OK {}: {}, {} series, {} samples{}",
         args.dir.display(),
-        report.files.len(),
+        super::common::count(report.files.len() as u64, "shard"),
         t.series,
         t.samples,
         markers_note(t.stale_markers)

@@ -26,7 +26,7 @@ pub use census::samples_per_series;
 pub use checks::window_problems;
 pub use checks::SeriesHashes;
 pub use manifest::{
-    sha256_hex, Filters, Loss, Manifest, QuotedNames, ShardEntry, Sidecar, Totals,
+    sha256_hex, Dashboards, Filters, Loss, Manifest, QuotedNames, ShardEntry, Sidecar, Totals,
     LOSS_SKIPPED_INVALID, LOSS_TORN_LOG, MANIFEST_FILE, SIDECAR_STALE_MARKERS,
 };
 pub use naming::{file_name, series_hash, stale_sidecar_name, utc_stamp};

@@ -8,10 +8,12 @@ use std::time::Duration;
 /// What became of one shard.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    /// Its blocks are in the data dir and hold exactly the manifest's samples.
+    /// Its blocks are in the data dir and hold exactly the manifest's samples, and the
+    /// staleness markers of its sidecar as markers (none through promtool, which cannot).
     Imported {
         blocks: Vec<String>,
         samples: u64,
+        markers: u64,
         min_time_ms: Option<i64>,
         max_time_ms: Option<i64>,
     },
@@ -110,6 +112,17 @@ impl Summary {
             .sum()
     }
 
+    /// Staleness markers this run imported or pushed (not in [`Summary::samples`]).
+    pub fn markers(&self) -> u64 {
+        self.results
+            .iter()
+            .map(|r| match r.outcome {
+                Outcome::Imported { markers, .. } | Outcome::Pushed { markers, .. } => markers,
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// Blocks this run put into the data dir (imported now, or a killed run's finished moves).
     pub fn blocks(&self) -> usize {
         self.results
@@ -168,13 +181,14 @@ mod tests {
                 r(Outcome::Imported {
                     blocks: vec!["a".into()],
                     samples: 5,
+                    markers: 2,
                     min_time_ms: Some(3),
                     max_time_ms: Some(9),
                 }),
                 r(Outcome::Pushed {
                     samples: 7,
                     requests: 1,
-                    markers: 0,
+                    markers: 1,
                     earlier: 0,
                 }),
                 r(Outcome::Recovered {
@@ -192,5 +206,6 @@ mod tests {
         };
         assert_eq!((s.done(), s.skipped(), s.failed()), (2, 2, 1));
         assert_eq!((s.samples(), s.blocks(), s.min_time_ms()), (12, 3, Some(3)));
+        assert_eq!(s.markers(), 3, "counted apart from the samples");
     }
 }

@@ -575,9 +575,13 @@ impl Job<'_> {
         move_blocks(&out_dir, self.tsdb, &rec.blocks)?;
         rec.status = Status::Done;
         self.save(rec.clone())?;
+        // The blocks hold the shard's samples and the markers of its sidecar (checked before
+        // they were moved; none through promtool): counted apart, as the manifest does.
+        let markers = rec.samples.saturating_sub(e.samples);
         Ok(Outcome::Imported {
             blocks: rec.blocks,
-            samples: rec.samples,
+            samples: rec.samples - markers,
+            markers,
             min_time_ms: rec.min_time_ms,
             max_time_ms: rec.max_time_ms,
         })

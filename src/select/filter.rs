@@ -143,6 +143,7 @@ impl Filter {
                 .map(|(n, v)| format!("{n}={v}"))
                 .collect(),
             stale: stale.to_string(),
+            dashboards: None,
         }
     }
 }

@@ -177,6 +177,20 @@ pub fn testdata(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// `testdata/datadir/metrics2.tar.gz` unpacked into `into` (with the system's tar, as the README's
+/// journey does): the small data dir a Prometheus 3.5.3 wrote. Returns `into/metrics2`.
+pub fn shipped_datadir(into: &Path) -> PathBuf {
+    std::fs::create_dir_all(into).unwrap();
+    run_ok(
+        Command::new("tar")
+            .arg("xzf")
+            .arg(testdata("datadir/metrics2.tar.gz"))
+            .arg("-C")
+            .arg(into),
+    );
+    into.join("metrics2")
+}
+
 /// A TSDB built by promtool from `testdata/awkward.om`, and its full dump.
 pub fn awkward_tsdb(dir: &Path) -> (PathBuf, Vec<u8>) {
     let data = dir.join("source-tsdb");

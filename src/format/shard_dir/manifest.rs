@@ -67,6 +67,22 @@ pub struct Filters {
     pub drop_labels: Vec<String>,
     pub add_labels: Vec<String>,
     pub stale: String,
+    /// The Grafana dashboards whose queries chose `matchers` (`--dashboard`), and the variable
+    /// values given; absent without `--dashboard` (and in manifests of earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboards: Option<Dashboards>,
+}
+
+/// What `--dashboard` was given: enough to say, or redo, how the selectors were chosen.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dashboards {
+    /// The dashboard files, absolute paths as they were when the run read them.
+    pub files: Vec<String>,
+    /// `--var` values as given, `NAME=VALUE`, in order (unset variables took the saved value).
+    pub vars: Vec<String>,
+    /// How far `start_ms` was moved back before the `--start` given, for the queries' reach
+    /// (0 with `--no-reach-back` or without `--start`).
+    pub reach_back_ms: i64,
 }
 
 /// Counts over the whole run.
@@ -186,4 +202,33 @@ pub fn sha256_hex(mut r: impl std::io::Read) -> std::io::Result<String> {
         h.update(&buf[..n]);
     }
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_without_dashboards_read_and_write_as_before() {
+        let old = r#"{"matchers":["up"],"start_ms":null,"end_ms":null,"drop_labels":[],
+            "add_labels":[],"stale":"carry"}"#;
+        let f: Filters = serde_json::from_str(old).unwrap();
+        assert_eq!(f.dashboards, None);
+        let back = serde_json::to_string(&f).unwrap();
+        assert!(!back.contains("dashboards"), "{back}");
+        let with = Filters {
+            dashboards: Some(Dashboards {
+                files: vec!["/d/es.json".into()],
+                vars: vec!["cluster=a".into()],
+                reach_back_ms: 60_000,
+            }),
+            ..f
+        };
+        let text = serde_json::to_string(&with).unwrap();
+        assert!(
+            text.contains(r#""dashboards":{"files":["/d/es.json"],"vars":["cluster=a"],"reach_back_ms":60000}"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Filters>(&text).unwrap(), with);
+    }
 }
