@@ -4,9 +4,13 @@
 
 pub mod blocks;
 pub mod build;
+pub mod future;
+pub mod holding;
+mod lanes;
 pub mod lock;
 pub mod outcome;
 pub mod promtool;
+pub mod receiver;
 pub mod remote_write;
 pub mod state;
 pub mod tsdb;

@@ -23,6 +23,8 @@ pub struct Report {
     pub totals: Totals,
     /// The manifest's count of series with quoted names (`None` from older versions).
     pub quoted_names: Option<QuotedNames>,
+    /// What the export lacks of its source (the manifest's `losses`): said, not a problem.
+    pub losses: Vec<crate::format::shard_dir::Loss>,
 }
 
 impl Report {
@@ -69,6 +71,7 @@ pub fn verify_dir(dir: &Path) -> anyhow::Result<Report> {
         problems,
         totals: m.totals.clone(),
         quoted_names: m.quoted_names.clone(),
+        losses: m.losses.clone(),
     })
 }
 

@@ -49,6 +49,46 @@ fn skip_invalid_counts_and_reports() {
     .stderr(predicate::str::contains("bad.dump:2:"));
 }
 
+/// Lines skipped under --skip-invalid are a loss: said even with -q, and listed in the manifest
+/// (the count, and the first lines).
+#[test]
+fn skipped_lines_are_said_with_q_and_listed_in_the_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = write(
+        tmp.path(),
+        "bad.dump",
+        "{__name__=\"up\"} 1 1000\njunk\n{__name__=\"up\"} 2 2000\nmore junk\n",
+    );
+    let out = tmp.path().join("out");
+    assert_cmd::Command::cargo_bin("prom2om")
+        .unwrap()
+        .args(["convert", "-q", "--skip-invalid", "-o"])
+        .arg(&out)
+        .arg(&f)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "warning: skipped 2 damaged items of",
+        ))
+        .stderr(predicate::str::contains("bad.dump:2:"))
+        .stderr(predicate::str::contains("listed in the manifest's losses"));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let losses = m["losses"].as_array().unwrap();
+    assert_eq!(losses.len(), 1, "{losses:?}");
+    assert_eq!(losses[0]["kind"], "skipped_invalid");
+    assert_eq!(losses[0]["count"], 2);
+    let details = losses[0]["details"].as_array().unwrap();
+    assert!(
+        details[0].as_str().unwrap().contains("bad.dump:2:"),
+        "{details:?}"
+    );
+    assert!(
+        details[1].as_str().unwrap().contains("bad.dump:4:"),
+        "{details:?}"
+    );
+}
+
 #[test]
 fn invalid_utf8_label_value_is_an_error() {
     convert(

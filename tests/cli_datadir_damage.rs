@@ -157,3 +157,38 @@ fn truncated_index_and_bad_series_checksum() {
         "{text}"
     );
 }
+
+/// Damage skipped under --skip-invalid is a loss: said even with -q, and listed in the manifest.
+#[test]
+fn skipped_damage_is_said_with_q_and_listed_in_the_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path());
+    edit(&data, "chunks/000001", |b| b[20] ^= 0x10);
+    let out = tmp.path().join("out");
+    prom2om()
+        .arg("convert")
+        .arg(&data)
+        .args(["-q", "--skip-invalid", "-o"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "warning: skipped 1 damaged items of",
+        ))
+        .stderr(predicate::str::contains("CRC32C mismatch"))
+        .stderr(predicate::str::contains("listed in the manifest's losses"));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let losses = m["losses"].as_array().unwrap();
+    assert_eq!(losses.len(), 1, "{losses:?}");
+    assert_eq!(losses[0]["kind"], "skipped_invalid");
+    assert_eq!(losses[0]["count"], 1);
+    assert_eq!(losses[0]["input"], data.to_str().unwrap());
+    assert!(
+        losses[0]["details"][0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("block {BLOCK}: chunks/000001: at byte 8")),
+        "{losses:?}"
+    );
+}

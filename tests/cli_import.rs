@@ -535,3 +535,100 @@ fn data_dir_of_a_prometheus_without_lock_file_is_refused_too() {
     assert!(err.contains("is in use: process"), "{err}");
     assert!(err.contains("(prometheus) has"), "{err}");
 }
+
+/// `prom2om import` run as another user (nobody) than the Prometheus (root): it cannot read the
+/// server's open files, and says what it could not see instead of passing in silence. A
+/// Prometheus whose `--storage.tsdb.path` is the dir is refused by its command line; one whose
+/// data dir cannot be told (a relative path) is refused as unknown; other users' processes are
+/// only warned about.
+#[test]
+fn in_use_check_without_permission_says_what_it_could_not_see() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let open = |p: &Path| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777));
+    open(tmp.path()).unwrap();
+    let dir = tmp.path().join("shards");
+    write_shard_dir(&dir, &build_shards(1, 1));
+    let as_nobody = |data: &Path| {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_prom2om"))
+            .arg("import")
+            .arg(&dir)
+            .arg("--tsdb")
+            .arg(data);
+        run(c)
+    };
+    let chmod_all = |p: &Path| {
+        let st = Command::new("chmod").arg("-R").arg("a+rwX").arg(p).status();
+        assert!(st.unwrap().success());
+    };
+    chmod_all(&dir);
+
+    // Root's Prometheus on the dir (Debian's: no lock file), found by its command line.
+    let data = tmp.path().join("data");
+    let server = Prom::start(&data);
+    chmod_all(&data);
+    let (code, out, err) = as_nobody(&data);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("is in use: process"), "{err}");
+    assert!(
+        err.contains(&format!("--storage.tsdb.path={}", data.display())),
+        "{err}"
+    );
+    assert_eq!(blocks_in(&data), (0, 0));
+    drop(server);
+
+    // A Prometheus whose data dir is relative to a working directory nobody may read.
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("p.yml"), "scrape_configs: []\n").unwrap();
+    let mut relative = Command::new(common::prometheus())
+        .current_dir(&other)
+        .args(["--config.file=p.yml", "--storage.tsdb.path=rel-data"])
+        .arg(format!(
+            "--web.listen-address=127.0.0.1:{}",
+            common::free_port()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let fresh = tmp.path().join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    chmod_all(&fresh);
+    // Wait until it runs as prometheus (it has opened its data dir).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !other.join("rel-data").join("wal").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "prometheus did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, out, err) = as_nobody(&fresh);
+    let _ = relative.kill();
+    let _ = relative.wait();
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("cannot tell whether"), "{err}");
+    assert!(err.contains("--storage.tsdb.path=rel-data"), "{err}");
+    assert!(err.contains("Run the import as root"), "{err}");
+    assert_eq!(blocks_in(&fresh), (0, 0));
+
+    // Root's other processes (one holding a file in the dir) cannot be looked into: said, and
+    // the import goes on.
+    let held = fresh.join("held");
+    std::fs::write(&held, b"x").unwrap();
+    let mut sleeper = Command::new("sleep")
+        .arg("60")
+        .stdin(std::fs::File::open(&held).unwrap())
+        .spawn()
+        .unwrap();
+    let (code, out, err) = as_nobody(&fresh);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("warning: could not check"), "{err}");
+    assert!(err.contains("run the import as root"), "{err}");
+    assert_eq!(blocks_in(&fresh), (1, 96));
+}

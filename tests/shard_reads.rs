@@ -259,7 +259,7 @@ fn import_into_a_receiver_opens_each_shard_and_sidecar_once() {
         let (out, t) = traced(c, &tmp.path().join("trace"));
         assert!(out.contains("pushed 4 shards"), "{version:?}: {out}");
         assert!(
-            out.contains("all hold the manifest's count")
+            out.contains("all hold exactly the manifest's count")
                 && out.contains("the 3 staleness markers of the sidecars"),
             "{version:?}: {out}"
         );

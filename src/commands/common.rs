@@ -359,6 +359,35 @@ pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
+/// Says (even with -q) how many samples `convert` or `fetch` wrote later than the start of the
+/// run, and the latest: counted again from the shards written (exact), or as delivered for
+/// `-o -`.
+pub fn warn_later(later: &crate::pipeline::sink::Later, out: &str) -> anyhow::Result<()> {
+    let Some(latest) = later.latest_ms else {
+        return Ok(());
+    };
+    let mut n = later.samples;
+    if out != "-" {
+        let dir = crate::format::shard_dir::ShardDir::open(std::path::Path::new(out))?;
+        if let Some(a) = crate::import::future::ahead(&dir, later.than_ms) {
+            n = crate::import::future::count(&dir, &a, later.than_ms)?;
+        }
+    }
+    eprintln!(
+        "prom2om: warning: {n} sample{} later than the start of this run, the latest at {} ({} \
+         ahead of this host's clock): the clock of the host that wrote them was ahead (or this \
+         host's is behind). At home `import` refuses them unless --allow-future, since a \
+         Prometheus holding them counts its retention back from them and refuses current \
+         samples as out of bounds; check the clocks (timedatectl), or convert again with \
+         --end {} to leave them out",
+        if n == 1 { " is" } else { "s are" },
+        crate::timeparse::format_time(latest),
+        crate::import::future::span(latest - later.than_ms),
+        later.than_ms.div_euclid(1000)
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,8 +8,10 @@ use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{
     count, describe_range, describe_selectors, describe_window, held, human_bytes, lock_output,
-    recorded_path, stderr_is_terminal, warn_quoted_names, DashboardArgs, FilterArgs, OutputArgs,
+    recorded_path, stderr_is_terminal, warn_later, warn_quoted_names, DashboardArgs, FilterArgs,
+    OutputArgs,
 };
+use crate::format::shard_dir::{Loss, LOSS_SKIPPED_INVALID, LOSS_TORN_LOG};
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
 use crate::pipeline::datadir::{self, DirStats, ReadOptions};
 use crate::pipeline::input::InputSpec;
@@ -148,9 +150,12 @@ pub fn run(args: Args) -> Result<()> {
     let mut stats = ConvertStats::default();
     let mut dir_stats: Option<DirStats> = None;
     let mut names = Vec::new();
+    let mut losses = Vec::new();
     for src in &sources {
         let res = match src {
             Source::Dumps(inputs) => convert(inputs, &opts, &mut sink).map(|s| {
+                let input: Vec<String> = inputs.iter().map(|i| i.name()).collect();
+                losses.extend(dump_losses(&input.join(", "), &s));
                 add_stats(&mut stats, s);
                 names.extend(inputs.iter().map(|i| match i {
                     InputSpec::File(p) => recorded_path(p),
@@ -159,6 +164,7 @@ pub fn run(args: Args) -> Result<()> {
             }),
             Source::Tsdb(dir) => {
                 read_tsdb(dir, &filter, stale, args.skip_invalid, progress, &mut sink).map(|s| {
+                    losses.extend(dir_losses(&recorded_path(dir), &s));
                     dir_stats.get_or_insert_with(Default::default).add(&s);
                     names.push(recorded_path(dir));
                 })
@@ -196,14 +202,21 @@ pub fn run(args: Args) -> Result<()> {
             dump_histograms(stats.histograms_skipped)
         );
     }
+    // Said even with -q: the export lacks what they held.
+    let listed = args.output.output != "-";
+    for l in &losses {
+        warn_loss(l, listed);
+    }
     let mut filters = filter.describe(recorded_mode(stale, any_dump, dir_stats.is_some()));
     filters.dashboards = dashboards.as_ref().map(|d| d.recorded.clone());
     let info = RunInfo {
         source: "convert".to_string(),
         inputs: names,
         filters,
+        losses,
     };
     let summary = sink.finish(info)?;
+    warn_later(&summary.later, &args.output.output)?;
     warn_quoted_names(&summary.quoted_names);
     if summary.negative_ts > 0 {
         eprintln!(
@@ -225,6 +238,65 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What a data directory's read lost: the records its logs end inside, the damage skipped.
+fn dir_losses(input: &str, d: &DirStats) -> Vec<Loss> {
+    let mut out = Vec::new();
+    if !d.torn.is_empty() {
+        out.push(Loss {
+            kind: LOSS_TORN_LOG.into(),
+            input: input.into(),
+            count: d.torn.len() as u64,
+            details: d.torn.clone(),
+        });
+    }
+    if d.invalid_skipped > 0 {
+        out.push(Loss {
+            kind: LOSS_SKIPPED_INVALID.into(),
+            input: input.into(),
+            count: d.invalid_skipped,
+            details: d.reported.clone(),
+        });
+    }
+    out
+}
+
+/// What a run of dump inputs lost: the invalid lines skipped.
+fn dump_losses(input: &str, c: &ConvertStats) -> Option<Loss> {
+    (c.invalid_lines > 0).then(|| Loss {
+        kind: LOSS_SKIPPED_INVALID.into(),
+        input: input.into(),
+        count: c.invalid_lines,
+        details: c.invalid_reported.clone(),
+    })
+}
+
+/// One warning per loss; `listed`: written into the manifest (not with -o -).
+fn warn_loss(l: &Loss, listed: bool) {
+    let listed = if listed {
+        "; listed in the manifest's losses"
+    } else {
+        ""
+    };
+    if l.kind == LOSS_TORN_LOG {
+        for d in &l.details {
+            eprintln!(
+                "prom2om: warning: {}/{d}: a record Prometheus was writing when it stopped (or \
+                 is writing now, on a running server); its samples are not exported, as \
+                 Prometheus's own WAL repair drops that record when it next starts{listed}",
+                l.input
+            );
+        }
+        return;
+    }
+    eprintln!(
+        "prom2om: warning: skipped {} damaged items of {} (--skip-invalid; the first: {}): \
+         their samples are not exported{listed}",
+        l.count,
+        l.input,
+        l.details.first().map_or("-", String::as_str)
+    );
 }
 
 /// The staleness mode the manifest records: what was done. Dump text alone has nothing exact to

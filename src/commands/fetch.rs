@@ -158,8 +158,10 @@ pub fn run(args: Args) -> Result<()> {
         source: "fetch".to_string(),
         inputs: vec![mask_url(&args.url)],
         filters,
+        losses: Vec::new(),
     };
     let summary = sink.finish(info)?;
+    super::common::warn_later(&summary.later, &args.output.output)?;
     warn_quoted_names(&summary.quoted_names);
     if let Some(state) = &opts.state_dir {
         fetch::remove_state(state)?;

@@ -14,7 +14,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::http_args::HttpArgs;
 use crate::fetch::http::{mask_url, Client};
 use crate::format::shard_dir::ShardDir;
-use crate::import::{remote_write, tsdb, verify_remote};
+use crate::import::blocks::read_blocks;
+use crate::import::receiver::Receiver;
+use crate::import::{future, remote_write, tsdb, verify_remote};
 use crate::import::{Destination, Outcome, Progress, ShardResult, Summary};
 use crate::select::filter::LabelEdits;
 
@@ -46,17 +48,29 @@ it is verified in the same way (a shard whose files do not match the manifest's 
 checksums sends nothing; a sidecar series in the wrong shard of its window is found once the \
 window is sent, and fails its shard), window by window in time order (Prometheus and Mimir \
 take old samples only within their out-of-order window behind their newest sample), in \
-requests of --batch-samples, --concurrency at once, each series' samples in order. Timeouts, dropped connections, 429 (after its \
-Retry-After) and 5xx are retried with backoff and jitter (--retries); another 4xx stops that \
-shard with the receiver's message, and the others go on. State in DIR/.prom2om-remote-write \
-records the pushed shards per receiver: running the same command again sends only the rest.
+requests of --batch-samples, --concurrency at once, each series' samples in order. Timeouts, \
+dropped connections, 429 (after its Retry-After) and 5xx are retried with backoff and jitter \
+(--retries); another 4xx stops that shard with the receiver's message, and the others go on. \
+A request whose answer was lost (the receiver may have stored it: a dropped connection, an \
+answer later than --timeout, a 5xx from a proxy), or that the receiver refuses for what it \
+holds (out of order, duplicate sample, out of bounds), is settled by asking the receiver's \
+query API what it holds of the request's series over its time span: what it holds is not sent \
+again, so a Prometheus without an out-of-order window does not refuse the retry and a \
+VictoriaMetrics does not store it twice. The query API is --verify-url, or the write URL \
+without /api/v1/write (where Prometheus and VictoriaMetrics serve it). State in \
+DIR/.prom2om-remote-write records per receiver the pushed shards and, for a shard the \
+receiver took part of (a refusal, a kill), how far each lane got: running the same command \
+again sends only the rest, asking first about the requests that were under way.
 
 With --verify-url URL (the receiver's Prometheus query API) each window is then counted on the \
 receiver: sum(count_over_time(...)) over the window's first to last sample, restricted to the \
---add-label labels, against the manifest's count. Receivers that keep no NaN (VictoriaMetrics) \
-may hold fewer samples by the window's NaN count, which is said; any other difference is \
-printed per window and the exit code is 1. Newly pushed data takes a moment to become \
-searchable: a short window is asked again for up to 10 s.
+--add-label labels, and compared exactly with what that receiver keeps of the manifest's \
+count: all of it for Prometheus (and stores built on its TSDB: Mimir, Thanos, Cortex), all but \
+the NaN samples for VictoriaMetrics, which is found out by asking. A window that differs is \
+printed and the exit code is 1; a window holding fewer samples than pushed is marked, and the \
+same command again asks the receiver about each request of it and sends only what it lacks. \
+Newly pushed data takes a moment to become searchable: a short window is asked again for up \
+to 10 s.
 
 Exit codes: 0 every shard imported (now or before); 1 a shard failed, a window differs \
 under --verify-url, promtool missing or too \
@@ -107,8 +121,9 @@ pub struct Args {
     pub concurrency: u32,
 
     /// After the push, ask this Prometheus query API (the receiver's, e.g. http://vm:8428 or
-    /// http://mimir/prometheus) whether each window holds the manifest's sample count. The auth
-    /// and TLS options apply to it too.
+    /// http://mimir/prometheus) whether each window holds exactly what the receiver keeps of the
+    /// manifest's sample count. During the push it is asked what the receiver holds of a request
+    /// whose answer was lost. The auth and TLS options apply to it too.
     #[arg(long, value_name = "URL", requires = "remote_write")]
     pub verify_url: Option<String>,
 
@@ -137,6 +152,13 @@ pub struct Args {
     /// next block reload, within about a minute.
     #[arg(long)]
     pub force: bool,
+
+    /// Import samples later than now too. Without it a shard directory holding any is refused
+    /// before anything is imported: they come from a host whose clock was ahead, and a
+    /// Prometheus that holds them counts retention back from them (deleting older blocks) and
+    /// refuses every current sample as out of bounds until its clock passes them.
+    #[arg(long)]
+    pub allow_future: bool,
 }
 
 /// Samples per request unless --batch-samples says otherwise; measured against VictoriaMetrics
@@ -180,10 +202,34 @@ pub fn run(args: Args) -> Result<()> {
     // The manifest is read once, and anything wrong with it is bad input (exit 2).
     let dir = ShardDir::open(&args.dir)?;
     dir.refuse_unreadable()?;
+    refuse_future(&args, &dir)?;
+    for l in &dir.manifest().losses {
+        eprintln!("prom2om: warning: {}", l.describe());
+    }
     match &args.tsdb {
         Some(data) => into_tsdb(&args, &dir, data),
         None => into_receiver(&args, &dir),
     }
+}
+
+/// Refuses a directory holding samples later than now (unless --allow-future), before anything
+/// is imported; with the flag, says that they are imported.
+fn refuse_future(args: &Args, dir: &ShardDir) -> Result<()> {
+    let now = future::now_ms();
+    let Some(a) = future::ahead(dir, now) else {
+        return Ok(());
+    };
+    if !args.allow_future {
+        let n = future::count(dir, &a, now)?;
+        return Err(future::refusal(dir, &a, n, now, args.tsdb.is_none()));
+    }
+    eprintln!(
+        "prom2om: warning: importing samples later than now (--allow-future), the latest at {} \
+         ({} ahead of this host's clock)",
+        rfc3339(a.latest_ms),
+        future::span(a.latest_ms - now)
+    );
+    Ok(())
 }
 
 fn into_tsdb(args: &Args, dir: &ShardDir, data: &Path) -> Result<()> {
@@ -233,11 +279,16 @@ fn into_receiver(args: &Args, dir: &ShardDir) -> Result<()> {
         .remote_write
         .clone()
         .expect("clap requires --tsdb or --remote-write");
+    let query = match args.verify_url.as_deref().or(query_api_of(&url)) {
+        Some(q) => Some(args.http.client_config(q)?),
+        None => None,
+    };
     let opts = remote_write::Options {
         client: args.http.client_config(&url)?,
         batch_samples: args.batch_samples as usize,
         concurrency: args.concurrency as usize,
         edits: LabelEdits::parse(&[], &args.add_labels)?,
+        query,
     };
     let bars = Bars::new(true);
     let summary = remote_write::push(dir, &opts, &bars)?;
@@ -246,56 +297,92 @@ fn into_receiver(args: &Args, dir: &ShardDir) -> Result<()> {
     let failed = summary.failed();
     if failed > 0 {
         bail!(
-            "{failed} of {} shards were not pushed (listed above); run the same command again to \
-             retry them, the pushed ones are skipped",
+            "{failed} of {} shards were not pushed (listed above); run the same command again: \
+             it sends what the receiver has not taken of them, and skips the pushed ones",
             summary.results.len()
         );
     }
     if let (Some(v), Destination::Receiver { nan, .. }) = (&args.verify_url, &summary.destination) {
-        verify_receiver(args, dir, v, &opts.edits.add, nan)?;
+        verify_receiver(args, dir, v, &opts, nan)?;
     }
     Ok(())
 }
 
+/// The query API of a receiver whose write endpoint is `url`, where Prometheus and a single
+/// VictoriaMetrics serve it: the URL without `/api/v1/write`. Asked (only) what the receiver
+/// holds of a request whose fate is unknown, when `--verify-url` does not say.
+fn query_api_of(url: &str) -> Option<&str> {
+    url.split('?')
+        .next()
+        .and_then(|u| u.trim_end_matches('/').strip_suffix("/api/v1/write"))
+}
+
 /// Counts each window on the receiver; one line per window that differs and a summary line.
+/// Windows found short are marked for the next run to check request by request.
 fn verify_receiver(
     args: &Args,
     dir: &ShardDir,
     url: &str,
-    matchers: &[(String, String)],
+    opts: &remote_write::Options,
     nan_read: &HashMap<usize, u64>,
 ) -> Result<()> {
     let client = Client::new(&args.http.client_config(url)?)?;
-    let checks = verify_remote::verify(dir, &client, matchers, VERIFY_SETTLE, nan_read)?;
-    let mut differ = 0;
-    let mut nan_missing = 0;
-    for c in &checks {
-        if c.holds_all() {
-            nan_missing += c.expected - c.held;
-            continue;
+    let receiver = Receiver::identify(&client)?;
+    let matchers = &opts.edits.add;
+    let checks = verify_remote::verify(dir, &client, &receiver, matchers, VERIFY_SETTLE, nan_read)?;
+    let mut short = Vec::new();
+    let mut over = 0;
+    for c in checks.iter().filter(|c| !c.holds_all()) {
+        if c.held < c.want {
+            short.push(c.window_start_ms);
+        } else {
+            over += 1;
         }
-        differ += 1;
-        out_line(&format!(
-            "DIFFERS window {} ({} to {}): the receiver holds {} samples, the manifest says {}{}",
-            rfc3339(c.window_start_ms),
-            rfc3339(c.min_ts_ms),
-            rfc3339(c.max_ts_ms),
-            c.held,
-            c.expected,
-            match c.nan {
-                0 => String::new(),
-                n => format!(" ({n} of them NaN)"),
-            }
-        ));
+        out_line(&differs_line(c, &receiver));
     }
     let n = checks.len();
-    let at = client.display_url();
-    if differ > 0 {
-        bail!("{differ} of {n} windows differ on {at} (listed above)");
+    let at = format!("{} ({})", client.display_url(), receiver.describe());
+    if !short.is_empty() || over > 0 {
+        let mut why = format!(
+            "{} of {n} windows differ on {at} (listed above)",
+            short.len() + over
+        );
+        if !short.is_empty() {
+            let shards = remote_write::recheck(dir, opts, &short)?;
+            why.push_str(&format!(
+                ". {} fewer samples than were pushed: requests the receiver (or a proxy in front \
+                 of it) answered without storing them. Run the same command again: it asks the \
+                 receiver what it holds of each request of {} ({shards} shards) and sends only \
+                 what it lacks",
+                match short.len() {
+                    1 => "1 holds".to_string(),
+                    k => format!("{k} hold"),
+                },
+                if short.len() == 1 {
+                    "that window"
+                } else {
+                    "those windows"
+                }
+            ));
+        }
+        if over > 0 {
+            why.push_str(&format!(
+                ". {} more samples than the manifest: other data in the same series and \
+                 times, or samples stored twice (a VictoriaMetrics without \
+                 -dedup.minScrapeInterval keeps both copies of a request sent again after its \
+                 answer was lost), which prom2om cannot take back",
+                match over {
+                    1 => "1 holds".to_string(),
+                    k => format!("{k} hold"),
+                }
+            ));
+        }
+        bail!("{why}");
     }
-    let nan = match nan_missing {
+    let nan_less: u64 = checks.iter().map(|c| c.expected - c.want).sum();
+    let nan = match nan_less {
         0 => String::new(),
-        k => format!(" (less {k} NaN samples, which the receiver does not keep)"),
+        k => format!(" less its {k} NaN samples"),
     };
     // PromQL counts no staleness marker (count_over_time skips them): the markers were checked
     // as the receiver accepted them, each shard's against its sidecar's count.
@@ -306,9 +393,37 @@ fn verify_receiver(
         ),
     };
     out_line(&format!(
-        "verified {n} windows on {at}: all hold the manifest's count{nan}{markers}"
+        "verified {n} windows on {at}: all hold exactly the manifest's count{nan}{markers}"
     ));
     Ok(())
+}
+
+/// The line of a window that differs: what it holds, what it should, and why that much.
+fn differs_line(c: &verify_remote::WindowCheck, receiver: &Receiver) -> String {
+    let because = match (c.nan, receiver.keeps_nan()) {
+        (0, _) => format!("the manifest's {}", c.expected),
+        (k, false) => format!(
+            "the manifest's {} less its {k} NaN samples, which the receiver does not keep",
+            c.expected
+        ),
+        (k, true) if c.held + k == c.want => format!(
+            "the manifest's {}, {k} of them NaN, which it keeps (short by exactly those NaN: a \
+             store that drops NaN would hold this, and prom2om knows only VictoriaMetrics to)",
+            c.expected
+        ),
+        (k, true) => format!(
+            "the manifest's {}, {k} of them NaN, which it keeps",
+            c.expected
+        ),
+    };
+    format!(
+        "DIFFERS window {} ({} to {}): the receiver holds {} samples, it should hold {}: {because}",
+        rfc3339(c.window_start_ms),
+        rfc3339(c.min_ts_ms),
+        rfc3339(c.max_ts_ms),
+        c.held,
+        c.want,
+    )
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -390,6 +505,14 @@ impl Progress for Bars {
         self.samples.inc(samples);
     }
 
+    fn warn(&self, text: &str) {
+        let line = format!("prom2om: warning: {text}");
+        match &self.multi {
+            Some(m) => m.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+
     fn finished(&self, r: &ShardResult) {
         self.print_line(&shard_line(r, self.push));
         if !matches!(r.outcome, Outcome::Skipped | Outcome::Recovered { .. }) {
@@ -415,11 +538,16 @@ fn shard_line(r: &ShardResult, push: bool) -> String {
             samples,
             requests,
             markers,
+            earlier,
         } => format!(
-            "ok      {}: {} in {}, as the manifest says",
+            "ok      {}: {} in {}, as the manifest says{}",
             r.file,
             samples_and_markers(*samples, *markers),
-            super::common::count(*requests, "request")
+            super::common::count(*requests, "request"),
+            match earlier {
+                0 => String::new(),
+                n => format!(" ({n} of them delivered by an earlier run)"),
+            }
         ),
         Outcome::Skipped => format!(
             "skipped {}: {} by an earlier run",
@@ -480,7 +608,7 @@ fn print_blocks_summary(s: &Summary, data: &Path) {
     }
     // Only about blocks this run moved (imported now, or a killed run's finished moves).
     if blocks > 0 {
-        eprintln!("{}", pickup_hint(s.min_time_ms(), data));
+        eprintln!("{}", pickup_hint(data));
     }
 }
 
@@ -491,20 +619,39 @@ fn print_push_summary(s: &Summary, url: &str) {
         requests,
         retries,
         bytes_sent,
+        checked,
+        found,
+        unchecked,
         ..
     } = &s.destination
     else {
         return;
     };
+    if *unchecked > 0 {
+        eprintln!(
+            "prom2om: warning: {unchecked} requests whose fate was unknown (an answer lost, or \
+             an earlier run stopped while sending them) were sent again without asking the \
+             receiver what it held: give --verify-url (its query API) so prom2om can ask. A \
+             receiver that keeps both copies of a sample sent twice (VictoriaMetrics without \
+             -dedup.minScrapeInterval) may hold some samples twice, which --verify-url counts"
+        );
+    }
     if *overridden > 0 {
         eprintln!(
             "prom2om: warning: --add-label replaced a different value {overridden} series already had"
         );
     }
     let secs = s.elapsed.as_secs_f64().max(1e-9);
+    let asked = match checked {
+        0 => String::new(),
+        n => format!(
+            "; {n} requests whose fate was unknown asked about on the receiver, {found} of them \
+             found held and not sent again"
+        ),
+    };
     out_line(&format!(
         "pushed {}, skipped {} (pushed before), failed {}; {} to {url} in {secs:.1}s \
-         ({:.0} samples/s; {requests} requests, {retries} retries, {} sent)",
+         ({:.0} samples/s; {requests} requests, {retries} retries, {} sent){asked}",
         super::common::count(s.done() as u64, "shard"),
         s.skipped(),
         s.failed(),
@@ -515,22 +662,47 @@ fn print_push_summary(s: &Summary, url: &str) {
 }
 
 /// How Prometheus will see the new blocks; found with a real 2.42 server: it rescans its data
-/// dir every minute and then also applies time retention, counted back from the newest block.
-fn pickup_hint(min_time_ms: Option<i64>, data: &Path) -> String {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let days = min_time_ms.map_or(0, |t| (now_ms - t).max(0) / 86_400_000 + 1);
+/// dir every minute and then also applies time retention, deleting each block that ends
+/// `retention` or more before the newest block's end, and refuses samples older than the newest
+/// block. The blocks of `data` (those there before too) must all outlive the newest one.
+fn pickup_hint(data: &Path) -> String {
+    let now_ms = future::now_ms();
     let mut s = String::from(
         "prom2om: a running Prometheus loads the new blocks at its next block reload (every \
          minute, no restart needed); a stopped one loads them when it starts. At each reload it \
          deletes the blocks that end more than --storage.tsdb.retention.time (default 15d) \
          before the newest block in its data dir.",
     );
+    // A block a running server compacts away meanwhile is no matter for a hint.
+    let blocks = read_blocks(data).unwrap_or_default();
+    let (Some(oldest), Some(newest)) = (
+        blocks.iter().map(|b| b.min_time).min(),
+        blocks.iter().map(|b| b.max_time).max(),
+    ) else {
+        return s;
+    };
+    // Its own head becomes a block ending about now.
+    let reference = newest.max(now_ms);
+    let days = (reference - oldest).max(0) / 86_400_000 + 1;
+    if newest > now_ms {
+        s.push_str(&format!(
+            " The newest block ends at {}, {} from now: until this host's clock passes it, \
+             that Prometheus refuses every scraped or written sample older than it (\"out of \
+             bounds\"), and it counts retention back from it.",
+            rfc3339(newest),
+            future::span(newest - now_ms)
+        ));
+    }
     if days > 15 {
         s.push_str(&format!(
-            " The imported data starts {days} days ago: keep it with\n  prometheus \
+            " The blocks in {} span {days} days back from {}: keep them all with\n  prometheus \
              --storage.tsdb.path={} --storage.tsdb.retention.time={days}d (or more)",
+            data.display(),
+            if newest > now_ms {
+                "the newest block's end"
+            } else {
+                "now"
+            },
             data.display()
         ));
     }

@@ -40,6 +40,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     written?;
+    // Not a problem of the directory, but what it lacks: said.
+    for l in &report.losses {
+        eprintln!("prom2om: note: {}", l.describe());
+    }
     let t = &report.totals;
     writeln!(
         out,

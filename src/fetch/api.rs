@@ -69,7 +69,7 @@ fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Failure> {
         .ok_or_else(|| Failure::Fatal(anyhow!("answer without data")))
 }
 
-fn looks_like_html(body: &[u8]) -> bool {
+pub(crate) fn looks_like_html(body: &[u8]) -> bool {
     let start = body.trim_ascii_start();
     start.first() == Some(&b'<')
 }
@@ -188,7 +188,18 @@ fn matrix_of(body: &[u8]) -> Result<Matrix, Failure> {
 
 /// An instant query returning a matrix (a range selector): its raw samples.
 pub fn query_matrix(c: &Client, query: &str, time_ms: i64) -> Result<Matrix> {
-    let params = [("query", query.to_string()), ("time", api_time(time_ms))];
+    query_matrix_with(c, query, time_ms, &[])
+}
+
+/// [`query_matrix`] with extra request parameters.
+pub fn query_matrix_with(
+    c: &Client,
+    query: &str,
+    time_ms: i64,
+    extra: &[(&str, String)],
+) -> Result<Matrix> {
+    let mut params = vec![("query", query.to_string()), ("time", api_time(time_ms))];
+    params.extend(extra.iter().cloned());
     let what = format!("query {query} at {}", api_time(time_ms));
     c.retry(|| matrix_of(&c.get("/api/v1/query", &params)?))
         .with_context(|| what.clone())
@@ -258,6 +269,24 @@ pub fn query_vector_with(
             .collect()
     })
     .with_context(|| what.clone())
+}
+
+/// What `/api/v1/status/buildinfo` says of the server.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct BuildInfo {
+    #[serde(default)]
+    pub version: String,
+    /// Set by stores that are not Prometheus itself (Grafana Mimir names itself here).
+    #[serde(default)]
+    pub application: Option<String>,
+    #[serde(default)]
+    pub revision: Option<String>,
+}
+
+/// `/api/v1/status/buildinfo` (a server without it answers 404, an error).
+pub fn build_info(c: &Client) -> Result<BuildInfo> {
+    c.retry(|| parse(&c.get("/api/v1/status/buildinfo", &[])?))
+        .context("reading /api/v1/status/buildinfo")
 }
 
 /// What `fetch` needs from the server's configuration.

@@ -450,17 +450,28 @@ impl Client {
                             attempts: tries + 1,
                         }));
                     }
-                    let exp = self.backoff.saturating_mul(1u32 << tries.min(20));
-                    let cap = exp.min(self.max_backoff);
-                    // "Equal jitter": half fixed, half random, so threads do not retry in step.
-                    let delay = cap / 2 + cap.mul_f64(jitter() / 2.0);
-                    let delay = after.map_or(delay, |a| a.max(delay));
+                    self.pause(tries, after);
                     tries += 1;
-                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(delay);
                 }
             }
         }
+    }
+
+    /// Retries allowed after a first attempt (`--retries`).
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// Sleeps before retry number `tries + 1` (exponential backoff with jitter, at least
+    /// `after`, a `Retry-After`), and counts it: for callers that run their own retry loop.
+    pub fn pause(&self, tries: u32, after: Option<Duration>) {
+        let exp = self.backoff.saturating_mul(1u32 << tries.min(20));
+        let cap = exp.min(self.max_backoff);
+        // "Equal jitter": half fixed, half random, so threads do not retry in step.
+        let delay = cap / 2 + cap.mul_f64(jitter() / 2.0);
+        let delay = after.map_or(delay, |a| a.max(delay));
+        self.counters.retries.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(delay);
     }
 }
 

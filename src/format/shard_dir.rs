@@ -28,8 +28,9 @@ pub use census::{samples_per_series, SeriesCounts};
 pub use checks::window_problems;
 pub use checks::SeriesHashes;
 pub use manifest::{
-    sha256_hex, Dashboards, Filters, Manifest, QuotedNames, ShardEntry, Sidecar, Totals,
-    MANIFEST_FILE, SIDECAR_NATIVE_HISTOGRAMS, SIDECAR_STALE_MARKERS,
+    sha256_hex, Dashboards, Filters, Loss, Manifest, QuotedNames, ShardEntry, Sidecar, Totals,
+    LOSS_SKIPPED_INVALID, LOSS_TORN_LOG, MANIFEST_FILE, SIDECAR_NATIVE_HISTOGRAMS,
+    SIDECAR_STALE_MARKERS,
 };
 pub use naming::{file_name, hist_sidecar_name, series_hash, stale_sidecar_name, utc_stamp};
 pub use shard::{Point, ShardFiles, ShardReport, Value};

@@ -1,6 +1,7 @@
 //! Is a Prometheus using this data dir? Prometheus holds `DATA/lock` with `flock(LOCK_EX)` while
 //! it runs (tsdb/fileutil); Debian's build only does so with `--storage.tsdb.use-lockfile`, so
-//! on Linux the open files of other processes under the dir are checked too.
+//! on Linux the open files of other processes under the dir are checked too, and what could not
+//! be checked (another user's processes, without root) is said.
 
 use std::fs::File;
 use std::io;
@@ -19,6 +20,8 @@ pub enum Holder {
         name: String,
         file: PathBuf,
     },
+    /// A Prometheus whose open files cannot be read runs with `--storage.tsdb.path` on the dir.
+    Serving { pid: u32, command: String },
 }
 
 impl std::fmt::Display for Holder {
@@ -28,17 +31,44 @@ impl std::fmt::Display for Holder {
             Holder::Process { pid, name, file } => {
                 write!(f, "process {pid} ({name}) has {} open", file.display())
             }
+            Holder::Serving { pid, command } => write!(f, "process {pid} runs `{command}`"),
         }
     }
 }
 
-/// The first sign that another process uses `dir`, if any.
-pub fn holder(dir: &Path) -> io::Result<Option<Holder>> {
+/// A process whose open files could not be read (another user's, without root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unseen {
+    pub pid: u32,
+    /// Its command line (or name), as `/proc/PID/cmdline` shows it to anyone.
+    pub command: String,
+    /// It runs a Prometheus TSDB (named `prometheus`, or given `--storage.tsdb.path`) whose
+    /// data dir could not be told: a relative path, or the default `data/`, under a working
+    /// directory only its user may read.
+    pub prometheus: bool,
+}
+
+/// What the check found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InUse {
+    /// The first sign that another process uses the dir.
+    pub holder: Option<Holder>,
+    /// The processes it could not look into.
+    pub unseen: Vec<Unseen>,
+    /// `/proc` could not be listed: only the lock file was checked.
+    pub no_proc: bool,
+}
+
+/// Whether another process uses `dir`, and what could not be checked.
+pub fn check(dir: &Path) -> io::Result<InUse> {
     let lock = dir.join("lock");
     if lock_file_held(&lock)? {
-        return Ok(Some(Holder::LockFile(lock)));
+        return Ok(InUse {
+            holder: Some(Holder::LockFile(lock)),
+            ..InUse::default()
+        });
     }
-    Ok(process_with_open_file(dir))
+    Ok(open_files(dir))
 }
 
 /// Tries the lock Prometheus takes, without waiting, and lets it go at once. The file is never
@@ -56,13 +86,20 @@ fn lock_file_held(lock: &Path) -> io::Result<bool> {
     }
 }
 
-/// Scans `/proc/*/fd` for a file under `dir` held open by another process. Processes we may not
-/// inspect are passed over: this is a safety net, not a proof.
+/// Scans `/proc/*/fd` for a file under `dir` held open by another process. A process whose
+/// `fd` cannot be read is judged by its command line, which anyone may read.
 #[cfg(target_os = "linux")]
-fn process_with_open_file(dir: &Path) -> Option<Holder> {
-    let dir = dir.canonicalize().ok()?;
+fn open_files(dir: &Path) -> InUse {
+    let mut found = InUse::default();
+    let Ok(dir) = dir.canonicalize() else {
+        return found;
+    };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        found.no_proc = true;
+        return found;
+    };
     let me = std::process::id();
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+    for entry in procs.flatten() {
         let Some(pid) = entry
             .file_name()
             .to_str()
@@ -73,31 +110,107 @@ fn process_with_open_file(dir: &Path) -> Option<Holder> {
         if pid == me {
             continue;
         }
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
-            continue;
+        let fds = match std::fs::read_dir(entry.path().join("fd")) {
+            Ok(fds) => fds,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                match by_command_line(&entry.path(), pid, &dir) {
+                    Ok(holder) => {
+                        found.holder = Some(holder);
+                        return found;
+                    }
+                    Err(Some(u)) => found.unseen.push(u),
+                    Err(None) => {}
+                }
+                continue;
+            }
+            // Gone meanwhile, or a kernel thread.
+            Err(_) => continue,
         };
         for fd in fds.flatten() {
             let Ok(target) = std::fs::read_link(fd.path()) else {
                 continue;
             };
             if target.starts_with(&dir) {
-                let name = std::fs::read_to_string(entry.path().join("comm"))
-                    .map(|s| s.trim().to_string())
-                    .unwrap_or_else(|_| "?".into());
-                return Some(Holder::Process {
+                found.holder = Some(Holder::Process {
                     pid,
-                    name,
+                    name: comm(&entry.path()),
                     file: target,
                 });
+                return found;
             }
+        }
+    }
+    found
+}
+
+#[cfg(target_os = "linux")]
+fn comm(proc_dir: &Path) -> String {
+    std::fs::read_to_string(proc_dir.join("comm"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// A process whose open files cannot be read: a Prometheus serving `dir` (`Ok`), one whose data
+/// dir cannot be told (`Err(Some)`, `prometheus` set), another process (`Err(Some)`), or one
+/// gone meanwhile (`Err(None)`).
+#[cfg(target_os = "linux")]
+fn by_command_line(proc_dir: &Path, pid: u32, dir: &Path) -> Result<Holder, Option<Unseen>> {
+    let raw = std::fs::read(proc_dir.join("cmdline")).map_err(|_| None)?;
+    let args: Vec<String> = raw
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let command = if args.is_empty() {
+        comm(proc_dir)
+    } else {
+        args.join(" ")
+    };
+    let path = storage_path(&args);
+    let named = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .is_some_and(|n| n == "prometheus");
+    if !named && path.is_none() {
+        return Err(Some(Unseen {
+            pid,
+            command,
+            prometheus: false,
+        }));
+    }
+    match path.map(Path::new).filter(|p| p.is_absolute()) {
+        Some(p) if p.canonicalize().is_ok_and(|p| p == dir) => Ok(Holder::Serving { pid, command }),
+        // An absolute path elsewhere: not this dir.
+        Some(_) => Err(None),
+        None => Err(Some(Unseen {
+            pid,
+            command,
+            prometheus: true,
+        })),
+    }
+}
+
+/// The value of `--storage.tsdb.path` (`=value` or the next argument).
+fn storage_path(args: &[String]) -> Option<&str> {
+    const FLAG: &str = "--storage.tsdb.path";
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if let Some(v) = a.strip_prefix(FLAG).and_then(|r| r.strip_prefix('=')) {
+            return Some(v);
+        }
+        if a == FLAG {
+            return it.next().map(String::as_str);
         }
     }
     None
 }
 
 #[cfg(not(target_os = "linux"))]
-fn process_with_open_file(_dir: &Path) -> Option<Holder> {
-    None
+fn open_files(_dir: &Path) -> InUse {
+    InUse {
+        no_proc: true,
+        ..InUse::default()
+    }
 }
 
 #[cfg(test)]
@@ -107,7 +220,7 @@ mod tests {
     #[test]
     fn free_dir_and_missing_lock_file() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(holder(dir.path()).unwrap(), None);
+        assert_eq!(check(dir.path()).unwrap().holder, None);
         assert!(
             !dir.path().join("lock").exists(),
             "the check must not create the lock"
@@ -137,7 +250,7 @@ mod tests {
             .stdin(File::open(&file).unwrap())
             .spawn()
             .expect("sleep");
-        let found = holder(dir.path()).unwrap();
+        let found = check(dir.path()).unwrap().holder;
         child.kill().unwrap();
         child.wait().unwrap();
         match found {
@@ -147,5 +260,19 @@ mod tests {
             }
             other => panic!("expected the sleeping child, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_storage_path_of_a_command_line() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            storage_path(&args(&["prometheus", "--storage.tsdb.path=/var/lib/p"])),
+            Some("/var/lib/p")
+        );
+        assert_eq!(
+            storage_path(&args(&["prometheus", "--storage.tsdb.path", "data2"])),
+            Some("data2")
+        );
+        assert_eq!(storage_path(&args(&["prometheus", "--web.x=1"])), None);
     }
 }

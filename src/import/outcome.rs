@@ -17,11 +17,13 @@ pub enum Outcome {
         min_time_ms: Option<i64>,
         max_time_ms: Option<i64>,
     },
-    /// Every sample (and staleness marker of its sidecar) was accepted by the receiver.
+    /// The receiver holds every sample (and staleness marker of its sidecar).
     Pushed {
         samples: u64,
         requests: u64,
         markers: u64,
+        /// Samples and markers an interrupted earlier run had delivered (not sent again).
+        earlier: u64,
     },
     /// An earlier run imported it (same file name and checksum; pushed: to the same receiver).
     Skipped,
@@ -56,6 +58,13 @@ pub enum Destination {
         requests: u64,
         retries: u64,
         bytes_sent: u64,
+        /// Requests whose fate was unknown (an answer lost, a refusal for what the receiver
+        /// holds, an interrupted run), asked about on the receiver's query API.
+        checked: u64,
+        /// Of those, found held whole: not sent again.
+        found: u64,
+        /// Requests sent again after an answer was lost, with no query API to check first.
+        unchecked: u64,
         /// NaN samples of each shard this run read (manifest index), for `--verify-url`.
         nan: HashMap<usize, u64>,
     },
@@ -147,6 +156,8 @@ pub trait Progress: Sync {
     /// `samples` more are through: accepted by the receiver, or in a shard that finished.
     fn samples_done(&self, _samples: u64) {}
     fn finished(&self, _result: &ShardResult) {}
+    /// Something the user should know before the run ends (a check that could not be made).
+    fn warn(&self, _text: &str) {}
 }
 
 /// No progress reporting.
@@ -178,6 +189,7 @@ mod tests {
                     samples: 7,
                     requests: 1,
                     markers: 1,
+                    earlier: 0,
                 }),
                 r(Outcome::Recovered {
                     blocks: vec!["b".into(), "c".into()],

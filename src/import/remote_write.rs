@@ -1,30 +1,31 @@
 //! `import --remote-write`: pushes verified shards, window by window in time order, to any
-//! Prometheus remote-write 1.0 receiver, on N ordered lanes (a series always takes the same one).
+//! Prometheus remote-write 1.0 receiver, on N ordered lanes (a series always takes the same one),
+//! recording how far each lane got, so an interrupted push always completes (see `lanes`).
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 
+use super::lanes::{deliver, describe_refusal, first_of, Counts, Delivered, Lanes, Query};
 use super::outcome::{Destination, Outcome, Progress, ShardResult, Summary};
-use super::state::{self, PushState, StateFile, STATE_FILE};
+use super::state::{self, Partial, PushState, PushTarget, StateFile, STATE_FILE};
 use super::window_gate::WindowGate;
-use crate::fetch::http::{Client, ClientConfig, Failure, HttpStatus};
-use crate::format::prompb::{self, Label, Sample, TimeSeries, WriteRequest};
+use crate::fetch::http::{Client, ClientConfig};
+use crate::format::prompb::WriteRequest;
 use crate::format::shard_dir::{sha256_hex, SeriesHashes, ShardDir, ShardEntry, ShardFiles};
-use crate::labels::Labels;
 use crate::select::filter::LabelEdits;
 
 /// Push state and lock, inside the shard directory (the receiver has no place for ours).
 pub const STATE_DIR: &str = ".prom2om-remote-write";
 /// Requests waiting per lane: enough to keep the lane busy while the reader builds the next.
 const LANE_QUEUE: usize = 2;
+/// How often a shard's progress is written while it is sent.
+const SAVE_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -36,6 +37,8 @@ pub struct Options {
     pub concurrency: usize,
     /// `--add-label` edits applied to every series before it is sent.
     pub edits: LabelEdits,
+    /// The receiver's query API, asked what it holds of a request whose fate is unknown.
+    pub query: Option<ClientConfig>,
 }
 
 /// Who receives: the URL without credentials, the headers (a tenant) and the label edits. Hashed,
@@ -49,7 +52,8 @@ fn target_key(display_url: &str, cfg: &ClientConfig, edits: &LabelEdits) -> Stri
 ///
 /// Errors are for the run as a whole (bad URL or options, receiver unreachable). A shard the
 /// receiver refuses, or that does not read back as its manifest says, is an
-/// [`Outcome::Failed`] and stops nothing else.
+/// [`Outcome::Failed`] and stops nothing else; what the receiver took of it is recorded, and
+/// the next run sends the rest.
 pub fn push(dir: &ShardDir, opts: &Options, progress: &dyn Progress) -> Result<Summary> {
     let started = Instant::now();
     let manifest = dir.manifest();
@@ -83,22 +87,28 @@ pub fn push(dir: &ShardDir, opts: &Options, progress: &dyn Progress) -> Result<S
         Some((gate, extra)) => (Some(gate), extra.into_iter().collect()),
         None => (None, HashSet::new()),
     };
+    let query = Query::new(opts.query.clone());
     let mut run = Run {
         dir,
         pusher: Pusher {
             client: &client,
+            query: &query,
             opts,
             progress,
-            sent: AtomicU64::new(0),
+            counts: Counts::default(),
             overridden: AtomicU64::new(0),
             unreachable: AtomicBool::new(false),
+            tracker: Mutex::new(Tracker {
+                state: st,
+                path: state_path,
+                target,
+                saved: Instant::now(),
+                shard: None,
+            }),
         },
         todo: todo.into_iter().collect(),
         gate,
         hash_only,
-        state: st,
-        state_path,
-        target,
         nan: HashMap::new(),
         pending: Vec::new(),
         results: Vec::new(),
@@ -108,15 +118,18 @@ pub fn push(dir: &ShardDir, opts: &Options, progress: &dyn Progress) -> Result<S
         let window_ends = order.get(k + 1).is_none_or(|&j| window(j) != window(i));
         run.shard(i, window_ends)?;
     }
-    let p = &run.pusher;
+    let c = &run.pusher.counts;
     Ok(Summary {
         results: run.results,
         warnings,
         destination: Destination::Receiver {
-            overridden: p.overridden.load(Ordering::Relaxed),
+            overridden: run.pusher.overridden.load(Ordering::Relaxed),
             requests: client.counters.requests.load(Ordering::Relaxed),
             retries: client.counters.retries.load(Ordering::Relaxed),
-            bytes_sent: p.sent.load(Ordering::Relaxed),
+            bytes_sent: c.sent_bytes.load(Ordering::Relaxed),
+            checked: c.checked.load(Ordering::Relaxed),
+            found: c.found.load(Ordering::Relaxed),
+            unchecked: c.unchecked.load(Ordering::Relaxed),
             nan: run.nan,
         },
         elapsed: started.elapsed(),
@@ -137,9 +150,6 @@ struct Run<'a> {
     /// for in `pending`; `hash_only`, the shards pushed before that it reads.
     gate: Option<WindowGate>,
     hash_only: HashSet<usize>,
-    state: PushState,
-    state_path: PathBuf,
-    target: String,
     /// NaN samples of each shard read, for `--verify-url`.
     nan: HashMap<usize, u64>,
     pending: Vec<(usize, Outcome)>,
@@ -151,7 +161,9 @@ impl Run<'_> {
     /// the end of its window (`window_ends`) when the directory has side files.
     fn shard(&mut self, i: usize, window_ends: bool) -> Result<()> {
         let (outcome, hashes) = if self.todo.contains(&i) {
-            let (o, hashes, n) = self.pusher.shard(self.dir.shard(i));
+            let k = key(&self.dir.manifest().shards[i]);
+            let (resume, recheck) = self.pusher.tracker().resume(&k);
+            let (o, hashes, n) = self.pusher.shard(self.dir.shard(i), &k, resume, recheck);
             if let Outcome::Failed(why) = &o {
                 if self.pusher.unreachable.load(Ordering::Relaxed) {
                     return Err(anyhow!("{why}"));
@@ -197,13 +209,7 @@ impl Run<'_> {
                 outcome = Outcome::Failed(format!("verify: {}", of_j.join("; ")));
             }
             if let Outcome::Pushed { samples, .. } = outcome {
-                let t = self
-                    .state
-                    .targets
-                    .get_mut(&self.target)
-                    .expect("entry made");
-                t.pushed.insert(key(e), samples);
-                self.state.save(&self.state_path)?;
+                self.pusher.tracker().done(&key(e), samples)?;
             }
             let r = ShardResult {
                 index: j,
@@ -221,12 +227,14 @@ impl Run<'_> {
 /// What the lanes of every shard share.
 struct Pusher<'a> {
     client: &'a Client,
+    query: &'a Query,
     opts: &'a Options,
     progress: &'a dyn Progress,
-    sent: AtomicU64,
+    counts: Counts,
     overridden: AtomicU64,
     /// Nothing answered at the URL: no use trying the other shards.
     unreachable: AtomicBool,
+    tracker: Mutex<Tracker>,
 }
 
 /// The first refusal on a shard; stops its reader and its other lanes.
@@ -235,32 +243,67 @@ struct Refusal {
     first: Mutex<Option<String>>,
 }
 
+impl Refusal {
+    fn refuse(&self, why: String) {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut first = self.first.lock().expect("no panics while held");
+        first.get_or_insert(why);
+    }
+}
+
 impl Pusher<'_> {
-    /// Sends one shard, as it is read, on the lanes, and waits for every answer. Returns its
-    /// outcome, what its read gathered for the check across its window, and its NaN samples.
-    fn shard(&self, files: ShardFiles<'_>) -> (Outcome, SeriesHashes, u64) {
+    /// Sends one shard, as it is read, on the lanes, and waits for every answer: from where
+    /// `resume` (an earlier run's progress) says each lane stands, asking the receiver first
+    /// what it holds of each lane's next requests when their fate is unknown (`resume`), or of
+    /// every request (`recheck`). Returns its outcome, what its read gathered for the check
+    /// across its window, and its NaN samples.
+    fn shard(
+        &self,
+        files: ShardFiles<'_>,
+        key: &str,
+        resume: Option<Partial>,
+        recheck: bool,
+    ) -> (Outcome, SeriesHashes, u64) {
         if !files.sound() {
             // Nothing of it is sent: its report says why.
             let r = files.check();
             let why = format!("verify: {}", r.problems.join("; "));
             return (Outcome::Failed(why), r.hashes, 0);
         }
+        let uncertain = resume.is_some() || recheck;
+        let lanes = resume
+            .as_ref()
+            .map_or(self.opts.concurrency, |p| p.lanes)
+            .max(1);
+        let mut skip = resume.map_or_else(Vec::new, |p| p.acked);
+        skip.resize(lanes, 0);
+        let earlier: u64 = skip.iter().sum();
+        let begun = self.tracker().begin(
+            key,
+            Partial {
+                lanes,
+                acked: skip.clone(),
+            },
+        );
+        if let Err(e) = begun {
+            return (Outcome::Failed(format!("{e:#}")), files.check().hashes, 0);
+        }
+        self.progress.samples_done(earlier);
         let refusal = Refusal {
             stop: AtomicBool::new(false),
             first: Mutex::new(None),
         };
-        let lanes = self.opts.concurrency.max(1);
         let mut nan = 0;
         let (requests, report) = std::thread::scope(|s| {
             let mut txs = Vec::with_capacity(lanes);
             let mut handles = Vec::with_capacity(lanes);
-            for _ in 0..lanes {
+            for lane in 0..lanes {
                 let (tx, rx) = sync_channel::<WriteRequest>(LANE_QUEUE);
                 txs.push(tx);
                 let refusal = &refusal;
-                handles.push(s.spawn(move || self.lane(rx, refusal)));
+                handles.push(s.spawn(move || self.lane(lane, rx, refusal, uncertain, recheck)));
             }
-            let report = self.read_into_lanes(files, &txs, &refusal, &mut nan);
+            let report = self.read_into_lanes(files, &txs, skip, &refusal, &mut nan);
             drop(txs);
             let requests: u64 = handles
                 .into_iter()
@@ -268,6 +311,9 @@ impl Pusher<'_> {
                 .sum();
             (requests, report)
         });
+        if let Err(e) = self.tracker().end() {
+            refusal.refuse(format!("{e:#}"));
+        }
         if let Some(why) = refusal.first.into_inner().expect("lanes joined") {
             return (Outcome::Failed(why), report.hashes, nan);
         }
@@ -280,30 +326,28 @@ impl Pusher<'_> {
             samples,
             requests,
             markers: report.stale_markers,
+            earlier,
         };
         (outcome, report.hashes, nan)
     }
 
+    fn tracker(&self) -> std::sync::MutexGuard<'_, Tracker> {
+        self.tracker.lock().expect("no panics while held")
+    }
+
     /// Reads the shard and hands full requests to the lanes, each series' staleness markers
     /// (from its side file) merged in time order with its samples, with their exact bits: a
-    /// remote-write receiver stores them as staleness markers. Counts the NaN samples.
+    /// remote-write receiver stores them as staleness markers. Leaves out each lane's first
+    /// `skip` points, which an earlier run delivered. Counts the NaN samples.
     fn read_into_lanes(
         &self,
         files: ShardFiles<'_>,
         txs: &[std::sync::mpsc::SyncSender<WriteRequest>],
+        skip: Vec<u64>,
         refusal: &Refusal,
         nan: &mut u64,
     ) -> crate::format::shard_dir::ShardReport {
-        let mut lanes = Lanes {
-            batch: self.opts.batch_samples.max(1),
-            pending: (0..txs.len())
-                .map(|_| (WriteRequest::default(), 0))
-                .collect(),
-            txs,
-            lane: 0,
-            labels: Vec::new(),
-            open: false,
-        };
+        let mut lanes = Lanes::new(self.opts.batch_samples, txs, skip);
         let report = files.points(|p| {
             if refusal.stop.load(Ordering::Relaxed) {
                 return Err(anyhow!("stopped: the receiver refused a request"));
@@ -334,157 +378,151 @@ impl Pusher<'_> {
         report
     }
 
-    /// Sends the requests of one lane in order; the number accepted. After a refusal (here or
-    /// on another lane) it only drains its queue.
-    fn lane(&self, rx: Receiver<WriteRequest>, refusal: &Refusal) -> u64 {
-        let mut accepted = 0;
+    /// Delivers the requests of lane `lane` in order, recording each as the receiver holds
+    /// it; the number delivered. `uncertain`: the first requests may be held already (asked
+    /// until one is not), `always`: every request is asked about. After a refusal (here or on
+    /// another lane) it only drains its queue.
+    fn lane(
+        &self,
+        lane: usize,
+        rx: Receiver<WriteRequest>,
+        refusal: &Refusal,
+        mut uncertain: bool,
+        always: bool,
+    ) -> u64 {
+        let mut delivered = 0;
         for req in rx {
             if refusal.stop.load(Ordering::Relaxed) {
                 continue;
             }
-            match self.send(&req) {
-                Ok(()) => {
-                    accepted += 1;
-                    self.progress.samples_done(req.samples() as u64);
+            let first = first_of(&req);
+            let points = req.samples() as u64;
+            match deliver(self.client, self.query, &self.counts, req, uncertain) {
+                Ok(how) => {
+                    delivered += 1;
+                    // Found held: the next may be too; sent: the rest of the lane is new.
+                    uncertain = always || (uncertain && how == Delivered::Found);
+                    self.progress.samples_done(points);
+                    if let Err(e) = self.tracker().ack(lane, points) {
+                        refusal.refuse(format!("{e:#}"));
+                    }
                 }
                 Err(e) => {
                     if crate::fetch::http::unreachable(&e) {
                         self.unreachable.store(true, Ordering::Relaxed);
                     }
-                    refusal.stop.store(true, Ordering::Relaxed);
-                    let mut first = refusal.first.lock().expect("no panics while held");
-                    if first.is_none() {
-                        *first = Some(describe_refusal(&e, &req));
-                    }
+                    let first = first.as_ref().map(|(l, t)| (l, *t));
+                    refusal.refuse(describe_refusal(&e, first));
                 }
             }
         }
-        accepted
-    }
-
-    /// One request, retried on what may pass; a "too old" 500 from Prometheus is final.
-    fn send(&self, req: &WriteRequest) -> Result<()> {
-        let body = req.encode_body();
-        let headers = [
-            ("Content-Encoding", "snappy"),
-            ("Content-Type", prompb::WRITE_CONTENT_TYPE),
-            ("X-Prometheus-Remote-Write-Version", prompb::WRITE_VERSION),
-        ];
-        self.client
-            .retry(|| match self.client.post("", &body, &headers) {
-                Ok(resp) => {
-                    self.sent.fetch_add(body.len() as u64, Ordering::Relaxed);
-                    // Read the (short) answer so the connection goes back to the pool.
-                    let _ = self.client.reader(resp).read_to_end(&mut Vec::new());
-                    Ok(())
-                }
-                Err(Failure::Transient(e, _)) if too_old(&e) => Err(Failure::Fatal(e)),
-                Err(f) => Err(f),
-            })
+        delivered
     }
 }
 
-/// Prometheus answers samples behind its out-of-order window with 500 (2.42: "too old sample")
-/// or 400 ("out of bounds"); remote-write senders would retry the 500 forever.
-fn too_old(e: &anyhow::Error) -> bool {
-    e.chain()
-        .filter_map(|c| c.downcast_ref::<HttpStatus>())
-        .any(|s| {
-            let m = s.message.to_ascii_lowercase();
-            (s.status == 500 || s.status == 400)
-                && (m.contains("too old") || m.contains("out of bounds"))
-        })
+/// The push state, and the progress of the shard being sent, written at most every
+/// [`SAVE_EVERY`] while it is sent: a kill loses what was delivered since, which the rerun
+/// then finds held on the receiver.
+struct Tracker {
+    state: PushState,
+    path: PathBuf,
+    target: String,
+    saved: Instant,
+    shard: Option<(String, Partial)>,
 }
 
-fn describe_refusal(e: &anyhow::Error, req: &WriteRequest) -> String {
-    let answered = e.chain().any(|c| c.is::<HttpStatus>());
-    let first = req
-        .timeseries
-        .first()
-        .filter(|_| answered)
-        .map_or(String::new(), |ts| {
-            let l = Labels::from_pairs(
-                ts.labels
-                    .iter()
-                    .map(|l| (l.name.as_str(), l.value.as_str())),
-            );
-            let t = ts.samples.first().map_or(0, |s| s.timestamp);
-            format!("; the refused request starts with {l} at {t} ms")
-        });
-    let advice = if too_old(e) {
-        " (the receiver takes samples only within its out-of-order window behind its newest \
-         sample: for Prometheus set storage: tsdb: out_of_order_time_window in its configuration \
-         to cover the data's time range, for Mimir -ingester.out-of-order-time-window; push into \
-         an empty receiver first, then the live data)"
-    } else {
-        ""
-    };
-    format!("{e:#}{first}{advice}")
-}
-
-/// The requests being filled, one per lane; a full one goes to its lane.
-struct Lanes<'a> {
-    batch: usize,
-    pending: Vec<(WriteRequest, usize)>,
-    txs: &'a [std::sync::mpsc::SyncSender<WriteRequest>],
-    lane: usize,
-    labels: Vec<Label>,
-    /// Whether the current series has an entry in its lane's pending request.
-    open: bool,
-}
-
-impl Lanes<'_> {
-    /// Starts a series (labels as sent).
-    fn series(&mut self, l: &Labels) {
-        self.lane = lane_of(l, self.txs.len());
-        self.labels = to_proto(l);
-        self.open = false;
+impl Tracker {
+    fn entry(&mut self) -> &mut PushTarget {
+        self.state
+            .targets
+            .get_mut(&self.target)
+            .expect("made when the push began")
     }
 
-    fn push(&mut self, value: f64, timestamp: i64) {
-        let (req, n) = &mut self.pending[self.lane];
-        if !self.open {
-            req.timeseries.push(TimeSeries {
-                labels: self.labels.clone(),
-                samples: Vec::new(),
-            });
-            self.open = true;
+    /// An earlier run's progress on shard `key`, and whether it is to be rechecked.
+    fn resume(&mut self, key: &str) -> (Option<Partial>, bool) {
+        let t = self.entry();
+        (t.partial.get(key).cloned(), t.recheck.contains(key))
+    }
+
+    /// Records shard `key` as being sent, before its first request: a kill from here on leaves
+    /// it for the rerun to resume with a check.
+    fn begin(&mut self, key: &str, p: Partial) -> Result<()> {
+        self.shard = Some((key.to_string(), p));
+        self.save()
+    }
+
+    /// `points` more of `lane` are held by the receiver; written now and then, unsynced (the
+    /// lanes wait for this lock): a power cut may lose some, which the next run asks about.
+    fn ack(&mut self, lane: usize, points: u64) -> Result<()> {
+        let (_, p) = self.shard.as_mut().expect("begun");
+        p.acked[lane] += points;
+        if self.saved.elapsed() >= SAVE_EVERY {
+            self.record();
+            self.saved = Instant::now();
+            self.state
+                .save_unsynced(&self.path)
+                .context("recording the push's progress")?;
         }
-        let ts = req.timeseries.last_mut().expect("pushed above");
-        ts.samples.push(Sample { value, timestamp });
-        *n += 1;
-        if *n >= self.batch {
-            let full = std::mem::take(req);
-            *n = 0;
-            self.open = false;
-            // A closed lane has stopped on a refusal, which the result reports.
-            let _ = self.txs[self.lane].send(full);
+        Ok(())
+    }
+
+    /// The shard's lanes are done: its progress written.
+    fn end(&mut self) -> Result<()> {
+        self.save()?;
+        self.shard = None;
+        Ok(())
+    }
+
+    /// Shard `key` is pushed whole.
+    fn done(&mut self, key: &str, samples: u64) -> Result<()> {
+        let t = self.entry();
+        t.pushed.insert(key.to_string(), samples);
+        t.partial.remove(key);
+        t.recheck.remove(key);
+        self.save()
+    }
+
+    /// The shard under way's progress into the state.
+    fn record(&mut self) {
+        if let Some((k, p)) = self.shard.clone() {
+            self.entry().partial.insert(k, p);
         }
     }
 
-    fn flush(self) {
-        for (i, (req, n)) in self.pending.into_iter().enumerate() {
-            if n > 0 {
-                let _ = self.txs[i].send(req);
-            }
-        }
+    fn save(&mut self) -> Result<()> {
+        self.record();
+        self.saved = Instant::now();
+        self.state
+            .save(&self.path)
+            .context("recording the push's progress")
     }
 }
 
-/// The lane of a series: a stable hash, so a series keeps its lane (and order) across shards.
-fn lane_of(l: &Labels, lanes: usize) -> usize {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    l.hash(&mut h);
-    (h.finish() % lanes as u64) as usize
-}
-
-fn to_proto(l: &Labels) -> Vec<Label> {
-    l.iter()
-        .map(|(n, v)| Label {
-            name: n.to_string(),
-            value: v.to_string(),
-        })
-        .collect()
+/// Marks the shards of the windows starting at `windows` to be rechecked by the next run to the
+/// same receiver: asked request by request what the receiver holds, and only the rest sent.
+/// Returns how many shards.
+pub fn recheck(dir: &ShardDir, opts: &Options, windows: &[i64]) -> Result<usize> {
+    let client = Client::new(&opts.client)?;
+    let state_dir = dir.path().join(STATE_DIR);
+    let _guard = crate::pipeline::run_lock::acquire(
+        &state_dir.join("lock"),
+        &format!("the push state {}", state_dir.display()),
+    )?;
+    let state_path = state_dir.join(STATE_FILE);
+    let mut st = PushState::load(&state_path)?;
+    let target = target_key(client.display_url(), &opts.client, &opts.edits);
+    let t = st.targets.entry(target).or_default();
+    let mut n = 0;
+    for e in &dir.manifest().shards {
+        if windows.contains(&e.window_start_ms) {
+            t.pushed.remove(&key(e));
+            t.recheck.insert(key(e));
+            n += 1;
+        }
+    }
+    st.save(&state_path)?;
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -492,24 +530,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn too_old_is_recognised_in_prometheus_words() {
-        let e = |status, msg: &str| {
-            anyhow::Error::new(HttpStatus {
-                status,
-                message: msg.into(),
-            })
-            .context("http://x/api/v1/write")
+    fn the_target_key_hides_headers_and_tells_edits_apart() {
+        let cfg = ClientConfig {
+            headers: vec![("Authorization".into(), "Bearer s3cret".into())],
+            ..Default::default()
         };
-        assert!(too_old(&e(500, "too old sample")));
-        assert!(too_old(&e(400, "out of bounds")));
-        assert!(!too_old(&e(500, "internal error")));
-        assert!(!too_old(&e(400, "out of order sample")));
-    }
-
-    #[test]
-    fn a_series_keeps_its_lane() {
-        let l = Labels::from_pairs([("__name__", "up"), ("job", "a\"b")]);
-        assert_eq!(lane_of(&l, 7), lane_of(&l.clone(), 7));
-        assert!(lane_of(&l, 1) == 0);
+        let none = LabelEdits::parse(&[], &[]).unwrap();
+        let acme = LabelEdits::parse(&[], &["customer=acme".to_string()]).unwrap();
+        let a = target_key("http://h/api/v1/write", &cfg, &none);
+        assert_eq!(a.len(), 16);
+        assert!(!a.contains("s3cret"));
+        assert_ne!(a, target_key("http://h/api/v1/write", &cfg, &acme));
+        assert_eq!(a, target_key("http://h/api/v1/write", &cfg, &none));
     }
 }

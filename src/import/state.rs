@@ -3,7 +3,7 @@
 //! also so a rerun finishes a block move an interrupted run left half done) and for the pushes
 //! into receivers (in the shard directory).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,15 +41,26 @@ pub trait StateFile: Serialize + DeserializeOwned {
     /// Replaces the state file atomically (temp file, fsync, rename, fsync dir): a crash leaves
     /// either the old or the new state, never a torn one.
     fn save(&self, path: &Path) -> Result<()> {
+        self.write(path, true)
+    }
+
+    /// [`StateFile::save`] without the fsyncs: atomic against a killed process (the rename),
+    /// not durable against a power cut, after which the older state is read. For progress saved
+    /// often, where an older state costs only work done again.
+    fn save_unsynced(&self, path: &Path) -> Result<()> {
+        self.write(path, false)
+    }
+
+    fn write(&self, path: &Path, sync: bool) -> Result<()> {
         let tmp: PathBuf = path.with_extension("json.tmp");
         let ctx = || format!("{}: cannot write the {} state", path.display(), Self::WHAT);
         let mut f = fs::File::create(&tmp).with_context(ctx)?;
         f.write_all(&serde_json::to_vec_pretty(self)?)
-            .and_then(|_| f.sync_all())
+            .and_then(|_| if sync { f.sync_all() } else { Ok(()) })
             .with_context(ctx)?;
         drop(f);
         fs::rename(&tmp, path).with_context(ctx)?;
-        if let Some(dir) = path.parent() {
+        if let (true, Some(dir)) = (sync, path.parent()) {
             sync_dir(dir).with_context(ctx)?;
         }
         Ok(())
@@ -134,6 +145,24 @@ pub struct PushTarget {
     pub url: String,
     /// Shard key ([`key`]) -> samples pushed.
     pub pushed: BTreeMap<String, u64>,
+    /// Shards the receiver took part of (a refusal, a kill): where each of their lanes stands,
+    /// so a rerun sends only the rest.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub partial: BTreeMap<String, Partial>,
+    /// Shards of windows that `--verify-url` found short: a rerun asks the receiver what it
+    /// holds of each of their requests and sends only what it lacks.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub recheck: BTreeSet<String>,
+}
+
+/// How far the receiver took a shard. A shard's points (samples and staleness markers, in the
+/// order its read gives them) go to `lanes` ordered lanes by a stable hash of each series' labels
+/// as sent; each lane's requests are answered in order, so what the receiver took of a lane is
+/// its first `acked` points.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partial {
+    pub lanes: usize,
+    pub acked: Vec<u64>,
 }
 
 impl StateFile for PushState {

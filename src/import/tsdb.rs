@@ -58,7 +58,7 @@ pub fn import(
         }
         None => None,
     };
-    let (staging, _guard) = open_staging(tsdb, opts.force)?;
+    let (staging, _guard) = open_staging(tsdb, opts.force, progress)?;
     let state_path = staging.join(state::STATE_FILE);
     let mut st = ImportState::load(&state_path)?;
     let recovered = recover_moves(&mut st, &staging, tsdb, &state_path)?;
@@ -107,11 +107,15 @@ pub fn import(
 
 /// Creates the data dir and its staging area (refused when another process uses the data dir,
 /// unless `force`) and takes the staging lock.
-fn open_staging(tsdb: &Path, force: bool) -> Result<(PathBuf, crate::pipeline::run_lock::RunLock)> {
+fn open_staging(
+    tsdb: &Path,
+    force: bool,
+    progress: &dyn Progress,
+) -> Result<(PathBuf, crate::pipeline::run_lock::RunLock)> {
     fs::create_dir_all(tsdb)
         .with_context(|| format!("{}: cannot create the data dir", tsdb.display()))?;
     if !force {
-        refuse_if_in_use(tsdb)?;
+        refuse_if_in_use(tsdb, progress)?;
     }
     let staging = tsdb.join(STAGING_DIR);
     fs::create_dir_all(&staging)
@@ -149,17 +153,50 @@ fn warnings(dir: &ShardDir, promtool: bool) -> Vec<String> {
     warnings
 }
 
-fn refuse_if_in_use(tsdb: &Path) -> Result<()> {
-    let holder = lock::holder(tsdb)
+/// Refuses a data dir another process uses, or a Prometheus that may (its data dir cannot be
+/// told); says what could not be checked.
+fn refuse_if_in_use(tsdb: &Path, progress: &dyn Progress) -> Result<()> {
+    let found = lock::check(tsdb)
         .with_context(|| format!("{}: cannot check who uses it", tsdb.display()))?;
-    match holder {
-        None => Ok(()),
-        Some(h) => bail!(
+    if let Some(h) = found.holder {
+        bail!(
             "{} is in use: {h}. Stop Prometheus first, or pass --force to add the blocks anyway \
              (a running server loads new blocks at its next reload, within a minute)",
             tsdb.display()
-        ),
+        );
     }
+    if let Some(u) = found.unseen.iter().find(|u| u.prometheus) {
+        bail!(
+            "cannot tell whether {} is in use: process {} runs `{}`, a Prometheus whose data dir \
+             cannot be told from here (its open files and working directory are readable only by \
+             its user and root, and its --storage.tsdb.path is relative or not given). Run the \
+             import as root or as that user to check, or stop that Prometheus; pass --force if \
+             it does not use this dir",
+            tsdb.display(),
+            u.pid,
+            u.command
+        );
+    }
+    if let Some(u) = found.unseen.first() {
+        progress.warn(&format!(
+            "could not check {} processes of other users (such as {} `{}`) for files open in {}: \
+             their /proc/PID/fd is readable only by their user and root. None of them runs a \
+             Prometheus; run the import as root for a complete check",
+            found.unseen.len(),
+            u.pid,
+            u.command,
+            tsdb.display()
+        ));
+    }
+    if found.no_proc {
+        progress.warn(&format!(
+            "could not list /proc, so only {}/lock was checked (a Prometheus takes it only with \
+             --storage.tsdb.use-lockfile): make sure no Prometheus uses {} while importing",
+            tsdb.display(),
+            tsdb.display()
+        ));
+    }
+    Ok(())
 }
 
 /// The results known before any job (shards imported by earlier runs) and the manifest indices

@@ -1,11 +1,13 @@
 //! `import --remote-write --verify-url`: asks the receiver's Prometheus query API how many samples
-//! each manifest window holds (`count_over_time`) and compares with the manifest's count.
+//! each manifest window holds (`count_over_time`) and compares exactly with what that receiver
+//! keeps of the manifest's count (`receiver`: all of it, or all but the NaN samples).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use super::receiver::Receiver;
 use crate::fetch::api::{label_values, promql_duration, query_vector_with};
 use crate::fetch::http::Client;
 use crate::format::shard_dir::{Manifest, ShardDir};
@@ -16,19 +18,21 @@ pub struct WindowCheck {
     pub window_start_ms: i64,
     pub min_ts_ms: i64,
     pub max_ts_ms: i64,
-    /// Samples in the window's shards.
+    /// Samples in the window's shards (staleness markers, which PromQL never counts, are in
+    /// sidecars, not here).
     pub expected: u64,
-    /// Of those, NaN values (staleness markers included): receivers such as VictoriaMetrics
-    /// keep none, and PromQL counts no staleness marker.
+    /// Of those, NaN values.
     pub nan: u64,
+    /// What the receiver must hold: `expected`, less `nan` for a receiver that keeps no NaN.
+    pub want: u64,
     /// Samples the receiver holds in `[min_ts_ms, max_ts_ms]` (of the pushed series).
     pub held: u64,
 }
 
 impl WindowCheck {
-    /// The receiver holds every sample, or every sample but (some of) the NaN ones.
+    /// The receiver holds exactly what it keeps of the window.
     pub fn holds_all(&self) -> bool {
-        self.held <= self.expected && self.held + self.nan >= self.expected
+        self.held == self.want
     }
 }
 
@@ -68,7 +72,7 @@ fn nan_counts(dir: &ShardDir, read: &HashMap<usize, u64>) -> Result<BTreeMap<i64
 }
 
 /// A PromQL double-quoted string.
-fn quote(s: &str) -> String {
+pub(super) fn quote(s: &str) -> String {
     let mut q = String::with_capacity(s.len() + 2);
     q.push('"');
     for c in s.chars() {
@@ -116,12 +120,17 @@ pub fn count_query(
 /// Samples the receiver holds in `[min_ts, max_ts]`. Prometheus 2.x refuses the one query when
 /// two series differ only by metric name (`count_over_time` drops the name, and 2.x will not
 /// return the same label set twice), so then each name is counted on its own.
-fn held(client: &Client, matchers: &[(String, String)], min_ts: i64, max_ts: i64) -> Result<u64> {
-    // `nocache`: VictoriaMetrics would otherwise answer from a cache filled before the data
-    // arrived; Prometheus ignores it.
+fn held(
+    client: &Client,
+    receiver: &Receiver,
+    matchers: &[(String, String)],
+    min_ts: i64,
+    max_ts: i64,
+) -> Result<u64> {
+    let params = receiver.query_params();
     let count = |name: Option<&str>| -> Result<u64> {
         let query = count_query(matchers, name, min_ts, max_ts);
-        let v = query_vector_with(client, &query, max_ts, &[("nocache", "1".into())])?;
+        let v = query_vector_with(client, &query, max_ts, &params)?;
         // An empty vector: no sample at all in the window.
         Ok(v.first().map_or(0, |(_, x)| *x as u64))
     };
@@ -135,14 +144,15 @@ fn held(client: &Client, matchers: &[(String, String)], min_ts: i64, max_ts: i64
     }
 }
 
-/// Checks every window of the manifest in `dir` against the receiver behind `client` (its
-/// query API base URL). `matchers` restrict the count to the pushed series (`--add-label`);
+/// Checks every window of the manifest in `dir` against `receiver` behind `client` (its query
+/// API base URL). `matchers` restrict the count to the pushed series (`--add-label`);
 /// `nan_read`: the NaN samples of the shards the push read (`Summary::nan`).
 /// New data takes a moment to become searchable: a window found short is asked again every
 /// half second until `settle` has passed since the first query.
 pub fn verify(
     dir: &ShardDir,
     client: &Client,
+    receiver: &Receiver,
     matchers: &[(String, String)],
     settle: Duration,
     nan_read: &HashMap<usize, u64>,
@@ -150,22 +160,30 @@ pub fn verify(
     let m = dir.manifest();
     let nans = nan_counts(dir, nan_read)?;
     let deadline = Instant::now() + settle;
+    receiver.flush(client);
     let mut out = Vec::new();
     for (start, (min_ts, max_ts, expected)) in windows(m) {
+        let nan = nans.get(&start).copied().unwrap_or(0);
         let mut check = WindowCheck {
             window_start_ms: start,
             min_ts_ms: min_ts,
             max_ts_ms: max_ts,
             expected,
-            nan: nans.get(&start).copied().unwrap_or(0),
+            nan,
+            want: if receiver.keeps_nan() {
+                expected
+            } else {
+                expected - nan.min(expected)
+            },
             held: 0,
         };
         loop {
-            check.held = held(client, matchers, min_ts, max_ts)?;
-            if check.holds_all() || check.held > check.expected || Instant::now() >= deadline {
+            check.held = held(client, receiver, matchers, min_ts, max_ts)?;
+            if check.held >= check.want || Instant::now() >= deadline {
                 break;
             }
             std::thread::sleep(Duration::from_millis(500));
+            receiver.flush(client);
         }
         out.push(check);
     }
@@ -194,18 +212,21 @@ mod tests {
     }
 
     #[test]
-    fn nan_may_be_missing_nothing_else() {
-        let c = |held| WindowCheck {
+    fn exactly_what_the_receiver_keeps() {
+        let c = |want, held| WindowCheck {
             window_start_ms: 0,
             min_ts_ms: 0,
             max_ts_ms: 1,
             expected: 10,
             nan: 2,
+            want,
             held,
         };
-        assert!(c(10).holds_all());
-        assert!(c(8).holds_all());
-        assert!(!c(7).holds_all());
-        assert!(!c(11).holds_all());
+        // A receiver that keeps NaN must hold all ten, one that keeps none exactly eight.
+        assert!(c(10, 10).holds_all());
+        assert!(!c(10, 8).holds_all());
+        assert!(c(8, 8).holds_all());
+        assert!(!c(8, 10).holds_all());
+        assert!(!c(8, 7).holds_all());
     }
 }

@@ -67,6 +67,10 @@ pub struct HeadStats {
     pub skipped_invalid: u64,
     /// One short line per skipped damage (the first [`MAX_REPORTED`]).
     pub reported: Vec<String>,
+    /// Logs (WAL, wbl) whose newest segment ends inside a record, as a crash leaves them: that
+    /// record is not read, as Prometheus's repair drops it at its next start (`wlog.Repair`).
+    /// One line each: the segment, where the record starts, how much of it was written.
+    pub torn: Vec<String>,
 }
 
 /// At most this many damage lines are kept in [`HeadStats::reported`].
@@ -392,6 +396,14 @@ impl<'o> Replay<'o> {
                 Pass::Index => self.index(seq, data, loc)?,
                 Pass::Wbl => self.wbl(data, loc)?,
             }
+        }
+        if let Some((seg, offset)) = rd.torn_tail() {
+            let m = &segs[seg];
+            self.stats.torn.push(format!(
+                "{}: byte {offset}: the segment ends inside a record ({} bytes of it written)",
+                m.rel,
+                m.bytes().len().saturating_sub(offset)
+            ));
         }
         Ok(seq)
     }

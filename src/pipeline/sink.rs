@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 
 use crate::format::histogram::HistogramValue;
-use crate::format::shard_dir::{Filters, QuotedNames};
+use crate::format::shard_dir::{Filters, Loss, QuotedNames};
 use crate::format::{histtext, openmetrics};
 use crate::labels::Labels;
 use crate::pipeline::atomic_file::{self, TempPath};
@@ -91,6 +91,8 @@ pub struct RunInfo {
     pub source: String,
     pub inputs: Vec<String>,
     pub filters: Filters,
+    /// What the inputs held that could not be read (the manifest's `losses`).
+    pub losses: Vec<Loss>,
 }
 
 /// What the sink did.
@@ -105,10 +107,22 @@ pub struct SinkSummary {
     pub spilled_bytes: u64,
     /// Samples before 1970: promtool's backfill may skip some of them (see the README).
     pub negative_ts: u64,
+    /// Samples later than the sink's creation (a source host whose clock was ahead).
+    pub later: Later,
     /// Shards written while reading (the input came in series order).
     pub streamed_shards: usize,
     /// Written series with a quoted name, which promtool before 2.51 cannot import.
     pub quoted_names: QuotedNames,
+}
+
+/// Samples (staleness markers included) later than the time the sink was created, counted as
+/// they are delivered: a repeated sample of a dump counts each time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Later {
+    /// The sink's creation, Unix ms.
+    pub than_ms: i64,
+    pub samples: u64,
+    pub latest_ms: Option<i64>,
 }
 
 /// Digits of shard numbers in file names: at least 3, enough for `n` shards.
@@ -160,6 +174,7 @@ pub struct Sink {
     spill_dir: Option<TempPath>,
     spilled_bytes: u64,
     negative_ts: u64,
+    later: Later,
     stream: Option<Streamer>,
     /// The output directory, until [`Sink::finish`] commits the run to it.
     out_dir: Option<OutDir>,
@@ -213,6 +228,12 @@ impl Sink {
             spill_dir: None,
             spilled_bytes: 0,
             negative_ts: 0,
+            later: Later {
+                than_ms: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(i64::MAX, |d| d.as_millis() as i64),
+                ..Later::default()
+            },
             out_dir: prepared,
             created_dir,
             guess: Vec::new(),
@@ -276,6 +297,10 @@ impl Sink {
             self.negative_ts += 1;
         } else if !openmetrics::timestamp_supported(ts) {
             return Err(unsupported_ts(ts));
+        }
+        if ts > self.later.than_ms {
+            self.later.samples += 1;
+            self.later.latest_ms = self.later.latest_ms.max(Some(ts));
         }
         Ok(())
     }

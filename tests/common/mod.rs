@@ -426,10 +426,15 @@ impl Prom {
         std::fs::write(&file, config).unwrap();
         let data = data.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
         let port = free_port();
+        // Every sample kept, unless the test sets a retention of its own.
+        let retention = flags
+            .iter()
+            .all(|f| !f.starts_with("--storage.tsdb.retention.time="))
+            .then_some("--storage.tsdb.retention.time=100y");
         let child = Command::new(tool_of(version, "prometheus"))
             .arg(format!("--config.file={}", file.display()))
             .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg("--storage.tsdb.retention.time=100y")
+            .args(retention)
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .args(flags)
             .stdout(Stdio::null())

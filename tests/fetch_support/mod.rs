@@ -236,9 +236,20 @@ pub enum Fault {
     Delay(Duration),
     /// Answer 401 unless the Authorization header is this.
     RequireAuth(&'static str),
+    /// Answer 204 without passing the request on: a write the receiver never sees.
+    Swallow,
+    /// Answer 400 without passing the request on.
+    BadRequest,
+    /// Pass the request on, then answer the receiver's answer only after this long.
+    SlowAnswer(Duration),
+    /// Pass the request on, then answer 503 whatever the receiver said.
+    StoredThen503,
+    /// Pass the request on, then answer 400 whatever the receiver said.
+    StoredThen400,
 }
 
-/// A one-request-per-connection HTTP proxy to `upstream` that applies `plan(n)` to request n.
+/// A one-request-per-connection HTTP proxy to `upstream` that applies `plan(n)` to request n
+/// (with [`Proxy::start_writes`], to POST n, every other request passed on).
 pub struct Proxy {
     pub port: u16,
     stop: Arc<AtomicBool>,
@@ -247,12 +258,47 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn start(upstream: u16, plan: impl Fn(usize) -> Fault + Send + Sync + 'static) -> Proxy {
+        Self::start_mode(upstream, false, plan)
+    }
+
+    /// A proxy whose `plan` numbers the POSTs (remote-write requests) only: queries pass.
+    pub fn start_writes(
+        upstream: u16,
+        plan: impl Fn(usize) -> Fault + Send + Sync + 'static,
+    ) -> Proxy {
+        Self::start_mode(upstream, true, plan)
+    }
+
+    /// A proxy whose `plan` sees each request's head (method, path, headers) and the number
+    /// of the POSTs so far (of every request, for a request that is not a POST).
+    pub fn start_by(
+        upstream: u16,
+        plan: impl Fn(&str, usize) -> Fault + Send + Sync + 'static,
+    ) -> Proxy {
+        Self::start_plan(upstream, true, Arc::new(plan))
+    }
+
+    fn start_mode(
+        upstream: u16,
+        writes_only: bool,
+        plan: impl Fn(usize) -> Fault + Send + Sync + 'static,
+    ) -> Proxy {
+        let plan: Arc<Plan> = Arc::new(move |head: &str, n| {
+            if writes_only && !head.starts_with("POST ") {
+                Fault::Pass
+            } else {
+                plan(n)
+            }
+        });
+        Self::start_plan(upstream, writes_only, plan)
+    }
+
+    fn start_plan(upstream: u16, writes_only: bool, plan: Arc<Plan>) -> Proxy {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicUsize::new(0));
         let (s2, r2) = (stop.clone(), requests.clone());
-        let plan = Arc::new(plan);
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 if s2.load(Ordering::Relaxed) {
@@ -261,7 +307,7 @@ impl Proxy {
                 let Ok(conn) = conn else { continue };
                 let (plan, r2) = (plan.clone(), r2.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(conn, upstream, &*plan, &r2);
+                    let _ = serve(conn, upstream, &*plan, writes_only, &r2);
                 });
             }
         });
@@ -307,19 +353,29 @@ fn read_request(c: &mut TcpStream) -> std::io::Result<Option<(String, Vec<u8>)>>
     Ok(Some((head, body)))
 }
 
+/// The fault for a request, from its head and number.
+type Plan = dyn Fn(&str, usize) -> Fault + Send + Sync;
+
 fn serve(
     mut c: TcpStream,
     upstream: u16,
-    plan: &(dyn Fn(usize) -> Fault + Send + Sync),
+    plan: &Plan,
+    writes_only: bool,
     count: &AtomicUsize,
 ) -> std::io::Result<()> {
     // One request per connection, each to a fresh upstream connection.
     if let Some((head, body)) = read_request(&mut c)? {
-        let n = count.fetch_add(1, Ordering::Relaxed);
         if head.starts_with("CONNECT ") {
+            count.fetch_add(1, Ordering::Relaxed);
             return tunnel(c, upstream);
         }
-        let fault = plan(n);
+        let counted = !writes_only || head.starts_with("POST ");
+        let n = if counted {
+            count.fetch_add(1, Ordering::Relaxed)
+        } else {
+            0
+        };
+        let fault = plan(&head, n);
         match fault {
             Fault::Drop => {
                 let _ = c.shutdown(Shutdown::Both);
@@ -327,6 +383,14 @@ fn serve(
             }
             Fault::Unavailable => {
                 c.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 11\r\nConnection: close\r\n\r\nunavailable")?;
+                return Ok(());
+            }
+            Fault::Swallow => {
+                c.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")?;
+                return Ok(());
+            }
+            Fault::BadRequest => {
+                c.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 16\r\nConnection: close\r\n\r\nrefused by proxy")?;
                 return Ok(());
             }
             Fault::Stall(d) => {
@@ -345,7 +409,11 @@ fn serve(
                 }
             }
             Fault::Delay(d) => std::thread::sleep(d),
-            Fault::Pass | Fault::Truncate(_) => {}
+            Fault::Pass
+            | Fault::Truncate(_)
+            | Fault::SlowAnswer(_)
+            | Fault::StoredThen503
+            | Fault::StoredThen400 => {}
         }
         let mut head_lines: Vec<&str> = head
             .trim_end()
@@ -358,10 +426,22 @@ fn serve(
         up.write_all(&body)?;
         let mut resp = Vec::new();
         up.read_to_end(&mut resp)?;
-        if let Fault::Truncate(k) = fault {
-            c.write_all(&resp[..k.min(resp.len())])?;
-            let _ = c.shutdown(Shutdown::Both);
-            return Ok(());
+        match fault {
+            Fault::Truncate(k) => {
+                c.write_all(&resp[..k.min(resp.len())])?;
+                let _ = c.shutdown(Shutdown::Both);
+                return Ok(());
+            }
+            Fault::SlowAnswer(d) => std::thread::sleep(d),
+            Fault::StoredThen503 => {
+                c.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 11\r\nConnection: close\r\n\r\nunavailable")?;
+                return Ok(());
+            }
+            Fault::StoredThen400 => {
+                c.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 16\r\nConnection: close\r\n\r\nrefused by proxy")?;
+                return Ok(());
+            }
+            _ => {}
         }
         // Close after each answer: the upstream answer may be close-delimited.
         c.write_all(&resp)?;

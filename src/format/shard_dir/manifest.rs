@@ -136,7 +136,53 @@ pub struct Manifest {
     /// import; `None` in manifests of versions that did not count them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quoted_names: Option<QuotedNames>,
+    /// What the source held that the shards do not, because it could not be read: each kind
+    /// of loss of each input (none: absent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub losses: Vec<Loss>,
 }
+
+/// A loss of the source, said where the shards are: a record a log ends inside (as a crash
+/// leaves a WAL: Prometheus's own repair drops it too), or damage skipped under
+/// `--skip-invalid`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Loss {
+    /// [`LOSS_TORN_LOG`] or [`LOSS_SKIPPED_INVALID`].
+    pub kind: String,
+    /// The input (a data directory, a dump file) it was lost from.
+    pub input: String,
+    /// How many records, lines, chunks or series.
+    pub count: u64,
+    /// Where and what, one line each (all torn logs; the first few skipped items).
+    pub details: Vec<String>,
+}
+
+impl Loss {
+    /// One line for messages at home: what the export lacks, and why.
+    pub fn describe(&self) -> String {
+        let what = match self.kind.as_str() {
+            LOSS_TORN_LOG => format!(
+                "{} log record(s) being written when its Prometheus stopped (a WAL cut inside a \
+                 record, which Prometheus's own repair drops too)",
+                self.count
+            ),
+            LOSS_SKIPPED_INVALID => {
+                format!("{} damaged item(s) skipped (--skip-invalid)", self.count)
+            }
+            other => format!("{} item(s) lost ({other})", self.count),
+        };
+        let first = self
+            .details
+            .first()
+            .map_or(String::new(), |d| format!("; first: {d}"));
+        format!("the export lacks {what} of {}{first}", self.input)
+    }
+}
+
+/// A log (WAL, wbl) whose newest segment ends inside a record: that record is lost.
+pub const LOSS_TORN_LOG: &str = "torn_log_tail";
+/// Dump lines, chunks, series or records skipped as damaged under `--skip-invalid`.
+pub const LOSS_SKIPPED_INVALID: &str = "skipped_invalid";
 
 /// Series whose names are not classic (`[a-zA-Z_:][a-zA-Z0-9_:]*`), written in the quoted form.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -108,6 +108,7 @@ pub fn read_head(
     for r in hs.reported {
         st.report(format!("head: {r}"));
     }
+    st.torn = hs.torn;
     Ok(st)
 }
 

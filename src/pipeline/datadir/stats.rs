@@ -46,6 +46,10 @@ pub struct DirStats {
     /// Damaged chunks or series skipped under --skip-invalid.
     pub invalid_skipped: u64,
     pub reported: Vec<String>,
+    /// The head's logs that end inside a record, whose record is lost ([`HeadStats::torn`]).
+    ///
+    /// [`HeadStats::torn`]: crate::pipeline::head::HeadStats::torn
+    pub torn: Vec<String>,
 }
 
 impl DirStats {
@@ -67,6 +71,7 @@ impl DirStats {
         for r in &o.reported {
             self.report(r.clone());
         }
+        self.torn.extend(o.torn.iter().cloned());
     }
 
     /// Counts a float sample of the time range: whether it is kept (a staleness marker is

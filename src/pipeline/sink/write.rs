@@ -239,6 +239,7 @@ impl Sink {
             bytes: 0,
             spilled_bytes: self.spilled_bytes,
             negative_ts: self.negative_ts,
+            later: self.later,
             streamed_shards: 0,
             quoted_names: self.quoted_names(ranks, t),
         })
@@ -343,6 +344,7 @@ impl Sink {
             written,
             spilled_bytes: self.spilled_bytes,
             negative_ts: self.negative_ts,
+            later: self.later,
             streamed_shards,
             quoted_names: manifest.quoted_names.unwrap_or_default(),
         })
@@ -410,6 +412,7 @@ impl Sink {
             totals: totals(&shards, &written, t.distinct_written()),
             shards,
             quoted_names: Some(self.quoted_names(ranks, t)),
+            losses: info.losses,
         };
         (manifest, written)
     }

@@ -1,0 +1,395 @@
+//! The lanes of a push: a shard's points cut into requests, each series always on the same lane
+//! (a stable hash), and each request delivered: sent, retried, and when its fate is unknown
+//! (an answer lost, a refusal for what the receiver holds) settled by asking the receiver.
+
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::OnceLock;
+
+use anyhow::Result;
+
+use super::holding::{Checker, Held};
+use crate::fetch::http::{Client, ClientConfig, Failure, GaveUp, HttpStatus};
+use crate::format::prompb::{self, Label, Sample, TimeSeries, WriteRequest};
+use crate::format::shard_dir::series_hash;
+use crate::labels::Labels;
+
+/// The requests being filled, one per lane; a full one goes to its lane.
+pub(super) struct Lanes<'a> {
+    pub batch: usize,
+    /// Each lane's request being filled, and its samples.
+    pub pending: Vec<(WriteRequest, usize)>,
+    pub txs: &'a [SyncSender<WriteRequest>],
+    /// Points of each lane an earlier run delivered: left out.
+    pub skip: Vec<u64>,
+    lane: usize,
+    labels: Vec<Label>,
+    /// Whether the current series has an entry in its lane's pending request.
+    open: bool,
+}
+
+impl<'a> Lanes<'a> {
+    pub fn new(batch: usize, txs: &'a [SyncSender<WriteRequest>], skip: Vec<u64>) -> Lanes<'a> {
+        Lanes {
+            batch: batch.max(1),
+            pending: vec![(WriteRequest::default(), 0); txs.len()],
+            txs,
+            skip,
+            lane: 0,
+            labels: Vec::new(),
+            open: false,
+        }
+    }
+
+    /// Starts a series (labels as sent).
+    pub fn series(&mut self, l: &Labels) {
+        self.lane = lane_of(l, self.txs.len());
+        self.labels = to_proto(l);
+        self.open = false;
+    }
+
+    pub fn push(&mut self, value: f64, timestamp: i64) {
+        if self.skip[self.lane] > 0 {
+            self.skip[self.lane] -= 1;
+            return;
+        }
+        let (req, n) = &mut self.pending[self.lane];
+        if !self.open {
+            req.timeseries.push(TimeSeries {
+                labels: self.labels.clone(),
+                samples: Vec::new(),
+            });
+            self.open = true;
+        }
+        let ts = req.timeseries.last_mut().expect("pushed above");
+        ts.samples.push(Sample { value, timestamp });
+        *n += 1;
+        if *n >= self.batch {
+            let full = std::mem::take(req);
+            *n = 0;
+            self.open = false;
+            // A closed lane has stopped on a refusal, which the result reports.
+            let _ = self.txs[self.lane].send(full);
+        }
+    }
+
+    pub fn flush(self) {
+        for (i, (req, n)) in self.pending.into_iter().enumerate() {
+            if n > 0 {
+                let _ = self.txs[i].send(req);
+            }
+        }
+    }
+}
+
+/// The lane of a series: FNV-1a of its labels as sent, stable across runs and versions, so a
+/// rerun puts each series on the lane its recorded progress counts it in.
+pub(super) fn lane_of(l: &Labels, lanes: usize) -> usize {
+    let mut bytes = Vec::new();
+    for (n, v) in l.iter() {
+        bytes.extend_from_slice(n.as_bytes());
+        bytes.push(0xff);
+        bytes.extend_from_slice(v.as_bytes());
+        bytes.push(0xff);
+    }
+    (series_hash(&bytes) % lanes.max(1) as u64) as usize
+}
+
+fn to_proto(l: &Labels) -> Vec<Label> {
+    l.iter()
+        .map(|(n, v)| Label {
+            name: n.to_string(),
+            value: v.to_string(),
+        })
+        .collect()
+}
+
+/// The receiver's query API, for the requests whose fate is unknown; found out (which store it
+/// is) on first use only, as a push without faults never asks it.
+pub(super) struct Query {
+    cfg: Option<ClientConfig>,
+    checker: OnceLock<Result<Checker, String>>,
+}
+
+impl Query {
+    pub fn new(cfg: Option<ClientConfig>) -> Query {
+        Query {
+            cfg,
+            checker: OnceLock::new(),
+        }
+    }
+
+    /// The checker, or why there is none (no query URL given, or it does not answer).
+    pub fn checker(&self) -> Result<&Checker, String> {
+        let made = self.checker.get_or_init(|| {
+            let cfg = self.cfg.as_ref().ok_or_else(|| {
+                "no --verify-url was given (the receiver's query API, which prom2om asks)"
+                    .to_string()
+            })?;
+            Client::new(cfg)
+                .and_then(Checker::new)
+                .map_err(|e| format!("{e:#}"))
+        });
+        made.as_ref().map_err(|e| e.clone())
+    }
+}
+
+/// How a request ended well.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Delivered {
+    /// Accepted by the receiver.
+    Sent,
+    /// Not (or not all) sent again: the receiver holds it already.
+    Found,
+}
+
+/// What the deliveries of a push counted.
+#[derive(Default)]
+pub(super) struct Counts {
+    pub sent_bytes: AtomicU64,
+    /// Requests whose fate was unknown, checked on the receiver.
+    pub checked: AtomicU64,
+    /// Of those, found held: not sent again.
+    pub found: AtomicU64,
+    /// Requests sent again after a lost answer without a way to check (no query API).
+    pub unchecked: AtomicU64,
+}
+
+/// Sends one request until the receiver holds it. `uncertain`: it may be held already (the
+/// lane resumes an interrupted run, or rechecks a short window), so the receiver is asked
+/// first. A lost answer makes it uncertain; a refusal for what the receiver holds (out of order,
+/// duplicate, out of bounds, too old) is settled by asking what it holds: a request it holds
+/// whole is delivered, whoever stored it.
+pub(super) fn deliver(
+    client: &Client,
+    query: &Query,
+    counts: &Counts,
+    mut req: WriteRequest,
+    uncertain: bool,
+) -> Result<Delivered> {
+    let mut one = Asking {
+        query,
+        counts,
+        asked: false,
+        unchecked: false,
+    };
+    let mut maybe_held = uncertain;
+    let mut tries = 0;
+    loop {
+        if maybe_held {
+            match one.held(&req)? {
+                Some(Held::All) => return Ok(one.found()),
+                Some(Held::Missing(rest)) => req = rest,
+                Some(Held::Unknown) => {}
+                None => one.unchecked(),
+            }
+        }
+        let err = match post(client, counts, &req) {
+            Ok(()) => return Ok(Delivered::Sent),
+            Err(Failure::Transient(e, after)) => {
+                if tries >= client.retries() {
+                    return Err(e.context(GaveUp {
+                        attempts: tries + 1,
+                    }));
+                }
+                client.pause(tries, after);
+                tries += 1;
+                maybe_held = true;
+                continue;
+            }
+            Err(Failure::Fatal(e)) => e,
+        };
+        return one.settle_refusal(&req, err, maybe_held);
+    }
+}
+
+/// The questions about one request, counted once per request.
+struct Asking<'a> {
+    query: &'a Query,
+    counts: &'a Counts,
+    asked: bool,
+    unchecked: bool,
+}
+
+impl Asking<'_> {
+    /// What the receiver holds of `req`: `None` without a query API to ask.
+    fn held(&mut self, req: &WriteRequest) -> Result<Option<Held>> {
+        let Ok(checker) = self.query.checker() else {
+            return Ok(None);
+        };
+        if !self.asked {
+            self.asked = true;
+            self.counts.checked.fetch_add(1, Ordering::Relaxed);
+        }
+        checker.held(req).map(Some)
+    }
+
+    fn found(&self) -> Delivered {
+        self.counts.found.fetch_add(1, Ordering::Relaxed);
+        Delivered::Found
+    }
+
+    /// Sent again without a way to ask first.
+    fn unchecked(&mut self) {
+        if !self.unchecked {
+            self.unchecked = true;
+            self.counts.unchecked.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A final refusal `err` of `req`: delivered after all when the refusal is for what the
+    /// receiver holds and it holds the request; `maybe_held`: an earlier attempt (or run) may
+    /// have stored it.
+    fn settle_refusal(
+        &mut self,
+        req: &WriteRequest,
+        err: anyhow::Error,
+        maybe_held: bool,
+    ) -> Result<Delivered> {
+        if !refused_for_what_it_holds(&err) {
+            return Err(err);
+        }
+        match self.held(req)? {
+            Some(Held::All) => Ok(self.found()),
+            // Staleness markers only, which PromQL cannot show: the receiver refuses them as
+            // not newer than what it holds of their series, and this lane sent nothing newer
+            // of them, so it is this request, stored on an attempt whose answer was lost.
+            Some(Held::Unknown) if maybe_held && out_of_order(&err) => Ok(self.found()),
+            Some(_) => Err(err),
+            None if maybe_held => Err(err.context(format!(
+                "this request may be held already (an earlier attempt's answer was lost, or \
+                 an earlier run was stopped while sending it), and what the receiver holds \
+                 could not be checked: {}; run the same command again with --verify-url \
+                 (the receiver's query API) so prom2om can check",
+                self.query.checker().err().unwrap_or_default()
+            ))),
+            None => Err(err),
+        }
+    }
+}
+
+/// One attempt.
+fn post(client: &Client, counts: &Counts, req: &WriteRequest) -> Result<(), Failure> {
+    let body = req.encode_body();
+    let headers = [
+        ("Content-Encoding", "snappy"),
+        ("Content-Type", prompb::WRITE_CONTENT_TYPE),
+        ("X-Prometheus-Remote-Write-Version", prompb::WRITE_VERSION),
+    ];
+    match client.post("", &body, &headers) {
+        Ok(resp) => {
+            counts
+                .sent_bytes
+                .fetch_add(body.len() as u64, Ordering::Relaxed);
+            // Read the (short) answer so the connection goes back to the pool.
+            let _ = client.reader(resp).read_to_end(&mut Vec::new());
+            Ok(())
+        }
+        // Remote-write senders would retry this 500 forever.
+        Err(Failure::Transient(e, _)) if too_old(&e) => Err(Failure::Fatal(e)),
+        Err(f) => Err(f),
+    }
+}
+
+fn refusal_text(e: &anyhow::Error) -> Option<(u16, String)> {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<HttpStatus>())
+        .map(|s| (s.status, s.message.to_ascii_lowercase()))
+}
+
+/// Prometheus answers samples behind its out-of-order window with 500 (2.42: "too old sample")
+/// or 400 ("out of bounds", and 3.x's "too old sample").
+pub(super) fn too_old(e: &anyhow::Error) -> bool {
+    refusal_text(e).is_some_and(|(s, m)| {
+        (s == 500 || s == 400) && (m.contains("too old") || m.contains("out of bounds"))
+    })
+}
+
+fn out_of_order(e: &anyhow::Error) -> bool {
+    refusal_text(e).is_some_and(|(s, m)| s == 400 && m.contains("out of order"))
+}
+
+/// A refusal because of what the receiver holds already: samples at or before the newest it
+/// holds of their series (out of order, out of bounds, too old) or another value at a
+/// timestamp it holds (duplicate sample).
+fn refused_for_what_it_holds(e: &anyhow::Error) -> bool {
+    too_old(e)
+        || out_of_order(e)
+        || refusal_text(e).is_some_and(|(s, m)| s == 400 && m.contains("duplicate sample"))
+}
+
+/// The refusal of a request, with its first series and timestamp and what to do.
+pub(super) fn describe_refusal(e: &anyhow::Error, first: Option<(&Labels, i64)>) -> String {
+    let answered = e.chain().any(|c| c.is::<HttpStatus>());
+    let first = first.filter(|_| answered).map_or(String::new(), |(l, t)| {
+        format!("; the refused request starts with {l} at {t} ms")
+    });
+    let advice = if too_old(e) {
+        " (the receiver takes samples only within its out-of-order window behind its newest \
+         sample: for Prometheus set storage: tsdb: out_of_order_time_window in its configuration \
+         to cover the data's time range, for Mimir -ingester.out-of-order-time-window; push into \
+         an empty receiver first, then the live data)"
+    } else {
+        ""
+    };
+    format!("{e:#}{first}{advice}")
+}
+
+/// The first series and timestamp of a request, for messages.
+pub(super) fn first_of(req: &WriteRequest) -> Option<(Labels, i64)> {
+    let ts = req.timeseries.first()?;
+    let l = Labels::from_pairs(
+        ts.labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str())),
+    );
+    Some((l, ts.samples.first().map_or(0, |s| s.timestamp)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(status: u16, msg: &str) -> anyhow::Error {
+        anyhow::Error::new(HttpStatus {
+            status,
+            message: msg.into(),
+        })
+        .context("http://x/api/v1/write")
+    }
+
+    #[test]
+    fn refusals_are_recognised_in_prometheus_words() {
+        assert!(too_old(&refusal(500, "too old sample")));
+        assert!(too_old(&refusal(400, "out of bounds")));
+        assert!(!too_old(&refusal(500, "internal error")));
+        assert!(!too_old(&refusal(400, "out of order sample")));
+        assert!(out_of_order(&refusal(400, "out of order sample")));
+        for held in [
+            "out of order sample",
+            "duplicate sample for timestamp",
+            "out of bounds",
+        ] {
+            assert!(refused_for_what_it_holds(&refusal(400, held)), "{held}");
+        }
+        assert!(!refused_for_what_it_holds(&refusal(400, "bad request")));
+        assert!(!refused_for_what_it_holds(&refusal(
+            503,
+            "out of order sample"
+        )));
+    }
+
+    #[test]
+    fn a_series_keeps_its_lane() {
+        let l = Labels::from_pairs([("__name__", "up"), ("job", "a\"b")]);
+        assert_eq!(lane_of(&l, 7), lane_of(&l.clone(), 7));
+        assert_eq!(lane_of(&l, 1), 0);
+        // Pinned, stable across versions: the recorded progress of a shard depends on it.
+        assert_eq!((lane_of(&l, 1000), lane_of(&l, 7)), (147, 4));
+        let spread: std::collections::HashSet<usize> = (0..64)
+            .map(|i| lane_of(&Labels::from_pairs([("i", i.to_string())]), 4))
+            .collect();
+        assert_eq!(spread.len(), 4);
+    }
+}
