@@ -429,6 +429,7 @@ mod tests {
                             timestamp: 2,
                         },
                     ],
+                    histograms: Vec::new(),
                 }],
             }],
         };

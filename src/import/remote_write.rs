@@ -439,6 +439,7 @@ impl Lanes<'_> {
             req.timeseries.push(TimeSeries {
                 labels: self.labels.clone(),
                 samples: Vec::new(),
+                histograms: Vec::new(),
             });
             self.open = true;
         }
