@@ -4,10 +4,13 @@
 
 pub mod blocks;
 pub mod build;
+pub mod home_version;
 pub mod lock;
 pub mod outcome;
 pub mod promtool;
+pub mod receiver;
 pub mod remote_write;
+pub mod rw_request;
 pub mod state;
 pub mod tsdb;
 pub mod verify_remote;

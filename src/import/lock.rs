@@ -41,6 +41,15 @@ pub fn holder(dir: &Path) -> io::Result<Option<Holder>> {
     Ok(process_with_open_file(dir))
 }
 
+/// The process (pid, name) with a file under `dir` open, if any (a running Prometheus has its
+/// WAL open), whether or not it also holds the lock file.
+pub fn process_in(dir: &Path) -> Option<(u32, String)> {
+    match process_with_open_file(dir)? {
+        Holder::Process { pid, name, .. } => Some((pid, name)),
+        Holder::LockFile(_) => None,
+    }
+}
+
 /// Tries the lock Prometheus takes, without waiting, and lets it go at once. The file is never
 /// created: a missing lock file means no server with a lock file runs here.
 fn lock_file_held(lock: &Path) -> io::Result<bool> {

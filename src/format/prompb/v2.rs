@@ -108,6 +108,11 @@ impl Builder {
         self.req.timeseries.is_empty()
     }
 
+    /// The request so far.
+    pub fn request(&self) -> &Request {
+        &self.req
+    }
+
     pub fn finish(self) -> Request {
         self.req
     }
