@@ -14,12 +14,14 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use super::blocks::{move_blocks, read_blocks, BlockMeta};
+use super::home_version::{self, Home};
 use super::outcome::{Destination, Outcome, Progress, ShardResult, Summary};
 use super::promtool::Promtool;
 use super::state::{self, ImportState, Record, StateFile, Status};
 use super::window_gate::WindowGate;
 use super::{build, lock};
 use crate::format::shard_dir::{Manifest, SeriesHashes, ShardDir, ShardEntry};
+use crate::format::tsdb::block_writer::HistogramStats;
 
 /// The staging area inside the data dir: same filesystem, so moving a block is one rename.
 /// Prometheus only opens directories named like a ULID, so it never looks in here.
@@ -59,6 +61,12 @@ pub fn import(
         None => None,
     };
     let (staging, _guard) = open_staging(tsdb, opts.force)?;
+    // Who will read the blocks: each shard's histograms are checked against it before its
+    // blocks move in.
+    let home = match promtool {
+        None => home_version::of_data_dir(tsdb),
+        Some(_) => None,
+    };
     let state_path = staging.join(state::STATE_FILE);
     let mut st = ImportState::load(&state_path)?;
     let recovered = recover_moves(&mut st, &staging, tsdb, &state_path)?;
@@ -81,6 +89,7 @@ pub fn import(
         tsdb,
         staging: &staging,
         promtool: promtool.as_ref(),
+        home,
         block_duration_ms: manifest.block_duration_ms,
         state: Mutex::new(st),
         state_path: &state_path,
@@ -247,6 +256,8 @@ struct Job<'a> {
     staging: &'a Path,
     /// `None`: prom2om writes the blocks itself.
     promtool: Option<&'a Promtool>,
+    /// The Prometheus that will read the blocks, when known.
+    home: Option<Home>,
     block_duration_ms: i64,
     state: Mutex<ImportState>,
     state_path: &'a Path,
@@ -505,6 +516,9 @@ impl Job<'_> {
             let why = format!("verify: {}", report.problems.join("; "));
             return Ok(Err(Outcome::Failed(why)));
         };
+        if let Some(why) = self.unreadable(&block.histograms()) {
+            return Ok(Err(Outcome::Failed(why)));
+        }
         build::write_block(block, out_dir)?;
         let e = &self.dir.manifest().shards[i];
         let blocks = read_blocks(out_dir)?;
@@ -519,6 +533,28 @@ impl Job<'_> {
             ))));
         }
         Ok(Ok(blocks))
+    }
+
+    /// Why the Prometheus at home cannot read these histograms, when it is known to be too old
+    /// for them: the shard is then refused before anything of it is written.
+    fn unreadable(&self, h: &HistogramStats) -> Option<String> {
+        let home = self.home.as_ref()?;
+        let (need, what) = home_version::needed(h)?;
+        if home.version >= need {
+            return None;
+        }
+        let path_note = if home.running {
+            ""
+        } else {
+            " (the prometheus first on PATH is taken for the one that will serve the data dir: \
+             if another will, put it first on PATH)"
+        };
+        Some(format!(
+            "its {} histogram samples include {what}, which Prometheus reads from {need} on; \
+             {} is {}{path_note}. Serve the data dir with a newer Prometheus, or import with \
+             --skip-histograms to leave the histograms out",
+            h.samples, home.what, home.version
+        ))
     }
 
     /// Records the blocks as moving, renames them into the data dir, records the shard done.

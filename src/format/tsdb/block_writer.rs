@@ -248,6 +248,11 @@ impl BlockWriter {
         self.stats.num_samples
     }
 
+    /// The histogram samples so far, by kind.
+    pub fn histograms(&self) -> HistogramStats {
+        self.stats.histograms
+    }
+
     /// Ends the last series, writes the chunks into `segments` and then the index into `index`,
     /// and returns the block's stats with the segment writers (flushed) and the index writer. A
     /// series given twice is an error.
