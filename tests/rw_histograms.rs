@@ -14,7 +14,7 @@ use prom2om::fetch::http::{Client, ClientConfig};
 use prom2om::format::histogram::{CounterResetHint, Histogram, HistogramValue, Span};
 use prom2om::format::prompb::Label;
 use prom2om::import::home_version::Version;
-use prom2om::import::receiver::{self, Kind};
+use prom2om::import::rw_negotiate::{self as receiver, Kind};
 use prom2om::import::rw_request::{Protocol, Request};
 
 /// A VictoriaMetrics of that binary on a free port and a temp dir; killed on drop.
