@@ -34,7 +34,14 @@ fn float_series() -> FloatSeries {
     (0..1000)
         .map(|i| {
             let labels = Labels::from_pairs([
-                ("__name__", if i % 2 == 0 { "bench_counter" } else { "bench_gauge" }),
+                (
+                    "__name__",
+                    if i % 2 == 0 {
+                        "bench_counter"
+                    } else {
+                        "bench_gauge"
+                    },
+                ),
                 ("instance", &format!("host-{:03}:9100", i / 10)),
                 ("i", &i.to_string()),
             ]);

@@ -96,12 +96,15 @@ pub fn import(
         no_space: AtomicBool::new(false),
         gate,
         held: Mutex::new(HashMap::new()),
+        histograms: Mutex::new(HashMap::new()),
     };
     for r in job.run_all(&todo, &hash_only, opts.jobs, progress) {
         let i = r.index;
         results[i] = Some(r);
     }
     let no_space = job.no_space.load(Ordering::Relaxed);
+    let mut warnings = warnings;
+    warnings.extend(job.unchecked_histograms(&results));
     drop(job);
     Ok(Summary {
         results: results
@@ -267,6 +270,8 @@ struct Job<'a> {
     /// shards of a window wait for in `held`.
     gate: Option<Mutex<WindowGate>>,
     held: Mutex<HashMap<usize, Step>>,
+    /// The native histograms of each shard's block, by kind.
+    histograms: Mutex<HashMap<usize, HistogramStats>>,
 }
 
 /// Where a shard stands after its read.
@@ -516,9 +521,14 @@ impl Job<'_> {
             let why = format!("verify: {}", report.problems.join("; "));
             return Ok(Err(Outcome::Failed(why)));
         };
-        if let Some(why) = self.unreadable(&block.histograms()) {
+        let histograms = block.histograms();
+        if let Some(why) = self.unreadable(&histograms) {
             return Ok(Err(Outcome::Failed(why)));
         }
+        self.histograms
+            .lock()
+            .expect("no panics while held")
+            .insert(i, histograms);
         build::write_block(block, out_dir)?;
         let e = &self.dir.manifest().shards[i];
         let blocks = read_blocks(out_dir)?;
@@ -554,6 +564,29 @@ impl Job<'_> {
              {} is {}{path_note}. Serve the data dir with a newer Prometheus, or import with \
              --skip-histograms to leave the histograms out",
             h.samples, home.what, home.version
+        ))
+    }
+
+    /// What to say of the histograms imported when no Prometheus could be asked whether it
+    /// reads them: the version they need.
+    fn unchecked_histograms(&self, results: &[Option<ShardResult>]) -> Option<String> {
+        if self.home.is_some() {
+            return None;
+        }
+        let per_shard = self.histograms.lock().expect("no panics while held");
+        let mut total = HistogramStats::default();
+        for r in results.iter().flatten() {
+            if matches!(r.outcome, Outcome::Imported { .. }) {
+                total += per_shard.get(&r.index).copied().unwrap_or_default();
+            }
+        }
+        let (need, what) = home_version::needed(&total)?;
+        Some(format!(
+            "the imported blocks hold {} native histogram samples: serve the data dir with \
+             Prometheus {need} or newer, the first that reads {what} ({}); no Prometheus runs \
+             on the data dir and none is on PATH to check",
+            total.samples,
+            home_version::MINIMUMS
         ))
     }
 

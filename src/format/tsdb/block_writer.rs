@@ -126,6 +126,14 @@ pub struct HistogramStats {
     pub custom_buckets: u64,
 }
 
+impl std::ops::AddAssign for HistogramStats {
+    fn add_assign(&mut self, o: HistogramStats) {
+        self.samples += o.samples;
+        self.float += o.float;
+        self.custom_buckets += o.custom_buckets;
+    }
+}
+
 /// A cut chunk waiting for its place in the segments: its body is `arena[start..end]`.
 struct Pending {
     encoding: u8,
