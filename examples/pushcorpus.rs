@@ -70,6 +70,7 @@ fn main() -> io::Result<()> {
                 samples: (step..last)
                     .map(|k| sample(s, k, start + k * interval))
                     .collect(),
+                histograms: Vec::new(),
             })
             .collect();
         let body = snap::raw::Encoder::new()

@@ -61,6 +61,7 @@ fn stale_markers_are_told_apart_exactly() {
                 timestamp: t + i as i64 * 15_000,
             })
             .collect(),
+        histograms: Vec::new(),
     };
     let body = snap::raw::Encoder::new()
         .compress_vec(

@@ -10,7 +10,6 @@ use prost::Message;
 use super::plan::{Match, Op};
 use crate::format::histogram::HistogramValue;
 pub use crate::format::prompb::{Label, Sample, TimeSeries};
-use crate::format::prompb_histogram::PbHistogram;
 use crate::format::tsdb::chunkenc::{self, Value};
 use crate::format::tsdb::xor;
 use crate::labels::Labels;
@@ -71,7 +70,7 @@ pub struct ReadSeries {
     #[prost(message, repeated, tag = "2")]
     pub samples: Vec<Sample>,
     #[prost(message, repeated, tag = "4")]
-    pub histograms: Vec<PbHistogram>,
+    pub histograms: Vec<crate::format::prompb::Histogram>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -346,9 +345,7 @@ pub fn read_samples(
                 if h.timestamp < start_ms || h.timestamp > end_ms {
                     continue;
                 }
-                let v = h
-                    .to_model()
-                    .map_err(|e| anyhow::anyhow!("series {}: {e}", sd.labels))?;
+                let v = h.to_model();
                 sd.histogram_stale_markers += u64::from(v.is_stale());
                 sd.histograms.push((h.timestamp, v));
             }
@@ -535,9 +532,9 @@ mod tests {
         let resp = ReadResponse {
             results: vec![QueryResult {
                 timeseries: vec![ReadSeries {
-                    histograms: vec![PbHistogram {
-                        count: Some(crate::format::prompb_histogram::PbCount::Float(1.5)),
-                        sum: 2.0,
+                    histograms: vec![crate::format::prompb::Histogram {
+                        count: Some(crate::format::prompb::Count::Float(1.5)),
+                        sum: Some(2.0),
                         timestamp: 3,
                         ..Default::default()
                     }],

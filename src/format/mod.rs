@@ -9,7 +9,6 @@ pub mod histogram;
 pub mod histtext;
 pub mod openmetrics;
 pub mod prompb;
-pub mod prompb_histogram;
 pub mod shard_dir;
 pub mod tsdb;
 pub mod value;

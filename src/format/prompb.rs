@@ -1,7 +1,13 @@
 //! The protobuf messages Prometheus' remote read and remote write 1.0 share (`prompb/types.proto`),
-//! the remote-write `WriteRequest`, and its wire form: snappy block format, as the spec requires.
+//! the remote-write `WriteRequest`, and its wire form: snappy block format, as the spec requires;
+//! native histograms (`histogram`), and remote write 2.0's messages (`v2`).
 
 use prost::Message;
+
+mod histogram;
+pub mod v2;
+
+pub use histogram::{BucketSpan, Count, Histogram, ZeroCount};
 
 /// Content type of a remote-write 1.0 request body.
 pub const WRITE_CONTENT_TYPE: &str = "application/x-protobuf";
@@ -68,13 +74,17 @@ impl Message for Sample {
     }
 }
 
-/// One series: labels sorted by name (the spec's requirement for writes), samples in time order.
+/// One series: labels sorted by name (the spec's requirement for writes), samples and native
+/// histogram samples each in time order (a receiver appends the samples first, then the
+/// histograms: a series that changes type is sent as one entry per run of one kind).
 #[derive(Clone, PartialEq, Message)]
 pub struct TimeSeries {
     #[prost(message, repeated, tag = "1")]
     pub labels: Vec<Label>,
     #[prost(message, repeated, tag = "2")]
     pub samples: Vec<Sample>,
+    #[prost(message, repeated, tag = "4")]
+    pub histograms: Vec<Histogram>,
 }
 
 /// `prometheus.WriteRequest` of remote write 1.0; field 3 (metadata) is never sent.
@@ -98,13 +108,21 @@ impl WriteRequest {
         Ok(WriteRequest::decode(&raw[..])?)
     }
 
+    /// Float and histogram samples.
     pub fn samples(&self) -> usize {
-        self.timeseries.iter().map(|t| t.samples.len()).sum()
+        self.timeseries
+            .iter()
+            .map(|t| t.samples.len() + t.histograms.len())
+            .sum()
     }
 }
 
-/// Samples as (value bits, timestamp): NaN compares equal to itself.
-type SampleBits = Vec<(u64, i64)>;
+/// Samples as (value bits, timestamp): NaN compares equal to itself; histograms as the model
+/// (every float as bits) with their timestamps.
+type SampleBits = (
+    Vec<(u64, i64)>,
+    Vec<(crate::format::histogram::HistogramValue, i64)>,
+);
 
 /// Fuzz target logic: any bytes either decode or fail cleanly, and what decodes re-encodes to a
 /// body that decodes to the same request.
@@ -121,10 +139,16 @@ pub fn fuzz_write_request(data: &[u8]) {
                             .iter()
                             .map(|l| (l.name.clone(), l.value.clone()))
                             .collect(),
-                        t.samples
-                            .iter()
-                            .map(|s| (s.value.to_bits(), s.timestamp))
-                            .collect(),
+                        (
+                            t.samples
+                                .iter()
+                                .map(|s| (s.value.to_bits(), s.timestamp))
+                                .collect(),
+                            t.histograms
+                                .iter()
+                                .map(|h| (h.to_model(), h.timestamp))
+                                .collect(),
+                        ),
                     )
                 })
                 .collect()
@@ -152,6 +176,7 @@ mod tests {
                     value: 1.5,
                     timestamp: 1000,
                 }],
+                histograms: Vec::new(),
             }],
         };
         let mut want = vec![0x0a, 30, 0x0a, 14, 0x0a, 8];
@@ -185,11 +210,13 @@ mod tests {
         #[test]
         fn round_trip(series in prop::collection::vec(
             (prop::collection::vec(("[a-z_]{1,8}", "\\PC{0,12}"), 0..4),
-             prop::collection::vec((any::<u64>(), any::<i64>()), 0..6)), 0..5)) {
+             prop::collection::vec((any::<u64>(), any::<i64>()), 0..6),
+             prop::collection::vec((histogram::tests::histogram(), any::<i64>()), 0..3)), 0..5)) {
             let req = WriteRequest {
-                timeseries: series.iter().map(|(ls, ss)| TimeSeries {
+                timeseries: series.iter().map(|(ls, ss, hs)| TimeSeries {
                     labels: ls.iter().map(|(n, v)| Label { name: n.clone(), value: v.clone() }).collect(),
                     samples: ss.iter().map(|&(v, t)| Sample { value: f64::from_bits(v), timestamp: t }).collect(),
+                    histograms: hs.iter().map(|(h, t)| Histogram::from_model(h, *t)).collect(),
                 }).collect(),
             };
             fuzz_write_request(&req.encode_body());
@@ -199,6 +226,9 @@ mod tests {
                 for (x, y) in b.samples.iter().zip(&r.samples) {
                     prop_assert_eq!(x.value.to_bits(), y.value.to_bits());
                     prop_assert_eq!(x.timestamp, y.timestamp);
+                }
+                for (x, y) in b.histograms.iter().zip(&r.histograms) {
+                    prop_assert_eq!(x.to_model(), y.to_model());
                 }
             }
         }

@@ -101,6 +101,7 @@ impl Checker {
                 rest.timeseries.push(TimeSeries {
                     labels: ts.labels.clone(),
                     samples: keep,
+                    histograms: Vec::new(),
                 });
             }
         }
@@ -209,6 +210,7 @@ mod tests {
                     timestamp,
                 })
                 .collect(),
+            histograms: Vec::new(),
         }
     }
 

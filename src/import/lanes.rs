@@ -59,6 +59,7 @@ impl<'a> Lanes<'a> {
             req.timeseries.push(TimeSeries {
                 labels: self.labels.clone(),
                 samples: Vec::new(),
+                histograms: Vec::new(),
             });
             self.open = true;
         }

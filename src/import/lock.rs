@@ -71,6 +71,16 @@ pub fn check(dir: &Path) -> io::Result<InUse> {
     Ok(open_files(dir))
 }
 
+/// The process (pid, name) with a file under `dir` open, if any (a running Prometheus has its
+/// WAL open), whether or not it also holds the lock file.
+pub fn process_in(dir: &Path) -> Option<(u32, String)> {
+    match open_files(dir).holder? {
+        Holder::Process { pid, name, .. } => Some((pid, name)),
+        Holder::Serving { pid, command } => Some((pid, command)),
+        Holder::LockFile(_) => None,
+    }
+}
+
 /// Tries the lock Prometheus takes, without waiting, and lets it go at once. The file is never
 /// created: a missing lock file means no server with a lock file runs here.
 fn lock_file_held(lock: &Path) -> io::Result<bool> {

@@ -14,12 +14,14 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use super::blocks::{move_blocks, read_blocks, BlockMeta};
+use super::home_version::{self, Home};
 use super::outcome::{Destination, Outcome, Progress, ShardResult, Summary};
 use super::promtool::Promtool;
 use super::state::{self, ImportState, Record, StateFile, Status};
 use super::window_gate::WindowGate;
 use super::{build, lock};
 use crate::format::shard_dir::{Manifest, SeriesHashes, ShardDir, ShardEntry};
+use crate::format::tsdb::block_writer::HistogramStats;
 
 /// The staging area inside the data dir: same filesystem, so moving a block is one rename.
 /// Prometheus only opens directories named like a ULID, so it never looks in here.
@@ -59,6 +61,12 @@ pub fn import(
         None => None,
     };
     let (staging, _guard) = open_staging(tsdb, opts.force, progress)?;
+    // Who will read the blocks: each shard's histograms are checked against it before its
+    // blocks move in.
+    let home = match promtool {
+        None => home_version::of_data_dir(tsdb),
+        Some(_) => None,
+    };
     let state_path = staging.join(state::STATE_FILE);
     let mut st = ImportState::load(&state_path)?;
     let recovered = recover_moves(&mut st, &staging, tsdb, &state_path)?;
@@ -81,18 +89,22 @@ pub fn import(
         tsdb,
         staging: &staging,
         promtool: promtool.as_ref(),
+        home,
         block_duration_ms: manifest.block_duration_ms,
         state: Mutex::new(st),
         state_path: &state_path,
         no_space: AtomicBool::new(false),
         gate,
         held: Mutex::new(HashMap::new()),
+        histograms: Mutex::new(HashMap::new()),
     };
     for r in job.run_all(&todo, &hash_only, opts.jobs, progress) {
         let i = r.index;
         results[i] = Some(r);
     }
     let no_space = job.no_space.load(Ordering::Relaxed);
+    let mut warnings = warnings;
+    warnings.extend(job.unchecked_histograms(&results));
     drop(job);
     Ok(Summary {
         results: results
@@ -293,6 +305,8 @@ struct Job<'a> {
     staging: &'a Path,
     /// `None`: prom2om writes the blocks itself.
     promtool: Option<&'a Promtool>,
+    /// The Prometheus that will read the blocks, when known.
+    home: Option<Home>,
     block_duration_ms: i64,
     state: Mutex<ImportState>,
     state_path: &'a Path,
@@ -302,6 +316,8 @@ struct Job<'a> {
     /// shards of a window wait for in `held`.
     gate: Option<Mutex<WindowGate>>,
     held: Mutex<HashMap<usize, Step>>,
+    /// The native histograms of each shard's block, by kind.
+    histograms: Mutex<HashMap<usize, HistogramStats>>,
 }
 
 /// Where a shard stands after its read.
@@ -551,6 +567,14 @@ impl Job<'_> {
             let why = format!("verify: {}", report.problems.join("; "));
             return Ok(Err(Outcome::Failed(why)));
         };
+        let histograms = block.histograms();
+        if let Some(why) = self.unreadable(&histograms) {
+            return Ok(Err(Outcome::Failed(why)));
+        }
+        self.histograms
+            .lock()
+            .expect("no panics while held")
+            .insert(i, histograms);
         build::write_block(block, out_dir)?;
         let e = &self.dir.manifest().shards[i];
         let blocks = read_blocks(out_dir)?;
@@ -565,6 +589,51 @@ impl Job<'_> {
             ))));
         }
         Ok(Ok(blocks))
+    }
+
+    /// Why the Prometheus at home cannot read these histograms, when it is known to be too old
+    /// for them: the shard is then refused before anything of it is written.
+    fn unreadable(&self, h: &HistogramStats) -> Option<String> {
+        let home = self.home.as_ref()?;
+        let (need, what) = home_version::needed(h)?;
+        if home.version >= need {
+            return None;
+        }
+        let path_note = if home.running {
+            ""
+        } else {
+            " (the prometheus first on PATH is taken for the one that will serve the data dir: \
+             if another will, put it first on PATH)"
+        };
+        Some(format!(
+            "its {} histogram samples include {what}, which Prometheus reads from {need} on; \
+             {} is {}{path_note}. Serve the data dir with a newer Prometheus, or import with \
+             --skip-histograms to leave the histograms out",
+            h.samples, home.what, home.version
+        ))
+    }
+
+    /// What to say of the histograms imported when no Prometheus could be asked whether it
+    /// reads them: the version they need.
+    fn unchecked_histograms(&self, results: &[Option<ShardResult>]) -> Option<String> {
+        if self.home.is_some() {
+            return None;
+        }
+        let per_shard = self.histograms.lock().expect("no panics while held");
+        let mut total = HistogramStats::default();
+        for r in results.iter().flatten() {
+            if matches!(r.outcome, Outcome::Imported { .. }) {
+                total += per_shard.get(&r.index).copied().unwrap_or_default();
+            }
+        }
+        let (need, what) = home_version::needed(&total)?;
+        Some(format!(
+            "the imported blocks hold {} native histogram samples: serve the data dir with \
+             Prometheus {need} or newer, the first that reads {what} ({}); no Prometheus runs \
+             on the data dir and none is on PATH to check",
+            total.samples,
+            home_version::MINIMUMS
+        ))
     }
 
     /// Records the blocks as moving, renames them into the data dir, records the shard done.

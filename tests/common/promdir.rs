@@ -316,6 +316,7 @@ pub fn series(labels: &[(&str, &str)], samples: &[(i64, u64)]) -> TimeSeries {
                 timestamp: t,
             })
             .collect(),
+        histograms: Vec::new(),
     }
 }
 

@@ -1,22 +1,23 @@
-//! A block's chunks and metadata as Prometheus 2.42 writes them: samples cut into XOR chunks the
-//! way its head cuts them, chunk segment files, the index (via `index_writer`), `meta.json`.
+//! A block's chunks and metadata as Prometheus writes them: samples cut into chunks the way its
+//! head cuts them (`head_cut`: floats as 2.42, native histograms as 3.5), chunk segment files,
+//! the index (via `index_writer`), `meta.json`.
 
 use std::io::{self, Write};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
-use super::chunkenc::ENC_XOR;
 use super::chunks::{HEADER_LEN, MAGIC as SEGMENT_MAGIC};
+use super::head_cut::{Cut, SeriesHead};
 use super::index::ChunkMeta;
 use super::index_writer::IndexWriter;
-use super::{crc32c, put_uvarint, tombstones, xor};
+use super::{crc32c, put_uvarint, tombstones};
+use crate::format::histogram::{is_custom_buckets, HistogramValue};
 use crate::labels::Labels;
 
 /// Prometheus's `DefaultChunkSegmentSize`: a new segment file is started past it.
 pub const SEGMENT_SIZE: u64 = 512 << 20;
-/// The head's target for samples per chunk (`samplesPerChunk` in `tsdb/head_append.go`).
-pub const SAMPLES_PER_CHUNK: usize = 120;
+pub use super::head_cut::SAMPLES_PER_CHUNK;
 /// Room a chunk may take in a segment beyond its data: longest length varint, encoding, CRC.
 const CHUNK_OVERHEAD: u64 = 5 + 1 + 4;
 
@@ -101,6 +102,7 @@ impl<W: Write, F: FnMut(u32) -> io::Result<W>> SegmentWriter<W, F> {
 /// What a finished block holds, for its `meta.json`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BlockStats {
+    /// Every sample, floats and histograms (Prometheus 3.5's `numSamples`).
     pub num_samples: u64,
     pub num_series: u64,
     pub num_chunks: u64,
@@ -108,28 +110,49 @@ pub struct BlockStats {
     pub min_time: i64,
     /// Last sample's time + 1 (blocks are half-open).
     pub max_time: i64,
+    /// The samples appended as histograms (staleness markers of histogram series included),
+    /// and what kinds of histogram they were: what a reader of the block must know.
+    pub histograms: HistogramStats,
+}
+
+/// The native histogram samples a block holds, by what a Prometheus must read to load them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HistogramStats {
+    /// Histogram samples, markers included.
+    pub samples: u64,
+    /// In float histogram chunks (encoding 3).
+    pub float: u64,
+    /// With custom bucket bounds (schema -53, NHCB).
+    pub custom_buckets: u64,
+}
+
+impl std::ops::AddAssign for HistogramStats {
+    fn add_assign(&mut self, o: HistogramStats) {
+        self.samples += o.samples;
+        self.float += o.float;
+        self.custom_buckets += o.custom_buckets;
+    }
 }
 
 /// A cut chunk waiting for its place in the segments: its body is `arena[start..end]`.
 struct Pending {
+    encoding: u8,
     min_time: i64,
     max_time: i64,
     start: usize,
     end: usize,
 }
 
-/// The series being written: its open chunk and where the head would cut it.
+/// The series being written: its chunks so far and its head, which cuts them.
 struct Open {
     labels: Labels,
     chunks: Vec<Pending>,
-    enc: xor::Encoder,
-    chunk_min: i64,
-    last: i64,
-    next_at: i64,
+    head: SeriesHead,
 }
 
 /// Builds one block: series arrive one at a time (any order) with strictly increasing sample
-/// times. Chunks are kept in memory (a block's compressed chunks are a fraction of its input)
+/// times, floats and native histograms in any mix. Chunks are cut as Prometheus's head cuts
+/// them (`head_cut`), kept in memory (a block's compressed chunks are a fraction of its input)
 /// and written by [`BlockWriter::finish`] in series order, as Prometheus's compactor lays them
 /// out, then the index.
 pub struct BlockWriter {
@@ -163,52 +186,63 @@ impl BlockWriter {
         self.open = Some(Open {
             labels,
             chunks: Vec::new(),
-            enc: xor::Encoder::new(),
-            chunk_min: 0,
-            last: i64::MIN,
-            next_at: i64::MAX,
+            head: SeriesHead::new(self.chunk_range),
         });
         Ok(())
     }
 
-    /// Appends a sample (value as raw bits) to the current series, cutting a chunk where
+    /// Appends a float sample (value as raw bits) to the current series, cutting a chunk where
     /// Prometheus's head would (`appendPreprocessor` in 2.42).
     pub fn append(&mut self, t: i64, v: u64) -> Result<()> {
         let Some(s) = self.open.as_mut() else {
             bail!("a sample before any series");
         };
-        if !s.enc.is_empty() {
-            if t <= s.last {
-                bail!(
-                    "series {}: sample at {t} ms is not after the one at {} ms",
-                    s.labels,
-                    s.last
-                );
-            }
-            let n = s.enc.len();
-            if n == SAMPLES_PER_CHUNK / 4 {
-                s.next_at = chunk_end_time(s.chunk_min, s.last, s.next_at);
-            }
-            if t >= s.next_at || n >= 2 * SAMPLES_PER_CHUNK {
-                cut_chunk(&mut self.arena, s, &mut self.stats);
+        let done = s
+            .head
+            .append_float(t, v)
+            .map_err(|e| anyhow!("series {}: {e:#}", s.labels))?;
+        self.appended(t, done);
+        Ok(())
+    }
+
+    /// Appends a native histogram sample to the current series, cutting a chunk where
+    /// Prometheus 3.5's head would (its size and time rule, the appender's own cuts, and a new
+    /// chunk when the series changes sample type).
+    pub fn append_histogram(&mut self, t: i64, h: &HistogramValue) -> Result<()> {
+        let Some(s) = self.open.as_mut() else {
+            bail!("a sample before any series");
+        };
+        let done = s
+            .head
+            .append_histogram(t, h)
+            .map_err(|e| anyhow!("series {}: {e:#}", s.labels))?;
+        let hs = &mut self.stats.histograms;
+        hs.samples += 1;
+        match h {
+            HistogramValue::Int(h) => hs.custom_buckets += u64::from(is_custom_buckets(h.schema)),
+            HistogramValue::Float(h) => {
+                hs.float += 1;
+                hs.custom_buckets += u64::from(is_custom_buckets(h.schema));
             }
         }
-        if s.enc.is_empty() {
-            s.chunk_min = t;
-            s.next_at = range_end(t, self.chunk_range);
+        self.appended(t, done);
+        Ok(())
+    }
+
+    fn appended(&mut self, t: i64, done: Option<Cut>) {
+        if let Some(c) = done {
+            let s = self.open.as_mut().expect("a series is open");
+            keep(&mut self.arena, &mut s.chunks, c, &mut self.stats);
         }
-        s.enc.append(t, v)?;
-        s.last = t;
         self.stats.num_samples += 1;
         self.stats.min_time = self.stats.min_time.min(t);
         self.stats.max_time = self.stats.max_time.max(t);
-        Ok(())
     }
 
     fn close_series(&mut self) -> Result<()> {
         if let Some(mut s) = self.open.take() {
-            if !s.enc.is_empty() {
-                cut_chunk(&mut self.arena, &mut s, &mut self.stats);
+            if let Some(c) = s.head.finish() {
+                keep(&mut self.arena, &mut s.chunks, c, &mut self.stats);
             }
             if !s.chunks.is_empty() {
                 self.series.push((s.labels, s.chunks));
@@ -220,6 +254,11 @@ impl BlockWriter {
     /// Samples so far.
     pub fn samples(&self) -> u64 {
         self.stats.num_samples
+    }
+
+    /// The histogram samples so far, by kind.
+    pub fn histograms(&self) -> HistogramStats {
+        self.stats.histograms
     }
 
     /// Ends the last series, writes the chunks into `segments` and then the index into `index`,
@@ -239,7 +278,7 @@ impl BlockWriter {
         for (_, chunks) in &self.series {
             let mut m = Vec::with_capacity(chunks.len());
             for c in chunks {
-                let chunk_ref = segments.write_chunk(ENC_XOR, &self.arena[c.start..c.end])?;
+                let chunk_ref = segments.write_chunk(c.encoding, &self.arena[c.start..c.end])?;
                 m.push(ChunkMeta {
                     chunk_ref,
                     min_time: c.min_time,
@@ -273,34 +312,18 @@ impl BlockWriter {
     }
 }
 
-fn cut_chunk(arena: &mut Vec<u8>, s: &mut Open, stats: &mut BlockStats) {
-    let data = std::mem::take(&mut s.enc).finish();
+/// A complete chunk into the arena, listed with its series.
+fn keep(arena: &mut Vec<u8>, chunks: &mut Vec<Pending>, c: Cut, stats: &mut BlockStats) {
     let start = arena.len();
-    arena.extend_from_slice(&data);
-    s.chunks.push(Pending {
-        min_time: s.chunk_min,
-        max_time: s.last,
+    arena.extend_from_slice(&c.data);
+    chunks.push(Pending {
+        encoding: c.encoding,
+        min_time: c.min_time,
+        max_time: c.max_time,
         start,
         end: arena.len(),
     });
     stats.num_chunks += 1;
-}
-
-/// The end of the chunk range holding `t` (`rangeForTimestamp`; Go's division truncates, as
-/// Rust's does).
-fn range_end(t: i64, width: i64) -> i64 {
-    (t / width).saturating_mul(width).saturating_add(width)
-}
-
-/// Where to cut a chunk so the samples spread evenly over the rest of its range, estimated at a
-/// quarter of a chunk (`computeChunkEndTime`).
-fn chunk_end_time(start: i64, cur: i64, max: i64) -> i64 {
-    let span = (cur.wrapping_sub(start).wrapping_add(1)).saturating_mul(4);
-    let n = max.wrapping_sub(start) / span.max(1);
-    if n <= 1 {
-        return max;
-    }
-    start + max.wrapping_sub(start) / n
 }
 
 #[derive(Serialize)]
@@ -329,7 +352,9 @@ struct CompactionJson<'a> {
 }
 
 /// `meta.json` of a freshly written block (compaction level 1, its own source), indented with
-/// tabs as Prometheus's `json.MarshalIndent` writes it.
+/// tabs as Prometheus's `json.MarshalIndent` writes it. The stats are 2.42's to 3.5's: one
+/// `numSamples` for floats and histograms (3.6 added `numFloatSamples` and
+/// `numHistogramSamples`, which no reader needs).
 pub fn meta_json(ulid: &str, stats: &BlockStats) -> Vec<u8> {
     let meta = MetaJson {
         ulid,

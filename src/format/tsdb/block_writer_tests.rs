@@ -1,5 +1,5 @@
 use super::*;
-use crate::format::tsdb::{chunkenc, chunks, index::Index, meta};
+use crate::format::tsdb::{chunkenc, chunks, index::Index, meta, xor};
 use proptest::prelude::*;
 
 const INDEX: &[u8] = include_bytes!("../../../testdata/tsdb/golden-block/index");
@@ -188,4 +188,96 @@ proptest! {
         prop_assert_eq!(meta.stats.num_chunks, stats.num_chunks);
         prop_assert_eq!(meta.compaction.sources, vec!["01ARZ3NDEKTSV4RRFFQ69G5FAV".to_string()]);
     }
+}
+
+/// A block of floats, integer and float histograms (NHCB among them) and a series that changed
+/// type: each chunk of its encoding, every sample read back, the stats counting the kinds, and
+/// `meta.json` as Prometheus 3.5 writes it (one `numSamples`; 3.6 added per-kind counts).
+#[test]
+fn histogram_series_read_back_with_their_encodings() {
+    use crate::format::histogram::{FloatHistogram, Histogram, HistogramValue, Span};
+    use crate::format::tsdb::chunkenc::{Value, ENC_FLOAT_HISTOGRAM, ENC_HISTOGRAM, ENC_XOR};
+    let h = |k: u64, schema: i32| Histogram {
+        schema,
+        count: 2 * k,
+        sum: (k as f64).to_bits(),
+        positive_spans: vec![Span {
+            offset: 0,
+            length: 2,
+        }],
+        positive_buckets: vec![k as i64, 0],
+        custom_values: if schema == -53 {
+            vec![1f64.to_bits()]
+        } else {
+            Vec::new()
+        },
+        ..Histogram::default()
+    };
+    let mut w = BlockWriter::new(7_200_000);
+    w.start_series(Labels::from_pairs([("__name__", "mixed")]))
+        .unwrap();
+    w.append(1_000, 1f64.to_bits()).unwrap();
+    w.append_histogram(2_000, &HistogramValue::Int(h(1, 0)))
+        .unwrap();
+    w.append_histogram(3_000, &HistogramValue::Int(h(2, 0)))
+        .unwrap();
+    w.append(4_000, 2f64.to_bits()).unwrap();
+    w.start_series(Labels::from_pairs([("__name__", "nhcb")]))
+        .unwrap();
+    w.append_histogram(1_000, &HistogramValue::Float(h(1, -53).to_float()))
+        .unwrap();
+    w.append_histogram(2_000, &HistogramValue::Float(FloatHistogram::stale()))
+        .unwrap();
+    let (stats, segs, index) = w
+        .finish(SegmentWriter::new(|_| Ok(Vec::new())), Vec::new())
+        .unwrap();
+    assert_eq!(
+        (stats.num_samples, stats.num_chunks, stats.num_series),
+        (6, 4, 2)
+    );
+    assert_eq!(
+        stats.histograms,
+        HistogramStats {
+            samples: 4,
+            float: 2,
+            custom_buckets: 1
+        }
+    );
+    let ix = Index::parse(&index).unwrap();
+    let mut metas = Vec::new();
+    let mut got = Vec::new();
+    for id in ix.all_postings().unwrap() {
+        let labels = ix.series(id, &mut metas).unwrap();
+        for m in &metas {
+            let c = chunks::chunk_at(&segs[0], chunks::unpack_ref(m.chunk_ref).1).unwrap();
+            let mut n = 0;
+            c.decode_samples(|_, t, v| {
+                let kind = match v {
+                    Value::Float(_) => "float",
+                    Value::Histogram(_) => "histogram",
+                    Value::FloatHistogram(h) if h.is_stale() => "marker",
+                    Value::FloatHistogram(_) => "float histogram",
+                };
+                got.push((labels.to_string(), c.encoding, t, kind));
+                n += 1;
+            })
+            .unwrap();
+            assert!(n > 0);
+        }
+    }
+    let l = |s: &str| format!("{{__name__=\"{s}\"}}");
+    assert_eq!(
+        got,
+        [
+            (l("mixed"), ENC_XOR, 1_000, "float"),
+            (l("mixed"), ENC_HISTOGRAM, 2_000, "histogram"),
+            (l("mixed"), ENC_HISTOGRAM, 3_000, "histogram"),
+            (l("mixed"), ENC_XOR, 4_000, "float"),
+            (l("nhcb"), ENC_FLOAT_HISTOGRAM, 1_000, "float histogram"),
+            (l("nhcb"), ENC_FLOAT_HISTOGRAM, 2_000, "marker"),
+        ]
+    );
+    let meta = String::from_utf8(meta_json("01ARZ3NDEKTSV4RRFFQ69G5FAV", &stats)).unwrap();
+    assert!(meta.contains("\"numSamples\": 6,"), "{meta}");
+    assert!(!meta.contains("numHistogramSamples"), "{meta}");
 }

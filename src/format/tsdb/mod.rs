@@ -11,6 +11,7 @@ pub mod chunks;
 pub mod float_histogram;
 mod float_histogram_append;
 pub mod head_chunks;
+pub mod head_cut;
 pub mod histogram;
 pub mod histogram_append;
 pub mod histogram_meta;
