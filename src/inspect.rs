@@ -128,6 +128,7 @@ impl Scan {
         }
     }
 
+    /// A float sample, `value_len` the length of its value's text.
     fn sample(
         &mut self,
         labels: &Labels,
@@ -136,13 +137,7 @@ impl Scan {
         value_len: usize,
         filter: &Filter,
     ) {
-        let acc = self.series_acc(labels, ts, filter);
-        acc.samples += 1;
-        if kept_series && filter.keeps_time(ts) {
-            acc.kept += 1;
-            // prefix + value + ' ' + seconds (about 14 bytes) + '\n'
-            self.out_bytes += acc.prefix_len + value_len as u64 + 16;
-        }
+        self.count(labels, (kept_series, ts, value_len), filter, false);
     }
 
     /// A native histogram sample (not a marker) of a shard directory, `value_len` the length of
@@ -155,10 +150,26 @@ impl Scan {
         value_len: usize,
         filter: &Filter,
     ) {
+        self.count(labels, (kept_series, ts, value_len), filter, true);
+    }
+
+    /// Counts a sample of either kind, and the text it would make when kept.
+    fn count(
+        &mut self,
+        labels: &Labels,
+        (kept_series, ts, value_len): (bool, i64, usize),
+        filter: &Filter,
+        hist: bool,
+    ) {
         let acc = self.series_acc(labels, ts, filter);
-        acc.histograms += 1;
+        let (all, kept) = match hist {
+            true => (&mut acc.histograms, &mut acc.kept_histograms),
+            false => (&mut acc.samples, &mut acc.kept),
+        };
+        *all += 1;
         if kept_series && filter.keeps_time(ts) {
-            acc.kept_histograms += 1;
+            *kept += 1;
+            // prefix + value + ' ' + seconds (about 14 bytes) + '\n'
             self.out_bytes += acc.prefix_len + value_len as u64 + 16;
         }
     }
