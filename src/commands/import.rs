@@ -527,11 +527,13 @@ fn shard_line(r: &ShardResult, push: bool) -> String {
             blocks,
             samples,
             markers,
+            histograms,
+            histogram_markers,
             ..
         } => format!(
             "ok      {}: {} in {}, as the manifest says",
             r.file,
-            samples_and_markers(*samples, *markers),
+            held(*samples, *markers, *histograms, *histogram_markers),
             super::common::count(blocks.len() as u64, "block")
         ),
         Outcome::Pushed {
@@ -572,13 +574,28 @@ fn out_line(line: &str) {
 
 /// `3861 samples and 21 staleness markers`: markers counted apart, as the manifest does.
 fn samples_and_markers(samples: u64, markers: u64) -> String {
-    match markers {
-        0 => super::common::count(samples, "sample"),
-        n => format!(
-            "{} and {}",
-            super::common::count(samples, "sample"),
-            super::common::count(n, "staleness marker")
-        ),
+    held(samples, markers, 0, 0)
+}
+
+/// `3861 samples, 21 staleness markers, 500 histogram samples and 2 histogram staleness
+/// markers`: each counted apart, in the manifest's words; the samples always said, the others
+/// when not 0.
+fn held(samples: u64, markers: u64, histograms: u64, histogram_markers: u64) -> String {
+    let count = |n: u64, what| super::common::count(n, what);
+    let mut parts = vec![count(samples, "sample")];
+    for (n, what) in [
+        (markers, "staleness marker"),
+        (histograms, "histogram sample"),
+        (histogram_markers, "histogram staleness marker"),
+    ] {
+        if n > 0 {
+            parts.push(count(n, what));
+        }
+    }
+    let last = parts.pop().expect("the samples");
+    match parts.is_empty() {
+        true => last,
+        false => format!("{} and {last}", parts.join(", ")),
     }
 }
 
@@ -590,7 +607,11 @@ fn print_warnings(s: &Summary) {
 
 fn print_blocks_summary(s: &Summary, data: &Path) {
     print_warnings(s);
-    let (blocks, samples) = (s.blocks(), samples_and_markers(s.samples(), s.markers()));
+    let (histograms, histogram_markers) = s.histograms();
+    let (blocks, samples) = (
+        s.blocks(),
+        held(s.samples(), s.markers(), histograms, histogram_markers),
+    );
     out_line(&format!(
         "imported {}, skipped {} (imported before), failed {}; {}, {samples} moved into {} in {:.1}s",
         super::common::count(s.done() as u64, "shard"),
