@@ -27,7 +27,10 @@ the size of its text, OpenMetrics validity, counts, window, sidecars); nothing o
 fails is written. Each shard becomes one TSDB block, written by prom2om itself (no promtool \
 needed), --jobs shards at once: built in memory as the shard is read, with the staleness \
 markers its sidecar files carry (a shard directory written from a data dir or by fetch) as \
-real markers. The block is written into a staging dir inside DATA_DIR and moved into DATA_DIR \
+real markers, and their native histograms as histogram chunks. A Prometheus too old for the \
+kinds of native histogram the side files hold (integer: 2.40, float: 2.42, custom buckets: \
+2.54), running on DATA_DIR or else first on PATH, has the import refused before anything is \
+written. The block is written into a staging dir inside DATA_DIR and moved into DATA_DIR \
 only when it holds exactly the manifest's sample count (plus its markers); in a directory with \
 sidecars, whose one check spans the shards of a window, only once every shard of its window \
 has been read. A failed shard stops nothing else; running the same command again retries the \
@@ -36,7 +39,8 @@ failed shards and skips the imported ones (state in DATA_DIR/.prom2om-import).
 With --promtool (or --promtool=PATH) the blocks are made instead by `promtool tsdb \
 create-blocks-from openmetrics`, as prom2om 0.1 did: the text of a gzip shard, from the read \
 that verifies it, is written into the staging dir for it; it is slower, needs promtool 2.51+ \
-for quoted names, and cannot write staleness markers.
+for quoted names, and cannot write staleness markers or native histograms (it says how many \
+it leaves out).
 
 A running Prometheus loads new blocks at its next block reload (every minute). At that reload it \
 deletes blocks ending more than --storage.tsdb.retention.time (default 15d) before the newest \
@@ -142,7 +146,7 @@ pub struct Args {
 
     /// Make the blocks with `promtool tsdb create-blocks-from openmetrics` instead of prom2om's
     /// own block writer: --promtool runs the promtool on PATH, --promtool=PATH that binary.
-    /// Slower, and it cannot carry staleness markers.
+    /// Slower, and it cannot carry staleness markers or native histograms.
     #[arg(long, value_name = "PATH", num_args = 0..=1, require_equals = true,
           default_missing_value = "promtool")]
     pub promtool: Option<PathBuf>,
