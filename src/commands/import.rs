@@ -733,3 +733,24 @@ fn pickup_hint(data: &Path) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::held;
+
+    #[test]
+    fn held_says_each_count_apart_in_the_manifest_s_words() {
+        assert_eq!(held(7, 0, 0, 0), "7 samples");
+        assert_eq!(held(1, 2, 0, 0), "1 sample and 2 staleness markers");
+        assert_eq!(
+            held(0, 0, 60, 0),
+            "0 samples and 60 histogram samples",
+            "a window of histograms only"
+        );
+        assert_eq!(
+            held(40, 3, 139, 1),
+            "40 samples, 3 staleness markers, 139 histogram samples and 1 histogram staleness \
+             marker"
+        );
+    }
+}

@@ -81,7 +81,14 @@ fn fetch_journey(source: &Prom, from: i64, work: &Path) -> PathBuf {
     let home = work.join("home-fetched");
     run_ok(
         prom2om()
-            .args(["fetch", "-q", "--url", &source.url(), "--method", "remote-read"])
+            .args([
+                "fetch",
+                "-q",
+                "--url",
+                &source.url(),
+                "--method",
+                "remote-read",
+            ])
             .args(["-m", QUERY, "-o"])
             .arg(&shards)
             .args(["--start", &crate::truth::secs(from)])
@@ -112,7 +119,11 @@ fn assert_answers_alike(
 ) {
     let raw = |p: &Prom| raw_samples_sliced(p, QUERY, (window.0 - LOOKBACK_MS, window.1), 300_000);
     let (want, got) = (raw(source), raw(home));
-    if let Some(k) = want.keys().chain(got.keys()).find(|k| want.get(*k) != got.get(*k)) {
+    if let Some(k) = want
+        .keys()
+        .chain(got.keys())
+        .find(|k| want.get(*k) != got.get(*k))
+    {
         panic!(
             "{id} {what}: the raw samples of {k:?} differ: {} at the source, {} at home",
             want.get(k).map_or(0, Vec::len),
@@ -169,7 +180,10 @@ fn home_answers_as_the_source(fixture: &Fixture) {
     );
     if fixture.has_histograms() {
         // Series that changed type, float to histogram, in a block and in the head.
-        let mixed = hist.iter().filter(|k| k["__name__"] == "hist_mixed").count();
+        let mixed = hist
+            .iter()
+            .filter(|k| k["__name__"] == "hist_mixed")
+            .count();
         assert_eq!(mixed, 2, "{id}: {hist:?}");
     }
     let queries = queries(&hist);
@@ -177,7 +191,14 @@ fn home_answers_as_the_source(fixture: &Fixture) {
     drop(home);
 
     if fixture.has_histograms() {
-        let from = fixture.layout.blocks.iter().map(|b| b.min_time).min().unwrap() - 1_000;
+        let from = fixture
+            .layout
+            .blocks
+            .iter()
+            .map(|b| b.min_time)
+            .min()
+            .unwrap()
+            - 1_000;
         let fetched = Prom::start_version(v, &fetch_journey(&source, from, tmp.path()), &[]);
         assert_answers_alike(&id, "fetch", (&source, &fetched), window, &queries);
     }
