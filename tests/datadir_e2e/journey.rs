@@ -45,7 +45,32 @@ fn span(shards: &Path) -> (i64, i64) {
     (min, max)
 }
 
-/// `import shards --tsdb home` with a PATH of an empty directory: no promtool, no prometheus.
+/// What the manifest's totals say the blocks must hold, in the words of import's summary.
+fn held(shards: &Path) -> String {
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(shards.join("manifest.json")).unwrap()).unwrap();
+    let n = |k: &str| m["totals"][k].as_u64().unwrap_or(0);
+    let mut parts = vec![format!("{} samples", n("samples"))];
+    for (k, what) in [
+        ("stale_markers", "staleness marker"),
+        ("histogram_samples", "histogram sample"),
+        ("histogram_stale_markers", "histogram staleness marker"),
+    ] {
+        match n(k) {
+            0 => {}
+            1 => parts.push(format!("1 {what}")),
+            c => parts.push(format!("{c} {what}s")),
+        }
+    }
+    let last = parts.pop().unwrap();
+    match parts.is_empty() {
+        true => last,
+        false => format!("{} and {last}", parts.join(", ")),
+    }
+}
+
+/// `import shards --tsdb home` with a PATH of an empty directory: no promtool, no prometheus;
+/// its summary must count what the manifest says, each kind apart.
 fn import(shards: &Path, home: &Path, work: &Path) -> String {
     let empty_path = work.join("no-tools");
     std::fs::create_dir_all(&empty_path).unwrap();
@@ -57,7 +82,10 @@ fn import(shards: &Path, home: &Path, work: &Path) -> String {
             .arg(home)
             .env("PATH", &empty_path),
     );
-    String::from_utf8(out).unwrap()
+    let out = String::from_utf8(out).unwrap();
+    let want = format!("{} moved into ", held(shards));
+    assert!(out.contains(&want), "no {want:?} in\n{out}");
+    out
 }
 
 /// Exports `data` with `stale` (None: the default) and imports it with no promtool on PATH.
