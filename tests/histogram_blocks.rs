@@ -4,7 +4,10 @@
 //! Prometheus serving that block exactly as on a Prometheus that received the same samples by
 //! remote write: raw series, `histogram_quantile` over `rate`, `histogram_count`,
 //! `histogram_sum` and the floats, at every instant 5 s apart and 5 minutes after. Prometheus
-//! 3.5.3 with every kind; 2.42 with what it reads (no custom buckets before 2.54).
+//! 3.5.3 with every kind; 2.42 with what it reads (no custom buckets before 2.54). The same
+//! samples through a shard directory and `prom2om import --tsdb` (no promtool on PATH) answer
+//! alike too; a home too old for what the shards hold is refused before anything is written,
+//! and `import --promtool` says how many histograms it leaves out.
 
 mod common;
 #[path = "common/nativehist.rs"]
@@ -19,11 +22,13 @@ mod truth;
 
 use std::path::Path;
 
-use common::{Prom, PromVersion};
+use common::{prom2om, run, tool_of, Prom, PromVersion};
 use nativehist::{custom, exponential, float_gauge, hist_series, stale, HistSeries};
 use prom2om::format::histogram::HistogramValue;
 use prom2om::format::tsdb::block_writer::BlockWriter;
 use prom2om::labels::Labels;
+use prom2om::pipeline::feed::{Provenance, SampleSink};
+use prom2om::pipeline::sink::{Output, RunInfo, Sink, SinkOptions, StaleMode};
 use prost::Message;
 use truth::{compare, histogram_queries, instants, raw_samples, Scope};
 
@@ -159,6 +164,84 @@ fn write_block(data: &Path, series: &[Series]) {
     prom2om::import::build::write_block(w, data).unwrap();
 }
 
+/// The same samples as a shard directory in `dir`, through the real sink (`--stale carry`, 2h
+/// windows, two shards each): floats in the shards, histograms and markers in side files.
+fn write_shards(dir: &Path, series: &[Series]) {
+    let mut sink = Sink::create(SinkOptions {
+        output: Output::Dir {
+            path: dir.to_path_buf(),
+            compress: true,
+        },
+        block_duration_ms: CHUNK_RANGE,
+        shards: Some(2),
+        target_shard_bytes: 256 << 20,
+        memory_limit: 1 << 30,
+        temp_dir: None,
+        stale: StaleMode::Carry,
+        compression_level: 6,
+        force: false,
+        progress: false,
+        stream: true,
+    })
+    .unwrap();
+    for (labels, points) in series {
+        let l = Labels::from_pairs(labels.iter().copied());
+        let id = sink.series(l, Provenance::EXACT).unwrap();
+        for (t, p) in points {
+            match p {
+                Point::Float(v) => sink.float(id, *t, *v).unwrap(),
+                Point::Hist(h) => sink.histogram(id, *t, &model(h)).unwrap(),
+            }
+        }
+    }
+    let mut info = RunInfo {
+        source: "convert".into(),
+        inputs: vec!["test".into()],
+        ..RunInfo::default()
+    };
+    info.filters.stale = "carry".into();
+    sink.finish(info).unwrap();
+}
+
+/// A PATH of one directory holding only `prometheus` of `version` (no promtool): the home
+/// version `import` finds.
+fn path_with_prometheus(tmp: &Path, version: Option<PromVersion>) -> std::path::PathBuf {
+    let bin = tmp.join(format!("bin-{}", version.map_or("none", |v| v.number())));
+    std::fs::create_dir_all(&bin).unwrap();
+    if let Some(v) = version {
+        std::os::unix::fs::symlink(tool_of(v, "prometheus"), bin.join("prometheus")).unwrap();
+    }
+    bin
+}
+
+/// `prom2om import SHARDS --tsdb HOME` with `path` as its PATH, and `extra` arguments.
+fn import(shards: &Path, home: &Path, path: &Path, extra: &[&str]) -> (i32, String, String) {
+    let mut c = prom2om();
+    c.arg("import")
+        .arg(shards)
+        .arg("--tsdb")
+        .arg(home)
+        .args(extra)
+        .env("PATH", path);
+    run(c)
+}
+
+/// Histogram samples and their markers of `series` (what the side files hold).
+fn histograms_of(series: &[Series]) -> (u64, u64) {
+    let mut n = (0, 0);
+    for (_, points) in series {
+        for (_, p) in points {
+            if let Point::Hist(h) = p {
+                match model(h).is_stale() {
+                    true => n.1 += 1,
+                    false => n.0 += 1,
+                }
+            }
+        }
+    }
+    n
+}
+
 fn block_answers_like_pushed_samples(version: PromVersion, with_custom: bool) {
     let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let flags = [
@@ -174,11 +257,29 @@ fn block_answers_like_pushed_samples(version: PromVersion, with_custom: bool) {
     write_block(&home_dir, &series);
     // Blocks are read without the feature flag: a home server needs none.
     let home = Prom::start_version(version, &home_dir, &[]);
+    // Through a shard directory and `import --tsdb`, a prometheus of the version on PATH.
+    let shards = tmp.path().join("shards");
+    write_shards(&shards, &series);
+    let imported_dir = tmp.path().join("imported");
+    let path = path_with_prometheus(tmp.path(), Some(version));
+    let (code, out, err) = import(&shards, &imported_dir, &path, &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (h, hm) = histograms_of(&series);
+    let floats = SAMPLES as u64 * (series.len() as u64) - h - hm;
+    let markers = if hm == 1 { "marker" } else { "markers" };
+    assert!(
+        out.contains(&format!(
+            "{floats} samples, {h} histogram samples and {hm} histogram staleness {markers} moved"
+        )),
+        "{out}"
+    );
+    let imported = Prom::start_version(version, &imported_dir, &[]);
 
     let end = start + (SAMPLES - 1) * STEP;
     let raw = |p: &Prom| raw_samples(p, r#"{__name__=~"hb_.*"}"#, start - 1, end);
     let want = raw(&pushed);
     assert_eq!(raw(&home), want, "raw samples");
+    assert_eq!(raw(&imported), want, "raw samples imported");
     let n: usize = want.values().map(Vec::len).sum();
     // The markers are no samples to the API.
     let markers = if with_custom { 2 } else { 1 };
@@ -192,6 +293,8 @@ fn block_answers_like_pushed_samples(version: PromVersion, with_custom: bool) {
     let m = compare(&pushed, &home, &queries, &at, Scope::All);
     assert_eq!(m.bad, 0, "{}", m.first);
     assert_eq!(m.source_errors, 0);
+    let m = compare(&pushed, &imported, &queries, &at, Scope::All);
+    assert_eq!(m.bad, 0, "imported: {}", m.first);
     // The answers hold histograms and quantiles, not only empty vectors.
     let kinds = want
         .iter()
@@ -220,4 +323,83 @@ fn a_block_of_histograms_answers_on_3_5_like_the_pushed_samples() {
 #[test]
 fn a_block_of_histograms_answers_on_2_42_like_the_pushed_samples() {
     block_answers_like_pushed_samples(PromVersion::V2_42, false);
+}
+
+/// Whether `dir` holds a block (a directory with a meta.json).
+fn has_blocks(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|d| d.flatten().any(|e| e.path().join("meta.json").is_file()))
+}
+
+#[test]
+fn a_2_42_home_refuses_custom_buckets_before_anything_is_written() {
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let start = (promdir::now_ms() - 3_600_000).div_euclid(60_000) * 60_000;
+    let shards = tmp.path().join("shards");
+    write_shards(&shards, &history(start, true));
+    // The prometheus on PATH is 2.42: the shards' NHCB need 2.54.
+    let home = tmp.path().join("home");
+    let path = path_with_prometheus(tmp.path(), Some(PromVersion::V2_42));
+    let (code, out, err) = import(&shards, &home, &path, &[]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    // 60 custom-bucket samples less the one that is a marker (schema 0, as Prometheus writes
+    // a marker).
+    for want in [
+        "include 59 native histograms with custom buckets (NHCB), which Prometheus reads from \
+         2.54.0 on; the prometheus on PATH (",
+        ") is 2.42.0",
+        "--promtool",
+        "Nothing was imported",
+    ] {
+        assert!(err.contains(want), "no {want:?} in\n{err}");
+    }
+    assert!(!home.exists(), "the data dir was created");
+    // A 2.42 running on the data dir (--force) is the reader, whatever is on PATH.
+    std::fs::create_dir_all(&home).unwrap();
+    let running = Prom::start_version(PromVersion::V2_42, &home, &[]);
+    let none = path_with_prometheus(tmp.path(), None);
+    let (code, out, err) = import(&shards, &home, &none, &["--force"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("prometheus running on"), "{err}");
+    assert!(err.contains(") is 2.42.0. Serve the data dir"), "{err}");
+    drop(running);
+    assert!(!has_blocks(&home), "a block was written");
+    // Without the custom buckets 2.42 reads them all (float histograms from 2.42.0).
+    let shards = tmp.path().join("shards-no-nhcb");
+    write_shards(&shards, &history(start, false));
+    let (code, out, err) = import(&shards, &home, &path, &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(has_blocks(&home));
+}
+
+#[test]
+fn import_with_promtool_says_how_many_histograms_it_leaves_out() {
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let start = (promdir::now_ms() - 3_600_000).div_euclid(60_000) * 60_000;
+    let shards = tmp.path().join("shards");
+    let series = history(start, true);
+    write_shards(&shards, &series);
+    let home = tmp.path().join("home");
+    let promtool = format!("--promtool={}", common::promtool().display());
+    let path = path_with_prometheus(tmp.path(), None);
+    let (code, out, err) = import(&shards, &home, &path, &[&promtool]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (h, hm) = histograms_of(&series);
+    assert!(
+        err.contains(&format!(
+            "warning: {} native histogram samples (markers included) in the shards' side files \
+             are not imported: promtool's backfill",
+            h + hm
+        )),
+        "{err}"
+    );
+    // The floats only: hb_mixed's.
+    let floats = series
+        .iter()
+        .flat_map(|s| &s.1)
+        .filter(|p| matches!(p.1, Point::Float(_)))
+        .count();
+    assert!(
+        out.contains(&format!("; 1 block, {floats} samples moved")),
+        "{out}"
+    );
 }

@@ -27,7 +27,10 @@ the size of its text, OpenMetrics validity, counts, window, sidecars); nothing o
 fails is written. Each shard becomes one TSDB block, written by prom2om itself (no promtool \
 needed), --jobs shards at once: built in memory as the shard is read, with the staleness \
 markers its sidecar files carry (a shard directory written from a data dir or by fetch) as \
-real markers. The block is written into a staging dir inside DATA_DIR and moved into DATA_DIR \
+real markers, and their native histograms as histogram chunks. A Prometheus too old for the \
+kinds of native histogram the side files hold (integer: 2.40, float: 2.42, custom buckets: \
+2.54), running on DATA_DIR or else first on PATH, has the import refused before anything is \
+written. The block is written into a staging dir inside DATA_DIR and moved into DATA_DIR \
 only when it holds exactly the manifest's sample count (plus its markers); in a directory with \
 sidecars, whose one check spans the shards of a window, only once every shard of its window \
 has been read. A failed shard stops nothing else; running the same command again retries the \
@@ -36,7 +39,8 @@ failed shards and skips the imported ones (state in DATA_DIR/.prom2om-import).
 With --promtool (or --promtool=PATH) the blocks are made instead by `promtool tsdb \
 create-blocks-from openmetrics`, as prom2om 0.1 did: the text of a gzip shard, from the read \
 that verifies it, is written into the staging dir for it; it is slower, needs promtool 2.51+ \
-for quoted names, and cannot write staleness markers.
+for quoted names, and cannot write staleness markers or native histograms (it says how many \
+it leaves out).
 
 A running Prometheus loads new blocks at its next block reload (every minute). At that reload it \
 deletes blocks ending more than --storage.tsdb.retention.time (default 15d) before the newest \
@@ -142,7 +146,7 @@ pub struct Args {
 
     /// Make the blocks with `promtool tsdb create-blocks-from openmetrics` instead of prom2om's
     /// own block writer: --promtool runs the promtool on PATH, --promtool=PATH that binary.
-    /// Slower, and it cannot carry staleness markers.
+    /// Slower, and it cannot carry staleness markers or native histograms.
     #[arg(long, value_name = "PATH", num_args = 0..=1, require_equals = true,
           default_missing_value = "promtool")]
     pub promtool: Option<PathBuf>,
@@ -527,11 +531,13 @@ fn shard_line(r: &ShardResult, push: bool) -> String {
             blocks,
             samples,
             markers,
+            histograms,
+            histogram_markers,
             ..
         } => format!(
             "ok      {}: {} in {}, as the manifest says",
             r.file,
-            samples_and_markers(*samples, *markers),
+            held(*samples, *markers, *histograms, *histogram_markers),
             super::common::count(blocks.len() as u64, "block")
         ),
         Outcome::Pushed {
@@ -572,13 +578,28 @@ fn out_line(line: &str) {
 
 /// `3861 samples and 21 staleness markers`: markers counted apart, as the manifest does.
 fn samples_and_markers(samples: u64, markers: u64) -> String {
-    match markers {
-        0 => super::common::count(samples, "sample"),
-        n => format!(
-            "{} and {}",
-            super::common::count(samples, "sample"),
-            super::common::count(n, "staleness marker")
-        ),
+    held(samples, markers, 0, 0)
+}
+
+/// `3861 samples, 21 staleness markers, 500 histogram samples and 2 histogram staleness
+/// markers`: each counted apart, in the manifest's words; the samples always said, the others
+/// when not 0.
+fn held(samples: u64, markers: u64, histograms: u64, histogram_markers: u64) -> String {
+    let count = |n: u64, what| super::common::count(n, what);
+    let mut parts = vec![count(samples, "sample")];
+    for (n, what) in [
+        (markers, "staleness marker"),
+        (histograms, "histogram sample"),
+        (histogram_markers, "histogram staleness marker"),
+    ] {
+        if n > 0 {
+            parts.push(count(n, what));
+        }
+    }
+    let last = parts.pop().expect("the samples");
+    match parts.is_empty() {
+        true => last,
+        false => format!("{} and {last}", parts.join(", ")),
     }
 }
 
@@ -590,7 +611,11 @@ fn print_warnings(s: &Summary) {
 
 fn print_blocks_summary(s: &Summary, data: &Path) {
     print_warnings(s);
-    let (blocks, samples) = (s.blocks(), samples_and_markers(s.samples(), s.markers()));
+    let (histograms, histogram_markers) = s.histograms();
+    let (blocks, samples) = (
+        s.blocks(),
+        held(s.samples(), s.markers(), histograms, histogram_markers),
+    );
     out_line(&format!(
         "imported {}, skipped {} (imported before), failed {}; {}, {samples} moved into {} in {:.1}s",
         super::common::count(s.done() as u64, "shard"),
@@ -707,4 +732,25 @@ fn pickup_hint(data: &Path) -> String {
         ));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::held;
+
+    #[test]
+    fn held_says_each_count_apart_in_the_manifest_s_words() {
+        assert_eq!(held(7, 0, 0, 0), "7 samples");
+        assert_eq!(held(1, 2, 0, 0), "1 sample and 2 staleness markers");
+        assert_eq!(
+            held(0, 0, 60, 0),
+            "0 samples and 60 histogram samples",
+            "a window of histograms only"
+        );
+        assert_eq!(
+            held(40, 3, 139, 1),
+            "40 samples, 3 staleness markers, 139 histogram samples and 1 histogram staleness \
+             marker"
+        );
+    }
 }

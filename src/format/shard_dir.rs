@@ -150,6 +150,19 @@ impl ShardDir {
         self.read_report(self.shard(index).points(f))
     }
 
+    /// Each native histogram sample (markers included) of shard `index`'s side files, read on
+    /// their own, without the shard: for a check of what they hold before any shard is read
+    /// (an import's home version). Returns whether they were read whole (a damaged file is
+    /// reported by the shard's own read).
+    pub fn each_histogram(
+        &self,
+        index: usize,
+        f: impl FnMut(&crate::format::histogram::HistogramValue),
+    ) -> bool {
+        let e = &self.manifest.shards[index];
+        side::each_histogram(&self.path, self.manifest.compressed, e, f)
+    }
+
     fn read_report(&self, r: ShardReport) -> Result<()> {
         if r.is_ok() {
             return Ok(());

@@ -1,6 +1,6 @@
 //! The default `import` path: a shard read once through the shard directory's reader (verified
-//! in that read, its side files' staleness markers merged in), built in memory and written as
-//! one TSDB block.
+//! in that read, its side files' staleness markers and native histograms merged in), built in
+//! memory and written as one TSDB block.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -8,27 +8,27 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::format::shard_dir::{ShardFiles, ShardReport};
+use crate::format::shard_dir::{ShardFiles, ShardReport, Value};
 use crate::format::tsdb::block_writer::{self, BlockWriter, SegmentWriter};
 
-/// Builds the block of one shard in memory from its one read, the staleness markers of its side
-/// files written as real markers (their exact bits). Returns the read's report, and the block
-/// when the shard passed every check: a refused shard writes nothing.
+/// Builds the block of one shard in memory from its one read: its float samples, the staleness
+/// markers of its side files as real markers (their exact bits), and the native histograms of
+/// its side files (markers too) as histogram chunks, a series that changes type cut into chunks
+/// of each type as Prometheus's head cuts them. Returns the read's report, and the block when
+/// the shard passed every check: a refused shard writes nothing.
 pub fn build(files: ShardFiles<'_>, chunk_range: i64) -> (ShardReport, Option<BlockWriter>) {
     let mut w = BlockWriter::new(chunk_range);
     let report = files.points(|p| {
         if p.new_series {
             w.start_series(p.labels.clone())?;
         }
-        let Some(bits) = p.value.float_bits() else {
-            anyhow::bail!(
-                "{} has native histogram samples (the first at {} ms), which the block writer \
-                 does not write yet",
-                p.labels,
-                p.ts_ms
-            );
-        };
-        w.append(p.ts_ms, bits)
+        match p.value {
+            Value::Histogram(h) => w.append_histogram(p.ts_ms, h),
+            Value::Float(_) | Value::StaleMarker => {
+                let bits = p.value.float_bits().expect("a float or a float marker");
+                w.append(p.ts_ms, bits)
+            }
+        }
     });
     let ok = report.is_ok();
     (report, ok.then_some(w))

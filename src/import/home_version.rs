@@ -12,6 +12,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::format::shard_dir::ShardDir;
 use crate::format::tsdb::block_writer::HistogramStats;
 
 /// A Prometheus version, major.minor.patch (build suffixes such as Debian's `+ds` ignored).
@@ -59,6 +60,49 @@ pub fn needed(h: &HistogramStats) -> Option<(Version, &'static str)> {
     } else {
         None
     }
+}
+
+/// The native histograms of every shard of `dir` by kind, from their side files alone (damaged
+/// ones as far as they read: each shard's own read reports them).
+pub fn kinds(dir: &ShardDir) -> HistogramStats {
+    let mut h = HistogramStats::default();
+    for i in 0..dir.manifest().shards.len() {
+        dir.each_histogram(i, |v| h.add(v));
+    }
+    h
+}
+
+/// Whether a Prometheus of version `v` reads every kind of native histogram prom2om writes.
+pub fn reads_every_kind(v: Version) -> bool {
+    v >= CUSTOM_BUCKETS
+}
+
+/// Why `home` cannot read the histograms `h` (of `whose`: "the shards", "its"), when it is too
+/// old for them: how many need which version, and what to do.
+pub fn refusal(home: &Home, h: &HistogramStats, whose: &str) -> Option<String> {
+    let (need, what) = needed(h)?;
+    if home.version >= need {
+        return None;
+    }
+    let n = if h.custom_buckets > 0 {
+        h.custom_buckets
+    } else if h.float > 0 {
+        h.float
+    } else {
+        h.samples
+    };
+    let path_note = if home.running {
+        ""
+    } else {
+        " (the prometheus first on PATH is taken for the one that will serve the data dir: if \
+         another will, put it first on PATH)"
+    };
+    Some(format!(
+        "{whose} {} native histogram samples include {n} {what}, which Prometheus reads from \
+         {need} on; {} is {}{path_note}. Serve the data dir with Prometheus {need} or newer, or \
+         import with --promtool, which leaves the native histograms out",
+        h.samples, home.what, home.version
+    ))
 }
 
 /// The version in what `prometheus --version` prints: `prometheus, version 2.42.0+ds (branch:
@@ -157,6 +201,39 @@ mod tests {
         );
         assert_eq!(from_buildinfo(br#"{"status":"success","data":{}}"#), None);
         assert_eq!(from_buildinfo(b"<html>"), None);
+    }
+
+    #[test]
+    fn refusals_say_what_needs_which_version() {
+        let home = |v| Home {
+            version: v,
+            what: "the prometheus on PATH (/usr/bin/prometheus)".into(),
+            running: false,
+        };
+        let h = HistogramStats {
+            samples: 10,
+            float: 4,
+            custom_buckets: 3,
+        };
+        let why = refusal(&home(Version(2, 42, 0)), &h, "the shards'").unwrap();
+        assert!(
+            why.starts_with(
+                "the shards' 10 native histogram samples include 3 native histograms with \
+                 custom buckets (NHCB), which Prometheus reads from 2.54.0 on; the prometheus on \
+                 PATH (/usr/bin/prometheus) is 2.42.0 (the prometheus first on PATH"
+            ),
+            "{why}"
+        );
+        assert!(why.contains("--promtool"), "{why}");
+        assert_eq!(refusal(&home(Version(2, 54, 0)), &h, "its"), None);
+        let floats = HistogramStats {
+            custom_buckets: 0,
+            ..h
+        };
+        assert_eq!(refusal(&home(Version(2, 42, 0)), &floats, "its"), None);
+        let why = refusal(&home(Version(2, 41, 0)), &floats, "its").unwrap();
+        assert!(why.contains("include 4 float native histograms"), "{why}");
+        assert!(reads_every_kind(Version(3, 5, 3)) && !reads_every_kind(Version(2, 53, 1)));
     }
 
     #[test]

@@ -9,11 +9,14 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     /// Its blocks are in the data dir and hold exactly the manifest's samples, and the
-    /// staleness markers of its sidecar as markers (none through promtool, which cannot).
+    /// staleness markers and native histograms (their markers too) of its side files (none
+    /// through promtool, which cannot).
     Imported {
         blocks: Vec<String>,
         samples: u64,
         markers: u64,
+        histograms: u64,
+        histogram_markers: u64,
         min_time_ms: Option<i64>,
         max_time_ms: Option<i64>,
     },
@@ -123,6 +126,22 @@ impl Summary {
             .sum()
     }
 
+    /// Native histogram samples, and their staleness markers, this run imported (in neither
+    /// [`Summary::samples`] nor [`Summary::markers`]).
+    pub fn histograms(&self) -> (u64, u64) {
+        self.results
+            .iter()
+            .map(|r| match r.outcome {
+                Outcome::Imported {
+                    histograms,
+                    histogram_markers,
+                    ..
+                } => (histograms, histogram_markers),
+                _ => (0, 0),
+            })
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+
     /// Blocks this run put into the data dir (imported now, or a killed run's finished moves).
     pub fn blocks(&self) -> usize {
         self.results
@@ -182,6 +201,8 @@ mod tests {
                     blocks: vec!["a".into()],
                     samples: 5,
                     markers: 2,
+                    histograms: 4,
+                    histogram_markers: 1,
                     min_time_ms: Some(3),
                     max_time_ms: Some(9),
                 }),
@@ -207,5 +228,6 @@ mod tests {
         assert_eq!((s.done(), s.skipped(), s.failed()), (2, 2, 1));
         assert_eq!((s.samples(), s.blocks(), s.min_time_ms()), (12, 3, Some(3)));
         assert_eq!(s.markers(), 3, "counted apart from the samples");
+        assert_eq!(s.histograms(), (4, 1), "counted apart from the floats");
     }
 }

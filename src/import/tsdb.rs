@@ -60,13 +60,14 @@ pub fn import(
         }
         None => None,
     };
-    let (staging, _guard) = open_staging(tsdb, opts.force, progress)?;
-    // Who will read the blocks: each shard's histograms are checked against it before its
-    // blocks move in.
+    // Who will read the blocks: the histograms of the shards are checked against it before
+    // anything is written, and each shard's again before its blocks move in.
     let home = match promtool {
         None => home_version::of_data_dir(tsdb),
         Some(_) => None,
     };
+    refuse_unreadable_histograms(dir, home.as_ref())?;
+    let (staging, _guard) = open_staging(tsdb, opts.force, progress)?;
     let state_path = staging.join(state::STATE_FILE);
     let mut st = ImportState::load(&state_path)?;
     let recovered = recover_moves(&mut st, &staging, tsdb, &state_path)?;
@@ -115,6 +116,26 @@ pub fn import(
         destination: Destination::Blocks { staging, no_space },
         elapsed: started.elapsed(),
     })
+}
+
+/// Refuses the import, before anything is written, when the home Prometheus is known and too
+/// old for the kinds of native histogram the shards' side files hold (read for it only then:
+/// a home that reads every kind needs no look).
+fn refuse_unreadable_histograms(dir: &ShardDir, home: Option<&Home>) -> Result<()> {
+    let t = &dir.manifest().totals;
+    let Some(home) = home else {
+        return Ok(());
+    };
+    if t.histogram_samples + t.histogram_stale_markers == 0
+        || home_version::reads_every_kind(home.version)
+    {
+        return Ok(());
+    }
+    let kinds = home_version::kinds(dir);
+    if let Some(why) = home_version::refusal(home, &kinds, "the shards'") {
+        bail!("{why}. Nothing was imported");
+    }
+    Ok(())
 }
 
 /// Creates the data dir and its staging area (refused when another process uses the data dir,
@@ -320,12 +341,30 @@ struct Job<'a> {
     histograms: Mutex<HashMap<usize, HistogramStats>>,
 }
 
+/// What a shard's blocks hold, checked before they move: in the manifest's words.
+#[derive(Clone, Copy, Debug, Default)]
+struct Held {
+    samples: u64,
+    /// Float staleness markers.
+    markers: u64,
+    /// Native histogram samples, and their staleness markers.
+    histograms: u64,
+    histogram_markers: u64,
+}
+
+/// A shard's blocks, built in its work dir, and what they hold.
+struct Built {
+    blocks: Vec<BlockMeta>,
+    held: Held,
+}
+
 /// Where a shard stands after its read.
 enum Step {
     /// Its blocks wait in its work dir (`staging/<work_name>/blocks`).
     Staged {
         work_name: String,
         blocks: Vec<BlockMeta>,
+        held: Held,
     },
     /// Nothing of it waits: its outcome (a refusal, a failure).
     Done(Outcome),
@@ -441,10 +480,14 @@ impl Job<'_> {
                     Err(err) => Outcome::Failed(self.failure(&err)),
                 }
             }
-            Step::Staged { work_name, blocks } => {
+            Step::Staged {
+                work_name,
+                blocks,
+                held,
+            } => {
                 let e = &self.dir.manifest().shards[i];
                 let moved = self
-                    .commit(e, &work_name, blocks)
+                    .commit(e, &work_name, blocks, held)
                     .context("moving the blocks into the data dir (the next run finishes the move)")
                     .and_then(|o| remove_dir_if_exists(&work_dir(&work_name)).map(|()| o));
                 moved.unwrap_or_else(|err| Outcome::Failed(self.failure(&err)))
@@ -478,7 +521,11 @@ impl Job<'_> {
         fs::create_dir_all(&out_dir)
             .with_context(|| format!("{}: cannot create", out_dir.display()))?;
         match self.backfill(i, &work, &out_dir, hashes) {
-            Ok(Ok(blocks)) => Ok(Step::Staged { work_name, blocks }),
+            Ok(Ok(Built { blocks, held })) => Ok(Step::Staged {
+                work_name,
+                blocks,
+                held,
+            }),
             Ok(Err(refused)) => {
                 remove_dir_if_exists(&work)?;
                 Ok(Step::Done(refused))
@@ -498,7 +545,7 @@ impl Job<'_> {
         work: &Path,
         out_dir: &Path,
         hashes: &mut SeriesHashes,
-    ) -> Result<Result<Vec<BlockMeta>, Outcome>> {
+    ) -> Result<Result<Built, Outcome>> {
         let files = self.dir.shard(i);
         let Some(promtool) = self.promtool else {
             return self.write_blocks(i, files, out_dir, hashes);
@@ -543,18 +590,23 @@ impl Job<'_> {
                 e.samples
             ))));
         }
-        Ok(Ok(blocks))
+        let held = Held {
+            samples,
+            ..Held::default()
+        };
+        Ok(Ok(Built { blocks, held }))
     }
 
-    /// The default path: prom2om's writer makes one block of the shard and its sidecars, which
-    /// must hold the shard's samples plus the sidecars' staleness markers.
+    /// The default path: prom2om's writer makes one block of the shard and its side files,
+    /// which must hold the shard's samples, the side files' staleness markers and native
+    /// histograms (markers included), each as many as the manifest says.
     fn write_blocks(
         &self,
         i: usize,
         files: crate::format::shard_dir::ShardFiles<'_>,
         out_dir: &Path,
         hashes: &mut SeriesHashes,
-    ) -> Result<Result<Vec<BlockMeta>, Outcome>> {
+    ) -> Result<Result<Built, Outcome>> {
         // The head range promtool's backfill gives its writer, so chunks are cut alike.
         let duration = if self.block_duration_ms > 0 {
             self.block_duration_ms
@@ -571,46 +623,45 @@ impl Job<'_> {
         if let Some(why) = self.unreadable(&histograms) {
             return Ok(Err(Outcome::Failed(why)));
         }
+        let e = &self.dir.manifest().shards[i];
+        let held = Held {
+            samples: e.samples,
+            markers: report.stale_markers,
+            histograms: report.histogram_samples,
+            histogram_markers: report.histogram_stale_markers,
+        };
+        // Every histogram of the side files went in as one: the read checked their count
+        // against the manifest.
+        if histograms.samples != held.histograms + held.histogram_markers {
+            return Ok(Err(Outcome::Failed(format!(
+                "built a block holding {} native histogram samples, the side files hold {} and \
+                 {} histogram staleness markers; nothing written",
+                histograms.samples, held.histograms, held.histogram_markers
+            ))));
+        }
         self.histograms
             .lock()
             .expect("no panics while held")
             .insert(i, histograms);
         build::write_block(block, out_dir)?;
-        let e = &self.dir.manifest().shards[i];
         let blocks = read_blocks(out_dir)?;
         let samples: u64 = blocks.iter().map(|b| b.stats.num_samples).sum();
-        let markers: u64 = e.sidecars.iter().map(|s| s.samples).sum();
-        if samples != e.samples + markers {
+        let side: u64 = e.sidecars.iter().map(|s| s.samples).sum();
+        if samples != e.samples + side {
             return Ok(Err(Outcome::Failed(format!(
-                "wrote {} block(s) holding {samples} samples, the manifest says {} and {markers} \
-                 staleness markers; blocks not moved",
+                "wrote {} block(s) holding {samples} samples, the manifest says {} and {side} \
+                 in side files (staleness markers, native histograms); blocks not moved",
                 blocks.len(),
                 e.samples
             ))));
         }
-        Ok(Ok(blocks))
+        Ok(Ok(Built { blocks, held }))
     }
 
     /// Why the Prometheus at home cannot read these histograms, when it is known to be too old
     /// for them: the shard is then refused before anything of it is written.
     fn unreadable(&self, h: &HistogramStats) -> Option<String> {
-        let home = self.home.as_ref()?;
-        let (need, what) = home_version::needed(h)?;
-        if home.version >= need {
-            return None;
-        }
-        let path_note = if home.running {
-            ""
-        } else {
-            " (the prometheus first on PATH is taken for the one that will serve the data dir: \
-             if another will, put it first on PATH)"
-        };
-        Some(format!(
-            "its {} histogram samples include {what}, which Prometheus reads from {need} on; \
-             {} is {}{path_note}. Serve the data dir with a newer Prometheus, or import with \
-             --skip-histograms to leave the histograms out",
-            h.samples, home.what, home.version
-        ))
+        home_version::refusal(self.home.as_ref()?, h, "its")
     }
 
     /// What to say of the histograms imported when no Prometheus could be asked whether it
@@ -637,7 +688,13 @@ impl Job<'_> {
     }
 
     /// Records the blocks as moving, renames them into the data dir, records the shard done.
-    fn commit(&self, e: &ShardEntry, work_name: &str, blocks: Vec<BlockMeta>) -> Result<Outcome> {
+    fn commit(
+        &self,
+        e: &ShardEntry,
+        work_name: &str,
+        blocks: Vec<BlockMeta>,
+        held: Held,
+    ) -> Result<Outcome> {
         let out_dir = self.staging.join(work_name).join("blocks");
         let mut rec = Record {
             file: e.file.clone(),
@@ -653,13 +710,15 @@ impl Job<'_> {
         move_blocks(&out_dir, self.tsdb, &rec.blocks)?;
         rec.status = Status::Done;
         self.save(rec.clone())?;
-        // The blocks hold the shard's samples and the markers of its sidecar (checked before
-        // they were moved; none through promtool): counted apart, as the manifest does.
-        let markers = rec.samples.saturating_sub(e.samples);
+        // The blocks hold the shard's samples and what its side files carry (checked before
+        // they were moved; only the samples through promtool): counted apart, as the manifest
+        // does.
         Ok(Outcome::Imported {
             blocks: rec.blocks,
-            samples: rec.samples - markers,
-            markers,
+            samples: held.samples,
+            markers: held.markers,
+            histograms: held.histograms,
+            histogram_markers: held.histogram_markers,
             min_time_ms: rec.min_time_ms,
             max_time_ms: rec.max_time_ms,
         })

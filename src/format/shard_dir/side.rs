@@ -92,6 +92,42 @@ pub(super) fn read_side(
     }
 }
 
+/// Hands each native histogram of shard `e`'s histograms side file to `f`, read on its own
+/// (opened, checked against its size and checksum, parsed). Returns whether it was read whole:
+/// a file that does not match hands on what it parsed of it and leaves the problem to the
+/// shard's read, which reports it.
+pub(super) fn each_histogram(
+    dir: &Path,
+    compressed: bool,
+    e: &ShardEntry,
+    mut f: impl FnMut(&crate::format::histogram::HistogramValue),
+) -> bool {
+    let mut ok = true;
+    for sc in e
+        .sidecars
+        .iter()
+        .filter(|s| s.kind == SIDECAR_NATIVE_HISTOGRAMS)
+    {
+        let listed = Listed {
+            file: &sc.file,
+            bytes: sc.bytes,
+            sha256: &sc.sha256,
+            uncompressed: sc.uncompressed_bytes,
+        };
+        let mut problems = Vec::new();
+        let Some(text) = read_listed(dir, compressed, &listed, &mut problems) else {
+            ok = false;
+            continue;
+        };
+        let read = histtext::read(&text, |s| {
+            f(s.value);
+            Ok(())
+        });
+        ok &= read.is_ok() && problems.is_empty();
+    }
+    ok
+}
+
 /// The staleness-markers kind: OpenMetrics text (same series text, same order as the shard)
 /// whose every sample is a marker, written `NaN`, inside the shard's window. Returns the marker
 /// count when the text parses.

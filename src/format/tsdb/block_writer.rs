@@ -126,6 +126,21 @@ pub struct HistogramStats {
     pub custom_buckets: u64,
 }
 
+impl HistogramStats {
+    /// Counts one histogram sample (a staleness marker too) by its kind.
+    pub fn add(&mut self, h: &HistogramValue) {
+        self.samples += 1;
+        let schema = match h {
+            HistogramValue::Int(h) => h.schema,
+            HistogramValue::Float(h) => {
+                self.float += 1;
+                h.schema
+            }
+        };
+        self.custom_buckets += u64::from(is_custom_buckets(schema));
+    }
+}
+
 impl std::ops::AddAssign for HistogramStats {
     fn add_assign(&mut self, o: HistogramStats) {
         self.samples += o.samples;
@@ -216,15 +231,7 @@ impl BlockWriter {
             .head
             .append_histogram(t, h)
             .map_err(|e| anyhow!("series {}: {e:#}", s.labels))?;
-        let hs = &mut self.stats.histograms;
-        hs.samples += 1;
-        match h {
-            HistogramValue::Int(h) => hs.custom_buckets += u64::from(is_custom_buckets(h.schema)),
-            HistogramValue::Float(h) => {
-                hs.float += 1;
-                hs.custom_buckets += u64::from(is_custom_buckets(h.schema));
-            }
-        }
+        self.stats.histograms.add(h);
         self.appended(t, done);
         Ok(())
     }
