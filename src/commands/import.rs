@@ -61,11 +61,21 @@ DIR/.prom2om-remote-write records per receiver the pushed shards and, for a shar
 receiver took part of (a refusal, a kill), how far each lane got: running the same command \
 again sends only the rest, asking first about the requests that were under way.
 
+A shard directory with native histograms is pushed only after asking the receiver what it is \
+and takes, before the first sample (an empty remote write 2.0 request, which writes nothing, \
+and Prometheus's build info), as the first line of the output says: over remote write 2.0 where \
+the receiver takes it (Prometheus 3: every kind, each answer's Written headers checked), else \
+1.0 (Prometheus 2.42+: histograms with custom buckets, NHCB, left out and counted, as they need \
+2.0). VictoriaMetrics, which keeps no native histogram, and a Prometheus before 2.42 are \
+refused unless --skip-histograms, which pushes the floats only and counts what it leaves out. \
+A Prometheus up to 3.8 stores native histograms only with --enable-feature=native-histograms.
+
 With --verify-url URL (the receiver's Prometheus query API) each window is then counted on the \
 receiver: sum(count_over_time(...)) over the window's first to last sample, restricted to the \
 --add-label labels, and compared exactly with what that receiver keeps of the manifest's \
 count: all of it for Prometheus (and stores built on its TSDB: Mimir, Thanos, Cortex), all but \
-the NaN samples for VictoriaMetrics, which is found out by asking. A window that differs is \
+the NaN samples for VictoriaMetrics, which is found out by asking, and the native histogram \
+samples pushed. A window that differs is \
 printed and the exit code is 1; a window holding fewer samples than pushed is marked, and the \
 same command again asks the receiver about each request of it and sends only what it lacks. \
 Newly pushed data takes a moment to become searchable: a short window is asked again for up \
@@ -587,10 +597,7 @@ fn shard_line(r: &ShardResult, push: bool) -> String {
             super::common::count(*requests, "request"),
             match left_out {
                 0 => String::new(),
-                n => format!(
-                    " ({} left out)",
-                    super::common::count(*n, "histogram sample or marker")
-                ),
+                n => format!(" ({n} histogram samples and markers left out)"),
             },
             match earlier {
                 0 => String::new(),
@@ -742,8 +749,8 @@ fn print_push_summary(s: &Summary, url: &str) {
     );
     if left_out > 0 {
         eprintln!(
-            "prom2om: warning: {} of the shards pushed now were left out{}",
-            super::common::count(left_out, "native histogram sample or marker"),
+            "prom2om: warning: {left_out} native histogram samples and markers of the shards \
+             pushed now were left out{}",
             match plan.histograms {
                 false => " (--skip-histograms, or a receiver that keeps none)",
                 true => " (custom buckets, which the receiver takes over remote write 2.0 only)",

@@ -360,7 +360,7 @@ pub(super) fn describe_refusal(e: &anyhow::Error, first: Option<(&Labels, i64)>)
          to cover the data's time range, for Mimir -ingester.out-of-order-time-window; push into \
          an empty receiver first, then the live data)"
     } else {
-        ""
+        super::rw_negotiate::refusal_advice(e).unwrap_or("")
     };
     format!("{e:#}{first}{advice}")
 }
@@ -403,6 +403,9 @@ mod tests {
             503,
             "out of order sample"
         )));
+        let e = refusal(400, "native histograms are disabled");
+        let d = describe_refusal(&e, None);
+        assert!(d.contains("--enable-feature=native-histograms"), "{d}");
     }
 
     #[test]
