@@ -12,9 +12,6 @@ mod common;
 /// The same counts from inspect, convert, the manifest, verify and import.
 #[path = "datadir_e2e/counts.rs"]
 mod counts;
-/// The fault-injecting proxy.
-#[path = "fetch_support/mod.rs"]
-mod fetch_support;
 #[path = "common/histtruth.rs"]
 mod histtruth;
 /// The whole journey with staleness, on the same fixtures.
@@ -26,9 +23,6 @@ mod native;
 /// `fetch` from a 3.5.3 serving it, against the same query API.
 #[path = "datadir_e2e/native_fetch.rs"]
 mod native_fetch;
-/// Its shards pushed by remote write into 3.5.3, 2.42 and VictoriaMetrics.
-#[path = "datadir_e2e/native_push.rs"]
-mod native_push;
 /// The data dir's native histograms, read, against the source's query API.
 #[path = "datadir_e2e/native_read.rs"]
 mod native_read;
