@@ -57,7 +57,7 @@ impl Checker {
     }
 
     /// What the receiver holds of `req`. A receiver that cannot be made to show what it took
-    /// at once is asked again until it shows all, or [`UNFLUSHED_SETTLE`] has passed.
+    /// at once is asked again until it shows all, or `UNFLUSHED_SETTLE` has passed.
     pub fn held(&self, req: &Request) -> Result<Held> {
         let deadline = Instant::now() + UNFLUSHED_SETTLE;
         loop {
