@@ -416,3 +416,28 @@ fn victoriametrics_is_refused_without_skip_histograms() {
     let summary = out.lines().find(|l| l.starts_with("pushed ")).expect(&out);
     assert!(!summary.contains("histogram sample"), "{summary}");
 }
+
+/// Prometheus 3.5 stores native histograms only with the feature flag: without it the push
+/// fails on the first histogram (a 500, not retried) with the receiver's words and the flag to
+/// start it with.
+#[test]
+fn a_3_5_receiver_without_the_feature_flag_says_which_flag() {
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let dir = shards(&source_dir(tmp.path()), tmp.path());
+    let home = Prom::start_version(
+        PromVersion::V3_5,
+        &tmp.path().join("home"),
+        &["--web.enable-remote-write-receiver"],
+    );
+    let write = format!("{}/api/v1/write", home.url());
+    let (code, out, err) = push(&dir, &write, &["--verify-url", &home.url()]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let failed = out.lines().find(|l| l.starts_with("FAILED")).expect(&out);
+    assert!(
+        failed.contains("native histograms are disabled")
+            && failed
+                .contains("start the receiving Prometheus with --enable-feature=native-histograms"),
+        "{failed}"
+    );
+    assert!(!failed.contains("giving up after"), "{failed}");
+}

@@ -315,10 +315,19 @@ fn post(client: &Client, counts: &Counts, req: &Request) -> Result<(), Failure> 
             let _ = client.reader(resp).read_to_end(&mut Vec::new());
             written.map_err(|e| Failure::Fatal(e.context(client.display_url().to_string())))
         }
-        // Remote-write senders would retry this 500 forever.
-        Err(Failure::Transient(e, _)) if too_old(&e) => Err(Failure::Fatal(e)),
+        // Remote-write senders would retry these 500s forever (a 2.0 receiver rolls back a
+        // request it answers 5xx, a 1.0 one any it refuses).
+        Err(Failure::Transient(e, _)) if too_old(&e) || histograms_disabled(&e) => {
+            Err(Failure::Fatal(e))
+        }
         Err(f) => Err(f),
     }
+}
+
+/// A Prometheus up to 3.8 started without native histograms answers 500 to every request
+/// holding one.
+fn histograms_disabled(e: &anyhow::Error) -> bool {
+    super::rw_negotiate::refusal_advice(e).is_some()
 }
 
 fn refusal_text(e: &anyhow::Error) -> Option<(u16, String)> {
