@@ -93,7 +93,9 @@ pub fn push(dir: &ShardDir, opts: &Options, progress: &dyn Progress) -> Result<S
         .copied()
         .filter(|&i| !done.pushed.contains_key(&key(&manifest.shards[i])))
         .collect();
-    let todo_samples = todo.iter().map(|&i| manifest.shards[i].samples).sum();
+    // Points: samples, and the side files' markers and histograms, as the lanes count them.
+    let points = |e: &ShardEntry| e.samples + e.sidecars.iter().map(|s| s.samples).sum::<u64>();
+    let todo_samples = todo.iter().map(|&i| points(&manifest.shards[i])).sum();
     progress.planned(todo.len() as u64, todo_samples);
     let (gate, hash_only) = match WindowGate::new(dir, &todo) {
         Some((gate, extra)) => (Some(gate), extra.into_iter().collect()),
