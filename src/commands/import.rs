@@ -3,7 +3,6 @@
 //! one line per shard as it finishes (above progress bars), a summary, and for blocks how
 //! Prometheus will see them, for a receiver the `--verify-url` count.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -66,11 +65,21 @@ DIR/.prom2om-remote-write records per receiver the pushed shards and, for a shar
 receiver took part of (a refusal, a kill), how far each lane got: running the same command \
 again sends only the rest, asking first about the requests that were under way.
 
+A shard directory with native histograms is pushed only after asking the receiver what it is \
+and takes, before the first sample (an empty remote write 2.0 request, which writes nothing, \
+and Prometheus's build info), as the first line of the output says: over remote write 2.0 where \
+the receiver takes it (Prometheus 3: every kind, each answer's Written headers checked), else \
+1.0 (Prometheus 2.42+: histograms with custom buckets, NHCB, left out and counted, as they need \
+2.0). VictoriaMetrics, which keeps no native histogram, and a Prometheus before 2.42 are \
+refused unless --skip-histograms, which pushes the floats only and counts what it leaves out. \
+A Prometheus up to 3.8 stores native histograms only with --enable-feature=native-histograms.
+
 With --verify-url URL (the receiver's Prometheus query API) each window is then counted on the \
 receiver: sum(count_over_time(...)) over the window's first to last sample, restricted to the \
 --add-label labels, and compared exactly with what that receiver keeps of the manifest's \
 count: all of it for Prometheus (and stores built on its TSDB: Mimir, Thanos, Cortex), all but \
-the NaN samples for VictoriaMetrics, which is found out by asking. A window that differs is \
+the NaN samples for VictoriaMetrics, which is found out by asking, and the native histogram \
+samples pushed. A window that differs is \
 printed and the exit code is 1; a window holding fewer samples than pushed is marked, and the \
 same command again asks the receiver about each request of it and sends only what it lacks. \
 Newly pushed data takes a moment to become searchable: a short window is asked again for up \
@@ -107,9 +116,10 @@ pub struct Args {
     )]
     pub tsdb: Option<PathBuf>,
 
-    /// Push the shards instead to this Prometheus remote-write 1.0 endpoint (VictoriaMetrics,
+    /// Push the shards instead to this Prometheus remote-write endpoint (VictoriaMetrics,
     /// Mimir, Thanos Receive, Cortex, Prometheus with --web.enable-remote-write-receiver), e.g.
-    /// http://host:8428/api/v1/write. `user:password@` in it is basic auth (never printed).
+    /// http://host:8428/api/v1/write: remote write 1.0, or 2.0 for native histograms where the
+    /// receiver takes it. `user:password@` in it is basic auth (never printed).
     #[arg(long, value_name = "URL")]
     pub remote_write: Option<String>,
 
@@ -130,6 +140,12 @@ pub struct Args {
     /// whose answer was lost. The auth and TLS options apply to it too.
     #[arg(long, value_name = "URL", requires = "remote_write")]
     pub verify_url: Option<String>,
+
+    /// Push no native histogram sample (nor histogram staleness marker): they are left out and
+    /// counted. Needed for a receiver that keeps no native histogram (VictoriaMetrics, which
+    /// turns them into buckets of its own) or too old a Prometheus, which are refused without it.
+    #[arg(long, requires = "remote_write")]
+    pub skip_histograms: bool,
 
     /// Add (or replace) a label on every pushed series, e.g. --add-label customer=acme
     /// (repeatable): tells customers apart in a shared store.
@@ -174,6 +190,7 @@ pub const DEFAULT_BATCH_SAMPLES: u64 = 10_000;
 fn remote_only(a: clap::Arg) -> clap::Arg {
     const REMOTE: &[&str] = &[
         "remote_write",
+        "skip_histograms",
         "batch_samples",
         "concurrency",
         "add_labels",
@@ -293,6 +310,7 @@ fn into_receiver(args: &Args, dir: &ShardDir) -> Result<()> {
         concurrency: args.concurrency as usize,
         edits: LabelEdits::parse(&[], &args.add_labels)?,
         query,
+        skip_histograms: args.skip_histograms,
     };
     let bars = Bars::new(true);
     let summary = remote_write::push(dir, &opts, &bars)?;
@@ -306,8 +324,22 @@ fn into_receiver(args: &Args, dir: &ShardDir) -> Result<()> {
             summary.results.len()
         );
     }
-    if let (Some(v), Destination::Receiver { nan, .. }) = (&args.verify_url, &summary.destination) {
-        verify_receiver(args, dir, v, &opts, nan)?;
+    if let (
+        Some(v),
+        Destination::Receiver {
+            nan,
+            histograms,
+            plan,
+            ..
+        },
+    ) = (&args.verify_url, &summary.destination)
+    {
+        let read = verify_remote::Read {
+            nan,
+            histograms,
+            plan,
+        };
+        verify_receiver(args, dir, v, &opts, &read)?;
     }
     Ok(())
 }
@@ -328,12 +360,12 @@ fn verify_receiver(
     dir: &ShardDir,
     url: &str,
     opts: &remote_write::Options,
-    nan_read: &HashMap<usize, u64>,
+    read: &verify_remote::Read,
 ) -> Result<()> {
     let client = Client::new(&args.http.client_config(url)?)?;
     let receiver = Receiver::identify(&client)?;
     let matchers = &opts.edits.add;
-    let checks = verify_remote::verify(dir, &client, &receiver, matchers, VERIFY_SETTLE, nan_read)?;
+    let checks = verify_remote::verify(dir, &client, &receiver, matchers, VERIFY_SETTLE, read)?;
     let mut short = Vec::new();
     let mut over = 0;
     for c in checks.iter().filter(|c| !c.holds_all()) {
@@ -383,21 +415,37 @@ fn verify_receiver(
         }
         bail!("{why}");
     }
-    let nan_less: u64 = checks.iter().map(|c| c.expected - c.want).sum();
+    let nan_less: u64 = checks
+        .iter()
+        .map(|c| c.expected + c.histograms - c.want)
+        .sum();
     let nan = match nan_less {
         0 => String::new(),
         k => format!(" less its {k} NaN samples"),
     };
+    let hist: u64 = checks.iter().map(|c| c.histograms).sum();
+    let hist = match hist {
+        0 => String::new(),
+        k => format!(" and {}", super::common::count(k, "histogram sample")),
+    };
     // PromQL counts no staleness marker (count_over_time skips them): the markers were checked
     // as the receiver accepted them, each shard's against its sidecar's count.
-    let markers = match dir.manifest().totals.stale_markers {
-        0 => String::new(),
-        k => format!(
+    let t = &dir.manifest().totals;
+    let hist_markers = match read.plan.histograms {
+        true => t.histogram_stale_markers,
+        false => 0,
+    };
+    let markers = match (t.stale_markers, hist_markers) {
+        (0, 0) => String::new(),
+        (k, 0) => format!(
             "; the {k} staleness markers of the sidecars, which PromQL does not count, were each accepted by the receiver"
         ),
+        _ => "; the staleness markers (of floats and of native histograms) of the side files, \
+              which PromQL does not count, were each accepted by the receiver"
+            .to_string(),
     };
     out_line(&format!(
-        "verified {n} windows on {at}: all hold exactly the manifest's count{nan}{markers}"
+        "verified {n} windows on {at}: all hold exactly the manifest's count{nan}{hist}{markers}"
     ));
     Ok(())
 }
@@ -544,12 +592,19 @@ fn shard_line(r: &ShardResult, push: bool) -> String {
             samples,
             requests,
             markers,
+            histograms,
+            histogram_markers,
+            left_out,
             earlier,
         } => format!(
-            "ok      {}: {} in {}, as the manifest says{}",
+            "ok      {}: {} in {}, as the manifest says{}{}",
             r.file,
-            samples_and_markers(*samples, *markers),
+            pushed_counts(*samples, *markers, *histograms, *histogram_markers),
             super::common::count(*requests, "request"),
+            match left_out {
+                0 => String::new(),
+                n => format!(" ({n} histogram samples and markers left out)"),
+            },
             match earlier {
                 0 => String::new(),
                 n => format!(" ({n} of them delivered by an earlier run)"),
@@ -603,6 +658,28 @@ fn held(samples: u64, markers: u64, histograms: u64, histogram_markers: u64) -> 
     }
 }
 
+/// What a shard's push sent, in the manifest's words: `N samples`, then each other count that
+/// is not 0.
+fn pushed_counts(samples: u64, markers: u64, histograms: u64, histogram_markers: u64) -> String {
+    let mut s = super::common::count(samples, "sample");
+    let others = [
+        (markers, "staleness marker"),
+        (histograms, "histogram sample"),
+        (histogram_markers, "histogram staleness marker"),
+    ];
+    let others: Vec<String> = others
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| super::common::count(*n, what))
+        .collect();
+    match others.split_last() {
+        None => {}
+        Some((last, [])) => s += &format!(" and {last}"),
+        Some((last, rest)) => s += &format!(", {} and {last}", rest.join(", ")),
+    }
+    s
+}
+
 fn print_warnings(s: &Summary) {
     for w in &s.warnings {
         eprintln!("prom2om: warning: {w}");
@@ -647,11 +724,15 @@ fn print_push_summary(s: &Summary, url: &str) {
         checked,
         found,
         unchecked,
+        plan,
         ..
     } = &s.destination
     else {
         return;
     };
+    for note in &plan.notes {
+        eprintln!("prom2om: {note}");
+    }
     if *unchecked > 0 {
         eprintln!(
             "prom2om: warning: {unchecked} requests whose fate was unknown (an answer lost, or \
@@ -674,13 +755,40 @@ fn print_push_summary(s: &Summary, url: &str) {
              found held and not sent again"
         ),
     };
+    let sum = |f: fn(&Outcome) -> u64| s.results.iter().map(|r| f(&r.outcome)).sum::<u64>();
+    let (histograms, histogram_markers, left_out) = (
+        sum(|o| match o {
+            Outcome::Pushed { histograms, .. } => *histograms,
+            _ => 0,
+        }),
+        sum(|o| match o {
+            Outcome::Pushed {
+                histogram_markers, ..
+            } => *histogram_markers,
+            _ => 0,
+        }),
+        sum(|o| match o {
+            Outcome::Pushed { left_out, .. } => *left_out,
+            _ => 0,
+        }),
+    );
+    if left_out > 0 {
+        eprintln!(
+            "prom2om: warning: {left_out} native histogram samples and markers of the shards \
+             pushed now were left out{}",
+            match plan.histograms {
+                false => " (--skip-histograms, or a receiver that keeps none)",
+                true => " (custom buckets, which the receiver takes over remote write 2.0 only)",
+            }
+        );
+    }
     out_line(&format!(
         "pushed {}, skipped {} (pushed before), failed {}; {} to {url} in {secs:.1}s \
          ({:.0} samples/s; {requests} requests, {retries} retries, {} sent){asked}",
         super::common::count(s.done() as u64, "shard"),
         s.skipped(),
         s.failed(),
-        samples_and_markers(s.samples(), s.markers()),
+        pushed_counts(s.samples(), s.markers(), histograms, histogram_markers),
         s.samples() as f64 / secs,
         super::common::human_bytes(*bytes_sent)
     ));

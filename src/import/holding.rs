@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::receiver::Receiver;
+use super::rw_request::Request;
 use super::verify_remote::quote;
 use crate::fetch::api::{promql_duration, query_matrix_with};
 use crate::fetch::http::Client;
-use crate::format::prompb::{TimeSeries, WriteRequest};
+use crate::format::prompb::{Count, Histogram, TimeSeries, WriteRequest};
 use crate::format::value::STALE_NAN_BITS;
 use crate::labels::{is_classic_label_name, Labels};
 
@@ -27,7 +28,7 @@ pub enum Held {
     /// that keeps values exactly, with its bits).
     All,
     /// Not all: the request less the samples it holds (those it cannot show stay in).
-    Missing(WriteRequest),
+    Missing(Request),
     /// Nothing of it can be shown by the query API: staleness markers only (PromQL never
     /// returns one), or NaN on a receiver that keeps none.
     Unknown,
@@ -57,7 +58,7 @@ impl Checker {
 
     /// What the receiver holds of `req`. A receiver that cannot be made to show what it took
     /// at once is asked again until it shows all, or `UNFLUSHED_SETTLE` has passed.
-    pub fn held(&self, req: &WriteRequest) -> Result<Held> {
+    pub fn held(&self, req: &Request) -> Result<Held> {
         let deadline = Instant::now() + UNFLUSHED_SETTLE;
         loop {
             let flushed = self.receiver.flush(&self.client);
@@ -75,40 +76,57 @@ impl Checker {
         }
     }
 
-    fn held_now(&self, req: &WriteRequest) -> Result<Held> {
-        let have = self.read_back(req)?;
+    fn held_now(&self, req: &Request) -> Result<Held> {
+        let have = self.read_back(req.entries())?;
         let mut rest = WriteRequest::default();
         let (mut checked, mut found) = (0u64, 0u64);
-        for ts in &req.timeseries {
+        for ts in &req.entries().timeseries {
             let held = have.get(&labels_of(ts));
-            let mut keep = Vec::new();
+            let mut keep = TimeSeries {
+                labels: ts.labels.clone(),
+                samples: Vec::new(),
+                histograms: Vec::new(),
+            };
             for s in &ts.samples {
                 if !self.shows(s.value) {
-                    keep.push(s.clone());
+                    keep.samples.push(s.clone());
                     continue;
                 }
                 checked += 1;
                 let there = held
-                    .and_then(|h| h.get(&s.timestamp))
+                    .and_then(|h| h.floats.get(&s.timestamp))
                     .is_some_and(|v| self.same(*v, s.value));
                 if there {
                     found += 1;
                 } else {
-                    keep.push(s.clone());
+                    keep.samples.push(s.clone());
                 }
             }
-            if !keep.is_empty() {
-                rest.timeseries.push(TimeSeries {
-                    labels: ts.labels.clone(),
-                    samples: keep,
-                    histograms: Vec::new(),
-                });
+            for h in &ts.histograms {
+                if is_stale(h) {
+                    keep.histograms.push(h.clone());
+                    continue;
+                }
+                checked += 1;
+                let there = held
+                    .and_then(|held| held.histograms.get(&h.timestamp))
+                    .is_some_and(|(count, sum)| {
+                        self.same(*count, count_of(h)) && self.same(*sum, h.sum.unwrap_or(0.0))
+                    });
+                if there {
+                    found += 1;
+                } else {
+                    keep.histograms.push(h.clone());
+                }
+            }
+            if !keep.samples.is_empty() || !keep.histograms.is_empty() {
+                rest.timeseries.push(keep);
             }
         }
         Ok(match (checked, found) {
             (0, _) => Held::Unknown,
             (c, f) if c == f => Held::All,
-            _ => Held::Missing(rest),
+            _ => Held::Missing(Request::from_entries(req.protocol(), rest)),
         })
     }
 
@@ -131,9 +149,11 @@ impl Checker {
 
     /// The raw samples the receiver holds of the request's series over their time span: one
     /// query per metric name, narrowed by the labels its series share, then matched exactly.
-    fn read_back(&self, req: &WriteRequest) -> Result<HashMap<Labels, BTreeMap<i64, f64>>> {
+    /// A histogram is known by its count and sum, which the API prints exactly.
+    fn read_back(&self, req: &WriteRequest) -> Result<HashMap<Labels, Have>> {
         let mut by_name: BTreeMap<&str, Vec<&TimeSeries>> = BTreeMap::new();
-        for ts in req.timeseries.iter().filter(|t| !t.samples.is_empty()) {
+        let filled = |t: &&TimeSeries| !t.samples.is_empty() || !t.histograms.is_empty();
+        for ts in req.timeseries.iter().filter(filled) {
             let name = ts.labels.iter().find(|l| l.name == "__name__");
             by_name
                 .entry(name.map_or("", |l| l.value.as_str()))
@@ -141,19 +161,56 @@ impl Checker {
                 .push(ts);
         }
         let params = self.receiver.query_params();
-        let mut have = HashMap::new();
+        let mut have: HashMap<Labels, Have> = HashMap::new();
         for (name, series) in by_name {
             let wanted: Vec<Labels> = series.iter().map(|t| labels_of(t)).collect();
             let (query, at) = range_query(name, &series);
             for s in query_matrix_with(&self.client, &query, at, &params)? {
                 if wanted.contains(&s.labels) {
-                    let e: &mut BTreeMap<i64, f64> = have.entry(s.labels).or_default();
-                    e.extend(s.floats);
+                    let e = have.entry(s.labels).or_default();
+                    e.floats.extend(s.floats);
+                    for (t, h) in s.histograms {
+                        e.histograms
+                            .insert(t, (api_number(&h.count)?, api_number(&h.sum)?));
+                    }
                 }
             }
         }
         Ok(have)
     }
+}
+
+/// What the receiver holds of one series: floats, and each histogram's count and sum.
+#[derive(Default)]
+struct Have {
+    floats: BTreeMap<i64, f64>,
+    histograms: BTreeMap<i64, (f64, f64)>,
+}
+
+/// A number of the query API's JSON (`NaN`, `+Inf`, `-Inf` or a decimal).
+fn api_number(s: &str) -> Result<f64> {
+    match s {
+        "NaN" => Ok(f64::NAN),
+        "+Inf" => Ok(f64::INFINITY),
+        "-Inf" => Ok(f64::NEG_INFINITY),
+        _ => s
+            .parse()
+            .with_context(|| format!("the query API's histogram number {s:?}")),
+    }
+}
+
+/// A histogram's observation count, as the API prints it (a float).
+fn count_of(h: &Histogram) -> f64 {
+    match h.count {
+        Some(Count::Int(n)) => n as f64,
+        Some(Count::Float(f)) => f,
+        None => 0.0,
+    }
+}
+
+/// A histogram staleness marker (its sum has the marker's bits), which PromQL never shows.
+fn is_stale(h: &Histogram) -> bool {
+    h.sum.is_some_and(|s| s.to_bits() == STALE_NAN_BITS)
 }
 
 fn labels_of(ts: &TimeSeries) -> Labels {
@@ -177,9 +234,10 @@ fn range_query(name: &str, series: &[&TimeSeries]) -> (String, i64) {
     for ts in &series[1..] {
         shared.retain(|(n, v)| ts.labels.iter().any(|l| l.name == *n && l.value == *v));
     }
-    let ts = series
-        .iter()
-        .flat_map(|t| t.samples.iter().map(|s| s.timestamp));
+    let ts = series.iter().flat_map(|t| {
+        let h = t.histograms.iter().map(|h| h.timestamp);
+        t.samples.iter().map(|s| s.timestamp).chain(h)
+    });
     let (lo, hi) = ts.fold((i64::MAX, i64::MIN), |(a, b), t| (a.min(t), b.max(t)));
     let mut sel = format!("__name__={}", quote(name));
     for (n, v) in shared {
@@ -227,5 +285,30 @@ mod tests {
         let (q, at) = range_query("up", &[&a, &b]);
         assert_eq!(q, "{__name__=\"up\",job=\"a\"}[1501ms]");
         assert_eq!(at, 2000);
+        // A histogram entry's times count too.
+        let mut h = series(&[("__name__", "up"), ("job", "a"), ("x", "3")], &[]);
+        h.histograms.push(Histogram {
+            timestamp: 2500,
+            ..Histogram::default()
+        });
+        let (q, at) = range_query("up", &[&a, &h]);
+        assert_eq!(q, "{__name__=\"up\",job=\"a\"}[1501ms]");
+        assert_eq!(at, 2500);
+    }
+
+    #[test]
+    fn histograms_are_known_by_count_and_sum() {
+        assert_eq!(api_number("12").unwrap(), 12.0);
+        assert!(api_number("NaN").unwrap().is_nan());
+        assert_eq!(api_number("-Inf").unwrap(), f64::NEG_INFINITY);
+        assert!(api_number("x").is_err());
+        let h = Histogram {
+            count: Some(Count::Float(2.5)),
+            sum: Some(f64::from_bits(STALE_NAN_BITS)),
+            ..Histogram::default()
+        };
+        assert_eq!(count_of(&h), 2.5);
+        assert!(is_stale(&h));
+        assert!(!is_stale(&Histogram::default()));
     }
 }

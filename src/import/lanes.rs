@@ -10,74 +10,82 @@ use std::sync::OnceLock;
 use anyhow::Result;
 
 use super::holding::{Checker, Held};
+use super::rw_request::{Protocol, Request};
 use crate::fetch::http::{Client, ClientConfig, Failure, GaveUp, HttpStatus};
-use crate::format::prompb::{self, Label, Sample, TimeSeries, WriteRequest};
+use crate::format::histogram::HistogramValue;
+use crate::format::prompb::Label;
 use crate::format::shard_dir::series_hash;
 use crate::labels::Labels;
 
 /// The requests being filled, one per lane; a full one goes to its lane.
 pub(super) struct Lanes<'a> {
     pub batch: usize,
-    /// Each lane's request being filled, and its samples.
-    pub pending: Vec<(WriteRequest, usize)>,
-    pub txs: &'a [SyncSender<WriteRequest>],
+    /// Each lane's request being filled.
+    pub pending: Vec<Request>,
+    pub txs: &'a [SyncSender<Request>],
     /// Points of each lane an earlier run delivered: left out.
     pub skip: Vec<u64>,
     lane: usize,
-    labels: Vec<Label>,
-    /// Whether the current series has an entry in its lane's pending request.
-    open: bool,
 }
 
 impl<'a> Lanes<'a> {
-    pub fn new(batch: usize, txs: &'a [SyncSender<WriteRequest>], skip: Vec<u64>) -> Lanes<'a> {
+    pub fn new(
+        batch: usize,
+        protocol: Protocol,
+        txs: &'a [SyncSender<Request>],
+        skip: Vec<u64>,
+    ) -> Lanes<'a> {
         Lanes {
             batch: batch.max(1),
-            pending: vec![(WriteRequest::default(), 0); txs.len()],
+            pending: (0..txs.len()).map(|_| Request::new(protocol)).collect(),
             txs,
             skip,
             lane: 0,
-            labels: Vec::new(),
-            open: false,
         }
     }
 
     /// Starts a series (labels as sent).
     pub fn series(&mut self, l: &Labels) {
         self.lane = lane_of(l, self.txs.len());
-        self.labels = to_proto(l);
-        self.open = false;
+        self.pending[self.lane].series(to_proto(l));
+    }
+
+    /// The request of the current series' lane, unless the point is one an earlier run
+    /// delivered.
+    fn next(&mut self) -> Option<&mut Request> {
+        if self.skip[self.lane] > 0 {
+            self.skip[self.lane] -= 1;
+            return None;
+        }
+        Some(&mut self.pending[self.lane])
     }
 
     pub fn push(&mut self, value: f64, timestamp: i64) {
-        if self.skip[self.lane] > 0 {
-            self.skip[self.lane] -= 1;
-            return;
+        if let Some(req) = self.next() {
+            req.float(value, timestamp);
+            self.sent_when_full();
         }
-        let (req, n) = &mut self.pending[self.lane];
-        if !self.open {
-            req.timeseries.push(TimeSeries {
-                labels: self.labels.clone(),
-                samples: Vec::new(),
-                histograms: Vec::new(),
-            });
-            self.open = true;
+    }
+
+    pub fn push_histogram(&mut self, h: &HistogramValue, timestamp: i64) {
+        if let Some(req) = self.next() {
+            req.histogram(h, timestamp);
+            self.sent_when_full();
         }
-        let ts = req.timeseries.last_mut().expect("pushed above");
-        ts.samples.push(Sample { value, timestamp });
-        *n += 1;
-        if *n >= self.batch {
-            let full = std::mem::take(req);
-            *n = 0;
-            self.open = false;
+    }
+
+    fn sent_when_full(&mut self) {
+        let req = &mut self.pending[self.lane];
+        if req.len() >= self.batch {
+            let full = req.take();
             // A closed lane has stopped on a refusal, which the result reports.
             let _ = self.txs[self.lane].send(full);
         }
     }
 
     pub fn flush(self) {
-        for (i, (req, n)) in self.pending.into_iter().enumerate() {
-            if n > 0 {
+        for (i, req) in self.pending.into_iter().enumerate() {
+            if !req.is_empty() {
                 let _ = self.txs[i].send(req);
             }
         }
@@ -166,7 +174,7 @@ pub(super) fn deliver(
     client: &Client,
     query: &Query,
     counts: &Counts,
-    mut req: WriteRequest,
+    mut req: Request,
     uncertain: bool,
 ) -> Result<Delivered> {
     let mut one = Asking {
@@ -176,9 +184,11 @@ pub(super) fn deliver(
         unchecked: false,
     };
     let mut maybe_held = uncertain;
+    // What the receiver holds of `req` was just asked.
+    let mut asked_now = false;
     let mut tries = 0;
     loop {
-        if maybe_held {
+        if maybe_held && !std::mem::take(&mut asked_now) {
             match one.held(&req)? {
                 Some(Held::All) => return Ok(one.found()),
                 Some(Held::Missing(rest)) => req = rest,
@@ -201,8 +211,22 @@ pub(super) fn deliver(
             }
             Err(Failure::Fatal(e)) => e,
         };
-        return one.settle_refusal(&req, err, maybe_held);
+        match one.settle_refusal(&req, err, maybe_held)? {
+            Settled::Delivered(how) => return Ok(how),
+            Settled::Rest(rest) => {
+                req = rest;
+                asked_now = true;
+            }
+        }
     }
+}
+
+/// How a refusal for what the receiver holds was settled.
+enum Settled {
+    Delivered(Delivered),
+    /// It holds part: the rest (fewer samples) is to be sent. A remote write 2.0 receiver
+    /// writes what it can of a request it refuses.
+    Rest(Request),
 }
 
 /// The questions about one request, counted once per request.
@@ -215,7 +239,7 @@ struct Asking<'a> {
 
 impl Asking<'_> {
     /// What the receiver holds of `req`: `None` without a query API to ask.
-    fn held(&mut self, req: &WriteRequest) -> Result<Option<Held>> {
+    fn held(&mut self, req: &Request) -> Result<Option<Held>> {
         let Ok(checker) = self.query.checker() else {
             return Ok(None);
         };
@@ -244,19 +268,21 @@ impl Asking<'_> {
     /// have stored it.
     fn settle_refusal(
         &mut self,
-        req: &WriteRequest,
+        req: &Request,
         err: anyhow::Error,
         maybe_held: bool,
-    ) -> Result<Delivered> {
+    ) -> Result<Settled> {
         if !refused_for_what_it_holds(&err) {
             return Err(err);
         }
+        let found = |s: &Self| Ok(Settled::Delivered(s.found()));
         match self.held(req)? {
-            Some(Held::All) => Ok(self.found()),
+            Some(Held::All) => found(self),
+            Some(Held::Missing(rest)) if rest.len() < req.len() => Ok(Settled::Rest(rest)),
             // Staleness markers only, which PromQL cannot show: the receiver refuses them as
             // not newer than what it holds of their series, and this lane sent nothing newer
             // of them, so it is this request, stored on an attempt whose answer was lost.
-            Some(Held::Unknown) if maybe_held && out_of_order(&err) => Ok(self.found()),
+            Some(Held::Unknown) if maybe_held && out_of_order(&err) => found(self),
             Some(_) => Err(err),
             None if maybe_held => Err(err.context(format!(
                 "this request may be held already (an earlier attempt's answer was lost, or \
@@ -270,27 +296,38 @@ impl Asking<'_> {
     }
 }
 
-/// One attempt.
-fn post(client: &Client, counts: &Counts, req: &WriteRequest) -> Result<(), Failure> {
-    let body = req.encode_body();
-    let headers = [
-        ("Content-Encoding", "snappy"),
-        ("Content-Type", prompb::WRITE_CONTENT_TYPE),
-        ("X-Prometheus-Remote-Write-Version", prompb::WRITE_VERSION),
-    ];
-    match client.post("", &body, &headers) {
+/// One attempt; a 2.0 receiver's `Written` headers must count all of it.
+fn post(client: &Client, counts: &Counts, req: &Request) -> Result<(), Failure> {
+    let body = req.body();
+    match client.post("", &body, &req.headers()) {
         Ok(resp) => {
             counts
                 .sent_bytes
                 .fetch_add(body.len() as u64, Ordering::Relaxed);
+            let header = |name: &str| {
+                resp.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let written = req.check_written(header);
             // Read the (short) answer so the connection goes back to the pool.
             let _ = client.reader(resp).read_to_end(&mut Vec::new());
-            Ok(())
+            written.map_err(|e| Failure::Fatal(e.context(client.display_url().to_string())))
         }
-        // Remote-write senders would retry this 500 forever.
-        Err(Failure::Transient(e, _)) if too_old(&e) => Err(Failure::Fatal(e)),
+        // Remote-write senders would retry these 500s forever (a 2.0 receiver rolls back a
+        // request it answers 5xx, a 1.0 one any it refuses).
+        Err(Failure::Transient(e, _)) if too_old(&e) || histograms_disabled(&e) => {
+            Err(Failure::Fatal(e))
+        }
         Err(f) => Err(f),
     }
+}
+
+/// A Prometheus up to 3.8 started without native histograms answers 500 to every request
+/// holding one.
+fn histograms_disabled(e: &anyhow::Error) -> bool {
+    super::rw_negotiate::refusal_advice(e).is_some()
 }
 
 fn refusal_text(e: &anyhow::Error) -> Option<(u16, String)> {
@@ -332,20 +369,16 @@ pub(super) fn describe_refusal(e: &anyhow::Error, first: Option<(&Labels, i64)>)
          to cover the data's time range, for Mimir -ingester.out-of-order-time-window; push into \
          an empty receiver first, then the live data)"
     } else {
-        ""
+        super::rw_negotiate::refusal_advice(e).unwrap_or("")
     };
     format!("{e:#}{first}{advice}")
 }
 
 /// The first series and timestamp of a request, for messages.
-pub(super) fn first_of(req: &WriteRequest) -> Option<(Labels, i64)> {
-    let ts = req.timeseries.first()?;
-    let l = Labels::from_pairs(
-        ts.labels
-            .iter()
-            .map(|l| (l.name.as_str(), l.value.as_str())),
-    );
-    Some((l, ts.samples.first().map_or(0, |s| s.timestamp)))
+pub(super) fn first_of(req: &Request) -> Option<(Labels, i64)> {
+    let (labels, t) = req.first()?;
+    let l = Labels::from_pairs(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+    Some((l, t))
 }
 
 #[cfg(test)]
@@ -379,6 +412,9 @@ mod tests {
             503,
             "out of order sample"
         )));
+        let e = refusal(400, "native histograms are disabled");
+        let d = describe_refusal(&e, None);
+        assert!(d.contains("--enable-feature=native-histograms"), "{d}");
     }
 
     #[test]

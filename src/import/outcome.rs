@@ -20,11 +20,18 @@ pub enum Outcome {
         min_time_ms: Option<i64>,
         max_time_ms: Option<i64>,
     },
-    /// The receiver holds every sample (and staleness marker of its sidecar).
+    /// The receiver holds every sample (and staleness marker of its sidecar), and every native
+    /// histogram sample and marker of its side file but those the push left out.
     Pushed {
         samples: u64,
         requests: u64,
         markers: u64,
+        /// Native histogram samples and histogram staleness markers pushed.
+        histograms: u64,
+        histogram_markers: u64,
+        /// Native histogram samples and markers left out (`--skip-histograms`, or custom
+        /// buckets a remote write 1.0 receiver cannot take).
+        left_out: u64,
         /// Samples and markers an interrupted earlier run had delivered (not sent again).
         earlier: u64,
     },
@@ -70,6 +77,12 @@ pub enum Destination {
         unchecked: u64,
         /// NaN samples of each shard this run read (manifest index), for `--verify-url`.
         nan: HashMap<usize, u64>,
+        /// Histogram samples (markers not included) of each shard this run read that the
+        /// receiver was sent, for `--verify-url`.
+        histograms: HashMap<usize, u64>,
+        /// What the receiver is sent (protocol, native histograms or not), and its notes to
+        /// say (what the receiver is, what is left out).
+        plan: crate::import::rw_negotiate::Plan,
     },
 }
 
@@ -210,6 +223,9 @@ mod tests {
                     samples: 7,
                     requests: 1,
                     markers: 1,
+                    histograms: 4,
+                    histogram_markers: 1,
+                    left_out: 0,
                     earlier: 0,
                 }),
                 r(Outcome::Recovered {

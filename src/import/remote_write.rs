@@ -1,6 +1,7 @@
 //! `import --remote-write`: pushes verified shards, window by window in time order, to any
-//! Prometheus remote-write 1.0 receiver, on N ordered lanes (a series always takes the same one),
-//! recording how far each lane got, so an interrupted push always completes (see `lanes`).
+//! Prometheus remote-write receiver (1.0, or 2.0 for native histograms where it takes it), on N
+//! ordered lanes (a series always takes the same one), recording how far each lane got, so an
+//! interrupted push always completes (see `lanes`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -13,10 +14,13 @@ use anyhow::{anyhow, Context, Result};
 
 use super::lanes::{deliver, describe_refusal, first_of, Counts, Delivered, Lanes, Query};
 use super::outcome::{Destination, Outcome, Progress, ShardResult, Summary};
+use super::rw_negotiate::{self, Kind, Plan};
+use super::rw_request::Request;
 use super::state::{self, Partial, PushState, PushTarget, StateFile, STATE_FILE};
 use super::window_gate::WindowGate;
 use crate::fetch::http::{Client, ClientConfig};
-use crate::format::prompb::WriteRequest;
+use crate::format::histogram::{is_custom_buckets, HistogramValue};
+use crate::format::shard_dir::Value;
 use crate::format::shard_dir::{sha256_hex, SeriesHashes, ShardDir, ShardEntry, ShardFiles};
 use crate::select::filter::LabelEdits;
 
@@ -39,12 +43,19 @@ pub struct Options {
     pub edits: LabelEdits,
     /// The receiver's query API, asked what it holds of a request whose fate is unknown.
     pub query: Option<ClientConfig>,
+    /// Leave the native histogram samples (and their markers) out, counted
+    /// (`--skip-histograms`).
+    pub skip_histograms: bool,
 }
 
-/// Who receives: the URL without credentials, the headers (a tenant) and the label edits. Hashed,
-/// so a header holding a secret never lands in the state file.
-fn target_key(display_url: &str, cfg: &ClientConfig, edits: &LabelEdits) -> String {
-    let text = format!("{display_url}\n{:?}\n{:?}", cfg.headers, edits.add);
+/// Who receives: the URL without credentials, the headers (a tenant) and the label edits, and
+/// whether native histograms are left out (a push without them does not make the shards pushed
+/// for one with them). Hashed, so a header holding a secret never lands in the state file.
+fn target_key(display_url: &str, cfg: &ClientConfig, opts: &Options) -> String {
+    let mut text = format!("{display_url}\n{:?}\n{:?}", cfg.headers, opts.edits.add);
+    if opts.skip_histograms {
+        text.push_str("\nskip-histograms");
+    }
     sha256_hex(text.as_bytes()).expect("reading a slice cannot fail")[..16].to_string()
 }
 
@@ -58,6 +69,7 @@ pub fn push(dir: &ShardDir, opts: &Options, progress: &dyn Progress) -> Result<S
     let started = Instant::now();
     let manifest = dir.manifest();
     let client = Client::new(&opts.client)?;
+    let plan = plan_for(dir, &client, opts)?;
     let state_dir = dir.path().join(STATE_DIR);
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("{}: cannot create", state_dir.display()))?;
@@ -67,7 +79,7 @@ pub fn push(dir: &ShardDir, opts: &Options, progress: &dyn Progress) -> Result<S
     )?;
     let state_path = state_dir.join(STATE_FILE);
     let mut st = PushState::load(&state_path)?;
-    let target = target_key(client.display_url(), &opts.client, &opts.edits);
+    let target = target_key(client.display_url(), &opts.client, opts);
 
     progress.verifying(manifest.shards.len() as u64);
     let warnings = crate::verify::dir_problems(dir);
@@ -81,7 +93,9 @@ pub fn push(dir: &ShardDir, opts: &Options, progress: &dyn Progress) -> Result<S
         .copied()
         .filter(|&i| !done.pushed.contains_key(&key(&manifest.shards[i])))
         .collect();
-    let todo_samples = todo.iter().map(|&i| manifest.shards[i].samples).sum();
+    // Points: samples, and the side files' markers and histograms, as the lanes count them.
+    let points = |e: &ShardEntry| e.samples + e.sidecars.iter().map(|s| s.samples).sum::<u64>();
+    let todo_samples = todo.iter().map(|&i| points(&manifest.shards[i])).sum();
     progress.planned(todo.len() as u64, todo_samples);
     let (gate, hash_only) = match WindowGate::new(dir, &todo) {
         Some((gate, extra)) => (Some(gate), extra.into_iter().collect()),
@@ -94,6 +108,7 @@ pub fn push(dir: &ShardDir, opts: &Options, progress: &dyn Progress) -> Result<S
             client: &client,
             query: &query,
             opts,
+            plan: &plan,
             progress,
             counts: Counts::default(),
             overridden: AtomicU64::new(0),
@@ -110,6 +125,7 @@ pub fn push(dir: &ShardDir, opts: &Options, progress: &dyn Progress) -> Result<S
         gate,
         hash_only,
         nan: HashMap::new(),
+        histograms: HashMap::new(),
         pending: Vec::new(),
         results: Vec::new(),
     };
@@ -131,9 +147,44 @@ pub fn push(dir: &ShardDir, opts: &Options, progress: &dyn Progress) -> Result<S
             found: c.found.load(Ordering::Relaxed),
             unchecked: c.unchecked.load(Ordering::Relaxed),
             nan: run.nan,
+            histograms: run.histograms,
+            plan,
         },
         elapsed: started.elapsed(),
     })
+}
+
+/// What the push sends: floats over remote write 1.0 when the shards hold no native histogram;
+/// else as `rw_negotiate::plan` decides from what the receiver says it is and takes (asked
+/// before anything is sent), the first note naming the receiver and the protocol.
+fn plan_for(dir: &ShardDir, client: &Client, opts: &Options) -> Result<Plan> {
+    let t = &dir.manifest().totals;
+    let histograms = t.histogram_samples + t.histogram_stale_markers;
+    if histograms == 0 {
+        return Ok(Plan::floats_only());
+    }
+    let r = rw_negotiate::probe(client, &opts.client)
+        .with_context(|| format!("asking {} what it takes", client.display_url()))?;
+    let mut plan = rw_negotiate::plan(&r, histograms, opts.skip_histograms)?;
+    let who = match &r.kind {
+        Kind::Prometheus(v) => format!("Prometheus {v}"),
+        Kind::VictoriaMetrics => "VictoriaMetrics".to_string(),
+        Kind::Other => "a receiver that does not say what it is".to_string(),
+    };
+    let what = if plan.histograms {
+        "native histograms and floats"
+    } else {
+        "floats"
+    };
+    plan.notes.insert(
+        0,
+        format!(
+            "the receiver is {who}, which takes {}: {what} pushed over {}",
+            r.protocol.name(),
+            plan.protocol.name()
+        ),
+    );
+    Ok(plan)
 }
 
 fn key(e: &ShardEntry) -> String {
@@ -150,8 +201,10 @@ struct Run<'a> {
     /// for in `pending`; `hash_only`, the shards pushed before that it reads.
     gate: Option<WindowGate>,
     hash_only: HashSet<usize>,
-    /// NaN samples of each shard read, for `--verify-url`.
+    /// NaN samples, and histogram samples sent (markers not included), of each shard read,
+    /// for `--verify-url`.
     nan: HashMap<usize, u64>,
+    histograms: HashMap<usize, u64>,
     pending: Vec<(usize, Outcome)>,
     results: Vec<ShardResult>,
 }
@@ -163,13 +216,14 @@ impl Run<'_> {
         let (outcome, hashes) = if self.todo.contains(&i) {
             let k = key(&self.dir.manifest().shards[i]);
             let (resume, recheck) = self.pusher.tracker().resume(&k);
-            let (o, hashes, n) = self.pusher.shard(self.dir.shard(i), &k, resume, recheck);
+            let (o, hashes, read) = self.pusher.shard(self.dir.shard(i), &k, resume, recheck);
             if let Outcome::Failed(why) = &o {
                 if self.pusher.unreachable.load(Ordering::Relaxed) {
                     return Err(anyhow!("{why}"));
                 }
             }
-            self.nan.insert(i, n);
+            self.nan.insert(i, read.nan);
+            self.histograms.insert(i, read.histograms);
             (o, Some(hashes))
         } else if self.hash_only.contains(&i) {
             // Read for the check across its window; its NaN count serves --verify-url.
@@ -229,6 +283,7 @@ struct Pusher<'a> {
     client: &'a Client,
     query: &'a Query,
     opts: &'a Options,
+    plan: &'a Plan,
     progress: &'a dyn Progress,
     counts: Counts,
     overridden: AtomicU64,
@@ -256,19 +311,19 @@ impl Pusher<'_> {
     /// `resume` (an earlier run's progress) says each lane stands, asking the receiver first
     /// what it holds of each lane's next requests when their fate is unknown (`resume`), or of
     /// every request (`recheck`). Returns its outcome, what its read gathered for the check
-    /// across its window, and its NaN samples.
+    /// across its window, and what the read counted.
     fn shard(
         &self,
         files: ShardFiles<'_>,
         key: &str,
         resume: Option<Partial>,
         recheck: bool,
-    ) -> (Outcome, SeriesHashes, u64) {
+    ) -> (Outcome, SeriesHashes, Read) {
         if !files.sound() {
             // Nothing of it is sent: its report says why.
             let r = files.check();
             let why = format!("verify: {}", r.problems.join("; "));
-            return (Outcome::Failed(why), r.hashes, 0);
+            return (Outcome::Failed(why), r.hashes, Read::default());
         }
         let uncertain = resume.is_some() || recheck;
         let lanes = resume
@@ -286,24 +341,25 @@ impl Pusher<'_> {
             },
         );
         if let Err(e) = begun {
-            return (Outcome::Failed(format!("{e:#}")), files.check().hashes, 0);
+            let hashes = files.check().hashes;
+            return (Outcome::Failed(format!("{e:#}")), hashes, Read::default());
         }
         self.progress.samples_done(earlier);
         let refusal = Refusal {
             stop: AtomicBool::new(false),
             first: Mutex::new(None),
         };
-        let mut nan = 0;
+        let mut read = Read::default();
         let (requests, report) = std::thread::scope(|s| {
             let mut txs = Vec::with_capacity(lanes);
             let mut handles = Vec::with_capacity(lanes);
             for lane in 0..lanes {
-                let (tx, rx) = sync_channel::<WriteRequest>(LANE_QUEUE);
+                let (tx, rx) = sync_channel::<Request>(LANE_QUEUE);
                 txs.push(tx);
                 let refusal = &refusal;
                 handles.push(s.spawn(move || self.lane(lane, rx, refusal, uncertain, recheck)));
             }
-            let report = self.read_into_lanes(files, &txs, skip, &refusal, &mut nan);
+            let report = self.read_into_lanes(files, &txs, skip, &refusal, &mut read);
             drop(txs);
             let requests: u64 = handles
                 .into_iter()
@@ -315,20 +371,23 @@ impl Pusher<'_> {
             refusal.refuse(format!("{e:#}"));
         }
         if let Some(why) = refusal.first.into_inner().expect("lanes joined") {
-            return (Outcome::Failed(why), report.hashes, nan);
+            return (Outcome::Failed(why), report.hashes, read);
         }
         if !report.is_ok() {
             let why = format!("verify: {}", report.problems.join("; "));
-            return (Outcome::Failed(why), report.hashes, nan);
+            return (Outcome::Failed(why), report.hashes, read);
         }
         let samples = report.stats.as_ref().map_or(0, |st| st.samples);
         let outcome = Outcome::Pushed {
             samples,
             requests,
             markers: report.stale_markers,
+            histograms: report.histogram_samples - read.left_out.0,
+            histogram_markers: report.histogram_stale_markers - read.left_out.1,
+            left_out: read.left_out.0 + read.left_out.1,
             earlier,
         };
-        (outcome, report.hashes, nan)
+        (outcome, report.hashes, read)
     }
 
     fn tracker(&self) -> std::sync::MutexGuard<'_, Tracker> {
@@ -336,18 +395,21 @@ impl Pusher<'_> {
     }
 
     /// Reads the shard and hands full requests to the lanes, each series' staleness markers
-    /// (from its side file) merged in time order with its samples, with their exact bits: a
-    /// remote-write receiver stores them as staleness markers. Leaves out each lane's first
-    /// `skip` points, which an earlier run delivered. Counts the NaN samples.
+    /// and native histograms (from its side files) merged in time order with its samples, with
+    /// their exact bits: a remote-write receiver stores the markers as staleness markers. A
+    /// series that changes type gets an entry per run of one kind, in order. Leaves out each
+    /// lane's first `skip` points, which an earlier run delivered, and the histograms the plan
+    /// does not send (never in a lane, so the lanes' counts do not depend on them). Counts the
+    /// NaN samples and what is left out.
     fn read_into_lanes(
         &self,
         files: ShardFiles<'_>,
-        txs: &[std::sync::mpsc::SyncSender<WriteRequest>],
+        txs: &[std::sync::mpsc::SyncSender<Request>],
         skip: Vec<u64>,
         refusal: &Refusal,
-        nan: &mut u64,
+        read: &mut Read,
     ) -> crate::format::shard_dir::ShardReport {
-        let mut lanes = Lanes::new(self.opts.batch_samples, txs, skip);
+        let mut lanes = Lanes::new(self.opts.batch_samples, self.plan.protocol, txs, skip);
         let report = files.points(|p| {
             if refusal.stop.load(Ordering::Relaxed) {
                 return Err(anyhow!("stopped: the receiver refused a request"));
@@ -362,16 +424,29 @@ impl Pusher<'_> {
                 }
                 lanes.series(&l);
             }
-            *nan += u64::from(p.value.float().is_some_and(f64::is_nan));
-            let Some(bits) = p.value.float_bits() else {
-                return Err(anyhow!(
-                    "{} has native histogram samples (the first at {} ms), which the push does \
-                     not send yet",
-                    p.labels,
-                    p.ts_ms
-                ));
-            };
-            lanes.push(f64::from_bits(bits), p.ts_ms);
+            read.nan += u64::from(p.value.float().is_some_and(f64::is_nan));
+            match p.value {
+                Value::Histogram(h) => {
+                    let schema = match h {
+                        HistogramValue::Int(h) => h.schema,
+                        HistogramValue::Float(h) => h.schema,
+                    };
+                    let custom = is_custom_buckets(schema);
+                    if rw_negotiate::left_out(self.plan, custom).is_some() {
+                        match h.is_stale() {
+                            false => read.left_out.0 += 1,
+                            true => read.left_out.1 += 1,
+                        }
+                    } else {
+                        read.histograms += u64::from(!h.is_stale());
+                        lanes.push_histogram(h, p.ts_ms);
+                    }
+                }
+                v => {
+                    let bits = v.float_bits().expect("a float or a marker");
+                    lanes.push(f64::from_bits(bits), p.ts_ms);
+                }
+            }
             Ok(())
         });
         lanes.flush();
@@ -385,7 +460,7 @@ impl Pusher<'_> {
     fn lane(
         &self,
         lane: usize,
-        rx: Receiver<WriteRequest>,
+        rx: Receiver<Request>,
         refusal: &Refusal,
         mut uncertain: bool,
         always: bool,
@@ -396,7 +471,7 @@ impl Pusher<'_> {
                 continue;
             }
             let first = first_of(&req);
-            let points = req.samples() as u64;
+            let points = req.len() as u64;
             match deliver(self.client, self.query, &self.counts, req, uncertain) {
                 Ok(how) => {
                     delivered += 1;
@@ -418,6 +493,15 @@ impl Pusher<'_> {
         }
         delivered
     }
+}
+
+/// What the read of a shard counted: NaN samples, histogram samples sent (markers not
+/// included), and the histogram samples and markers left out.
+#[derive(Default)]
+struct Read {
+    nan: u64,
+    histograms: u64,
+    left_out: (u64, u64),
 }
 
 /// The push state, and the progress of the shard being sent, written at most every
@@ -511,7 +595,7 @@ pub fn recheck(dir: &ShardDir, opts: &Options, windows: &[i64]) -> Result<usize>
     )?;
     let state_path = state_dir.join(STATE_FILE);
     let mut st = PushState::load(&state_path)?;
-    let target = target_key(client.display_url(), &opts.client, &opts.edits);
+    let target = target_key(client.display_url(), &opts.client, opts);
     let t = st.targets.entry(target).or_default();
     let mut n = 0;
     for e in &dir.manifest().shards {
@@ -535,12 +619,24 @@ mod tests {
             headers: vec![("Authorization".into(), "Bearer s3cret".into())],
             ..Default::default()
         };
-        let none = LabelEdits::parse(&[], &[]).unwrap();
-        let acme = LabelEdits::parse(&[], &["customer=acme".to_string()]).unwrap();
+        let opts = |add: &[String], skip_histograms| Options {
+            client: cfg.clone(),
+            batch_samples: 1,
+            concurrency: 1,
+            edits: LabelEdits::parse(&[], add).unwrap(),
+            query: None,
+            skip_histograms,
+        };
+        let none = opts(&[], false);
+        let acme = opts(&["customer=acme".to_string()], false);
         let a = target_key("http://h/api/v1/write", &cfg, &none);
         assert_eq!(a.len(), 16);
         assert!(!a.contains("s3cret"));
         assert_ne!(a, target_key("http://h/api/v1/write", &cfg, &acme));
         assert_eq!(a, target_key("http://h/api/v1/write", &cfg, &none));
+        // Pinned: the keys of earlier pushes (floats only) stay valid.
+        assert_eq!(a, "6c4d032c3efdaba2");
+        let skip = opts(&[], true);
+        assert_ne!(a, target_key("http://h/api/v1/write", &cfg, &skip));
     }
 }

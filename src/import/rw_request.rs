@@ -40,17 +40,18 @@ impl Protocol {
 }
 
 /// What the open entry holds.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Run {
     Floats,
     Histograms,
 }
 
-/// One request being filled.
+/// One request being filled: its entries in 1.0's shape (one kind per entry, in order), which
+/// the body gives in the request's protocol.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Request {
     protocol: Protocol,
-    v1: WriteRequest,
-    v2: v2::Builder,
+    entries: WriteRequest,
     /// The series the next samples belong to, and the kind of its open entry (none yet).
     labels: Vec<Label>,
     run: Option<Run>,
@@ -62,13 +63,36 @@ impl Request {
     pub fn new(protocol: Protocol) -> Request {
         Request {
             protocol,
-            v1: WriteRequest::default(),
-            v2: v2::Builder::new(),
+            entries: WriteRequest::default(),
             labels: Vec::new(),
             run: None,
             floats: 0,
             histograms: 0,
         }
+    }
+
+    /// A request of `entries` (each of one kind), e.g. what is left of another once the
+    /// receiver was found to hold part of it.
+    pub fn from_entries(protocol: Protocol, entries: WriteRequest) -> Request {
+        let floats = entries.timeseries.iter().map(|t| t.samples.len()).sum();
+        let histograms = entries.timeseries.iter().map(|t| t.histograms.len()).sum();
+        Request {
+            protocol,
+            entries,
+            labels: Vec::new(),
+            run: None,
+            floats,
+            histograms,
+        }
+    }
+
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The entries so far, in order, each of one kind (samples or histograms).
+    pub fn entries(&self) -> &WriteRequest {
+        &self.entries
     }
 
     /// The next samples are of `labels` (sorted by name).
@@ -98,75 +122,64 @@ impl Request {
         std::mem::replace(self, next)
     }
 
-    /// Opens an entry of `run` for the current series unless the open one is of that kind.
-    fn open(&mut self, run: Run, hint: CounterResetHint) {
-        if self.run == Some(run) {
-            return;
-        }
-        self.run = Some(run);
-        match self.protocol {
-            Protocol::V1 => self.v1.timeseries.push(TimeSeries {
+    /// The open entry of `run` for the current series: a new one unless the open one is of
+    /// that kind.
+    fn open(&mut self, run: Run) -> &mut TimeSeries {
+        if self.run != Some(run) {
+            self.run = Some(run);
+            self.entries.timeseries.push(TimeSeries {
                 labels: self.labels.clone(),
                 samples: Vec::new(),
                 histograms: Vec::new(),
-            }),
-            Protocol::V2 => {
-                let ts = self.v2.series(&self.labels);
-                if run == Run::Histograms {
-                    let kind = match hint {
-                        CounterResetHint::Gauge => v2::METRIC_TYPE_GAUGEHISTOGRAM,
-                        _ => v2::METRIC_TYPE_HISTOGRAM,
-                    };
-                    ts.metadata = Some(v2::Metadata {
-                        r#type: kind,
-                        help_ref: 0,
-                        unit_ref: 0,
-                    });
-                }
-            }
+            });
         }
+        self.entries.timeseries.last_mut().expect("opened")
     }
 
     /// A float sample (a staleness marker too) of the current series.
     pub fn float(&mut self, value: f64, timestamp: i64) {
-        self.open(Run::Floats, CounterResetHint::Unknown);
-        let s = Sample { value, timestamp };
-        match self.protocol {
-            Protocol::V1 => self
-                .v1
-                .timeseries
-                .last_mut()
-                .expect("opened")
-                .samples
-                .push(s),
-            Protocol::V2 => self.v2.last().expect("opened").samples.push(s),
-        }
+        self.open(Run::Floats)
+            .samples
+            .push(Sample { value, timestamp });
         self.floats += 1;
     }
 
     /// A native histogram sample (a staleness marker too) of the current series.
     pub fn histogram(&mut self, h: &HistogramValue, timestamp: i64) {
-        self.open(Run::Histograms, h.hint());
         let m = Histogram::from_model(h, timestamp);
-        match self.protocol {
-            Protocol::V1 => self
-                .v1
-                .timeseries
-                .last_mut()
-                .expect("opened")
-                .histograms
-                .push(m),
-            Protocol::V2 => self.v2.last().expect("opened").histograms.push(m),
-        }
+        self.open(Run::Histograms).histograms.push(m);
         self.histograms += 1;
     }
 
     /// The request body: the protocol's message, snappy-compressed.
     pub fn body(&self) -> Vec<u8> {
         match self.protocol {
-            Protocol::V1 => self.v1.encode_body(),
-            Protocol::V2 => self.v2.request().encode_body(),
+            Protocol::V1 => self.entries.encode_body(),
+            Protocol::V2 => self.v2().encode_body(),
         }
+    }
+
+    /// The entries as a 2.0 request: a histogram entry says its type (a gauge histogram's
+    /// hint makes it a gauge histogram), as Prometheus's sender does.
+    fn v2(&self) -> v2::Request {
+        let mut b = v2::Builder::new();
+        for e in &self.entries.timeseries {
+            let ts = b.series(&e.labels);
+            ts.samples.clone_from(&e.samples);
+            ts.histograms.clone_from(&e.histograms);
+            if let Some(h) = e.histograms.first() {
+                let kind = match h.reset_hint {
+                    x if x == CounterResetHint::Gauge as i32 => v2::METRIC_TYPE_GAUGEHISTOGRAM,
+                    _ => v2::METRIC_TYPE_HISTOGRAM,
+                };
+                ts.metadata = Some(v2::Metadata {
+                    r#type: kind,
+                    help_ref: 0,
+                    unit_ref: 0,
+                });
+            }
+        }
+        b.finish()
     }
 
     pub fn headers(&self) -> [(&'static str, &'static str); 3] {
@@ -175,24 +188,14 @@ impl Request {
 
     /// The first entry's labels and first time, to name a refused request.
     pub fn first(&self) -> Option<(Vec<Label>, i64)> {
-        let first = |s: &[Sample], h: &[Histogram]| {
-            s.first()
-                .map(|s| s.timestamp)
-                .or_else(|| h.first().map(|h| h.timestamp))
-                .unwrap_or(0)
-        };
-        match self.protocol {
-            Protocol::V1 => {
-                let ts = self.v1.timeseries.first()?;
-                Some((ts.labels.clone(), first(&ts.samples, &ts.histograms)))
-            }
-            Protocol::V2 => {
-                let req = self.v2.request();
-                let ts = req.timeseries.first()?;
-                let labels = req.labels(ts).ok()?;
-                Some((labels, first(&ts.samples, &ts.histograms)))
-            }
-        }
+        let ts = self.entries.timeseries.first()?;
+        let t = ts
+            .samples
+            .first()
+            .map(|s| s.timestamp)
+            .or_else(|| ts.histograms.first().map(|h| h.timestamp))
+            .unwrap_or(0);
+        Some((ts.labels.clone(), t))
     }
 
     /// After a 2xx to a 2.0 request: the receiver's `Written` headers must count all of it (a

@@ -1,6 +1,7 @@
 //! `import --remote-write --verify-url`: asks the receiver's Prometheus query API how many samples
-//! each manifest window holds (`count_over_time`) and compares exactly with what that receiver
-//! keeps of the manifest's count (`receiver`: all of it, or all but the NaN samples).
+//! each manifest window holds (`count_over_time`, which counts float and histogram samples) and
+//! compares exactly with what that receiver keeps of the manifest's count (`receiver`: all of it,
+//! or all but the NaN samples) and of its native histogram samples (those the push sent).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -8,9 +9,11 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::receiver::Receiver;
+use super::rw_negotiate::{left_out, Plan};
 use crate::fetch::api::{label_values, promql_duration, query_vector_with};
 use crate::fetch::http::Client;
-use crate::format::shard_dir::{Manifest, ShardDir};
+use crate::format::histogram::{is_custom_buckets, HistogramValue};
+use crate::format::shard_dir::{Manifest, ShardDir, Value, SIDECAR_NATIVE_HISTOGRAMS};
 
 /// What the manifest says of one window, and what the receiver holds.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,7 +26,11 @@ pub struct WindowCheck {
     pub expected: u64,
     /// Of those, NaN values.
     pub nan: u64,
-    /// What the receiver must hold: `expected`, less `nan` for a receiver that keeps no NaN.
+    /// Native histogram samples of the window's side files that the push sent (staleness
+    /// markers, which PromQL never counts, not included).
+    pub histograms: u64,
+    /// What the receiver must hold: `expected`, less `nan` for a receiver that keeps no NaN,
+    /// and `histograms`.
     pub want: u64,
     /// Samples the receiver holds in `[min_ts_ms, max_ts_ms]` (of the pushed series).
     pub held: u64,
@@ -36,37 +43,71 @@ impl WindowCheck {
     }
 }
 
-/// The per-window totals of the manifest: (window start) -> (min ts, max ts, samples).
+/// The per-window totals of the manifest: (window start) -> (min ts, max ts, samples), the span
+/// over the shards' samples and their native histograms' side files.
 fn windows(m: &Manifest) -> BTreeMap<i64, (i64, i64, u64)> {
     let mut w: BTreeMap<i64, (i64, i64, u64)> = BTreeMap::new();
-    for e in m.shards.iter().filter(|e| e.samples > 0) {
-        let x = w
-            .entry(e.window_start_ms)
-            .or_insert((e.min_ts_ms, e.max_ts_ms, 0));
-        x.0 = x.0.min(e.min_ts_ms);
-        x.1 = x.1.max(e.max_ts_ms);
-        x.2 += e.samples;
+    for e in &m.shards {
+        let hist = e
+            .sidecars
+            .iter()
+            .filter(|s| s.kind == SIDECAR_NATIVE_HISTOGRAMS && s.samples > 0);
+        let mut spans: Vec<(i64, i64)> = hist.map(|s| (s.min_ts_ms, s.max_ts_ms)).collect();
+        if e.samples > 0 {
+            spans.push((e.min_ts_ms, e.max_ts_ms));
+        }
+        for (lo, hi) in spans {
+            let x = w.entry(e.window_start_ms).or_insert((lo, hi, 0));
+            x.0 = x.0.min(lo);
+            x.1 = x.1.max(hi);
+        }
+        if let Some(x) = w.get_mut(&e.window_start_ms) {
+            x.2 += e.samples;
+        }
     }
     w
 }
 
-/// NaN samples per window: of the shards `push` read, as it counted them (`read`, by manifest
-/// index); of the others (pushed by an earlier run), read now.
-fn nan_counts(dir: &ShardDir, read: &HashMap<usize, u64>) -> Result<BTreeMap<i64, u64>> {
-    let mut out: BTreeMap<i64, u64> = BTreeMap::new();
+/// What the push counted of the shards it read (by manifest index), for the check: NaN
+/// samples, and native histogram samples sent (markers not included).
+pub struct Read<'a> {
+    pub nan: &'a HashMap<usize, u64>,
+    pub histograms: &'a HashMap<usize, u64>,
+    /// What the push sends, for the shards an earlier run pushed (read now).
+    pub plan: &'a Plan,
+}
+
+/// (NaN samples, histogram samples sent) per window: of the shards `push` read, as it counted
+/// them; of the others (pushed by an earlier run), read now.
+fn shown_counts(dir: &ShardDir, read: &Read) -> Result<BTreeMap<i64, (u64, u64)>> {
+    let mut out: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
     for (i, e) in dir.manifest().shards.iter().enumerate() {
-        let nan = match read.get(&i) {
-            Some(&n) => n,
+        let counted = read.nan.get(&i).zip(read.histograms.get(&i));
+        let (nan, hist) = match counted {
+            Some((&n, &h)) => (n, h),
             None => {
-                let mut n = 0;
-                dir.read_samples(i, |s| {
-                    n += u64::from(s.value.float().is_some_and(f64::is_nan));
+                let (mut n, mut h) = (0, 0);
+                dir.read_points(i, |p| {
+                    match p.value {
+                        Value::Float(v) => n += u64::from(v.is_nan()),
+                        Value::Histogram(x) if !x.is_stale() => {
+                            let schema = match x {
+                                HistogramValue::Int(x) => x.schema,
+                                HistogramValue::Float(x) => x.schema,
+                            };
+                            let custom = is_custom_buckets(schema);
+                            h += u64::from(left_out(read.plan, custom).is_none());
+                        }
+                        _ => {}
+                    }
                     Ok(())
                 })?;
-                n
+                (n, h)
             }
         };
-        *out.entry(e.window_start_ms).or_default() += nan;
+        let x = out.entry(e.window_start_ms).or_default();
+        x.0 += nan;
+        x.1 += hist;
     }
     Ok(out)
 }
@@ -146,7 +187,7 @@ fn held(
 
 /// Checks every window of the manifest in `dir` against `receiver` behind `client` (its query
 /// API base URL). `matchers` restrict the count to the pushed series (`--add-label`);
-/// `nan_read`: the NaN samples of the shards the push read (`Summary::nan`).
+/// `read`: what the push counted of the shards it read.
 /// New data takes a moment to become searchable: a window found short is asked again every
 /// half second until `settle` has passed since the first query.
 pub fn verify(
@@ -155,26 +196,28 @@ pub fn verify(
     receiver: &Receiver,
     matchers: &[(String, String)],
     settle: Duration,
-    nan_read: &HashMap<usize, u64>,
+    read: &Read,
 ) -> Result<Vec<WindowCheck>> {
     let m = dir.manifest();
-    let nans = nan_counts(dir, nan_read)?;
+    let shown = shown_counts(dir, read)?;
     let deadline = Instant::now() + settle;
     receiver.flush(client);
     let mut out = Vec::new();
     for (start, (min_ts, max_ts, expected)) in windows(m) {
-        let nan = nans.get(&start).copied().unwrap_or(0);
+        let (nan, histograms) = shown.get(&start).copied().unwrap_or((0, 0));
+        let floats = if receiver.keeps_nan() {
+            expected
+        } else {
+            expected - nan.min(expected)
+        };
         let mut check = WindowCheck {
             window_start_ms: start,
             min_ts_ms: min_ts,
             max_ts_ms: max_ts,
             expected,
             nan,
-            want: if receiver.keeps_nan() {
-                expected
-            } else {
-                expected - nan.min(expected)
-            },
+            histograms,
+            want: floats + histograms,
             held: 0,
         };
         loop {
@@ -219,6 +262,7 @@ mod tests {
             max_ts_ms: 1,
             expected: 10,
             nan: 2,
+            histograms: 0,
             want,
             held,
         };
