@@ -316,21 +316,33 @@ pub fn warn_quoted_names(q: &QuotedNames) {
     );
 }
 
-/// What the files of a run hold, in the manifest's words (`samples`, `stale_markers`,
-/// `histogram_samples`, `histogram_stale_markers`): `N samples`, then each other count that is
-/// not 0, and the histogram staleness markers `--stale drop` dropped.
-pub fn held(w: &WriteStats) -> String {
-    let h = &w.histograms;
-    let mut s = count(w.samples, "sample");
+/// `3861 samples, 21 staleness markers, 500 histogram samples and 2 histogram staleness
+/// markers`: each counted apart, in the manifest's words (`samples`, `stale_markers`,
+/// `histogram_samples`, `histogram_stale_markers`); the samples always said, the others when
+/// not 0.
+pub fn counts(samples: u64, markers: u64, histograms: u64, histogram_markers: u64) -> String {
+    let mut parts = vec![count(samples, "sample")];
     for (n, what) in [
-        (w.markers.markers, "staleness marker"),
-        (h.samples, "histogram sample"),
-        (h.stale_markers, "histogram staleness marker"),
+        (markers, "staleness marker"),
+        (histograms, "histogram sample"),
+        (histogram_markers, "histogram staleness marker"),
     ] {
         if n > 0 {
-            s += &format!(", {}", count(n, what));
+            parts.push(count(n, what));
         }
     }
+    let last = parts.pop().expect("the samples");
+    match parts.is_empty() {
+        true => last,
+        false => format!("{} and {last}", parts.join(", ")),
+    }
+}
+
+/// What the files of a run hold ([`counts`]), and the histogram staleness markers `--stale
+/// drop` dropped.
+pub fn held(w: &WriteStats) -> String {
+    let h = &w.histograms;
+    let mut s = counts(w.samples, w.markers.markers, h.samples, h.stale_markers);
     if h.stale_dropped > 0 {
         s += &format!(
             " ({} dropped)",
@@ -403,6 +415,22 @@ mod tests {
     }
 
     #[test]
+    fn counts_say_each_count_apart_in_the_manifest_s_words() {
+        assert_eq!(counts(7, 0, 0, 0), "7 samples");
+        assert_eq!(counts(1, 2, 0, 0), "1 sample and 2 staleness markers");
+        assert_eq!(
+            counts(0, 0, 60, 0),
+            "0 samples and 60 histogram samples",
+            "a window of histograms only"
+        );
+        assert_eq!(
+            counts(40, 3, 139, 1),
+            "40 samples, 3 staleness markers, 139 histogram samples and 1 histogram staleness \
+             marker"
+        );
+    }
+
+    #[test]
     fn held_counts_in_the_manifest_s_words() {
         let mut w = WriteStats {
             samples: 7,
@@ -414,13 +442,13 @@ mod tests {
         w.histograms.stale_markers = 1;
         assert_eq!(
             held(&w),
-            "7 samples, 2 staleness markers, 5 histogram samples, 1 histogram staleness marker"
+            "7 samples, 2 staleness markers, 5 histogram samples and 1 histogram staleness marker"
         );
         w.histograms.stale_markers = 0;
         w.histograms.stale_dropped = 3;
         assert_eq!(
             held(&w),
-            "7 samples, 2 staleness markers, 5 histogram samples (3 histogram staleness markers dropped)"
+            "7 samples, 2 staleness markers and 5 histogram samples (3 histogram staleness markers dropped)"
         );
     }
 }

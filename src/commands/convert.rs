@@ -7,9 +7,9 @@ use anyhow::Result;
 use clap::{Args as ClapArgs, ValueEnum};
 
 use super::common::{
-    count, describe_range, describe_selectors, describe_window, held, human_bytes, lock_output,
-    recorded_path, stderr_is_terminal, warn_later, warn_quoted_names, DashboardArgs, FilterArgs,
-    OutputArgs,
+    count, counts, describe_range, describe_selectors, describe_window, held, human_bytes,
+    lock_output, recorded_path, stderr_is_terminal, warn_later, warn_quoted_names, DashboardArgs,
+    FilterArgs, OutputArgs,
 };
 use crate::format::shard_dir::{Loss, LOSS_SKIPPED_INVALID, LOSS_TORN_LOG};
 use crate::pipeline::convert::{convert, ConvertOptions, ConvertStats};
@@ -466,6 +466,9 @@ fn dir_census(dirs: &[&std::path::Path], filter: &Filter) -> Result<DirCensus> {
         c.all.samples += r.samples;
         c.all.kept_series += r.kept_series;
         c.all.kept_samples += r.kept_samples;
+        c.all.histogram_samples += r.histogram_samples;
+        c.all.histogram_stale_markers += r.histogram_stale_markers;
+        c.all.kept_histogram_samples += r.kept_histogram_samples;
         let add = |a: &mut Option<u64>, b: Option<u64>| *a = Some(a.unwrap_or(0) + b.unwrap_or(0));
         add(&mut c.all.stale_markers, r.stale_markers);
         add(&mut c.all.kept_stale_markers, r.kept_stale_markers);
@@ -475,6 +478,7 @@ fn dir_census(dirs: &[&std::path::Path], filter: &Filter) -> Result<DirCensus> {
             series: c.all.kept_series,
             samples: c.all.kept_samples,
             stale_markers: c.all.kept_stale_markers,
+            histogram_samples: c.all.kept_histogram_samples,
             ..Default::default()
         });
     }
@@ -511,12 +515,15 @@ impl DirCensus {
     }
 }
 
-/// `12280 samples and 53 staleness markers` (markers counted apart, as the manifest does).
+/// `12280 samples and 53 staleness markers` (each kind counted apart, as the manifest does).
 fn samples_and_markers(r: &crate::inspect::Report) -> String {
-    match r.stale_markers.unwrap_or(0) {
-        0 => format!("{} samples", r.samples),
-        n => format!("{} samples and {n} staleness markers", r.samples),
-    }
+    let markers = r.stale_markers.unwrap_or(0);
+    counts(
+        r.samples,
+        markers,
+        r.histogram_samples,
+        r.histogram_stale_markers,
+    )
 }
 
 /// Why reading data directories kept no sample, in one line: what they held (blocks and head,
@@ -556,7 +563,9 @@ fn nothing_kept_dir(d: &DirStats, dirs: &[&std::path::Path], filter: &Filter) ->
         Some(m) if m.series == 0 && d.series == 0 => {
             format!("nothing kept: {held}; none matching {selectors}")
         }
-        _ if census.all.samples == 0 => format!("nothing kept: {held}"),
+        _ if census.all.samples + census.all.histogram_samples == 0 => {
+            format!("nothing kept: {held}")
+        }
         Some(m) => format!(
             "nothing kept: {held}; the {} series matching {selectors} hold {}, none {within}",
             m.series,

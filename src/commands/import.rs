@@ -585,7 +585,7 @@ fn shard_line(r: &ShardResult, push: bool) -> String {
         } => format!(
             "ok      {}: {} in {}, as the manifest says",
             r.file,
-            held(*samples, *markers, *histograms, *histogram_markers),
+            super::common::counts(*samples, *markers, *histograms, *histogram_markers),
             super::common::count(blocks.len() as u64, "block")
         ),
         Outcome::Pushed {
@@ -599,7 +599,7 @@ fn shard_line(r: &ShardResult, push: bool) -> String {
         } => format!(
             "ok      {}: {} in {}, as the manifest says{}{}",
             r.file,
-            pushed_counts(*samples, *markers, *histograms, *histogram_markers),
+            super::common::counts(*samples, *markers, *histograms, *histogram_markers),
             super::common::count(*requests, "request"),
             match left_out {
                 0 => String::new(),
@@ -631,55 +631,6 @@ fn out_line(line: &str) {
     let _ = writeln!(std::io::stdout(), "{line}");
 }
 
-/// `3861 samples and 21 staleness markers`: markers counted apart, as the manifest does.
-fn samples_and_markers(samples: u64, markers: u64) -> String {
-    held(samples, markers, 0, 0)
-}
-
-/// `3861 samples, 21 staleness markers, 500 histogram samples and 2 histogram staleness
-/// markers`: each counted apart, in the manifest's words; the samples always said, the others
-/// when not 0.
-fn held(samples: u64, markers: u64, histograms: u64, histogram_markers: u64) -> String {
-    let count = |n: u64, what| super::common::count(n, what);
-    let mut parts = vec![count(samples, "sample")];
-    for (n, what) in [
-        (markers, "staleness marker"),
-        (histograms, "histogram sample"),
-        (histogram_markers, "histogram staleness marker"),
-    ] {
-        if n > 0 {
-            parts.push(count(n, what));
-        }
-    }
-    let last = parts.pop().expect("the samples");
-    match parts.is_empty() {
-        true => last,
-        false => format!("{} and {last}", parts.join(", ")),
-    }
-}
-
-/// What a shard's push sent, in the manifest's words: `N samples`, then each other count that
-/// is not 0.
-fn pushed_counts(samples: u64, markers: u64, histograms: u64, histogram_markers: u64) -> String {
-    let mut s = super::common::count(samples, "sample");
-    let others = [
-        (markers, "staleness marker"),
-        (histograms, "histogram sample"),
-        (histogram_markers, "histogram staleness marker"),
-    ];
-    let others: Vec<String> = others
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| super::common::count(*n, what))
-        .collect();
-    match others.split_last() {
-        None => {}
-        Some((last, [])) => s += &format!(" and {last}"),
-        Some((last, rest)) => s += &format!(", {} and {last}", rest.join(", ")),
-    }
-    s
-}
-
 fn print_warnings(s: &Summary) {
     for w in &s.warnings {
         eprintln!("prom2om: warning: {w}");
@@ -691,7 +642,7 @@ fn print_blocks_summary(s: &Summary, data: &Path) {
     let (histograms, histogram_markers) = s.histograms();
     let (blocks, samples) = (
         s.blocks(),
-        held(s.samples(), s.markers(), histograms, histogram_markers),
+        super::common::counts(s.samples(), s.markers(), histograms, histogram_markers),
     );
     out_line(&format!(
         "imported {}, skipped {} (imported before), failed {}; {}, {samples} moved into {} in {:.1}s",
@@ -788,7 +739,7 @@ fn print_push_summary(s: &Summary, url: &str) {
         super::common::count(s.done() as u64, "shard"),
         s.skipped(),
         s.failed(),
-        pushed_counts(s.samples(), s.markers(), histograms, histogram_markers),
+        super::common::counts(s.samples(), s.markers(), histograms, histogram_markers),
         s.samples() as f64 / secs,
         super::common::human_bytes(*bytes_sent)
     ));
@@ -840,25 +791,4 @@ fn pickup_hint(data: &Path) -> String {
         ));
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::held;
-
-    #[test]
-    fn held_says_each_count_apart_in_the_manifest_s_words() {
-        assert_eq!(held(7, 0, 0, 0), "7 samples");
-        assert_eq!(held(1, 2, 0, 0), "1 sample and 2 staleness markers");
-        assert_eq!(
-            held(0, 0, 60, 0),
-            "0 samples and 60 histogram samples",
-            "a window of histograms only"
-        );
-        assert_eq!(
-            held(40, 3, 139, 1),
-            "40 samples, 3 staleness markers, 139 histogram samples and 1 histogram staleness \
-             marker"
-        );
-    }
 }
