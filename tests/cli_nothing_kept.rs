@@ -26,8 +26,8 @@ fn refused(dir: &Path, args: &[&str]) -> String {
     err
 }
 
-const HELD: &str = "held 6 blocks and a head: 74 series, 12280 samples and 53 staleness markers \
-                    from 2026-12-06T22:24:27.530Z to 2026-12-06T22:30:41.803Z";
+const HELD: &str = "held 6 blocks and a head: 74 series, 12280 samples, 53 staleness markers and \
+                    187 histogram samples from 2026-12-06T22:24:27.530Z to 2026-12-06T22:30:41.803Z";
 
 #[test]
 fn a_selector_matching_nothing_names_what_the_dir_held_at_any_time() {
