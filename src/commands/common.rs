@@ -332,7 +332,10 @@ pub fn held(w: &WriteStats) -> String {
         }
     }
     if h.stale_dropped > 0 {
-        s += &format!(" ({} dropped)", count(h.stale_dropped, "histogram staleness marker"));
+        s += &format!(
+            " ({} dropped)",
+            count(h.stale_dropped, "histogram staleness marker")
+        );
     }
     s
 }

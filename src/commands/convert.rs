@@ -163,7 +163,9 @@ pub fn run(args: Args) -> Result<()> {
                 }));
             }),
             Source::Tsdb(dir) => {
-                read_tsdb(dir, &filter, stale, args.skip_invalid, progress, &mut sink).map(|s| {
+                let plan = sources.len() == 1;
+                let read = (&filter, stale, args.skip_invalid, progress, plan);
+                read_tsdb(dir, read, &mut sink).map(|s| {
                     losses.extend(dir_losses(&recorded_path(dir), &s));
                     dir_stats.get_or_insert_with(Default::default).add(&s);
                     names.push(recorded_path(dir));
@@ -360,12 +362,11 @@ fn resolved(path: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// Reads one data directory or block directory into the sink.
+/// With `plan` (the only input) the shards of each window are planned from the blocks' indexes
+/// first, so that every window is written while reading ([`Sink::plan_windows`]).
 fn read_tsdb(
     dir: &std::path::Path,
-    filter: &Filter,
-    stale: StaleMode,
-    skip_invalid: bool,
-    progress: bool,
+    (filter, stale, skip_invalid, progress, plan): (&Filter, StaleMode, bool, bool, bool),
     sink: &mut Sink,
 ) -> Result<DirStats> {
     let opened = datadir::open(dir)?;
@@ -377,6 +378,10 @@ fn read_tsdb(
         keep_stale: stale != StaleMode::Drop,
         skip_invalid,
     };
+    if plan {
+        let est = datadir::estimate(&opened.blocks, &opts, sink.block_duration_ms())?;
+        sink.plan_windows(est.windows.iter().map(|(&w, e)| (w, e.text_bytes)));
+    }
     let pb = if progress {
         crate::progress::bar(0, "reading blocks", false)
     } else {

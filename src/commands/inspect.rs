@@ -91,7 +91,11 @@ fn print_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
             r.histogram_samples, r.histogram_stale_markers
         )?;
     } else if hist {
-        writeln!(out, "histogram samples in side files: {}", r.histogram_samples)?;
+        writeln!(
+            out,
+            "histogram samples in side files: {}",
+            r.histogram_samples
+        )?;
         writeln!(
             out,
             "histogram staleness markers in side files: {}",

@@ -3,6 +3,7 @@
 //! (WAL) comes after the blocks. A block that vanishes while opening (compaction) is re-listed.
 
 mod bound;
+mod estimate;
 mod gomerge;
 mod headfeed;
 mod headhold;
@@ -11,6 +12,7 @@ mod samples;
 mod split;
 mod stats;
 
+pub use estimate::{estimate, Estimate, WindowEstimate, LINE_BYTES};
 pub use headfeed::{read_head, HeadFeed};
 pub use headhold::{hold_head, Hold};
 pub use merge::read_blocks;
