@@ -80,6 +80,12 @@ pub struct Args {
     /// No summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Print what converting the data directories would write (per window: series, samples,
+    /// OpenMetrics bytes, shards; the total and a time estimate) from their indexes and chunk
+    /// headers alone, and write nothing. The head (WAL) is not counted.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,6 +139,18 @@ pub fn run(args: Args) -> Result<()> {
     let sources = sources(&args.inputs);
     let any_dump = sources.iter().any(|s| matches!(s, Source::Dumps(_)));
     let mut sink_opts = args.output.sink_options(stale, progress)?;
+    if args.dry_run {
+        let dirs: Vec<std::path::PathBuf> = sources
+            .iter()
+            .map(|s| match s {
+                Source::Tsdb(d) => Ok(d.clone()),
+                Source::Dumps(_) => Err(crate::bad_input!(
+                    "--dry-run estimates from a data directory's index; dump text must be read to                      be counted"
+                )),
+            })
+            .collect::<Result<_>>()?;
+        return super::dry_run::run(&dirs, &filter, &sink_opts);
+    }
     // Dumps of persisted blocks and data directories come in series order: their shards can be
     // written while reading.
     sink_opts.stream = true;

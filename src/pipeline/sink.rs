@@ -401,10 +401,14 @@ impl Sink {
         self.within_budget()
     }
 
-    /// Spills every window when the memory in use exceeds the budget.
+    /// Spills every window when the memory in use exceeds the budget. While the shards are
+    /// written as the input is read, what the sink keeps is only for a window that turns out to
+    /// need the sorted path: a quarter of the budget is kept in memory then, so that the open
+    /// shards, the batches queued for them and the reader's share fit beside it.
     fn within_budget(&mut self) -> Result<()> {
         let used = self.mem_records + self.mem_texts + self.series.mem + self.bounds_mem();
-        if used + self.held > self.budget {
+        let streaming = self.stream.is_some() && used > self.budget / 4;
+        if used + self.held > self.budget || streaming {
             self.spill_all()?;
         }
         Ok(())
