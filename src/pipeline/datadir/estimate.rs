@@ -143,7 +143,13 @@ fn block_estimate(b: &Block, opts: &ReadOptions, window_ms: i64) -> Result<Estim
             });
         }
         out.block_series += u64::from(any);
+        if let Some(c) = metas.last().filter(|_| out.block_series % 4096 == 0) {
+            // Headers read are not needed again: keep the resident size bounded.
+            b.release_chunks_before(c.chunk_ref);
+        }
     }
+    b.release_chunks_before(u64::MAX);
+    b.restart_release();
     Ok(out)
 }
 
