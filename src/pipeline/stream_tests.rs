@@ -488,6 +488,28 @@ proptest! {
         prop_assert_eq!(s.streamed_shards, s.shards);
     }
 
+    /// Shards planned from an estimate, right or wrong, give the sorted path's bytes; planned
+    /// right, every window streams.
+    #[test]
+    fn planned_equals_sorted(
+        input in arb_input(),
+        target in 200u64..3_000,
+        scale in prop_oneof![Just(1.0), 0.3f64..3.0],
+        dump in any::<bool>(),
+    ) {
+        let o = Opts {
+            target,
+            plan: Some(scale),
+            block: 4_000,
+            dump,
+            ..Opts::new(true)
+        };
+        let s = same_as_sorted(&input, o);
+        if scale == 1.0 {
+            prop_assert_eq!(s.streamed_shards, s.shards);
+        }
+    }
+
     #[test]
     fn carried_markers_read_back(input in arb_input(), shards in 1u32..4) {
         let o = Opts {
