@@ -8,6 +8,8 @@
 #   d100 9,490 series x 88 h at 30 s (100.2 M samples), written by prom2om's block writer
 #        (`prom2om import --tsdb` of shards converted from the generated dump)
 #   benches/scale.sh [d2 d27 d100]      (default: all three)
+# Then the samples/s of the smallest and the largest set, alternating RUNS times (default 3,
+# medians): on a shared machine the load changes within minutes. RATES=only skips the rest.
 # Both sides use --stale keep (a dump prints markers and real NaN alike). The pipe gets a copy of
 # the dir (promtool writes into what it dumps). PIPE=0 skips the pipe for d100 (about 7 minutes
 # alone). Outputs are deleted after each measurement; samples/s of d2 and d100 are compared at
@@ -40,7 +42,7 @@ blockwrite() {
   [ -d "$W/$1" ] && return
   $GEN --series "$2" --hours "$3" --interval-ms 30000 --format dump \
     | "$BIN" convert -q --stale keep - -o "$W/shards.tmp"
-  "$BIN" import -q "$W/shards.tmp" --tsdb "$W/$1.tmp"
+  "$BIN" import "$W/shards.tmp" --tsdb "$W/$1.tmp" > /dev/null 2>&1
   rm -rf "$W/shards.tmp"
   mkdir -p "$W/$1.tmp/wal"
   mv "$W/$1.tmp" "$W/$1"
@@ -77,7 +79,7 @@ run() {
       echo "$name $samples $(wall "$W/t")" >> "$W/rates"
       sha=$(shas "$W/out")
       rm -rf "$W/home"
-      $TIME -v -o "$W/t" "$BIN" import -q "$W/out" --tsdb "$W/home"
+      $TIME -v -o "$W/t" "$BIN" import "$W/out" --tsdb "$W/home" > /dev/null 2>&1
       line "import out --tsdb home" "$W/t"
       rm -rf "$W/home"
       if [ "$name" != d100 ] || [ "${PIPE:-1}" = 1 ]; then
@@ -104,7 +106,26 @@ for s in "${SETS[@]}"; do
     d100) blockwrite d100 9490 88 ;;
     *) echo "unknown set $s (d2, d27, d100)" >&2; exit 2 ;;
   esac
-  run "$s" "$W/$s"
+  [ "${RATES:-}" = only ] || run "$s" "$W/$s"
 done
-# Samples per second of each set against the smallest, from this run.
-awk 'NR==1 {r0=$2/$3; n0=$1} {printf "  %s: %.2f M samples/s, %.2fx of %s\n", $1, $2/$3/1e6, ($2/$3)/r0, n0}' "$W/rates"
+# rate NAME: one default convert of set NAME, appended to $W/rate.NAME as samples/s and CPU s.
+rate() {
+  rm -rf "$W/out"
+  $TIME -v -o "$W/t" "$BIN" convert -q --stale keep "$W/$1" -o "$W/out"
+  local samples
+  samples=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["samples"])' "$W/out/manifest.json")
+  echo "$(awk -v s="$samples" -v t="$(wall "$W/t")" 'BEGIN{print s/t}') $(awk -v s="$samples" -v c="$(cpu "$W/t")" 'BEGIN{print s/c}')" >> "$W/rate.$1"
+  rm -rf "$W/out"
+}
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+small=${SETS[0]}; large=${SETS[${#SETS[@]}-1]}
+if [ "$small" != "$large" ]; then
+  rm -f "$W/rate.$small" "$W/rate.$large"
+  for _ in $(seq "${RUNS:-3}"); do rate "$small"; rate "$large"; done
+  rs=$(cut -d' ' -f1 "$W/rate.$small" | median); rl=$(cut -d' ' -f1 "$W/rate.$large" | median)
+  cs=$(cut -d' ' -f2 "$W/rate.$small" | median); cl=$(cut -d' ' -f2 "$W/rate.$large" | median)
+  awk -v s="$small" -v l="$large" -v rs="$rs" -v rl="$rl" -v cs="$cs" -v cl="$cl" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+    printf "samples/s, medians of alternating runs (load now %s):\n", load
+    printf "  %s: %.2f M/s wall, %.2f M/s of CPU\n", s, rs/1e6, cs/1e6
+    printf "  %s: %.2f M/s wall, %.2f M/s of CPU (%.2fx and %.2fx of %s)\n", l, rl/1e6, cl/1e6, rl/rs, cl/cs, s }'
+fi
