@@ -264,7 +264,7 @@ impl Sink {
     }
 
     /// Plans the shards of each window from an estimate of its OpenMetrics text (window start,
-    /// bytes as [`Sink::push`] counts them), before the first sample: a window then streams into
+    /// bytes as `Sink::push` counts them), before the first sample: a window then streams into
     /// the shards its final size asks for, where it would otherwise outgrow one streamed shard
     /// and go to the sorted path. A window whose final size asks for another count still goes
     /// there, so the shards are the same bytes whatever the estimate. Nothing to plan with
