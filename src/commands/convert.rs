@@ -80,6 +80,12 @@ pub struct Args {
     /// No summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Print what converting the data directories would write (per window: series, samples,
+    /// OpenMetrics bytes, shards; the total and a time estimate) from their indexes and chunk
+    /// headers alone, and write nothing. The head (WAL) is not counted.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,6 +139,18 @@ pub fn run(args: Args) -> Result<()> {
     let sources = sources(&args.inputs);
     let any_dump = sources.iter().any(|s| matches!(s, Source::Dumps(_)));
     let mut sink_opts = args.output.sink_options(stale, progress)?;
+    if args.dry_run {
+        let dirs: Vec<std::path::PathBuf> = sources
+            .iter()
+            .map(|s| match s {
+                Source::Tsdb(d) => Ok(d.clone()),
+                Source::Dumps(_) => Err(crate::bad_input!(
+                    "--dry-run estimates from a data directory's index; dump text must be read to                      be counted"
+                )),
+            })
+            .collect::<Result<_>>()?;
+        return super::dry_run::run(&dirs, &filter, &sink_opts);
+    }
     // Dumps of persisted blocks and data directories come in series order: their shards can be
     // written while reading.
     sink_opts.stream = true;
@@ -163,7 +181,9 @@ pub fn run(args: Args) -> Result<()> {
                 }));
             }),
             Source::Tsdb(dir) => {
-                read_tsdb(dir, &filter, stale, args.skip_invalid, progress, &mut sink).map(|s| {
+                let plan = sources.len() == 1;
+                let read = (&filter, stale, args.skip_invalid, progress, plan);
+                read_tsdb(dir, read, &mut sink).map(|s| {
                     losses.extend(dir_losses(&recorded_path(dir), &s));
                     dir_stats.get_or_insert_with(Default::default).add(&s);
                     names.push(recorded_path(dir));
@@ -360,12 +380,11 @@ fn resolved(path: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// Reads one data directory or block directory into the sink.
+/// With `plan` (the only input) the shards of each window are planned from the blocks' indexes
+/// first, so that every window is written while reading ([`Sink::plan_windows`]).
 fn read_tsdb(
     dir: &std::path::Path,
-    filter: &Filter,
-    stale: StaleMode,
-    skip_invalid: bool,
-    progress: bool,
+    (filter, stale, skip_invalid, progress, plan): (&Filter, StaleMode, bool, bool, bool),
     sink: &mut Sink,
 ) -> Result<DirStats> {
     let opened = datadir::open(dir)?;
@@ -377,6 +396,10 @@ fn read_tsdb(
         keep_stale: stale != StaleMode::Drop,
         skip_invalid,
     };
+    if plan {
+        let est = datadir::estimate(&opened.blocks, &opts, sink.block_duration_ms())?;
+        sink.plan_windows(est.windows.iter().map(|(&w, e)| (w, e.text_bytes)));
+    }
     let pb = if progress {
         crate::progress::bar(0, "reading blocks", false)
     } else {

@@ -9,6 +9,7 @@ pub mod common;
 pub mod completions;
 pub mod convert;
 pub mod dashboard;
+pub mod dry_run;
 pub mod fetch;
 pub mod http_args;
 pub mod import;

@@ -3,6 +3,7 @@
 //! (WAL) comes after the blocks. A block that vanishes while opening (compaction) is re-listed.
 
 mod bound;
+mod estimate;
 mod gomerge;
 mod headfeed;
 mod headhold;
@@ -11,6 +12,7 @@ mod samples;
 mod split;
 mod stats;
 
+pub use estimate::{estimate, Estimate, WindowEstimate, LINE_BYTES};
 pub use headfeed::{read_head, HeadFeed};
 pub use headhold::{hold_head, Hold};
 pub use merge::read_blocks;
@@ -67,6 +69,24 @@ pub fn detect(dir: &Path) -> Result<DirKind> {
 pub(crate) enum Bytes {
     Map(Mmap),
     Empty,
+}
+
+impl Bytes {
+    /// Drops the mapped pages of `[from, to)` (whole pages inside it) from this process's memory:
+    /// touched again, they are read back from the page cache or the file. A read walking a file
+    /// front to back so keeps its resident size bounded, whatever the file's length.
+    pub(crate) fn release(&self, from: usize, to: usize) {
+        const PAGE: usize = 4096;
+        let Bytes::Map(m) = self else { return };
+        let (from, to) = (from.next_multiple_of(PAGE), to.min(m.len()) / PAGE * PAGE);
+        if from < to {
+            // SAFETY: the map is private and read-only (never written through), so dropping its
+            // pages loses nothing: they are read again from the file when touched.
+            let _ = unsafe {
+                m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
+            };
+        }
+    }
 }
 
 impl std::ops::Deref for Bytes {
@@ -143,6 +163,8 @@ pub struct Block {
     pub(crate) index: Bytes,
     pub(crate) segments: Vec<Bytes>,
     pub(crate) tombstones: tombstones::Tombstones,
+    /// The chunk reference before which the segments' pages were released.
+    released: std::sync::atomic::AtomicU64,
 }
 
 impl Block {
@@ -190,6 +212,7 @@ impl Block {
             index,
             segments,
             tombstones,
+            released: Default::default(),
         })
     }
 
@@ -197,6 +220,29 @@ impl Block {
     pub fn index(&self) -> Result<Index<'_>> {
         Index::parse(&self.index)
             .map_err(|e| crate::bad_input!("{}: {e}", self.dir.join("index").display()))
+    }
+
+    /// Releases the pages of the chunk segments before `chunk_ref` ([`Bytes::release`]): a read
+    /// in series order has done with them (Prometheus writes a block's chunks in series order).
+    /// Were they needed again, they would be read again.
+    pub(crate) fn release_chunks_before(&self, chunk_ref: u64) {
+        use std::sync::atomic::Ordering;
+        let done = self.released.fetch_max(chunk_ref, Ordering::Relaxed);
+        if done >= chunk_ref || self.segments.is_empty() {
+            return;
+        }
+        let (s0, o0) = chunks::unpack_ref(done);
+        let (s1, o1) = chunks::unpack_ref(chunk_ref);
+        for s in s0..=s1.min(self.segments.len().saturating_sub(1)) {
+            let from = if s == s0 { o0 } else { 0 };
+            let to = if s == s1 { o1 } else { usize::MAX };
+            self.segments[s].release(from, to);
+        }
+    }
+
+    /// Starts releasing over for a new read from the front ([`Block::release_chunks_before`]).
+    pub(crate) fn restart_release(&self) {
+        self.released.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Short name for messages: the block's directory name.

@@ -125,6 +125,26 @@ pub struct Later {
     pub latest_ms: Option<i64>,
 }
 
+/// The streamed path's layout of shards in `dir`.
+fn layout_of(
+    opts: &SinkOptions,
+    dir: &std::path::Path,
+    compress: bool,
+    planned: HashMap<i64, u32>,
+) -> Layout {
+    let shards = opts.shards.unwrap_or(1).max(1);
+    let most = planned.values().copied().fold(shards, u32::max);
+    Layout {
+        dir: dir.to_path_buf(),
+        compress: compress.then_some(opts.compression_level),
+        block_duration_ms: opts.block_duration_ms,
+        shards,
+        planned: std::sync::Arc::new(planned),
+        width: shard_width(most),
+        stale: opts.stale,
+    }
+}
+
 /// Digits of shard numbers in file names: at least 3, enough for `n` shards.
 fn shard_width(n: u32) -> usize {
     n.to_string().len().max(3)
@@ -150,6 +170,8 @@ struct Window {
     texts_file: Option<TextsFile>,
     count: u64,
     est_bytes: u64,
+    /// Shards the streamed path writes the window in (planned, or as --shards says).
+    planned: u32,
 }
 
 pub struct Sink {
@@ -176,6 +198,10 @@ pub struct Sink {
     negative_ts: u64,
     later: Later,
     stream: Option<Streamer>,
+    /// How the streamer lays its shards out.
+    stream_layout: Option<Layout>,
+    /// Shards per window start, planned before the first sample ([`Sink::plan_windows`]).
+    planned: HashMap<i64, u32>,
     /// The output directory, until [`Sink::finish`] commits the run to it.
     out_dir: Option<OutDir>,
     /// The output directory did not exist before this run.
@@ -191,26 +217,22 @@ impl Sink {
     /// run's files stay until [`Sink::finish`] has written everything, see [`out_dir`]).
     pub fn create(opts: SinkOptions) -> Result<Sink> {
         let mut stream = None;
+        let mut stream_layout = None;
         let mut created_dir = false;
         let mut prepared = None;
         if let Output::Dir { path, compress } = &opts.output {
             created_dir = !path.exists();
             prepared = Some(out_dir::prepare(path, opts.force)?);
             if opts.stream {
-                let shards = opts.shards.unwrap_or(1).max(1);
-                let layout = Layout {
-                    dir: path.clone(),
-                    compress: compress.then_some(opts.compression_level),
-                    block_duration_ms: opts.block_duration_ms,
-                    shards,
-                    width: shard_width(shards),
-                    stale: opts.stale,
-                };
-                stream = Some(Streamer::start(layout, opts.memory_limit));
+                let layout = layout_of(&opts, path, *compress, HashMap::new());
+                stream = Some(Streamer::start(layout.clone(), opts.memory_limit));
+                stream_layout = Some(layout);
             }
         }
         Ok(Sink {
             stream,
+            stream_layout,
+            planned: HashMap::new(),
             budget: (opts.memory_limit / 2).max(1 << 20),
             opts,
             series: SeriesTable::default(),
@@ -239,6 +261,50 @@ impl Sink {
             guess: Vec::new(),
             passes: false,
         })
+    }
+
+    /// Plans the shards of each window from an estimate of its OpenMetrics text (window start,
+    /// bytes as `Sink::push` counts them), before the first sample: a window then streams into
+    /// the shards its final size asks for, where it would otherwise outgrow one streamed shard
+    /// and go to the sorted path. A window whose final size asks for another count still goes
+    /// there, so the shards are the same bytes whatever the estimate. Nothing to plan with
+    /// --shards, for stdout, or once samples came.
+    pub fn plan_windows(&mut self, text_bytes: impl IntoIterator<Item = (i64, u64)>) {
+        let Output::Dir { path, compress } = &self.opts.output else {
+            return;
+        };
+        if self.opts.shards.is_some() || self.stream.is_none() || !self.windows.is_empty() {
+            return;
+        }
+        let d = self.opts.block_duration_ms;
+        let planned: HashMap<i64, u32> = text_bytes
+            .into_iter()
+            .map(|(start, bytes)| (start.div_euclid(d) * d, self.shards_for(bytes)))
+            .collect();
+        let layout = layout_of(&self.opts, path, *compress, planned.clone());
+        // Nothing was sent to the workers yet: the new streamer replaces them.
+        drop(self.stream.take());
+        self.stream = Some(Streamer::start(layout.clone(), self.opts.memory_limit));
+        self.stream_layout = Some(layout);
+        self.planned = planned;
+    }
+
+    /// The output window's length.
+    pub fn block_duration_ms(&self) -> i64 {
+        self.opts.block_duration_ms
+    }
+
+    /// Shards for a window of `est_bytes` of text when --shards does not say.
+    fn shards_for(&self, est_bytes: u64) -> u32 {
+        est_bytes
+            .div_ceil(self.opts.target_shard_bytes.max(1))
+            .clamp(1, 1 << 16) as u32
+    }
+
+    /// The window outgrew the shards it streams into: the sorted path must write it.
+    fn outgrown(&self, win: &Window) -> bool {
+        self.opts.shards.is_none()
+            && win.est_bytes > u64::from(win.planned).saturating_mul(self.opts.target_shard_bytes)
     }
 
     /// A series of a source that prints staleness markers as `NaN` (dump text): its lone NaNs
@@ -314,10 +380,11 @@ impl Sink {
         win.count += 1;
         // Prefix, value, timestamp and separators: close enough to size the shards.
         win.est_bytes += self.series.prefixes[id as usize].len() as u64 + 26;
-        if let Some(st) = self.stream.as_mut() {
-            // Streamed windows have one shard unless --shards; more text than that means more.
-            let over = self.opts.shards.is_none() && win.est_bytes > self.opts.target_shard_bytes;
-            let at = (w, win.start, over);
+        if self.stream.is_some() {
+            // More text than the window's streamed shards hold means more shards.
+            let win = &self.windows[w];
+            let at = (w, win.start, self.outgrown(win));
+            let st = self.stream.as_mut().expect("checked");
             let table = (
                 &self.series.labels[..],
                 &self.series.prefixes[..],
@@ -334,10 +401,14 @@ impl Sink {
         self.within_budget()
     }
 
-    /// Spills every window when the memory in use exceeds the budget.
+    /// Spills every window when the memory in use exceeds the budget. While the shards are
+    /// written as the input is read, what the sink keeps is only for a window that turns out to
+    /// need the sorted path: a quarter of the budget is kept in memory then, so that the open
+    /// shards, the batches queued for them and the reader's share fit beside it.
     fn within_budget(&mut self) -> Result<()> {
         let used = self.mem_records + self.mem_texts + self.series.mem + self.bounds_mem();
-        if used + self.held > self.budget {
+        let streaming = self.stream.is_some() && used > self.budget / 4;
+        if used + self.held > self.budget || streaming {
             self.spill_all()?;
         }
         Ok(())
@@ -359,9 +430,10 @@ impl Sink {
         win.count += 1;
         // Prefix, value, timestamp and separators, in the side file.
         win.est_bytes += self.series.prefixes[id as usize].len() as u64 + text.len() as u64 + 20;
-        if let Some(st) = self.stream.as_mut() {
-            let over = self.opts.shards.is_none() && win.est_bytes > self.opts.target_shard_bytes;
-            let at = (w, win.start, over);
+        if self.stream.is_some() {
+            let win = &self.windows[w];
+            let at = (w, win.start, self.outgrown(win));
+            let st = self.stream.as_mut().expect("checked");
             let table = (
                 &self.series.labels[..],
                 &self.series.prefixes[..],
@@ -398,7 +470,10 @@ impl Sink {
         let n = self.windows.len();
         let idx = *self.window_index.entry(start).or_insert(n);
         if idx == n {
+            let planned = self.planned.get(&start).copied();
+            let planned = planned.unwrap_or(self.opts.shards.unwrap_or(1).max(1));
             self.windows.push(Window {
+                planned,
                 start,
                 mem: Vec::new(),
                 spill: None,

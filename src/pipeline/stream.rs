@@ -41,9 +41,19 @@ pub struct Layout {
     pub dir: PathBuf,
     pub compress: Option<u32>,
     pub block_duration_ms: i64,
+    /// Shards of a window not in `planned`.
     pub shards: u32,
+    /// Shards per window start, planned from an estimate of the input (a data dir's index).
+    pub planned: Arc<HashMap<i64, u32>>,
     pub width: usize,
     pub stale: StaleMode,
+}
+
+impl Layout {
+    /// The shards of the window starting at `start`.
+    pub fn shards_at(&self, start: i64) -> u32 {
+        self.planned.get(&start).copied().unwrap_or(self.shards)
+    }
 }
 
 /// One whole series, time-sorted; repeated timestamps are merged by the worker. No timestamp
@@ -215,7 +225,7 @@ impl Streamer {
 
     fn track_window(&mut self, w: usize, start: i64, over: bool) -> Result<()> {
         if w == self.open.len() {
-            let n = u64::from(self.layout.shards);
+            let n = u64::from(self.layout.shards_at(start));
             let fits = self.writers + n <= self.max_writers;
             if fits {
                 self.writers += n;
@@ -455,7 +465,7 @@ impl Worker<'_> {
         (seg, hseg): (&[Sample], &[Sample]),
         guess: shard::Guess,
     ) -> Result<()> {
-        let n = self.layout.shards;
+        let n = self.layout.shards_at(start);
         let Some(shards) = self
             .windows
             .entry(start)

@@ -24,6 +24,8 @@ struct Opts {
     block: i64,
     /// The input is dump text: its NaNs get the staleness guess.
     dump: bool,
+    /// Plan each window's shards from its exact text size times this ([`Sink::plan_windows`]).
+    plan: Option<f64>,
 }
 
 impl Opts {
@@ -36,6 +38,7 @@ impl Opts {
             stale: StaleMode::Drop,
             block: 10_000,
             dump: true,
+            plan: None,
         }
     }
 }
@@ -54,6 +57,9 @@ fn run(input: &Input, o: &Opts) -> (Files, SinkSummary) {
         ..SinkOptions::test_dir(&out, true)
     })
     .unwrap();
+    if let Some(scale) = o.plan {
+        sink.plan_windows(window_text(input, o.block, scale));
+    }
     let from = Provenance {
         nan_markers: o.dump,
         ..Provenance::EXACT
@@ -66,6 +72,21 @@ fn run(input: &Input, o: &Opts) -> (Files, SinkSummary) {
     }
     let summary = sink.finish(RunInfo::default()).unwrap();
     (files(&out), summary)
+}
+
+/// The text of each window as the sink sizes it (prefix and 26 bytes a sample), times `scale`.
+fn window_text(input: &Input, block: i64, scale: f64) -> BTreeMap<i64, u64> {
+    let mut out = BTreeMap::new();
+    for (labels, samples) in input {
+        let mut prefix = Vec::new();
+        crate::format::openmetrics::write_series_prefix(labels, &mut prefix);
+        for &(ts, _) in samples {
+            *out.entry(ts.div_euclid(block) * block).or_default() += prefix.len() as u64 + 26;
+        }
+    }
+    out.values_mut()
+        .for_each(|v| *v = (*v as f64 * scale) as u64);
+    out
 }
 
 /// Every file of directory `dir`, by name.
@@ -157,6 +178,32 @@ fn windows_that_outgrow_the_layout_are_sorted() {
         ..Opts::new(true)
     };
     assert_eq!(same_as_sorted(&sorted_input(), o).streamed_shards, 3);
+}
+
+#[test]
+fn planned_windows_stream_into_their_shards() {
+    let o = Opts {
+        target: 2_000,
+        plan: Some(1.0),
+        ..Opts::new(true)
+    };
+    let s = same_as_sorted(&sorted_input(), o);
+    assert!(s.shards > 4);
+    assert_eq!(s.streamed_shards, s.shards);
+}
+
+#[test]
+fn windows_planned_wrong_are_sorted_to_the_same_bytes() {
+    for scale in [0.4, 3.0] {
+        let o = Opts {
+            target: 2_000,
+            plan: Some(scale),
+            ..Opts::new(true)
+        };
+        let s = same_as_sorted(&sorted_input(), o);
+        assert!(s.shards > 4);
+        assert_eq!(s.streamed_shards, 0, "plan {scale}");
+    }
 }
 
 fn gunzip(b: &[u8]) -> String {
@@ -439,6 +486,28 @@ proptest! {
         };
         let s = same_as_sorted(&input, o);
         prop_assert_eq!(s.streamed_shards, s.shards);
+    }
+
+    /// Shards planned from an estimate, right or wrong, give the sorted path's bytes; planned
+    /// right, every window streams.
+    #[test]
+    fn planned_equals_sorted(
+        input in arb_input(),
+        target in 200u64..3_000,
+        scale in prop_oneof![Just(1.0), 0.3f64..3.0],
+        dump in any::<bool>(),
+    ) {
+        let o = Opts {
+            target,
+            plan: Some(scale),
+            block: 4_000,
+            dump,
+            ..Opts::new(true)
+        };
+        let s = same_as_sorted(&input, o);
+        if scale == 1.0 {
+            prop_assert_eq!(s.streamed_shards, s.shards);
+        }
     }
 
     #[test]

@@ -375,6 +375,7 @@ impl Reader<'_> {
     ) -> Result<()> {
         let decoded: Vec<DecodedSeries> =
             batch.par_iter().map(|w| decode_series(w, self)).collect();
+        self.release(batch);
         for (w, d) in batch.drain(..).zip(decoded) {
             if let Some(e) = d.error {
                 return Err(crate::bad_input!("{e}")
@@ -395,6 +396,24 @@ impl Reader<'_> {
             push_merged(sink, id, &d.samples, &held)?;
         }
         Ok(())
+    }
+}
+
+impl Reader<'_> {
+    /// Releases each block's chunk pages before the last chunk `batch` decoded there: the
+    /// blocks' resident pages stay bounded by a batch, not the blocks' size.
+    fn release(&self, batch: &[Work]) {
+        let mut upto = vec![0u64; self.blocks.len()];
+        for p in batch.iter().flat_map(|w| &w.parts) {
+            if let Some(c) = p.chunks.last() {
+                upto[p.block] = upto[p.block].max(c.chunk_ref);
+            }
+        }
+        for (b, &r) in self.blocks.iter().zip(&upto) {
+            if r > 0 {
+                b.release_chunks_before(r);
+            }
+        }
     }
 }
 

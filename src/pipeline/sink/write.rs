@@ -431,11 +431,16 @@ impl Sink {
         let Some(st) = streamed else {
             return Vec::new();
         };
-        let stream_n = self.opts.shards.unwrap_or(1).max(1);
+        let Some(layout) = &self.stream_layout else {
+            return Vec::new();
+        };
         let mut keep: HashMap<i64, (usize, Vec<shard::FinishedShard>)> = plan
             .iter()
             .filter(|&&(w, n)| {
-                st.windows.get(w) == Some(&true) && n == stream_n && width == shard_width(n)
+                let start = self.windows[w].start;
+                st.windows.get(w) == Some(&true)
+                    && n == layout.shards_at(start)
+                    && width == layout.width
             })
             .map(|&(w, _)| (self.windows[w].start, (w, Vec::new())))
             .collect();
