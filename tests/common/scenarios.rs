@@ -235,20 +235,30 @@ fn history_minute(start: i64, k: i64) -> Vec<TimeSeries> {
 /// which deleted the older files: chunks end at minute boundaries, the head starts at one, and
 /// the next compaction comes 90 s after that start. Returns 62-80 s into the head.
 fn wait_mmapped_chunk(srv: &Server) {
-    // A head chunk on disk: Prometheus 2.42 m-maps a chunk as it cuts it, 3.x on its one-minute
-    // tick, the same tick that compacts (so the head's age at a given moment tells nothing). The
-    // file it appends to outlives the compactions that follow: once written, it stays.
-    srv.wait_until(
-        "a head chunk m-mapped to chunks_head",
-        Duration::from_secs(240),
-        || {
-            std::fs::read_dir(srv.data.join("chunks_head"))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|e| e.metadata().is_ok_and(|m| m.len() > 8))
-        },
-    );
+    // A head chunk on disk, and the next compaction as far away as it gets: Prometheus ticks
+    // once a minute, compacting (the wbl too) and truncating the head, and 3.x m-maps the head
+    // chunks cut since on that same tick (2.42 as it cuts them). So wait for a tick, let its
+    // work end, and look for a chunk file with a chunk in it; what the caller does next then
+    // has most of a minute before the next tick.
+    let ticks = || srv.metric("prometheus_tsdb_compactions_triggered_total");
+    let mmapped = || {
+        std::fs::read_dir(srv.data.join("chunks_head"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.metadata().is_ok_and(|m| m.len() > 8))
+    };
+    for _ in 0..5 {
+        let before = ticks();
+        srv.wait_until("the TSDB's minute tick", Duration::from_secs(75), || {
+            ticks() > before
+        });
+        std::thread::sleep(Duration::from_secs(3));
+        if mmapped() {
+            return;
+        }
+    }
+    panic!("no head chunk m-mapped to chunks_head in five ticks\n{}", srv.log());
 }
 
 fn scenario_dir(root: &Path, name: &str, version: PromVersion) -> PathBuf {
