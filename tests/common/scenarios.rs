@@ -258,7 +258,10 @@ fn wait_mmapped_chunk(srv: &Server) {
             return;
         }
     }
-    panic!("no head chunk m-mapped to chunks_head in five ticks\n{}", srv.log());
+    panic!(
+        "no head chunk m-mapped to chunks_head in five ticks\n{}",
+        srv.log()
+    );
 }
 
 fn scenario_dir(root: &Path, name: &str, version: PromVersion) -> PathBuf {
