@@ -14,6 +14,7 @@ mod checks;
 mod manifest;
 mod merge;
 mod naming;
+mod point;
 mod read;
 mod shard;
 mod side;
@@ -33,7 +34,8 @@ pub use manifest::{
     SIDECAR_STALE_MARKERS,
 };
 pub use naming::{file_name, hist_sidecar_name, series_hash, stale_sidecar_name, utc_stamp};
-pub use shard::{Point, ShardFiles, ShardReport, Value};
+pub use point::{Point, Value};
+pub use shard::{ShardFiles, ShardReport};
 pub use side::KNOWN_KINDS;
 
 /// An open shard directory: its path and its manifest, read once.

@@ -4,7 +4,7 @@
 
 use anyhow::{anyhow, Result};
 
-use super::shard::{Point, Value};
+use super::point::{Point, Value};
 use super::side::SideData;
 use crate::format::histogram::{Histogram, HistogramValue};
 use crate::format::histtext;
