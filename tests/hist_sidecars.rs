@@ -20,7 +20,7 @@ use prom2om::format::shard_dir::{
 use prom2om::format::tsdb::xor::STALE_NAN_BITS;
 use prom2om::labels::Labels;
 use prom2om::pipeline::feed::{Provenance, SampleSink};
-use prom2om::pipeline::sink::{Output, RunInfo, Sink, SinkOptions, StaleMode};
+use prom2om::pipeline::sink::RunInfo;
 
 const H2: i64 = 7_200_000;
 const STEP: i64 = 15_000;
@@ -148,23 +148,7 @@ fn source(t0: i64) -> Source {
 
 /// Writes `src` through the real sink (`--stale carry`) into `dir`.
 fn write_shards(src: &Source, dir: &Path, shards: Option<u32>) {
-    let mut sink = Sink::create(SinkOptions {
-        output: Output::Dir {
-            path: dir.to_path_buf(),
-            compress: true,
-        },
-        block_duration_ms: H2,
-        shards,
-        target_shard_bytes: 256 << 20,
-        memory_limit: 1 << 30,
-        temp_dir: None,
-        stale: StaleMode::Carry,
-        compression_level: 6,
-        force: false,
-        progress: false,
-        stream: true,
-    })
-    .unwrap();
+    let mut sink = common::carry_sink(dir, H2, shards);
     for (l, s) in src {
         let id = sink.series(l.clone(), Provenance::EXACT).unwrap();
         for (&t, v) in s {

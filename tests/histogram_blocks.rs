@@ -28,7 +28,7 @@ use prom2om::format::histogram::HistogramValue;
 use prom2om::format::tsdb::block_writer::BlockWriter;
 use prom2om::labels::Labels;
 use prom2om::pipeline::feed::{Provenance, SampleSink};
-use prom2om::pipeline::sink::{Output, RunInfo, Sink, SinkOptions, StaleMode};
+use prom2om::pipeline::sink::RunInfo;
 use prost::Message;
 use truth::{compare, histogram_queries, instants, raw_samples, Scope};
 
@@ -167,23 +167,7 @@ fn write_block(data: &Path, series: &[Series]) {
 /// The same samples as a shard directory in `dir`, through the real sink (`--stale carry`, 2h
 /// windows, two shards each): floats in the shards, histograms and markers in side files.
 fn write_shards(dir: &Path, series: &[Series]) {
-    let mut sink = Sink::create(SinkOptions {
-        output: Output::Dir {
-            path: dir.to_path_buf(),
-            compress: true,
-        },
-        block_duration_ms: CHUNK_RANGE,
-        shards: Some(2),
-        target_shard_bytes: 256 << 20,
-        memory_limit: 1 << 30,
-        temp_dir: None,
-        stale: StaleMode::Carry,
-        compression_level: 6,
-        force: false,
-        progress: false,
-        stream: true,
-    })
-    .unwrap();
+    let mut sink = common::carry_sink(dir, CHUNK_RANGE, Some(2));
     for (labels, points) in series {
         let l = Labels::from_pairs(labels.iter().copied());
         let id = sink.series(l, Provenance::EXACT).unwrap();

@@ -21,7 +21,7 @@ use prom2om::format::shard_dir::{sha256_hex, Manifest, MANIFEST_FILE};
 use prom2om::format::tsdb::xor::STALE_NAN_BITS;
 use prom2om::labels::Labels;
 use prom2om::pipeline::feed::{Provenance, SampleSink};
-use prom2om::pipeline::sink::{Output, RunInfo, Sink, SinkOptions, StaleMode};
+use prom2om::pipeline::sink::RunInfo;
 use rw_support::{prom_receiver, push, shard_data};
 
 const H2: i64 = 7_200_000;
@@ -93,23 +93,7 @@ fn source(t0: i64) -> Source {
 
 /// Writes `src` through the real sink (exact markers, `--stale carry`) into `dir`.
 fn write_shards(src: &Source, dir: &Path, shards: Option<u32>) {
-    let mut sink = Sink::create(SinkOptions {
-        output: Output::Dir {
-            path: dir.to_path_buf(),
-            compress: true,
-        },
-        block_duration_ms: H2,
-        shards,
-        target_shard_bytes: 256 << 20,
-        memory_limit: 1 << 30,
-        temp_dir: None,
-        stale: StaleMode::Carry,
-        compression_level: 6,
-        force: false,
-        progress: false,
-        stream: true,
-    })
-    .unwrap();
+    let mut sink = common::carry_sink(dir, H2, shards);
     let mut all: BTreeMap<Labels, BTreeMap<i64, u64>> = src.samples.clone();
     for (l, m) in &src.markers {
         all.entry(l.clone()).or_default().extend(m);

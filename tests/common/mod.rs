@@ -503,3 +503,30 @@ impl Drop for Prom {
         let _ = self.child.wait();
     }
 }
+
+/// The real shard sink writing into `dir` as `convert -o DIR --stale carry` does, with windows of
+/// `window_ms` and `shards` per window (or as many as the text asks for).
+pub fn carry_sink(
+    dir: &Path,
+    window_ms: i64,
+    shards: Option<u32>,
+) -> prom2om::pipeline::sink::Sink {
+    use prom2om::pipeline::sink::{Output, Sink, SinkOptions, StaleMode};
+    Sink::create(SinkOptions {
+        output: Output::Dir {
+            path: dir.to_path_buf(),
+            compress: true,
+        },
+        block_duration_ms: window_ms,
+        shards,
+        target_shard_bytes: 256 << 20,
+        memory_limit: 1 << 30,
+        temp_dir: None,
+        stale: StaleMode::Carry,
+        compression_level: 6,
+        force: false,
+        progress: false,
+        stream: true,
+    })
+    .unwrap()
+}
