@@ -4,92 +4,48 @@
 //! 1.145 (1.0, no native histograms).
 
 mod common;
+mod fetch_support;
+mod rw_support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{free_port, http_get, sid_tool, tool, Prom, PromVersion};
+use common::{http_get, sid_tool, tool, Prom, PromVersion};
 use prom2om::fetch::http::{Client, ClientConfig};
 use prom2om::format::histogram::{CounterResetHint, Histogram, HistogramValue, Span};
 use prom2om::format::prompb::Label;
 use prom2om::import::home_version::Version;
 use prom2om::import::rw_negotiate::{self as receiver, Kind};
 use prom2om::import::rw_request::{Protocol, Request};
+use rw_support::Vm;
 
-/// A VictoriaMetrics of that binary on a free port and a temp dir; killed on drop.
-struct Vm {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Vm {
-    fn start(bin: &Path) -> Vm {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let child = Command::new(bin)
-            .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
-            .arg(format!(
-                "-storageDataPath={}",
-                dir.path().join("vm").display()
-            ))
-            .arg("-retentionPeriod=100y")
-            .arg("-search.disableCache")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting victoria-metrics");
-        let vm = Vm {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if http_get(port, "/health").is_some_and(|(s, _)| s == 200) {
-                return vm;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("victoria-metrics did not start on port {port}");
-    }
-
-    /// Every series' names and sample counts under `match[]`, after a flush.
-    fn export(&self, selector: &str) -> Vec<(String, usize)> {
-        let _ = http_get(self.port, "/internal/force_flush");
-        std::thread::sleep(Duration::from_millis(500));
-        let url = format!(
-            "http://127.0.0.1:{}/api/v1/export?match[]={}",
-            self.port,
-            common::url_encode(selector)
-        );
-        let body = ureq::get(url)
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap();
-        let mut out: Vec<(String, usize)> = body
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                (
-                    v["metric"].to_string(),
-                    v["timestamps"].as_array().unwrap().len(),
-                )
-            })
-            .collect();
-        out.sort();
-        out
-    }
-}
-
-impl Drop for Vm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Every series' names and sample counts under `match[]`, after a flush.
+fn export(vm: &Vm, selector: &str) -> Vec<(String, usize)> {
+    let _ = http_get(vm.port, "/internal/force_flush");
+    std::thread::sleep(Duration::from_millis(500));
+    let url = format!(
+        "http://127.0.0.1:{}/api/v1/export?match[]={}",
+        vm.port,
+        common::url_encode(selector)
+    );
+    let body = ureq::get(url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let mut out: Vec<(String, usize)> = body
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["metric"].to_string(),
+                v["timestamps"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 fn config(url: String) -> ClientConfig {
@@ -126,8 +82,8 @@ fn each_receiver_says_its_protocol_and_kind() {
     let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let p35 = prometheus(PromVersion::V3_5, tmp.path());
     let p242 = prometheus(PromVersion::V2_42, tmp.path());
-    let vm79 = Vm::start(&tool("victoria-metrics"));
-    let vm145 = Vm::start(&sid_tool("victoria-metrics"));
+    let vm79 = Vm::start_bin(&tool("victoria-metrics"), &[]);
+    let vm145 = Vm::start_bin(&sid_tool("victoria-metrics"), &[]);
     let write = |port: u16| format!("http://127.0.0.1:{port}/api/v1/write");
     let r = probe(write(p35.port));
     assert_eq!(r.protocol, Protocol::V2);
@@ -138,7 +94,7 @@ fn each_receiver_says_its_protocol_and_kind() {
     for vm in [&vm79, &vm145] {
         let r = probe(write(vm.port));
         assert_eq!((r.protocol, r.kind), (Protocol::V1, Kind::VictoriaMetrics));
-        assert!(vm.export(r#"{__name__=~".+"}"#).is_empty());
+        assert!(export(&vm, r#"{__name__=~".+"}"#).is_empty());
     }
     let (_, body) = p35.get("/api/v1/query?query=count(%7B__name__%3D~%22.%2B%22%7D)");
     assert!(body.contains(r#""result":[]"#), "{body}");
@@ -229,8 +185,8 @@ fn what_each_receiver_stores_of_each_kind() {
         );
     }
 
-    let vm79 = Vm::start(&tool("victoria-metrics"));
-    let vm145 = Vm::start(&sid_tool("victoria-metrics"));
+    let vm79 = Vm::start_bin(&tool("victoria-metrics"), &[]);
+    let vm145 = Vm::start_bin(&sid_tool("victoria-metrics"), &[]);
     for vm in [&vm79, &vm145] {
         let resp = send(
             format!("http://127.0.0.1:{}/api/v1/write", vm.port),
@@ -238,8 +194,8 @@ fn what_each_receiver_stores_of_each_kind() {
         );
         assert!(resp.status().is_success());
     }
-    assert_eq!(vm79.export(r#"{__name__=~"rwh.*"}"#), []);
-    let got = vm145.export(r#"{__name__=~"rwh.*"}"#);
+    assert_eq!(export(&vm79, r#"{__name__=~"rwh.*"}"#), []);
+    let got = export(&vm145, r#"{__name__=~"rwh.*"}"#);
     let names: std::collections::BTreeSet<String> = got
         .iter()
         .map(|(m, _)| {

@@ -14,19 +14,21 @@ mod nativehist;
 #[path = "common/promdir.rs"]
 #[allow(dead_code)]
 mod promdir;
+mod rw_support;
 #[path = "common/truth.rs"]
 #[allow(dead_code)]
 mod truth;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{free_port, http_get, prom2om, run, run_ok, sid_tool, Prom, PromVersion};
+use common::{prom2om, run, run_ok, sid_tool, Prom, PromVersion};
 use fetch_support::{Fault, Proxy};
 use nativehist::{custom, exponential, float_gauge, hist_series, stale, HistSeries};
 use promdir::{copy_dir, now_ms, Server, REAL_NAN, STALE_NAN};
+use rw_support::Vm;
 use truth::{
     compare, counts, histogram_queries, histogram_series, instants, metric_names,
     raw_samples_sliced, Labels, Scope,
@@ -344,45 +346,8 @@ fn a_2_42_receiver_takes_all_but_custom_buckets() {
     assert_eq!(hist_of(&|k| kind(k, "custom")), 0);
 }
 
-/// A VictoriaMetrics 1.145 of a free port and a temp dir; killed on drop.
-struct Vm {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Vm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn vm_145() -> Vm {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = Command::new(sid_tool("victoria-metrics"))
-        .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
-        .arg(format!(
-            "-storageDataPath={}",
-            dir.path().join("vm").display()
-        ))
-        .args(["-retentionPeriod=100y", "-search.disableCache"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting victoria-metrics");
-    let vm = Vm {
-        child,
-        port,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while http_get(port, "/health").is_none_or(|(s, _)| s != 200) {
-        assert!(Instant::now() < deadline, "victoria-metrics did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    vm
+    Vm::start_bin(&sid_tool("victoria-metrics"), &[])
 }
 
 /// VictoriaMetrics keeps no native histogram: refused before anything is sent, unless

@@ -28,9 +28,14 @@ impl Vm {
 
     /// Starts with extra command-line flags.
     pub fn start_with(flags: &[&str]) -> Vm {
+        Self::start_bin(&tool("victoria-metrics"), flags)
+    }
+
+    /// Starts the VictoriaMetrics binary `bin` (Debian bookworm's or sid's) with extra flags.
+    pub fn start_bin(bin: &Path, flags: &[&str]) -> Vm {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let child = Command::new(tool("victoria-metrics"))
+        let child = Command::new(bin)
             .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
             .arg(format!(
                 "-storageDataPath={}",
