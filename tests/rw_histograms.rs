@@ -94,7 +94,7 @@ fn each_receiver_says_its_protocol_and_kind() {
     for vm in [&vm79, &vm145] {
         let r = probe(write(vm.port));
         assert_eq!((r.protocol, r.kind), (Protocol::V1, Kind::VictoriaMetrics));
-        assert!(export(&vm, r#"{__name__=~".+"}"#).is_empty());
+        assert!(export(vm, r#"{__name__=~".+"}"#).is_empty());
     }
     let (_, body) = p35.get("/api/v1/query?query=count(%7B__name__%3D~%22.%2B%22%7D)");
     assert!(body.contains(r#""result":[]"#), "{body}");
