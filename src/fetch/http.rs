@@ -361,8 +361,9 @@ impl Client {
         if status == 404 {
             message.push_str(not_found_hint(path));
         }
+        let race = head_race(status, &message);
         let err = anyhow::Error::new(HttpStatus { status, message }).context(what);
-        if status == 429 || status >= 500 {
+        if status == 429 || status >= 500 || race {
             Err(Failure::Transient(err, retry_after))
         } else {
             Err(Failure::Fatal(err))
@@ -770,6 +771,13 @@ fn check_client_cert(
     Ok(())
 }
 
+/// A query that met a head chunk as Prometheus m-mapped or truncated it answers 422 "cannot
+/// populate chunk N from block 0000...: not found" (its head's read races its own chunk writer);
+/// the same query a moment later answers. Any other 422 is a refusal of the query itself.
+fn head_race(status: u16, message: &str) -> bool {
+    status == 422 && message.contains("cannot populate chunk")
+}
+
 /// A `Retry-After` value: delay seconds, or an HTTP date (RFC 9110: IMF-fixdate, which RFC 2822
 /// parsing covers). Capped at 5 minutes; a date in the past means now.
 fn parse_retry_after(v: &str, now: std::time::SystemTime) -> Option<Duration> {
@@ -785,6 +793,18 @@ fn parse_retry_after(v: &str, now: std::time::SystemTime) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_query_meeting_the_head_s_chunk_writer_is_tried_again() {
+        let race = "execution: cannot populate chunk 285212672 from block \
+                    00000000000000000000000000: not found";
+        assert!(head_race(422, race));
+        assert!(!head_race(
+            422,
+            "execution: query processing would load too many samples"
+        ));
+        assert!(!head_race(400, race));
+    }
     use super::*;
 
     #[test]
