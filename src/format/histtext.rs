@@ -218,6 +218,10 @@ pub fn parse_value(text: &[u8], into: &mut HistogramValue) -> Result<(), String>
     v.map_err(|e| format!("{e} (at byte {} of the value)", p.i + 1))
 }
 
+/// The literals that open a side's spans and buckets, and the side's name for messages.
+const NEGATIVE: [&str; 3] = [",negative_spans:", ",negative_buckets:", "negative"];
+const POSITIVE: [&str; 3] = [",positive_spans:", ",positive_buckets:", "positive"];
+
 fn parse_int_value(p: &mut Cursor<'_>, into: &mut HistogramValue) -> Result<(), String> {
     if !matches!(into, HistogramValue::Int(_)) {
         *into = HistogramValue::Int(Histogram::default());
@@ -228,16 +232,18 @@ fn parse_int_value(p: &mut Cursor<'_>, into: &mut HistogramValue) -> Result<(), 
     h.count = p.token(b",")?.parse(parse_u64)?;
     (h.sum, h.schema, h.zero_threshold) = p.head()?;
     h.zero_count = p.token(b",")?.parse(parse_u64)?;
-    p.lit(b",negative_spans:")?;
-    p.spans(&mut h.negative_spans)?;
-    p.lit(b",negative_buckets:")?;
-    p.list(&mut h.negative_buckets, parse_i64)?;
-    check_layout(&h.negative_spans, h.negative_buckets.len(), "negative")?;
-    p.lit(b",positive_spans:")?;
-    p.spans(&mut h.positive_spans)?;
-    p.lit(b",positive_buckets:")?;
-    p.list(&mut h.positive_buckets, parse_i64)?;
-    check_layout(&h.positive_spans, h.positive_buckets.len(), "positive")?;
+    p.buckets(
+        NEGATIVE,
+        &mut h.negative_spans,
+        &mut h.negative_buckets,
+        parse_i64,
+    )?;
+    p.buckets(
+        POSITIVE,
+        &mut h.positive_spans,
+        &mut h.positive_buckets,
+        parse_i64,
+    )?;
     to_deltas(&mut h.negative_buckets);
     to_deltas(&mut h.positive_buckets);
     (h.custom_values, h.hint) = p.tail(std::mem::take(&mut h.custom_values), b"int")?;
@@ -254,16 +260,18 @@ fn parse_float_value(p: &mut Cursor<'_>, into: &mut HistogramValue) -> Result<()
     h.count = p.token(b",")?.parse(parse_float)?;
     (h.sum, h.schema, h.zero_threshold) = p.head()?;
     h.zero_count = p.token(b",")?.parse(parse_float)?;
-    p.lit(b",negative_spans:")?;
-    p.spans(&mut h.negative_spans)?;
-    p.lit(b",negative_buckets:")?;
-    p.list(&mut h.negative_buckets, parse_float)?;
-    check_layout(&h.negative_spans, h.negative_buckets.len(), "negative")?;
-    p.lit(b",positive_spans:")?;
-    p.spans(&mut h.positive_spans)?;
-    p.lit(b",positive_buckets:")?;
-    p.list(&mut h.positive_buckets, parse_float)?;
-    check_layout(&h.positive_spans, h.positive_buckets.len(), "positive")?;
+    p.buckets(
+        NEGATIVE,
+        &mut h.negative_spans,
+        &mut h.negative_buckets,
+        parse_float,
+    )?;
+    p.buckets(
+        POSITIVE,
+        &mut h.positive_spans,
+        &mut h.positive_buckets,
+        parse_float,
+    )?;
     (h.custom_values, h.hint) = p.tail(std::mem::take(&mut h.custom_values), b"float")?;
     Ok(())
 }
@@ -326,6 +334,21 @@ impl Token<'_> {
 }
 
 impl<'a> Cursor<'a> {
+    /// One side's `,NAME_spans:[...],NAME_buckets:[...]`, its spans laid out as its buckets.
+    fn buckets<T>(
+        &mut self,
+        [spans_lit, buckets_lit, side]: [&str; 3],
+        spans: &mut Vec<Span>,
+        buckets: &mut Vec<T>,
+        parse: impl Fn(&[u8]) -> Option<T>,
+    ) -> Result<(), String> {
+        self.lit(spans_lit.as_bytes())?;
+        self.spans(spans)?;
+        self.lit(buckets_lit.as_bytes())?;
+        self.list(buckets, parse)?;
+        check_layout(spans, buckets.len(), side)
+    }
+
     fn lit(&mut self, l: &[u8]) -> Result<(), String> {
         if self.s[self.i..].starts_with(l) {
             self.i += l.len();
