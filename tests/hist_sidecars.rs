@@ -20,7 +20,6 @@ use prom2om::format::shard_dir::{
 use prom2om::format::tsdb::xor::STALE_NAN_BITS;
 use prom2om::labels::Labels;
 use prom2om::pipeline::feed::{Provenance, SampleSink};
-use prom2om::pipeline::sink::RunInfo;
 
 const H2: i64 = 7_200_000;
 const STEP: i64 = 15_000;
@@ -158,13 +157,7 @@ fn write_shards(src: &Source, dir: &Path, shards: Option<u32>) {
             }
         }
     }
-    let mut info = RunInfo {
-        source: "convert".into(),
-        inputs: vec!["test".into()],
-        ..RunInfo::default()
-    };
-    info.filters.stale = "carry".into();
-    sink.finish(info).unwrap();
+    common::finish_carry(sink);
 }
 
 fn t0() -> i64 {

@@ -28,7 +28,6 @@ use prom2om::format::histogram::HistogramValue;
 use prom2om::format::tsdb::block_writer::BlockWriter;
 use prom2om::labels::Labels;
 use prom2om::pipeline::feed::{Provenance, SampleSink};
-use prom2om::pipeline::sink::RunInfo;
 use prost::Message;
 use truth::{compare, histogram_queries, instants, raw_samples, Scope};
 
@@ -178,13 +177,7 @@ fn write_shards(dir: &Path, series: &[Series]) {
             }
         }
     }
-    let mut info = RunInfo {
-        source: "convert".into(),
-        inputs: vec!["test".into()],
-        ..RunInfo::default()
-    };
-    info.filters.stale = "carry".into();
-    sink.finish(info).unwrap();
+    common::finish_carry(sink);
 }
 
 /// A PATH of one directory holding only `prometheus` of `version` (no promtool): the home

@@ -21,7 +21,6 @@ use prom2om::format::shard_dir::{sha256_hex, Manifest, MANIFEST_FILE};
 use prom2om::format::tsdb::xor::STALE_NAN_BITS;
 use prom2om::labels::Labels;
 use prom2om::pipeline::feed::{Provenance, SampleSink};
-use prom2om::pipeline::sink::RunInfo;
 use rw_support::{prom_receiver, push, shard_data};
 
 const H2: i64 = 7_200_000;
@@ -104,13 +103,7 @@ fn write_shards(src: &Source, dir: &Path, shards: Option<u32>) {
             sink.float(id, t, v).unwrap();
         }
     }
-    let mut info = RunInfo {
-        source: "convert".into(),
-        inputs: vec!["test".into()],
-        ..RunInfo::default()
-    };
-    info.filters.stale = "carry".into();
-    sink.finish(info).unwrap();
+    common::finish_carry(sink);
 }
 
 fn t0() -> i64 {

@@ -530,3 +530,14 @@ pub fn carry_sink(
     })
     .unwrap()
 }
+
+/// Ends a [`carry_sink`] run: the manifest records it as `convert --stale carry` of one input.
+pub fn finish_carry(sink: prom2om::pipeline::sink::Sink) {
+    let mut info = prom2om::pipeline::sink::RunInfo {
+        source: "convert".into(),
+        inputs: vec!["test".into()],
+        ..Default::default()
+    };
+    info.filters.stale = "carry".into();
+    sink.finish(info).unwrap();
+}
