@@ -18,7 +18,7 @@ pub use headhold::{hold_head, Hold};
 pub use merge::read_blocks;
 pub use stats::{DirStats, ReadOptions};
 
-use split::{read_split, split_time};
+use split::{read_passes, read_split, split_time};
 
 use std::fs::File;
 use std::io;
@@ -240,6 +240,11 @@ impl Block {
         }
     }
 
+    /// Releases the index's pages ([`Bytes::release`]): a read that has done with the block.
+    pub(crate) fn release_index(&self) {
+        self.index.release(0, self.index.len());
+    }
+
     /// Starts releasing over for a new read from the front ([`Block::release_chunks_before`]).
     pub(crate) fn restart_release(&self) {
         self.released.store(0, std::sync::atomic::Ordering::Relaxed);
@@ -381,6 +386,9 @@ pub fn read_dir(
 ) -> Result<DirStats> {
     let blocks = opened.blocks;
     let Some(head) = &opened.head_dir else {
+        if split::passes_allowed(&blocks, opts) {
+            return Ok(read_passes(&blocks, i64::MAX, true, opts, sink, pb)?.0);
+        }
         return read_blocks(&blocks, opts, sink, pb, None);
     };
     match split_time(head, &blocks, opts, sink) {

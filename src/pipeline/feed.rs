@@ -68,6 +68,14 @@ pub trait SampleSink {
         i64::MIN
     }
 
+    /// For a source that can read its data in passes by time, each from where the last ended
+    /// (a pass starting at `from`, none reaching `until`): where the pass should end so that the
+    /// sink holds a bounded share of the output open at once (for the shard writer, the start of
+    /// a later output window). `until`: no gain in more passes.
+    fn pass_end(&self, _from: i64, until: i64) -> i64 {
+        until
+    }
+
     /// A pass over the input ends: the next samples are at or after `from` (as
     /// [`pass_start`](Self::pass_start) gave it), and series may come again from the start of
     /// their order. A broken promise costs the sink speed, never a sample.
@@ -107,6 +115,10 @@ impl<S: SampleSink + ?Sized> SampleSink for &mut S {
     }
 
     #[inline]
+    fn pass_end(&self, from: i64, until: i64) -> i64 {
+        (**self).pass_end(from, until)
+    }
+
     fn begin_pass(&mut self, from: i64) -> Result<()> {
         (**self).begin_pass(from)
     }
@@ -166,6 +178,10 @@ impl<S: SampleSink> SampleSink for Edited<'_, S> {
 
     fn pass_start(&self, t: i64) -> i64 {
         self.sink.pass_start(t)
+    }
+
+    fn pass_end(&self, from: i64, until: i64) -> i64 {
+        self.sink.pass_end(from, until)
     }
 
     fn begin_pass(&mut self, from: i64) -> Result<()> {

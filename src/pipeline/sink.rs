@@ -673,6 +673,26 @@ impl SampleSink for Sink {
         self.window_start(t)
     }
 
+    /// Whole output windows from `from`'s on, as many as keep the streamed shards a pass opens
+    /// within [`Streamer::pass_writers`] (one window at least): those of a pass are finished
+    /// while the next is read, so the open shards stay bounded whatever the input's length.
+    fn pass_end(&self, from: i64, until: i64) -> i64 {
+        let (Some(st), Some(layout)) = (&self.stream, &self.stream_layout) else {
+            return until;
+        };
+        let d = self.opts.block_duration_ms;
+        let (cap, mut start, mut open) = (st.pass_writers(), self.window_start(from), 0);
+        while start < until {
+            let n = u64::from(layout.shards_at(start));
+            if open > 0 && open + n > cap {
+                return start;
+            }
+            open += n;
+            start = start.saturating_add(d);
+        }
+        until
+    }
+
     /// Ends a pass over the input, for a reader that feeds the sink twice in series order (data
     /// before `from` first, then the rest): the windows before `from` are taken as complete, and
     /// series order starts over. A later sample in such a window only sends that window to the

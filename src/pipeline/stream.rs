@@ -77,6 +77,8 @@ enum Msg {
     Runs(Arc<Vec<Run>>),
     /// The window starting here goes to the sorted path: drop what was written of it.
     Abandon(i64),
+    /// The windows starting before this are complete: finish their shards, free their writers.
+    Close(i64),
     Finish,
 }
 
@@ -104,6 +106,9 @@ pub struct Streamer {
     max_series_samples: usize,
     /// By sink window index: still streamed.
     open: Vec<bool>,
+    /// By sink window index: its start, and the writers it counts in `writers` (0 once its
+    /// shards are finished or dropped).
+    counted: Vec<(i64, u64)>,
     /// Windows starting before this were closed by [`Streamer::begin_pass`].
     closed_before: i64,
     writers: u64,
@@ -134,6 +139,7 @@ impl Streamer {
             batch_samples: 0,
             max_series_samples: (memory_limit / 16 / 16) as usize,
             open: Vec::new(),
+            counted: Vec::new(),
             closed_before: i64::MIN,
             writers: 0,
             max_writers: (memory_limit / 4 / WRITER_MEM).clamp(1, MAX_WRITERS.min(fd_room())),
@@ -231,14 +237,29 @@ impl Streamer {
                 self.writers += n;
             }
             self.open.push(fits);
+            self.counted.push((start, if fits { n } else { 0 }));
             if !fits {
                 self.abandon(start)?;
             }
         } else if over && self.open[w] {
             self.open[w] = false;
+            self.release(w);
             self.abandon(start)?;
         }
         Ok(())
+    }
+
+    /// Window `w`'s writers are closed or dropped: they no longer count.
+    fn release(&mut self, w: usize) {
+        if let Some(c) = self.counted.get_mut(w) {
+            self.writers -= std::mem::take(&mut c.1);
+        }
+    }
+
+    /// Open shard files a pass may add, so that those of the pass before, still being finished
+    /// by the workers, fit beside them: half of the bound.
+    pub fn pass_writers(&self) -> u64 {
+        (self.max_writers / 2).max(1)
     }
 
     /// Ends a pass over the input: the windows before `from` are complete, and the next series
@@ -248,9 +269,18 @@ impl Streamer {
         if let Some(prev) = self.cur.take() {
             self.complete(prev, &prefixes[prev as usize], guessed(guess, prev))?;
         }
-        // The workers get all of this pass now, to write it while the next one is read.
+        // The workers get all of this pass now, to write it while the next one is read; then
+        // they finish the windows it completed, which frees their writers for the next pass.
         self.send_batch()?;
         self.closed_before = self.closed_before.max(from);
+        for k in 0..self.senders.len() {
+            self.send(k, Msg::Close(self.closed_before))?;
+        }
+        for w in 0..self.counted.len() {
+            if self.counted[w].0 < self.closed_before {
+                self.release(w);
+            }
+        }
         Ok(())
     }
 
@@ -258,8 +288,10 @@ impl Streamer {
     fn close_window(&mut self, w: usize, start: i64) -> Result<()> {
         if w == self.open.len() {
             self.open.push(false);
+            self.counted.push((start, 0));
         } else if self.open[w] {
             self.open[w] = false;
+            self.release(w);
         } else {
             return Ok(());
         }
@@ -390,6 +422,9 @@ struct Worker<'a> {
     k: usize,
     layout: &'a Layout,
     windows: HashMap<i64, WindowShards>,
+    /// Windows a pass completed, their shards finished (dropped, and so deleted, if the window
+    /// is abandoned after all).
+    finished: HashMap<i64, Vec<FinishedShard>>,
     written: Vec<bool>,
     scratch: Vec<(i64, u64)>,
     hscratch: Vec<(i64, u64)>,
@@ -402,6 +437,7 @@ fn work(me: usize, k: usize, layout: &Layout, rx: Receiver<Msg>) -> Result<Strea
         k,
         layout,
         windows: HashMap::new(),
+        finished: HashMap::new(),
         written: Vec::new(),
         scratch: Vec::new(),
         hscratch: Vec::new(),
@@ -415,7 +451,9 @@ fn work(me: usize, k: usize, layout: &Layout, rx: Receiver<Msg>) -> Result<Strea
             }
             Msg::Abandon(start) => {
                 w.windows.insert(start, None);
+                w.finished.remove(&start);
             }
+            Msg::Close(before) => w.close(before)?,
             Msg::Finish => return w.finish(),
         }
     }
@@ -465,6 +503,12 @@ impl Worker<'_> {
         (seg, hseg): (&[Sample], &[Sample]),
         guess: shard::Guess,
     ) -> Result<()> {
+        if self.finished.contains_key(&start) {
+            // The streamer sends no sample of a closed window (it abandons the window instead).
+            return Err(anyhow!(
+                "a sample for a finished window reached a shard writer"
+            ));
+        }
         let n = self.layout.shards_at(start);
         let Some(shards) = self
             .windows
@@ -507,15 +551,26 @@ impl Worker<'_> {
         Ok(())
     }
 
+    /// Finishes the shards of the windows starting before `before`: a pass completed them.
+    fn close(&mut self, before: i64) -> Result<()> {
+        let done: Vec<i64> = self
+            .windows
+            .iter()
+            .filter(|(&start, shards)| start < before && shards.is_some())
+            .map(|(&start, _)| start)
+            .collect();
+        for start in done {
+            let texts = self.windows.remove(&start).flatten().unwrap_or_default();
+            let shards = finish_shards(self.layout, texts)?;
+            self.finished.insert(start, shards);
+        }
+        Ok(())
+    }
+
     fn finish(self) -> Result<Streamed> {
-        let mut shards = Vec::new();
+        let mut shards: Vec<FinishedShard> = self.finished.into_values().flatten().collect();
         for texts in self.windows.into_values().flatten() {
-            for text in texts.into_iter().flatten() {
-                let (file, stats): (ShardFile, WriteStats) = text
-                    .finish()
-                    .with_context(|| format!("writing a shard in {}", self.layout.dir.display()))?;
-                shards.extend(file.finish(stats)?);
-            }
+            shards.extend(finish_shards(self.layout, texts)?);
         }
         Ok(Streamed {
             shards,
@@ -523,6 +578,21 @@ impl Worker<'_> {
             windows: Vec::new(),
         })
     }
+}
+
+/// Finishes the shard files of one window under their temporary names.
+fn finish_shards(
+    layout: &Layout,
+    texts: Vec<Option<TextWriter<ShardFile>>>,
+) -> Result<Vec<FinishedShard>> {
+    let mut shards = Vec::new();
+    for text in texts.into_iter().flatten() {
+        let (file, stats): (ShardFile, WriteStats) = text
+            .finish()
+            .with_context(|| format!("writing a shard in {}", layout.dir.display()))?;
+        shards.extend(file.finish(stats)?);
+    }
+    Ok(shards)
 }
 
 fn open_shard(layout: &Layout, start: i64, s: usize) -> Result<TextWriter<ShardFile>> {

@@ -64,34 +64,29 @@ impl Pass {
     }
 }
 
-/// Series counted by earlier passes (label order), and the union with this pass when wanted.
-pub(super) struct Seen<'a> {
-    earlier: &'a [Labels],
-    pos: usize,
+/// Series counted by earlier passes (label order), and the union with this pass when wanted:
+/// the earlier ones move into it, so a read in many passes clones each series once per pass.
+pub(super) struct Seen {
+    earlier: std::iter::Peekable<std::vec::IntoIter<Labels>>,
     union: Option<Vec<Labels>>,
 }
 
-impl<'a> Seen<'a> {
-    pub fn new(earlier: &'a [Labels], union: bool) -> Seen<'a> {
+impl Seen {
+    pub fn new(earlier: Vec<Labels>, union: bool) -> Seen {
         Seen {
-            earlier,
-            pos: 0,
+            earlier: earlier.into_iter().peekable(),
             union: union.then(Vec::new),
         }
     }
 
     /// Whether series `labels` (coming in label order) is new to the passes so far.
     fn first(&mut self, labels: &Labels) -> bool {
-        while let Some(e) = self.earlier.get(self.pos).filter(|e| *e < labels) {
+        while let Some(e) = self.earlier.next_if(|e| e < labels) {
             if let Some(u) = &mut self.union {
-                u.push(e.clone());
+                u.push(e);
             }
-            self.pos += 1;
         }
-        let seen = self.earlier.get(self.pos) == Some(labels);
-        if seen {
-            self.pos += 1;
-        }
+        let seen = self.earlier.next_if(|e| e == labels).is_some();
         if let Some(u) = &mut self.union {
             u.push(labels.clone());
         }
@@ -102,7 +97,7 @@ impl<'a> Seen<'a> {
     fn into_union(self) -> Vec<Labels> {
         match self.union {
             Some(mut u) => {
-                u.extend_from_slice(&self.earlier[self.pos..]);
+                u.extend(self.earlier);
                 u
             }
             None => Vec::new(),
@@ -205,7 +200,7 @@ pub fn read_blocks(
     progress: &indicatif::ProgressBar,
     head: Option<&mut Hold>,
 ) -> Result<DirStats> {
-    let seen = Seen::new(&[], false);
+    let seen = Seen::new(Vec::new(), false);
     let r = Reader {
         blocks,
         opts,
@@ -297,7 +292,7 @@ impl Reader<'_> {
         sink: &mut impl SampleSink,
         progress: &indicatif::ProgressBar,
         mut head: Option<&mut Hold>,
-        mut seen: Seen<'_>,
+        mut seen: Seen,
     ) -> Result<(DirStats, Vec<Labels>)> {
         let mut stats = DirStats::default();
         let indexes = self.indexes(&mut stats)?;
@@ -370,7 +365,7 @@ impl Reader<'_> {
         batch: &mut Vec<Work>,
         sink: &mut impl SampleSink,
         stats: &mut DirStats,
-        seen: &mut Seen<'_>,
+        seen: &mut Seen,
         mut head: Option<&mut Hold>,
     ) -> Result<()> {
         let decoded: Vec<DecodedSeries> =

@@ -7,27 +7,36 @@ use anyhow::Result;
 
 use super::merge::{Pass, Reader, Seen};
 use super::{bound, hold_head, late_blocks, read_blocks, read_head, Block, DirStats, ReadOptions};
+use crate::labels::Labels;
 use crate::pipeline::feed::SampleSink;
 
+/// Whether reading `blocks` in passes by time writes the same shards and stats as one pass: no
+/// label edits (the head would not be held), no --skip-invalid (damage would be met twice), and
+/// no blocks overlapping in time (their merge picks among equal timestamps by what came before).
+pub(super) fn passes_allowed(blocks: &[Block], opts: &ReadOptions) -> bool {
+    if !opts.filter.edits.is_empty() || opts.skip_invalid {
+        return false;
+    }
+    let mut end = i64::MIN;
+    for b in blocks {
+        if b.meta.min_time < end {
+            return false;
+        }
+        end = end.max(b.meta.max_time);
+    }
+    true
+}
+
 /// The start of the output window from which the head may have samples, when blocks hold data
-/// before it and reading in two passes writes the same shards and stats: no label edits (the
-/// head would not be held), no --skip-invalid (damage would be met twice), and no blocks
-/// overlapping in time (their merge picks among equal timestamps by what came before).
+/// before it and [`passes_allowed`].
 pub(super) fn split_time(
     head: &Path,
     blocks: &[Block],
     opts: &ReadOptions,
     sink: &impl SampleSink,
 ) -> Option<i64> {
-    if !opts.filter.edits.is_empty() || opts.skip_invalid {
+    if !passes_allowed(blocks, opts) {
         return None;
-    }
-    let mut end = i64::MIN;
-    for b in blocks {
-        if b.meta.min_time < end {
-            return None;
-        }
-        end = end.max(b.meta.max_time);
     }
     let start = opts.filter.start.unwrap_or(i64::MIN);
     let w = sink.pass_start(bound::head_lower_bound(head, blocks)?.max(start));
@@ -51,20 +60,20 @@ pub(super) fn read_split(
     sink: &mut impl SampleSink,
     pb: &indicatif::ProgressBar,
 ) -> Result<DirStats> {
+    let (mut stats, seen) = read_passes(&blocks, w, false, opts, sink, pb)?;
+    sink.begin_pass(w)?;
     let before = Reader {
         blocks: &blocks,
         opts,
         pass: Pass::before(w),
         only: None,
     };
-    let (mut stats, seen) = before.read(sink, pb, None, Seen::new(&[], true))?;
-    sink.begin_pass(w)?;
     let Some((head_stats, mut hold)) = hold_head(head, &blocks, opts, sink)? else {
         let after = Reader {
             pass: Pass::from(w, true),
             ..before
         };
-        stats.add(&after.read(sink, pb, None, Seen::new(&seen, false))?.0);
+        stats.add(&after.read(sink, pb, None, Seen::new(seen, false))?.0);
         stats.add(&read_head(head, &blocks, opts, sink)?);
         let late = late_blocks(head, &blocks)?;
         if !late.is_empty() {
@@ -84,7 +93,7 @@ pub(super) fn read_split(
         pass: Pass::from(w, true),
         only: None,
     };
-    let (st, seen) = after.read(sink, pb, Some(&mut hold), Seen::new(&seen, early_late))?;
+    let (st, seen) = after.read(sink, pb, Some(&mut hold), Seen::new(seen, early_late))?;
     stats.add(&st);
     if early_late {
         let is_late: Vec<bool> = all.iter().map(|b| !known.contains(&b.dir)).collect();
@@ -93,10 +102,79 @@ pub(super) fn read_split(
             only: Some(&is_late),
             ..after
         };
-        stats.add(&late_before.read(sink, pb, None, Seen::new(&seen, false))?.0);
+        stats.add(&late_before.read(sink, pb, None, Seen::new(seen, false))?.0);
     }
     stats.add(&head_stats);
     Ok(stats)
+}
+
+/// Reads the blocks' data before `until` in passes of whole output windows, each as long as
+/// the sink's [`SampleSink::pass_end`] allows, so that the shards a pass opens are finished while
+/// the next is read: the open shards stay bounded whatever the data dir's length. Every pass but
+/// the last ends with [`SampleSink::begin_pass`]. The first counts the blocks when `count_blocks`.
+/// Returns the stats and the series read, in label order. Requires [`passes_allowed`].
+pub(super) fn read_passes(
+    blocks: &[Block],
+    until: i64,
+    count_blocks: bool,
+    opts: &ReadOptions,
+    sink: &mut impl SampleSink,
+    pb: &indicatif::ProgressBar,
+) -> Result<(DirStats, Vec<Labels>)> {
+    let f = &opts.filter;
+    let first = blocks
+        .iter()
+        .map(|b| b.meta.min_time)
+        .min()
+        .unwrap_or(until);
+    let mut from = first.max(f.start.unwrap_or(i64::MIN));
+    // Past the blocks' data (and --end) a pass has nothing to read: the last one runs to `until`.
+    let last = blocks
+        .iter()
+        .map(|b| b.meta.max_time)
+        .max()
+        .unwrap_or(until);
+    let data_end = last
+        .min(f.end.map_or(i64::MAX, |e| e.saturating_add(1)))
+        .min(until);
+    let (mut lo, mut stats, mut seen) = (i64::MIN, DirStats::default(), Vec::new());
+    loop {
+        let mut end = data_end;
+        if from < data_end {
+            end = sink.pass_end(from, data_end).clamp(from + 1, data_end);
+        }
+        if end >= data_end {
+            end = until;
+        }
+        let pass = Pass {
+            lo,
+            hi: end.saturating_sub(1),
+            count_blocks: count_blocks && lo == i64::MIN,
+        };
+        let reader = Reader {
+            blocks,
+            opts,
+            pass,
+            only: None,
+        };
+        let (st, union) = reader.read(sink, pb, None, Seen::new(seen, true))?;
+        stats.add(&st);
+        seen = union;
+        if end >= until {
+            return Ok((stats, seen));
+        }
+        // The blocks this pass finished are not read again: their index pages can go.
+        for b in blocks {
+            if b.meta.max_time <= end {
+                b.release_index();
+            } else {
+                // Read again from the front by the next pass: release its chunks afresh.
+                b.restart_release();
+            }
+        }
+        sink.begin_pass(end)?;
+        (lo, from) = (end, end);
+    }
 }
 
 #[cfg(test)]
@@ -114,6 +192,8 @@ mod tests {
         Held,
         /// In passes split at this time.
         Split(i64),
+        /// The blocks in one pass, no head.
+        Whole,
     }
 
     struct Run {
@@ -153,6 +233,7 @@ mod tests {
             How::Auto => read_dir(opened, opts, &mut sink, &pb),
             How::Held => read_held(opened.blocks, data, opts, &mut sink, &pb),
             How::Split(w) => read_split(opened.blocks, data, w, opts, &mut sink, &pb),
+            How::Whole => read_blocks(&opened.blocks, opts, &mut sink, &pb, None),
         }
         .unwrap();
         let summary = sink.finish(RunInfo::default()).unwrap();
@@ -226,6 +307,41 @@ mod tests {
         assert_eq!((all.files.len(), all.streamed), (25, 24));
         // Series are counted by the blocks and by the head, once each.
         assert_eq!((all.stats.blocks, all.stats.series), (1, 6));
+    }
+
+    #[test]
+    fn a_pass_a_window_writes_what_one_pass_writes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        golden_data_dir(&data);
+        // 16 MiB: room for 3 open shards, so each pass reads one 10-minute window: the blocks'
+        // data comes in the three passes before the head's window, the block alone in four.
+        let block = data.join("01M8MX6V563YAV666ATQ07V9E4");
+        for (dir, start, end) in [
+            (&data, None, None),
+            (&data, Some(700_000), Some(2_500_000)),
+            (&block, None, None),
+            (&block, Some(100_000), Some(1_300_000)),
+        ] {
+            let o = opts(start, end);
+            let want = run(dir, &o, How::Held);
+            let got = run_with(dir, &o, How::Auto, 16 << 20, None);
+            assert!(
+                got.files == want.files,
+                "{dir:?} {start:?} {end:?}: shards differ"
+            );
+            assert_eq!(got.stats, want.stats, "{dir:?} {start:?} {end:?}");
+            assert!(want.stats.samples_kept > 0);
+            if *dir == block {
+                // Each pass's shard is finished before the next opens: all of them streamed,
+                // where one pass streams three and sorts the rest. (The head's windows, read in
+                // one pass with it held, are more than three.)
+                assert_eq!(got.streamed, got.files.len() - 1, "{start:?} {end:?}");
+                let whole = run_with(dir, &o, How::Whole, 16 << 20, None);
+                assert!(whole.files == want.files);
+                assert_eq!(whole.streamed.min(got.streamed), 3, "{start:?} {end:?}");
+            }
+        }
     }
 
     #[test]
