@@ -121,30 +121,11 @@ pub(super) fn read_passes(
     sink: &mut impl SampleSink,
     pb: &indicatif::ProgressBar,
 ) -> Result<(DirStats, Vec<Labels>)> {
-    let f = &opts.filter;
-    let first = blocks
-        .iter()
-        .map(|b| b.meta.min_time)
-        .min()
-        .unwrap_or(until);
-    let mut from = first.max(f.start.unwrap_or(i64::MIN));
-    // Past the blocks' data (and --end) a pass has nothing to read: the last one runs to `until`.
-    let last = blocks
-        .iter()
-        .map(|b| b.meta.max_time)
-        .max()
-        .unwrap_or(until);
-    let data_end = last
-        .min(f.end.map_or(i64::MAX, |e| e.saturating_add(1)))
-        .min(until);
+    let ends = pass_ends(blocks, until, opts, sink);
     let (mut lo, mut stats, mut seen) = (i64::MIN, DirStats::default(), Vec::new());
-    loop {
-        let mut end = data_end;
-        if from < data_end {
-            end = sink.pass_end(from, data_end).clamp(from + 1, data_end);
-        }
-        if end >= data_end {
-            end = until;
+    for (i, &end) in ends.iter().enumerate() {
+        if ends.len() > 1 {
+            pb.set_message(format!("reading blocks (pass {} of {})", i + 1, ends.len()));
         }
         let pass = Pass {
             lo,
@@ -160,8 +141,8 @@ pub(super) fn read_passes(
         let (st, union) = reader.read(sink, pb, None, Seen::new(seen, true))?;
         stats.add(&st);
         seen = union;
-        if end >= until {
-            return Ok((stats, seen));
+        if end == until {
+            break;
         }
         // The blocks this pass finished are not read again: their index pages can go.
         for b in blocks {
@@ -173,8 +154,33 @@ pub(super) fn read_passes(
             }
         }
         sink.begin_pass(end)?;
-        (lo, from) = (end, end);
+        lo = end;
     }
+    Ok((stats, seen))
+}
+
+/// Where each pass of [`read_passes`] ends: the last at `until`.
+fn pass_ends(blocks: &[Block], until: i64, opts: &ReadOptions, sink: &impl SampleSink) -> Vec<i64> {
+    let f = &opts.filter;
+    let first = blocks.iter().map(|b| b.meta.min_time).min();
+    let mut from = first.unwrap_or(until).max(f.start.unwrap_or(i64::MIN));
+    // Past the blocks' data (and --end) a pass has nothing to read: the last one runs to `until`.
+    let last = blocks.iter().map(|b| b.meta.max_time).max();
+    let data_end = last
+        .unwrap_or(until)
+        .min(f.end.map_or(i64::MAX, |e| e.saturating_add(1)))
+        .min(until);
+    let mut ends = Vec::new();
+    while from < data_end {
+        let end = sink.pass_end(from, data_end).clamp(from + 1, data_end);
+        if end >= data_end {
+            break;
+        }
+        ends.push(end);
+        from = end;
+    }
+    ends.push(until);
+    ends
 }
 
 #[cfg(test)]
