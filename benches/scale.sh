@@ -5,7 +5,8 @@
 # --dry-run estimate first. Data dirs are built once and cached under target/scale/:
 #   d2   700 series x 24 h at 30 s (2.0 M samples), backfilled by promtool
 #   d27  9,490 series x 24 h at 30 s (27.3 M samples), backfilled by promtool
-#   d100 9,490 series x 88 h at 30 s (100.2 M samples), written by prom2om's block writer
+#   d100 9,490 series x 88 h at 30 s (100.2 M samples), written by prom2om's block writer,
+#        one block per 2 h window
 #        (`prom2om import --tsdb` of shards converted from the generated dump)
 #   benches/scale.sh [d2 d27 d100]      (default: all three)
 # Then the samples/s of the smallest and the largest set, alternating RUNS times (default 3,
@@ -37,11 +38,13 @@ backfill() {
   mv "$W/$1.tmp" "$W/$1"
 }
 
-# blockwrite NAME SERIES HOURS: the same written by prom2om's own block writer.
+# blockwrite NAME SERIES HOURS: the same written by prom2om's own block writer, one shard and so
+# one block per 2 h window, as Prometheus's compaction leaves a data dir (blocks that overlap are
+# read in one pass, see datadir/split.rs).
 blockwrite() {
   [ -d "$W/$1" ] && return
   $GEN --series "$2" --hours "$3" --interval-ms 30000 --format dump \
-    | "$BIN" convert -q --stale keep - -o "$W/shards.tmp"
+    | "$BIN" convert -q --stale keep --shards 1 - -o "$W/shards.tmp"
   "$BIN" import "$W/shards.tmp" --tsdb "$W/$1.tmp" > /dev/null 2>&1
   rm -rf "$W/shards.tmp"
   mkdir -p "$W/$1.tmp/wal"

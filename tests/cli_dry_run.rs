@@ -69,6 +69,11 @@ fn the_estimate_is_what_convert_writes_and_nothing_is_written() {
             serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
         assert_eq!(m["totals"]["samples"].as_u64(), Some(samples), "{sel:?}");
         assert_eq!(m["totals"]["shards"].as_u64(), Some(shards), "{sel:?}");
+        // Each series once, though each of the four blocks holds it.
+        let n = m["totals"]["series"].as_u64().unwrap();
+        assert_eq!(n, if sel.is_some() { 15 } else { 30 });
+        let want = format!("{n} selected series ({} summed over the blocks)", 4 * n);
+        assert!(stdout.contains(&want), "no {want:?} in {stdout}");
         let per_family = 15 * 7 * 240;
         assert_eq!(
             samples,

@@ -47,10 +47,11 @@ fn report(
     };
     writeln!(
         out,
-        "{}: {} in the time range, {} selected series summed over their indexes, {} (indexes \
-         and chunk headers only; nothing decoded or written)",
+        "{}: {} in the time range, {} selected series ({} summed over the blocks), {} \
+         (indexes and chunk headers only; nothing decoded or written)",
         dir.display(),
         count(est.blocks, "block"),
+        est.series,
         est.block_series,
         count(est.chunks, "chunk"),
     )?;

@@ -33,6 +33,9 @@ const WRITER_MEM: u64 = 5 << 18;
 const FILE_BUFFER: usize = 1 << 18;
 /// Open shard files at most, whatever the memory limit.
 const MAX_WRITERS: u64 = 256;
+/// Shards a pass over a data dir opens at most (see [`Streamer::pass_writers`]): enough windows
+/// for both workers, few enough that their buffers stay in cache and in a small share of memory.
+const PASS_WRITERS: u64 = 32;
 
 /// How streamed shards are laid out: fixed before the first sample, so a window whose final plan
 /// differs (more shards) is left to the sorted path.
@@ -256,10 +259,10 @@ impl Streamer {
         }
     }
 
-    /// Open shard files a pass may add, so that those of the pass before, still being finished
-    /// by the workers, fit beside them: half of the bound.
+    /// Open shard files a pass may add: [`PASS_WRITERS`], or half of the bound, so that those of
+    /// the pass before, still being finished by the workers, fit beside them.
     pub fn pass_writers(&self) -> u64 {
-        (self.max_writers / 2).max(1)
+        (self.max_writers / 2).clamp(1, PASS_WRITERS)
     }
 
     /// Ends a pass over the input: the windows before `from` are complete, and the next series

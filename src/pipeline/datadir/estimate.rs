@@ -36,6 +36,10 @@ pub struct Estimate {
     pub windows: BTreeMap<i64, WindowEstimate>,
     /// Selected series, summed over blocks (a series in several blocks counts in each).
     pub block_series: u64,
+    /// Selected series, each once: by the hash of its text prefix (as shards are chosen).
+    pub series: u64,
+    /// The hashes of one block's series, until [`estimate`] counts them.
+    hashes: Vec<u64>,
     pub chunks: u64,
     /// Blocks whose time range meets --start/--end.
     pub blocks: u64,
@@ -76,9 +80,12 @@ pub fn estimate(blocks: &[Block], opts: &ReadOptions, window_ms: i64) -> Result<
         .map(|b| block_estimate(b, opts, window_ms))
         .collect::<Result<_>>()?;
     let mut out = Estimate::default();
-    for p in parts {
+    let mut distinct = rustc_hash::FxHashSet::default();
+    for mut p in parts {
+        distinct.extend(std::mem::take(&mut p.hashes));
         out.add(p);
     }
+    out.series = distinct.len() as u64;
     Ok(out)
 }
 
@@ -143,6 +150,10 @@ fn block_estimate(b: &Block, opts: &ReadOptions, window_ms: i64) -> Result<Estim
             });
         }
         out.block_series += u64::from(any);
+        if any {
+            out.hashes
+                .push(crate::format::shard_dir::series_hash(&prefix));
+        }
         if let Some(c) = metas.last().filter(|_| out.block_series % 4096 == 0) {
             // Headers read are not needed again: keep the resident size bounded.
             b.release_chunks_before(c.chunk_ref);
