@@ -123,6 +123,10 @@ pub fn run(args: Args) -> Result<()> {
     }
     let stale = args.stale.mode();
     let mut sink_opts = args.output.sink_options(stale, progress)?;
+    // The units come to the sink in time order, each with its series in the server's order: the
+    // shards of each are written as they come (input out of order falls back to the sort). A
+    // resumed fetch has no estimate to lay its shards out by: it sorts.
+    sink_opts.stream = !args.resume;
     let _lock = lock_output(&sink_opts.output)?;
     opts.state_dir = state_dir(&args, &mut sink_opts)?;
     let mut sink = Sink::create(sink_opts)?;

@@ -19,6 +19,9 @@ pub struct Discovery {
     pub series: u64,
     /// Series per metric name (distinct), for `--list-metrics`.
     pub per_metric: BTreeMap<String, u64>,
+    /// Bytes of the series' OpenMetrics text prefixes per metric name (distinct series), to
+    /// size the shards before the first sample.
+    pub prefix_bytes: BTreeMap<String, u64>,
 }
 
 /// With no selector, Prometheus needs one non-empty matcher to list everything.
@@ -35,6 +38,8 @@ pub fn discover(c: &Client, selectors: &[Vec<Match>], start: i64, end: i64) -> R
     let mut groups = Vec::new();
     let mut seen: HashSet<Labels> = HashSet::new();
     let mut per_metric: BTreeMap<String, u64> = BTreeMap::new();
+    let mut prefix_bytes: BTreeMap<String, u64> = BTreeMap::new();
+    let mut prefix = Vec::new();
     for sel in selectors {
         let found = api::series(c, &promql_selector(sel), start, end)?;
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
@@ -42,6 +47,10 @@ pub fn discover(c: &Client, selectors: &[Vec<Match>], start: i64, end: i64) -> R
             *counts.entry(l.metric_name().to_string()).or_default() += 1;
             if !seen.contains(&l) {
                 *per_metric.entry(l.metric_name().to_string()).or_default() += 1;
+                prefix.clear();
+                crate::format::openmetrics::write_series_prefix(&l, &mut prefix);
+                *prefix_bytes.entry(l.metric_name().to_string()).or_default() +=
+                    prefix.len() as u64;
                 seen.insert(l);
             }
         }
@@ -65,6 +74,7 @@ pub fn discover(c: &Client, selectors: &[Vec<Match>], start: i64, end: i64) -> R
         groups: without_subsumed(groups),
         series: seen.len() as u64,
         per_metric,
+        prefix_bytes,
     })
 }
 

@@ -3,6 +3,7 @@
 //! units. Series go to a [`SampleSink`]; `commands::fetch` gives the shard sink, edits applied.
 
 pub mod api;
+mod collect;
 pub mod discover;
 pub mod histjson;
 pub mod http;
@@ -17,9 +18,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::format::histogram::HistogramValue;
-use crate::labels::Labels;
-use crate::pipeline::feed::{Provenance, SampleSink};
+use crate::pipeline::feed::SampleSink;
+use collect::{Collector, Order};
 use http::{Client, ClientConfig};
 use plan::{Checkpoint, Match, Method, Sizing, Unit};
 
@@ -102,7 +102,9 @@ pub fn fetch(opts: &FetchOptions, sink: &mut impl SampleSink) -> Result<FetchSta
         units,
         done,
         spool_len,
+        text,
     } = plan;
+    sink.plan_ranges(&text);
     stats.method = Some(method);
     stats.units = units.len();
     stats.units_resumed = done.iter().filter(|d| **d).count();
@@ -114,14 +116,17 @@ pub fn fetch(opts: &FetchOptions, sink: &mut impl SampleSink) -> Result<FetchSta
                     let markers = h.iter().filter(|x| x.1.is_stale()).count() as u64;
                     stats.histogram_stale_markers += markers;
                     stats.histogram_samples += h.len() as u64 - markers;
-                    deliver(sink, l, &s, &h)
+                    collect::deliver(sink, l, &s, &h)
                 })?;
             }
             Some(spool::SpoolWriter::open(d, spool_len)?)
         }
         _ => None,
     };
-    let pending: Vec<usize> = (0..units.len()).filter(|&i| !done[i]).collect();
+    // In time order, so that the sink gets the units one after another, each a pass over its
+    // series in the server's order: it can write shards as they come (see `Collector`).
+    let mut pending: Vec<usize> = (0..units.len()).filter(|&i| !done[i]).collect();
+    pending.sort_by_key(|&i| units[i].start_ms);
     let exec = worker::Exec {
         client: &client,
         method,
@@ -129,16 +134,13 @@ pub fn fetch(opts: &FetchOptions, sink: &mut impl SampleSink) -> Result<FetchSta
         external_labels: &config.external_labels,
     };
     let bar = progress_bar(opts.progress, &units, stats.units_resumed);
-    let mut c = Collector {
-        sink,
-        stats: &mut stats,
-        spool,
-        checkpoint,
-        bar,
-        warned_range: false,
-    };
-    worker::run(&exec, &units, &pending, opts.concurrency, |msg| c.take(msg))?;
-    c.bar.finish_and_clear();
+    let order = Order::new(&units, &pending, &done);
+    let mut c = Collector::new(sink, &mut stats, (spool, checkpoint), bar, order);
+    let ahead = Some(2 * opts.concurrency.max(1));
+    worker::run(&exec, &units, &pending, (opts.concurrency, ahead), |msg| {
+        c.take(msg)
+    })?;
+    c.finish();
     let n = &client.counters;
     stats.requests = n.requests.load(Ordering::Relaxed);
     stats.retries = n.retries.load(Ordering::Relaxed);
@@ -169,6 +171,8 @@ struct Plan {
     units: Vec<Unit>,
     done: Vec<bool>,
     spool_len: u64,
+    /// The units' text, estimated (none when resumed).
+    text: Vec<TextEstimate>,
 }
 
 /// The plan of the fetch recorded in the state directory (`--resume`), or a fresh one with its
@@ -192,10 +196,11 @@ fn start(
             units: r.units,
             done: r.done,
             spool_len: r.spool_len,
+            text: Vec::new(),
         };
         return Ok((plan, Some(cp)));
     }
-    let (method, units) = plan_fetch(client, opts, config, stats)?;
+    let (method, units, text) = plan_fetch(client, opts, config, stats)?;
     let cp = match &opts.state_dir {
         Some(d) => {
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
@@ -210,76 +215,9 @@ fn start(
         units,
         done,
         spool_len: 0,
+        text,
     };
     Ok((plan, cp))
-}
-
-/// Takes the workers' messages on the calling thread: series into the spool and the sink, each
-/// finished unit into the checkpoint.
-struct Collector<'a, S> {
-    sink: &'a mut S,
-    stats: &'a mut FetchStats,
-    spool: Option<spool::SpoolWriter>,
-    checkpoint: Option<Checkpoint>,
-    bar: indicatif::ProgressBar,
-    warned_range: bool,
-}
-
-impl<S: SampleSink> Collector<'_, S> {
-    fn take(&mut self, msg: worker::Msg) -> Result<()> {
-        let stats = &mut *self.stats;
-        match msg {
-            worker::Msg::Series(sd) => {
-                stats.stale_markers += sd.stale_markers;
-                if sd.histograms_skipped > 0 && !self.warned_range {
-                    self.warned_range = true;
-                    self.bar.suspend(|| eprintln!("prom2om: warning: --method range skips native histograms (series {}): query_range resamples them; use --method remote-read (exact) or raw", sd.labels));
-                }
-                stats.histograms_skipped += sd.histograms_skipped;
-                stats.guessed.add(&sd.guessed);
-                if sd.samples.is_empty() && sd.histograms.is_empty() {
-                    return Ok(());
-                }
-                stats.series_batches += 1;
-                stats.samples += sd.samples.len() as u64;
-                let hists = sd.histograms.len() as u64;
-                stats.histogram_stale_markers += sd.histogram_stale_markers;
-                stats.histogram_samples += hists - sd.histogram_stale_markers;
-                self.bar.set_message(format!("{} samples", stats.samples));
-                if let Some(sp) = self.spool.as_mut() {
-                    sp.append(&sd.labels, &sd.samples, &sd.histograms)?;
-                }
-                deliver(self.sink, sd.labels, &sd.samples, &sd.histograms)
-            }
-            worker::Msg::Done(i) => {
-                if let (Some(sp), Some(cp)) = (self.spool.as_mut(), self.checkpoint.as_mut()) {
-                    let len = sp.commit()?;
-                    cp.done(i, len)?;
-                }
-                self.bar.inc(1);
-                Ok(())
-            }
-            worker::Msg::Failed(e) => Err(e),
-        }
-    }
-}
-
-/// Hands one batch of one series to the sink: its float samples, then its histograms (of a
-/// timestamp a method gives one or the other). Remote read gives the values' exact bits.
-fn deliver(
-    sink: &mut impl SampleSink,
-    labels: Labels,
-    samples: &[(i64, f64)],
-    histograms: &[(i64, HistogramValue)],
-) -> Result<()> {
-    let id = sink.series(labels, Provenance::EXACT)?;
-    for &(t, v) in samples {
-        sink.float(id, t, v.to_bits())?;
-    }
-    for (t, h) in histograms {
-        sink.histogram(id, *t, h)?;
-    }
-    Ok(())
 }
 
 /// Discovery, `--top-by`, method choice and the unit plan of a fresh fetch.
@@ -288,7 +226,7 @@ fn plan_fetch(
     opts: &FetchOptions,
     config: &api::ServerConfig,
     stats: &mut FetchStats,
-) -> Result<(Method, Vec<Unit>)> {
+) -> Result<(Method, Vec<Unit>, Vec<TextEstimate>)> {
     let (start, end) = (opts.start_ms, opts.end_ms);
     let sizing = sizing(opts, config);
     let selectors = selectors_to_fetch(client, opts, &sizing)?;
@@ -309,10 +247,34 @@ fn plan_fetch(
     if method == Method::Range {
         sizing.step_ms = step_for(opts, config);
     }
-    Ok((
-        method,
-        plan::plan(method, &found.groups, start, end, &sizing),
-    ))
+    let units = plan::plan(method, &found.groups, start, end, &sizing);
+    let text = text_estimate(&units, &found);
+    Ok((method, units, text))
+}
+
+/// A unit's OpenMetrics text, estimated: its time range and bytes.
+type TextEstimate = (i64, i64, u64);
+
+/// The text each unit will give, from its estimated samples and the mean text prefix of its
+/// metric's series (a unit pins one metric name; else the mean over all).
+fn text_estimate(units: &[Unit], found: &discover::Discovery) -> Vec<TextEstimate> {
+    let mean = |bytes: u64, series: u64| bytes / series.max(1);
+    let all = mean(found.prefix_bytes.values().sum(), found.series);
+    let of_unit = |u: &Unit| {
+        let name = u
+            .matchers
+            .first()
+            .filter(|m| m.name == crate::labels::METRIC_NAME && m.op == plan::Op::Eq);
+        let per = name.and_then(|m| {
+            let bytes = *found.prefix_bytes.get(&m.value)?;
+            Some(mean(bytes, *found.per_metric.get(&m.value)?))
+        });
+        per.unwrap_or(all) + crate::pipeline::datadir::LINE_BYTES
+    };
+    units
+        .iter()
+        .map(|u| (u.start_ms, u.end_ms, u.est_samples * of_unit(u)))
+        .collect()
 }
 
 /// The selectors, narrowed by `--top-by` when given.

@@ -20,7 +20,8 @@ use crate::labels::Labels;
 
 /// What a worker sends to the collector.
 pub enum Msg {
-    Series(SeriesData),
+    /// A series of the unit of this index.
+    Series(usize, SeriesData),
     /// Unit index: all its series were sent before this.
     Done(usize),
     Failed(anyhow::Error),
@@ -35,27 +36,49 @@ pub struct Exec<'a> {
     pub external_labels: &'a [(String, String)],
 }
 
-/// Runs `pending` units (indices into `units`) on `concurrency` threads; `collect` sees every
-/// message on the calling thread. Stops at the first failure and returns it.
+/// Where a worker's series go: the collector's channel, tagged with the unit's index.
+struct Out<'a> {
+    tx: &'a SyncSender<Msg>,
+    stop: &'a AtomicBool,
+    unit: usize,
+}
+
+/// Runs `pending` units (indices into `units`) on `concurrency` threads, taken in that order;
+/// `collect` sees every message on the calling thread and returns how many of `pending` it has
+/// done with. A worker takes a unit only while fewer than `ahead` units lie between it and the
+/// first the collector has not done with (`None`: no bound). Stops at the first failure and
+/// returns it.
 pub fn run(
     exec: &Exec,
     units: &[Unit],
     pending: &[usize],
-    concurrency: usize,
-    mut collect: impl FnMut(Msg) -> Result<()>,
+    (concurrency, ahead): (usize, Option<usize>),
+    mut collect: impl FnMut(Msg) -> Result<usize>,
 ) -> Result<()> {
     let next = AtomicUsize::new(0);
+    let delivered = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let (tx, rx) = sync_channel::<Msg>(256);
     std::thread::scope(|s| {
         for _ in 0..concurrency.max(1).min(pending.len().max(1)) {
             let tx = tx.clone();
-            let (next, stop) = (&next, &stop);
+            let (next, stop, delivered) = (&next, &stop, &delivered);
             s.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&i) = pending.get(k) else { break };
-                    let res = fetch_unit(exec, &units[i], &tx, stop);
+                    // The collector holds what comes ahead of its unit: keep that bounded.
+                    while ahead.is_some_and(|a| k >= delivered.load(Ordering::Acquire) + a)
+                        && !stop.load(Ordering::Relaxed)
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                    }
+                    let out = Out {
+                        tx: &tx,
+                        stop,
+                        unit: i,
+                    };
+                    let res = fetch_unit(exec, &units[i], &out);
                     let msg = match res {
                         Ok(()) => Msg::Done(i),
                         Err(e) => Msg::Failed(e),
@@ -76,35 +99,38 @@ pub fn run(
                 Msg::Failed(e) => Err(e),
                 m => collect(m),
             };
-            if let Err(e) = r {
-                stop.store(true, Ordering::Relaxed);
-                first_err = Some(e);
+            match r {
+                Ok(n) => delivered.store(n, Ordering::Release),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    first_err = Some(e);
+                }
             }
         }
         first_err.map_or(Ok(()), Err)
     })
 }
 
-fn send(tx: &SyncSender<Msg>, stop: &AtomicBool, sd: SeriesData) -> Result<()> {
-    if stop.load(Ordering::Relaxed) || tx.send(Msg::Series(sd)).is_err() {
+fn send(out: &Out, sd: SeriesData) -> Result<()> {
+    if out.stop.load(Ordering::Relaxed) || out.tx.send(Msg::Series(out.unit, sd)).is_err() {
         return Err(anyhow!("stopped"));
     }
     Ok(())
 }
 
-fn fetch_unit(exec: &Exec, u: &Unit, tx: &SyncSender<Msg>, stop: &AtomicBool) -> Result<()> {
+fn fetch_unit(exec: &Exec, u: &Unit, out: &Out) -> Result<()> {
     match exec.method {
-        Method::RemoteRead => remote_read_unit(exec, u, tx, stop),
-        Method::Raw => raw_unit(exec, u.start_ms, u.end_ms, u, tx, stop),
+        Method::RemoteRead => remote_read_unit(exec, u, out),
+        Method::Raw => raw_unit(exec, u.start_ms, u.end_ms, u, out),
         Method::Range => {
             let q = promql_selector(&u.matchers);
             let m = api::query_range(exec.client, &q, u.start_ms, u.end_ms, exec.step_ms)?;
-            send_matrix(m, false, tx, stop)
+            send_matrix(m, false, out)
         }
     }
 }
 
-fn remote_read_unit(exec: &Exec, u: &Unit, tx: &SyncSender<Msg>, stop: &AtomicBool) -> Result<()> {
+fn remote_read_unit(exec: &Exec, u: &Unit, out: &Out) -> Result<()> {
     let c = exec.client;
     let body = remote_read::encode_request(&u.matchers, u.start_ms, u.end_ms, true);
     // Series already sent survive a broken stream: a retry skips them.
@@ -120,7 +146,7 @@ fn remote_read_unit(exec: &Exec, u: &Unit, tx: &SyncSender<Msg>, stop: &AtomicBo
                 return Ok(());
             }
             sent.insert(sd.labels.clone());
-            send(tx, stop, sd).inspect_err(|_| halted = true)
+            send(out, sd).inspect_err(|_| halted = true)
         };
         let res = if streamed {
             remote_read::read_streamed(&mut r, u.start_ms, u.end_ms, &mut emit)
@@ -146,14 +172,7 @@ fn remote_read_unit(exec: &Exec, u: &Unit, tx: &SyncSender<Msg>, stop: &AtomicBo
 /// Raw samples of `[a, b]` through `{sel}[W]` at time `b`. Prometheus 2 includes the sample at
 /// `b - W`, 3 does not; asking for `W = b - a + 1` and keeping `[a, b]` is right for both. A
 /// window the server finds too big is split in two.
-fn raw_unit(
-    exec: &Exec,
-    a: i64,
-    b: i64,
-    u: &Unit,
-    tx: &SyncSender<Msg>,
-    stop: &AtomicBool,
-) -> Result<()> {
+fn raw_unit(exec: &Exec, a: i64, b: i64, u: &Unit, out: &Out) -> Result<()> {
     let q = format!(
         "{}[{}]",
         promql_selector(&u.matchers),
@@ -164,12 +183,12 @@ fn raw_unit(
             for s in &mut m {
                 s.retain_range(a, b);
             }
-            send_matrix(m, true, tx, stop)
+            send_matrix(m, true, out)
         }
         Err(e) if too_many_samples(&e) && b - a >= 2000 => {
             let mid = a + (b - a) / 2;
-            raw_unit(exec, a, mid, u, tx, stop)?;
-            raw_unit(exec, mid + 1, b, u, tx, stop)
+            raw_unit(exec, a, mid, u, out)?;
+            raw_unit(exec, mid + 1, b, u, out)
         }
         Err(e) => Err(e),
     }
@@ -183,7 +202,7 @@ fn too_many_samples(e: &anyhow::Error) -> bool {
 
 /// Sends the series of a matrix answer. Raw samples (`raw`) carry their histograms, rebuilt
 /// from the JSON; `query_range`'s resampled points of histograms are only counted.
-fn send_matrix(m: api::Matrix, raw: bool, tx: &SyncSender<Msg>, stop: &AtomicBool) -> Result<()> {
+fn send_matrix(m: api::Matrix, raw: bool, out: &Out) -> Result<()> {
     for s in m {
         let mut sd = SeriesData {
             labels: s.labels,
@@ -202,7 +221,7 @@ fn send_matrix(m: api::Matrix, raw: bool, tx: &SyncSender<Msg>, stop: &AtomicBoo
         if sd.samples.is_empty() && sd.histograms.is_empty() && sd.histograms_skipped == 0 {
             continue;
         }
-        send(tx, stop, sd)?;
+        send(out, sd)?;
     }
     Ok(())
 }

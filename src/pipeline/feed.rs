@@ -76,6 +76,10 @@ pub trait SampleSink {
         until
     }
 
+    /// Before the first sample: the text the input will give, as (first, last timestamp, bytes
+    /// spread evenly between them), for a sink to lay its output out by.
+    fn plan_ranges(&mut self, _ranges: &[(i64, i64, u64)]) {}
+
     /// A pass over the input ends: the next samples are at or after `from` (as
     /// [`pass_start`](Self::pass_start) gave it), and series may come again from the start of
     /// their order. A broken promise costs the sink speed, never a sample.
@@ -117,6 +121,10 @@ impl<S: SampleSink + ?Sized> SampleSink for &mut S {
     #[inline]
     fn pass_end(&self, from: i64, until: i64) -> i64 {
         (**self).pass_end(from, until)
+    }
+
+    fn plan_ranges(&mut self, ranges: &[(i64, i64, u64)]) {
+        (**self).plan_ranges(ranges)
     }
 
     fn begin_pass(&mut self, from: i64) -> Result<()> {
@@ -182,6 +190,10 @@ impl<S: SampleSink> SampleSink for Edited<'_, S> {
 
     fn pass_end(&self, from: i64, until: i64) -> i64 {
         self.sink.pass_end(from, until)
+    }
+
+    fn plan_ranges(&mut self, ranges: &[(i64, i64, u64)]) {
+        self.sink.plan_ranges(ranges)
     }
 
     fn begin_pass(&mut self, from: i64) -> Result<()> {

@@ -289,6 +289,35 @@ impl Sink {
         self.planned = planned;
     }
 
+    /// Plans the window starting at `from`, which a pass begins and no sample reached yet, with
+    /// the shards the window before it asks for, when nothing else planned it: a source read in
+    /// passes of a window each (fetch's units) then streams windows of more than one shard too.
+    /// A wrong guess costs speed only: that window goes to the sorted path.
+    fn plan_like_last(&mut self, from: i64) -> Result<()> {
+        if self.stream.is_none()
+            || self.opts.shards.is_some()
+            || self.planned.contains_key(&from)
+            || self.window_index.contains_key(&from)
+        {
+            return Ok(());
+        }
+        let last = self.windows.iter().filter(|w| w.start < from);
+        let Some(last) = last.max_by_key(|w| w.start) else {
+            return Ok(());
+        };
+        let n = self.shards_for(last.est_bytes);
+        let (Some(st), Some(layout)) = (self.stream.as_mut(), self.stream_layout.as_mut()) else {
+            return Ok(());
+        };
+        // More shards than the layout's file names have digits for: left to the sorted path.
+        if shard_width(n) != layout.width {
+            return Ok(());
+        }
+        self.planned.insert(from, n);
+        std::sync::Arc::make_mut(&mut layout.planned).insert(from, n);
+        st.plan(from, n)
+    }
+
     /// The output window's length.
     pub fn block_duration_ms(&self) -> i64 {
         self.opts.block_duration_ms
@@ -673,6 +702,24 @@ impl SampleSink for Sink {
         self.window_start(t)
     }
 
+    /// Plans the windows' shards ([`Sink::plan_windows`]) from text spread over time ranges.
+    fn plan_ranges(&mut self, ranges: &[(i64, i64, u64)]) {
+        let d = self.opts.block_duration_ms;
+        let mut bytes: HashMap<i64, u64> = HashMap::new();
+        for &(a, b, n) in ranges {
+            let span = (b as i128 - a as i128 + 1).max(1);
+            let mut w = a.div_euclid(d) * d;
+            while w <= b {
+                let (lo, hi) = (w.max(a), w.saturating_add(d - 1).min(b));
+                let share = (n as i128 * (hi as i128 - lo as i128 + 1) / span) as u64;
+                *bytes.entry(w).or_default() += share;
+                let Some(next) = w.checked_add(d) else { break };
+                w = next;
+            }
+        }
+        self.plan_windows(bytes);
+    }
+
     /// Whole output windows from `from`'s on, as many as keep the streamed shards a pass opens
     /// within [`Streamer::pass_writers`] (one window at least): those of a pass are finished
     /// while the next is read, so the open shards stay bounded whatever the input's length.
@@ -706,7 +753,7 @@ impl SampleSink for Sink {
         if let Some(st) = self.stream.as_mut() {
             st.begin_pass(from, &self.series.prefixes, &self.guess)?;
         }
-        Ok(())
+        self.plan_like_last(from)
     }
 
     /// Half the memory the sink may use before spilling (itself half of --memory-limit).

@@ -82,6 +82,8 @@ enum Msg {
     Abandon(i64),
     /// The windows starting before this are complete: finish their shards, free their writers.
     Close(i64),
+    /// The window starting here, which no sample reached yet, is written in this many shards.
+    Plan(i64, u32),
     Finish,
 }
 
@@ -252,6 +254,16 @@ impl Streamer {
         Ok(())
     }
 
+    /// Lays the window starting at `start` out in `n` shards: a window no sample has reached
+    /// yet (the caller makes sure), as a sink plans the next pass's window by the last one's size.
+    pub fn plan(&mut self, start: i64, n: u32) -> Result<()> {
+        Arc::make_mut(&mut self.layout.planned).insert(start, n);
+        for k in 0..self.senders.len() {
+            self.send(k, Msg::Plan(start, n))?;
+        }
+        Ok(())
+    }
+
     /// Window `w`'s writers are closed or dropped: they no longer count.
     fn release(&mut self, w: usize) {
         if let Some(c) = self.counted.get_mut(w) {
@@ -259,7 +271,7 @@ impl Streamer {
         }
     }
 
-    /// Open shard files a pass may add: [`PASS_WRITERS`], or half of the bound, so that those of
+    /// Open shard files a pass may add: `PASS_WRITERS`, or half of the bound, so that those of
     /// the pass before, still being finished by the workers, fit beside them.
     pub fn pass_writers(&self) -> u64 {
         (self.max_writers / 2).clamp(1, PASS_WRITERS)
@@ -428,6 +440,8 @@ struct Worker<'a> {
     /// Windows a pass completed, their shards finished (dropped, and so deleted, if the window
     /// is abandoned after all).
     finished: HashMap<i64, Vec<FinishedShard>>,
+    /// Shards of windows planned after the start ([`Streamer::plan`]).
+    plans: HashMap<i64, u32>,
     written: Vec<bool>,
     scratch: Vec<(i64, u64)>,
     hscratch: Vec<(i64, u64)>,
@@ -441,6 +455,7 @@ fn work(me: usize, k: usize, layout: &Layout, rx: Receiver<Msg>) -> Result<Strea
         layout,
         windows: HashMap::new(),
         finished: HashMap::new(),
+        plans: HashMap::new(),
         written: Vec::new(),
         scratch: Vec::new(),
         hscratch: Vec::new(),
@@ -457,6 +472,9 @@ fn work(me: usize, k: usize, layout: &Layout, rx: Receiver<Msg>) -> Result<Strea
                 w.finished.remove(&start);
             }
             Msg::Close(before) => w.close(before)?,
+            Msg::Plan(start, n) => {
+                w.plans.insert(start, n);
+            }
             Msg::Finish => return w.finish(),
         }
     }
@@ -512,7 +530,11 @@ impl Worker<'_> {
                 "a sample for a finished window reached a shard writer"
             ));
         }
-        let n = self.layout.shards_at(start);
+        let n = self
+            .plans
+            .get(&start)
+            .copied()
+            .unwrap_or_else(|| self.layout.shards_at(start));
         let Some(shards) = self
             .windows
             .entry(start)
