@@ -268,15 +268,7 @@ mod tests {
         assert!(c.order.held.is_empty() && c.order.held_bytes == 0);
         c.finish();
         let summary = sink.finish(RunInfo::default()).unwrap();
-        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&out)
-            .unwrap()
-            .map(|e| {
-                let p = e.unwrap().path();
-                let name = p.file_name().unwrap().to_string_lossy().into_owned();
-                (name, std::fs::read(&p).unwrap())
-            })
-            .collect();
-        files.sort();
+        let files = crate::pipeline::files_in(&out);
         (files, summary.streamed_shards)
     }
 

@@ -15,3 +15,18 @@ pub mod sink;
 pub mod sorter;
 pub mod spill;
 pub mod stream;
+
+/// For tests: every file in `dir` (a sink's output), name and bytes, by name.
+#[cfg(test)]
+pub(crate) fn files_in(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
