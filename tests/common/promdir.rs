@@ -180,6 +180,17 @@ impl Server {
         self.spawn();
     }
 
+    /// Restarts with the same flags, early in a minute (in its first 6 s): the TSDB's one-minute
+    /// timer, which runs from the start, then fires early in each minute (see
+    /// `scenarios::wait_mmapped_chunk`).
+    pub fn restart_early_in_a_minute(&mut self) {
+        self.stop();
+        while now_ms().rem_euclid(60_000) >= 6_000 {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        self.spawn();
+    }
+
     /// Writes a new configuration and has the server load it.
     pub fn reload(&self, config: &str) {
         std::fs::write(&self.config_file, config).unwrap();

@@ -205,7 +205,7 @@ pub fn native_histograms(root: &Path, version: PromVersion) -> Fixture {
     ]);
     // The outage's markers (and scraped histograms) reach a block.
     srv.wait_head_min(outage_end + 1_000, Duration::from_secs(180));
-    wait_mmapped_chunk(&srv);
+    wait_mmapped_chunk(&mut srv);
     let starts = Starts {
         history: start,
         scrapes: scrapes_from,

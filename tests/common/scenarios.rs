@@ -231,35 +231,39 @@ fn history_minute(start: i64, k: i64) -> Vec<TimeSeries> {
     v
 }
 
-/// Waits until the head has cut (and m-mapped to chunks_head) a chunk since its last compaction,
-/// which deleted the older files: chunks end at minute boundaries, the head starts at one, and
-/// the next compaction comes 90 s after that start. Returns 62-80 s into the head.
-fn wait_mmapped_chunk(srv: &Server) {
-    // A head chunk on disk, and the next compaction as far away as it gets: Prometheus ticks
-    // once a minute, compacting (the wbl too) and truncating the head, and 3.x m-maps the head
-    // chunks cut since on that same tick (2.42 as it cuts them). So wait for a tick, let its
-    // work end, and look for a chunk file with a chunk in it; what the caller does next then
-    // has most of a minute before the next tick.
-    let ticks = || srv.metric("prometheus_tsdb_compactions_triggered_total");
+/// Waits until a head chunk is m-mapped to chunks_head early in a minute, so that what the caller
+/// does next has 10 s or more before the head's next compaction.
+fn wait_mmapped_chunk(srv: &mut Server) {
+    // With 1 m blocks and 1 s scrapes the head is compacted as soon as it spans 90 s: at second
+    // 30 of each minute, truncated to the minute before, which deletes the chunks that ended
+    // there. A chunk is cut at each minute boundary; 2.42 m-maps it then, so it is on disk from
+    // second 0 to 30. 3.x m-maps it on the TSDB's one-minute timer, which runs from the server's
+    // start: when that comes after second 30, no chunk is ever on disk, and the server is
+    // restarted early in a minute.
+    let chunks_head = srv.data.join("chunks_head");
     let mmapped = || {
-        std::fs::read_dir(srv.data.join("chunks_head"))
+        std::fs::read_dir(&chunks_head)
             .into_iter()
             .flatten()
             .flatten()
             .any(|e| e.metadata().is_ok_and(|m| m.len() > 8))
     };
-    for _ in 0..5 {
-        let before = ticks();
-        srv.wait_until("the TSDB's minute tick", Duration::from_secs(75), || {
-            ticks() > before
-        });
-        std::thread::sleep(Duration::from_secs(3));
-        if mmapped() {
-            return;
+    for _ in 0..4 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(70);
+        while std::time::Instant::now() < deadline {
+            if now_ms().rem_euclid(60_000) < 20_000 && mmapped() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(250));
         }
+        eprintln!(
+            "{}: no head chunk on disk early in a minute for 70 s; restarting early in a minute",
+            srv.data.display()
+        );
+        srv.restart_early_in_a_minute();
     }
     panic!(
-        "no head chunk m-mapped to chunks_head in five ticks\n{}",
+        "no head chunk m-mapped to chunks_head early in a minute, with 3 restarts\n{}",
         srv.log()
     );
 }
@@ -307,7 +311,7 @@ fn stale_restart(root: &Path, version: PromVersion) -> Fixture {
         s.phase = 3;
     });
     target.wait_scrapes(4);
-    wait_mmapped_chunk(&srv);
+    wait_mmapped_chunk(&mut srv);
     srv.stop();
     let layout = Layout::scan(&data);
     check(&layout, "stale_restart");
@@ -338,7 +342,7 @@ fn stale_restart(root: &Path, version: PromVersion) -> Fixture {
 fn tombstones(root: &Path, version: PromVersion) -> Fixture {
     let data = scenario_dir(root, "tombstones", version);
     let target = Target::start();
-    let srv = Server::start(
+    let mut srv = Server::start(
         version,
         &data,
         &config(&[], None),
@@ -348,7 +352,7 @@ fn tombstones(root: &Path, version: PromVersion) -> Fixture {
     push_history(&srv, start, 0, HISTORY_MINUTES);
     srv.reload(&awkward_config(&srv, &target, None));
     target.wait_scrapes(12);
-    wait_mmapped_chunk(&srv);
+    wait_mmapped_chunk(&mut srv);
     let now = now_ms();
     srv.delete_series(
         r#"hist_gauge{idx=~"00[1-3]"}"#,
