@@ -16,7 +16,7 @@ use crate::pipeline::feed::{Provenance, SampleSink};
 /// Takes the workers' messages on the calling thread: series into the spool and the sink, each
 /// finished unit into the checkpoint. Units reach the sink whole and in the order of `pending`
 /// (time order): the series of a unit ahead of the current one are held until its turn, and a
-/// unit starting later than the one before begins a pass of the sink
+/// unit whose window nothing delivered before reaches begins a pass of the sink
 /// ([`SampleSink::begin_pass`]), so that the shard writer streams them.
 pub(super) struct Collector<'a, S> {
     sink: &'a mut S,

@@ -136,7 +136,7 @@ pub fn fetch(opts: &FetchOptions, sink: &mut impl SampleSink) -> Result<FetchSta
     let bar = progress_bar(opts.progress, &units, stats.units_resumed);
     let order = Order::new(&units, &pending, &done);
     let mut c = Collector::new(sink, &mut stats, (spool, checkpoint), bar, order);
-    let ahead = Some(2 * opts.concurrency.max(1));
+    let ahead = 2 * opts.concurrency.max(1);
     worker::run(&exec, &units, &pending, (opts.concurrency, ahead), |msg| {
         c.take(msg)
     })?;

@@ -46,13 +46,12 @@ struct Out<'a> {
 /// Runs `pending` units (indices into `units`) on `concurrency` threads, taken in that order;
 /// `collect` sees every message on the calling thread and returns how many of `pending` it has
 /// done with. A worker takes a unit only while fewer than `ahead` units lie between it and the
-/// first the collector has not done with (`None`: no bound). Stops at the first failure and
-/// returns it.
+/// first the collector has not done with. Stops at the first failure and returns it.
 pub fn run(
     exec: &Exec,
     units: &[Unit],
     pending: &[usize],
-    (concurrency, ahead): (usize, Option<usize>),
+    (concurrency, ahead): (usize, usize),
     mut collect: impl FnMut(Msg) -> Result<usize>,
 ) -> Result<()> {
     let next = AtomicUsize::new(0);
@@ -68,7 +67,7 @@ pub fn run(
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&i) = pending.get(k) else { break };
                     // The collector holds what comes ahead of its unit: keep that bounded.
-                    while ahead.is_some_and(|a| k >= delivered.load(Ordering::Acquire) + a)
+                    while k >= delivered.load(Ordering::Acquire) + ahead
                         && !stop.load(Ordering::Relaxed)
                     {
                         std::thread::sleep(std::time::Duration::from_millis(2));

@@ -61,8 +61,8 @@ pub trait SampleSink {
         ))
     }
 
-    /// For a source about to read in two passes whose second holds no sample before `t`: where
-    /// the first should stop, so that what it delivers is complete in the sink's terms (for the
+    /// For a source about to read in passes, the next holding no sample before `t`: where the
+    /// one before should stop, so that what it delivers is complete in the sink's terms (for the
     /// shard writer, the start of the output window holding `t`). `i64::MIN`: no gain.
     fn pass_start(&self, _t: i64) -> i64 {
         i64::MIN

@@ -624,8 +624,8 @@ impl SampleSink for Sink {
         self.pass_end_for(from, until)
     }
 
-    /// Ends a pass over the input, for a reader that feeds the sink twice in series order (data
-    /// before `from` first, then the rest): the windows before `from` are taken as complete, and
+    /// Ends a pass over the input, for a reader that feeds the sink in passes, each in series
+    /// order (data before `from` first, then the rest): the windows before `from` are taken as complete, and
     /// series order starts over. A later sample in such a window only sends that window to the
     /// sorted path (the sink keeps every sample), so the shards are the same bytes either way.
     fn begin_pass(&mut self, from: i64) -> Result<()> {

@@ -1,5 +1,6 @@
-//! A data dir read in two passes split at an output window below which the head has no sample:
-//! the blocks' data before it first, so the sink's writers work while the head is replayed.
+//! A data dir read in passes by time: the blocks' data in passes of whole output windows up to the
+//! window from which the head may have samples, so the sink's writers work while the head is
+//! replayed and the shards open at once stay few.
 
 use std::path::{Path, PathBuf};
 
@@ -62,16 +63,12 @@ pub(super) fn read_split(
 ) -> Result<DirStats> {
     let (mut stats, seen) = read_passes(&blocks, w, false, opts, sink, pb)?;
     sink.begin_pass(w)?;
-    let before = Reader {
-        blocks: &blocks,
-        opts,
-        pass: Pass::before(w),
-        only: None,
-    };
     let Some((head_stats, mut hold)) = hold_head(head, &blocks, opts, sink)? else {
         let after = Reader {
+            blocks: &blocks,
+            opts,
             pass: Pass::from(w, true),
-            ..before
+            only: None,
         };
         stats.add(&after.read(sink, pb, None, Seen::new(seen, false))?.0);
         stats.add(&read_head(head, &blocks, opts, sink)?);
